@@ -1,0 +1,3 @@
+"""remixd: a folder-watching daemon that remixes dropped images with Ideogram's Remix API."""
+
+__version__ = "0.1.0"

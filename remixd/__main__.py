@@ -1,0 +1,3 @@
+from remixd.cli import main
+
+raise SystemExit(main())

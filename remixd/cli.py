@@ -1,0 +1,239 @@
+"""The `remixd` command: argparse in, exit statuses out. The only place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from enum import IntEnum
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+import structlog
+
+from remixd import __version__, logs
+from remixd.config import Config, load_config
+from remixd.errors import ConfigError, RemixdError
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_CONFIG = "remixd.yaml"
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    INPUT_FAILED = 1  # `remixd once`: at least one input failed
+    CONFIG = 2  # the configuration (or the key it points at) is invalid: restarting will not help
+    STARTUP = 3  # something outside the config stopped the start (journal unreadable, …): worth a restart
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logs.configure(args.log_format, args.log_level)
+    try:
+        return int(args.handler(args))
+    except ConfigError as error:
+        _print_problems(error, sys.stderr)
+        return ExitStatus.CONFIG
+    except RemixdError as error:
+        print(f"remixd: {error}", file=sys.stderr)
+        return ExitStatus.STARTUP
+    except KeyboardInterrupt:
+        return ExitStatus.OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", type=Path,
+                        default=Path(os.environ.get("REMIXD_CONFIG", DEFAULT_CONFIG)),
+                        help="the YAML config (default: $REMIXD_CONFIG, else ./remixd.yaml)")
+    common.add_argument("--log-format", choices=("auto", "console", "json"), default="auto",
+                        help="auto: console on a terminal, JSON lines otherwise")
+    common.add_argument("--log-level", choices=logs.LEVELS, default="info")
+    parser = argparse.ArgumentParser(prog="remixd", parents=[common],
+                                     description="Watch folders and remix dropped images with Ideogram.")
+    parser.add_argument("--version", action="version", version=f"remixd {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: object, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("run", _run, "the daemon, in the foreground, until SIGTERM/SIGINT")
+    command("once", _once, "process everything in the inboxes now, then exit (1 if any input failed)")
+    check = command("check", _check, "validate the config and report every problem at once")
+    check.add_argument("--api", action="store_true", help="also try the API key, without spending")
+    status = command("status", _status, "what the journal knows: states, failures, spend, pauses")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    retry = command("retry", _retry, "put failed inputs back into their inbox")
+    retry.add_argument("paths", nargs="*", type=Path, help="failed inputs to retry (default: all)")
+    sandbox = command("sandbox", _sandbox, "run the built-in Ideogram-compatible emulator standalone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=None, help="default: 8765")
+    sandbox.add_argument("--latency", type=float, default=0.0, help="seconds added to every remix request")
+    sandbox.add_argument("--inflight-limit", type=int, default=10, help="images in progress at once")
+    sandbox.add_argument("--api-key", action="append", default=None,
+                         help="a key to accept (repeatable; default: any non-empty key)")
+    return parser
+
+
+# -- commands -----------------------------------------------------------------------------------------------
+
+def _load(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    for warning in config.warnings:
+        log.warning("remixd.config.warning", warning=warning)
+    return config
+
+
+def _run(args: argparse.Namespace) -> ExitStatus:
+    from remixd.service import Service
+
+    service = Service(_load(args), mode="run")
+
+    def on_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("remixd.signal", signal=signal.Signals(signum).name,
+                 action="stopping now" if service.drain.is_set() else "finishing in-flight work")
+        service.request_stop()
+
+    def on_reload(_signum: int, _frame: FrameType | None) -> None:
+        service.request_reload()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_reload)
+    service.run()
+    return ExitStatus.OK
+
+
+def _once(args: argparse.Namespace) -> ExitStatus:
+    from remixd.service import Service
+
+    progress = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    service = Service(_load(args), mode="once", progress=progress)
+    signal.signal(signal.SIGTERM, lambda _s, _f: service.request_stop())
+    signal.signal(signal.SIGINT, lambda _s, _f: service.request_stop())
+    summary = service.run()
+    if progress is not None:
+        progress.close()
+    print(f"{summary.done} done, {summary.duplicate} duplicates, {summary.failed} failed"
+          + (f", {summary.deferred} left for later" if summary.deferred else ""), file=sys.stderr)
+    return ExitStatus.INPUT_FAILED if summary.failed else ExitStatus.OK
+
+
+def _check(args: argparse.Namespace) -> ExitStatus:
+    config = _load(args)
+    if args.api:
+        from remixd.service import Service
+
+        service = Service(config, mode="once")
+        service.open()
+        try:
+            service.client.check_key()
+        finally:
+            service.journal.close()
+        print("the API accepted the key (nothing was spent)")
+    print(f"{config.source}: valid — {len(config.inboxes)} inbox(es), {len(config.rules)} rule(s)"
+          + (", sandbox" if config.api.sandbox else ""))
+    return ExitStatus.OK
+
+
+def _status(args: argparse.Namespace) -> ExitStatus:
+    from remixd.journal import SqliteJournal
+    from remixd.service import JOURNAL_NAME, read_status
+
+    config = _load(args)
+    path = config.state_dir / JOURNAL_NAME
+    if not path.exists():
+        print(f"no journal yet at {path}: remixd has not run with this config")
+        return ExitStatus.OK
+    journal = SqliteJournal(path)
+    try:
+        spent = journal.spent(datetime.now(UTC).date())
+        daemon = read_status(config.state_dir) or {}
+        report = {
+            "inputs": journal.counts(), "jobs": journal.job_counts(),
+            "spent_today": {"images": spent.images, "usd": spent.usd},
+            "paused": daemon.get("paused", []) if daemon.get("running") else [],
+            "daemon": daemon,
+            "recent_failures": [
+                {"inbox": f.inbox, "relpath": f.relpath, "rule": f.rule, "kind": f.kind, "message": f.message,
+                 "hint": f.hint, "failed_at": f.failed_at.isoformat()} for f in journal.recent_failures(10)],
+        }
+    finally:
+        journal.close()
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return ExitStatus.OK
+    print("inputs: " + ", ".join(f"{state} {count}" for state, count in report["inputs"].items()))
+    print("jobs:   " + ", ".join(f"{state} {count}" for state, count in report["jobs"].items()))
+    print(f"spent today (UTC): {spent.images} images, ${spent.usd:.2f}")
+    if daemon.get("running"):
+        print(f"daemon: pid {daemon.get('pid')}, {daemon.get('queued')} queued, "
+              f"{daemon.get('in_flight_images')} images in flight (ceiling {daemon.get('ceiling')})")
+    for reason in report["paused"]:
+        print(f"PAUSED: {reason}")
+    if report["recent_failures"]:
+        print("recent failures:")
+        for failure in report["recent_failures"]:
+            rule = f" [{failure['rule']}]" if failure["rule"] else ""
+            print(f"  {failure['failed_at']}  {failure['relpath']}{rule}: {failure['message']}"
+                  + (f" — {failure['hint']}" if failure["hint"] else ""))
+    return ExitStatus.OK
+
+
+def _retry(args: argparse.Namespace) -> ExitStatus:
+    from remixd.operator import retry_failed
+
+    config = _load(args)
+    for line in retry_failed(config, [path.resolve() for path in args.paths]):
+        print(line)
+    return ExitStatus.OK
+
+
+def _sandbox(args: argparse.Namespace) -> ExitStatus:
+    from remixd.sandbox import DEFAULT_PORT, SandboxOptions, serve_forever
+
+    options = SandboxOptions(api_keys=frozenset(args.api_key or ()), latency_s=args.latency,
+                             inflight_limit=args.inflight_limit)
+
+    def ready(url: str) -> None:
+        print(f"remixd sandbox listening on {url} (Ctrl-C to stop)", flush=True)
+
+    return ExitStatus(serve_forever(args.host, DEFAULT_PORT if args.port is None else args.port, options,
+                                    on_ready=ready))
+
+
+# -- output helpers -----------------------------------------------------------------------------------------
+
+def _print_problems(error: ConfigError, stream: TextIO) -> None:
+    for problem in error.problems:
+        print(problem, file=stream)
+    print(f"remixd: {error.hint}", file=stream)
+
+
+class _ProgressBar:
+    """`remixd once` on a terminal: one line, redrawn in place."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __call__(self, outcomes: Counter[str], outstanding: int) -> None:
+        finished = sum(outcomes.values())
+        total = finished + outstanding
+        filled = self.WIDTH * finished // total if total else self.WIDTH
+        self._stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {finished}/{total}"
+                           f"  done {outcomes['done']}  failed {outcomes['failed']} ")
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.write("\n")

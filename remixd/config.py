@@ -1,0 +1,674 @@
+"""The YAML config -> validated, frozen objects, loaded once. Every problem is reported at once, located.
+
+The YAML is composed into nodes (not just loaded) so each value keeps its line: pydantic's error locations
+are key paths, and `_Located` maps a key path back to the nearest line that exists in the file. Schema
+errors come first, section by section (a broken `api:` does not hide a broken rule), then the cross-field
+checks: rule names, inbox rule lists, prompt placeholders, and folders that would feed results back in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, get_args
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from remixd import secrets
+from remixd.apischema import RemixRequest
+from remixd.errors import ConfigError, Problem
+from remixd.rules import compile_glob, template_problems
+
+CREDENTIAL_NAME = "ideogram-api-key"  # systemd LoadCredential=ideogram-api-key:/path
+Seconds = Annotated[float, Field(strict=True, gt=0)]  # strict float still takes ints; never bools/strings
+KeyPath = tuple[str | int, ...]
+_Model = TypeVar("_Model", bound=BaseModel)
+_KEY_HINT = "never put an API key in a config file: name a file (api_key_file) or a variable (api_key_env)"
+# Fields that exclude each other: a rule setting one of a group replaces the whole group from `defaults`.
+_EXCLUSIVE_GROUPS = (("aspect_ratio", "resolution"), ("style_type", "style_codes"))
+
+
+class ApiConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: StrictStr = "https://api.ideogram.ai"
+    auth: Literal["api-key", "bearer"] = "api-key"
+    api_key_env: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "IDEOGRAM_API_KEY"
+    api_key_file: Path | None = None  # absolute after loading
+    sandbox: StrictBool = False
+    max_in_flight_images: Annotated[StrictInt, Field(ge=1, le=64)] = 8
+    timeout_s: Seconds = 180.0
+    download_timeout_s: Seconds = 60.0
+    max_download_bytes: Annotated[StrictInt, Field(gt=0)] = 50 * 1024 * 1024
+    allowed_result_hosts: tuple[
+        StrictStr, ...
+    ] = ()  # empty: any host the API names (https only is the client's)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
+            raise ValueError("base_url must be an http(s) URL without query, e.g. https://api.ideogram.ai")
+        return value.rstrip("/")  # remixd appends /remix itself
+
+
+class BudgetConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_images_per_day: Annotated[StrictInt, Field(ge=0)] | None = None
+    max_usd_per_day: Annotated[float, Field(strict=True, ge=0)] | None = None
+
+
+class _InboxSchema(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: StrictStr
+    output: StrictStr
+    done_dir: StrictStr | None = None
+    failed_dir: StrictStr
+    after: Literal["move", "delete", "keep"] = "move"
+    recursive: StrictBool = False
+    settle_s: Seconds = 2.0
+    detect: Literal["auto", "native", "poll"] = "auto"
+    rules: tuple[StrictStr, ...] | None = None
+    ignore: tuple[StrictStr, ...] = ()
+    rescan_s: Seconds = 60.0
+    poll_s: Seconds = 1.0
+
+
+class _RuleSchema(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[StrictStr, Field(pattern=r"^[a-z0-9_-]+$")]
+    match: Annotated[tuple[StrictStr, ...], Field(min_length=1)]
+    continue_: StrictBool = Field(default=False, alias="continue")
+    request: dict[str, Any]
+
+
+class _DocumentSchema(BaseModel):
+    """The top level only; each section is validated on its own so one bad section hides nothing else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api: dict[str, Any] | None = None
+    state_dir: StrictStr = "./state"
+    budget: dict[str, Any] | None = None
+    defaults: dict[str, Any] | None = None
+    inboxes: Annotated[list[Any], Field(min_length=1)]
+    rules: Annotated[list[Any], Field(min_length=1)]
+    shutdown_grace_s: Seconds = 30.0
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    path: Path
+    output: Path
+    done_dir: Path | None
+    failed_dir: Path
+    after: Literal["move", "delete", "keep"]
+    recursive: bool
+    settle_s: float
+    detect: Literal["auto", "native", "poll"]
+    rules: tuple[str, ...]  # names, in the order they are tried
+    ignore: tuple[str, ...]  # user globs, extra to the built-in ignore list
+    excluded_dirs: tuple[Path, ...]  # remixd's own folders inside this inbox: the watcher skips them
+    rescan_s: float = 60.0
+    poll_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    match: tuple[str, ...]
+    continue_: bool  # YAML key "continue"
+    request: RemixRequest  # defaults merged under it; prompt is the unrendered template
+    patterns: tuple[re.Pattern[str], ...]  # `match`, compiled (rules.compile_glob)
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    api: ApiConfig
+    state_dir: Path
+    budget: BudgetConfig
+    inboxes: tuple[InboxConfig, ...]
+    rules: tuple[Rule, ...]
+    shutdown_grace_s: float = 30.0
+    warnings: tuple[str, ...] = ()
+
+    def rules_for(self, inbox: InboxConfig) -> tuple[Rule, ...]:
+        by_name = {rule.name: rule for rule in self.rules}
+        return tuple(by_name[name] for name in inbox.rules)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config; raises ConfigError carrying every problem found, in line order."""
+    located = _Located(str(path))
+    data = located.read(path)
+    config = None
+    if not located.problems:
+        config = _Builder(located, path.expanduser().resolve()).build(data)
+    if located.problems or config is None:
+        raise ConfigError(sorted(located.problems, key=lambda problem: problem.line or 0))
+    return dataclasses.replace(config, warnings=config_warnings(config))
+
+
+def config_warnings(config: Config) -> tuple[str, ...]:
+    """Things that work but deserve a look (shown by `remixd check`, logged at start)."""
+    warnings: list[str] = []
+    key_file = config.api.api_key_file
+    if key_file is not None:
+        try:
+            mode = key_file.stat().st_mode
+        except OSError as error:
+            warnings.append(f"api.api_key_file: {key_file} cannot be read yet ({error.strerror})")
+        else:
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                warnings.append(
+                    f"api.api_key_file: {key_file} is readable by others; run chmod 600 {key_file}"
+                )
+    budget = config.budget
+    if not config.api.sandbox and budget.max_usd_per_day is None and budget.max_images_per_day is None:
+        warnings.append("budget: none set, so unattended runs may spend without limit; set max_usd_per_day")
+    return tuple(warnings)
+
+
+def read_api_key(api: ApiConfig, env: Mapping[str, str]) -> str | None:
+    """The API key: `api_key_file` if set, else `$CREDENTIALS_DIRECTORY/ideogram-api-key` when present, else
+    the variable named by `api_key_env`; None when there is none. Registered with `secrets` at once.
+
+    Raises ConfigError when a key file is named but cannot be read or is empty (never showing its content).
+    """
+    key_file, source = api.api_key_file, "api.api_key_file"
+    credentials = env.get("CREDENTIALS_DIRECTORY")
+    if key_file is None and credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
+        key_file, source = Path(credentials) / CREDENTIAL_NAME, "$CREDENTIALS_DIRECTORY"
+    if key_file is None:
+        key = env.get(api.api_key_env, "").strip()
+        secrets.register(key)
+        return key or None
+    try:
+        key = key_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        problem = Problem(
+            str(key_file), None, source, f"the key file cannot be read ({reason})", _KEY_FILE_FIX
+        )
+        raise ConfigError([problem]) from None
+    secrets.register(key)
+    if not key:
+        raise ConfigError(
+            [Problem(str(key_file), None, source, "the key file is empty", "write the key into it")]
+        )
+    return key
+
+
+_KEY_FILE_FIX = "check the path and that remixd's user may read it (chmod 600, owned by that user)"
+
+
+def _path_text(path: KeyPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    if key.lower().replace("-", "_") in ("api_key", "key", "apikey", "token", "ideogram_api_key"):
+        return f"did you mean 'api_key_env' or 'api_key_file' (under api:)? {_KEY_HINT}"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else f"remove it; known keys: {', '.join(known)}"
+
+
+_SHOWN_CHARS = 60  # a wrong value is quoted in the message, but a whole mis-indented section is not
+_TYPE_FIXES = {
+    "int_type": "write a whole number without quotes",
+    "float_type": "write a number without quotes",
+    "bool_type": "write true or false",
+    "string_type": "write text (quote it if YAML reads it as a number, date or boolean)",
+    "list_type": "write a list: [a, b] or one '- item' per line",
+    "tuple_type": "write a list: [a, b] or one '- item' per line",
+    "dict_type": "write a mapping, its keys indented below this one",
+    "literal_error": "use one of the values above",
+}
+
+
+class _Located:
+    """YAML text -> plain data, remembering the line of every key and list item; collects the problems."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[KeyPath, int] = {(): 1}
+        self.problems: list[Problem] = []
+
+    def line(self, path: KeyPath) -> int:
+        while path not in self.lines:  # a missing key: point at its parent
+            path = path[:-1]
+        return self.lines[path]
+
+    def problem(self, path: KeyPath, message: str, fix: str = "") -> Problem:
+        return Problem(self.file, self.line(path), _path_text(path), message, fix)
+
+    def add(self, path: KeyPath, message: str, fix: str = "") -> None:
+        self.problems.append(self.problem(path, message, fix))
+
+    def read(self, path: Path) -> Any:  # noqa: PLR0911 -- one early return per way a file can be unusable
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return self._whole_file(
+                None, f"no such file: {path}", "create it (see config.example.yaml) or pass -c"
+            )
+        except IsADirectoryError:
+            return self._whole_file(None, f"{path} is a folder", "pass the config file itself with -c PATH")
+        except OSError as error:
+            return self._whole_file(
+                None, f"{path} cannot be read ({error.strerror})", "check its permissions"
+            )
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            line = raw[: error.start].count(b"\n") + 1
+            return self._whole_file(line, "the file is not UTF-8 text", "save it as UTF-8")
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return self._whole_file(1, "the file is empty", "start from config.example.yaml")
+            return self._construct(node, (), loader, frozenset())
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            what = "; ".join(part for part in (error.context, error.problem) if part)
+            fix = "check the indentation, colons and quotes here and on the line before"
+            return self._whole_file(mark.line + 1 if mark else None, f"YAML syntax error: {what}", fix)
+        except yaml.YAMLError as error:
+            return self._whole_file(None, f"YAML error: {error}", "fix the YAML syntax")
+        finally:
+            loader.dispose()
+
+    def _whole_file(self, line: int | None, message: str, fix: str) -> None:
+        self.problems.append(Problem(self.file, line, "", message, fix))
+
+    def _construct(
+        self, node: yaml.Node, path: KeyPath, loader: yaml.SafeLoader, active: frozenset[int]
+    ) -> Any:
+        if id(node) in active:  # `&a [*a]`: an alias inside itself would recurse forever
+            self.add(path, "a YAML alias refers to itself", "remove the recursive alias")
+            return None
+        inner = active | {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    problem = Problem(
+                        self.file,
+                        key_line,
+                        _path_text(path),
+                        "YAML merge (<<) and complex keys are not supported",
+                        "write the keys out; `defaults:` shares request fields",
+                    )
+                    self.problems.append(problem)  # fmt: skip
+                    continue
+                key = str(key_node.value)  # as written: `on:` stays "on", not YAML 1.1's True
+                if key in result:
+                    message = f"duplicate key (first at line {self.lines[(*path, key)]})"
+                    fix = "keep one; YAML would silently use the last"
+                    self.problems.append(Problem(self.file, key_line, _path_text((*path, key)), message, fix))
+                    continue
+                self.lines[(*path, key)] = key_line
+                result[key] = self._construct(value_node, (*path, key), loader, inner)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                self.lines[(*path, index)] = item.start_mark.line + 1
+                items.append(self._construct(item, (*path, index), loader, inner))
+            return items
+        try:
+            return loader.construct_object(node)
+        except yaml.YAMLError as error:  # an unknown tag (`!!python/name:…`) or a malformed timestamp
+            self.add(
+                path, f"cannot read this value ({getattr(error, 'problem', error)})", "write a plain value"
+            )
+            return None
+
+    def convert(
+        self, error: ValidationError, model: type[BaseModel], where: Callable[[KeyPath], KeyPath]
+    ) -> list[Problem]:
+        """pydantic's errors as located problems; `where` maps an error location to a key path in the file."""
+        problems = []
+        for item in error.errors():
+            loc: KeyPath = tuple(item["loc"])
+            path, kind, key = where(loc), item["type"], str(loc[-1]) if loc else ""
+            if kind == "extra_forbidden":
+                problems.append(
+                    self.problem(
+                        path, f"unknown key '{key}'", _did_you_mean(key, _known_keys(model, loc[:-1]))
+                    )
+                )
+            elif kind == "missing":
+                problems.append(self.problem(path, f"required key '{key}' is missing", f"add {key}: …"))
+            elif kind == "remix_request":
+                ctx = item.get("ctx") or {}
+                problems.append(
+                    self.problem(path, str(ctx.get("message", item["msg"])), str(ctx.get("fix", "")))
+                )
+            else:
+                shown = repr(item["input"])
+                shown = shown if len(shown) <= _SHOWN_CHARS else shown[: _SHOWN_CHARS - 1] + "…"
+                message = item["msg"].removeprefix("Value error, ").replace("valid tuple", "valid list")
+                message = f"{message[:1].lower()}{message[1:]} (got {shown})"
+                problems.append(self.problem(path, message, _TYPE_FIXES.get(kind, "")))
+        return problems
+
+    def schema(self, model: type[_Model], raw: Any, prefix: KeyPath) -> _Model | None:
+        try:
+            return model.model_validate(raw)
+        except ValidationError as error:
+            self.problems.extend(self.convert(error, model, lambda loc: (*prefix, *loc)))
+            return None
+
+
+def _known_keys(model: type[BaseModel], loc: KeyPath) -> list[str]:
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is not None and isinstance(part, str):
+            field = next((f for name, f in current.model_fields.items() if (f.alias or name) == part), None)
+            current = _nested_model(field.annotation) if field is not None else None
+    if current is None:
+        return []
+    names = [field.alias or name for name, field in current.model_fields.items()]
+    return [*names, "magic_prompt"] if current is RemixRequest else names
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _nested_model(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _canonical(key: str) -> str:
+    return "magic_prompt_option" if key == "magic_prompt" else key
+
+
+def _merge(
+    defaults: dict[str, Any], request: dict[str, Any], path: KeyPath
+) -> tuple[dict[str, Any], dict[str, KeyPath]]:
+    """`defaults` under the rule's request, and where each field was written (for error lines).
+
+    A rule setting one field of an exclusive pair (aspect_ratio/resolution, style_type/style_codes) drops
+    the whole pair from the defaults: `resolution:` in a rule means "this size", not "also this size".
+    """
+    own = {_canonical(key) for key in request}
+    for group in _EXCLUSIVE_GROUPS:
+        if own & set(group):
+            own |= set(group)
+    merged: dict[str, Any] = {}
+    origin: dict[str, KeyPath] = {"prompt": (*path, "request", "prompt")}
+    for key, value in defaults.items():
+        if _canonical(key) not in own:
+            merged[key] = value
+            origin[_canonical(key)] = ("defaults", key)
+    for key, value in request.items():
+        merged[key] = value
+        origin[_canonical(key)] = (*path, "request", key)
+    return merged, origin
+
+
+class _Builder:
+    """Schema pass section by section, then the cross-field checks on what validated."""
+
+    def __init__(self, located: _Located, source: Path) -> None:
+        self.located = located
+        self.source = source
+        self.base = source.parent
+
+    def build(self, data: Any) -> Config | None:
+        located = self.located
+        if not isinstance(data, dict):
+            kind = "list" if isinstance(data, list) else type(data).__name__
+            located.add(
+                (),
+                f"the top level must be a mapping of keys (got a {kind})",
+                "start from config.example.yaml",
+            )
+            return None
+        document = located.schema(_DocumentSchema, data, ())
+        api = located.schema(ApiConfig, data.get("api") or {}, ("api",)) if _is_mapping(data, "api") else None
+        budget = (
+            located.schema(BudgetConfig, data.get("budget") or {}, ("budget",))
+            if _is_mapping(data, "budget")
+            else None
+        )
+        defaults = data.get("defaults") or {} if _is_mapping(data, "defaults") else {}
+        raw_rules: list[Any] = data["rules"] if isinstance(data.get("rules"), list) else []
+        written = [
+            item["name"] for item in raw_rules if isinstance(item, dict) and isinstance(item.get("name"), str)
+        ]
+        rules = self._rules(raw_rules, defaults)
+        raw_inboxes: list[Any] = data["inboxes"] if isinstance(data.get("inboxes"), list) else []
+        inboxes = [self._inbox(item, ("inboxes", index), written) for index, item in enumerate(raw_inboxes)]
+        state_dir = self._path(("state_dir",), data.get("state_dir", "./state"))
+        if api is not None and api.api_key_file is not None:
+            api = api.model_copy(
+                update={"api_key_file": self._path(("api", "api_key_file"), str(api.api_key_file))}
+            )
+        # Cross-checks run on every inbox that parsed, so a config with several problems shows them all.
+        final_inboxes = self._feedback([(i, inbox) for i, inbox in enumerate(inboxes) if inbox], state_dir)
+        valid_rules = tuple(rule for rule in rules if rule is not None)
+        complete = len(final_inboxes) == len(inboxes) and len(valid_rules) == len(rules)
+        if document is None or api is None or budget is None or state_dir is None or not complete:
+            return None
+        return Config(
+            source=self.source, api=api, state_dir=state_dir, budget=budget, inboxes=final_inboxes,
+            rules=valid_rules, shutdown_grace_s=document.shutdown_grace_s,
+        )  # fmt: skip
+
+    def _path(self, path: KeyPath, value: Any) -> Path | None:
+        if not isinstance(value, str):
+            return None  # the schema pass reports it
+        try:
+            return (self.base / Path(value).expanduser()).resolve()
+        except (OSError, ValueError, RuntimeError) as error:  # NUL bytes, symlink loops
+            self.located.add(path, f"not a usable path ({error})", "write a plain folder path")
+            return None
+
+    def _rules(self, raw: list[Any], defaults: dict[str, Any]) -> list[Rule | None]:
+        rules: list[Rule | None] = []
+        first_line: dict[str, int] = {}
+        from_defaults: dict[Problem, list[str]] = {}
+        for index, item in enumerate(raw):
+            path: KeyPath = ("rules", index)
+            if not isinstance(item, dict):
+                self.located.add(
+                    path,
+                    "a rule must be a mapping with name:, match: and request:",
+                    "see config.example.yaml",
+                )
+                rules.append(None)
+                continue
+            name = item.get("name")
+            if isinstance(name, str) and name in first_line:
+                message = f"rule name '{name}' is already used at line {first_line[name]}"
+                self.located.add((*path, "name"), message, "give every rule its own name")
+            elif isinstance(name, str):
+                first_line[name] = self.located.line((*path, "name"))
+            rules.append(self._rule(item, path, defaults, from_defaults))
+        for problem, names in from_defaults.items():  # one line per bad default, naming the rules it breaks
+            where = ("rules " if len(names) > 1 else "rule ") + ", ".join(f"'{name}'" for name in names)
+            self.located.problems.append(
+                dataclasses.replace(problem, message=f"{problem.message} (in {where})")
+            )
+        return rules
+
+    def _rule(
+        self,
+        item: dict[str, Any],
+        path: KeyPath,
+        defaults: dict[str, Any],
+        from_defaults: dict[Problem, list[str]],
+    ) -> Rule | None:
+        located = self.located
+        before = len(located.problems)
+        schema = located.schema(_RuleSchema, item, path)
+        patterns: list[re.Pattern[str]] = []
+        globs = item.get("match")
+        for index, glob in enumerate(globs if isinstance(globs, list) else []):
+            try:
+                if isinstance(glob, str):
+                    patterns.append(compile_glob(glob))
+            except ValueError as error:
+                located.add(
+                    (*path, "match", index), str(error), "globs are relative to the inbox, e.g. '*.jpg'"
+                )
+        request = item.get("request")
+        if not isinstance(request, dict):
+            return None
+        merged, origin = _merge(defaults, request, path)
+        request_path: KeyPath = (*path, "request")
+        remix = None
+
+        def where(loc: KeyPath) -> KeyPath:  # a field comes from the rule or from `defaults:`
+            return (*origin.get(str(loc[0]), (*request_path, loc[0])), *loc[1:]) if loc else request_path
+
+        try:
+            remix = RemixRequest.model_validate(merged)
+        except ValidationError as error:
+            for problem in located.convert(error, RemixRequest, where):
+                if problem.key_path.startswith("defaults."):
+                    from_defaults.setdefault(problem, []).append(str(item.get("name")))
+                else:
+                    located.problems.append(problem)
+        if isinstance(merged.get("prompt"), str):
+            for message, fix in template_problems(merged["prompt"]):
+                located.add(origin["prompt"], message, fix)
+        if schema is None or remix is None or len(located.problems) != before:
+            return None
+        return Rule(schema.name, schema.match, schema.continue_, remix, tuple(patterns))
+
+    def _inbox(self, item: Any, path: KeyPath, written: list[str]) -> InboxConfig | None:
+        located = self.located
+        if not isinstance(item, dict):
+            located.add(
+                path,
+                "an inbox must be a mapping with path:, output:, failed_dir: …",
+                "see config.example.yaml",
+            )
+            return None
+        schema = located.schema(_InboxSchema, item, path)
+        # Cross-checks read the raw values, so they run even when another key of this inbox is wrong.
+        if item.get("after", "move") == "move" and item.get("done_dir") is None:
+            located.add(
+                (*path, "after"),
+                "after: move needs done_dir",
+                "add done_dir: ./done, or set after: keep or after: delete",
+            )
+        names = item.get("rules")
+        if names == []:
+            located.add(
+                (*path, "rules"),
+                "an empty list means no rule ever applies",
+                "name rules, or remove the key to try all rules",
+            )
+        for index, name in enumerate(names if isinstance(names, list) else []):
+            if isinstance(name, str) and name not in written:
+                close = difflib.get_close_matches(name, written, n=1)
+                fix = f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(written)}"
+                located.add((*path, "rules", index), f"no rule is named '{name}'", fix)
+        ignore = item.get("ignore")
+        for index, glob in enumerate(ignore if isinstance(ignore, list) else []):
+            try:
+                compile_glob(glob) if isinstance(glob, str) else None
+            except ValueError as error:
+                located.add(
+                    (*path, "ignore", index), str(error), "globs are relative to the inbox, e.g. '*.xmp'"
+                )
+        if schema is None:
+            return None
+        folders = {
+            key: self._path((*path, key), getattr(schema, key))
+            for key in ("path", "output", "done_dir", "failed_dir")
+        }
+        inbox_path, output, failed = folders["path"], folders["output"], folders["failed_dir"]
+        if inbox_path is None or output is None or failed is None:
+            return None  # its other problems are recorded; the cross-checks still look at this inbox
+        return InboxConfig(
+            path=inbox_path, output=output, done_dir=folders["done_dir"], failed_dir=failed,
+            after=schema.after, recursive=schema.recursive, settle_s=schema.settle_s, detect=schema.detect,
+            rules=schema.rules if schema.rules is not None else tuple(dict.fromkeys(written)),
+            ignore=schema.ignore, excluded_dirs=(), rescan_s=schema.rescan_s, poll_s=schema.poll_s,
+        )  # fmt: skip
+
+    def _feedback(
+        self, inboxes: list[tuple[int, InboxConfig]], state_dir: Path | None
+    ) -> tuple[InboxConfig, ...]:
+        """Folders must not feed back: remixd's own folders may lie inside an inbox (then the watcher skips
+        them) but may not be an inbox, nor contain one (results named after inputs could land in it)."""
+        own: list[tuple[KeyPath, Path, str]] = (
+            [(("state_dir",), state_dir, "state folder")] if state_dir else []
+        )
+        for index, inbox in inboxes:
+            own.append((("inboxes", index, "output"), inbox.output, "output folder"))
+            own.append((("inboxes", index, "failed_dir"), inbox.failed_dir, "failed folder"))
+            if inbox.done_dir is not None:
+                own.append((("inboxes", index, "done_dir"), inbox.done_dir, "done folder"))
+        final: list[InboxConfig] = []
+        for position, (index, inbox) in enumerate(inboxes):
+            excluded: list[Path] = []
+            for path, folder, what in own:
+                if folder == inbox.path:
+                    self.located.add(
+                        path,
+                        f"the {what} is the folder of inboxes[{index}] itself: remixd would process "
+                        "its own files",
+                        "use a folder beside the inbox, e.g. ./outbox next to ./inbox",
+                    )
+                elif inbox.path.is_relative_to(folder):
+                    self.located.add(
+                        path,
+                        f"the {what} {folder} contains the inbox inboxes[{index}] ({inbox.path})",
+                        "use folders beside the inbox, not around it",
+                    )
+                elif folder.is_relative_to(inbox.path):
+                    excluded.append(folder)
+            for other_index, other in inboxes[:position]:
+                where = ("inboxes", index, "path")
+                if other.path == inbox.path:
+                    self.located.add(
+                        where, f"inboxes[{other_index}] already watches {inbox.path}", "merge the two inboxes"
+                    )
+                elif (other.recursive and inbox.path.is_relative_to(other.path)) or (
+                    inbox.recursive and other.path.is_relative_to(inbox.path)
+                ):
+                    self.located.add(
+                        where,
+                        f"this inbox and inboxes[{other_index}] overlap and one is recursive: files "
+                        "would be processed twice",
+                        "use folders that do not contain each other",
+                    )
+            final.append(dataclasses.replace(inbox, excluded_dirs=tuple(dict.fromkeys(excluded))))
+        return tuple(final)
+
+
+def _is_mapping(data: dict[str, Any], key: str) -> bool:
+    return data.get(key) is None or isinstance(data.get(key), dict)

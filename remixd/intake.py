@@ -1,0 +1,231 @@
+"""Intake: watchers and scans find candidate files, readiness waits for them to settle, the journal claims them.
+
+Events are hints; the folder is the truth (style habit 7): the backlog is scanned at start, every inbox is
+rescanned every `rescan_s` and after any watcher trouble or reload, and what a rescan finds that no event
+announced is counted. A claim is the journal's, so repeated events, rescans and restarts never queue a file
+twice. An inbox that is missing or unmounted is paused and reported, never read as "all files gone".
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from remixd.config import InboxConfig
+from remixd.journal import Candidate, Journal, utcnow
+from remixd.watch import InboxUnavailable, Readiness, Watcher, is_ignored, scan, stat_signature
+
+log = structlog.get_logger(__name__)
+
+CLAIM_BATCH = 256  # claims per transaction: big enough for a 20,000-file backlog, small enough to start fast
+MISSING_RETRY_S = 10.0  # how often a missing inbox is looked for again
+
+
+@dataclass
+class InboxState:
+    """One inbox at run time: its watcher, its readiness tracker and its health."""
+
+    config: InboxConfig
+    index: int
+    readiness: Readiness
+    watcher: Watcher | None = None
+    missing: str | None = None  # why the inbox is paused, when it is
+    next_rescan: float = 0.0
+    announced: set[Path] = field(default_factory=set)  # paths an event told us about since the last rescan
+
+
+@dataclass(frozen=True)
+class Claimed:
+    input_id: int
+    inbox: InboxConfig
+
+
+class Intake:
+    """Owns the watchers; `step()` turns events, due readiness checks and due rescans into claims."""
+
+    def __init__(
+        self,
+        inboxes: Sequence[InboxConfig],
+        journal: Journal,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.events: queue.Queue[tuple[int, Path]] = queue.Queue()
+        self._journal = journal
+        self._monotonic = monotonic
+        self._wall = wall
+        self._now = now
+        self.inboxes = [InboxState(inbox, index, Readiness(inbox.settle_s, clock=monotonic))
+                        for index, inbox in enumerate(inboxes)]
+        self.missed_by_events = 0  # files a rescan found that no event had announced
+        self._watch = True
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self, watch: bool = True) -> list[Claimed]:
+        """Arm every watcher first, then scan: a file dropped between the two is seen by both, never by none.
+
+        `watch=False` (`remixd once`) scans only: what is there now, plus files still settling.
+        """
+        self._watch = watch
+        if watch:
+            for state in self.inboxes:
+                self._arm(state)
+        return self._claim(self._scan_all(initial=True))
+
+    def stop(self) -> None:
+        for state in self.inboxes:
+            if state.watcher is not None:
+                state.watcher.stop()
+                state.watcher = None
+
+    def wake(self) -> None:
+        """Make a blocked `step()` return now (signals, reloads)."""
+        self.events.put((-1, Path()))
+
+    @property
+    def pending(self) -> int:
+        """Files seen but not yet settled."""
+        return sum(len(state.readiness) for state in self.inboxes)
+
+    @property
+    def paused(self) -> list[str]:
+        return [f"inbox {state.config.path}: {state.missing}" for state in self.inboxes if state.missing]
+
+    @property
+    def modes(self) -> dict[str, str]:
+        return {str(s.config.path): (s.watcher.mode if s.watcher else "scan" if not s.missing else "paused")
+                for s in self.inboxes}
+
+    def watchers_alive(self) -> bool:
+        return all(state.watcher is None or state.watcher.problem is None for state in self.inboxes)
+
+    # -- the loop body ---------------------------------------------------------------------------------------
+
+    def step(self, timeout: float) -> list[Claimed]:
+        """Wait up to `timeout` for an event or a due check, then claim whatever is ready."""
+        now = self._monotonic()
+        due = [d for d in (s.readiness.next_due() for s in self.inboxes) if d is not None]
+        due += [s.next_rescan for s in self.inboxes]
+        wait = max(0.0, min([now + timeout, *due]) - now)
+        try:
+            item = self.events.get(timeout=wait) if wait > 0 else self.events.get_nowait()
+        except queue.Empty:
+            item = None
+        while item is not None:  # drain: a burst of events costs one pass
+            self._on_event(*item)
+            try:
+                item = self.events.get_nowait()
+            except queue.Empty:
+                item = None
+        ready: list[tuple[InboxState, Path]] = []
+        for state in self.inboxes:
+            self._check_health(state)
+            if self._monotonic() >= state.next_rescan:
+                ready += self._rescan(state)
+            ready += [(state, path) for path in state.readiness.pop_ready()]
+        return self._claim(ready)
+
+    def _on_event(self, index: int, path: Path) -> None:
+        if index < 0 or index >= len(self.inboxes):
+            return  # a wake-up, or an event from a watcher of a config that was replaced
+        state = self.inboxes[index]
+        if path == state.config.path or path.is_dir():
+            # A folder moved in brings files without events of their own; a vanished inbox shows up here too.
+            state.next_rescan = self._monotonic()
+            return
+        state.announced.add(path)
+        state.readiness.touch(path)
+
+    # -- scans -----------------------------------------------------------------------------------------------
+
+    def _scan_all(self, initial: bool) -> list[tuple[InboxState, Path]]:
+        found: list[tuple[InboxState, Path]] = []
+        for state in self.inboxes:
+            found += self._rescan(state, initial=initial)
+        return found
+
+    def _rescan(self, state: InboxState, initial: bool = False) -> list[tuple[InboxState, Path]]:
+        """Files quiet for settle_s already are ready now; others are tracked until they settle."""
+        state.next_rescan = self._monotonic() + state.config.rescan_s
+        if state.missing:
+            return []
+        ready: list[tuple[InboxState, Path]] = []
+        horizon = self._wall() - state.config.settle_s
+        try:
+            for path in scan(state.config):
+                if path in state.readiness:
+                    continue
+                if not initial and path not in state.announced:
+                    self.missed_by_events += 1
+                try:
+                    info = os.lstat(path)
+                except OSError:
+                    continue
+                if info.st_mtime < horizon:
+                    ready.append((state, path))
+                else:
+                    state.readiness.touch(path)
+        except InboxUnavailable as error:
+            self._pause(state, error.message)
+        state.announced.clear()
+        return ready
+
+    def _check_health(self, state: InboxState) -> None:
+        watcher = state.watcher
+        if watcher is not None and watcher.problem is not None:
+            log.warning("remixd.watch.restart", inbox=str(state.config.path), problem=watcher.problem)
+            watcher.stop()
+            state.watcher = None
+            self._pause(state, f"watcher {watcher.problem}")
+        if self._watch and state.watcher is None and self._monotonic() >= state.next_rescan:
+            self._arm(state)
+
+    def _arm(self, state: InboxState) -> None:
+        watcher = Watcher(state.config, self.events, state.index)
+        try:
+            watcher.start()
+        except (InboxUnavailable, OSError) as error:
+            self._pause(state, getattr(error, "message", str(error)))
+            return
+        if state.missing:
+            log.info("remixd.inbox.resumed", inbox=str(state.config.path))
+        state.watcher, state.missing = watcher, None
+        state.next_rescan = self._monotonic()  # whatever happened while it was paused, the folder tells
+
+    def _pause(self, state: InboxState, reason: str) -> None:
+        if state.missing != reason:
+            log.error("remixd.inbox.paused", inbox=str(state.config.path), reason=reason,
+                      hint="mount or create the folder; remixd looks for it again every "
+                           f"{MISSING_RETRY_S:.0f} s and resumes by itself")
+        state.missing = reason
+        state.next_rescan = self._monotonic() + MISSING_RETRY_S
+
+    # -- claims ----------------------------------------------------------------------------------------------
+
+    def _claim(self, ready: list[tuple[InboxState, Path]]) -> list[Claimed]:
+        claimed: list[Claimed] = []
+        for start in range(0, len(ready), CLAIM_BATCH):
+            batch: list[tuple[InboxState, Candidate]] = []
+            for state, path in ready[start:start + CLAIM_BATCH]:
+                relpath = path.relative_to(state.config.path).as_posix()
+                signature = stat_signature(path)
+                if signature is None or is_ignored(relpath, state.config):
+                    continue
+                size, mtime_ns = signature[0], signature[1]
+                batch.append((state, Candidate(str(state.config.path), relpath, size, mtime_ns, self._now())))
+            ids = self._journal.claim_many([candidate for _state, candidate in batch])
+            for (state, candidate), input_id in zip(batch, ids, strict=True):
+                if input_id is not None:
+                    log.debug("remixd.input.claimed", input_id=input_id, relpath=candidate.relpath)
+                    claimed.append(Claimed(input_id, state.config))
+        return claimed

@@ -1,0 +1,332 @@
+"""Input file -> bytes ready to upload: Ideogram takes JPEG, PNG or WebP up to 10 MB, so everything else is
+checked here, before any money is spent.
+
+A file that needs no change is sent byte for byte (no re-encode, no generation loss). Anything else is
+converted and the conversion is recorded, so the sidecar can say what was actually sent.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from remixd.errors import InputError
+
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the reference's "max size 10MB" for /remix and v3 remix
+MAX_PIXELS = 64_000_000  # far beyond anything Ideogram renders; refuses decompression bombs politely
+MAX_SOURCE_BYTES = 256 * 1024 * 1024  # read before decoding, so a huge file cannot exhaust memory
+JPEG_QUALITIES = (90, 85, 80, 70, 60)
+DOWNSCALE_STEP = 0.75
+MIN_SIDE = 256  # below this a remix is pointless; give up instead of sending a thumbnail
+SENT_AS_IS = frozenset({"JPEG", "PNG", "WEBP"})
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+SUPPORTED_HINT = "remixd sends JPEG, PNG and WebP, and converts GIF, BMP, TIFF, AVIF and HEIC"
+_HEIC_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs")
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    data: bytes
+    filename: str
+    content_type: str
+    source_sha256: str
+    source_bytes: int
+    width: int
+    height: int
+    conversion: str | None  # None when the original bytes are sent; else e.g. "exif-rotated; bmp->png"
+
+
+def prepare(
+    path: Path, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, *, max_pixels: int = MAX_PIXELS
+) -> PreparedImage:
+    """Read `path` once, check it is a whole image, and return what to upload. Raises InputError."""
+    data, sha256 = _read(path)
+    name = path.name
+    if not data:
+        raise InputError(
+            f"{name} is empty (0 bytes)",
+            "if it was still being copied, drop it again once the copy has finished",
+        )
+    formats = _allowed_formats(data, name)
+    image = _open(data, name, formats, max_pixels)
+    try:
+        image.verify()  # checks what decoding alone does not (PNG chunk CRCs)
+        image = Image.open(io.BytesIO(data), formats=formats)
+        image.load()  # decodes the first frame: a truncated file fails here
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise InputError(
+            f"{name} is damaged or incomplete ({image.format} image: {error})",
+            "re-export or re-copy the file; a file still being written is picked up again when it settles",
+        ) from error
+    source_format = "JPEG" if image.format == "MPO" else str(image.format)  # camera JPEGs open as MPO
+    steps: list[str] = []
+    converted = _normalise(image, source_format, data, steps)
+    stem = _safe_stem(path)
+    if converted is None and len(data) <= max_upload_bytes:
+        return PreparedImage(
+            data=data,
+            filename=stem + EXTENSIONS[source_format],
+            content_type=CONTENT_TYPES[source_format],
+            source_sha256=sha256,
+            source_bytes=len(data),
+            width=image.width,
+            height=image.height,
+            conversion=None,
+        )
+    if converted is None:
+        converted = image
+    target = source_format if source_format in SENT_AS_IS else "PNG"  # lossless; _shrink may pick JPEG
+    icc_profile = image.info.get("icc_profile") if _colour_space(converted) == _colour_space(image) else None
+    payload = _encode(converted, target, icc_profile)
+    if len(payload) > max_upload_bytes:
+        converted, payload, target = _shrink(converted, max_upload_bytes, steps, name)
+    return PreparedImage(
+        data=payload,
+        filename=stem + EXTENSIONS[target],
+        content_type=CONTENT_TYPES[target],
+        source_sha256=sha256,
+        source_bytes=len(data),
+        width=converted.width,
+        height=converted.height,
+        conversion="; ".join(steps) or None,
+    )
+
+
+def _read(path: Path) -> tuple[bytes, str]:
+    """Read the file once, hashing while reading, so the hash is of exactly the bytes examined."""
+    digest = hashlib.sha256()
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(1024 * 1024):
+                total += len(chunk)
+                if total > MAX_SOURCE_BYTES:
+                    raise InputError(
+                        f"{path.name} is over {MAX_SOURCE_BYTES // (1024 * 1024)} MiB",
+                        "export a smaller image; Ideogram accepts at most 10 MB anyway",
+                    )
+                digest.update(chunk)
+                chunks.append(chunk)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise InputError(f"cannot read {path.name}: {reason}", "check the file's permissions") from error
+    return b"".join(chunks), digest.hexdigest()
+
+
+def _allowed_formats(data: bytes, name: str) -> tuple[str, ...]:
+    """Only these Pillow plugins may parse the file (no EPS/Ghostscript, no PDF, no exotic decoders).
+
+    JPEG covers MPO: the JPEG plugin itself answers with an MPO image for multi-picture camera files.
+    """
+    Image.init()  # Image.open(formats=...) looks plugins up in the registry; make sure it is complete
+    formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIC_BRANDS:
+        try:
+            # optional dependency, imported only when a HEIC file turns up
+            import pillow_heif  # type: ignore[import-not-found]  # noqa: PLC0415
+        except ImportError:
+            raise InputError(
+                f"{name} is a HEIC image and HEIC needs pillow-heif",
+                "pip install pillow-heif (then restart remixd), or export the photo as JPEG",
+            ) from None
+        pillow_heif.register_heif_opener()
+        formats += ("HEIF",)
+    return formats
+
+
+def _open(data: bytes, name: str, formats: tuple[str, ...], max_pixels: int) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data), formats=formats)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow refused before we could see the size; read it from the header alone for a useful message.
+        raise _too_many_pixels(name, _header_size(data, formats), max_pixels) from None
+    except UnidentifiedImageError:
+        raise InputError(f"{name} is not an image remixd can read ({_sniff(data)})", SUPPORTED_HINT) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise InputError(
+            f"{name} is damaged or incomplete: {error}", "re-export or re-copy the file"
+        ) from error
+    if image.width * image.height > max_pixels:
+        raise _too_many_pixels(name, image.size, max_pixels)
+    return image
+
+
+def _too_many_pixels(name: str, size: tuple[int, int] | None, max_pixels: int) -> InputError:
+    limit = f"the most remixd accepts is {max_pixels // 1_000_000} MP"
+    if size is None:
+        return InputError(f"{name} has too many pixels; {limit}", "downscale it before dropping it in")
+    width, height = size
+    megapixels = width * height // 1_000_000
+    return InputError(
+        f"{name} is {width}x{height} ({megapixels} MP); {limit}", "downscale it before dropping it in"
+    )
+
+
+def _header_size(data: bytes, formats: tuple[str, ...]) -> tuple[int, int] | None:
+    """The size the header claims, via the plugin registry (plugins parse headers; only Image.open checks)."""
+    Image.init()
+    for format_name in formats:
+        factory, accept = Image.OPEN.get(format_name, (None, None))
+        if factory is None or (accept is not None and accept(data[:16]) is not True):
+            continue
+        try:
+            return factory(io.BytesIO(data), "").size
+        except (SyntaxError, OSError, ValueError, IndexError, TypeError):
+            continue
+    return None
+
+
+def _normalise(image: Image.Image, source_format: str, data: bytes, steps: list[str]) -> Image.Image | None:
+    """The image to re-encode, or None when the original bytes can go as they are."""
+    result: Image.Image | None = None
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        steps.append(f"{source_format.lower()} with {frames} frames: first frame only")
+        result = image.copy()  # load() already decoded frame 0; copy() detaches it from the sequence
+    if source_format not in SENT_AS_IS:
+        steps.append(f"{source_format.lower()}->png")
+        result = result or image.copy()
+    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    if orientation in range(2, 9):  # 1 is upright; anything outside 1..8 is junk exif_transpose ignores
+        steps.append(f"exif-rotated (orientation {orientation})")
+        result = ImageOps.exif_transpose(result or image)
+    if image.mode == "CMYK":
+        steps.append("cmyk->rgb")
+        result = (result or image).convert("RGB")
+    if _is_sixteen_bit(image, source_format, data):
+        steps.append("16-bit->8-bit")
+        result = _to_eight_bit(result or image)
+    if result is not None and result.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+        result = result.convert("RGBA" if _has_alpha(result) else "RGB")
+    return result
+
+
+def _is_sixteen_bit(image: Image.Image, source_format: str, data: bytes) -> bool:
+    # Pillow reads 16-bit RGB(A) PNGs as 8-bit modes, so the IHDR bit depth (byte 24) is the only tell.
+    if source_format == "PNG" and len(data) > 24 and data[24] == 16:  # noqa: PLR2004  # IHDR bit depth
+        return True
+    return image.mode == "I" or image.mode.startswith("I;16")
+
+
+def _to_eight_bit(image: Image.Image) -> Image.Image:
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        # convert("L") would clamp every value above 255 to white; scale the 16-bit range instead
+        return image.convert("I").point(lambda value: value / 256).convert("L")
+    return image.convert("RGBA" if _has_alpha(image) else "RGB")
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def _colour_space(image: Image.Image) -> str:
+    """An ICC profile only fits images of the colour space it was made for."""
+    return {"1": "gray", "L": "gray", "LA": "gray", "I": "gray", "CMYK": "cmyk"}.get(
+        image.mode, "gray" if image.mode.startswith("I;16") else "rgb"
+    )
+
+
+def _encode(image: Image.Image, target: str, icc_profile: bytes | None, quality: int = 95) -> bytes:
+    options: dict[str, Any] = {"icc_profile": icc_profile} if icc_profile else {}
+    if target == "JPEG":
+        if image.mode not in ("L", "RGB"):
+            image = _flatten(image)
+            options.pop("icc_profile", None)
+        options.update(quality=quality, optimize=True)
+    elif target == "WEBP":
+        options.update(quality=quality)
+    buffer = io.BytesIO()
+    image.save(buffer, format=target, **options)
+    return buffer.getvalue()
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """JPEG has no alpha: composite onto white (what a viewer shows) rather than onto black."""
+    if not _has_alpha(image):
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
+
+
+def _shrink(
+    image: Image.Image, max_bytes: int, steps: list[str], name: str
+) -> tuple[Image.Image, bytes, str]:
+    """JPEG at falling quality first (keeps every pixel), then smaller sizes, until it fits."""
+    limit = f"{max_bytes / (1024 * 1024):.1f} MiB"
+    if _has_alpha(image):
+        steps.append("transparency flattened onto white")
+    for quality in JPEG_QUALITIES:
+        payload = _encode(image, "JPEG", None, quality)
+        if len(payload) <= max_bytes:
+            steps.append(f"over {limit}: jpeg q={quality}")
+            return image, payload, "JPEG"
+    original = image.size
+    current = image
+    while min(current.size) * DOWNSCALE_STEP >= MIN_SIDE:
+        size = (round(current.width * DOWNSCALE_STEP), round(current.height * DOWNSCALE_STEP))
+        current = image.resize(size, Image.Resampling.LANCZOS)
+        payload = _encode(current, "JPEG", None, JPEG_QUALITIES[1])
+        if len(payload) <= max_bytes:
+            steps.append(
+                f"over {limit}: jpeg q={JPEG_QUALITIES[1]}, downscaled "
+                f"{original[0]}x{original[1]}->{size[0]}x{size[1]}"
+            )
+            return current, payload, "JPEG"
+    raise InputError(
+        f"{name} does not fit in {limit} even as a {current.width}x{current.height} JPEG",
+        "export a smaller or simpler image",
+    )
+
+
+def _safe_stem(path: Path) -> str:
+    """A multipart filename every gateway parses: ASCII letters, digits, dot, dash and underscore."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._")
+    return stem[:100] or "image"
+
+
+def _sniff(data: bytes) -> str:
+    """Name what the bytes look like, so "not an image" says what it is instead."""
+    head = data[:512]
+    signatures = (
+        (b"%PDF", "it is a PDF document"),
+        (b"PK\x03\x04", "it is a ZIP archive or an Office document"),
+        (b"\x1f\x8b", "it is gzip-compressed data"),
+        (b"8BPS", "it is a Photoshop document; export it as PNG or JPEG"),
+        (b"GIF8", "it looks like a GIF but cannot be decoded"),
+        (b"\x89PNG", "it looks like a PNG but cannot be decoded"),
+        (b"\xff\xd8\xff", "it looks like a JPEG but cannot be decoded"),
+    )
+    for magic, description in signatures:
+        if head.startswith(magic):
+            return description
+    if head[4:8] == b"ftyp":
+        brand = head[8:12].decode("ascii", "replace").strip()
+        return f"it is an ISO media file (brand '{brand}'), e.g. a video"
+    if head.startswith(b"RIFF") and head[8:12] != b"WEBP":
+        return f"it is a RIFF {head[8:12].decode('ascii', 'replace')} file (audio or video)"
+    stripped = head.lstrip().lower()
+    if stripped.startswith((b"<!doctype html", b"<html")):
+        description = "it is an HTML page, perhaps a failed download"
+    elif b"<svg" in stripped[:256]:
+        description = "it is an SVG drawing; export it as PNG"
+    elif b"\x00" in head:
+        description = "unrecognised binary data"
+    else:
+        try:  # incremental, so a character cut at byte 512 does not count against it
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+            description = "it is text"
+        except UnicodeDecodeError:
+            description = "unrecognised binary data"
+    return description

@@ -1,0 +1,215 @@
+"""How long to wait before trying again, and how many images may be in flight at once.
+
+`RetryPolicy` is pure arithmetic (the worker owns the loop and the sleeping). `InflightLimiter` counts
+images, not requests, because that is what Ideogram's in-flight limit counts ("a request for 4 images takes 4
+places", reference §4.2); its ceiling backs off when Ideogram answers 429 `inflight_limit` and creeps back up
+on success (AIMD), so a shared organisation limit is found instead of hammered. `Pause` holds every worker
+while the key is rejected or the day's budget is spent.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+POLL_S = 0.05  # how often a waiter re-checks its stop event; Condition.wait cannot also wait on an Event
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with proportional jitter, bounded by attempts and by total time."""
+
+    max_attempts: int = 6
+    base_s: float = 1.0
+    max_backoff_s: float = 60.0
+    total_s: float = 900.0
+    jitter: float = 0.25  # each delay is drawn from backoff * [1 - jitter, 1 + jitter]
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.base_s < 0 or self.max_backoff_s < 0 or self.total_s < 0:
+            raise ValueError("max_attempts must be >= 1 and every duration >= 0")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be between 0 and 1")
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based) before the next one.
+
+        Our own backoff is capped at `max_backoff_s`; a server's Retry-After wins when it asks for longer
+        (sending earlier only earns another 429), but never beyond `total_s`, past which we give up anyway.
+        """
+        exponent = min(max(attempt, 1) - 1, 64)  # 2**64 seconds is already "forever"; avoids float overflow
+        backoff = min(self.max_backoff_s, self.base_s * 2.0**exponent)
+        jittered = min(self.max_backoff_s, backoff * rng.uniform(1 - self.jitter, 1 + self.jitter))
+        if retry_after is not None and math.isfinite(retry_after) and retry_after > jittered:
+            return min(retry_after, self.total_s)
+        return jittered
+
+    def gives_up(self, attempt: int, elapsed_s: float) -> bool:
+        """True when `attempt` attempts have been made or the job has spent its whole time budget."""
+        return attempt >= self.max_attempts or elapsed_s >= self.total_s
+
+
+class InflightLimiter:
+    """A counting semaphore in images with an AIMD ceiling; waiters are served first come, first served.
+
+    FIFO order matters: without it a request for 8 images waiting for room would starve behind a stream of
+    1-image requests that always fit.
+    """
+
+    def __init__(self, maximum: int) -> None:
+        if maximum < 1:
+            raise ValueError("maximum must be at least 1")
+        self._condition = threading.Condition()
+        self._maximum = maximum
+        self._ceiling = maximum
+        self._in_flight = 0
+        self._successes = 0  # since the ceiling last changed
+        self._tickets = itertools.count()
+        self._queue: collections.deque[int] = collections.deque()
+
+    @property
+    def in_flight(self) -> int:
+        with self._condition:
+            return self._in_flight
+
+    @property
+    def ceiling(self) -> int:
+        with self._condition:
+            return self._ceiling
+
+    @property
+    def maximum(self) -> int:
+        with self._condition:
+            return self._maximum
+
+    def acquire(self, images: int, stop: threading.Event, timeout: float | None = None) -> bool:
+        """Block until `images` more fit under the ceiling; False when `stop` is set or `timeout` passes.
+
+        A request larger than the ceiling runs alone once nothing else is in flight, so num_images: 8 still
+        makes progress when 429s have halved the ceiling to 1.
+        """
+        if images < 1:
+            raise ValueError("images must be at least 1")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            ticket = next(self._tickets)
+            self._queue.append(ticket)
+            try:
+                while not (self._queue[0] == ticket and self._fits(images)):
+                    if stop.is_set():
+                        return False
+                    wait_s = POLL_S
+                    if deadline is not None:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            return False
+                        wait_s = min(wait_s, remaining)
+                    self._condition.wait(wait_s)
+                if stop.is_set():
+                    return False
+                self._in_flight += images
+                return True
+            finally:
+                self._queue.remove(ticket)
+                self._condition.notify_all()  # the next in line may fit now
+
+    def _fits(self, images: int) -> bool:
+        return self._in_flight == 0 or self._in_flight + images <= self._ceiling
+
+    def release(self, images: int) -> None:
+        with self._condition:
+            if images > self._in_flight:
+                raise ValueError(f"release({images}) with only {self._in_flight} images in flight")
+            self._in_flight -= images
+            self._condition.notify_all()
+
+    def on_inflight_limit(self) -> None:
+        """Ideogram said 429 inflight_limit: someone else shares the organisation's places; halve."""
+        with self._condition:
+            self._ceiling = max(1, self._ceiling // 2)
+            self._successes = 0
+
+    def on_success(self) -> None:
+        """Additive increase: one more place after a whole ceiling's worth of successes."""
+        with self._condition:
+            if self._ceiling >= self._maximum:
+                return
+            self._successes += 1
+            if self._successes >= self._ceiling:
+                self._ceiling += 1
+                self._successes = 0
+                self._condition.notify_all()
+
+    def set_maximum(self, maximum: int) -> None:
+        """A reload changed max_in_flight_images. An unthrottled ceiling follows it; a throttled one stays."""
+        if maximum < 1:
+            raise ValueError("maximum must be at least 1")
+        with self._condition:
+            unthrottled = self._ceiling == self._maximum
+            self._maximum = maximum
+            self._ceiling = maximum if unthrottled else min(self._ceiling, maximum)
+            self._condition.notify_all()
+
+
+class Pause:
+    """A shared "stop submitting" switch with a reason: a rejected key, or the day's budget spent.
+
+    `until` (a clock value) makes the pause lift by itself, e.g. at the next UTC midnight for the budget.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._condition = threading.Condition()
+        self._reason: str | None = None
+        self._until: float | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """Why submissions are paused, or None when they are not."""
+        with self._condition:
+            self._expire()
+            return self._reason
+
+    @property
+    def is_paused(self) -> bool:
+        return self.reason is not None
+
+    def pause(self, reason: str, until: float | None = None) -> None:
+        with self._condition:
+            self._reason = reason
+            self._until = until
+
+    def resume(self) -> None:
+        with self._condition:
+            self._reason = None
+            self._until = None
+            self._condition.notify_all()
+
+    def wait_while_paused(self, stop: threading.Event, timeout: float | None = None) -> bool:
+        """Block while paused. True when free to go; False when `stop` is set or `timeout` runs out first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            while True:
+                if stop.is_set():
+                    return False
+                self._expire()
+                if self._reason is None:
+                    return True
+                wait_s = POLL_S
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    wait_s = min(wait_s, remaining)
+                self._condition.wait(wait_s)
+
+    def _expire(self) -> None:
+        if self._until is not None and self._clock() >= self._until:
+            self._reason = None
+            self._until = None

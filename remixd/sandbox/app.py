@@ -1,0 +1,349 @@
+"""The sandbox's behaviour, free of HTTP plumbing: a request (method, target, headers, body) becomes a Reply.
+
+Order of checks for a remix, chosen so each failure costs what Ideogram says it costs:
+route -> auth -> injected 429/5xx -> multipart -> validation (400) -> safety (422) -> in-flight limit (429)
+-> latency and hold -> work (images, URLs) -> bill -> injected 500 / reset after the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import structlog
+
+from remixd.sandbox import images, reference
+from remixd.sandbox.control import handle_control
+from remixd.sandbox.multipart import MultipartError, parse_multipart
+from remixd.sandbox.options import Faults, SandboxOptions
+from remixd.sandbox.state import (
+    Accounts,
+    ImageStore,
+    InflightCounter,
+    PartInfo,
+    ReceivedRequest,
+)
+from remixd.sandbox.validation import BadRequest, Order, Submission, extract_legacy, validate_legacy
+from remixd.sandbox.validation_v3 import extract_v3, validate_v3
+
+log = structlog.get_logger(__name__)
+
+Action = Literal["send", "reset", "truncate"]
+_IMAGE_PATH = re.compile(re.escape(reference.IMAGE_PATH_PREFIX) + r"([0-9A-Za-z]{22})\.png")
+_SEED_SPACE = reference.SEED_RANGE[1] + 1
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    action: Action = "send"  # reset: drop the connection unanswered; truncate: send half the body
+
+
+def json_reply(status: int, document: Any, headers: tuple[tuple[str, str], ...] = (), action: Action = "send") -> Reply:
+    return Reply(status, json.dumps(document).encode(), headers=headers, action=action)
+
+
+def problem(status: int, title: str, detail: str) -> Reply:
+    """connexion's RFC 7807 body, which Ideogram's backend (a connexion app) most likely sends."""
+    return json_reply(status, {"detail": detail, "status": status, "title": title, "type": "about:blank"})
+
+
+@dataclass(frozen=True)
+class DownloadRecord:
+    image_id: str
+    status: int
+    truncated: bool
+    at: float
+
+
+@dataclass
+class _Draft:
+    """A ReceivedRequest under construction while the request moves through the checks."""
+
+    path: str
+    auth_scheme: str | None = None
+    key_valid: bool = False
+    fields: Any = None
+    parts: tuple[PartInfo, ...] = ()
+    image: Any = None  # the image Part, if any
+    billed: Decimal = field(default_factory=Decimal)
+
+    def freeze(self, status: int | None, now: float) -> ReceivedRequest:
+        image = self.image
+        return ReceivedRequest(
+            method="POST", path=self.path, auth_scheme=self.auth_scheme, key_valid=self.key_valid,
+            fields=self.fields, image_part=image.name if image else None,
+            filename=image.filename if image else None, content_type=image.content_type if image else None,
+            sha256=hashlib.sha256(image.data).hexdigest() if image else None, bytes=len(image.data) if image else None,
+            parts=self.parts, status=status, billed_usd=float(self.billed), at=now,
+        )
+
+
+class Sandbox:
+    """State and behaviour shared by the HTTP handler threads of one SandboxServer."""
+
+    def __init__(self, options: SandboxOptions, clock: Callable[[], float]) -> None:
+        options.validate()
+        self.options = options
+        self._clock = clock
+        self._clock_offset = 0.0
+        self._lock = threading.Lock()
+        self._faults = Faults()
+        self._received: list[ReceivedRequest] = []
+        self._downloads: list[DownloadRecord] = []
+        self.accounts = Accounts()
+        self.inflight = InflightCounter()
+        self.store = ImageStore(
+            options.signing_secret or secrets.token_bytes(32), options.url_ttl_s, options.max_stored_images,
+            options.expired_status,
+        )
+        self._gate = threading.Event()
+        self._gate.set()
+        self._stopping = threading.Event()
+        self.base_url = ""  # set by the server once it is bound
+        self.use_host_header = False  # bound to a wildcard address: URLs follow the Host the client used
+
+    # ------------------------------------------------------------------ run-time controls
+
+    def now(self) -> float:
+        return self._clock() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        with self._lock:
+            self._clock_offset += seconds
+
+    def faults(self) -> Faults:
+        with self._lock:
+            return Faults(**self._faults.as_dict())
+
+    def set_faults(self, **changes: Any) -> Faults:
+        with self._lock:
+            trial = Faults(**self._faults.as_dict())
+            trial.update(changes)  # validates everything before anything changes
+            self._faults = trial
+            return Faults(**trial.as_dict())
+
+    def take(self, counter: str) -> bool:
+        """Use up one of the next-N fault counters; True when this request gets the fault."""
+        with self._lock:
+            remaining = getattr(self._faults, counter)
+            if remaining <= 0:
+                return False
+            setattr(self._faults, counter, remaining - 1)
+            return True
+
+    def hold(self) -> None:
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._gate.set()
+
+    def received(self) -> list[ReceivedRequest]:
+        with self._lock:
+            return list(self._received)
+
+    def downloads(self) -> list[DownloadRecord]:
+        with self._lock:
+            return list(self._downloads)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._faults = Faults()
+            self._received.clear()
+            self._downloads.clear()
+            self._clock_offset = 0.0
+        self.accounts.reset()
+        self.store.clear()
+        self._gate.set()
+
+    # ------------------------------------------------------------------ requests
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        """``headers`` with lower-case names."""
+        try:
+            parsed = urllib.parse.urlsplit(target)
+        except ValueError:
+            return problem(400, "Bad Request", "malformed request target")
+        path = parsed.path
+        if path.startswith("/_sandbox/") and self.options.control_endpoints:
+            return handle_control(self, method, path, body)
+        if path.startswith(reference.IMAGE_PATH_PREFIX):
+            if method not in ("GET", "HEAD"):
+                return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
+            return self._download(path, parsed.query)
+        route = path[len(reference.GATEWAY_PREFIX) :] if path.startswith(reference.GATEWAY_PREFIX + "/") else path
+        if route in (reference.LEGACY_PATH, reference.V3_PATH):
+            if method != "POST":
+                return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
+            return self._remix(route == reference.V3_PATH, path, headers, body)
+        return problem(404, "Not Found", "The requested URL was not found on the server.")
+
+    def _remix(self, v3: bool, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        started_wall, started = self.now(), time.monotonic()
+        draft = _Draft(path=path)
+        reply, order = self._remix_steps(v3, headers, body, draft, started_wall)
+        status = None if reply.action == "reset" else reply.status
+        with self._lock:
+            self._received.append(draft.freeze(status, self.now()))
+        log.info(
+            "remixd.sandbox.request", path=path, status=status, auth_scheme=draft.auth_scheme,
+            images=order.num_images if order else 0, billed_usd=float(draft.billed),
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        return reply
+
+    def _remix_steps(
+        self, v3: bool, headers: Mapping[str, str], body: bytes, draft: _Draft, started_wall: float
+    ) -> tuple[Reply, Order | None]:
+        draft.auth_scheme, draft.key_valid, auth_error = self._authenticate(headers)
+        if not draft.key_valid:
+            status = self.options.auth_status_v3 if v3 else self.options.auth_status_legacy
+            return json_reply(status, {"error": auth_error}), None
+        if self.take("rate_limit_next"):
+            return self._inflight_reply(), None
+        if self.take("fail_before_next"):
+            status = self.faults().fail_before_status
+            return json_reply(status, {"error": "The service is temporarily unavailable (sandbox fault)."}), None
+        try:
+            parts = parse_multipart(body, headers.get("content-type"))
+            draft.parts = tuple(PartInfo(p.name, p.filename, p.content_type, len(p.data)) for p in parts)
+            submission: Submission = extract_v3(parts) if v3 else extract_legacy(parts)
+            draft.fields, draft.image = submission.fields, submission.image
+            order = validate_v3(submission, self.options) if v3 else validate_legacy(submission, self.options)
+        except MultipartError as error:
+            return self._bad_request(400, str(error)), None
+        except BadRequest as error:
+            return self._bad_request(error.status, error.detail), None
+        token = self.options.forbidden_token
+        if token and token in order.prompt:
+            return json_reply(422, {"error": reference.SAFETY_ERROR}), order
+        if not self.inflight.try_acquire(order.num_images, self.options.inflight_limit):
+            return self._inflight_reply(), order
+        try:
+            return self._work(order, draft, headers.get("host"), started_wall), order
+        finally:
+            self.inflight.release(order.num_images)
+
+    def _authenticate(self, headers: Mapping[str, str]) -> tuple[str | None, bool, str]:
+        mode = self.options.auth
+        api_key = headers.get("api-key", "").strip()
+        authorization = headers.get("authorization", "")
+        bearer = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
+        presented = [name for name, key in (("api-key", api_key), ("bearer", bearer)) if key]
+        allowed = {"api-key": mode in ("api-key", "both"), "bearer": mode in ("bearer", "both")}
+        keys = self.options.api_keys
+        for scheme, key in (("api-key", api_key), ("bearer", bearer)):
+            if key and allowed[scheme] and (key in keys if keys else True):
+                return scheme, True, ""
+        scheme_text = "+".join(presented) or None
+        if not presented:
+            wanted = {"api-key": "an Api-Key header", "bearer": "an Authorization: Bearer header"}
+            return None, False, f"Missing API key: send {wanted.get(mode, 'an Api-Key header')}."
+        if not any(allowed[name] for name in presented):
+            expected = "Api-Key" if mode == "api-key" else "Authorization: Bearer"
+            return scheme_text, False, f"This server accepts the {expected} header only."
+        return scheme_text, False, "Not authorized to generate an image: invalid API key."
+
+    def _bad_request(self, status: int, detail: str) -> Reply:
+        title = "Request Entity Too Large" if status == 413 else "Bad Request"
+        if self.options.bad_request_style == "error":
+            return json_reply(status, {"error": detail})
+        return problem(status, title, detail)
+
+    def _inflight_reply(self) -> Reply:
+        limit = self.options.inflight_limit
+        headers: tuple[tuple[str, str], ...] = ()
+        if self.options.inflight_retry_after_s is not None:
+            headers = (("Retry-After", str(self.options.inflight_retry_after_s)),)
+        document = {
+            "error": f"Too many requests in flight: at most {limit} images may be in progress at once.",
+            "reject_reason": "inflight_limit",
+            "max_inflight_requests": limit,
+        }
+        return json_reply(429, document, headers)
+
+    def _work(self, order: Order, draft: _Draft, host: str | None, started_wall: float) -> Reply:
+        faults = self.faults()
+        latency = self.options.latency_s if faults.latency_s is None else faults.latency_s
+        if latency > 0:
+            self._stopping.wait(latency)  # a stop cuts the wait short
+        self._gate.wait()
+        token = self.options.unsafe_token
+        unsafe = bool(token and token in order.prompt) or self.take("unsafe_next")
+        base = self._url_base(faults, host)
+        answered_prompt = order.prompt
+        if order.magic_prompt == "ON":
+            # A visible rewrite, so clients that assume the answer echoes the prompt get caught.
+            answered_prompt = f"{order.prompt}, in a richly detailed scene with soft natural light (magic prompt)"
+        data = []
+        for index in range(order.num_images):
+            seed = self._seed_for(order.seed, index)
+            withheld = unsafe and (faults.unsafe_items == 0 or index < faults.unsafe_items)
+            item: dict[str, Any] = {
+                "prompt": answered_prompt, "resolution": f"{order.width}x{order.height}",
+                "is_image_safe": not withheld, "seed": seed, "style_type": order.style_type,
+            }
+            if withheld:
+                if self.options.unsafe_url != "absent":
+                    item["url"] = None if self.options.unsafe_url == "null" else ""
+            else:
+                label = f"SANDBOX {index + 1}/{order.num_images} seed {seed}"
+                png = images.render(order.source, order.width, order.height, seed, order.image_weight,
+                                    self.options.output_scale, label)
+                image_id, expires, signature = self.store.put(png, self.now())
+                item["url"] = f"{base}{reference.IMAGE_PATH_PREFIX}{image_id}.png?exp={expires}&sig={signature}"
+            data.append(item)
+        draft.billed = self.accounts.charge(order.price_key, order.price_per_image, order.num_images)
+        if self.take("fail_after_next"):
+            return json_reply(500, {"error": "Internal server error (sandbox fault, after the work was billed)."})
+        created = datetime.fromtimestamp(started_wall, tz=UTC).isoformat(timespec="microseconds")
+        action: Action = "reset" if self.take("reset_after_next") else "send"
+        return json_reply(200, {"created": created, "data": data}, action=action)
+
+    def _seed_for(self, seed: int | None, index: int) -> int:
+        if seed is None:
+            return secrets.randbelow(_SEED_SPACE)
+        return (seed + index) % _SEED_SPACE if self.options.multi_seed == "increment" else seed
+
+    def _url_base(self, faults: Faults, host: str | None) -> str:
+        if faults.url_base:
+            return faults.url_base.rstrip("/")
+        if self.options.public_base_url:
+            return self.options.public_base_url.rstrip("/")
+        if self.use_host_header and host and re.fullmatch(r"[A-Za-z0-9.\-\[\]:]{1,255}", host):
+            return f"http://{host}"
+        return self.base_url
+
+    def _download(self, path: str, query: str) -> Reply:
+        match = _IMAGE_PATH.fullmatch(path)
+        if match is None:
+            return problem(404, "Not Found", "The requested URL was not found on the server.")
+        params = urllib.parse.parse_qs(query, keep_blank_values=True)
+        expires, signature = params.get("exp", [None])[0], params.get("sig", [None])[0]
+        found = self.store.lookup(match.group(1), expires, signature, self.now())
+        truncated = found.status == 200 and self.take("truncate_downloads_next")
+        with self._lock:
+            self._downloads.append(DownloadRecord(match.group(1), found.status, truncated, self.now()))
+        log.info("remixd.sandbox.download", status=found.status, truncated=truncated)
+        if found.data is not None:
+            return Reply(200, found.data, "image/png", action="truncate" if truncated else "send")
+        messages = {"signature": "Invalid or missing signature.", "unknown": "No such image.",
+                    "expired": "This image link has expired."}
+        return json_reply(found.status, {"error": messages[found.reason]})

@@ -1,0 +1,103 @@
+"""The sandbox's image maker: the input, cropped to the answer's aspect ratio and visibly marked as fake.
+
+Output is the declared resolution scaled down by ``output_scale`` (fast tests) while keeping the exact ratio,
+tinted by a colour derived from the seed (stronger for a lower image_weight) and stamped "SANDBOX" so nobody
+mistakes it for Ideogram's work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import warnings
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+SNIFFED_FORMATS = ("jpeg", "png", "webp")
+
+
+class ImageProblem(ValueError):
+    """The upload is not an image the API accepts; the message is for the 400 detail."""
+
+
+def sniff(data: bytes) -> str | None:
+    """The format by magic bytes, as the reference prescribes (JPEG, PNG, WebP only)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def decode(data: bytes, max_pixels: int, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Decode fully (so a truncated file is a 400 now, not a crash during the work). Returns RGB."""
+    kind = sniff(data)
+    if kind is None:
+        raise ImageProblem("only JPEG, WebP and PNG formats are supported")
+    try:
+        with warnings.catch_warnings():
+            # The pixel cap below is ours; Pillow's bomb warning would be an error under pytest's filter.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[kind.upper()])
+            width, height = image.size
+            if width < 1 or height < 1 or width * height > max_pixels:
+                raise ImageProblem(f"image is {width}x{height}; at most {max_pixels} pixels are accepted")
+            if draft_size is not None and kind == "jpeg":
+                image.draft("RGB", draft_size)  # decode a big JPEG at a reduced scale: much faster
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return image.convert("RGB")
+    except ImageProblem:
+        raise
+    except Exception as error:  # noqa: BLE001 - Pillow raises many types for corrupt data; all mean "bad upload"
+        raise ImageProblem(f"the image could not be decoded ({type(error).__name__})") from error
+
+
+def output_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """Scale (width, height) down, keeping width:height exact by scaling the reduced ratio by an integer."""
+    divisor = math.gcd(width, height)
+    ratio_w, ratio_h = width // divisor, height // divisor
+    multiple = max(1, round(width * scale / ratio_w))
+    return ratio_w * multiple, ratio_h * multiple
+
+
+def seed_colour(seed: int) -> tuple[int, int, int]:
+    digest = hashlib.sha256(f"remixd-sandbox-seed:{seed}".encode()).digest()
+    return digest[0], digest[1], digest[2]
+
+
+def render(
+    source: Image.Image, width: int, height: int, seed: int, image_weight: int, scale: float, label: str
+) -> bytes:
+    """One output PNG for the declared ``width`` x ``height``."""
+    out_w, out_h = output_size(width, height, scale)
+    # Center crop to the exact ratio, then resize: what the API does with "cropped to the chosen aspect ratio".
+    fitted = ImageOps.fit(source, (out_w, out_h), method=Image.Resampling.BILINEAR, centering=(0.5, 0.5))
+    # image_weight 100 keeps most of the input, 1 is almost all tint: lower weight = stronger alteration.
+    strength = 0.15 + 0.7 * (100 - image_weight) / 99
+    tint = Image.new("RGB", (out_w, out_h), seed_colour(seed))
+    altered = Image.blend(fitted, tint, strength)
+    _stamp(altered, label)
+    buffer = io.BytesIO()
+    altered.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _stamp(image: Image.Image, label: str) -> None:
+    draw = ImageDraw.Draw(image)
+    width, height = image.size
+    band = max(8, height // 8)
+    draw.rectangle((0, height - band, width, height), fill=(0, 0, 0))
+    size = max(6, int(band * 0.7))
+    font = ImageFont.load_default(size=size)
+    room = width * 0.94
+    length = draw.textlength(label, font=font)
+    if length > room:  # shrink to fit narrow outputs (1x3 at a small scale)
+        size = max(6, int(size * room / length))
+        font = ImageFont.load_default(size=size)
+    draw.text((width * 0.03, height - band + (band - size) / 2), label, fill=(255, 255, 0), font=font)
+    # A frame so even a tiny thumbnail shows it is not a real result.
+    draw.rectangle((0, 0, width - 1, height - 1), outline=(255, 255, 0), width=max(1, width // 100))

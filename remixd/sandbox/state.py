@@ -1,0 +1,172 @@
+"""The sandbox's memory: stored result images behind signed URLs, the ledger, the in-flight count, the record
+of what arrived. Each class guards itself with its own lock; handler threads share them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+IMAGE_ID_PATTERN = re.compile(r"[0-9A-Za-z]{22}")
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    name: str
+    filename: str | None
+    content_type: str | None
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """One request as the sandbox saw it, for tests to assert on what the client really sent."""
+
+    method: str
+    path: str
+    auth_scheme: str | None  # the scheme accepted, else the one(s) presented ("api-key+bearer"), else None
+    key_valid: bool
+    fields: Any  # legacy: the image_request object as parsed; v3: the flat text fields (repeated -> list)
+    image_part: str | None  # "image_file" or "image" when present
+    filename: str | None
+    content_type: str | None
+    sha256: str | None
+    bytes: int | None
+    parts: tuple[PartInfo, ...]
+    status: int | None  # None: the connection was reset instead of answered
+    billed_usd: float
+    at: float  # the sandbox clock when the answer was decided
+
+
+@dataclass(frozen=True)
+class Ledger:
+    requests: int = 0
+    images: int = 0
+    usd: float = 0.0
+    by_price: tuple[tuple[str, int], ...] = ()  # (price key, images), e.g. ("V_2", 3), ("V_3:TURBO", 1)
+
+
+class Accounts:
+    """What the sandbox has billed: price x num_images per completed request (unsafe items included)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._images = 0
+        self._usd = Decimal(0)
+        self._by_price: dict[str, int] = {}
+
+    def charge(self, price_key: str, price_per_image: Decimal, images: int) -> Decimal:
+        amount = price_per_image * images
+        with self._lock:
+            self._requests += 1
+            self._images += images
+            self._usd += amount
+            self._by_price[price_key] = self._by_price.get(price_key, 0) + images
+        return amount
+
+    def snapshot(self) -> Ledger:
+        with self._lock:
+            return Ledger(self._requests, self._images, float(self._usd), tuple(sorted(self._by_price.items())))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests, self._images, self._usd, self._by_price = 0, 0, Decimal(0), {}
+
+
+class InflightCounter:
+    """Images in progress across all keys; the limit is checked and taken in one step."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._images = 0
+
+    def try_acquire(self, images: int, limit: int) -> bool:
+        with self._lock:
+            if self._images + images > limit:
+                return False
+            self._images += images
+            return True
+
+    def release(self, images: int) -> None:
+        with self._lock:
+            self._images -= images
+
+    @property
+    def images(self) -> int:
+        with self._lock:
+            return self._images
+
+
+@dataclass(frozen=True)
+class Lookup:
+    status: int  # 200, 403 bad signature, 404 unknown, or the expired status
+    data: bytes | None
+    reason: str  # "ok", "signature", "unknown", "expired"
+
+
+class ImageStore:
+    """Result PNGs behind ``<id>.png?exp=<unix s>&sig=<HMAC-SHA256(secret, id + exp)>`` URLs.
+
+    Bounded: expired images are forgotten on every access and the oldest go first past ``max_images``.
+    The signature is checked without the store, so an expired URL is told apart from a forged one even after
+    its image is gone.
+    """
+
+    def __init__(self, secret: bytes, ttl_s: int, max_images: int, expired_status: int) -> None:
+        self._secret = secret
+        self._ttl_s = ttl_s
+        self._max_images = max_images
+        self._expired_status = expired_status
+        self._lock = threading.Lock()
+        self._images: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+
+    def put(self, data: bytes, now: float) -> tuple[str, int, str]:
+        """Store ``data``; returns (id, exp, sig)."""
+        image_id = "".join(secrets.choice(_BASE62) for _ in range(22))
+        expires = int(now) + self._ttl_s
+        with self._lock:
+            self._forget_expired(now)
+            self._images[image_id] = (expires, data)
+            while len(self._images) > self._max_images:
+                self._images.popitem(last=False)
+        return image_id, expires, self.sign(image_id, expires)
+
+    def sign(self, image_id: str, expires: int) -> str:
+        return hmac.new(self._secret, f"{image_id}{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def lookup(self, image_id: str, expires_text: str | None, signature: str | None, now: float) -> Lookup:
+        if expires_text is None or signature is None or not expires_text.isdigit() or len(expires_text) > 12:
+            return Lookup(403, None, "signature")
+        expires = int(expires_text)
+        if not hmac.compare_digest(self.sign(image_id, expires).encode(), signature.lower().encode()):
+            return Lookup(403, None, "signature")
+        with self._lock:
+            self._forget_expired(now)
+            stored = self._images.get(image_id)
+        if now > expires:
+            return Lookup(self._expired_status, None, "expired")
+        if stored is None or stored[0] != expires:
+            return Lookup(404, None, "unknown")
+        return Lookup(200, stored[1], "ok")
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._images)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._images.clear()
+
+    def _forget_expired(self, now: float) -> None:
+        expired = [key for key, (expires, _) in self._images.items() if now > expires]
+        for key in expired:
+            del self._images[key]

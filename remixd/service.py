@@ -1,0 +1,371 @@
+"""The daemon: wires the stages together and owns the lifecycle (start, recover, run, reload, drain, stop).
+
+Threads: the caller's thread runs the intake loop and the housekeeping (status, systemd notify, probes);
+worker threads take claimed inputs from a queue. Stages never call each other; everything meets here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import requests
+import structlog
+
+from remixd import output
+from remixd.budget import Budget
+from remixd.config import Config, InboxConfig, read_api_key
+from remixd.errors import ConfigError, Problem, RemixdError
+from remixd.ideogram import IdeogramClient
+from remixd.intake import Claimed, Intake
+from remixd.journal import SqliteJournal
+from remixd.notify import Notifier
+from remixd.retry import InflightLimiter, Pause, RetryPolicy
+from remixd.worker import Gates, Worker
+
+log = structlog.get_logger(__name__)
+
+Mode = Literal["run", "once"]
+JOURNAL_NAME = "journal.sqlite3"
+STATUS_NAME = "status.json"
+HOUSEKEEPING_S = 5.0  # status file and STATUS= refresh while idle; no busy loop
+AUTH_PROBE_S = (5.0, 300.0)  # first and longest wait between key probes while paused
+EXTRA_WORKERS = 4  # workers beyond the in-flight ceiling: downloads and writes happen outside the slots
+
+
+@dataclass(frozen=True)
+class Summary:
+    done: int
+    failed: int
+    duplicate: int
+    vanished: int
+    deferred: int
+
+
+class Service:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        mode: Mode = "run",
+        environ: Mapping[str, str] | None = None,
+        notifier: Notifier | None = None,
+        session: requests.Session | None = None,
+        progress: Callable[[Counter[str], int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.mode = mode
+        self._environ = os.environ if environ is None else environ
+        self.notifier = notifier or Notifier(self._environ)
+        self._session = session or requests.Session()
+        self._progress = progress
+        self.stop = threading.Event()  # abort: leave every unfinished job in the journal, now
+        self.drain = threading.Event()  # no new work; in-flight inputs finish within shutdown_grace_s
+        self._reload_requested = threading.Event()
+        self._work: queue.Queue[Claimed | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._outstanding = 0
+        self._busy = 0
+        self.outcomes: Counter[str] = Counter()
+        self._threads: list[threading.Thread] = []
+        self._sandbox = None
+
+    # -- signals (called from signal handlers: only set flags and wake the loop) -----------------------------
+
+    def request_stop(self) -> None:
+        if self.drain.is_set():
+            self.stop.set()  # second signal: exit at once; the journal keeps what is unfinished
+        self.drain.set()
+        if hasattr(self, "intake"):
+            self.intake.wake()
+
+    def request_reload(self) -> None:
+        self._reload_requested.set()
+        if hasattr(self, "intake"):
+            self.intake.wake()
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Everything that can fail at start fails here, before READY=1: key, journal, folders, watchers."""
+        config = self.config
+        base_url, key = config.api.base_url, read_api_key(config.api, self._environ)
+        if config.api.sandbox:
+            from remixd.sandbox import SandboxOptions, SandboxServer  # the emulator only loads when asked for
+
+            # Any key goes in the sandbox; a random one, because a registered secret is scrubbed from every
+            # log line and a word like "sandbox" would be scrubbed out of the sandbox's own event names.
+            self._sandbox = SandboxServer(SandboxOptions(api_keys=frozenset(), output_scale=0.5))
+            base_url, key = self._sandbox.start(), f"sandbox-{secrets.token_hex(8)}"
+            if config.api.auth == "bearer":
+                base_url += "/ideogram"  # the gateway shape, so a bearer config is tried as it will run
+        if not key:
+            raise ConfigError([Problem(str(config.source), None, "api",
+                                       f"no API key: ${config.api.api_key_env} is not set",
+                                       "export the key, set api.api_key_file, or set api.sandbox: true "
+                                       "to try remixd without one")])
+        self.client = IdeogramClient(
+            base_url, key, config.api.auth, self._session, config.api.timeout_s, config.api.download_timeout_s,
+            config.api.max_download_bytes, config.api.allowed_result_hosts,
+            key_source=f"${config.api.api_key_env}")
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
+        self.limiter = InflightLimiter(config.api.max_in_flight_images)
+        self.gates = Gates(self.stop, Pause(), Pause(), self.limiter, Budget(config.budget, self.journal))
+        self.worker = Worker(self.journal, self.client, self.gates, RetryPolicy())
+        for inbox in config.inboxes:
+            _check_folders(inbox)
+        self.intake = Intake(config.inboxes, self.journal)
+
+    def run(self) -> Summary:
+        """Run until stopped (`run`) or until every input present is finished (`once`)."""
+        self.open()
+        try:
+            self._recover()
+            self._start_workers(self.config.api.max_in_flight_images + EXTRA_WORKERS)
+            self._enqueue(self.intake.start(watch=self.mode == "run"))
+            self.notifier.ready(self._status_line())
+            log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes),
+                     watch=self.intake.modes)
+            self._loop()
+        finally:
+            self._shutdown()
+        return Summary(self.outcomes["done"], self.outcomes["failed"], self.outcomes["duplicate"],
+                       self.outcomes["vanished"], self.outcomes["deferred"])
+
+    def _loop(self) -> None:
+        next_housekeeping, probe_wait, next_probe = 0.0, AUTH_PROBE_S[0], None
+        heartbeat = self.notifier.watchdog_interval_s
+        tick = min(HOUSEKEEPING_S, heartbeat) if heartbeat else HOUSEKEEPING_S
+        while not self.drain.is_set():
+            self._enqueue(self.intake.step(timeout=tick))
+            if self._reload_requested.is_set():
+                self._reload()
+            now = time.monotonic()
+            if self.gates.auth.is_paused:
+                next_probe = next_probe or now + probe_wait
+                if now >= next_probe:
+                    probe_wait, next_probe = self._probe_auth(probe_wait), None
+            else:
+                probe_wait, next_probe = AUTH_PROBE_S[0], None
+            if now >= next_housekeeping:
+                self._housekeeping()
+                next_housekeeping = now + HOUSEKEEPING_S
+            if heartbeat and self._healthy():
+                self.notifier.watchdog()
+            if self.mode == "once" and self._idle():
+                return
+        self._drain()
+
+    def _drain(self) -> None:
+        """Stop intake; give in-flight inputs `shutdown_grace_s` to finish; then leave the rest to the journal."""
+        self.notifier.stopping()
+        self.intake.stop()
+        deadline = time.monotonic() + self.config.shutdown_grace_s
+        log.info("remixd.stopping", in_flight=self._busy, grace_s=self.config.shutdown_grace_s)
+        while self._busy and not self.stop.is_set() and time.monotonic() < deadline:
+            self.stop.wait(0.05)
+        self.stop.set()
+
+    def _shutdown(self) -> None:
+        self.drain.set()
+        self.stop.set()
+        if hasattr(self, "intake"):
+            self.intake.stop()
+        for _ in self._threads:
+            self._work.put(None)
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        self._write_status(stopped=True)
+        if hasattr(self, "journal"):
+            self.journal.close()
+        if self._sandbox is not None:
+            self._sandbox.stop()
+        log.info("remixd.stopped", **{key: value for key, value in sorted(self.outcomes.items())})
+
+    # -- work ------------------------------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """The journal, not memory, says what to resume: temp files go, unfinished inputs are queued again."""
+        for inbox in self.config.inboxes:
+            for folder in (inbox.output, inbox.done_dir, inbox.failed_dir):
+                if folder is not None and folder.is_dir():
+                    for path in output.remove_stale_temps(folder):
+                        log.info("remixd.recover.temp_removed", path=str(path))
+        by_path = {str(inbox.path): inbox for inbox in self.config.inboxes}
+        resumed = []
+        for record in self.journal.unfinished():
+            inbox = by_path.get(record.inbox)
+            if inbox is None:
+                log.warning("remixd.recover.unknown_inbox", inbox=record.inbox, relpath=record.relpath,
+                            hint="add the inbox back to the config to finish it")
+                continue
+            resumed.append(Claimed(record.id, inbox))
+        if resumed:
+            log.info("remixd.recover.resumed", inputs=len(resumed))
+        self._enqueue(resumed)
+
+    def _enqueue(self, claimed: list[Claimed]) -> None:
+        if not claimed:
+            return
+        with self._lock:
+            self._outstanding += len(claimed)
+        for item in claimed:
+            self._work.put(item)
+
+    def _start_workers(self, count: int) -> None:
+        for number in range(count):
+            thread = threading.Thread(target=self._work_loop, name=f"remixd-worker-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work_loop(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None or self.stop.is_set():
+                return
+            with self._lock:
+                self._busy += 1
+            try:
+                if self.drain.is_set():
+                    outcome = "deferred"  # stopping: it stays claimed in the journal for the next start
+                else:
+                    outcome = self._process(item)
+            finally:
+                with self._lock:
+                    self._busy -= 1
+                    self._outstanding -= 1
+                    self.outcomes[outcome] += 1
+            if self._progress is not None:
+                self._progress(self.outcomes, self._outstanding)
+            if self.mode == "once":
+                self.intake.wake()  # the loop checks whether everything is finished
+
+    def _process(self, item: Claimed) -> str:
+        inbox = self._current_inbox(item.inbox)
+        try:
+            return self.worker.process(item.input_id, inbox, self.config.rules_for(inbox)).outcome
+        except Exception:  # one bad input never stops the daemon (habit 4); the journal keeps it claimed
+            log.exception("remixd.worker.crashed", input_id=item.input_id,
+                          hint="this is a bug in remixd; the input is retried at the next start")
+            return "deferred"
+
+    def _current_inbox(self, inbox: InboxConfig) -> InboxConfig:
+        """After a reload the same inbox path may have new settings: use them."""
+        for current in self.config.inboxes:
+            if current.path == inbox.path:
+                return current
+        return inbox
+
+    def _idle(self) -> bool:
+        with self._lock:
+            return self._outstanding == 0 and self.intake.pending == 0
+
+    def _healthy(self) -> bool:
+        """WATCHDOG=1 only while the watchers and every worker thread are alive."""
+        return self.intake.watchers_alive() and all(thread.is_alive() for thread in self._threads)
+
+    # -- reload, probes, status ------------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        from remixd.config import load_config
+
+        self._reload_requested.clear()
+        self.notifier.reloading(time.monotonic_ns() // 1000)
+        try:
+            new = load_config(self.config.source)
+        except ConfigError as error:
+            for problem in error.problems:
+                log.error("remixd.reload.refused", problem=str(problem))
+            log.error("remixd.reload.kept_old_config", hint="fix the config and send SIGHUP again")
+        else:
+            self.intake.stop()
+            for inbox in new.inboxes:
+                _check_folders(inbox)
+            self.config = new
+            self.limiter.set_maximum(new.api.max_in_flight_images)
+            self.intake = Intake(new.inboxes, self.journal)
+            self._enqueue(self.intake.start(watch=self.mode == "run"))
+            log.info("remixd.reload.done", inboxes=len(new.inboxes), rules=len(new.rules))
+        self.notifier.ready(self._status_line())
+
+    def _probe_auth(self, wait: float) -> float:
+        try:
+            self.client.check_key()
+        except RemixdError as error:
+            log.info("remixd.api.probe_failed", error=error.message, next_probe_s=min(wait * 2, AUTH_PROBE_S[1]))
+            return min(wait * 2, AUTH_PROBE_S[1])
+        self.gates.auth.resume()
+        log.warning("remixd.api.resumed", reason="the API key works again")
+        return AUTH_PROBE_S[0]
+
+    def _status_line(self) -> str:
+        paused = [reason for reason in (self.gates.auth.reason, self.gates.budget_pause.reason) if reason]
+        paused += self.intake.paused
+        line = (f"{len(self.config.inboxes)} inboxes, {self._work.qsize()} queued, "
+                f"{self.limiter.in_flight} images in flight")
+        return line + (f"; paused: {'; '.join(paused)}" if paused else "")
+
+    def _housekeeping(self) -> None:
+        self.notifier.status(self._status_line())
+        self._write_status()
+
+    def _write_status(self, stopped: bool = False) -> None:
+        """state_dir/status.json: what `remixd status` shows beside the journal (pauses live in memory)."""
+        if not hasattr(self, "intake"):
+            return
+        document = {
+            "pid": os.getpid(), "running": not stopped, "updated_at": time.time(),
+            "paused": [r for r in (self.gates.auth.reason, self.gates.budget_pause.reason) if r]
+            + self.intake.paused,
+            "inboxes": self.intake.modes, "queued": self._work.qsize(), "in_flight_images": self.limiter.in_flight,
+            "ceiling": self.limiter.ceiling, "missed_by_events": self.intake.missed_by_events,
+        }
+        try:
+            output.write_json(self.config.state_dir / STATUS_NAME, document)
+        except RemixdError as error:
+            log.warning("remixd.status.not_written", error=error.message)
+
+
+def _check_folders(inbox: InboxConfig) -> None:
+    """Permissions are checked at start: a folder remixd cannot write is named now, not after paying."""
+    for folder in (inbox.output, inbox.done_dir, inbox.failed_dir):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            log.error("remixd.folder.unusable", folder=str(folder), error=error.strerror,
+                      hint=f"create {folder} and make it writable by {_user()}; jobs wait until it is")
+            continue
+        if not os.access(folder, os.W_OK | os.X_OK):
+            log.error("remixd.folder.not_writable", folder=str(folder),
+                      hint=f"make {folder} writable by {_user()}; jobs wait until it is")
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return "the user remixd runs as"
+
+
+def read_status(state_dir: Path) -> dict[str, object] | None:
+    try:
+        document = json.loads((state_dir / STATUS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+

@@ -1,0 +1,467 @@
+# ruff: noqa: PLR2004, S603  # literal expectations read best here; the subprocess runs sys.executable on a fixed script
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from remixd.journal import Candidate, JobSpec, Journal, JournalError, SqliteJournal
+
+INBOX = "/srv/inbox"
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "journal.sqlite3"
+
+
+@pytest.fixture
+def journal(path: Path, clock: FakeClock) -> Iterator[SqliteJournal]:
+    opened = SqliteJournal(path, clock=clock)
+    yield opened
+    opened.close()
+
+
+def test_sqlite_journal_meets_the_protocol(journal: SqliteJournal) -> None:
+    stages_see: Journal = journal  # checked by mypy --strict: the stages depend on the protocol only
+    assert stages_see.counts()["claimed"] == 0
+
+
+def spec(rule: str = "poster", fingerprint: str = "f1", images: int = 1, cost: float = 0.08) -> JobSpec:
+    return JobSpec(
+        rule=rule,
+        fingerprint=fingerprint,
+        endpoint="http://127.0.0.1:1/remix",
+        request={"prompt": "a beach", "model": "V_2", "num_images": images},
+        images=images,
+        cost_usd=cost,
+    )
+
+
+def finish_written(journal: SqliteJournal, relpath: str, sha256: str, fingerprint: str = "f1") -> int:
+    """An input taken all the way to written + done; returns its job id."""
+    input_id = journal.claim(INBOX, relpath, 10, 1)
+    assert input_id is not None
+    journal.set_hash(input_id, sha256)
+    [job] = journal.add_jobs(input_id, [spec(fingerprint=fingerprint)])
+    journal.start_submit(job.id)
+    journal.record_answer(job.id, {"created": "x", "data": [{"url": "http://u/1"}]})
+    journal.record_written(job.id, [f"/out/{relpath}.poster.1.png"])
+    journal.finish_input(input_id, "done")
+    return job.id
+
+
+# -- claims --------------------------------------------------------------------------------------------------
+
+
+def test_a_file_is_claimed_once(journal: SqliteJournal) -> None:
+    first = journal.claim(INBOX, "a.jpg", 100, 5)
+    assert first is not None
+    assert journal.claim(INBOX, "a.jpg", 100, 5) is None
+    assert journal.claim(INBOX, "a.jpg", 200, 6) is None  # still active: a change waits for the first to end
+    assert journal.claim("/srv/other", "a.jpg", 100, 5) not in (None, first)
+    assert journal.claim(INBOX, "b.jpg", 100, 5) not in (None, first)
+    assert journal.get_input(first).state == "claimed"
+
+
+def test_a_kept_input_is_not_redone_unless_it_changed(journal: SqliteJournal) -> None:
+    input_id = journal.claim(INBOX, "a.jpg", 100, 5)
+    assert input_id is not None
+    journal.finish_input(input_id, "done")
+    assert journal.claim(INBOX, "a.jpg", 100, 5) is None  # disposal pending: still active
+    journal.set_disposed(input_id, "kept")
+    assert journal.claim(INBOX, "a.jpg", 100, 5) is None
+    assert journal.claim(INBOX, "a.jpg", 100, 6) is not None  # touched
+    assert journal.claim(INBOX, "b.jpg", 100, 5) is not None
+
+
+def test_a_moved_input_dropped_again_under_its_name_is_a_new_input(journal: SqliteJournal) -> None:
+    input_id = journal.claim(INBOX, "a.jpg", 100, 5)
+    assert input_id is not None
+    journal.finish_input(input_id, "done")
+    journal.set_disposed(input_id, "moved", "/srv/done/a.jpg")
+    again = journal.claim(INBOX, "a.jpg", 100, 5)
+    assert again is not None
+    assert again != input_id
+    assert journal.get_input(input_id).disposed_to == "/srv/done/a.jpg"
+
+
+def test_claims_survive_a_restart(path: Path, clock: FakeClock) -> None:
+    first = SqliteJournal(path, clock=clock)
+    active = first.claim(INBOX, "a.jpg", 100, 5)
+    kept = first.claim(INBOX, "k.jpg", 100, 5)
+    assert active is not None
+    assert kept is not None
+    first.finish_input(kept, "done")
+    first.set_disposed(kept, "kept")
+    first.close()
+    second = SqliteJournal(path, clock=clock)
+    try:
+        assert second.claim(INBOX, "a.jpg", 100, 5) is None
+        assert second.claim(INBOX, "k.jpg", 100, 5) is None
+        assert second.claim(INBOX, "n.jpg", 100, 5) is not None
+    finally:
+        second.close()
+
+
+def test_claim_many_never_queues_a_file_twice_even_within_one_batch(journal: SqliteJournal) -> None:
+    seen = Candidate(INBOX, "a.jpg", 1, 1, START)
+    ids = journal.claim_many([seen, Candidate(INBOX, "b.jpg", 1, 1, START), seen])
+    assert ids[0] is not None
+    assert ids[1] is not None
+    assert ids[2] is None
+    assert journal.claim_many([seen]) == [None]
+
+
+def test_threads_claiming_the_same_files_get_each_once(journal: SqliteJournal) -> None:
+    won: list[int] = []
+    lock = threading.Lock()
+
+    def claim_all() -> None:
+        for number in range(200):
+            input_id = journal.claim(INBOX, f"{number}.jpg", 1, 1)
+            if input_id is not None:
+                with lock:
+                    won.append(input_id)
+
+    threads = [threading.Thread(target=claim_all) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(won) == 200
+    assert len(set(won)) == 200
+
+
+def test_twenty_thousand_claims_in_bulk(journal: SqliteJournal) -> None:
+    candidates = [Candidate(INBOX, f"folder{n % 50}/image {n}.jpg", n, n, START) for n in range(20_000)]
+    started = time.perf_counter()
+    ids = journal.claim_many(candidates)
+    elapsed = time.perf_counter() - started
+    rescan_started = time.perf_counter()
+    again = journal.claim_many(candidates)
+    rescan_elapsed = time.perf_counter() - rescan_started
+    print(f"claim_many: 20000 claims {elapsed:.3f}s, 20000 refused {rescan_elapsed:.3f}s")
+    assert len(set(ids)) == 20_000
+    assert None not in ids
+    assert again == [None] * 20_000
+    assert journal.counts()["claimed"] == 20_000
+
+
+# -- jobs ----------------------------------------------------------------------------------------------------
+
+
+def test_a_job_goes_through_its_states_with_timings(journal: SqliteJournal, clock: FakeClock) -> None:
+    input_id = journal.claim(INBOX, "a.jpg", 100, 5, detected_at=START - timedelta(seconds=3))
+    assert input_id is not None
+    journal.set_hash(input_id, "ab" * 32)
+    [job] = journal.add_jobs(input_id, [spec(images=2, cost=0.16)])
+    assert (job.state, job.attempts, job.images, job.request["prompt"]) == ("pending", 0, 2, "a beach")
+    clock.advance(seconds=1)
+    submitted = journal.start_submit(job.id)
+    assert (submitted.state, submitted.attempts, submitted.submitted_at) == ("submitting", 1, clock.now)
+    clock.advance(seconds=5)
+    response = {
+        "created": "2025-03-01T12:00:06+00:00",
+        "data": [{"url": "http://u/1"}, {"url": "http://u/2"}],
+    }
+    journal.record_answer(job.id, response)
+    answered = journal.get_job(job.id)
+    assert (answered.state, answered.response, answered.answered_at) == ("answered", response, clock.now)
+    clock.advance(seconds=1)
+    journal.record_written(job.id, ["/out/a.poster.1.png", "/out/a.poster.2.png"])
+    journal.finish_input(input_id, "done")
+    journal.set_disposed(input_id, "moved", "/done/a.jpg")
+    record = journal.get_input(input_id)
+    assert record.state == "done"
+    assert record.sha256 == "ab" * 32
+    assert record.detected_at == START - timedelta(seconds=3)
+    assert record.finished_at == clock.now
+    assert record.disposal == "moved"
+    assert record.jobs[0].state == "written"
+    assert record.jobs[0].files == ("/out/a.poster.1.png", "/out/a.poster.2.png")
+    assert record.jobs[0].completed_at == clock.now
+    assert journal.unfinished() == []
+
+
+def test_add_jobs_is_idempotent_per_rule(journal: SqliteJournal) -> None:
+    input_id = journal.claim(INBOX, "a.jpg", 100, 5)
+    assert input_id is not None
+    first = journal.add_jobs(input_id, [spec("poster"), spec("square")])
+    again = journal.add_jobs(input_id, [spec("poster"), spec("square")])
+    assert [job.id for job in first] == [job.id for job in again]
+    assert len(journal.get_input(input_id).jobs) == 2
+
+
+def test_failures_keep_an_answer_and_never_lose_it(journal: SqliteJournal) -> None:
+    input_id = journal.claim(INBOX, "a.jpg", 100, 5)
+    assert input_id is not None
+    [job] = journal.add_jobs(input_id, [spec()])
+    journal.start_submit(job.id)
+    busy = {"kind": "api_unavailable", "message": "429", "hint": "wait"}
+    retry = journal.record_job_failure(job.id, busy, final=False)
+    assert (retry.state, retry.last_error, retry.completed_at) == ("pending", busy, None)
+    assert journal.start_submit(job.id).attempts == 2
+    journal.record_answer(job.id, {"data": [{"url": "http://u/1"}]})
+    download = {"kind": "api_unavailable", "message": "reset", "hint": ""}
+    kept = journal.record_job_failure(job.id, download, final=False)
+    assert kept.state == "answered"  # the download is retried; the request is never sent again
+    assert kept.response == {"data": [{"url": "http://u/1"}]}
+    expired = {"kind": "url_expired", "message": "410", "hint": ""}
+    failed = journal.record_job_failure(job.id, expired, final=True)
+    assert (failed.state, failed.last_error) == ("failed", expired)
+
+
+def test_a_transition_the_state_machine_forbids_is_refused(journal: SqliteJournal) -> None:
+    input_id = journal.claim(INBOX, "a.jpg", 100, 5)
+    assert input_id is not None
+    [job] = journal.add_jobs(input_id, [spec()])
+    with pytest.raises(JournalError, match="pending, expected submitting"):
+        journal.record_answer(job.id, {})
+    with pytest.raises(JournalError):
+        journal.record_written(job.id, [])
+    journal.finish_input(input_id, "failed", {"kind": "input", "message": "bad", "hint": ""})
+    with pytest.raises(JournalError):
+        journal.finish_input(input_id, "done")
+    with pytest.raises(JournalError, match="no job 999"):
+        journal.start_submit(999)
+    assert journal.get_job(job.id).state == "pending"  # a refused change leaves no trace
+
+
+# -- crash recovery ------------------------------------------------------------------------------------------
+
+
+def test_unfinished_after_a_crash_lists_what_to_resume(path: Path, clock: FakeClock) -> None:
+    crashed = SqliteJournal(path, clock=clock)
+    answered = crashed.claim(INBOX, "answered.jpg", 1, 1)
+    pending_move = crashed.claim(INBOX, "pending-move.jpg", 1, 1)
+    disposed = crashed.claim(INBOX, "disposed.jpg", 1, 1)
+    fresh = crashed.claim(INBOX, "fresh.jpg", 1, 1)
+    assert None not in (answered, pending_move, disposed, fresh)
+    assert answered is not None and pending_move is not None and disposed is not None
+    [job] = crashed.add_jobs(answered, [spec()])
+    crashed.start_submit(job.id)
+    crashed.record_answer(job.id, {"data": [{"url": "http://u/1"}]})
+    crashed.finish_input(pending_move, "done")
+    crashed.finish_input(disposed, "done")
+    crashed.set_disposed(disposed, "deleted")
+    # No close(): the process "died". A second journal opens the same file meanwhile.
+    reopened = SqliteJournal(path, clock=clock)
+    try:
+        unfinished = {record.relpath: record for record in reopened.unfinished()}
+        assert sorted(unfinished) == ["answered.jpg", "fresh.jpg", "pending-move.jpg"]
+        [resumed] = unfinished["answered.jpg"].jobs
+        assert (resumed.state, resumed.response) == ("answered", {"data": [{"url": "http://u/1"}]})
+        assert unfinished["pending-move.jpg"].disposal == "pending"
+        assert unfinished["fresh.jpg"].jobs == ()
+        assert reopened.claim(INBOX, "answered.jpg", 1, 1) is None
+    finally:
+        reopened.close()
+        crashed.close()
+
+
+def test_an_answer_survives_kill_9(path: Path, clock: FakeClock) -> None:
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from remixd.journal import JobSpec, SqliteJournal
+        journal = SqliteJournal(Path({str(path)!r}))
+        input_id = journal.claim("/in", "a.jpg", 1, 1)
+        [job] = journal.add_jobs(input_id, [JobSpec("poster", "f", "e", {{}}, 1, 0.08)])
+        journal.start_submit(job.id)
+        journal.record_answer(job.id, {{"data": [{{"url": "http://u/1"}}]}})
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=False)
+    assert finished.returncode == -9, finished.stderr
+    reopened = SqliteJournal(path, clock=clock)
+    try:
+        [record] = reopened.unfinished()
+        assert record.jobs[0].state == "answered"
+        assert record.jobs[0].response == {"data": [{"url": "http://u/1"}]}
+        today = datetime.now(UTC).date()  # the child used the real clock; it may have crossed midnight
+        assert reopened.spent(today).images + reopened.spent(today - timedelta(days=1)).images == 1
+    finally:
+        reopened.close()
+
+
+# -- duplicates ----------------------------------------------------------------------------------------------
+
+
+def test_duplicates_are_found_by_content_rule_and_request(journal: SqliteJournal) -> None:
+    sha = "cd" * 32
+    earlier = finish_written(journal, "a.jpg", sha)
+    found = journal.find_duplicate(sha, "poster", "f1")
+    assert found is not None
+    assert found.id == earlier
+    assert journal.find_duplicate(sha, "poster", "f2") is None
+    assert journal.find_duplicate(sha, "square", "f1") is None
+    assert journal.find_duplicate("ef" * 32, "poster", "f1") is None
+
+    later = journal.claim(INBOX, "copy of a.jpg", 10, 1)
+    assert later is not None
+    journal.set_hash(later, sha)
+    [job] = journal.add_jobs(later, [spec()])
+    journal.mark_duplicate(job.id, earlier)
+    duplicate = journal.get_job(job.id)
+    assert (duplicate.state, duplicate.duplicate_of) == ("duplicate", earlier)
+    assert duplicate.files == ("/out/a.jpg.poster.1.png",)
+    assert journal.find_duplicate(sha, "poster", "f1") == found  # the original, not the duplicate
+
+
+def test_a_job_not_yet_written_is_no_duplicate_source(journal: SqliteJournal) -> None:
+    input_id = journal.claim(INBOX, "a.jpg", 1, 1)
+    assert input_id is not None
+    journal.set_hash(input_id, "aa" * 32)
+    [job] = journal.add_jobs(input_id, [spec()])
+    journal.start_submit(job.id)
+    journal.record_answer(job.id, {})
+    assert journal.find_duplicate("aa" * 32, "poster", "f1") is None
+
+
+# -- budget --------------------------------------------------------------------------------------------------
+
+
+def answer(journal: SqliteJournal, relpath: str, images: int, cost: float) -> int:
+    input_id = journal.claim(INBOX, relpath, 1, 1)
+    assert input_id is not None
+    [job] = journal.add_jobs(input_id, [spec(images=images, cost=cost)])
+    journal.start_submit(job.id)
+    journal.record_answer(job.id, {})
+    return job.id
+
+
+def test_spend_counts_answers_by_utc_day(journal: SqliteJournal, clock: FakeClock) -> None:
+    clock.now = datetime(2025, 3, 1, 23, 59, tzinfo=UTC)
+    answer(journal, "a.jpg", 2, 0.16)
+    never_answered = journal.claim(INBOX, "b.jpg", 1, 1)
+    assert never_answered is not None
+    [job] = journal.add_jobs(never_answered, [spec(images=4, cost=0.32)])
+    journal.start_submit(job.id)
+    clock.advance(minutes=2)
+    answered_twice = answer(journal, "c.jpg", 1, 0.1)
+    journal.start_submit(answered_twice)  # resubmitted after its URLs expired: billed again
+    journal.record_answer(answered_twice, {})
+    # 01:30 at UTC+2 is 23:30 UTC the day before
+    clock.now = datetime(2025, 3, 3, 1, 30, tzinfo=timezone(timedelta(hours=2)))
+    answer(journal, "d.jpg", 3, 0.3)
+    assert journal.spent(date(2025, 3, 1)).images == 2
+    assert journal.spent(date(2025, 3, 1)).usd == pytest.approx(0.16)
+    assert journal.spent(date(2025, 3, 2)).images == 1 + 1 + 3
+    assert journal.spent(date(2025, 3, 2)).usd == pytest.approx(0.5)
+    assert journal.spent(date(2025, 3, 3)).images == 0
+
+
+# -- operator views ------------------------------------------------------------------------------------------
+
+
+def test_counts_failures_and_retry(journal: SqliteJournal, clock: FakeClock) -> None:
+    finish_written(journal, "ok.jpg", "11" * 32)
+    bad_input = journal.claim(INBOX, "broken.jpg", 1, 1)
+    rejected = journal.claim(INBOX, "rejected.jpg", 1, 1)
+    journal.claim(INBOX, "working.jpg", 1, 1)
+    assert bad_input is not None
+    assert rejected is not None
+    unreadable = {"kind": "input", "message": "not an image", "hint": "drop a JPEG"}
+    journal.finish_input(bad_input, "failed", unreadable)
+    journal.set_disposed(bad_input, "moved", "/failed/broken.jpg")
+    clock.advance(minutes=1)
+    [job] = journal.add_jobs(rejected, [spec("square")])
+    journal.start_submit(job.id)
+    safety = {"kind": "api_rejected", "message": "422 unsafe image", "hint": "", "http_status": 422}
+    journal.record_job_failure(job.id, safety, final=True)
+    journal.finish_input(rejected, "failed", safety)
+    journal.set_disposed(rejected, "moved", "/failed/rejected.jpg")
+
+    counts = journal.counts()
+    assert (counts["done"], counts["failed"], counts["claimed"], counts["duplicate"]) == (1, 2, 1, 0)
+    assert journal.job_counts()["written"] == 1
+    assert journal.job_counts()["failed"] == 1
+    failures = journal.recent_failures(10)
+    assert [(f.relpath, f.rule, f.kind, f.message) for f in failures] == [
+        ("rejected.jpg", "square", "api_rejected", "422 unsafe image"),
+        ("broken.jpg", None, "input", "not an image"),
+    ]
+    assert failures[0].failed_at == clock.now
+    assert len(journal.recent_failures(1)) == 1
+    assert [record.relpath for record in journal.failed_inputs()] == ["broken.jpg", "rejected.jpg"]
+
+    assert journal.reset_for_retry(bad_input) is True
+    assert journal.reset_for_retry(bad_input) is False
+    assert [record.relpath for record in journal.failed_inputs()] == ["rejected.jpg"]
+    assert journal.claim(INBOX, "broken.jpg", 1, 1) is not None  # moved back by `remixd retry`
+
+
+def test_a_vanished_input_needs_no_disposal(journal: SqliteJournal) -> None:
+    input_id = journal.claim(INBOX, "gone.jpg", 1, 1)
+    assert input_id is not None
+    journal.finish_input(input_id, "vanished")
+    assert journal.unfinished() == []
+    assert journal.claim(INBOX, "gone.jpg", 1, 1) is not None
+
+
+# -- the file itself -----------------------------------------------------------------------------------------
+
+
+def test_the_file_is_wal_with_a_schema_version(journal: SqliteJournal, path: Path, clock: FakeClock) -> None:
+    with sqlite3.connect(path) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert other.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+    reopened = SqliteJournal(path, clock=clock)  # opening again migrates nothing
+    reopened.close()
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+        other.execute("INSERT INTO schema_version VALUES (99)")
+    other.close()
+    with pytest.raises(JournalError, match="newer than this remixd"):
+        SqliteJournal(path, clock=clock)
+
+
+def test_an_unwritable_state_dir_is_a_journal_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(JournalError, match="cannot open the journal") as caught:
+        SqliteJournal(blocker / "journal.sqlite3")
+    assert "writable" in caught.value.hint
+
+
+def test_a_file_that_is_not_a_journal_is_a_journal_error(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a database" * 100)
+    with pytest.raises(JournalError, match="cannot open the journal"):
+        SqliteJournal(path)
+
+
+def test_a_naive_clock_is_refused(path: Path) -> None:
+    journal = SqliteJournal(path, clock=lambda: datetime(2025, 1, 1))  # naive on purpose
+    try:
+        with pytest.raises(ValueError, match="naive"):
+            journal.claim(INBOX, "a.jpg", 1, 1)
+    finally:
+        journal.close()

@@ -146,8 +146,8 @@ class IdeogramClient:
         except requests.RequestException as error:
             raise _transport_error(error, url, self._timeout[1]) from None
         if response.status_code in (400, 422, 429) or 200 <= response.status_code < 300:  # noqa: PLR2004
-            error = self._status_error(response, body)
-            if not isinstance(error, AuthError):  # a billing reject_reason still means "cannot spend"
+            answer = self._status_error(response, body)
+            if not isinstance(answer, AuthError):  # a billing reject_reason still means "cannot spend"
                 return
         raise self._status_error(response, body)
 

@@ -163,14 +163,18 @@ class Intake:
         horizon = self._wall() - state.config.settle_s
         try:
             for path in scan(state.config):
-                if path in state.readiness:
-                    continue
-                if not initial and path not in state.announced:
-                    self.missed_by_events += 1
                 try:
                     info = os.lstat(path)
                 except OSError:
                     continue
+                if path in state.readiness:
+                    if info.st_mtime >= horizon:
+                        continue
+                    # Readiness holds an empty file back (a copier may not have written yet); one quiet
+                    # for a whole rescan interval is really empty, and gets its answer from prepare.
+                    state.readiness.forget(path)
+                elif not initial and path not in state.announced:
+                    self.missed_by_events += 1
                 if info.st_mtime < horizon:
                     ready.append((state, path))
                 else:

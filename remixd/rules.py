@@ -150,15 +150,18 @@ def template_problems(template: str) -> list[tuple[str, str]]:
                 )
             )
     if not problems:
+        # {parent} and {ext} are "" for `README` at the top level: the emptiest file a rule can see.
+        emptiest = {**dict.fromkeys(PLACEHOLDERS, "x"), "parent": "", "ext": ""}
         try:
-            template.format(**dict.fromkeys(PLACEHOLDERS, "x"))
-        except (
-            ValueError,
-            KeyError,
-            IndexError,
-            AttributeError,
-        ) as error:  # a bad format spec, e.g. {stem:d}
+            rendered = template.format(**emptiest)
+        except (ValueError, KeyError, IndexError, AttributeError) as error:  # a bad spec, e.g. {stem:d}
             problems.append((f"the prompt template cannot be rendered ({error})", f"use plain {allowed}"))
+        else:
+            if not rendered.strip():
+                problems.append(
+                    ("the prompt is empty for files at the top of the inbox or without an extension",
+                     "add words or {stem} around {parent} and {ext}")
+                )  # fmt: skip
     return problems
 
 
@@ -203,7 +206,8 @@ def match(relpath: str, rules: Sequence[R]) -> list[R]:
 
 
 def plan(relpath: str, rules: Sequence[RuleLike]) -> list[PlannedJob]:
-    """The jobs for one input. Raises InputError when a rule's prompt renders empty for this file name."""
+    """The jobs for one input. Raises InputError when a rule's prompt renders empty for this file name
+    (config.py refuses such templates at load time; this guards rules built elsewhere)."""
     jobs: list[PlannedJob] = []
     for rule in match(relpath, rules):
         prompt = render_prompt(rule.request.prompt, relpath, rule.name)

@@ -355,7 +355,8 @@ class Worker:
                                prepared.conversion if prepared else None)
         document = output.error_document(
             source=source, rule=job.rule if job else None, fingerprint=job.fingerprint if job else None,
-            error=error.to_dict(), attempts=job.attempts if job else 0, failed_at=self._now())
+            error=error.to_dict(), attempts=self._journal.get_job(job.id).attempts if job else 0,
+            failed_at=self._now())
         log.error("remixd.input.failed", kind=error.kind, error=error.message, hint=error.hint,
                   rule=job.rule if job else None)
         self._journal.finish_input(record.id, "failed", document)

@@ -380,7 +380,7 @@ def test_with_prompt_keeps_everything_else() -> None:
 def test_requests_are_frozen() -> None:
     remix = request()
     with pytest.raises(ValidationError):
-        remix.seed = 3  # type: ignore[misc]  # the point of the test
+        remix.seed = 3  # frozen: assignment is refused
 
 
 # --- responses --------------------------------------------------------------------------------------------

@@ -506,6 +506,19 @@ def test_missing_file_folder_and_bad_encoding(tmp_path: Path) -> None:
     assert problems(latin) == [f"{latin}:2: the file is not UTF-8 text — save it as UTF-8"]
 
 
+def test_a_path_through_a_file_is_reported_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    path = tmp_path / "file" / "config.yaml"
+    assert problems(path) == [f"{path}: {path} cannot be read (Not a directory) — check its permissions"]
+
+
+def test_unknown_default_key_is_reported_once_at_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "defaults:\n  aspect: 16x9\n")
+    assert one_problem(path) == (
+        f"{path}:12: defaults.aspect: unknown key 'aspect' (in rule 'poster') — did you mean 'aspect_ratio'?"
+    )
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_unreadable_file(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)

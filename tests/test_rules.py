@@ -195,6 +195,8 @@ def test_plan_refuses_a_prompt_that_renders_empty() -> None:
         ("{stem", "the prompt template is malformed"),
         ("stem}", "the prompt template is malformed"),
         ("{stem:d}", "the prompt template cannot be rendered"),
+        ("{parent}", "the prompt is empty for files at the top of the inbox or without an extension"),
+        (" {ext} {parent}", "the prompt is empty for files at the top of the inbox or without an extension"),
     ],
 )
 def test_template_problems(template: str, message: str) -> None:

@@ -1,11 +1,16 @@
 """The sandbox (remixd's Ideogram emulator) over real loopback HTTP: routes, auth, validation, images, signed
 URLs, the in-flight limit, the ledger, every fault switch, and a fuzz test of the body parsing."""
 
+# ruff: noqa: PLR2004 - status codes, prices and sizes read best as the literals the reference uses
 from __future__ import annotations
 
 import io
 import json
 import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -90,6 +95,7 @@ def server(make_server: Callable[..., SandboxServer]) -> SandboxServer:
 def legacy(
     server: SandboxServer,
     request: Any,
+    *,
     image: bytes | None = PNG,
     headers: dict[str, str] | None = None,
     path: str = "/remix",
@@ -112,6 +118,7 @@ def legacy(
 def v3(
     server: SandboxServer,
     fields: dict[str, Any],
+    *,
     image: bytes | None = PNG,
     headers: dict[str, str] | None = None,
     path: str = "/v1/ideogram-v3/remix",
@@ -152,7 +159,7 @@ def download(url: str) -> Image.Image:
     return image.convert("RGB")
 
 
-# ---------------------------------------------------------------------------------------------- routes
+# ------------------------------------------------------------ routes
 
 
 def test_legacy_success_shape(server: SandboxServer) -> None:
@@ -208,7 +215,9 @@ def test_v3_success_shape(server: SandboxServer) -> None:
 
 @pytest.mark.parametrize("path", ["/ideogram/remix", "/ideogram/v1/ideogram-v3/remix"])
 def test_gateway_prefix(server: SandboxServer, path: str) -> None:
-    response = (v3 if "v3" in path else legacy)(server, {"prompt": "p"}, path=path)  # type: ignore[operator]
+    response = (
+        v3(server, {"prompt": "p"}, path=path) if "v3" in path else legacy(server, {"prompt": "p"}, path=path)
+    )
     assert response.status_code == 200, response.text
     assert server.received[-1].path == path
 
@@ -230,7 +239,7 @@ def test_unknown_routes_answer_json(server: SandboxServer, method: str, path: st
     assert response.json()["status"] == status
 
 
-# ---------------------------------------------------------------------------------------------- auth
+# ------------------------------------------------------------ auth
 
 
 @pytest.mark.parametrize(
@@ -270,7 +279,7 @@ def test_auth_records_scheme_and_any_key_mode(make_server: Callable[..., Sandbox
     assert [(r.auth_scheme, r.key_valid) for r in server.received] == [("bearer", True), (None, False)]
 
 
-# ---------------------------------------------------------------------------------------------- validation
+# ------------------------------------------------------------ validation
 
 LEGACY_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     # (rule, a valid request, the same rule violated)
@@ -547,17 +556,17 @@ def test_default_cap_is_ten_mebibytes(server: SandboxServer) -> None:
     "case", ["missing image_request", "missing image_file", "twice", "not json", "array"]
 )
 def test_legacy_parts(server: SandboxServer, case: str) -> None:
-    image = ("image_file", ("a.png", PNG, "image/png"))
-    request = ("image_request", (None, '{"prompt": "p"}'))
-    files = {
+    image: tuple[str, Any] = ("image_file", ("a.png", PNG, "image/png"))
+    request: tuple[str, Any] = ("image_request", (None, '{"prompt": "p"}'))
+    cases: dict[str, list[tuple[str, Any]]] = {
         "missing image_request": [image],
         "missing image_file": [request],
         "twice": [request, image, image],
         "not json": [("image_request", (None, "prompt=p")), image],
         "array": [("image_request", (None, '[{"prompt": "p"}]')), image],
-    }[case]
+    }
     assert_bad_request(
-        requests.post(server.base_url + "/remix", files=files, headers={"Api-Key": KEY}, timeout=10)
+        requests.post(server.base_url + "/remix", files=cases[case], headers={"Api-Key": KEY}, timeout=10)
     )
 
 
@@ -573,7 +582,7 @@ def test_not_multipart(server: SandboxServer, body: bytes) -> None:
         assert_bad_request(response)
 
 
-# ---------------------------------------------------------------------------------------------- answers and images
+# ------------------------------------------------------------ answers and images
 
 
 def seed_example_request() -> dict[str, Any]:
@@ -660,7 +669,7 @@ def test_magic_prompt_on_rewrites(server: SandboxServer) -> None:
     assert off == "a cat" and on != "a cat" and on.startswith("a cat") and v3_on == on
 
 
-# ---------------------------------------------------------------------------------------------- safety
+# ------------------------------------------------------------ safety
 
 
 def test_forbidden_prompt_is_422_and_not_billed(server: SandboxServer) -> None:
@@ -689,7 +698,7 @@ def test_unsafe_result_is_withheld_and_billed(
     assert server.stored_images == 0
 
 
-# ---------------------------------------------------------------------------------------------- signed URLs
+# ------------------------------------------------------------ signed URLs
 
 
 def test_url_expiry_with_the_fake_clock(server: SandboxServer, clock: FakeClock) -> None:
@@ -729,6 +738,15 @@ def test_bad_signatures(server: SandboxServer) -> None:
     assert requests.get(url, timeout=10).status_code == 200
 
 
+def test_store_and_records_are_bounded_by_bytes(make_server: Callable[..., SandboxServer]) -> None:
+    server = make_server(max_stored_bytes=1, max_records=2)
+    url = legacy(server, {"prompt": "p"}).json()["data"][0]["url"]
+    assert server.stored_images == 0 and requests.get(url, timeout=10).status_code == 404
+    for _ in range(3):
+        legacy(server, {"prompt": "p", "seed": 1})
+    assert len(server.received) == 2 and len(server.downloads) == 1
+
+
 def test_store_is_bounded(make_server: Callable[..., SandboxServer]) -> None:
     server = make_server(max_stored_images=2)
     urls = [item["url"] for item in legacy(server, {"prompt": "p", "num_images": 3}).json()["data"]]
@@ -736,7 +754,7 @@ def test_store_is_bounded(make_server: Callable[..., SandboxServer]) -> None:
     assert [requests.get(url, timeout=10).status_code for url in urls] == [404, 200, 200]
 
 
-# ---------------------------------------------------------------------------------------------- in-flight limit
+# ------------------------------------------------------------ in-flight limit
 
 
 def test_inflight_limit_counts_images_across_keys(make_server: Callable[..., SandboxServer]) -> None:
@@ -778,7 +796,7 @@ def test_inflight_limit_with_many_images_and_retry_after(make_server: Callable[.
     assert server.ledger.images == 10
 
 
-# ---------------------------------------------------------------------------------------------- ledger
+# ------------------------------------------------------------ ledger
 
 
 @pytest.mark.parametrize(
@@ -815,7 +833,7 @@ def test_ledger_over_http_and_unbilled_failures(server: SandboxServer) -> None:
     assert state["received"][0]["fields"] == {"prompt": "p", "num_images": 2}
 
 
-# ---------------------------------------------------------------------------------------------- faults
+# ------------------------------------------------------------ faults
 
 
 def test_latency(server: SandboxServer) -> None:
@@ -909,7 +927,7 @@ def test_control_endpoints_can_be_off(make_server: Callable[..., SandboxServer])
     assert requests.get(server.base_url + "/_sandbox/state", timeout=10).status_code == 404
 
 
-# ---------------------------------------------------------------------------------------------- lifecycle
+# ------------------------------------------------------------ lifecycle
 
 
 def test_stop_leaves_no_threads() -> None:
@@ -920,7 +938,7 @@ def test_stop_leaves_no_threads() -> None:
     assert (
         session.post(
             server.base_url + "/remix",
-            files={"image_request": (None, '{"prompt": "p"}'), "image_file": ("a.png", PNG)},
+            files=[("image_request", (None, '{"prompt": "p"}')), ("image_file", ("a.png", PNG))],
             headers={"Api-Key": KEY},
             timeout=10,
         ).status_code
@@ -930,6 +948,37 @@ def test_stop_leaves_no_threads() -> None:
     session.close()
     leaked = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     assert leaked == []
+
+
+def test_malformed_http_gets_json(server: SandboxServer) -> None:
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(b"NONSENSE\r\n\r\n")
+        answer = b""
+        while chunk := connection.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n")[0]
+    assert b"Content-Type: application/json" in head and json.loads(body)["status"] == 400
+
+
+def test_standalone_stops_cleanly_on_sigterm() -> None:
+    code = (
+        "import sys; from remixd.sandbox import serve_forever; "
+        "raise SystemExit(serve_forever('127.0.0.1', 0, on_ready=lambda url: print(url, flush=True)))"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        assert requests.get(base_url + "/_sandbox/state", timeout=10).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def test_serve_forever_until_stopped() -> None:
@@ -949,7 +998,7 @@ def test_serve_forever_until_stopped() -> None:
     assert result == [0]
 
 
-# ---------------------------------------------------------------------------------------------- fuzz
+# ------------------------------------------------------------ fuzz
 
 
 @pytest.fixture(scope="module")

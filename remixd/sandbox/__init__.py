@@ -10,4 +10,12 @@ from remixd.sandbox.options import Faults, SandboxOptions
 from remixd.sandbox.server import DEFAULT_PORT, SandboxServer, serve_forever
 from remixd.sandbox.state import Ledger, ReceivedRequest
 
-__all__ = ["DEFAULT_PORT", "Faults", "Ledger", "ReceivedRequest", "SandboxOptions", "SandboxServer", "serve_forever"]
+__all__ = [
+    "DEFAULT_PORT",
+    "Faults",
+    "Ledger",
+    "ReceivedRequest",
+    "SandboxOptions",
+    "SandboxServer",
+    "serve_forever",
+]

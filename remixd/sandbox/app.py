@@ -7,18 +7,16 @@ route -> auth -> injected 429/5xx -> multipart -> validation (400) -> safety (42
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import secrets
 import threading
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from http import HTTPStatus
+from typing import Any
 
 import structlog
 
@@ -26,70 +24,23 @@ from remixd.sandbox import images, reference
 from remixd.sandbox.control import handle_control
 from remixd.sandbox.multipart import MultipartError, parse_multipart
 from remixd.sandbox.options import Faults, SandboxOptions
+from remixd.sandbox.replies import Action, Reply, json_reply, problem
 from remixd.sandbox.state import (
     Accounts,
+    DownloadRecord,
     ImageStore,
     InflightCounter,
     PartInfo,
     ReceivedRequest,
+    RecordDraft,
 )
 from remixd.sandbox.validation import BadRequest, Order, Submission, extract_legacy, validate_legacy
 from remixd.sandbox.validation_v3 import extract_v3, validate_v3
 
 log = structlog.get_logger(__name__)
 
-Action = Literal["send", "reset", "truncate"]
 _IMAGE_PATH = re.compile(re.escape(reference.IMAGE_PATH_PREFIX) + r"([0-9A-Za-z]{22})\.png")
 _SEED_SPACE = reference.SEED_RANGE[1] + 1
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-    action: Action = "send"  # reset: drop the connection unanswered; truncate: send half the body
-
-
-def json_reply(status: int, document: Any, headers: tuple[tuple[str, str], ...] = (), action: Action = "send") -> Reply:
-    return Reply(status, json.dumps(document).encode(), headers=headers, action=action)
-
-
-def problem(status: int, title: str, detail: str) -> Reply:
-    """connexion's RFC 7807 body, which Ideogram's backend (a connexion app) most likely sends."""
-    return json_reply(status, {"detail": detail, "status": status, "title": title, "type": "about:blank"})
-
-
-@dataclass(frozen=True)
-class DownloadRecord:
-    image_id: str
-    status: int
-    truncated: bool
-    at: float
-
-
-@dataclass
-class _Draft:
-    """A ReceivedRequest under construction while the request moves through the checks."""
-
-    path: str
-    auth_scheme: str | None = None
-    key_valid: bool = False
-    fields: Any = None
-    parts: tuple[PartInfo, ...] = ()
-    image: Any = None  # the image Part, if any
-    billed: Decimal = field(default_factory=Decimal)
-
-    def freeze(self, status: int | None, now: float) -> ReceivedRequest:
-        image = self.image
-        return ReceivedRequest(
-            method="POST", path=self.path, auth_scheme=self.auth_scheme, key_valid=self.key_valid,
-            fields=self.fields, image_part=image.name if image else None,
-            filename=image.filename if image else None, content_type=image.content_type if image else None,
-            sha256=hashlib.sha256(image.data).hexdigest() if image else None, bytes=len(image.data) if image else None,
-            parts=self.parts, status=status, billed_usd=float(self.billed), at=now,
-        )
 
 
 class Sandbox:
@@ -102,12 +53,15 @@ class Sandbox:
         self._clock_offset = 0.0
         self._lock = threading.Lock()
         self._faults = Faults()
-        self._received: list[ReceivedRequest] = []
-        self._downloads: list[DownloadRecord] = []
+        self._received: deque[ReceivedRequest] = deque(maxlen=options.max_records)
+        self._downloads: deque[DownloadRecord] = deque(maxlen=options.max_records)
         self.accounts = Accounts()
         self.inflight = InflightCounter()
         self.store = ImageStore(
-            options.signing_secret or secrets.token_bytes(32), options.url_ttl_s, options.max_stored_images,
+            options.signing_secret or secrets.token_bytes(32),
+            options.url_ttl_s,
+            options.max_stored_images,
+            options.max_stored_bytes,
             options.expired_status,
         )
         self._gate = threading.Event()
@@ -175,7 +129,9 @@ class Sandbox:
 
     # ------------------------------------------------------------------ requests
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+    def handle(  # noqa: PLR0911 - one return per route
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> Reply:
         """``headers`` with lower-case names."""
         try:
             parsed = urllib.parse.urlsplit(target)
@@ -188,7 +144,9 @@ class Sandbox:
             if method not in ("GET", "HEAD"):
                 return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
             return self._download(path, parsed.query)
-        route = path[len(reference.GATEWAY_PREFIX) :] if path.startswith(reference.GATEWAY_PREFIX + "/") else path
+        route = (
+            path[len(reference.GATEWAY_PREFIX) :] if path.startswith(reference.GATEWAY_PREFIX + "/") else path
+        )
         if route in (reference.LEGACY_PATH, reference.V3_PATH):
             if method != "POST":
                 return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
@@ -197,20 +155,24 @@ class Sandbox:
 
     def _remix(self, v3: bool, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         started_wall, started = self.now(), time.monotonic()
-        draft = _Draft(path=path)
+        draft = RecordDraft(path=path)
         reply, order = self._remix_steps(v3, headers, body, draft, started_wall)
         status = None if reply.action == "reset" else reply.status
         with self._lock:
             self._received.append(draft.freeze(status, self.now()))
         log.info(
-            "remixd.sandbox.request", path=path, status=status, auth_scheme=draft.auth_scheme,
-            images=order.num_images if order else 0, billed_usd=float(draft.billed),
+            "remixd.sandbox.request",
+            path=path,
+            status=status,
+            auth_scheme=draft.auth_scheme,
+            images=order.num_images if order else 0,
+            billed_usd=float(draft.billed),
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
         return reply
 
-    def _remix_steps(
-        self, v3: bool, headers: Mapping[str, str], body: bytes, draft: _Draft, started_wall: float
+    def _remix_steps(  # noqa: PLR0911 - one return per check, in the order the API applies them
+        self, v3: bool, headers: Mapping[str, str], body: bytes, draft: RecordDraft, started_wall: float
     ) -> tuple[Reply, Order | None]:
         draft.auth_scheme, draft.key_valid, auth_error = self._authenticate(headers)
         if not draft.key_valid:
@@ -220,7 +182,9 @@ class Sandbox:
             return self._inflight_reply(), None
         if self.take("fail_before_next"):
             status = self.faults().fail_before_status
-            return json_reply(status, {"error": "The service is temporarily unavailable (sandbox fault)."}), None
+            return json_reply(
+                status, {"error": "The service is temporarily unavailable (sandbox fault)."}
+            ), None
         try:
             parts = parse_multipart(body, headers.get("content-type"))
             draft.parts = tuple(PartInfo(p.name, p.filename, p.content_type, len(p.data)) for p in parts)
@@ -262,7 +226,7 @@ class Sandbox:
         return scheme_text, False, "Not authorized to generate an image: invalid API key."
 
     def _bad_request(self, status: int, detail: str) -> Reply:
-        title = "Request Entity Too Large" if status == 413 else "Bad Request"
+        title = "Request Entity Too Large" if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE else "Bad Request"
         if self.options.bad_request_style == "error":
             return json_reply(status, {"error": detail})
         return problem(status, title, detail)
@@ -279,7 +243,7 @@ class Sandbox:
         }
         return json_reply(429, document, headers)
 
-    def _work(self, order: Order, draft: _Draft, host: str | None, started_wall: float) -> Reply:
+    def _work(self, order: Order, draft: RecordDraft, host: str | None, started_wall: float) -> Reply:
         faults = self.faults()
         latency = self.options.latency_s if faults.latency_s is None else faults.latency_s
         if latency > 0:
@@ -291,28 +255,44 @@ class Sandbox:
         answered_prompt = order.prompt
         if order.magic_prompt == "ON":
             # A visible rewrite, so clients that assume the answer echoes the prompt get caught.
-            answered_prompt = f"{order.prompt}, in a richly detailed scene with soft natural light (magic prompt)"
+            answered_prompt = (
+                f"{order.prompt}, in a richly detailed scene with soft natural light (magic prompt)"
+            )
         data = []
         for index in range(order.num_images):
             seed = self._seed_for(order.seed, index)
             withheld = unsafe and (faults.unsafe_items == 0 or index < faults.unsafe_items)
             item: dict[str, Any] = {
-                "prompt": answered_prompt, "resolution": f"{order.width}x{order.height}",
-                "is_image_safe": not withheld, "seed": seed, "style_type": order.style_type,
+                "prompt": answered_prompt,
+                "resolution": f"{order.width}x{order.height}",
+                "is_image_safe": not withheld,
+                "seed": seed,
+                "style_type": order.style_type,
             }
             if withheld:
                 if self.options.unsafe_url != "absent":
                     item["url"] = None if self.options.unsafe_url == "null" else ""
             else:
                 label = f"SANDBOX {index + 1}/{order.num_images} seed {seed}"
-                png = images.render(order.source, order.width, order.height, seed, order.image_weight,
-                                    self.options.output_scale, label)
+                png = images.render(
+                    order.source,
+                    width=order.width,
+                    height=order.height,
+                    seed=seed,
+                    image_weight=order.image_weight,
+                    scale=self.options.output_scale,
+                    label=label,
+                )
                 image_id, expires, signature = self.store.put(png, self.now())
-                item["url"] = f"{base}{reference.IMAGE_PATH_PREFIX}{image_id}.png?exp={expires}&sig={signature}"
+                item["url"] = (
+                    f"{base}{reference.IMAGE_PATH_PREFIX}{image_id}.png?exp={expires}&sig={signature}"
+                )
             data.append(item)
         draft.billed = self.accounts.charge(order.price_key, order.price_per_image, order.num_images)
         if self.take("fail_after_next"):
-            return json_reply(500, {"error": "Internal server error (sandbox fault, after the work was billed)."})
+            return json_reply(
+                500, {"error": "Internal server error (sandbox fault, after the work was billed)."}
+            )
         created = datetime.fromtimestamp(started_wall, tz=UTC).isoformat(timespec="microseconds")
         action: Action = "reset" if self.take("reset_after_next") else "send"
         return json_reply(200, {"created": created, "data": data}, action=action)
@@ -338,12 +318,15 @@ class Sandbox:
         params = urllib.parse.parse_qs(query, keep_blank_values=True)
         expires, signature = params.get("exp", [None])[0], params.get("sig", [None])[0]
         found = self.store.lookup(match.group(1), expires, signature, self.now())
-        truncated = found.status == 200 and self.take("truncate_downloads_next")
+        truncated = found.status == HTTPStatus.OK and self.take("truncate_downloads_next")
         with self._lock:
             self._downloads.append(DownloadRecord(match.group(1), found.status, truncated, self.now()))
         log.info("remixd.sandbox.download", status=found.status, truncated=truncated)
         if found.data is not None:
             return Reply(200, found.data, "image/png", action="truncate" if truncated else "send")
-        messages = {"signature": "Invalid or missing signature.", "unknown": "No such image.",
-                    "expired": "This image link has expired."}
+        messages = {
+            "signature": "Invalid or missing signature.",
+            "unknown": "No such image.",
+            "expired": "This image link has expired.",
+        }
         return json_reply(found.status, {"error": messages[found.reason]})

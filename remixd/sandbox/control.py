@@ -14,13 +14,15 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
+from remixd.sandbox.replies import Reply, json_reply, problem
+
 if TYPE_CHECKING:
-    from remixd.sandbox.app import Reply, Sandbox
+    from remixd.sandbox.app import Sandbox
 
 
-def handle_control(sandbox: Sandbox, method: str, path: str, body: bytes) -> Reply:
-    from remixd.sandbox.app import json_reply, problem  # app imports this module at load time
-
+def handle_control(  # noqa: PLR0911 - one return per control and per refusal
+    sandbox: Sandbox, method: str, path: str, body: bytes
+) -> Reply:
     name = path.removeprefix("/_sandbox/")
     if name == "state":
         if method != "GET":
@@ -57,8 +59,12 @@ def handle_control(sandbox: Sandbox, method: str, path: str, body: bytes) -> Rep
 def state_document(sandbox: Sandbox) -> dict[str, Any]:
     ledger = sandbox.accounts.snapshot()
     return {
-        "ledger": {"requests": ledger.requests, "images": ledger.images, "usd": ledger.usd,
-                   "by_price": dict(ledger.by_price)},
+        "ledger": {
+            "requests": ledger.requests,
+            "images": ledger.images,
+            "usd": ledger.usd,
+            "by_price": dict(ledger.by_price),
+        },
         "received": [dataclasses.asdict(record) for record in sandbox.received()],
         "downloads": [dataclasses.asdict(record) for record in sandbox.downloads()],
         "faults": sandbox.faults().as_dict(),

@@ -11,10 +11,14 @@ import hashlib
 import io
 import math
 import warnings
+from collections.abc import Callable
+from typing import TypeVar
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 SNIFFED_FORMATS = ("jpeg", "png", "webp")
+_WEBP_HEADER_BYTES = 12
+_T = TypeVar("_T")
 
 
 class ImageProblem(ValueError):
@@ -27,7 +31,7 @@ def sniff(data: bytes) -> str | None:
         return "jpeg"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+    if len(data) >= _WEBP_HEADER_BYTES and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return None
 
@@ -37,22 +41,22 @@ def decode(data: bytes, max_pixels: int, draft_size: tuple[int, int] | None = No
     kind = sniff(data)
     if kind is None:
         raise ImageProblem("only JPEG, WebP and PNG formats are supported")
+    with warnings.catch_warnings():
+        # The pixel cap below is ours; Pillow's bomb warning would be an error under pytest's filter.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = _pillow(lambda: Image.open(io.BytesIO(data), formats=[kind.upper()]))
+        width, height = image.size
+        if width < 1 or height < 1 or width * height > max_pixels:
+            raise ImageProblem(f"image is {width}x{height}; at most {max_pixels} pixels are accepted")
+        if draft_size is not None and kind == "jpeg":
+            image.draft("RGB", draft_size)  # decode a big JPEG at a reduced scale: much faster
+        return _pillow(lambda: ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def _pillow(step: Callable[[], _T]) -> _T:
     try:
-        with warnings.catch_warnings():
-            # The pixel cap below is ours; Pillow's bomb warning would be an error under pytest's filter.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[kind.upper()])
-            width, height = image.size
-            if width < 1 or height < 1 or width * height > max_pixels:
-                raise ImageProblem(f"image is {width}x{height}; at most {max_pixels} pixels are accepted")
-            if draft_size is not None and kind == "jpeg":
-                image.draft("RGB", draft_size)  # decode a big JPEG at a reduced scale: much faster
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            return image.convert("RGB")
-    except ImageProblem:
-        raise
-    except Exception as error:  # noqa: BLE001 - Pillow raises many types for corrupt data; all mean "bad upload"
+        return step()
+    except Exception as error:  # Pillow raises many types for corrupt data; all mean "bad upload"
         raise ImageProblem(f"the image could not be decoded ({type(error).__name__})") from error
 
 
@@ -70,11 +74,11 @@ def seed_colour(seed: int) -> tuple[int, int, int]:
 
 
 def render(
-    source: Image.Image, width: int, height: int, seed: int, image_weight: int, scale: float, label: str
+    source: Image.Image, *, width: int, height: int, seed: int, image_weight: int, scale: float, label: str
 ) -> bytes:
     """One output PNG for the declared ``width`` x ``height``."""
     out_w, out_h = output_size(width, height, scale)
-    # Center crop to the exact ratio, then resize: what the API does with "cropped to the chosen aspect ratio".
+    # Center crop to the exact ratio, then resize: the API's "cropped to the chosen aspect ratio".
     fitted = ImageOps.fit(source, (out_w, out_h), method=Image.Resampling.BILINEAR, centering=(0.5, 0.5))
     # image_weight 100 keeps most of the input, 1 is almost all tint: lower weight = stronger alteration.
     strength = 0.15 + 0.7 * (100 - image_weight) / 99

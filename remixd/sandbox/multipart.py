@@ -1,7 +1,7 @@
 """A small, strict multipart/form-data parser (RFC 7578) that never raises anything but MultipartError.
 
-Hand-written rather than ``cgi`` (removed in 3.13) or ``email`` (which guesses instead of refusing): the sandbox
-must answer every malformed body with a 400, so every failure path here is explicit.
+Hand-written rather than ``cgi`` (removed in 3.13) or ``email`` (which guesses instead of refusing): the
+sandbox must answer every malformed body with a 400, so every failure path here is explicit.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 MAX_PARTS = 256
 MAX_HEADER_BYTES = 16 * 1024
+MAX_BOUNDARY_LENGTH = 70  # RFC 2046
 
 # token or quoted-string parameter values, as in RFC 7231 section 3.1.1.1
 _PARAM = re.compile(
@@ -66,8 +67,9 @@ def boundary_from_content_type(content_type: str | None) -> bytes:
         raise MultipartError(f"Content-Type must be multipart/form-data, not {kind or 'empty'!r}")
     boundary = params.get("boundary", "")
     # RFC 2046: 1 to 70 characters from a restricted set
-    if not 1 <= len(boundary) <= 70 or not re.fullmatch(r"[0-9A-Za-z'()+_,./:=? -]*[0-9A-Za-z'()+_,./:=?-]",
-                                                        boundary):
+    if not 1 <= len(boundary) <= MAX_BOUNDARY_LENGTH or not re.fullmatch(
+        r"[0-9A-Za-z'()+_,./:=? -]*[0-9A-Za-z'()+_,./:=?-]", boundary
+    ):
         raise MultipartError("multipart/form-data needs a valid boundary parameter")
     return boundary.encode("ascii")
 
@@ -78,7 +80,7 @@ def parse_multipart(body: bytes, content_type: str | None) -> list[Part]:
     delimiter = b"\r\n--" + boundary
     # The first delimiter may start the body without a preceding CRLF; a virtual CRLF keeps one split rule.
     chunks = (b"\r\n" + body).split(delimiter)
-    if len(chunks) < 2:
+    if len(chunks) == 1:
         raise MultipartError("no multipart boundary found in the body")
     parts: list[Part] = []
     closed = False

@@ -1,4 +1,4 @@
-"""The sandbox's settings: fixed for the life of a server (faults, which change at run time, live in state.py)."""
+"""The sandbox's settings, fixed for the life of a server, and its faults, which change at run time."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ class SandboxOptions:
     strict_model_fields: bool = True  # False: ignore style_type/negative_prompt/... for models that lack them
     legacy_allow_v3: bool = False  # accept model V_3 / AUTO on legacy /remix
 
-    forbidden_token: str = "FORBIDDEN_422"  # prompt containing it -> 422 safety error, not billed
-    unsafe_token: str = "UNSAFE_RESULT"  # prompt containing it -> 200, items withheld, billed
+    forbidden_token: str = "FORBIDDEN_422"  # noqa: S105 - a prompt marker, not a secret; prompt containing it -> 422 safety error, not billed
+    unsafe_token: str = "UNSAFE_RESULT"  # noqa: S105 - a prompt marker, not a secret; prompt containing it -> 200, items withheld, billed
     unsafe_url: UnsafeUrl = "null"  # how a withheld item's url looks (which one is real is UNCONFIRMED)
     multi_seed: MultiSeed = "same"  # seed of item i when a seed was given and num_images > 1
 
@@ -51,6 +51,8 @@ class SandboxOptions:
     public_base_url: str | None = None  # base for result URLs (a gateway that proxies images); None: our own
     signing_secret: bytes | None = None  # None: random per server
     max_stored_images: int = 2_000  # oldest are forgotten first; expired ones always are
+    max_stored_bytes: int = 256 * MIB
+    max_records: int = 10_000  # received/download records kept for introspection (oldest dropped)
 
     output_scale: float = 0.25  # output pixels per declared pixel; the aspect ratio stays exact
     control_endpoints: bool = True  # serve /_sandbox/ (state, faults, reset, clock)
@@ -100,8 +102,9 @@ class Faults:
                 if value is not None and not isinstance(value, str):
                     raise ValueError("url_base must be a string or null")
             elif name == "latency_s":
-                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                          or value < 0):
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+                ):
                     raise ValueError("latency_s must be a non-negative number or null")
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer")

@@ -23,11 +23,34 @@ MODELS_V2A: Final = ("V_2A", "V_2A_TURBO")
 MODELS_WITH_RESOLUTION: Final = ("V_2", "V_2_TURBO")
 
 ASPECT_RATIOS_LEGACY: Final = (
-    "ASPECT_10_16", "ASPECT_16_10", "ASPECT_9_16", "ASPECT_16_9", "ASPECT_3_2", "ASPECT_2_3",
-    "ASPECT_4_3", "ASPECT_3_4", "ASPECT_1_1", "ASPECT_1_3", "ASPECT_3_1",
+    "ASPECT_10_16",
+    "ASPECT_16_10",
+    "ASPECT_9_16",
+    "ASPECT_16_9",
+    "ASPECT_3_2",
+    "ASPECT_2_3",
+    "ASPECT_4_3",
+    "ASPECT_3_4",
+    "ASPECT_1_1",
+    "ASPECT_1_3",
+    "ASPECT_3_1",
 )
 ASPECT_RATIOS_V3: Final = (
-    "1x3", "3x1", "1x2", "2x1", "9x16", "16x9", "10x16", "16x10", "2x3", "3x2", "3x4", "4x3", "4x5", "5x4", "1x1",
+    "1x3",
+    "3x1",
+    "1x2",
+    "2x1",
+    "9x16",
+    "16x9",
+    "10x16",
+    "16x10",
+    "2x3",
+    "3x2",
+    "3x4",
+    "4x3",
+    "4x5",
+    "5x4",
+    "1x1",
 )
 
 _LEGACY_SIZES: Final = (
@@ -54,23 +77,94 @@ _V3_SIZES: Final = (
 RESOLUTIONS_V3: Final = tuple(_V3_SIZES.split())
 
 STYLE_TYPES_LEGACY: Final = (
-    "AUTO", "GENERAL", "FICTION", "REALISTIC", "DESIGN", "RENDER_3D", "ANIME", "CUSTOM", "STYLIZED",
+    "AUTO",
+    "GENERAL",
+    "FICTION",
+    "REALISTIC",
+    "DESIGN",
+    "RENDER_3D",
+    "ANIME",
+    "CUSTOM",
+    "STYLIZED",
 )
 STYLE_TYPES_V3: Final = ("AUTO", "GENERAL", "REALISTIC", "DESIGN", "CUSTOM", "FICTION", "STYLIZED")
-STYLE_PRESETS_V3: Final = tuple(
-    """80S_ILLUSTRATION 90S_NOSTALGIA ABSTRACT_ORGANIC ANALOG_NOSTALGIA ART_BRUT ART_DECO ART_POSTER AURA
-    AVANT_GARDE BAUHAUS BLUEPRINT BLURRY_MOTION BRIGHT_ART C4D_CARTOON CHILDRENS_BOOK COLLAGE COLORING_BOOK_I
-    COLORING_BOOK_II CUBISM DARK_AURA DOODLE DOUBLE_EXPOSURE DRAMATIC_CINEMA EDITORIAL EMOTIONAL_MINIMAL
-    ETHEREAL_PARTY EXPIRED_FILM FLAT_ART FLAT_VECTOR FOREST_REVERIE GEO_MINIMALIST GLASS_PRISM GOLDEN_HOUR
-    GRAFFITI_I GRAFFITI_II HALFTONE_PRINT HIGH_CONTRAST HIPPIE_ERA ICONIC JAPANDI_FUSION JAZZY LONG_EXPOSURE
-    MAGAZINE_EDITORIAL MINIMAL_ILLUSTRATION MIXED_MEDIA MONOCHROME NIGHTLIFE OIL_PAINTING OLD_CARTOONS
-    PAINT_GESTURE POP_ART RETRO_ETCHING RIVIERA_POP SPOTLIGHT_80S STYLIZED_RED SURREAL_COLLAGE TRAVEL_POSTER
-    VINTAGE_GEO VINTAGE_POSTER WATERCOLOR WEIRD WOODBLOCK_PRINT""".split()
+STYLE_PRESETS_V3: Final = (
+    "80S_ILLUSTRATION",
+    "90S_NOSTALGIA",
+    "ABSTRACT_ORGANIC",
+    "ANALOG_NOSTALGIA",
+    "ART_BRUT",
+    "ART_DECO",
+    "ART_POSTER",
+    "AURA",
+    "AVANT_GARDE",
+    "BAUHAUS",
+    "BLUEPRINT",
+    "BLURRY_MOTION",
+    "BRIGHT_ART",
+    "C4D_CARTOON",
+    "CHILDRENS_BOOK",
+    "COLLAGE",
+    "COLORING_BOOK_I",
+    "COLORING_BOOK_II",
+    "CUBISM",
+    "DARK_AURA",
+    "DOODLE",
+    "DOUBLE_EXPOSURE",
+    "DRAMATIC_CINEMA",
+    "EDITORIAL",
+    "EMOTIONAL_MINIMAL",
+    "ETHEREAL_PARTY",
+    "EXPIRED_FILM",
+    "FLAT_ART",
+    "FLAT_VECTOR",
+    "FOREST_REVERIE",
+    "GEO_MINIMALIST",
+    "GLASS_PRISM",
+    "GOLDEN_HOUR",
+    "GRAFFITI_I",
+    "GRAFFITI_II",
+    "HALFTONE_PRINT",
+    "HIGH_CONTRAST",
+    "HIPPIE_ERA",
+    "ICONIC",
+    "JAPANDI_FUSION",
+    "JAZZY",
+    "LONG_EXPOSURE",
+    "MAGAZINE_EDITORIAL",
+    "MINIMAL_ILLUSTRATION",
+    "MIXED_MEDIA",
+    "MONOCHROME",
+    "NIGHTLIFE",
+    "OIL_PAINTING",
+    "OLD_CARTOONS",
+    "PAINT_GESTURE",
+    "POP_ART",
+    "RETRO_ETCHING",
+    "RIVIERA_POP",
+    "SPOTLIGHT_80S",
+    "STYLIZED_RED",
+    "SURREAL_COLLAGE",
+    "TRAVEL_POSTER",
+    "VINTAGE_GEO",
+    "VINTAGE_POSTER",
+    "WATERCOLOR",
+    "WEIRD",
+    "WOODBLOCK_PRINT",
 )
 MAGIC_PROMPT_OPTIONS: Final = ("AUTO", "ON", "OFF")
 MAGIC_PROMPT_VERSIONS: Final = ("V_0", "V_0_1", "V_0_2", "V_0_3", "V_0_4", "V_0_5", "V_0_6", "V_0_7", "V_0_8")
 RENDERING_SPEEDS: Final = ("FLASH", "TURBO", "BALANCED", "DEFAULT", "QUALITY")
-COLOR_PALETTE_PRESETS: Final = ("EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL", "ULTRAMARINE")
+COLOR_PALETTE_PRESETS: Final = (
+    "EMBER",
+    "FRESH",
+    "JUNGLE",
+    "MAGIC",
+    "MELON",
+    "MOSAIC",
+    "PASTEL",
+    "ULTRAMARINE",
+)
 
 IMAGE_WEIGHT_RANGE: Final = (1, 100)
 SEED_RANGE: Final = (0, 2_147_483_647)
@@ -83,19 +177,30 @@ CUSTOM_MODEL_URI_PATTERN: Final = r"^model/[^/]+/version/[^/]+$"
 
 # USD per output image (reference §5, "PRICE"). Decimal so a ledger of thousands of images adds up exactly.
 PRICE_LEGACY: Final = {
-    "V_1": Decimal("0.06"), "V_1_TURBO": Decimal("0.02"), "V_2": Decimal("0.08"), "V_2_TURBO": Decimal("0.05"),
-    "V_2A": Decimal("0.04"), "V_2A_TURBO": Decimal("0.025"),
+    "V_1": Decimal("0.06"),
+    "V_1_TURBO": Decimal("0.02"),
+    "V_2": Decimal("0.08"),
+    "V_2_TURBO": Decimal("0.05"),
+    "V_2A": Decimal("0.04"),
+    "V_2A_TURBO": Decimal("0.025"),
     # Only reachable with legacy_allow_v3; the price table has no row for them on /remix, so 3.0 Default.
-    "V_3": Decimal("0.06"), "AUTO": Decimal("0.06"),
+    "V_3": Decimal("0.06"),
+    "AUTO": Decimal("0.06"),
 }
 # 3.0 by rendering speed. BALANCED is in the spec's enum but not in the price table: billed as DEFAULT.
 PRICE_V3: Final = {
-    "FLASH": Decimal("0.03"), "TURBO": Decimal("0.03"), "BALANCED": Decimal("0.06"), "DEFAULT": Decimal("0.06"),
+    "FLASH": Decimal("0.03"),
+    "TURBO": Decimal("0.03"),
+    "BALANCED": Decimal("0.06"),
+    "DEFAULT": Decimal("0.06"),
     "QUALITY": Decimal("0.09"),
 }
 # 3.0 with a character reference; FLASH has no row (billed as TURBO), BALANCED as DEFAULT.
 PRICE_V3_CHARACTER: Final = {
-    "FLASH": Decimal("0.10"), "TURBO": Decimal("0.10"), "BALANCED": Decimal("0.15"), "DEFAULT": Decimal("0.15"),
+    "FLASH": Decimal("0.10"),
+    "TURBO": Decimal("0.10"),
+    "BALANCED": Decimal("0.15"),
+    "DEFAULT": Decimal("0.15"),
     "QUALITY": Decimal("0.20"),
 }
 
@@ -103,9 +208,21 @@ PRICE_V3_CHARACTER: Final = {
 # 10x16 -> 800x1280 (V_2 era) and 768x1232 (V_1); the rest is inferred, each picked from ResolutionV3 with the
 # ratio as close as that list allows.
 SIZE_FOR_RATIO: Final = {
-    "1x1": (1024, 1024), "10x16": (800, 1280), "16x10": (1280, 800), "9x16": (736, 1312), "16x9": (1312, 736),
-    "2x3": (832, 1248), "3x2": (1248, 832), "3x4": (864, 1152), "4x3": (1152, 864), "1x3": (512, 1536),
-    "3x1": (1536, 512), "1x2": (704, 1408), "2x1": (1408, 704), "4x5": (896, 1120), "5x4": (1120, 896),
+    "1x1": (1024, 1024),
+    "10x16": (800, 1280),
+    "16x10": (1280, 800),
+    "9x16": (736, 1312),
+    "16x9": (1312, 736),
+    "2x3": (832, 1248),
+    "3x2": (1248, 832),
+    "3x4": (864, 1152),
+    "4x3": (1152, 864),
+    "1x3": (512, 1536),
+    "3x1": (1536, 512),
+    "1x2": (704, 1408),
+    "2x1": (1408, 704),
+    "4x5": (896, 1120),
+    "5x4": (1120, 896),
 }
 # The V_1 sample in seed-remix-api.txt answered ASPECT_10_16 with 768x1232.
 SIZE_FOR_RATIO_V1: Final = {**SIZE_FOR_RATIO, "10x16": (768, 1232), "16x10": (1232, 768)}

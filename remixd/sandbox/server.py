@@ -11,14 +11,16 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any
 
 import structlog
 
-from remixd.sandbox.app import Reply, Sandbox, problem
+from remixd.sandbox.app import Sandbox
 from remixd.sandbox.options import Faults, SandboxOptions
+from remixd.sandbox.replies import Reply, problem
 from remixd.sandbox.state import Ledger, ReceivedRequest
 
 log = structlog.get_logger(__name__)
@@ -50,14 +52,16 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
             reply = self.server.sandbox.handle(self.command, self.path, headers, body)
-        except Exception:  # noqa: BLE001 - a bug must become a 500 answer, not a dropped connection
+        except Exception:
             log.exception("remixd.sandbox.crashed", path=self.path)
             reply = problem(500, "Internal Server Error", "The sandbox failed; see its log.")
         self._send(reply)
 
     def _read_body(self) -> tuple[bytes, Reply | None]:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return b"", problem(411, "Length Required", "send a Content-Length; chunked bodies are not accepted")
+            return b"", problem(
+                411, "Length Required", "send a Content-Length; chunked bodies are not accepted"
+            )
         text = self.headers.get("Content-Length")
         if text is None:
             return b"", None
@@ -92,7 +96,16 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):  # the client may have gone; nothing to tell it
             self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's parameter name
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, oversized headers) as JSON too, not HTML."""
+        self.close_connection = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "Error"
+        self._send(problem(code, phrase, explain or message or phrase))
+
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("remixd.sandbox.http", message=format % args)
 
 
@@ -110,7 +123,9 @@ class _HttpServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
-            target=self.process_request_thread, args=(request, client_address), daemon=True,
+            target=self.process_request_thread,
+            args=(request, client_address),
+            daemon=True,
             name="remixd-sandbox-connection",
         )
         with self._tracking:
@@ -160,9 +175,9 @@ class SandboxServer:
         httpd = _HttpServer((self.host, self.port), self._sandbox)
         bound_host, bound_port = httpd.server_address[:2]
         shown = bound_host if isinstance(bound_host, str) else bound_host.decode()
-        if shown in ("0.0.0.0", "::"):
+        if shown in ("0.0.0.0", "::"):  # noqa: S104 - detecting a wildcard bind, not making one
             self._sandbox.use_host_header = True
-            shown = "127.0.0.1" if shown == "0.0.0.0" else "::1"
+            shown = "127.0.0.1" if shown == "0.0.0.0" else "::1"  # noqa: S104 - as above
         self.port = int(bound_port)
         self.base_url = f"http://[{shown}]:{self.port}" if ":" in shown else f"http://{shown}:{self.port}"
         self._sandbox.base_url = self.base_url
@@ -265,6 +280,6 @@ def serve_forever(
                 on_ready(server.base_url)
             stop.wait()
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return 0

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-IMAGE_ID_PATTERN = re.compile(r"[0-9A-Za-z]{22}")
+_MAX_EXPIRY_DIGITS = 12  # int() of a huge digit string is slow; no real expiry is that long
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,9 @@ class Accounts:
 
     def snapshot(self) -> Ledger:
         with self._lock:
-            return Ledger(self._requests, self._images, float(self._usd), tuple(sorted(self._by_price.items())))
+            return Ledger(
+                self._requests, self._images, float(self._usd), tuple(sorted(self._by_price.items()))
+            )
 
     def reset(self) -> None:
         with self._lock:
@@ -116,15 +117,20 @@ class Lookup:
 class ImageStore:
     """Result PNGs behind ``<id>.png?exp=<unix s>&sig=<HMAC-SHA256(secret, id + exp)>`` URLs.
 
-    Bounded: expired images are forgotten on every access and the oldest go first past ``max_images``.
+    Bounded: expired images are forgotten on every access and the oldest go first past ``max_images`` or
+    ``max_bytes``.
     The signature is checked without the store, so an expired URL is told apart from a forged one even after
     its image is gone.
     """
 
-    def __init__(self, secret: bytes, ttl_s: int, max_images: int, expired_status: int) -> None:
+    def __init__(
+        self, secret: bytes, ttl_s: int, max_images: int, max_bytes: int, expired_status: int
+    ) -> None:
         self._secret = secret
         self._ttl_s = ttl_s
         self._max_images = max_images
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._expired_status = expired_status
         self._lock = threading.Lock()
         self._images: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
@@ -136,15 +142,22 @@ class ImageStore:
         with self._lock:
             self._forget_expired(now)
             self._images[image_id] = (expires, data)
-            while len(self._images) > self._max_images:
-                self._images.popitem(last=False)
+            self._bytes += len(data)
+            while len(self._images) > self._max_images or self._bytes > self._max_bytes:
+                _, (_, dropped) = self._images.popitem(last=False)
+                self._bytes -= len(dropped)
         return image_id, expires, self.sign(image_id, expires)
 
     def sign(self, image_id: str, expires: int) -> str:
         return hmac.new(self._secret, f"{image_id}{expires}".encode(), hashlib.sha256).hexdigest()
 
     def lookup(self, image_id: str, expires_text: str | None, signature: str | None, now: float) -> Lookup:
-        if expires_text is None or signature is None or not expires_text.isdigit() or len(expires_text) > 12:
+        if (
+            expires_text is None
+            or signature is None
+            or not expires_text.isdigit()
+            or len(expires_text) > _MAX_EXPIRY_DIGITS
+        ):
             return Lookup(403, None, "signature")
         expires = int(expires_text)
         if not hmac.compare_digest(self.sign(image_id, expires).encode(), signature.lower().encode()):
@@ -165,8 +178,49 @@ class ImageStore:
     def clear(self) -> None:
         with self._lock:
             self._images.clear()
+            self._bytes = 0
 
     def _forget_expired(self, now: float) -> None:
         expired = [key for key, (expires, _) in self._images.items() if now > expires]
         for key in expired:
-            del self._images[key]
+            self._bytes -= len(self._images.pop(key)[1])
+
+
+@dataclass(frozen=True)
+class DownloadRecord:
+    image_id: str
+    status: int
+    truncated: bool
+    at: float
+
+
+@dataclass
+class RecordDraft:
+    """A ReceivedRequest under construction while the request moves through the checks."""
+
+    path: str
+    auth_scheme: str | None = None
+    key_valid: bool = False
+    fields: Any = None
+    parts: tuple[PartInfo, ...] = ()
+    image: Any = None  # the image Part, if any
+    billed: Decimal = field(default_factory=Decimal)
+
+    def freeze(self, status: int | None, now: float) -> ReceivedRequest:
+        image = self.image
+        return ReceivedRequest(
+            method="POST",
+            path=self.path,
+            auth_scheme=self.auth_scheme,
+            key_valid=self.key_valid,
+            fields=self.fields,
+            image_part=image.name if image else None,
+            filename=image.filename if image else None,
+            content_type=image.content_type if image else None,
+            sha256=hashlib.sha256(image.data).hexdigest() if image else None,
+            bytes=len(image.data) if image else None,
+            parts=self.parts,
+            status=status,
+            billed_usd=float(self.billed),
+            at=now,
+        )

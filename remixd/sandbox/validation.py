@@ -66,7 +66,7 @@ def enum_value(value: Any, name: str, allowed: Sequence[str]) -> str:
 
 def integer_value(value: Any, name: str, bounds: tuple[int, int]) -> int:
     # bool is an int subclass in Python, but not an integer in JSON Schema: True must not pass as 1.
-    if not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"{value!r} is not of type 'integer' - {name!r}")
     low, high = bounds
     if not low <= value <= high:
@@ -106,7 +106,9 @@ def color_palette_value(value: Any, name: str) -> dict[str, Any]:
             raise BadRequest(f"{where} must be an object with 'color_hex'")
         hex_value = string_value(member["color_hex"], f"{where}.color_hex")
         if not re.fullmatch(reference.COLOR_HEX_PATTERN, hex_value):
-            raise BadRequest(f"{hex_value!r} does not match {reference.COLOR_HEX_PATTERN!r} - '{where}.color_hex'")
+            raise BadRequest(
+                f"{hex_value!r} does not match {reference.COLOR_HEX_PATTERN!r} - '{where}.color_hex'"
+            )
         item: dict[str, Any] = {"color_hex": hex_value}
         if "color_weight" in member:
             weight = member["color_weight"]
@@ -131,7 +133,9 @@ def _refuse_constant(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")  # NaN/Infinity are Python extensions, not JSON
 
 
-def check_image(part: Part, name: str, cap: int, options: SandboxOptions, draft: tuple[int, int]) -> Image.Image:
+def check_image(
+    part: Part, name: str, cap: int, options: SandboxOptions, draft: tuple[int, int]
+) -> Image.Image:
     data = part.data
     if not data:
         raise BadRequest(f"{name!r} is empty")
@@ -177,10 +181,22 @@ def extract_legacy(parts: Sequence[Part]) -> Submission:
 
 
 # Every field of the spec's InitialImageRequest that the sandbox reads; anything else is ignored.
-LEGACY_FIELDS = frozenset({
-    "prompt", "model", "aspect_ratio", "resolution", "image_weight", "seed", "num_images", "magic_prompt_option",
-    "magic_prompt_version", "style_type", "negative_prompt", "color_palette",
-})
+LEGACY_FIELDS = frozenset(
+    {
+        "prompt",
+        "model",
+        "aspect_ratio",
+        "resolution",
+        "image_weight",
+        "seed",
+        "num_images",
+        "magic_prompt_option",
+        "magic_prompt_version",
+        "style_type",
+        "negative_prompt",
+        "color_palette",
+    }
+)
 
 
 def validate_legacy(submission: Submission, options: SandboxOptions) -> Order:
@@ -230,14 +246,24 @@ def validate_legacy(submission: Submission, options: SandboxOptions) -> Order:
         size = table[ratio]
     if submission.image is None:
         raise BadRequest("'image_file' is a required property")
-    source = check_image(submission.image, "image_file", options.max_image_bytes, options,
-                         size_for(size, options.output_scale))
+    source = check_image(
+        submission.image, "image_file", options.max_image_bytes, options, size_for(size, options.output_scale)
+    )
     style = None if model in reference.MODELS_V1 else _answered_style(request.get("style_type"))
     return Order(
-        endpoint="legacy", request=request, prompt=request["prompt"],
-        magic_prompt=request.get("magic_prompt_option"), width=size[0], height=size[1],
-        image_weight=request["image_weight"], seed=request.get("seed"), num_images=request["num_images"],
-        style_type=style, price_per_image=reference.PRICE_LEGACY[model], price_key=model, source=source,
+        endpoint="legacy",
+        request=request,
+        prompt=request["prompt"],
+        magic_prompt=request.get("magic_prompt_option"),
+        width=size[0],
+        height=size[1],
+        image_weight=request["image_weight"],
+        seed=request.get("seed"),
+        num_images=request["num_images"],
+        style_type=style,
+        price_per_image=reference.PRICE_LEGACY[model],
+        price_key=model,
+        source=source,
     )
 
 

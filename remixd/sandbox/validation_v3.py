@@ -97,24 +97,10 @@ def validate_v3(submission: Submission, options: SandboxOptions) -> Order:
         if name in fields:
             request[name] = check(fields[name], name)
     if "style_codes" in fields:
-        codes = fields["style_codes"]
-        for index, code in enumerate(codes):
-            if not re.fullmatch(reference.STYLE_CODE_PATTERN, code):
-                raise BadRequest(f"{code!r} does not match {reference.STYLE_CODE_PATTERN!r} - 'style_codes[{index}]'")
-        request["style_codes"] = list(codes)
+        request["style_codes"] = _style_codes(fields["style_codes"])
     if "aspect_ratio" in request and "resolution" in request:
         raise BadRequest("'aspect_ratio' cannot be used in conjunction with 'resolution'")
-    references = {name: submission.parts.get(name, []) for name in FILE_FIELDS - {"image"}}
-    if "style_codes" in request and ("style_type" in request or references["style_reference_images"]):
-        raise BadRequest("'style_codes' cannot be used in conjunction with style_reference_images or style_type")
-    characters = references["character_reference_images"]
-    masks = references["character_reference_images_mask"]
-    if len(characters) > 1:
-        raise BadRequest("'character_reference_images' currently supports only 1 image")
-    if masks and len(masks) != len(characters):
-        raise BadRequest("'character_reference_images_mask' must match the number of character_reference_images")
-    for name in ("style_reference_images", "character_reference_images", "character_reference_images_mask"):
-        _check_references(name, references[name], options)
+    characters = _check_references(request, submission, options)
     speed = request.setdefault("rendering_speed", "DEFAULT")
     request.setdefault("image_weight", 50)
     request.setdefault("num_images", 1)
@@ -124,27 +110,67 @@ def validate_v3(submission: Submission, options: SandboxOptions) -> Order:
         size = reference.SIZE_FOR_RATIO[request.setdefault("aspect_ratio", "1x1")]
     if submission.image is None:
         raise BadRequest("'image' is a required property")
-    source = check_image(submission.image, "image", options.max_image_bytes_v3, options,
-                         size_for(size, options.output_scale))
+    source = check_image(
+        submission.image, "image", options.max_image_bytes_v3, options, size_for(size, options.output_scale)
+    )
     if characters:
         price, price_key = reference.PRICE_V3_CHARACTER[speed], f"V_3-character:{speed}"
     else:
         price, price_key = reference.PRICE_V3[speed], f"V_3:{speed}"
     requested_style = request.get("style_type")
     return Order(
-        endpoint="v3", request=request, prompt=request["prompt"], magic_prompt=request.get("magic_prompt"),
-        width=size[0], height=size[1], image_weight=request["image_weight"], seed=request.get("seed"),
+        endpoint="v3",
+        request=request,
+        prompt=request["prompt"],
+        magic_prompt=request.get("magic_prompt"),
+        width=size[0],
+        height=size[1],
+        image_weight=request["image_weight"],
+        seed=request.get("seed"),
         num_images=request["num_images"],
         style_type="GENERAL" if requested_style in (None, "AUTO") else requested_style,
-        price_per_image=price, price_key=price_key, source=source,
+        price_per_image=price,
+        price_key=price_key,
+        source=source,
     )
 
 
-def _check_references(name: str, parts: list[Part], options: SandboxOptions) -> None:
+def _style_codes(codes: list[str]) -> list[str]:
+    for index, code in enumerate(codes):
+        if not re.fullmatch(reference.STYLE_CODE_PATTERN, code):
+            raise BadRequest(
+                f"{code!r} does not match {reference.STYLE_CODE_PATTERN!r} - 'style_codes[{index}]'"
+            )
+    return list(codes)
+
+
+def _check_references(request: dict[str, Any], submission: Submission, options: SandboxOptions) -> list[Part]:
+    """The rules on reference images; returns the character references (they change the price)."""
+    references = {name: submission.parts.get(name, []) for name in FILE_FIELDS - {"image"}}
+    if "style_codes" in request and ("style_type" in request or references["style_reference_images"]):
+        raise BadRequest(
+            "'style_codes' cannot be used in conjunction with style_reference_images or style_type"
+        )
+    characters = references["character_reference_images"]
+    masks = references["character_reference_images_mask"]
+    if len(characters) > 1:
+        raise BadRequest("'character_reference_images' currently supports only 1 image")
+    if masks and len(masks) != len(characters):
+        raise BadRequest(
+            "'character_reference_images_mask' must match the number of character_reference_images"
+        )
+    for name in ("style_reference_images", "character_reference_images", "character_reference_images_mask"):
+        _check_group(name, references[name], options)
+    return characters
+
+
+def _check_group(name: str, parts: list[Part], options: SandboxOptions) -> None:
     total = sum(len(part.data) for part in parts)
     if total > options.max_reference_bytes_v3:
-        raise BadRequest(f"{name!r} total {total} bytes; the maximum is {options.max_reference_bytes_v3}",
-                         options.oversize_status)
+        raise BadRequest(
+            f"{name!r} total {total} bytes; the maximum is {options.max_reference_bytes_v3}",
+            options.oversize_status,
+        )
     for index, part in enumerate(parts):
         # Only the format is checked: references are not used by the sandbox's image maker.
         if not part.data or images.sniff(part.data) is None:

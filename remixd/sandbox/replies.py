@@ -1,0 +1,29 @@
+"""Answers as plain values: what the HTTP layer sends (or, for injected faults, fails to send)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Action = Literal["send", "reset", "truncate"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    action: Action = "send"  # reset: drop the connection unanswered; truncate: send half the body
+
+
+def json_reply(
+    status: int, document: Any, headers: tuple[tuple[str, str], ...] = (), action: Action = "send"
+) -> Reply:
+    return Reply(status, json.dumps(document).encode(), headers=headers, action=action)
+
+
+def problem(status: int, title: str, detail: str) -> Reply:
+    """connexion's RFC 7807 body, which Ideogram's backend (a connexion app) most likely sends."""
+    return json_reply(status, {"detail": detail, "status": status, "title": title, "type": "about:blank"})

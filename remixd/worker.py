@@ -135,7 +135,10 @@ class Worker:
             return self._fail_input(record, inbox, source_path, None, error)
         if record.sha256 != prepared.source_sha256:
             self._journal.set_hash(record.id, prepared.source_sha256)
-        jobs = self._plan(record, inbox_rules)
+        try:
+            jobs = self._plan(record, inbox_rules)
+        except InputError as error:  # e.g. a prompt template that renders empty for this file's name
+            return self._fail_input(record, inbox, source_path, prepared, error)
         if not jobs:
             return self._fail_input(record, inbox, source_path, prepared, InputError(
                 f"no rule matches {record.relpath}",

@@ -545,6 +545,13 @@ def test_image_size_cap(make_server: Callable[..., SandboxServer]) -> None:
     assert_bad_request(legacy(strict, {"prompt": "p"}), status=413)
 
 
+def test_error_style_and_short_details(make_server: Callable[..., SandboxServer]) -> None:
+    server = make_server(bad_request_style="error")
+    response = legacy(server, {"prompt": "p", "model": "x" * 10_000})
+    assert response.status_code == 400 and set(response.json()) == {"error"}
+    assert len(response.json()["error"]) < 1000
+
+
 def test_default_cap_is_ten_mebibytes(server: SandboxServer) -> None:
     big = PNG + b"\0" * (10 * 1024 * 1024 - len(PNG) + 1)
     response = legacy(server, {"prompt": "p"}, image=big)
@@ -952,33 +959,36 @@ def test_stop_leaves_no_threads() -> None:
 
 def test_malformed_http_gets_json(server: SandboxServer) -> None:
     host, port = server.base_url.removeprefix("http://").split(":")
+    headers = b"".join(b"X-Filler-%d: 1\r\n" % n for n in range(120))  # http.server allows 100
     with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(b"NONSENSE\r\n\r\n")
+        connection.sendall(b"POST /remix HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
         answer = b""
         while chunk := connection.recv(4096):
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n")[0]
-    assert b"Content-Type: application/json" in head and json.loads(body)["status"] == 400
+    assert head.split(b"\r\n")[0].startswith(b"HTTP/1.1 431 ")
+    assert b"Content-Type: application/json" in head and json.loads(body)["status"] == 431
 
 
 def test_standalone_stops_cleanly_on_sigterm() -> None:
     code = (
-        "import sys; from remixd.sandbox import serve_forever; "
-        "raise SystemExit(serve_forever('127.0.0.1', 0, on_ready=lambda url: print(url, flush=True)))"
+        "from remixd.sandbox import serve_forever; "
+        "raise SystemExit(serve_forever('127.0.0.1', 0, on_ready=lambda u: print('READY', u, flush=True)))"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        base_url = process.stdout.readline().strip()
-        assert base_url.startswith("http://127.0.0.1:")
-        assert requests.get(base_url + "/_sandbox/state", timeout=10).status_code == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+    command = [sys.executable, "-c", code]
+    # our own interpreter running our own code: nothing untrusted reaches the command line
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:  # noqa: S603
+        try:
+            assert process.stdout is not None
+            lines = (process.stdout.readline() for _ in range(50))  # the log lines come first
+            ready = next(line for line in lines if line.startswith("READY") or not line)
+            base_url = ready.split()[1]
+            assert requests.get(base_url + "/_sandbox/state", timeout=10).status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
 
 
 def test_serve_forever_until_stopped() -> None:

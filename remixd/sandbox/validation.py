@@ -58,16 +58,22 @@ class Submission:
 # ---------------------------------------------------------------- field checks shared by both endpoints
 
 
+def show(value: Any, limit: int = 80) -> str:
+    """A value for an error message: repr, cut short so a huge input cannot make a huge answer."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def enum_value(value: Any, name: str, allowed: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
-        raise BadRequest(f"{value!r} is not one of {list(allowed)} - {name!r}")
+        raise BadRequest(f"{show(value)} is not one of {list(allowed)} - {name!r}")
     return value
 
 
 def integer_value(value: Any, name: str, bounds: tuple[int, int]) -> int:
     # bool is an int subclass in Python, but not an integer in JSON Schema: True must not pass as 1.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(f"{value!r} is not of type 'integer' - {name!r}")
+        raise BadRequest(f"{show(value)} is not of type 'integer' - {name!r}")
     low, high = bounds
     if not low <= value <= high:
         raise BadRequest(f"{value} is not within [{low}, {high}] - {name!r}")
@@ -76,7 +82,7 @@ def integer_value(value: Any, name: str, bounds: tuple[int, int]) -> int:
 
 def string_value(value: Any, name: str) -> str:
     if not isinstance(value, str):
-        raise BadRequest(f"{value!r} is not of type 'string' - {name!r}")
+        raise BadRequest(f"{show(value)} is not of type 'string' - {name!r}")
     return value
 
 
@@ -89,7 +95,7 @@ def prompt_value(value: Any, name: str) -> str:
 
 def color_palette_value(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise BadRequest(f"{value!r} is not of type 'object' - {name!r}")
+        raise BadRequest(f"{show(value)} is not of type 'object' - {name!r}")
     has_name, has_members = "name" in value, "members" in value
     if has_name == has_members:
         raise BadRequest(f"{name!r} needs exactly one of 'name' (a preset) or 'members' (a list of colours)")
@@ -107,14 +113,14 @@ def color_palette_value(value: Any, name: str) -> dict[str, Any]:
         hex_value = string_value(member["color_hex"], f"{where}.color_hex")
         if not re.fullmatch(reference.COLOR_HEX_PATTERN, hex_value):
             raise BadRequest(
-                f"{hex_value!r} does not match {reference.COLOR_HEX_PATTERN!r} - '{where}.color_hex'"
+                f"{show(hex_value)} does not match {reference.COLOR_HEX_PATTERN!r} - '{where}.color_hex'"
             )
         item: dict[str, Any] = {"color_hex": hex_value}
         if "color_weight" in member:
             weight = member["color_weight"]
             lowest, highest = reference.COLOR_WEIGHT_RANGE
             if isinstance(weight, bool) or not isinstance(weight, int | float):
-                raise BadRequest(f"{weight!r} is not of type 'number' - '{where}.color_weight'")
+                raise BadRequest(f"{show(weight)} is not of type 'number' - '{where}.color_weight'")
             if not lowest <= weight <= highest:
                 raise BadRequest(f"{weight} is not within [{lowest}, {highest}] - '{where}.color_weight'")
             item["color_weight"] = weight
@@ -175,7 +181,7 @@ def extract_legacy(parts: Sequence[Part]) -> Submission:
         raise BadRequest(str(error)) from error
     fields = parse_json(text, "image_request")
     if not isinstance(fields, dict):
-        raise BadRequest(f"{fields!r} is not of type 'object' - 'image_request'")
+        raise BadRequest(f"{show(fields)} is not of type 'object' - 'image_request'")
     image = grouped.get("image_file", [None])[0]
     return Submission(fields=fields, image=image, parts=grouped)
 

@@ -20,6 +20,7 @@ from remixd.sandbox.validation import (
     integer_value,
     parse_json,
     prompt_value,
+    show,
     size_for,
     string_value,
 )
@@ -51,7 +52,7 @@ def _form_integer(bounds: tuple[int, int]) -> Callable[[str, str], int]:
     def check(text: str, name: str) -> int:
         # Form fields are text; connexion coerces "50" to 50 but nothing else ("50.0", "true", "").
         if not _INTEGER_TEXT.fullmatch(text):
-            raise BadRequest(f"{text!r} is not of type 'integer' - {name!r}")
+            raise BadRequest(f"{show(text)} is not of type 'integer' - {name!r}")
         return integer_value(int(text), name, bounds)
 
     return check
@@ -63,7 +64,9 @@ def _palette(text: str, name: str) -> dict[str, Any]:
 
 def _custom_model(text: str, name: str) -> str:
     if not re.fullmatch(reference.CUSTOM_MODEL_URI_PATTERN, text):
-        raise BadRequest(f"{text!r} is not of the form model/<model_name>/version/<version_name> - {name!r}")
+        raise BadRequest(
+            f"{show(text)} is not of the form model/<model_name>/version/<version_name> - {name!r}"
+        )
     return text
 
 
@@ -139,7 +142,7 @@ def _style_codes(codes: list[str]) -> list[str]:
     for index, code in enumerate(codes):
         if not re.fullmatch(reference.STYLE_CODE_PATTERN, code):
             raise BadRequest(
-                f"{code!r} does not match {reference.STYLE_CODE_PATTERN!r} - 'style_codes[{index}]'"
+                f"{show(code)} does not match {reference.STYLE_CODE_PATTERN!r} - 'style_codes[{index}]'"
             )
     return list(codes)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from remixd.config import BudgetConfig
-from remixd.journal import Journal, Spend, utcnow
+from remixd.journalrecords import Journal, Spend, utcnow
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("paths", nargs="*", type=Path, help="failed inputs to retry (default: all)")
     sandbox = command("sandbox", _sandbox, "run the built-in Ideogram-compatible emulator standalone")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=None, help="default: 8765")
+    sandbox.add_argument("--port", type=int, default=None, help="default: 8787")
     sandbox.add_argument("--latency", type=float, default=0.0, help="seconds added to every remix request")
     sandbox.add_argument("--inflight-limit", type=int, default=10, help="images in progress at once")
     sandbox.add_argument("--api-key", action="append", default=None,

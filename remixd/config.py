@@ -1,9 +1,9 @@
 """The YAML config -> validated, frozen objects, loaded once. Every problem is reported at once, located.
 
-The YAML is composed into nodes (not just loaded) so each value keeps its line: pydantic's error locations
-are key paths, and `_Located` maps a key path back to the nearest line that exists in the file. Schema
-errors come first, section by section (a broken `api:` does not hide a broken rule), then the cross-field
-checks: rule names, inbox rule lists, prompt placeholders, and folders that would feed results back in.
+`configfile` reads the YAML keeping the line of every value and turns pydantic's errors into located
+problems; this module holds the schema, the frozen objects and the checks. Schema errors come first, section
+by section (a broken `api:` does not hide a broken rule), then the cross-field checks: rule names, inbox rule
+lists, prompt placeholders, and folders that would feed results back in.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import dataclasses
 import difflib
 import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,14 +30,12 @@ from pydantic import (
 
 from remixd import secrets
 from remixd.apischema import RemixRequest
+from remixd.configfile import ConfigFile, KeyPath
 from remixd.errors import ConfigError, Problem
 from remixd.rules import compile_glob, template_problems
 
 CREDENTIAL_NAME = "ideogram-api-key"  # systemd LoadCredential=ideogram-api-key:/path
 Seconds = Annotated[float, Field(strict=True, gt=0)]  # strict float still takes ints; never bools/strings
-KeyPath = tuple[str | int, ...]
-_Model = TypeVar("_Model", bound=BaseModel)
-_KEY_HINT = "never put an API key in a config file: name a file (api_key_file) or a variable (api_key_env)"
 # Fields that exclude each other: a rule setting one of a group replaces the whole group from `defaults`.
 _EXCLUSIVE_GROUPS = (("aspect_ratio", "resolution"), ("style_type", "style_codes"))
 
@@ -64,6 +61,11 @@ class ApiConfig(BaseModel):
     def _http_url(cls, value: str) -> str:
         if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
             raise ValueError("base_url must be an http(s) URL without query, e.g. https://api.ideogram.ai")
+        if "@" in value.split("/", 3)[2]:  # https://user:KEY@gw/…: a key written into the config file
+            raise ValueError(
+                "base_url must not carry a user or password: never put an API key in a config file; "
+                "name a file (api_key_file) or a variable (api_key_env)"
+            )
         return value.rstrip("/")  # remixd appends /remix itself
 
 
@@ -72,6 +74,22 @@ class BudgetConfig(BaseModel):
 
     max_images_per_day: Annotated[StrictInt, Field(ge=0)] | None = None
     max_usd_per_day: Annotated[float, Field(strict=True, ge=0)] | None = None
+
+
+class MetricsConfig(BaseModel):
+    """Optional Prometheus endpoint; loopback unless the operator says otherwise."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listen: Annotated[StrictStr, Field(pattern=r"^[^\s:]+:\d{1,5}$")] = "127.0.0.1:9464"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
 
 
 class _InboxSchema(BaseModel):
@@ -108,6 +126,7 @@ class _DocumentSchema(BaseModel):
     api: dict[str, Any] | None = None
     state_dir: StrictStr = "./state"
     budget: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
     defaults: dict[str, Any] | None = None
     inboxes: Annotated[list[Any], Field(min_length=1)]
     rules: Annotated[list[Any], Field(min_length=1)]
@@ -149,6 +168,7 @@ class Config:
     inboxes: tuple[InboxConfig, ...]
     rules: tuple[Rule, ...]
     shutdown_grace_s: float = 30.0
+    metrics: MetricsConfig | None = None  # None: no metrics endpoint
     warnings: tuple[str, ...] = ()
 
     def rules_for(self, inbox: InboxConfig) -> tuple[Rule, ...]:
@@ -158,7 +178,7 @@ class Config:
 
 def load_config(path: Path) -> Config:
     """Read and validate the config; raises ConfigError carrying every problem found, in line order."""
-    located = _Located(str(path))
+    located = ConfigFile(str(path))
     data = located.read(path)
     config = None
     if not located.problems:
@@ -221,192 +241,6 @@ def read_api_key(api: ApiConfig, env: Mapping[str, str]) -> str | None:
 _KEY_FILE_FIX = "check the path and that remixd's user may read it (chmod 600, owned by that user)"
 
 
-def _path_text(path: KeyPath) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
-def _did_you_mean(key: str, known: list[str]) -> str:
-    if key.lower().replace("-", "_") in ("api_key", "key", "apikey", "token", "ideogram_api_key"):
-        return f"did you mean 'api_key_env' or 'api_key_file' (under api:)? {_KEY_HINT}"
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else f"remove it; known keys: {', '.join(known)}"
-
-
-_SHOWN_CHARS = 60  # a wrong value is quoted in the message, but a whole mis-indented section is not
-_TYPE_FIXES = {
-    "int_type": "write a whole number without quotes",
-    "float_type": "write a number without quotes",
-    "bool_type": "write true or false",
-    "string_type": "write text (quote it if YAML reads it as a number, date or boolean)",
-    "list_type": "write a list: [a, b] or one '- item' per line",
-    "tuple_type": "write a list: [a, b] or one '- item' per line",
-    "dict_type": "write a mapping, its keys indented below this one",
-    "literal_error": "use one of the values above",
-}
-
-
-class _Located:
-    """YAML text -> plain data, remembering the line of every key and list item; collects the problems."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.lines: dict[KeyPath, int] = {(): 1}
-        self.problems: list[Problem] = []
-
-    def line(self, path: KeyPath) -> int:
-        while path not in self.lines:  # a missing key: point at its parent
-            path = path[:-1]
-        return self.lines[path]
-
-    def problem(self, path: KeyPath, message: str, fix: str = "") -> Problem:
-        return Problem(self.file, self.line(path), _path_text(path), message, fix)
-
-    def add(self, path: KeyPath, message: str, fix: str = "") -> None:
-        self.problems.append(self.problem(path, message, fix))
-
-    def read(self, path: Path) -> Any:  # noqa: PLR0911 -- one early return per way a file can be unusable
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return self._whole_file(
-                None, f"no such file: {path}", "create it (see config.example.yaml) or pass -c"
-            )
-        except IsADirectoryError:
-            return self._whole_file(None, f"{path} is a folder", "pass the config file itself with -c PATH")
-        except OSError as error:
-            return self._whole_file(
-                None, f"{path} cannot be read ({error.strerror})", "check its permissions"
-            )
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            line = raw[: error.start].count(b"\n") + 1
-            return self._whole_file(line, "the file is not UTF-8 text", "save it as UTF-8")
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return self._whole_file(1, "the file is empty", "start from config.example.yaml")
-            return self._construct(node, (), loader, frozenset())
-        except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark or error.context_mark
-            what = "; ".join(part for part in (error.context, error.problem) if part)
-            fix = "check the indentation, colons and quotes here and on the line before"
-            return self._whole_file(mark.line + 1 if mark else None, f"YAML syntax error: {what}", fix)
-        except yaml.YAMLError as error:
-            return self._whole_file(None, f"YAML error: {error}", "fix the YAML syntax")
-        finally:
-            loader.dispose()
-
-    def _whole_file(self, line: int | None, message: str, fix: str) -> None:
-        self.problems.append(Problem(self.file, line, "", message, fix))
-
-    def _construct(
-        self, node: yaml.Node, path: KeyPath, loader: yaml.SafeLoader, active: frozenset[int]
-    ) -> Any:
-        if id(node) in active:  # `&a [*a]`: an alias inside itself would recurse forever
-            self.add(path, "a YAML alias refers to itself", "remove the recursive alias")
-            return None
-        inner = active | {id(node)}
-        if isinstance(node, yaml.MappingNode):
-            result: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                key_line = key_node.start_mark.line + 1
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                    problem = Problem(
-                        self.file,
-                        key_line,
-                        _path_text(path),
-                        "YAML merge (<<) and complex keys are not supported",
-                        "write the keys out; `defaults:` shares request fields",
-                    )
-                    self.problems.append(problem)  # fmt: skip
-                    continue
-                key = str(key_node.value)  # as written: `on:` stays "on", not YAML 1.1's True
-                if key in result:
-                    message = f"duplicate key (first at line {self.lines[(*path, key)]})"
-                    fix = "keep one; YAML would silently use the last"
-                    self.problems.append(Problem(self.file, key_line, _path_text((*path, key)), message, fix))
-                    continue
-                self.lines[(*path, key)] = key_line
-                result[key] = self._construct(value_node, (*path, key), loader, inner)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            items = []
-            for index, item in enumerate(node.value):
-                self.lines[(*path, index)] = item.start_mark.line + 1
-                items.append(self._construct(item, (*path, index), loader, inner))
-            return items
-        try:
-            return loader.construct_object(node)
-        except yaml.YAMLError as error:  # an unknown tag (`!!python/name:…`) or a malformed timestamp
-            self.add(
-                path, f"cannot read this value ({getattr(error, 'problem', error)})", "write a plain value"
-            )
-            return None
-
-    def convert(
-        self, error: ValidationError, model: type[BaseModel], where: Callable[[KeyPath], KeyPath]
-    ) -> list[Problem]:
-        """pydantic's errors as located problems; `where` maps an error location to a key path in the file."""
-        problems = []
-        for item in error.errors():
-            loc: KeyPath = tuple(item["loc"])
-            path, kind, key = where(loc), item["type"], str(loc[-1]) if loc else ""
-            if kind == "extra_forbidden":
-                problems.append(
-                    self.problem(
-                        path, f"unknown key '{key}'", _did_you_mean(key, _known_keys(model, loc[:-1]))
-                    )
-                )
-            elif kind == "missing":
-                problems.append(self.problem(path, f"required key '{key}' is missing", f"add {key}: …"))
-            elif kind == "remix_request":
-                ctx = item.get("ctx") or {}
-                problems.append(
-                    self.problem(path, str(ctx.get("message", item["msg"])), str(ctx.get("fix", "")))
-                )
-            else:
-                shown = repr(item["input"])
-                shown = shown if len(shown) <= _SHOWN_CHARS else shown[: _SHOWN_CHARS - 1] + "…"
-                message = item["msg"].removeprefix("Value error, ").replace("valid tuple", "valid list")
-                message = f"{message[:1].lower()}{message[1:]} (got {shown})"
-                problems.append(self.problem(path, message, _TYPE_FIXES.get(kind, "")))
-        return problems
-
-    def schema(self, model: type[_Model], raw: Any, prefix: KeyPath) -> _Model | None:
-        try:
-            return model.model_validate(raw)
-        except ValidationError as error:
-            self.problems.extend(self.convert(error, model, lambda loc: (*prefix, *loc)))
-            return None
-
-
-def _known_keys(model: type[BaseModel], loc: KeyPath) -> list[str]:
-    current: type[BaseModel] | None = model
-    for part in loc:
-        if current is not None and isinstance(part, str):
-            field = next((f for name, f in current.model_fields.items() if (f.alias or name) == part), None)
-            current = _nested_model(field.annotation) if field is not None else None
-    if current is None:
-        return []
-    names = [field.alias or name for name, field in current.model_fields.items()]
-    return [*names, "magic_prompt"] if current is RemixRequest else names
-
-
-def _nested_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in get_args(annotation):
-        found = _nested_model(argument)
-        if found is not None:
-            return found
-    return None
-
-
 def _canonical(key: str) -> str:
     return "magic_prompt_option" if key == "magic_prompt" else key
 
@@ -438,7 +272,7 @@ def _merge(
 class _Builder:
     """Schema pass section by section, then the cross-field checks on what validated."""
 
-    def __init__(self, located: _Located, source: Path) -> None:
+    def __init__(self, located: ConfigFile, source: Path) -> None:
         self.located = located
         self.source = source
         self.base = source.parent
@@ -458,6 +292,11 @@ class _Builder:
         budget = (
             located.schema(BudgetConfig, data.get("budget") or {}, ("budget",))
             if _is_mapping(data, "budget")
+            else None
+        )
+        metrics = (
+            located.schema(MetricsConfig, data.get("metrics") or {}, ("metrics",))
+            if data.get("metrics") is not None and _is_mapping(data, "metrics")
             else None
         )
         defaults = data.get("defaults") or {} if _is_mapping(data, "defaults") else {}
@@ -481,7 +320,7 @@ class _Builder:
             return None
         return Config(
             source=self.source, api=api, state_dir=state_dir, budget=budget, inboxes=final_inboxes,
-            rules=valid_rules, shutdown_grace_s=document.shutdown_grace_s,
+            rules=valid_rules, shutdown_grace_s=document.shutdown_grace_s, metrics=metrics,
         )  # fmt: skip
 
     def _path(self, path: KeyPath, value: Any) -> Path | None:

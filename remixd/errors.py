@@ -150,11 +150,25 @@ def _truncate(response: Any) -> Any:
     if response is None:
         return None
     if isinstance(response, (dict, list)):
-        text = json.dumps(response, sort_keys=True)
-        if len(text) <= MAX_RESPONSE_CHARS and scrub(text) == text:
-            return response
-        return _truncate(text)
+        return _truncate_document(response)
     text = scrub(str(response))
     if len(text) > MAX_RESPONSE_CHARS:
         return text[:MAX_RESPONSE_CHARS] + f"… [{len(text) - MAX_RESPONSE_CHARS} more characters cut]"
     return text
+
+
+def _truncate_document(response: dict[str, Any] | list[Any]) -> Any:
+    """A JSON answer keeps its shape while it is short; secrets are redacted inside its strings."""
+    try:
+        text = json.dumps(response, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):  # repr() would recurse just as deep
+        return f"[an answer of type {type(response).__name__} that cannot be shown as JSON]"
+    clean = scrub(text)
+    if clean == text and len(text) <= MAX_RESPONSE_CHARS:
+        return response
+    if len(clean) <= MAX_RESPONSE_CHARS:
+        try:
+            return json.loads(clean)
+        except ValueError:
+            pass  # a secret spanning JSON syntax: keep the scrubbed text instead
+    return _truncate(clean)

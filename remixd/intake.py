@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import queue
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,7 @@ from pathlib import Path
 import structlog
 
 from remixd.config import InboxConfig
-from remixd.journal import Candidate, Journal, utcnow
+from remixd.journalrecords import Candidate, Journal, utcnow
 from remixd.watch import InboxUnavailable, Readiness, Watcher, is_ignored, scan, stat_signature
 
 log = structlog.get_logger(__name__)
@@ -67,6 +68,7 @@ class Intake:
         self.inboxes = [InboxState(inbox, index, Readiness(inbox.settle_s, clock=monotonic))
                         for index, inbox in enumerate(inboxes)]
         self.missed_by_events = 0  # files a rescan found that no event had announced
+        self.claimed: Counter[str] = Counter()  # inbox path -> inputs claimed (metrics)
         self._watch = True
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -210,9 +212,9 @@ class Intake:
         if state.missing != reason:
             log.error("remixd.inbox.paused", inbox=str(state.config.path), reason=reason,
                       hint="mount or create the folder; remixd looks for it again every "
-                           f"{MISSING_RETRY_S:.0f} s and resumes by itself")
+                           f"{min(MISSING_RETRY_S, state.config.rescan_s):g} s and resumes by itself")
         state.missing = reason
-        state.next_rescan = self._monotonic() + MISSING_RETRY_S
+        state.next_rescan = self._monotonic() + min(MISSING_RETRY_S, state.config.rescan_s)
 
     # -- claims ----------------------------------------------------------------------------------------------
 
@@ -230,6 +232,7 @@ class Intake:
             ids = self._journal.claim_many([candidate for _state, candidate in batch])
             for (state, candidate), input_id in zip(batch, ids, strict=True):
                 if input_id is not None:
+                    self.claimed[candidate.inbox] += 1
                     log.debug("remixd.input.claimed", input_id=input_id, relpath=candidate.relpath)
                     claimed.append(Claimed(input_id, state.config))
         return claimed

@@ -1,187 +1,47 @@
-"""The journal: what remixd claimed, sent, was answered, wrote and disposed of.
+"""The SQLite journal: what remixd claimed, sent, was answered, wrote and disposed of.
 
 SQLite in WAL mode is the source of truth after a crash (style habit 9): each state is written before the work
-it describes starts, so a restart resumes from here, never from memory. Stages see only the `Journal`
-protocol and the frozen records below, so a PostgreSQL journal (several hosts sharing one inbox and one
-budget) can replace `SqliteJournal` without touching them.
-
-Input states: claimed -> done | duplicate | failed | vanished; failed -> retried (by `remixd retry`).
-Job states: pending -> submitting -> answered -> written; pending -> duplicate; any unfinished -> failed.
-Disposal of a finished input: pending -> moved | deleted | kept (vanished inputs: none).
+it describes starts, so a restart resumes from here, never from memory. Stages see only `journalrecords`
+(the records, the states and the `Journal` protocol); the SQL schema and the row conversion live in
+`journalschema`. This module is the one implementation of the protocol.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal
 
-from remixd.errors import RemixdError
-
-InputState = Literal["claimed", "done", "duplicate", "failed", "vanished", "retried"]
-FinishState = Literal["done", "duplicate", "failed", "vanished"]
-JobState = Literal["pending", "submitting", "answered", "written", "duplicate", "failed"]
-Disposal = Literal["pending", "moved", "deleted", "kept", "none"]
-INPUT_STATES: tuple[InputState, ...] = ("claimed", "done", "duplicate", "failed", "vanished", "retried")
-JOB_STATES: tuple[JobState, ...] = ("pending", "submitting", "answered", "written", "duplicate", "failed")
+from remixd.journalrecords import (
+    INPUT_STATES,
+    JOB_STATES,
+    Candidate,
+    Disposal,
+    Failure,
+    FinishState,
+    InputRecord,
+    JobRecord,
+    JobSpec,
+    JournalError,
+    Spend,
+    utcnow,
+)
+from remixd.journalschema import (
+    MIGRATIONS,
+    dump_json,
+    input_record,
+    job_record,
+    load_json,
+    parse_moment,
+    parse_moment_or_none,
+    stamp,
+)
 
 BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may hold the write lock briefly
-
-
-class JournalError(RemixdError):
-    """The journal cannot be opened or written, or a state change breaks the state machine (a bug)."""
-
-    kind = "journal"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A complete file found in an inbox, to be claimed."""
-
-    inbox: str
-    relpath: str
-    size: int
-    mtime_ns: int
-    detected_at: datetime
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """One planned (input, rule) request, recorded before anything is sent."""
-
-    rule: str
-    fingerprint: str
-    endpoint: str
-    request: Mapping[str, Any]
-    images: int
-    cost_usd: float
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: int
-    input_id: int
-    rule: str
-    fingerprint: str
-    endpoint: str
-    request: Mapping[str, Any]
-    images: int
-    cost_usd: float
-    state: JobState
-    attempts: int
-    last_error: Mapping[str, Any] | None
-    response: Mapping[str, Any] | None
-    files: tuple[str, ...]
-    created_at: datetime
-    submitted_at: datetime | None
-    answered_at: datetime | None
-    completed_at: datetime | None
-    duplicate_of: int | None
-
-
-@dataclass(frozen=True)
-class InputRecord:
-    id: int
-    inbox: str
-    relpath: str
-    size: int
-    mtime_ns: int
-    sha256: str | None
-    state: InputState
-    detected_at: datetime
-    claimed_at: datetime
-    finished_at: datetime | None
-    error: Mapping[str, Any] | None
-    disposal: Disposal | None
-    disposed_to: str | None
-    jobs: tuple[JobRecord, ...] = ()
-
-
-@dataclass(frozen=True)
-class Spend:
-    images: int
-    usd: float
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One line of `remixd status`'s recent failures."""
-
-    input_id: int
-    inbox: str
-    relpath: str
-    rule: str | None
-    kind: str
-    message: str
-    hint: str
-    failed_at: datetime
-
-
-class Journal(Protocol):
-    def claim(self, inbox: str, relpath: str, size: int, mtime_ns: int,
-              detected_at: datetime | None = None) -> int | None: ...
-    def claim_many(self, candidates: Iterable[Candidate]) -> list[int | None]: ...
-    def set_hash(self, input_id: int, sha256: str) -> None: ...
-    def add_jobs(self, input_id: int, specs: Sequence[JobSpec]) -> list[JobRecord]: ...
-    def start_submit(self, job_id: int) -> JobRecord: ...
-    def record_answer(self, job_id: int, response: Mapping[str, Any], *, images: int | None = None,
-                      cost_usd: float | None = None) -> None: ...
-    def record_written(self, job_id: int, files: Sequence[str]) -> None: ...
-    def record_job_failure(self, job_id: int, error: Mapping[str, Any], *, final: bool) -> JobRecord: ...
-    def mark_duplicate(self, job_id: int, of_job_id: int, files: Sequence[str] | None = None) -> None: ...
-    def finish_input(self, input_id: int, state: FinishState,
-                     error: Mapping[str, Any] | None = None) -> None: ...
-    def set_disposed(self, input_id: int, disposal: Disposal, destination: str | None = None) -> None: ...
-    def find_duplicate(self, sha256: str, rule: str, fingerprint: str) -> JobRecord | None: ...
-    def get_input(self, input_id: int) -> InputRecord: ...
-    def get_job(self, job_id: int) -> JobRecord: ...
-    def unfinished(self) -> list[InputRecord]: ...
-    def spent(self, day: date) -> Spend: ...
-    def counts(self) -> dict[str, int]: ...
-    def job_counts(self) -> dict[str, int]: ...
-    def recent_failures(self, limit: int = 10) -> list[Failure]: ...
-    def failed_inputs(self) -> list[InputRecord]: ...
-    def reset_for_retry(self, input_id: int) -> bool: ...
-    def close(self) -> None: ...
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-# One tuple of statements per schema version; a new version appends a tuple (never edits an old one).
-MIGRATIONS: tuple[tuple[str, ...], ...] = ((
-    """CREATE TABLE inputs (
-        id INTEGER PRIMARY KEY, inbox TEXT NOT NULL, relpath TEXT NOT NULL, size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL, sha256 TEXT, state TEXT NOT NULL, detected_at TEXT NOT NULL,
-        claimed_at TEXT NOT NULL, finished_at TEXT, error TEXT, disposal TEXT, disposed_to TEXT)""",
-    # The database itself refuses a second active claim, whatever the code above it does.
-    """CREATE UNIQUE INDEX inputs_active ON inputs (inbox, relpath)
-        WHERE state = 'claimed' OR disposal = 'pending'""",
-    "CREATE INDEX inputs_path ON inputs (inbox, relpath, size, mtime_ns)",
-    "CREATE INDEX inputs_sha256 ON inputs (sha256)",
-    "CREATE INDEX inputs_state ON inputs (state, disposal)",
-    """CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY, input_id INTEGER NOT NULL REFERENCES inputs (id), rule TEXT NOT NULL,
-        fingerprint TEXT NOT NULL, endpoint TEXT NOT NULL, request TEXT NOT NULL, images INTEGER NOT NULL,
-        cost_usd REAL NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-        response TEXT, files TEXT NOT NULL DEFAULT '[]', created_at TEXT NOT NULL, submitted_at TEXT,
-        answered_at TEXT, completed_at TEXT, duplicate_of INTEGER REFERENCES jobs (id),
-        UNIQUE (input_id, rule))""",
-    "CREATE INDEX jobs_duplicates ON jobs (rule, fingerprint, state)",
-    # A ledger rather than a sum over jobs: a job answered twice (resubmitted after its URLs expired) was
-    # billed twice, and the day it was billed must not change when the job is later updated.
-    """CREATE TABLE spend (
-        id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL REFERENCES jobs (id), day TEXT NOT NULL,
-        at TEXT NOT NULL, images INTEGER NOT NULL, usd REAL NOT NULL)""",
-    "CREATE INDEX spend_day ON spend (day)",
-),)
 
 _BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ? AND relpath = ? AND (
     state = 'claimed' OR disposal = 'pending'
@@ -271,7 +131,7 @@ class SqliteJournal:
                 raise JournalError(f"cannot read the journal: {error}", "check state_dir") from error
 
     def _now(self) -> str:
-        return _stamp(self._clock())
+        return stamp(self._clock())
 
     # -- claims ----------------------------------------------------------------------------------------------
 
@@ -292,7 +152,7 @@ class SqliteJournal:
                     ids.append(None)
                     continue
                 cursor = db.execute(_INSERT_INPUT, (item.inbox, item.relpath, item.size, item.mtime_ns,
-                                                    _stamp(item.detected_at), now))
+                                                    stamp(item.detected_at), now))
                 ids.append(cursor.lastrowid)
         return ids
 
@@ -312,8 +172,8 @@ class SqliteJournal:
                 db.execute(
                     """INSERT OR IGNORE INTO jobs (input_id, rule, fingerprint, endpoint, request, images,
                        cost_usd, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
-                    (input_id, spec.rule, spec.fingerprint, spec.endpoint, _dump(spec.request), spec.images,
-                     spec.cost_usd, now))
+                    (input_id, spec.rule, spec.fingerprint, spec.endpoint, dump_json(spec.request),
+                     spec.images, spec.cost_usd, now))
         jobs = {job.rule: job for job in self._jobs("input_id = ?", (input_id,))}
         return [jobs[spec.rule] for spec in specs]
 
@@ -333,9 +193,9 @@ class SqliteJournal:
             row = _expect(db, "jobs", job_id, ("submitting",))
             moment = self._clock()
             db.execute("UPDATE jobs SET state = 'answered', response = ?, answered_at = ?, last_error = NULL "
-                       "WHERE id = ?", (_dump(response), _stamp(moment), job_id))
+                       "WHERE id = ?", (dump_json(response), stamp(moment), job_id))
             db.execute("INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)",
-                       (job_id, moment.astimezone(UTC).date().isoformat(), _stamp(moment),
+                       (job_id, moment.astimezone(UTC).date().isoformat(), stamp(moment),
                         row["images"] if images is None else images,
                         row["cost_usd"] if cost_usd is None else cost_usd))
 
@@ -343,19 +203,22 @@ class SqliteJournal:
         with self._write() as db:
             _expect(db, "jobs", job_id, ("answered", "written"))
             db.execute("UPDATE jobs SET state = 'written', files = ?, completed_at = ? WHERE id = ?",
-                       (_dump(list(files)), self._now(), job_id))
+                       (dump_json(list(files)), self._now(), job_id))
 
     def record_job_failure(self, job_id: int, error: Mapping[str, Any], *, final: bool) -> JobRecord:
         """final: the job failed. Otherwise keep the error and the job retryable: an answered job stays
-        answered (its download is retried, it is never sent again); any other goes back to pending."""
+        answered (its download is retried, it is never sent again); any other goes back to pending.
+        A written job can fail too: its files went missing and its links expired before a new download."""
         with self._write() as db:
-            row = _expect(db, "jobs", job_id, ("pending", "submitting", "answered"))
+            states = ("pending", "submitting", "answered", "written") if final else ("pending", "submitting",
+                                                                                    "answered")
+            row = _expect(db, "jobs", job_id, states)
             if final:
                 state, completed = "failed", self._now()
             else:
                 state, completed = ("answered" if row["state"] == "answered" else "pending"), None
             db.execute("UPDATE jobs SET state = ?, last_error = ?, completed_at = ? WHERE id = ?",
-                       (state, _dump(error), completed, job_id))
+                       (state, dump_json(error), completed, job_id))
         return self.get_job(job_id)
 
     def mark_duplicate(self, job_id: int, of_job_id: int, files: Sequence[str] | None = None) -> None:
@@ -364,8 +227,9 @@ class SqliteJournal:
             _expect(db, "jobs", job_id, ("pending",))
             earlier = _expect(db, "jobs", of_job_id, ("written",))
             db.execute("UPDATE jobs SET state = 'duplicate', duplicate_of = ?, files = ?, completed_at = ? "
-                       "WHERE id = ?", (of_job_id, earlier["files"] if files is None else _dump(list(files)),
-                                        self._now(), job_id))
+                       "WHERE id = ?",
+                       (of_job_id, earlier["files"] if files is None else dump_json(list(files)), self._now(),
+                        job_id))
 
     def find_duplicate(self, sha256: str, rule: str, fingerprint: str) -> JobRecord | None:
         jobs = self._jobs("rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN "
@@ -382,7 +246,7 @@ class SqliteJournal:
         with self._write() as db:
             _expect(db, "inputs", input_id, ("claimed",))
             db.execute("UPDATE inputs SET state = ?, finished_at = ?, error = ?, disposal = ? WHERE id = ?",
-                       (state, self._now(), None if error is None else _dump(error),
+                       (state, self._now(), None if error is None else dump_json(error),
                         "none" if state == "vanished" else "pending", input_id))
 
     def set_disposed(self, input_id: int, disposal: Disposal, destination: str | None = None) -> None:
@@ -424,6 +288,11 @@ class SqliteJournal:
 
     # -- operator views --------------------------------------------------------------------------------------
 
+    def oldest_claim(self) -> datetime | None:
+        """When the oldest input still being processed was claimed (the metrics' backlog age)."""
+        row = self._read("SELECT min(claimed_at) FROM inputs WHERE state = 'claimed'", ())[0]
+        return parse_moment_or_none(row[0])
+
     def spent(self, day: date) -> Spend:
         row = self._read("SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?",
                          (day.isoformat(),))[0]
@@ -444,11 +313,13 @@ class SqliteJournal:
                WHERE i.state = 'failed' ORDER BY failed_at DESC, i.id DESC, j.id DESC LIMIT ?""", (limit,))
         failures = []
         for row in rows:
-            error = _load(row["error"]) or {}
+            error = load_json(row["error"]) or {}
+            if isinstance(error.get("error"), dict):  # an input's error is its whole error file
+                error = error["error"]
             failures.append(Failure(
                 input_id=row["id"], inbox=row["inbox"], relpath=row["relpath"], rule=row["rule"],
                 kind=str(error.get("kind", "unknown")), message=str(error.get("message", "")),
-                hint=str(error.get("hint", "")), failed_at=_moment_required(row["failed_at"])))
+                hint=str(error.get("hint", "")), failed_at=parse_moment(row["failed_at"])))
         return failures
 
     def close(self) -> None:
@@ -460,7 +331,7 @@ class SqliteJournal:
     # `where` is always one of this module's literal conditions, values go through parameters: no injection.
     def _jobs(self, where: str, parameters: Sequence[Any]) -> list[JobRecord]:
         sql = "SELECT * FROM jobs WHERE " + where  # noqa: S608 — literal condition, see above
-        return [_job(row) for row in self._read(sql, parameters)]
+        return [job_record(row) for row in self._read(sql, parameters)]
 
     def _inputs(self, where: str, parameters: Sequence[Any] = ()) -> list[InputRecord]:
         sql = "SELECT * FROM inputs WHERE " + where + " ORDER BY id"  # noqa: S608 — literal condition
@@ -476,7 +347,7 @@ class SqliteJournal:
                     jobs.setdefault(job.input_id, []).append(job)
             finally:
                 self._connection.execute("COMMIT")
-        return [_input(row, tuple(jobs.get(row["id"], ()))) for row in rows]
+        return [input_record(row, tuple(jobs.get(row["id"], ()))) for row in rows]
 
 
 def _enable_wal(db: sqlite3.Connection, path: Path) -> None:
@@ -502,48 +373,3 @@ def _count(rows: list[sqlite3.Row], states: Sequence[str]) -> dict[str, int]:
     counts = dict.fromkeys(states, 0)
     counts.update({row[0]: row[1] for row in rows})
     return counts
-
-
-def _stamp(moment: datetime) -> str:
-    if moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: the journal keeps aware UTC times")
-    # Fixed width (always microseconds, always +00:00), so text order is time order.
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _moment(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _moment_required(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _job(row: sqlite3.Row) -> JobRecord:
-    return JobRecord(
-        id=row["id"], input_id=row["input_id"], rule=row["rule"], fingerprint=row["fingerprint"],
-        endpoint=row["endpoint"], request=_load(row["request"]), images=row["images"],
-        cost_usd=row["cost_usd"], state=cast("JobState", row["state"]), attempts=row["attempts"],
-        last_error=_load(row["last_error"]), response=_load(row["response"]),
-        files=tuple(_load(row["files"])), created_at=_moment_required(row["created_at"]),
-        submitted_at=_moment(row["submitted_at"]), answered_at=_moment(row["answered_at"]),
-        completed_at=_moment(row["completed_at"]), duplicate_of=row["duplicate_of"],
-    )
-
-
-def _input(row: sqlite3.Row, jobs: tuple[JobRecord, ...]) -> InputRecord:
-    return InputRecord(
-        id=row["id"], inbox=row["inbox"], relpath=row["relpath"], size=row["size"], mtime_ns=row["mtime_ns"],
-        sha256=row["sha256"], state=cast("InputState", row["state"]),
-        detected_at=_moment_required(row["detected_at"]), claimed_at=_moment_required(row["claimed_at"]),
-        finished_at=_moment(row["finished_at"]), error=_load(row["error"]),
-        disposal=cast("Disposal | None", row["disposal"]), disposed_to=row["disposed_to"], jobs=jobs,
-    )

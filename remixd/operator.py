@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from remixd.output import error_file_name
 def retry_failed(config: Config, only: Sequence[Path] = ()) -> Iterator[str]:
     """Move each failed input (all, or those named by their failed or inbox path) back where it came from.
 
-    The journal releases the claim first, so the daemon (if running) claims the file as new when it lands.
+    A failed input never blocks a claim, so a running daemon claims the file as new when it lands.
     """
     from remixd.service import JOURNAL_NAME
 
@@ -36,10 +37,16 @@ def retry_failed(config: Config, only: Sequence[Path] = ()) -> Iterator[str]:
             if os.path.lexists(home):
                 yield f"skipped {record.relpath}: {home} exists already"
                 continue
+            # Move first, then release the claim: a move that fails (a failed folder on another file system
+            # used to raise EXDEV here) leaves the input failed and listed, instead of "retried" and stuck.
+            try:
+                home.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(failed_copy, home)
+            except OSError as error:
+                yield f"skipped {record.relpath}: cannot move {failed_copy} to {home}: {error.strerror or error}"
+                continue
             if not journal.reset_for_retry(record.id):
                 continue
-            home.parent.mkdir(parents=True, exist_ok=True)
-            failed_copy.replace(home)
             (failed_copy.parent / error_file_name(failed_copy.name)).unlink(missing_ok=True)
             count += 1
             yield f"retrying {record.relpath} (back in {inbox.path})"

@@ -1,9 +1,10 @@
-"""What lands on disk: atomic writes, result names, sidecars, error files, and where the input goes after.
+"""What lands on disk: atomic writes, result names, sidecars and error documents.
 
 Every file gets its final name by `os.replace` of a fsynced temp file in the same folder (style habit 8), so
 no partial file ever carries a final name. Temp names start with a dot so the watcher ignores them, and
-`remove_stale_temps` clears the ones a crash left behind. The input is removed only once its copy is durable,
-and every disposal can be repeated after a crash (source gone and destination present means done).
+`remove_stale_temps` clears the ones a crash left behind. The low-level helpers below (safe relative paths,
+names that fit NAME_MAX, folder fsyncs, error hints) are public because `dispose` names and moves inputs with
+the very same rules.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
@@ -28,7 +28,6 @@ from remixd.errors import OutputError
 
 log = structlog.get_logger(__name__)
 
-After = Literal["move", "delete", "keep"]
 TEMP_PREFIX = ".remixd-tmp-"
 NAME_MAX = 255  # bytes in one file name on every file system remixd supports
 RESULT_SCHEMA = "remixd.result/1"
@@ -70,12 +69,6 @@ class ResultPaths:
     sidecar: Path
 
 
-@dataclass(frozen=True)
-class FailedDisposal:
-    input: Path | None  # where the failed input is now (`remixd retry` moves it back); None: it was gone
-    error_file: Path
-
-
 # -- atomic writes ------------------------------------------------------------------------------------------
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -83,7 +76,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise _output_error(error, path, "create the folder for") from error
+        raise output_error(error, path, "create the folder for") from error
     temp = path.parent / temp_name(path.name)
     try:
         descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
@@ -95,10 +88,10 @@ def atomic_write(path: Path, data: bytes) -> None:
         finally:
             os.close(descriptor)
         temp.replace(path)
-        _fsync_folder(path.parent)
+        fsync_folder(path.parent)
     except OSError as error:
-        _remove_quietly(temp)
-        raise _output_error(error, path, "write") from error
+        remove_quietly(temp)
+        raise output_error(error, path, "write") from error
 
 
 def write_json(path: Path, document: Any) -> None:
@@ -148,13 +141,13 @@ def result_paths(output_dir: Path, source: Source, rule: str, fingerprint: str, 
     """
     if source.sha256 is None:
         raise ValueError("results need the source's sha256")
-    relative = _relative(source.relpath)
-    folder = _inside(output_dir, relative.parent)
+    relative = relative_path(source.relpath)
+    folder = folder_inside(output_dir, relative.parent)
     count = len(extensions)
     reserve = len(f".{rule}.{count}.") + max([4, *(len(ext) for ext in extensions if ext)])
     entries = _names_in(folder)
     identity = (source.inbox, source.relpath, source.sha256, fingerprint)
-    for stem in _stem_variants(_stem(relative.name), source.sha256, reserve):
+    for stem in stem_variants(name_stem(relative.name), source.sha256, reserve):
         slots = [(index, f"{stem}.{rule}.{index}.") for index in range(1, count + 1)]
         expected = list(image_sha256s) + [None] * (count - len(image_sha256s))
         if all(_slot_is_ours(folder, entries, prefix, identity, expected[index - 1])
@@ -218,111 +211,9 @@ def error_file_name(name: str) -> str:
     return _fit(name, NAME_MAX - len(".error.json")) + ".error.json"
 
 
-# -- disposal -----------------------------------------------------------------------------------------------
+# -- helpers, shared with dispose ---------------------------------------------------------------------------
 
-def dispose_done(src: Path, after: After, done_dir: Path | None, relpath: str,
-                 sha256: str | None) -> Path | None:
-    """Move (to `DONE_DIR/REL/NAME`, or `STEM-<sha8>.EXT` if another file has that name), delete or keep.
-
-    Returns where a moved input is now; None for delete and keep, and for a move whose source is gone with
-    no copy of it found (someone removed it).
-    """
-    if after == "keep":
-        return None
-    if after == "delete":
-        try:
-            src.unlink(missing_ok=True)
-            _fsync_folder(src.parent)
-        except OSError as error:
-            raise _output_error(error, src, "delete") from error
-        return None
-    if done_dir is None:
-        raise ValueError("after: move needs a done_dir")
-    return _move_input(src, done_dir, relpath, sha256)
-
-
-def dispose_failed(src: Path, failed_dir: Path, relpath: str, sha256: str | None,
-                   error_doc: Mapping[str, Any]) -> FailedDisposal:
-    """Move the input to `FAILED_DIR/REL/` and write `NAME.error.json` beside it, last (the error file means
-    the failure is fully recorded). An input already gone gets its error file all the same."""
-    moved = _move_input(src, failed_dir, relpath, sha256)
-    if moved is None:
-        relative = _relative(relpath)
-        error_path = _inside(failed_dir, relative.parent) / error_file_name(relative.name)
-    else:
-        error_path = moved.parent / error_file_name(moved.name)
-    write_json(error_path, error_doc)
-    return FailedDisposal(input=moved, error_file=error_path)
-
-
-def _move_input(src: Path, root: Path, relpath: str, sha256: str | None) -> Path | None:
-    relative = _relative(relpath)
-    folder = _inside(root, relative.parent)
-    try:
-        return _move_to_free_name(src, folder, relative.name, sha256)
-    except OSError as error:
-        raise _output_error(error, folder / relative.name, f"move {src} to") from error
-
-
-def _move_to_free_name(src: Path, folder: Path, name: str, sha256: str | None) -> Path | None:
-    present = _lexists(src)
-    digest = sha256 if sha256 is not None or not present else _sha256_of(src)
-    source_digest: str | None = None  # hashed only if a same-named file is in the way
-    for candidate in _name_variants(folder, name, digest):
-        if not _lexists(candidate):
-            if not present:
-                # Moves take the first free name, so the source's copy cannot lie further on.
-                return None
-            folder.mkdir(parents=True, exist_ok=True)
-            _move(src, candidate)
-            return candidate
-        if present and source_digest is None:
-            source_digest = _sha256_of(src)
-        expected = source_digest if present else digest
-        if expected is not None and _sha256_of(candidate) == expected:
-            if present:  # a copy was made before a crash, or the very same bytes were dropped again
-                src.unlink()
-                _fsync_folder(src.parent)
-            return candidate
-    if not present:
-        return None  # gone, and no file here is known to be its copy
-    raise OutputError(f"no free name for {src} in {folder}", f"move old files out of {folder}")
-
-
-def _move(src: Path, destination: Path) -> None:
-    try:
-        src.replace(destination)
-    except OSError as error:
-        if error.errno != errno.EXDEV:
-            raise
-        _copy_durably(src, destination)
-        src.unlink()  # only now: the copy is complete, fsynced and under its final name
-    _fsync_folder(destination.parent)
-    _fsync_folder(src.parent)
-
-
-def _copy_durably(src: Path, destination: Path) -> None:
-    """A move across file systems: copy to a temp name beside the destination, fsync, rename into place."""
-    temp = destination.parent / temp_name(destination.name)
-    try:
-        reader = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(reader, "rb") as source_file:
-            writer = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-            with os.fdopen(writer, "wb") as target_file:
-                shutil.copyfileobj(source_file, target_file, 1 << 20)
-                target_file.flush()
-                shutil.copystat(src, temp, follow_symlinks=False)  # the user's mtime survives the move
-                os.fsync(target_file.fileno())
-        temp.replace(destination)
-        _fsync_folder(destination.parent)
-    except BaseException:
-        _remove_quietly(temp)
-        raise
-
-
-# -- helpers ------------------------------------------------------------------------------------------------
-
-def _relative(relpath: str) -> PurePosixPath:
+def relative_path(relpath: str) -> PurePosixPath:
     """An inbox-relative path that cannot climb out of the folder it is joined to."""
     relative = PurePosixPath(relpath)
     if relative.is_absolute() or not relative.parts or ".." in relative.parts or relpath.endswith("/"):
@@ -330,7 +221,7 @@ def _relative(relpath: str) -> PurePosixPath:
     return relative
 
 
-def _inside(root: Path, relative_folder: PurePosixPath) -> Path:
+def folder_inside(root: Path, relative_folder: PurePosixPath) -> Path:
     """`root/relative_folder`, refusing symbolic links below root: they could lead writes out of it."""
     folder = root
     for part in relative_folder.parts:
@@ -341,25 +232,18 @@ def _inside(root: Path, relative_folder: PurePosixPath) -> Path:
     return folder
 
 
-def _stem(name: str) -> str:
+def name_stem(name: str) -> str:
+    """The name without its last suffix: `a.tar.gz` -> `a.tar`."""
     suffix = PurePosixPath(name).suffix
     return name[: -len(suffix)] if suffix else name
 
 
-def _stem_variants(stem: str, sha256: str, reserve: int) -> Iterator[str]:
+def stem_variants(stem: str, sha256: str, reserve: int) -> Iterator[str]:
+    """STEM, then STEM-<sha8>, STEM-<sha8>-2 …, each cut so `reserve` more bytes still fit in NAME_MAX."""
     yield _fit(stem, NAME_MAX - reserve)
     for number in range(1, MAX_NAME_VARIANTS):
         tag = f"-{sha256[:8]}" + ("" if number == 1 else f"-{number}")
         yield _fit(stem, NAME_MAX - reserve - len(tag)) + tag
-
-
-def _name_variants(folder: Path, name: str, sha256: str | None) -> Iterator[Path]:
-    yield folder / name
-    if sha256 is None:
-        return
-    suffix = PurePosixPath(name).suffix
-    for stem in list(_stem_variants(_stem(name), sha256, len(os.fsencode(suffix))))[1:]:
-        yield folder / f"{stem}{suffix}"
 
 
 def _slot_is_ours(folder: Path, entries: set[str], prefix: str, identity: tuple[str, ...],
@@ -375,7 +259,7 @@ def _slot_is_ours(folder: Path, entries: set[str], prefix: str, identity: tuple[
             return False  # unreadable or not ours to judge: never overwrite it
         return found == identity
     images = [name for name in entries if name.startswith(prefix) and "." not in name[len(prefix):]]
-    return all(expected_sha256 is not None and _sha256_of(folder / name) == expected_sha256
+    return all(expected_sha256 is not None and sha256_of(folder / name) == expected_sha256
                for name in images)
 
 
@@ -386,7 +270,7 @@ def _names_in(folder: Path) -> set[str]:
     except FileNotFoundError:
         return set()
     except OSError as error:
-        raise _output_error(error, folder, "list") from error
+        raise output_error(error, folder, "list") from error
 
 
 def _fit(text: str, limit: int) -> str:
@@ -404,7 +288,7 @@ def _read_no_follow(path: Path) -> bytes:
         return file.read()
 
 
-def _sha256_of(path: Path) -> str | None:
+def sha256_of(path: Path) -> str | None:
     """The content hash of a regular file; None for anything else (a folder, a link, unreadable)."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -421,15 +305,7 @@ def _sha256_of(path: Path) -> str | None:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
-def _lexists(path: Path) -> bool:
-    try:
-        path.lstat()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make a rename in `folder` durable."""
     descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -441,14 +317,22 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def _remove_quietly(path: Path) -> None:
+def remove_quietly(path: Path) -> None:
     try:
         path.unlink(missing_ok=True)
     except OSError as error:
         log.warning("remixd.output.temp_not_removed", path=str(path), error=str(error))
 
 
-def _output_error(error: OSError, path: Path, action: str) -> OutputError:
+def _first_file_in(path: Path) -> Path:
+    """The first component of `path` that exists and is not a folder: what is in the way of a folder."""
+    for candidate in [*reversed(path.parents), path]:
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return path
+
+
+def output_error(error: OSError, path: Path, action: str) -> OutputError:
     # The hint names the folder the system call failed in (a move can fail at either end).
     folder = Path(os.fsdecode(error.filename)).parent if error.filename else path.parent
     reason = error.strerror or str(error)
@@ -459,7 +343,8 @@ def _output_error(error: OSError, path: Path, action: str) -> OutputError:
     elif error.errno in (errno.ENOSPC, errno.EDQUOT):
         hint = f"free space on the file system holding {folder}"
     elif error.errno in (errno.ENOTDIR, errno.EEXIST):
-        hint = f"a file is in the way of the folder {folder}; move it aside"
+        failed = Path(os.fsdecode(error.filename)) if error.filename else path
+        hint = f"{_first_file_in(failed)} is a file where remixd needs a folder; move it aside"
     elif error.errno == errno.EISDIR:
         hint = f"a folder is in the way at {path}; move it aside"
     else:

@@ -8,9 +8,12 @@ converted and the conversion is recorded, so the sidecar can say what was actual
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import io
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,25 +105,55 @@ def prepare(
 
 
 def _read(path: Path) -> tuple[bytes, str]:
-    """Read the file once, hashing while reading, so the hash is of exactly the bytes examined."""
+    """Read the file once, hashing while reading, so the hash is of exactly the bytes examined.
+
+    Only a regular file is read, and only the one named: O_NOFOLLOW refuses a symbolic link even if one was
+    swapped in after the worker looked, and O_NONBLOCK with the fstat check means a fifo (whose open would
+    wait for a writer forever) or a device never holds a worker.
+    """
     digest = hashlib.sha256()
     chunks: list[bytes] = []
     total = 0
+    too_big = InputError(
+        f"{path.name} is over {MAX_SOURCE_BYTES // (1024 * 1024)} MiB",
+        "export a smaller image; Ideogram accepts at most 10 MB anyway",
+    )
     try:
-        with path.open("rb") as stream:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise InputError(
+                f"{path.name} is a symbolic link",
+                "remixd never follows links out of an inbox; copy the file itself into the inbox",
+            ) from None
+        reason = error.strerror or str(error)
+        raise InputError(f"cannot read {path.name}: {reason}", "check the file's permissions") from error
+    with os.fdopen(descriptor, "rb") as stream:
+        try:
+            info = os.fstat(stream.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError(
+                    f"{path.name} is not a regular file (it is a {_file_kind(info.st_mode)})",
+                    "remixd only reads ordinary files; drop the image file itself into the inbox",
+                )
+            if info.st_size > MAX_SOURCE_BYTES:
+                raise too_big  # before reading a byte of it
             while chunk := stream.read(1024 * 1024):
                 total += len(chunk)
                 if total > MAX_SOURCE_BYTES:
-                    raise InputError(
-                        f"{path.name} is over {MAX_SOURCE_BYTES // (1024 * 1024)} MiB",
-                        "export a smaller image; Ideogram accepts at most 10 MB anyway",
-                    )
+                    raise too_big  # it grew while being read
                 digest.update(chunk)
                 chunks.append(chunk)
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise InputError(f"cannot read {path.name}: {reason}", "check the file's permissions") from error
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise InputError(f"cannot read {path.name}: {reason}", "check the file and its disk") from error
     return b"".join(chunks), digest.hexdigest()
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"),
+             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+    return next((kind for test, kind in kinds if test(mode)), "special file")
 
 
 def _allowed_formats(data: bytes, name: str) -> tuple[str, ...]:
@@ -130,10 +163,11 @@ def _allowed_formats(data: bytes, name: str) -> tuple[str, ...]:
     """
     Image.init()  # Image.open(formats=...) looks plugins up in the registry; make sure it is complete
     formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIC_BRANDS:
+    if _is_heic(data):
         try:
-            # optional dependency, imported only when a HEIC file turns up
-            import pillow_heif  # type: ignore[import-not-found]  # noqa: PLC0415
+            # imported only when a HEIC file turns up: it loads libheif, and an install that lacks it
+            # (a distribution package without the wheel) still gets a clear answer below
+            import pillow_heif
         except ImportError:
             raise InputError(
                 f"{name} is a HEIC image and HEIC needs pillow-heif",
@@ -142,6 +176,18 @@ def _allowed_formats(data: bytes, name: str) -> tuple[str, ...]:
         pillow_heif.register_heif_opener()
         formats += ("HEIF",)
     return formats
+
+
+def _is_heic(data: bytes) -> bool:
+    """An ISO-BMFF `ftyp` box naming a HEVC image brand, as major brand or as a compatible one: phones
+    write `mif1` as the major brand with `heic` among the compatible brands just as often as `heic` itself.
+    AVIF files carry `mif1` too but no HEVC brand; Pillow reads those itself."""
+    if data[4:8] != b"ftyp":
+        return False
+    size = int.from_bytes(data[:4], "big")
+    size = min(size if size >= 16 else 16, 256, len(data))  # noqa: PLR2004  # 16: the box's fixed fields
+    brands = [data[8:12]] + [data[offset:offset + 4] for offset in range(16, size - 3, 4)]
+    return any(brand in _HEIC_BRANDS for brand in brands)
 
 
 def _open(data: bytes, name: str, formats: tuple[str, ...], max_pixels: int) -> Image.Image:

@@ -5,11 +5,14 @@ Events are hints and writers are slow: a scanner closes its file after every pag
 
 1. nothing touched it (no event, no scan sighting) for `settle_s`;
 2. its stat signature (size, mtime_ns, inode) is the same as at the last look, `settle_s` apart;
-3. it is still a regular file, and not empty (a copier that created the file but has not written its first
-   byte yet must not have the empty file carried off to `failed/`).
+3. it is still a regular file (or a symbolic link, see below), and not empty (a copier that created the file
+   but has not written its first byte yet must not have the empty file carried off to `failed/`).
 
-Any change restarts the quiet period. A vanished file, or one replaced by a folder, a symlink or a fifo, is
-dropped silently: the next event or rescan brings it back if it returns.
+Any change restarts the quiet period. A vanished file, or one replaced by a folder, a fifo, a socket or a
+device, is dropped silently: the next event or rescan brings it back if it returns. A symbolic link is
+tracked by the link's own lstat (never its target's) so that it reaches the worker, which refuses it with an
+error file ("links are not followed") instead of leaving it unexplained in the inbox; nothing here or there
+ever opens what it points at.
 
 `Readiness` does no I/O of its own beyond the injected `stat`, keeps no threads, and is owned by one thread
 (the service loop); it is not locked.
@@ -25,27 +28,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from remixd.scan import unrecordable_name
+
 __all__ = ["Readiness", "Signature", "signature_of", "stat_signature"]
 
 Signature = tuple[int, int, int]
-"""(size, mtime_ns, inode) of a regular file."""
+"""(size, mtime_ns, inode) of a regular file, or of a symbolic link itself (lstat)."""
 
 StatFunction = Callable[[Path], os.stat_result]
 
 
 def signature_of(result: os.stat_result) -> Signature | None:
-    """The signature of a stat result, or None when it is not a regular file."""
-    if not stat_module.S_ISREG(result.st_mode):
+    """The signature of an lstat result, or None when it is neither a regular file nor a symbolic link."""
+    if not (stat_module.S_ISREG(result.st_mode) or stat_module.S_ISLNK(result.st_mode)):
         return None
     return (result.st_size, result.st_mtime_ns, result.st_ino)
 
 
 def stat_signature(path: Path, stat: StatFunction = os.lstat) -> Signature | None:
-    """(size, mtime_ns, inode) of a regular file; None when it is missing, unreadable or not a regular file.
+    """(size, mtime_ns, inode) of a regular file or of a symbolic link itself; None when it is missing,
+    unreadable, anything else (folder, fifo, socket, device), or named in a way remixd cannot record.
 
-    `lstat` by default: a symlink is never a regular file here, so a link dropped into an inbox can never
-    make remixd read (and upload) whatever it points at.
+    `lstat` by default: a link's signature is the link's, so a link dropped into an inbox can never make
+    remixd read (and upload) whatever it points at; the worker refuses links by name.
     """
+    if unrecordable_name(os.fspath(path)):
+        return None
     try:
         return signature_of(stat(path))
     except OSError:

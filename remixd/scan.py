@@ -20,7 +20,7 @@ import structlog
 
 from remixd.errors import RemixdError
 
-__all__ = ["BUILTIN_IGNORES", "InboxConfig", "InboxUnavailable", "is_ignored", "scan"]
+__all__ = ["BUILTIN_IGNORES", "InboxConfig", "InboxUnavailable", "is_ignored", "scan", "unrecordable_name"]
 
 log = structlog.get_logger(__name__)
 
@@ -151,16 +151,53 @@ def is_excluded(relpath: str, excluded: frozenset[str]) -> bool:
     return any(relpath == folder or relpath.startswith(folder + "/") for folder in excluded)
 
 
+# --- names remixd cannot record -----------------------------------------------------------------------
+
+_WARNED_NAMES: set[str] = set()
+_MAX_WARNED_NAMES = 10_000  # one warning per path, not one per rescan; bounded however many turn up
+
+
+def unrecordable_name(path: str) -> bool:
+    """True (and a warning, once per path) when `path` is not valid UTF-8.
+
+    Python hands such names over with surrogate escapes (`caf\\udce9.jpg` for Latin-1 `café.jpg`); the
+    journal cannot hold them, and one of them must never stop the daemon.
+    """
+    if _is_utf8(path):
+        return False
+    if path not in _WARNED_NAMES and len(_WARNED_NAMES) < _MAX_WARNED_NAMES:
+        _WARNED_NAMES.add(path)
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")  # caf\\xe9.jpg
+        log.warning("remixd.watch.unrecordable_name", path=shown,
+                    reason="the name is not valid UTF-8, so remixd cannot record it and skips it",
+                    hint="rename it to UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest`); it is picked up then")
+    return True
+
+
+def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True  # the common case, without building an exception
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 # --- the backlog scan ---------------------------------------------------------------------------------
 
 
 def scan(inbox: InboxConfig) -> Iterator[Path]:
-    """Every regular file in the inbox that is not ignored nor inside an excluded folder.
+    """Every regular file and symbolic link in the inbox that is not ignored nor inside an excluded folder.
 
-    Symlinks are never followed nor yielded, fifos/sockets/devices are skipped without being opened, and a
-    folder named `x.jpg` is a folder. Sorted by name within each folder, files before sub-folders. Raises
-    `InboxUnavailable` at once when the inbox itself is missing, and on the first `next()` when it cannot
-    be read; sub-folders that vanish mid-scan are skipped.
+    Symbolic links are yielded but never followed (nor descended into): a link is a candidate only so that
+    it gets a clear answer (the worker refuses it, and it lands in the failed folder with an error file
+    saying links are not followed) instead of lying in the inbox unexplained. Fifos, sockets and devices
+    are skipped without being opened, and a folder named `x.jpg` is a folder. A name that is not valid
+    UTF-8 cannot be recorded in the journal: it is skipped with a warning (once per path) naming the fix.
+    Sorted by name within each folder, files before sub-folders. Raises `InboxUnavailable` at once when the
+    inbox itself is missing, and on the first `next()` when it cannot be read; sub-folders that vanish
+    mid-scan are skipped.
     """
     if not inbox.path.is_dir():
         raise inbox_missing(inbox.path)
@@ -193,9 +230,12 @@ def _walk(root: str, inbox: InboxConfig) -> Iterator[Path]:
             relpath = prefix + name
             if _entry_ignored(name, relpath, user):
                 continue
+            if not _is_utf8(name):
+                unrecordable_name(entry.path)  # warns once; a folder's files are skipped with it
+                continue
             try:
-                # d_type answers both without a stat; follow_symlinks=False keeps links out entirely.
-                if entry.is_file(follow_symlinks=False):
+                # d_type answers these without a stat; follow_symlinks=False: a link is never followed.
+                if entry.is_file(follow_symlinks=False) or entry.is_symlink():
                     yield _child(folder, name)
                 elif inbox.recursive and entry.is_dir(follow_symlinks=False) and relpath not in excluded:
                     subfolders.append((_child(folder, name), relpath + "/"))

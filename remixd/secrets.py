@@ -2,20 +2,28 @@
 
 The API key is registered as soon as it is read; logs, sidecars, error files and exception texts pass through
 `scrub` before they leave the process, which also covers gateways that echo request headers back in errors.
+A key is also registered in the spellings an echo may use: JSON-escaped (an error body quoting the header
+inside a JSON string) and percent-encoded (an echoed URL or form body).
 """
 
+import json
 import threading
+import urllib.parse
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
 REDACTED = "[REDACTED]"
+MIN_SECRET_CHARS = 4
 
 
 def register(secret: str | None) -> None:
     """Remember a secret; strings shorter than 4 characters are ignored (they would redact ordinary words)."""
-    if secret and len(secret) >= 4:
-        with _lock:
-            _secrets.add(secret)
+    if not secret or len(secret) < MIN_SECRET_CHARS:
+        return
+    spellings = {secret, json.dumps(secret)[1:-1], urllib.parse.quote(secret, safe=""),
+                 urllib.parse.quote_plus(secret, safe="")}
+    with _lock:
+        _secrets.update(spelling for spelling in spellings if len(spelling) >= MIN_SECRET_CHARS)
 
 
 def scrub(text: str) -> str:

@@ -16,21 +16,26 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import requests
 import structlog
 
 from remixd import output
 from remixd.budget import Budget
-from remixd.config import Config, InboxConfig, read_api_key
+from remixd.config import Config, InboxConfig, MetricsConfig, read_api_key
 from remixd.errors import ConfigError, Problem, RemixdError
-from remixd.ideogram import IdeogramClient
+from remixd.ideogram import IdeogramClient, RemixApi
 from remixd.intake import Claimed, Intake
 from remixd.journal import SqliteJournal
+from remixd.journalrecords import utcnow
 from remixd.notify import Notifier
 from remixd.retry import InflightLimiter, Pause, RetryPolicy
 from remixd.worker import Gates, Worker
+
+if TYPE_CHECKING:
+    from remixd.metrics import MetricsServer, Snapshot
+    from remixd.sandbox import SandboxServer
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +82,9 @@ class Service:
         self._busy = 0
         self.outcomes: Counter[str] = Counter()
         self._threads: list[threading.Thread] = []
-        self._sandbox = None
+        self._sandbox: SandboxServer | None = None
+        self._metrics: MetricsServer | None = None
+        self._ready = threading.Event()  # READY=1 sent: /readyz answers 200
 
     # -- signals (called from signal handlers: only set flags and wake the loop) -----------------------------
 
@@ -113,10 +120,12 @@ class Service:
                                        f"no API key: ${config.api.api_key_env} is not set",
                                        "export the key, set api.api_key_file, or set api.sandbox: true "
                                        "to try remixd without one")])
-        self.client = IdeogramClient(
+        self.client: RemixApi = IdeogramClient(
             base_url, key, config.api.auth, self._session, config.api.timeout_s, config.api.download_timeout_s,
             config.api.max_download_bytes, config.api.allowed_result_hosts,
             key_source=f"${config.api.api_key_env}")
+        if config.metrics is not None:
+            self._start_metrics(config.metrics)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
         self.limiter = InflightLimiter(config.api.max_in_flight_images)
@@ -126,6 +135,34 @@ class Service:
             _check_folders(inbox)
         self.intake = Intake(config.inboxes, self.journal)
 
+    def _start_metrics(self, settings: MetricsConfig) -> None:
+        from remixd import metrics  # prometheus_client loads only when metrics are configured
+
+        registry = metrics.CollectorRegistry()
+        self.client = metrics.MeteredClient(self.client, registry)
+        registry.register(metrics.ServiceCollector(self._snapshot))
+        try:
+            self._metrics = metrics.MetricsServer(settings.host, settings.port, registry, healthy=self._healthy,
+                                                  ready=self._ready.is_set)
+        except OSError as error:
+            raise RemixdError(f"metrics cannot listen on {settings.listen}: {error.strerror}",
+                              "choose a free port in metrics.listen, or remove the metrics section") from None
+        self._metrics.start()
+        log.info("remixd.metrics.listening", listen=f"{settings.host}:{self._metrics.port}")
+
+    def _snapshot(self) -> Snapshot:
+        from remixd.metrics import Snapshot
+
+        oldest = self.journal.oldest_claim()
+        spent = self.gates.budget.spent_today()
+        return Snapshot(
+            discovered=dict(self.intake.claimed), missed_by_events=self.intake.missed_by_events,
+            outcomes=dict(self.outcomes), queue_depth=self._work.qsize(),
+            oldest_pending_age_s=0.0 if oldest is None else (utcnow() - oldest).total_seconds(),
+            in_flight_images=self.limiter.in_flight, ceiling=self.limiter.ceiling,
+            spend_usd_today=spent.usd, spend_images_today=spent.images,
+            paused=int(bool(self.gates.auth.reason or self.gates.budget_pause.reason or self.intake.paused)))
+
     def run(self) -> Summary:
         """Run until stopped (`run`) or until every input present is finished (`once`)."""
         self.open()
@@ -134,6 +171,7 @@ class Service:
             self._start_workers(self.config.api.max_in_flight_images + EXTRA_WORKERS)
             self._enqueue(self.intake.start(watch=self.mode == "run"))
             self.notifier.ready(self._status_line())
+            self._ready.set()
             log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes),
                      watch=self.intake.modes)
             self._loop()
@@ -190,6 +228,8 @@ class Service:
             self.journal.close()
         if self._sandbox is not None:
             self._sandbox.stop()
+        if self._metrics is not None:
+            self._metrics.stop()
         log.info("remixd.stopped", **{key: value for key, value in sorted(self.outcomes.items())})
 
     # -- work ------------------------------------------------------------------------------------------------
@@ -236,10 +276,8 @@ class Service:
             with self._lock:
                 self._busy += 1
             try:
-                if self.drain.is_set():
-                    outcome = "deferred"  # stopping: it stays claimed in the journal for the next start
-                else:
-                    outcome = self._process(item)
+                # Stopping: what is still queued stays claimed in the journal for the next start.
+                outcome = "deferred" if self.drain.is_set() else self._process(item)
             finally:
                 with self._lock:
                     self._busy -= 1

@@ -14,7 +14,8 @@ import io
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Literal, TypeVar
 import structlog
 from PIL import Image
 
-from remixd import output, rules
+from remixd import dispose, output, rules
 from remixd.apischema import RemixRequest, RemixResponse
 from remixd.budget import Budget
 from remixd.config import InboxConfig, Rule
@@ -36,8 +37,8 @@ from remixd.errors import (
     RemixdError,
     UrlExpired,
 )
-from remixd.ideogram import IdeogramClient
-from remixd.journal import InputRecord, JobRecord, JobSpec, Journal, utcnow
+from remixd.ideogram import RemixApi
+from remixd.journalrecords import InputRecord, JobRecord, JobSpec, Journal, utcnow
 from remixd.prepare import PreparedImage, prepare
 from remixd.retry import InflightLimiter, Pause, RetryPolicy
 
@@ -47,6 +48,9 @@ T = TypeVar("T")
 Outcome = Literal["done", "duplicate", "failed", "vanished", "deferred"]
 UNKNOWN_OUTCOME_HINT = "check the API's usage page; `remixd retry` sends it again (it may be billed twice)"
 OUTPUT_RETRY_MAX_S = 60.0  # a full disk or a read-only folder is retried this often at most, forever
+LEADER_POLL_S = 0.05  # how often a job waiting for an identical one re-checks the stop switch
+ContentKey = tuple[str, str, str]  # (source sha256, rule, request fingerprint): what makes a duplicate
+DEFAULT_POLICY = RetryPolicy()
 
 
 class Stopped(Exception):
@@ -81,9 +85,9 @@ class Worker:
     def __init__(
         self,
         journal: Journal,
-        client: IdeogramClient,
+        client: RemixApi,
         gates: Gates,
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy = DEFAULT_POLICY,
         *,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
@@ -96,6 +100,10 @@ class Worker:
         self._monotonic = monotonic
         self._now = now
         self._rng = rng or random.Random()  # noqa: S311 — jitter, not cryptography
+        # Identical content in flight at once (two copies dropped together) would both miss the journal's
+        # duplicate check, which only sees written jobs: the first leads, the others wait for its outcome.
+        self._leaders: dict[ContentKey, threading.Event] = {}
+        self._leaders_lock = threading.Lock()
 
     # -- one input -------------------------------------------------------------------------------------------
 
@@ -114,7 +122,9 @@ class Worker:
                      status=outcome, duration_ms=round((self._monotonic() - started) * 1000))
         return Result(input_id, record.relpath, outcome)
 
-    def _process(self, record: InputRecord, inbox: InboxConfig, inbox_rules: Sequence[Rule]) -> Outcome:
+    def _process(  # noqa: PLR0911 — one return per way an input can end, in the order they are checked
+        self, record: InputRecord, inbox: InboxConfig, inbox_rules: Sequence[Rule]
+    ) -> Outcome:
         source_path = inbox.path / record.relpath
         if record.state != "claimed":  # finished before a crash, disposal still pending
             return self._dispose(record, inbox, source_path)
@@ -152,8 +162,8 @@ class Worker:
                 failures.append((job, failed.error))
         record = self._journal.get_input(record.id)
         if failures:
-            job, error = failures[0]
-            return self._fail_input(record, inbox, source_path, prepared, error, job)
+            failed_job, first_error = failures[0]
+            return self._fail_input(record, inbox, source_path, prepared, first_error, failed_job)
         states = {job.state for job in record.jobs}
         return self._dispose(self._finish(record, "duplicate" if states == {"duplicate"} else "done"),
                              inbox, source_path)
@@ -174,24 +184,68 @@ class Worker:
                  prepared: PreparedImage) -> None:
         structlog.contextvars.bind_contextvars(job_id=job.id, rule=job.rule)
         try:
-            if job.state in ("written", "duplicate"):
+            if job.state == "duplicate":
+                return
+            if job.state == "written":
+                self._verify_written(job, request, record, inbox, prepared)
                 return
             if job.state == "failed":
                 raise JobFailed(_error_from(job))
-            if job.state != "answered":
-                earlier = (self._journal.find_duplicate(prepared.source_sha256, job.rule, job.fingerprint)
-                           if job.state == "pending" else None)
-                if earlier is not None:
-                    self._journal.mark_duplicate(job.id, earlier.id)
-                    log.info("remixd.job.finished", status="duplicate", of_job=earlier.id, files=earlier.files)
-                    return
-                self._submit(job, request, prepared)
-            self._download_and_write(self._journal.get_job(job.id), request, record, inbox, prepared)
+            key = (prepared.source_sha256, job.rule, job.fingerprint)
+            # Only a job never sent can still become a duplicate; one sent before a crash goes on alone.
+            with self._leading(key, wait=job.state == "pending"):
+                job = self._journal.get_job(job.id)
+                if job.state == "pending":
+                    earlier = self._journal.find_duplicate(prepared.source_sha256, job.rule, job.fingerprint)
+                    if earlier is not None:
+                        self._journal.mark_duplicate(job.id, earlier.id)
+                        log.info("remixd.job.finished", status="duplicate", of_job=earlier.id,
+                                 files=earlier.files)
+                        return
+                if job.state != "answered":
+                    self._submit(job, request, prepared)
+                self._download_and_write(self._journal.get_job(job.id), request, record, inbox, prepared)
         finally:
             structlog.contextvars.unbind_contextvars("job_id", "rule")
 
+    @contextmanager
+    def _leading(self, key: ContentKey, *, wait: bool) -> Iterator[None]:
+        """Be the one job working on `key`; with `wait`, first wait until no other job is (then the caller
+        looks for its written results again). Without `wait` (already sent) go on even if another leads."""
+        mine: threading.Event | None = None
+        while True:
+            with self._leaders_lock:
+                leader = self._leaders.get(key)
+                if leader is None:
+                    mine = self._leaders[key] = threading.Event()
+                    break
+            if not wait:
+                break
+            while not leader.wait(LEADER_POLL_S):
+                if self._gates.stop.is_set():
+                    raise Stopped
+        try:
+            yield
+        finally:
+            if mine is not None:
+                with self._leaders_lock:
+                    del self._leaders[key]
+                mine.set()
+
+    def _verify_written(self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig,
+                        prepared: PreparedImage) -> None:
+        """An unfinished input's written job whose files went missing (a crash on a file system that lost
+        them, or someone deleting them): download again while the links are valid, never send again."""
+        missing = [name for name in _expected_files(job.files) if not Path(name).is_file()]
+        if not missing:
+            return
+        log.warning("remixd.recover.results_missing", missing=missing,
+                    hint="downloading the results again from the links the API answered with")
+        self._download_and_write(job, request, record, inbox, prepared)
+
     def _submit(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> None:
         gates, attempts, first = self._gates, 0, self._monotonic()
+        limited = 0  # 429 inflight_limit answers: the shared limit at work, bounded by time, not attempts
         while True:
             self._wait_until_allowed(job.images, job.cost_usd)
             if not gates.limiter.acquire(job.images, gates.stop):
@@ -210,12 +264,14 @@ class Worker:
                 if not gates.auth.is_paused:
                     log.error("remixd.api.paused", reason=error.message, hint=error.hint)
                 gates.auth.pause(f"{error.message} — {error.hint}")
-                continue  # not an attempt: the key is wrong for every file, so wait for it to work
+                attempts -= 1  # not an attempt: the key is wrong for every file, so wait for it to work
+                continue
             except ApiRejected as error:
                 self._journal.record_job_failure(job.id, error.to_dict(), final=True)
                 raise JobFailed(error) from None
             except ApiUnavailable as error:
-                self._unavailable(job, error, attempts, first)
+                limited += error.inflight_limit
+                self._unavailable(job, error, attempts, first, limited)
                 continue
             finally:
                 gates.limiter.release(job.images)
@@ -224,8 +280,14 @@ class Worker:
             log.debug("remixd.job.answered", attempts=attempts, billed=billed)
             return
 
-    def _unavailable(self, job: JobRecord, error: ApiUnavailable, attempts: int, first: float) -> None:
-        """Decide whether to try again; raises JobFailed when not."""
+    def _unavailable(self, job: JobRecord, error: ApiUnavailable, attempts: int, first: float,
+                     limited: int = 0) -> None:
+        """Decide whether to try again; raises JobFailed when not.
+
+        A 5xx is retried: the reference says a generation that fails is not billed (README, "Retries never
+        pay twice"). `limited` of the attempts were 429 inflight_limit: other clients of the organisation
+        were busy, nothing ran; those count against the time bound only, so a long shared-limit storm
+        slows remixd down instead of failing inputs."""
         if error.inflight_limit:
             # Other clients of the organisation hold slots too: back off our own ceiling (AIMD).
             self._gates.limiter.on_inflight_limit()
@@ -234,7 +296,7 @@ class Worker:
             # A reset or timeout after sending: Ideogram may have run and billed it. Sending it again could
             # pay twice, so the input fails with a way back instead of being resent behind the user's back.
             error = _with_hint(error, f"{UNKNOWN_OUTCOME_HINT}")
-        if unknown or self._policy.gives_up(attempts, self._monotonic() - first):
+        if unknown or self._policy.gives_up(attempts - limited, self._monotonic() - first):
             self._journal.record_job_failure(job.id, error.to_dict(), final=True)
             raise JobFailed(error)
         self._journal.record_job_failure(job.id, error.to_dict(), final=False)
@@ -338,20 +400,22 @@ class Worker:
     def _dispose(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
         if record.state == "failed":
             error = record.error or {}
-            disposed = self._retry_output(lambda: output.dispose_failed(
+            disposed = self._retry_output(lambda: dispose.dispose_failed(
                 source_path, inbox.failed_dir, record.relpath, record.sha256, error))
             self._journal.set_disposed(record.id, "moved",
                                        None if disposed.input is None else str(disposed.input))
             return "failed"
-        destination = self._retry_output(lambda: output.dispose_done(
+        destination = self._retry_output(lambda: dispose.dispose_done(
             source_path, inbox.after, inbox.done_dir, record.relpath, record.sha256))
         disposal = {"move": "moved", "delete": "deleted", "keep": "kept"}[inbox.after]
         self._journal.set_disposed(record.id, disposal,  # type: ignore[arg-type]
                                    None if destination is None else str(destination))
         return "duplicate" if record.state == "duplicate" else "done"
 
-    def _fail_input(self, record: InputRecord, inbox: InboxConfig, source_path: Path,
-                    prepared: PreparedImage | None, error: RemixdError, job: JobRecord | None = None) -> Outcome:
+    def _fail_input(  # noqa: PLR0917 — the input, where it is, what is known of it, and why it failed
+        self, record: InputRecord, inbox: InboxConfig, source_path: Path, prepared: PreparedImage | None,
+        error: RemixdError, job: JobRecord | None = None,
+    ) -> Outcome:
         source = output.Source(record.inbox, record.relpath,
                                prepared.source_sha256 if prepared else record.sha256,
                                prepared.source_bytes if prepared else None,
@@ -364,6 +428,16 @@ class Worker:
                   rule=job.rule if job else None)
         self._journal.finish_input(record.id, "failed", document)
         return self._dispose(self._journal.get_input(record.id), inbox, source_path)
+
+
+def _expected_files(files: Sequence[str]) -> list[str]:
+    """Every file a written job left: each image with its sidecar (`STEM.RULE.K.json`), or the sidecar alone
+    for a withheld image (the journal keeps the image's path, or the sidecar's when there is no image)."""
+    expected = []
+    for name in files:
+        path = Path(name)
+        expected += [name] if path.suffix == ".json" else [name, str(path.with_suffix(".json"))]
+    return expected
 
 
 def _error_from(job: JobRecord) -> RemixdError:

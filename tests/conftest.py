@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -74,6 +78,33 @@ def write_config(root: Path, base_url: str | None, *, rules: list[dict[str, Any]
     path = root / "remixd.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
+
+
+class Daemon:
+    """`remixd run` in a subprocess, logging JSON lines to a file the test reads."""
+
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        self.log_path = config.parent / "remixd.log"
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "remixd", "run", "-c", str(config), "--log-format", "json"],
+            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+
+    def events(self) -> list[dict[str, object]]:
+        lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def wait_started(self) -> None:
+        wait_for(lambda: any(e.get("event") == "remixd.started" for e in self.events()) or
+                 self.process.poll() is not None, message="remixd.started")
+        assert self.process.poll() is None, self.log_path.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=60)
+        finally:
+            self._log.close()
 
 
 @pytest.fixture

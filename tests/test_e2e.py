@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from remixd.sandbox import SandboxServer
-from tests.conftest import TEST_KEY, image_bytes, make_image, wait_for, write_config
+from tests.conftest import TEST_KEY, Daemon, image_bytes, make_image, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -24,33 +24,6 @@ pytestmark = pytest.mark.e2e
 def remixd(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "remixd", *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})}, check=False, **kwargs)  # type: ignore[call-overload]
-
-
-class Daemon:
-    """`remixd run` in a subprocess, logging JSON lines to a file the test reads."""
-
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
-        self.log_path = config.parent / "remixd.log"
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "remixd", "run", "-c", str(config), "--log-format", "json"],
-            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **env})
-
-    def events(self) -> list[dict[str, object]]:
-        lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def wait_started(self) -> None:
-        wait_for(lambda: any(e.get("event") == "remixd.started" for e in self.events()) or
-                 self.process.poll() is not None, message="remixd.started")
-        assert self.process.poll() is None, self.log_path.read_text()
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout=60)
-        finally:
-            self._log.close()
 
 
 @pytest.fixture
@@ -81,7 +54,7 @@ def test_files_dropped_every_way_people_drop_them(tmp_path: Path, sandbox: Sandb
         (staging / name).write_bytes(data)
 
     shutil.copyfile(staging / "copied.jpg", inbox / "copied.jpg")  # cp
-    os.rename(staging / "moved.jpg", inbox / "moved.jpg")  # mv within the file system
+    (staging / "moved.jpg").rename(inbox / "moved.jpg")  # mv within the file system
     data = originals["slow.jpg"]
     with (inbox / "slow.jpg").open("wb") as slow:  # a slow writer: chunks, pauses shorter than settle_s
         for start in range(0, len(data), len(data) // 3 + 1):
@@ -89,8 +62,8 @@ def test_files_dropped_every_way_people_drop_them(tmp_path: Path, sandbox: Sandb
             slow.flush()
             time.sleep(0.15)  # the scenario itself: a writer pausing between chunks
     (inbox / "downloaded.jpg.part").write_bytes(originals["downloaded.jpg"])  # a browser's temp name
-    os.rename(inbox / "downloaded.jpg.part", inbox / "downloaded.jpg")
-    os.rename(staging / "folder", inbox / "folder")  # a whole folder moved in (recursive inbox)
+    (inbox / "downloaded.jpg.part").rename(inbox / "downloaded.jpg")
+    (staging / "folder").rename(inbox / "folder")  # a whole folder moved in (recursive inbox)
 
     expected = ["before-start", "copied", "moved", "slow", "downloaded", "folder/inside"]
     for stem in expected:

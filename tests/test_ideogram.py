@@ -19,8 +19,9 @@ import requests
 from PIL import Image
 
 from remixd.apischema import RemixRequest
+from remixd.download import parent_domain as _parent_domain
 from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, RemixdError, UrlExpired
-from remixd.ideogram import USER_AGENT, IdeogramClient, PaymentRequired, _parent_domain
+from remixd.ideogram import USER_AGENT, IdeogramClient, PaymentRequired
 from remixd.sandbox import SandboxOptions, SandboxServer
 
 KEY = "sk-remixd-test-7f3a9c2e51d04b8a"

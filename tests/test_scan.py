@@ -185,13 +185,17 @@ def _relpaths(inbox: Inbox) -> list[str]:
     return [path.relative_to(inbox.path).as_posix() for path in scan(inbox)]
 
 
+# Links are yielded, never followed nor descended into: the worker refuses each one with an error file.
+LINKS = ["link-outside.jpg", "link-to-dir", "link-to-file.jpg"]
+
+
 def test_scan_flat(tree: Path) -> None:
-    assert _relpaths(Inbox(tree)) == ["a.jpg", "b.png"]
+    assert _relpaths(Inbox(tree)) == ["a.jpg", "b.png", *LINKS]
 
 
 def test_scan_recursive(tree: Path) -> None:
     inbox = Inbox(tree, recursive=True, ignore=("drafts",), excluded_dirs=(tree / "out",))
-    assert _relpaths(inbox) == ["a.jpg", "b.png", "sub/d.jpg", "sub/deeper/e.jpg", "x.jpg/f.jpg"]
+    assert _relpaths(inbox) == ["a.jpg", "b.png", *LINKS, "sub/d.jpg", "sub/deeper/e.jpg", "x.jpg/f.jpg"]
 
 
 def test_scan_yields_real_absolute_paths(tree: Path) -> None:
@@ -224,7 +228,7 @@ def test_scan_excluded_dirs_through_a_symlinked_inbox(tree: Path, tmp_path: Path
     alias.symlink_to(tree, target_is_directory=True)
     excluded = (tree / "out", tree / "sub/deeper")
     inbox = Inbox(alias, recursive=True, ignore=("drafts",), excluded_dirs=excluded)
-    assert _relpaths(inbox) == ["a.jpg", "b.png", "sub/d.jpg", "x.jpg/f.jpg"]
+    assert _relpaths(inbox) == ["a.jpg", "b.png", *LINKS, "sub/d.jpg", "x.jpg/f.jpg"]
 
 
 def test_scan_output_folder_equal_to_the_inbox_feeds_nothing_back(tree: Path) -> None:
@@ -233,7 +237,7 @@ def test_scan_output_folder_equal_to_the_inbox_feeds_nothing_back(tree: Path) ->
 
 def test_scan_excluded_dirs_outside_the_inbox_do_not_matter(tree: Path, tmp_path: Path) -> None:
     inbox = Inbox(tree, excluded_dirs=(tmp_path / "elsewhere",))
-    assert _relpaths(inbox) == ["a.jpg", "b.png"]
+    assert _relpaths(inbox) == ["a.jpg", "b.png", *LINKS]
 
 
 def test_scan_missing_inbox_raises_at_once(tmp_path: Path) -> None:
@@ -261,7 +265,7 @@ def test_scan_survives_a_subfolder_vanishing_mid_scan(tree: Path) -> None:
         path.unlink() if path.is_file() else path.rmdir()
     (tree / "sub").rmdir()
     rest = [path.relative_to(tree).as_posix() for path in found]
-    assert rest == ["b.png", "x.jpg/f.jpg"]
+    assert rest == ["b.png", *LINKS, "x.jpg/f.jpg"]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads folders whatever their mode")

@@ -159,7 +159,7 @@ def group_parts(parts: Sequence[Part], repeatable: frozenset[str]) -> dict[str, 
         grouped.setdefault(part.name, []).append(part)
     for name, group in grouped.items():
         if len(group) > 1 and name not in repeatable:
-            raise BadRequest(f"form field {name!r} was sent {len(group)} times")
+            raise BadRequest(f"form field {show(name)} was sent {len(group)} times")
     return grouped
 
 

@@ -1,0 +1,10 @@
+"""`python -m bench` from the repository root (the remixd measured is the one beside bench/)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.run import main  # noqa: E402 - the path above decides which remixd is imported
+
+raise SystemExit(main())

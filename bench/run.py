@@ -1,0 +1,107 @@
+"""`python -m bench [--quick | --smoke] [--only NAME,…]`: run remixd against the sandbox on loopback and print
+the figures of issue 5, each beside a reference measured in the same run; write them to bench/RESULTS.md.
+
+--quick   the idle window (and remixd's rescan_s with it) is 15 s instead of 60 s; the target scales with it
+--smoke   every figure at tiny sizes, in well under a minute: checks that the bench works, not the timings
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import figures
+from bench.figures import Row, Sizes
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}; "
+            f"Python {platform.python_version()}; {platform.system()} {platform.release()}")
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def table(rows: list[Row]) -> str:
+    header = ("figure", "measured", "reference (same run)", "ratio", "target", "met")
+    lines = [header]
+    for row in rows:
+        met = "-" if row.met is None else ("yes" if row.met else "**NO**")
+        lines.append((row.figure, f"{_number(row.measured)} {row.unit}",
+                      f"{_number(row.reference)} ({row.reference_label})", _number(row.ratio), row.target, met))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)) + " |" for line in lines]
+    out.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a 15 s idle window instead of 60 s")
+    size.add_argument("--smoke", action="store_true", help="tiny sizes; checks only that the bench works")
+    parser.add_argument("--only", default=",".join(figures.FIGURES),
+                        help=f"comma-separated figures to run (default: all of {','.join(figures.FIGURES)})")
+    parser.add_argument("--skip-naive", action="store_true", help="leave out the naive baseline (150 s)")
+    parser.add_argument("--workdir", type=Path, default=None, help="where inputs go (default: a temp folder)")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="markdown file to write (default: bench/RESULTS.md; --smoke writes none)")
+    args = parser.parse_args(argv)
+    sizes: Sizes = figures.SMOKE if args.smoke else figures.QUICK if args.quick else figures.FULL
+    if args.skip_naive:
+        sizes = dataclasses.replace(sizes, naive=False)
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in names if name not in figures.FIGURES]
+    if unknown:
+        parser.error(f"unknown figure(s) {', '.join(unknown)}; known: {', '.join(figures.FIGURES)}")
+    command = "python -m bench" + (" --quick" if args.quick else " --smoke" if args.smoke else "") + (
+        " --skip-naive" if args.skip_naive else "") + (
+        f" --only {','.join(names)}" if names != list(figures.FIGURES) else "")
+    notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        print(f"  {text}", file=sys.stderr, flush=True)
+
+    rows: list[Row] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="remixd-bench-") as temporary:
+        work = args.workdir or Path(temporary)
+        for name in names:
+            print(f"bench: {name} …", file=sys.stderr, flush=True)
+            rows += figures.FIGURES[name](work / name, sizes, note)
+    elapsed = time.monotonic() - started
+    report = table(rows)
+    print(report)
+    print(f"\n{machine()}\n{command}: {elapsed:.0f} s")
+    destination = args.results or (None if args.smoke else RESULTS)
+    if destination is not None:
+        destination.write_text(
+            f"# remixd bench results\n\n`{command}` ({shlex.quote(sys.executable)}), "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s\n\n"
+            f"Machine: {machine()}\n\n{report}\n\nNotes from the run:\n\n"
+            + "".join(f"- {text}\n" for text in notes), encoding="utf-8")
+        print(f"written to {destination}", file=sys.stderr)
+    return 0

@@ -1,0 +1,204 @@
+# ruff: noqa: PLR2004, S108  # literal expectations read best here; /dev/shm is probed as a second file system
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remixd.dispose import dispose_done, dispose_failed
+from remixd.errors import OutputError
+from remixd.output import ERROR_SCHEMA, NAME_MAX, TEMP_PREFIX
+
+LONG_NAME = "é" * 125 + "x.jpg"  # 255 bytes in UTF-8
+ODD_NAMES = [
+    "plain.jpg",
+    "with space.jpg",
+    "ünïcødé 画像.png",
+    "new\nline.jpg",
+    "-leading-dash.jpg",
+    LONG_NAME,
+]
+SHA = "0123456789abcdef" * 4
+
+
+def temps_under(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.name.startswith(TEMP_PREFIX)]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    folder = tmp_path / "inbox"
+    (folder / "sub").mkdir(parents=True)
+    return folder
+
+
+def drop(inbox: Path, relpath: str = "sub/a.jpg", data: bytes = b"input bytes") -> tuple[Path, str]:
+    path = inbox / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path, sha256(data)
+
+
+def test_keep_and_delete(inbox: Path, tmp_path: Path) -> None:
+    src, digest = drop(inbox)
+    assert dispose_done(src, "keep", None, "sub/a.jpg", digest) is None
+    assert src.exists()
+    assert dispose_done(src, "delete", None, "sub/a.jpg", digest) is None
+    assert not src.exists()
+    assert dispose_done(src, "delete", None, "sub/a.jpg", digest) is None  # again: nothing to do
+
+
+def test_move_keeps_the_relative_path_and_is_idempotent(inbox: Path, tmp_path: Path) -> None:
+    src, digest = drop(inbox)
+    os.utime(src, ns=(1_000_000_000, 1_000_000_000))
+    done = tmp_path / "done"
+    moved = dispose_done(src, "move", done, "sub/a.jpg", digest)
+    assert moved == done / "sub" / "a.jpg"
+    assert moved.read_bytes() == b"input bytes"
+    assert moved.stat().st_mtime_ns == 1_000_000_000
+    assert not src.exists()
+    assert dispose_done(src, "move", done, "sub/a.jpg", digest) == moved  # recovery calls it again
+    assert temps_under(tmp_path) == []
+
+
+def test_a_name_taken_by_another_file_gets_the_hashed_name(inbox: Path, tmp_path: Path) -> None:
+    done = tmp_path / "done"
+    (done / "sub").mkdir(parents=True)
+    (done / "sub" / "a.jpg").write_bytes(b"an earlier, different a.jpg")
+    src, digest = drop(inbox)
+    moved = dispose_done(src, "move", done, "sub/a.jpg", digest)
+    assert moved == done / "sub" / f"a-{digest[:8]}.jpg"
+    assert (done / "sub" / "a.jpg").read_bytes() == b"an earlier, different a.jpg"
+    assert dispose_done(src, "move", done, "sub/a.jpg", digest) == moved
+
+
+def test_the_same_bytes_already_in_place_complete_a_half_done_move(inbox: Path, tmp_path: Path) -> None:
+    done = tmp_path / "done"
+    src, digest = drop(inbox)
+    (done / "sub").mkdir(parents=True)
+    (done / "sub" / "a.jpg").write_bytes(b"input bytes")  # copied across devices, then the crash
+    assert dispose_done(src, "move", done, "sub/a.jpg", digest) == done / "sub" / "a.jpg"
+    assert not src.exists()
+
+
+def test_a_source_gone_without_a_copy_is_reported_as_none(inbox: Path, tmp_path: Path) -> None:
+    assert dispose_done(inbox / "sub" / "gone.jpg", "move", tmp_path / "done", "sub/gone.jpg", SHA) is None
+
+
+@pytest.fixture(params=["real", "simulated"])
+def other_device(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """A folder on another file system: /dev/shm when it is one, else os.replace refusing with EXDEV."""
+    if request.param == "real":
+        if not Path("/dev/shm").is_dir() or Path("/dev/shm").stat().st_dev == tmp_path.stat().st_dev:
+            pytest.skip("no second file system at /dev/shm")
+        with tempfile.TemporaryDirectory(dir="/dev/shm") as folder:
+            yield Path(folder)
+        return
+    real_replace = os.replace
+
+    def replace_within_a_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(src).parent != Path(dst).parent:
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_within_a_folder)
+    yield tmp_path / "other-device"
+
+
+def test_a_move_across_file_systems(inbox: Path, other_device: Path) -> None:
+    src, digest = drop(inbox, "sub/ünï code.jpg", b"x" * 3_000_000)
+    os.utime(src, ns=(2_000_000_000, 2_000_000_000))
+    moved = dispose_done(src, "move", other_device / "done", "sub/ünï code.jpg", digest)
+    assert moved == other_device / "done" / "sub" / "ünï code.jpg"
+    assert sha256(moved.read_bytes()) == digest
+    assert moved.stat().st_mtime_ns == 2_000_000_000
+    assert not src.exists()
+    assert temps_under(other_device) == []
+
+
+def test_failed_inputs_go_to_failed_with_their_error_file(inbox: Path, tmp_path: Path) -> None:
+    failed = tmp_path / "failed"
+    src, digest = drop(inbox)
+    document = {"schema": ERROR_SCHEMA, "error": {"message": "422"}}
+    disposed = dispose_failed(src, failed, "sub/a.jpg", digest, document)
+    assert disposed.error_file == failed / "sub" / "a.jpg.error.json"
+    assert disposed.input == failed / "sub" / "a.jpg"
+    assert json.loads(disposed.error_file.read_text()) == document
+    assert (failed / "sub" / "a.jpg").read_bytes() == b"input bytes"
+    assert not src.exists()
+    assert dispose_failed(src, failed, "sub/a.jpg", digest, document) == disposed  # idempotent
+
+    other, other_digest = drop(inbox, data=b"another a.jpg")
+    hashed = dispose_failed(other, failed, "sub/a.jpg", other_digest, document)
+    assert hashed.input == failed / "sub" / f"a-{other_digest[:8]}.jpg"
+    assert hashed.error_file == failed / "sub" / f"a-{other_digest[:8]}.jpg.error.json"
+    vanished = dispose_failed(inbox / "vanished.jpg", failed, "vanished.jpg", None, document)
+    assert vanished.input is None
+    assert vanished.error_file == failed / "vanished.jpg.error.json"
+    assert vanished.error_file.exists()
+
+
+def test_an_unhashed_failed_input_still_gets_a_hashed_name_on_collision(inbox: Path, tmp_path: Path) -> None:
+    failed = tmp_path / "failed"
+    (failed / "sub").mkdir(parents=True)
+    (failed / "sub" / "a.jpg").write_bytes(b"older")
+    src, digest = drop(inbox, data=b"unreadable")
+    disposed = dispose_failed(src, failed, "sub/a.jpg", None, {"error": {}})
+    assert disposed.error_file.name == f"a-{digest[:8]}.jpg.error.json"
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_odd_names_are_moved_and_failed(inbox: Path, tmp_path: Path, name: str) -> None:
+    src, digest = drop(inbox, f"sub/{name}")
+    moved = dispose_done(src, "move", tmp_path / "done", f"sub/{name}", digest)
+    assert moved == tmp_path / "done" / "sub" / name
+    collided, collided_digest = drop(inbox, f"sub/{name}", b"different bytes")
+    hashed = dispose_done(collided, "move", tmp_path / "done", f"sub/{name}", collided_digest)
+    assert hashed is not None
+    assert collided_digest[:8] in hashed.name
+    assert len(os.fsencode(hashed.name)) <= NAME_MAX
+    failing, failing_digest = drop(inbox, f"sub/{name}")
+    disposed = dispose_failed(failing, tmp_path / "failed", f"sub/{name}", failing_digest, {"error": {}})
+    assert disposed.input == tmp_path / "failed" / "sub" / name
+    assert disposed.input.exists()
+    assert disposed.error_file.exists()
+    assert len(os.fsencode(disposed.error_file.name)) <= NAME_MAX
+
+
+def test_a_failed_folder_that_is_a_file_raises_and_keeps_the_input(inbox: Path, tmp_path: Path) -> None:
+    (tmp_path / "failed").write_text("in the way")
+    src, digest = drop(inbox)
+    with pytest.raises(OutputError) as caught:
+        dispose_failed(src, tmp_path / "failed", "sub/a.jpg", digest, {"error": {}})
+    assert str(tmp_path / "failed") in caught.value.message
+    assert src.read_bytes() == b"input bytes"
+
+
+def test_a_source_that_is_unreadable_is_never_removed_for_a_look_alike(inbox: Path, tmp_path: Path) -> None:
+    failed = tmp_path / "failed"
+    (failed / "sub" / "a.jpg").mkdir(parents=True)  # a folder where the name would go: nothing to compare
+    src = inbox / "sub" / "a.jpg"
+    src.symlink_to(tmp_path / "nowhere")  # hashing it gives nothing either
+    with pytest.raises(OutputError, match="no free name"):
+        dispose_failed(src, failed, "sub/a.jpg", None, {"error": {}})
+    assert src.is_symlink()
+
+
+def test_a_folder_in_the_way_is_skipped_for_the_hashed_name(inbox: Path, tmp_path: Path) -> None:
+    done = tmp_path / "done"
+    (done / "sub" / "a.jpg").mkdir(parents=True)
+    src, digest = drop(inbox)
+    assert dispose_done(src, "move", done, "sub/a.jpg", digest) == done / "sub" / f"a-{digest[:8]}.jpg"
+    assert not src.exists()

@@ -1,0 +1,114 @@
+"""systemd's notify protocol against a real datagram socket: READY, STATUS, WATCHDOG, RELOADING, STOPPING."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remixd.config import load_config
+from remixd.notify import Notifier
+from remixd.sandbox import SandboxServer
+from remixd.service import Service
+from tests.conftest import TEST_KEY, make_image, wait_for, write_config
+
+
+class NotifySocket:
+    """A bound AF_UNIX datagram socket collecting what the daemon sends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.05)
+        self.messages: list[dict[str, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="notify-reader")
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            self.messages.append(dict(line.split("=", 1) for line in data.decode().splitlines()))
+
+    def names(self) -> list[str]:
+        return [key for message in self.messages for key in message]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
+    reader = NotifySocket(tmp_path / "notify.sock")
+    yield reader
+    reader.close()
+
+
+def test_nothing_is_sent_without_notify_socket() -> None:
+    notifier = Notifier({})
+    assert not notifier.enabled and notifier.watchdog_interval_s is None
+    notifier.ready("fine")  # must not raise
+
+
+def test_abstract_socket_names_are_understood(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0remixd-test-" + tmp_path.name)
+        sock.settimeout(5)
+        Notifier({"NOTIFY_SOCKET": "@remixd-test-" + tmp_path.name}).status("hello")
+        assert sock.recv(100) == b"STATUS=hello"
+
+
+def test_the_daemon_lifecycle_as_systemd_sees_it(tmp_path: Path, sandbox: SandboxServer,
+                                                 notify_socket: NotifySocket) -> None:
+    config = write_config(tmp_path, sandbox.base_url)
+    environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "200000"}
+    service = Service(load_config(config), mode="run", environ=environ)
+    thread = threading.Thread(target=service.run, name="test-service")
+    thread.start()
+    try:
+        ready = wait_for(lambda: next((m for m in notify_socket.messages if m.get("READY") == "1"), None),
+                         message="READY=1")
+        assert "inboxes" in ready["STATUS"]
+        assert service.intake.modes == {str(tmp_path / "inbox"): "native"}  # armed before READY=1
+        wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 2, message="watchdog pings")
+        make_image(tmp_path / "inbox/a.jpg")
+        wait_for(lambda: (tmp_path / "done/a.jpg").exists(), message="the input to finish")
+        service.request_reload()
+        wait_for(lambda: "RELOADING" in notify_socket.names(), message="RELOADING=1")
+        wait_for(lambda: notify_socket.names().count("READY") >= 2, message="READY=1 after the reload")
+    finally:
+        service.request_stop()
+        thread.join(timeout=30)
+    assert "STOPPING" in notify_socket.names()
+    reloading = notify_socket.names().index("RELOADING")
+    assert "READY" in notify_socket.names()[reloading:]
+
+
+def test_no_watchdog_ping_while_a_worker_is_dead(tmp_path: Path, sandbox: SandboxServer,
+                                                 notify_socket: NotifySocket) -> None:
+    config = write_config(tmp_path, sandbox.base_url)
+    environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "200000"}
+    service = Service(load_config(config), mode="run", environ=environ)
+    thread = threading.Thread(target=service.run, name="test-service")
+    thread.start()
+    try:
+        wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 1, message="a first ping")
+        service._work.put(None)  # one worker thread ends, as a crashed one would
+        wait_for(lambda: not all(t.is_alive() for t in service._threads), message="the worker to end")
+        pings = notify_socket.names().count("WATCHDOG")
+        wait_for(lambda: notify_socket.names().count("STATUS") >= 1 and len(notify_socket.messages) > 0,
+                 message="more messages")
+        threading.Event().wait(0.5)  # five watchdog intervals: a healthy daemon pings at least twice in them
+        assert notify_socket.names().count("WATCHDOG") == pings
+    finally:
+        service.request_stop()
+        thread.join(timeout=30)

@@ -5,6 +5,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import main  # noqa: E402 - the path above decides which remixd is imported
+from bench.run import main
 
 raise SystemExit(main())

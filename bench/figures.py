@@ -204,7 +204,7 @@ def backlog(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
         lone_config = inputs.write_config(lone, sandbox.base_url, inbox={"recursive": True})
         inputs.write_files(lone / "inbox", [("batch-000/scan-000000.png", inputs.small_image(count + 1))], 5.0)
         single = procs.Remixd("run", lone_config, lone)
-        procs.wait_for(lambda: single.finished_inputs(), 60, "the one-file start")
+        procs.wait_for(single.finished_inputs, 60, "the one-file start")
         seen = len(sandbox.arrivals())
         lone_first = sandbox.arrivals()[0] - single.started
         lone_usage = single.stop()

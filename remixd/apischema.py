@@ -249,6 +249,10 @@ class RemixRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _magic_prompt_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            # null means "not set" (so a rule can clear a default), except where a value is required.
+            data = {key: value for key, value in data.items()
+                    if value is not None or key in ("prompt", "num_images")}
         if isinstance(data, dict) and "magic_prompt" in data:
             if "magic_prompt_option" in data:
                 raise _problem(

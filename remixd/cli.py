@@ -18,7 +18,7 @@ import structlog
 
 from remixd import __version__, logs
 from remixd.config import Config, load_config
-from remixd.errors import ConfigError, RemixdError
+from remixd.errors import AuthError, ConfigError, RemixdError
 
 log = structlog.get_logger(__name__)
 
@@ -137,6 +137,9 @@ def _check(args: argparse.Namespace) -> ExitStatus:
         service.open()
         try:
             service.client.check_key()
+        except AuthError as error:  # a key the API refuses makes the configuration invalid: exit 2
+            print(f"remixd: {error}", file=sys.stderr)
+            return ExitStatus.CONFIG
         finally:
             service.journal.close()
         print("the API accepted the key (nothing was spent)")

@@ -46,7 +46,15 @@ class Problem:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         key = f" {self.key_path}:" if self.key_path else ""
         fix = f" — {self.fix}" if self.fix else ""
-        return scrub(f"{where}:{key} {self.message}{fix}")
+        return scrub(_one_line(f"{where}:{key} {self.message}{fix}"))
+
+
+def _one_line(text: str) -> str:
+    """Control characters from the file (a value of '\\r', a key with a newline) are shown escaped, so each
+    problem stays one `file:line: …` line that editors and `grep` can use."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 class ConfigError(RemixdError):

@@ -180,10 +180,14 @@ class Pause:
     def is_paused(self) -> bool:
         return self.reason is not None
 
-    def pause(self, reason: str, until: float | None = None) -> None:
+    def pause(self, reason: str, until: float | None = None) -> bool:
+        """Pause (or update the reason); True only for the call that paused it, so one caller says so."""
         with self._condition:
+            self._expire()
+            first = self._reason is None
             self._reason = reason
             self._until = until
+            return first
 
     def resume(self) -> None:
         with self._condition:

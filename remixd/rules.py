@@ -77,6 +77,9 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     segments = text.split("/")
     if any(segment in ("", ".", "..") for segment in segments):
         raise ValueError(f"'{pattern}' has an empty, '.' or '..' part; paths are relative to the inbox")
+    # `**/**` means what `**` means; left as two, each `(?:[^/]+/)*` backtracks against the other and a
+    # path that does not match takes exponential time (twelve of them hang a worker).
+    segments = [s for i, s in enumerate(segments) if not (s == "**" and i > 0 and segments[i - 1] == "**")]
     parts: list[str] = []
     for index, segment in enumerate(segments):
         last = index == len(segments) - 1
@@ -120,6 +123,9 @@ def _translate_segment(segment: str, pattern: str) -> str:
             inner = segment[index:end].replace("\\", "\\\\")
             if inner[:1] in ("!", "^"):
                 inner = "^" + inner[1:]
+            # A literal '[' and doubled set operators inside a class are future syntax to `re` (a
+            # FutureWarning today): escape them so they stay plain members.
+            inner = re.sub(r"\[|--|&&|~~|\|\|", lambda found: "".join("\\" + c for c in found.group()), inner)
             out.append(f"(?!/)[{inner}]")
             index = end + 1
         else:

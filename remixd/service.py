@@ -66,6 +66,7 @@ class Service:
         notifier: Notifier | None = None,
         session: requests.Session | None = None,
         progress: Callable[[Counter[str], int], None] | None = None,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.config = config
         self.mode = mode
@@ -73,6 +74,7 @@ class Service:
         self.notifier = notifier or Notifier(self._environ)
         self._session = session or requests.Session()
         self._progress = progress
+        self._policy = policy or RetryPolicy()
         self.stop = threading.Event()  # abort: leave every unfinished job in the journal, now
         self.drain = threading.Event()  # no new work; in-flight inputs finish within shutdown_grace_s
         self._reload_requested = threading.Event()
@@ -130,7 +132,7 @@ class Service:
         self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
         self.limiter = InflightLimiter(config.api.max_in_flight_images)
         self.gates = Gates(self.stop, Pause(), Pause(), self.limiter, Budget(config.budget, self.journal))
-        self.worker = Worker(self.journal, self.client, self.gates, RetryPolicy())
+        self.worker = Worker(self.journal, self.client, self.gates, self._policy)
         for inbox in config.inboxes:
             _check_folders(inbox)
         self.intake = Intake(config.inboxes, self.journal)

@@ -57,6 +57,7 @@ __all__ = [
     "Watcher",
     "choose_mode",
     "filesystem_type",
+    "inotify_shortfall",
     "is_ignored",
     "is_network_filesystem",
     "scan",
@@ -71,6 +72,7 @@ NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "
 """Plus every `fuse.*`: inotify sees only changes made through this host's kernel, not other clients'."""
 
 MOUNTINFO = Path("/proc/self/mountinfo")
+MAX_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
 
 # --- choosing how to watch ----------------------------------------------------------------------------
 
@@ -112,6 +114,47 @@ def choose_mode(inbox: InboxConfig, mountinfo: Path = MOUNTINFO) -> tuple[Mode, 
                         hint="changes made by other hosts are not seen; use detect: auto or poll")
         return "native", fstype
     return ("poll" if fstype is not None and is_network_filesystem(fstype) else "native"), fstype
+
+
+def max_user_watches(path: Path = MAX_WATCHES) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def inotify_shortfall(inbox: InboxConfig, limit: int | None) -> str | None:
+    """Why native watching cannot cover this inbox, or None. A recursive watch needs one inotify watch per
+    folder; with fewer than that left, some folders would be watched and others silently not."""
+    if limit is None:
+        return None
+    folders = 1
+    if inbox.recursive:
+        for _root, subfolders, _files in os.walk(inbox.path):
+            folders += len(subfolders)
+            if folders > limit // 2:
+                break
+    if folders > limit // 2:  # other programs of the same user need watches too
+        return f"the inbox has {folders}+ folders and fs.inotify.max_user_watches is {limit}"
+    return None
+
+
+def _shorten_move_pairing() -> None:
+    """watchdog holds an unpaired IN_MOVED_FROM for 0.5 s, hoping to pair it with an IN_MOVED_TO, and its
+    queue is first in, first out: every event behind it waits too. Each input remixd moves to done_dir is
+    such an event, so under load a new file was seen 0.45 s late. Pairs arrive microseconds apart from one
+    rename, so 20 ms loses nothing; an unpaired half only ever reads as a delete (ignored) or a create
+    (a candidate), both harmless here."""
+    try:
+        from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
+    except ImportError:  # another platform, or a watchdog without the grouper: nothing to shorten
+        return
+    if getattr(InotifyMoveEventGrouper, "delay", None) is not None:
+        InotifyMoveEventGrouper.delay = MOVE_PAIRING_S
+
+
+MOVE_PAIRING_S = 0.02
+_shorten_move_pairing()
 
 
 def _default_observer(mode: Mode, poll_s: float) -> BaseObserver:
@@ -177,6 +220,7 @@ class Watcher:
         *,
         make_observer: Callable[[Mode, float], BaseObserver] = _default_observer,
         mountinfo: Path = MOUNTINFO,
+        max_watches: int | None = None,
         stop_timeout_s: float = 10.0,
     ) -> None:
         self.inbox = inbox
@@ -184,6 +228,7 @@ class Watcher:
         self._index = index
         self._make_observer = make_observer
         self._mountinfo = mountinfo
+        self._max_watches = max_user_watches() if max_watches is None else max_watches
         self._stop_timeout_s = stop_timeout_s
         self._observer: BaseObserver | None = None
         self._mode: Mode | None = None
@@ -213,6 +258,14 @@ class Watcher:
             raise inbox_missing(root)
         self._inbox_gone.clear()
         mode, fstype = choose_mode(self.inbox, self._mountinfo)
+        shortfall = inotify_shortfall(self.inbox, self._max_watches) if mode == "native" else None
+        if shortfall is not None:
+            # watchdog skips sub-folders it cannot watch without a word: too few watches means missed files.
+            self.fallback_reason = shortfall
+            log.warning("remixd.watch.fallback_to_polling", inbox=str(root), reason=shortfall,
+                        poll_s=self.inbox.poll_s,
+                        fix="sysctl fs.inotify.max_user_watches=524288 (persist it in /etc/sysctl.d/)")
+            mode = "poll"
         try:
             self._observer = self._arm(mode)
         except OSError as error:

@@ -261,9 +261,8 @@ class Worker:
                 billed = True
             except AuthError as error:
                 self._journal.record_job_failure(job.id, error.to_dict(), final=False)
-                if not gates.auth.is_paused:
+                if gates.auth.pause(f"{error.message} — {error.hint}"):  # several workers may hear it at once
                     log.error("remixd.api.paused", reason=error.message, hint=error.hint)
-                gates.auth.pause(f"{error.message} — {error.hint}")
                 attempts -= 1  # not an attempt: the key is wrong for every file, so wait for it to work
                 continue
             except ApiRejected as error:
@@ -314,10 +313,9 @@ class Worker:
             refusal = gates.budget.reserve(images, usd)
             if refusal is None:
                 return
-            if not gates.budget_pause.is_paused:
+            if gates.budget_pause.pause(f"{refusal.reason}; submissions resume at {refusal.until.isoformat()}",
+                                        until=refusal.until.timestamp()):
                 log.warning("remixd.budget.paused", reason=refusal.reason, until=refusal.until.isoformat())
-            gates.budget_pause.pause(f"{refusal.reason}; submissions resume at {refusal.until.isoformat()}",
-                                     until=refusal.until.timestamp())
 
     # -- results ---------------------------------------------------------------------------------------------
 

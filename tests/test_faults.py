@@ -143,6 +143,21 @@ def test_a_429_storm_halves_the_ceiling_then_it_creeps_back_and_every_input_is_d
     assert service.limiter.ceiling == 4
 
 
+def test_a_long_shared_limit_storm_slows_an_input_down_instead_of_failing_it(
+        tmp_path: Path, sandbox: SandboxServer) -> None:
+    """429 inflight_limit means other clients hold the organisation's places: nothing ran, nothing was
+    billed. Such answers count against the retry time bound only, not the attempts (6 here)."""
+    config = write_config(tmp_path, sandbox.base_url)
+    drop(tmp_path, 1)
+    sandbox.set_faults(rate_limit_next=FAST.max_attempts + 3)
+
+    service = Tuned(config)
+    service.run()
+
+    assert service.outcomes == {"done": 1}
+    assert [r.status for r in sandbox.received] == [429] * (FAST.max_attempts + 3) + [200]
+
+
 def test_retry_after_on_a_429_is_honoured(tmp_path: Path) -> None:
     with SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY}), inflight_retry_after_s=1)) as sandbox:
         config = write_config(tmp_path, sandbox.base_url)
@@ -175,6 +190,21 @@ def test_5xx_before_the_work_is_retried(tmp_path: Path, sandbox: SandboxServer) 
     assert spent_today(tmp_path) == (1, 0.08)
 
 
+def test_5xx_retries_are_bounded_by_attempts(tmp_path: Path, sandbox: SandboxServer) -> None:
+    config = write_config(tmp_path, sandbox.base_url)
+    drop(tmp_path, 1)
+    sandbox.set_faults(fail_before_next=FAST.max_attempts + 5)
+
+    service = Tuned(config)
+    service.run()
+
+    assert service.outcomes == {"failed": 1}
+    assert [r.status for r in sandbox.received] == [503] * FAST.max_attempts
+    error = error_file(tmp_path, "in-00.jpg")
+    assert error["error"]["http_status"] == 503 and error["attempts"] == FAST.max_attempts
+    assert sandbox.ledger.requests == 0
+
+
 def test_500_after_the_work_is_retried_and_recorded_as_readme_says(tmp_path: Path, sandbox: SandboxServer) -> None:
     """README ("Retries never pay twice"): 5xx is retried because Ideogram bills no failed generation
     (reference §4, DOC-ERR: "A generation that fails is not billed"). remixd therefore records one paid
@@ -195,7 +225,25 @@ def test_500_after_the_work_is_retried_and_recorded_as_readme_says(tmp_path: Pat
     assert document["cost_usd"] == pytest.approx(0.08)
 
 
-# -- resets, downloads, expired links ----------------------------------------------------------------------
+# -- connections, resets, downloads, expired links ---------------------------------------------------------
+
+
+def test_a_refused_connection_is_retried_until_the_api_is_back(
+        tmp_path: Path, running: Callable[[Service], Service]) -> None:
+    """Nothing left the machine, so resending cannot pay twice: retried with backoff until it answers."""
+    with SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY}))) as probe:
+        port = probe.port  # a port that was free a moment ago, and is closed now
+    config = write_config(tmp_path, f"http://127.0.0.1:{port}")
+    with structlog.testing.capture_logs() as logs:
+        running(Tuned(config, mode="run", policy=RetryPolicy(base_s=0.3, jitter=0.0, total_s=30.0)))
+        drop(tmp_path, 1)
+        wait_for(lambda: any(e["event"] == "remixd.api.retry" for e in logs), message="the first retry")
+        with SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY})), port=port) as sandbox:
+            wait_for(lambda: (tmp_path / "done/in-00.jpg").is_file(), message="the input once the API is back")
+            assert [r.status for r in sandbox.received] == [200]
+    retry = next(e for e in logs if e["event"] == "remixd.api.retry")
+    assert "could not connect" in retry["error"]
+
 
 
 def test_a_reset_after_the_work_fails_with_an_unknown_outcome_and_retry_sends_it_again(
@@ -365,7 +413,8 @@ def test_the_daily_image_budget_pauses_until_the_next_utc_day(
         return bool(status.exists() and json.loads(status.read_text())["paused"])
 
     wait_for(paused_in_status, timeout=10, message="the budget pause in status.json")
-    assert len(list((tmp_path / "done").iterdir())) == 2
+    # The third input was refused while the first two were still on their way: let them land.
+    wait_for(lambda: len(list((tmp_path / "done").iterdir())) == 2, message="the two inputs within budget")
     report = remixd("status", "-c", str(config))
     assert report.returncode == 0, report.stderr
     assert "PAUSED: the daily budget of 2 images is spent" in report.stdout
@@ -406,3 +455,18 @@ def test_an_unusable_output_folder_makes_the_job_wait_until_it_is_fixed(
     assert len(sandbox.received) == 1
     assert service.outcomes["done"] == 1
     assert any(e["event"] in ("remixd.folder.unusable", "remixd.folder.not_writable") for e in logs)
+
+
+def test_only_the_call_that_pauses_is_told_to_say_so() -> None:
+    """Several workers hear the same 401 at once; the log says it once (the pause returns who paused)."""
+    pause = Pause()
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(pause.pause("the key was refused")))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert sorted(results) == [False] * 7 + [True]
+    pause.resume()
+    assert pause.pause("again") is True

@@ -28,10 +28,12 @@ from tests.conftest import TEST_KEY, Daemon, make_image, wait_for, write_config
 pytestmark = pytest.mark.e2e
 
 INPUTS = 50
-KILLS = 12  # at least 10, as the issue asks
+KILLS = 12  # at least 10 while work remains, as the issue asks
 IN_FLIGHT = 4
-KILL_AFTER_S = (0.3, 1.1)  # from spawn: start-up takes ~0.5 s, so some kills land in recovery, most in work
-LATENCY_S = (0.1, 0.25)  # the sandbox's answer time, drawn again for every run
+IN_STARTUP = 0.25  # the share of kills that land during start-up and recovery, before remixd.started
+STARTUP_KILL_S = (0.05, 0.5)  # from spawn
+WORK_KILL_S = (0.0, 0.3)  # from remixd.started: a few inputs finish per run, so every kill meets work
+LATENCY_S = (0.08, 0.2)  # the sandbox's answer time, drawn again for every run
 
 
 def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
@@ -52,16 +54,20 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
     kills, finished_before_kill = 0, []
     while kills < KILLS:
         sandbox.set_faults(latency_s=round(rng.uniform(*LATENCY_S), 3))
+        in_startup = rng.random() < IN_STARTUP
+        delay = rng.uniform(*(STARTUP_KILL_S if in_startup else WORK_KILL_S))
         daemon = Daemon(config, env)
-        delay = rng.uniform(*KILL_AFTER_S)
+        if not in_startup:
+            daemon.wait_started()
         time.sleep(delay)  # the scenario itself: a kill at a random moment, not a wait for some state
         assert daemon.process.poll() is None, daemon.log_path.read_text()
         daemon.stop(signal.SIGKILL)
         kills += 1
+        daemon.log_path.rename(tmp_path / f"killed-run-{kills}.log")  # each run's wait_started reads its own
         finished_before_kill.append(len(list(done.glob("*.jpg"))) if done.is_dir() else 0)
-        print(f"kill {kills}: after {delay:.3f} s, {finished_before_kill[-1]} inputs done so far")
+        print(f"kill {kills}: {delay:.3f} s after {'spawn' if in_startup else 'remixd.started'}, "
+              f"{finished_before_kill[-1]} inputs done so far")
 
-    (tmp_path / "remixd.log").rename(tmp_path / "killed-runs.log")  # wait_started reads a fresh log
     daemon = Daemon(config, env)
     try:
         daemon.wait_started()
@@ -71,13 +77,15 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
         assert daemon.stop() == 0
 
     posts = [r for r in sandbox.received if r.path == "/remix"]
-    sent = Counter(r.sha256 for r in posts)
+    # A kill in the middle of an upload leaves the sandbox a cut body: answered 400, never run or billed.
+    cut = [r for r in posts if r.sha256 is None]
+    sent = Counter(r.sha256 for r in posts if r.sha256 is not None)
     resent = sum(count - 1 for count in sent.values())
     expected_outbox = sorted(f"in-{n:02d}.poster.1.{ext}" for n in range(INPUTS) for ext in ("json", "png"))
     outbox_files = sorted(p.name for p in outbox.iterdir())
     duplicates = len([name for name in outbox_files if name not in expected_outbox])
     numbers = {"inputs": INPUTS, "kills": kills, "requests": len(posts), "billed": sandbox.ledger.requests,
-               "resent": resent, "duplicates": duplicates, "ceiling": IN_FLIGHT,
+               "resent": resent, "cut_uploads": len(cut), "duplicates": duplicates, "ceiling": IN_FLIGHT,
                "bound": INPUTS + kills * IN_FLIGHT}
     print("kill test numbers: " + json.dumps(numbers))
     for name, value in numbers.items():
@@ -85,7 +93,9 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
 
     assert len(posts) <= INPUTS + kills * IN_FLIGHT
     assert set(sent) == set(originals.values())  # every input was sent, none other
-    assert all(r.status == 200 for r in posts)  # no 429 even with the dead daemons' requests still running
+    assert len(cut) <= kills and all(r.status == 400 for r in cut)
+    # No 429 even with the dead daemons' requests still running in the sandbox.
+    assert all(r.status == 200 for r in posts if r.sha256 is not None)
     assert not any(inbox.iterdir())
     assert sorted(p.name for p in done.iterdir()) == sorted(originals)  # no STEM-<sha8> copies either
     for name, digest in originals.items():
@@ -107,4 +117,5 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
         assert journal.unfinished() == []
     finally:
         journal.close()
-    assert finished_before_kill[-1] < INPUTS, "every kill must land while work remains; shorten KILL_AFTER_S"
+    landed_in_work = sum(1 for finished in finished_before_kill if finished < INPUTS)
+    assert landed_in_work >= 10, "kills must land while work remains; shorten WORK_KILL_S"

@@ -453,3 +453,26 @@ def test_event_and_scan_agree_on_the_spelling_of_a_path(tmp_path: Path, sink: Si
     finally:
         watcher.stop()
     assert list(scan(inbox)) == [reported]
+
+
+def test_too_few_inotify_watches_fall_back_to_polling_with_the_fix(tmp_path: Path) -> None:
+    """watchdog skips sub-folders it cannot watch without a word; remixd counts first and polls instead."""
+    from structlog.testing import capture_logs
+
+    from remixd.watch import inotify_shortfall
+
+    inbox = Inbox(path=tmp_path, recursive=True, detect="native")
+    for index in range(6):
+        (tmp_path / f"folder{index}").mkdir()
+    assert inotify_shortfall(inbox, limit=100) is None
+    assert "max_user_watches is 8" in (inotify_shortfall(inbox, limit=8) or "")
+    sink: queue.Queue[tuple[int, Path]] = queue.Queue()
+    watcher = Watcher(inbox, sink, 0, max_watches=8)
+    with capture_logs() as logs:
+        watcher.start()
+    try:
+        assert watcher.mode == "poll"
+        warning = next(e for e in logs if e["event"] == "remixd.watch.fallback_to_polling")
+        assert "sysctl fs.inotify.max_user_watches" in warning["fix"]
+    finally:
+        watcher.stop()

@@ -32,31 +32,34 @@ class Budget:
         self._reserved_images = 0
         self._reserved_usd = 0.0
 
-    def reserve(self, images: int, usd: float) -> Refusal | None:
-        """Reserve one request's worth of the day's budget; a Refusal when it would pass a cap."""
-        if self._config.max_images_per_day is None and self._config.max_usd_per_day is None:
-            return None
+    def reconfigure(self, config: BudgetConfig) -> None:
+        """New caps from a reload; reservations of requests in flight stay counted."""
         with self._lock:
-            moment = self._now()
-            spent = self._journal.spent(moment.astimezone(UTC).date())
-            images_after = spent.images + self._reserved_images + images
-            usd_after = spent.usd + self._reserved_usd + usd
+            self._config = config
+
+    def reserve(self, images: int, usd: float) -> Refusal | None:
+        """Reserve one request's worth of the day's budget; a Refusal when it would pass a cap.
+
+        Reservations are kept even without caps, so a reload that adds caps counts what is already in flight.
+        """
+        with self._lock:
             cap_images, cap_usd = self._config.max_images_per_day, self._config.max_usd_per_day
-            reason = None
-            if cap_images is not None and images_after > cap_images:
-                reason = f"the daily budget of {cap_images} images is spent ({spent.images} billed today)"
-            elif cap_usd is not None and usd_after > cap_usd + 1e-9:
-                reason = f"the daily budget of ${cap_usd:.2f} is spent (${spent.usd:.2f} billed today)"
-            if reason is not None:
-                return Refusal(reason, next_utc_midnight(moment))
+            if cap_images is not None or cap_usd is not None:
+                moment = self._now()
+                spent = self._journal.spent(moment.astimezone(UTC).date())
+                reason = None
+                if cap_images is not None and spent.images + self._reserved_images + images > cap_images:
+                    reason = f"the daily budget of {cap_images} images is spent ({spent.images} billed today)"
+                elif cap_usd is not None and spent.usd + self._reserved_usd + usd > cap_usd + 1e-9:
+                    reason = f"the daily budget of ${cap_usd:.2f} is spent (${spent.usd:.2f} billed today)"
+                if reason is not None:
+                    return Refusal(reason, next_utc_midnight(moment))
             self._reserved_images += images
             self._reserved_usd += usd
             return None
 
     def release(self, images: int, usd: float) -> None:
         """The request was answered (the journal now holds its cost) or not billed: free the reservation."""
-        if self._config.max_images_per_day is None and self._config.max_usd_per_day is None:
-            return
         with self._lock:
             self._reserved_images -= images
             self._reserved_usd -= usd

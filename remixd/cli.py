@@ -125,6 +125,9 @@ def _once(args: argparse.Namespace) -> ExitStatus:
         progress.close()
     print(f"{summary.done} done, {summary.duplicate} duplicates, {summary.failed} failed"
           + (f", {summary.deferred} left for later" if summary.deferred else ""), file=sys.stderr)
+    if service.gave_up is not None:
+        print(f"remixd: stopped early, submissions are paused: {service.gave_up}", file=sys.stderr)
+        return ExitStatus.CONFIG if service.gates.auth.is_paused else ExitStatus.INPUT_FAILED
     return ExitStatus.INPUT_FAILED if summary.failed else ExitStatus.OK
 
 

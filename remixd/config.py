@@ -52,9 +52,8 @@ class ApiConfig(BaseModel):
     timeout_s: Seconds = 180.0
     download_timeout_s: Seconds = 60.0
     max_download_bytes: Annotated[StrictInt, Field(gt=0)] = 50 * 1024 * 1024
-    allowed_result_hosts: tuple[
-        StrictStr, ...
-    ] = ()  # empty: any host the API names (https only is the client's)
+    # Hosts (or URLs) result links may point at besides the API's host and its parent domain.
+    allowed_result_hosts: tuple[StrictStr, ...] = ()
 
     @field_validator("base_url")
     @classmethod

@@ -217,8 +217,8 @@ class IdeogramClient:
             return ApiUnavailable(f"the API timed out reading the upload (408): {said}", sent=False, **common)
         if status >= 500:  # noqa: PLR2004
             return ApiUnavailable(
-                f"the API failed ({status}): {said}; {UNKNOWN_OUTCOME}",
-                "a 5xx after the upload may still have been billed",
+                f"the API failed ({status}): {said}",
+                "Ideogram bills no failed generation, so remixd sends it again after a pause",
                 sent=True,
                 retry_after=retry_after,
                 **common,

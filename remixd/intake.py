@@ -20,7 +20,9 @@ from pathlib import Path
 import structlog
 
 from remixd.config import InboxConfig
+from remixd.errors import RemixdError
 from remixd.journalrecords import Candidate, Journal, utcnow
+from remixd.readiness import signature_of
 from remixd.watch import InboxUnavailable, Readiness, Watcher, is_ignored, scan, stat_signature
 
 log = structlog.get_logger(__name__)
@@ -48,6 +50,10 @@ class Claimed:
     inbox: InboxConfig
 
 
+# A file ready to claim, with the lstat the scan already made (None: look again, it settled after an event).
+Ready = tuple[InboxState, Path, os.stat_result | None]
+
+
 class Intake:
     """Owns the watchers; `step()` turns events, due readiness checks and due rescans into claims."""
 
@@ -73,16 +79,17 @@ class Intake:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
-    def start(self, watch: bool = True) -> list[Claimed]:
+    def start(self, watch: bool = True, on_claimed: Callable[[list[Claimed]], None] | None = None) -> None:
         """Arm every watcher first, then scan: a file dropped between the two is seen by both, never by none.
 
-        `watch=False` (`remixd once`) scans only: what is there now, plus files still settling.
+        `watch=False` (`remixd once`) scans only: what is there now, plus files still settling. The backlog's
+        claims go to `on_claimed` batch by batch.
         """
         self._watch = watch
         if watch:
             for state in self.inboxes:
                 self._arm(state)
-        return self._claim(self._scan_all(initial=True))
+        self._claim(self._scan_all(initial=True), on_claimed)
 
     def stop(self) -> None:
         for state in self.inboxes:
@@ -129,12 +136,12 @@ class Intake:
                 item = self.events.get_nowait()
             except queue.Empty:
                 item = None
-        ready: list[tuple[InboxState, Path]] = []
+        ready: list[Ready] = []
         for state in self.inboxes:
             self._check_health(state)
             if self._monotonic() >= state.next_rescan:
                 ready += self._rescan(state)
-            ready += [(state, path) for path in state.readiness.pop_ready()]
+            ready += [(state, path, None) for path in state.readiness.pop_ready()]
         return self._claim(ready)
 
     def _on_event(self, index: int, path: Path) -> None:
@@ -150,18 +157,18 @@ class Intake:
 
     # -- scans -----------------------------------------------------------------------------------------------
 
-    def _scan_all(self, initial: bool) -> list[tuple[InboxState, Path]]:
-        found: list[tuple[InboxState, Path]] = []
+    def _scan_all(self, initial: bool) -> list[Ready]:
+        found: list[Ready] = []
         for state in self.inboxes:
             found += self._rescan(state, initial=initial)
         return found
 
-    def _rescan(self, state: InboxState, initial: bool = False) -> list[tuple[InboxState, Path]]:
+    def _rescan(self, state: InboxState, initial: bool = False) -> list[Ready]:
         """Files quiet for settle_s already are ready now; others are tracked until they settle."""
         state.next_rescan = self._monotonic() + state.config.rescan_s
         if state.missing:
             return []
-        ready: list[tuple[InboxState, Path]] = []
+        ready: list[Ready] = []
         horizon = self._wall() - state.config.settle_s
         try:
             for path in scan(state.config):
@@ -178,7 +185,7 @@ class Intake:
                 elif not initial and path not in state.announced:
                     self.missed_by_events += 1
                 if info.st_mtime < horizon:
-                    ready.append((state, path))
+                    ready.append((state, path, info))
                 else:
                     state.readiness.touch(path)
         except InboxUnavailable as error:
@@ -218,21 +225,49 @@ class Intake:
 
     # -- claims ----------------------------------------------------------------------------------------------
 
-    def _claim(self, ready: list[tuple[InboxState, Path]]) -> list[Claimed]:
+    def _claim(self, ready: Sequence[Ready], on_claimed: Callable[[list[Claimed]], None] | None = None
+               ) -> list[Claimed]:
+        """Claim in batches; `on_claimed` gets each batch as soon as it is committed, so a 20,000-file
+        backlog has its first request out while the rest is still being claimed."""
         claimed: list[Claimed] = []
         for start in range(0, len(ready), CLAIM_BATCH):
             batch: list[tuple[InboxState, Candidate]] = []
-            for state, path in ready[start:start + CLAIM_BATCH]:
-                relpath = path.relative_to(state.config.path).as_posix()
-                signature = stat_signature(path)
-                if signature is None or is_ignored(relpath, state.config):
+            now = self._now()
+            for state, path, info in ready[start:start + CLAIM_BATCH]:
+                root = os.fspath(state.config.path)
+                relpath = os.fspath(path)[len(root) + 1:]  # scan and events only report paths under the root
+                if info is None:  # settled after an event: look again, the scan's filters did not see it
+                    signature = stat_signature(path)
+                    if is_ignored(relpath, state.config):
+                        continue
+                else:
+                    signature = signature_of(info)
+                if signature is None:
                     continue
-                size, mtime_ns = signature[0], signature[1]
-                batch.append((state, Candidate(str(state.config.path), relpath, size, mtime_ns, self._now())))
-            ids = self._journal.claim_many([candidate for _state, candidate in batch])
-            for (state, candidate), input_id in zip(batch, ids, strict=True):
-                if input_id is not None:
-                    self.claimed[candidate.inbox] += 1
-                    log.debug("remixd.input.claimed", input_id=input_id, relpath=candidate.relpath)
-                    claimed.append(Claimed(input_id, state.config))
+                batch.append((state, Candidate(root, relpath, signature[0], signature[1], now)))
+            fresh = [Claimed(input_id, state.config)
+                     for (state, candidate), input_id in zip(batch, self._claim_batch(batch), strict=True)
+                     if input_id is not None]
+            for item in fresh:
+                self.claimed[str(item.inbox.path)] += 1
+            if on_claimed is not None and fresh:
+                on_claimed(fresh)
+            claimed += fresh
         return claimed
+
+    def _claim_batch(self, batch: list[tuple[InboxState, Candidate]]) -> list[int | None]:
+        candidates = [candidate for _state, candidate in batch]
+        try:
+            return self._journal.claim_many(candidates)
+        except (RemixdError, ValueError) as error:
+            # One candidate the journal cannot hold must not stop the others (nor the daemon): one by one.
+            log.warning("remixd.intake.batch_refused", error=str(error), files=len(candidates))
+        ids: list[int | None] = []
+        for candidate in candidates:
+            try:
+                ids += self._journal.claim_many([candidate])
+            except (RemixdError, ValueError) as error:
+                log.error("remixd.input.unclaimable", relpath=candidate.relpath, error=str(error),
+                          hint="rename the file to a plain name; remixd leaves it where it is")
+                ids.append(None)
+        return ids

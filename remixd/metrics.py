@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from remixd.apischema import RemixRequest, RemixResponse
 from remixd.errors import ApiError
-from remixd.ideogram import IdeogramClient
+from remixd.ideogram import RemixApi
 
 T = TypeVar("T")
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 180)
@@ -70,15 +70,22 @@ class ServiceCollector(Collector):
         yield GaugeMetricFamily("remixd_paused", "1 while submissions are paused", value=state.paused)
 
 
-class MeteredClient:
-    """The client, observed: every remix and download timed, every error counted by status."""
+class ApiMetrics:
+    """The API's latency and errors; registered once, shared by every client a reload builds."""
 
-    def __init__(self, client: IdeogramClient, registry: CollectorRegistry) -> None:
-        self._client = client
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.latency = Histogram("remixd_api_latency_seconds", "API call duration", ["call"],
                                  buckets=LATENCY_BUCKETS, registry=registry)
         self.errors = Counter("remixd_api_errors", "API errors, by call and HTTP status (none: no answer)",
                               ["call", "status"], registry=registry)
+
+
+class MeteredClient:
+    """The client, observed: every remix and download timed, every error counted by status."""
+
+    def __init__(self, client: RemixApi, observed: ApiMetrics) -> None:
+        self._client = client
+        self._metrics = observed
 
     def endpoint_url(self, request: RemixRequest) -> str:
         return self._client.endpoint_url(request)
@@ -97,10 +104,10 @@ class MeteredClient:
         try:
             return action()
         except ApiError as error:
-            self.errors.labels(call, str(error.http_status or "none")).inc()
+            self._metrics.errors.labels(call, str(error.http_status or "none")).inc()
             raise
         finally:
-            self.latency.labels(call).observe(time.monotonic() - started)
+            self._metrics.latency.labels(call).observe(time.monotonic() - started)
 
 
 class MetricsServer:
@@ -125,7 +132,7 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 — the stdlib's name
+            def log_message(self, format: str, *args: Any) -> None:
                 del format, args  # scrapes every few seconds would drown the journal
 
         self._httpd = ThreadingHTTPServer((host, port), Handler)

@@ -6,6 +6,7 @@ worker threads take claimed inputs from a queue. Stages never call each other; e
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import queue
@@ -15,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -34,7 +36,7 @@ from remixd.retry import InflightLimiter, Pause, RetryPolicy
 from remixd.worker import Gates, Worker
 
 if TYPE_CHECKING:
-    from remixd.metrics import MetricsServer, Snapshot
+    from remixd.metrics import ApiMetrics, MetricsServer, Snapshot
     from remixd.sandbox import SandboxServer
 
 log = structlog.get_logger(__name__)
@@ -44,6 +46,7 @@ JOURNAL_NAME = "journal.sqlite3"
 STATUS_NAME = "status.json"
 HOUSEKEEPING_S = 5.0  # status file and STATUS= refresh while idle; no busy loop
 AUTH_PROBE_S = (5.0, 300.0)  # first and longest wait between key probes while paused
+HUNG_MARGIN_S = 60.0  # beyond the HTTP timeouts before a silent busy worker counts as hung
 EXTRA_WORKERS = 4  # workers beyond the in-flight ceiling: downloads and writes happen outside the slots
 
 
@@ -67,6 +70,7 @@ class Service:
         session: requests.Session | None = None,
         progress: Callable[[Counter[str], int], None] | None = None,
         policy: RetryPolicy | None = None,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
         self.mode = mode
@@ -75,16 +79,22 @@ class Service:
         self._session = session or requests.Session()
         self._progress = progress
         self._policy = policy or RetryPolicy()
+        self._now = now  # the budget's clock: spend is counted per UTC day
         self.stop = threading.Event()  # abort: leave every unfinished job in the journal, now
         self.drain = threading.Event()  # no new work; in-flight inputs finish within shutdown_grace_s
         self._reload_requested = threading.Event()
         self._work: queue.Queue[Claimed | None] = queue.Queue()
         self._lock = threading.Lock()
         self._outstanding = 0
+        self._beats: dict[int, float] = {}  # busy worker thread -> last heartbeat (monotonic)
         self._busy = 0
         self.outcomes: Counter[str] = Counter()
+        self.gave_up: str | None = None  # `once` stopped because submissions were paused: why
         self._threads: list[threading.Thread] = []
         self._sandbox: SandboxServer | None = None
+        self._sandbox_key = f"sandbox-{secrets.token_hex(8)}"
+        self._client_identity: tuple[object, str] | None = None  # (api settings, sha256 of the key)
+        self._api_metrics: ApiMetrics | None = None
         self._metrics: MetricsServer | None = None
         self._ready = threading.Event()  # READY=1 sent: /readyz answers 200
 
@@ -107,14 +117,31 @@ class Service:
     def open(self) -> None:
         """Everything that can fail at start fails here, before READY=1: key, journal, folders, watchers."""
         config = self.config
+        if config.metrics is not None:
+            self._start_metrics(config.metrics)
+        self.client = self._make_client(config)
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
+        self.limiter = InflightLimiter(config.api.max_in_flight_images)
+        self.gates = Gates(self.stop, Pause(), Pause(clock=lambda: self._now().timestamp()), self.limiter,
+                           Budget(config.budget, self.journal, now=self._now), beat=self._beat)
+        self.worker = Worker(self.journal, self.client, self.gates, self._policy)
+        for inbox in config.inboxes:
+            _check_folders(inbox)
+        self.intake = Intake(config.inboxes, self.journal)
+
+    def _make_client(self, config: Config) -> RemixApi:
+        """The API client for `config.api`: Ideogram, a gateway, or the in-process sandbox."""
         base_url, key = config.api.base_url, read_api_key(config.api, self._environ)
         if config.api.sandbox:
-            from remixd.sandbox import SandboxOptions, SandboxServer  # the emulator only loads when asked for
+            if self._sandbox is None:
+                from remixd.sandbox import SandboxOptions, SandboxServer  # loaded only when asked for
 
+                self._sandbox = SandboxServer(SandboxOptions(api_keys=frozenset(), output_scale=0.5))
+                self._sandbox.start()
             # Any key goes in the sandbox; a random one, because a registered secret is scrubbed from every
             # log line and a word like "sandbox" would be scrubbed out of the sandbox's own event names.
-            self._sandbox = SandboxServer(SandboxOptions(api_keys=frozenset(), output_scale=0.5))
-            base_url, key = self._sandbox.start(), f"sandbox-{secrets.token_hex(8)}"
+            base_url, key = self._sandbox.base_url, self._sandbox_key
             if config.api.auth == "bearer":
                 base_url += "/ideogram"  # the gateway shape, so a bearer config is tried as it will run
         if not key:
@@ -122,26 +149,22 @@ class Service:
                                        f"no API key: ${config.api.api_key_env} is not set",
                                        "export the key, set api.api_key_file, or set api.sandbox: true "
                                        "to try remixd without one")])
-        self.client: RemixApi = IdeogramClient(
+        self._client_identity = (config.api, hashlib.sha256(key.encode()).hexdigest())
+        client: RemixApi = IdeogramClient(
             base_url, key, config.api.auth, self._session, config.api.timeout_s, config.api.download_timeout_s,
             config.api.max_download_bytes, config.api.allowed_result_hosts,
             key_source=f"${config.api.api_key_env}")
-        if config.metrics is not None:
-            self._start_metrics(config.metrics)
-        config.state_dir.mkdir(parents=True, exist_ok=True)
-        self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
-        self.limiter = InflightLimiter(config.api.max_in_flight_images)
-        self.gates = Gates(self.stop, Pause(), Pause(), self.limiter, Budget(config.budget, self.journal))
-        self.worker = Worker(self.journal, self.client, self.gates, self._policy)
-        for inbox in config.inboxes:
-            _check_folders(inbox)
-        self.intake = Intake(config.inboxes, self.journal)
+        if self._api_metrics is not None:
+            from remixd.metrics import MeteredClient
+
+            client = MeteredClient(client, self._api_metrics)
+        return client
 
     def _start_metrics(self, settings: MetricsConfig) -> None:
         from remixd import metrics  # prometheus_client loads only when metrics are configured
 
         registry = metrics.CollectorRegistry()
-        self.client = metrics.MeteredClient(self.client, registry)
+        self._api_metrics = metrics.ApiMetrics(registry)
         registry.register(metrics.ServiceCollector(self._snapshot))
         try:
             self._metrics = metrics.MetricsServer(settings.host, settings.port, registry, healthy=self._healthy,
@@ -171,7 +194,7 @@ class Service:
         try:
             self._recover()
             self._start_workers(self.config.api.max_in_flight_images + EXTRA_WORKERS)
-            self._enqueue(self.intake.start(watch=self.mode == "run"))
+            self.intake.start(watch=self.mode == "run", on_claimed=self._enqueue)
             self.notifier.ready(self._status_line())
             self._ready.set()
             log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes),
@@ -203,6 +226,13 @@ class Service:
             if heartbeat and self._healthy():
                 self.notifier.watchdog()
             if self.mode == "once" and self._idle():
+                return
+            if self.mode == "once" and (self.gates.auth.reason or self.gates.budget_pause.reason):
+                # `once` must end: what waits for a key or for tomorrow's budget stays in the journal.
+                self.gave_up = self.gates.auth.reason or self.gates.budget_pause.reason
+                log.error("remixd.once.paused", reason=self.gave_up,
+                          hint="the waiting inputs stay in their inbox and are picked up by the next run")
+                self.stop.set()
                 return
         self._drain()
 
@@ -238,6 +268,8 @@ class Service:
 
     def _recover(self) -> None:
         """The journal, not memory, says what to resume: temp files go, unfinished inputs are queued again."""
+        for path in output.remove_stale_temps(self.config.state_dir):  # e.g. a status.json cut short
+            log.info("remixd.recover.temp_removed", path=str(path))
         for inbox in self.config.inboxes:
             for folder in (inbox.output, inbox.done_dir, inbox.failed_dir):
                 if folder is not None and folder.is_dir():
@@ -277,11 +309,13 @@ class Service:
                 return
             with self._lock:
                 self._busy += 1
+            self._beat()
             try:
                 # Stopping: what is still queued stays claimed in the journal for the next start.
                 outcome = "deferred" if self.drain.is_set() else self._process(item)
             finally:
                 with self._lock:
+                    self._beats.pop(threading.get_ident(), None)  # idle workers cannot hang
                     self._busy -= 1
                     self._outstanding -= 1
                     self.outcomes[outcome] += 1
@@ -310,8 +344,19 @@ class Service:
         with self._lock:
             return self._outstanding == 0 and self.intake.pending == 0
 
+    def _beat(self) -> None:
+        with self._lock:
+            self._beats[threading.get_ident()] = time.monotonic()
+
     def _healthy(self) -> bool:
-        """WATCHDOG=1 only while the watchers and every worker thread are alive."""
+        """WATCHDOG=1 only while the watchers and every worker thread are alive, and no busy worker has gone
+        without a heartbeat for longer than its longest legitimate blocking call (an HTTP request)."""
+        api = self.config.api
+        hung_after = max(api.timeout_s, api.download_timeout_s) + HUNG_MARGIN_S
+        with self._lock:
+            oldest = min(self._beats.values(), default=None)
+        if oldest is not None and time.monotonic() - oldest > hung_after:
+            return False
         return self.intake.watchers_alive() and all(thread.is_alive() for thread in self._threads)
 
     # -- reload, probes, status ------------------------------------------------------------------------------
@@ -328,15 +373,38 @@ class Service:
                 log.error("remixd.reload.refused", problem=str(problem))
             log.error("remixd.reload.kept_old_config", hint="fix the config and send SIGHUP again")
         else:
+            try:
+                self._reload_api(new)
+            except ConfigError as error:
+                for problem in error.problems:
+                    log.error("remixd.reload.refused", problem=str(problem))
+                self.notifier.ready(self._status_line())
+                return
             self.intake.stop()
             for inbox in new.inboxes:
                 _check_folders(inbox)
             self.config = new
             self.limiter.set_maximum(new.api.max_in_flight_images)
+            self.gates.budget.reconfigure(new.budget)
             self.intake = Intake(new.inboxes, self.journal)
-            self._enqueue(self.intake.start(watch=self.mode == "run"))
+            self.intake.start(watch=self.mode == "run", on_claimed=self._enqueue)
             log.info("remixd.reload.done", inboxes=len(new.inboxes), rules=len(new.rules))
         self.notifier.ready(self._status_line())
+
+    def _reload_api(self, new: Config) -> None:
+        """A new key or API setting takes effect for the next request; a reload also lifts an auth pause
+        (the operator fixed something; if not, the next 401 pauses again)."""
+        key = self._sandbox_key if new.api.sandbox else read_api_key(new.api, self._environ)
+        identity = (new.api, hashlib.sha256((key or "").encode()).hexdigest())
+        if identity != self._client_identity:
+            self.client = self._make_client(new)
+            self.worker = Worker(self.journal, self.client, self.gates, self._policy)
+            log.info("remixd.reload.api_changed")
+        if self.gates.auth.is_paused:
+            self.gates.auth.resume()
+            log.warning("remixd.api.resumed", reason="configuration reloaded")
+        if new.metrics != self.config.metrics:
+            log.warning("remixd.reload.metrics_unchanged", hint="metrics.listen takes effect at the next start")
 
     def _probe_auth(self, wait: float) -> float:
         try:
@@ -384,8 +452,11 @@ def _check_folders(inbox: InboxConfig) -> None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
+            blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+            hint = (f"{blocker} is a file where a folder should be: move it away" if blocker is not None
+                    else f"create {folder} and make it writable by {_user()}")
             log.error("remixd.folder.unusable", folder=str(folder), error=error.strerror,
-                      hint=f"create {folder} and make it writable by {_user()}; jobs wait until it is")
+                      hint=f"{hint}; jobs wait until it is fixed")
             continue
         if not os.access(folder, os.W_OK | os.X_OK):
             log.error("remixd.folder.not_writable", folder=str(folder),

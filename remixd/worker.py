@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal, TypeVar
 
 import structlog
@@ -48,6 +48,7 @@ T = TypeVar("T")
 Outcome = Literal["done", "duplicate", "failed", "vanished", "deferred"]
 UNKNOWN_OUTCOME_HINT = "check the API's usage page; `remixd retry` sends it again (it may be billed twice)"
 OUTPUT_RETRY_MAX_S = 60.0  # a full disk or a read-only folder is retried this often at most, forever
+BEAT_S = 5.0  # the longest a worker waits without beating
 LEADER_POLL_S = 0.05  # how often a job waiting for an identical one re-checks the stop switch
 ContentKey = tuple[str, str, str]  # (source sha256, rule, request fingerprint): what makes a duplicate
 DEFAULT_POLICY = RetryPolicy()
@@ -70,15 +71,52 @@ class Result:
     outcome: Outcome
 
 
+def _no_heartbeat() -> None:
+    return None
+
+
 @dataclass
 class Gates:
-    """What every worker shares: the stop switch, the pauses, the limiter and the budget."""
+    """What every worker shares: the stop switch, the pauses, the limiter and the budget.
+
+    `beat` is the worker's heartbeat (systemd's watchdog is fed only while every busy worker beats): waits
+    are cut into slices of BEAT_S so a long backoff or pause still beats, and only a truly stuck worker
+    stops beating.
+    """
 
     stop: threading.Event
     auth: Pause
     budget_pause: Pause
     limiter: InflightLimiter
     budget: Budget
+    beat: Callable[[], None] = _no_heartbeat
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait `seconds`, beating; True when the daemon is stopping (the caller gives up)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            self.beat()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self.stop.is_set()
+            if self.stop.wait(min(remaining, BEAT_S)):
+                return True
+
+    def wait_out(self, pause: Pause) -> bool:
+        """Wait while `pause` holds, beating; True when the daemon is stopping."""
+        while not pause.wait_while_paused(self.stop, timeout=BEAT_S):
+            if self.stop.is_set():
+                return True
+            self.beat()
+        return False
+
+    def acquire(self, images: int) -> bool:
+        """A slot for `images`, beating while the slots are busy; False when the daemon is stopping."""
+        while not self.limiter.acquire(images, self.stop, timeout=BEAT_S):
+            if self.stop.is_set():
+                return False
+            self.beat()
+        return True
 
 
 class Worker:
@@ -224,6 +262,7 @@ class Worker:
             while not leader.wait(LEADER_POLL_S):
                 if self._gates.stop.is_set():
                     raise Stopped
+                self._gates.beat()
         try:
             yield
         finally:
@@ -248,7 +287,7 @@ class Worker:
         limited = 0  # 429 inflight_limit answers: the shared limit at work, bounded by time, not attempts
         while True:
             self._wait_until_allowed(job.images, job.cost_usd)
-            if not gates.limiter.acquire(job.images, gates.stop):
+            if not gates.acquire(job.images):
                 gates.budget.release(job.images, job.cost_usd)
                 raise Stopped
             billed = False
@@ -302,13 +341,13 @@ class Worker:
         delay = self._policy.delay(attempts, error.retry_after, self._rng)
         log.warning("remixd.api.retry", status=error.http_status, attempt=attempts, delay_s=round(delay, 2),
                     error=error.message)
-        if self._gates.stop.wait(delay):
+        if self._gates.sleep(delay):
             raise Stopped
 
     def _wait_until_allowed(self, images: int, usd: float) -> None:
         gates = self._gates
         while True:
-            if not gates.auth.wait_while_paused(gates.stop) or not gates.budget_pause.wait_while_paused(gates.stop):
+            if gates.wait_out(gates.auth) or gates.wait_out(gates.budget_pause):
                 raise Stopped
             refusal = gates.budget.reserve(images, usd)
             if refusal is None:
@@ -326,30 +365,48 @@ class Worker:
         formats = [None if data is None else _image_facts(data) for data in images]
         source = output.Source(record.inbox, record.relpath, prepared.source_sha256, prepared.source_bytes,
                                prepared.conversion)
-        paths = self._retry_output(lambda: output.result_paths(
-            inbox.output, source, job.rule, job.fingerprint,
-            extensions=[None if facts is None else facts[0] for facts in formats],
-            image_sha256s=[None if data is None else _sha256(data) for data in images]))
-        completed = self._now()
-        for item, data, facts, place in zip(response.data, images, formats, paths, strict=True):
-            info = None
-            if data is not None and facts is not None and place.image is not None:
-                info = output.ImageInfo(file=place.image.name, sha256=_sha256(data), bytes=len(data),
-                                        width=facts[1], height=facts[2])
-            document = output.sidecar(
-                source=source, rule=job.rule, fingerprint=job.fingerprint,
-                endpoint=self._client.endpoint_url(request), request=request.wire_fields(),
-                created=response.created, index=place.index, count=len(paths),
-                item=item.model_dump(mode="json"), image=info, cost_usd=round(job.cost_usd / len(paths), 6),
-                detected_at=record.detected_at, submitted_at=job.submitted_at or completed,
-                completed_at=completed)
-            self._retry_output(lambda place=place, data=data, document=document:  # type: ignore[misc]
-                               output.write_result(place, data, document))
+        digests = [None if data is None else _sha256(data) for data in images]
+        # Choosing free names and taking them is one step per output folder: two inputs whose names collide
+        # (same.jpg and same.png, or two long names cut to one) must never both pick the same free name.
+        with self._folder_locked(inbox.output / PurePosixPath(record.relpath).parent):
+            paths = self._retry_output(lambda: output.result_paths(
+                inbox.output, source, job.rule, job.fingerprint,
+                extensions=[None if facts is None else facts[0] for facts in formats], image_sha256s=digests))
+            completed = self._now()
+            for item, data, digest, facts, place in zip(response.data, images, digests, formats, paths,
+                                                        strict=True):
+                info = None
+                if data is not None and digest is not None and facts is not None and place.image is not None:
+                    info = output.ImageInfo(file=place.image.name, sha256=digest, bytes=len(data),
+                                            width=facts[1], height=facts[2])
+                document = output.sidecar(
+                    source=source, rule=job.rule, fingerprint=job.fingerprint,
+                    endpoint=self._client.endpoint_url(request), request=request.wire_fields(),
+                    created=response.created, index=place.index, count=len(paths),
+                    item=item.model_dump(mode="json"), image=info, cost_usd=round(job.cost_usd / len(paths), 6),
+                    detected_at=record.detected_at, submitted_at=job.submitted_at or completed,
+                    completed_at=completed)
+                self._retry_output(lambda place=place, data=data, document=document:  # type: ignore[misc]
+                                   output.write_result(place, data, document))
         files = [str(place.image or place.sidecar) for place in paths]
         self._journal.record_written(job.id, files)
         unsafe = sum(1 for item in response.data if not item.url)
         log.info("remixd.job.finished", status="written", images=len(paths) - unsafe, withheld=unsafe,
                  cost_usd=job.cost_usd)
+
+    @contextmanager
+    def _folder_locked(self, folder: Path) -> Iterator[None]:
+        """Hold the output folder's lock, beating while another worker writes there (it may be waiting out
+        a full disk, which must not read as a hung worker)."""
+        lock = _FOLDER_LOCKS[hash(str(folder).casefold()) % len(_FOLDER_LOCKS)]
+        while not lock.acquire(timeout=BEAT_S):
+            if self._gates.stop.is_set():
+                raise Stopped
+            self._gates.beat()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _download(self, job: JobRecord, url: str) -> bytes:
         attempts, first = 0, self._monotonic()
@@ -369,7 +426,7 @@ class Worker:
                     raise JobFailed(error) from None
                 delay = self._policy.delay(attempts, error.retry_after, self._rng)
                 log.warning("remixd.download.retry", attempt=attempts, delay_s=round(delay, 2), error=error.message)
-                if self._gates.stop.wait(delay):
+                if self._gates.sleep(delay):
                     raise Stopped from None
             except ApiRejected as error:
                 self._journal.record_job_failure(job.id, error.to_dict(), final=True)
@@ -385,7 +442,7 @@ class Worker:
                 if not told:
                     log.error("remixd.output.blocked", error=error.message, hint=error.hint)
                     told = True
-                if self._gates.stop.wait(delay):
+                if self._gates.sleep(delay):
                     raise Stopped from None
                 delay = min(delay * 2, OUTPUT_RETRY_MAX_S)
 
@@ -458,6 +515,10 @@ def _image_facts(data: bytes) -> tuple[str, int, int]:
     with Image.open(io.BytesIO(data)) as image:
         extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(image.format or "", "png")
         return extension, image.width, image.height
+
+
+# Striped locks, one per output folder (bounded in number), shared by every Worker a reload creates.
+_FOLDER_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 def _sha256(data: bytes) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,6 +110,29 @@ def test_no_watchdog_ping_while_a_worker_is_dead(tmp_path: Path, sandbox: Sandbo
                  message="more messages")
         threading.Event().wait(0.5)  # five watchdog intervals: a healthy daemon pings at least twice in them
         assert notify_socket.names().count("WATCHDOG") == pings
+    finally:
+        service.request_stop()
+        thread.join(timeout=30)
+
+
+def test_no_watchdog_ping_while_a_busy_worker_has_stopped_beating(tmp_path: Path, sandbox: SandboxServer,
+                                                                  notify_socket: NotifySocket) -> None:
+    config = write_config(tmp_path, sandbox.base_url)
+    environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "200000"}
+    service = Service(load_config(config), mode="run", environ=environ)
+    thread = threading.Thread(target=service.run, name="test-service")
+    thread.start()
+    try:
+        wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 1, message="a first ping")
+        with service._lock:  # a worker busy on one input, silent for longer than any HTTP timeout allows
+            service._beats[-1] = time.monotonic() - 10_000
+        threading.Event().wait(0.3)  # let a ping already on its way land
+        pings = notify_socket.names().count("WATCHDOG")
+        threading.Event().wait(0.5)  # five watchdog intervals: a healthy daemon pings at least twice in them
+        assert notify_socket.names().count("WATCHDOG") == pings
+        with service._lock:
+            del service._beats[-1]
+        wait_for(lambda: notify_socket.names().count("WATCHDOG") > pings, message="pings after recovery")
     finally:
         service.request_stop()
         thread.join(timeout=30)

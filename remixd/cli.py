@@ -163,35 +163,35 @@ def _status(args: argparse.Namespace) -> ExitStatus:
     journal = SqliteJournal(path)
     try:
         spent = journal.spent(datetime.now(UTC).date())
-        daemon = read_status(config.state_dir) or {}
-        report = {
-            "inputs": journal.counts(), "jobs": journal.job_counts(),
-            "spent_today": {"images": spent.images, "usd": spent.usd},
-            "paused": daemon.get("paused", []) if daemon.get("running") else [],
-            "daemon": daemon,
-            "recent_failures": [
-                {"inbox": f.inbox, "relpath": f.relpath, "rule": f.rule, "kind": f.kind, "message": f.message,
-                 "hint": f.hint, "failed_at": f.failed_at.isoformat()} for f in journal.recent_failures(10)],
-        }
+        inputs, jobs, failures = journal.counts(), journal.job_counts(), journal.recent_failures(10)
     finally:
         journal.close()
+    daemon = read_status(config.state_dir) or {}
+    listed = daemon.get("paused") if daemon.get("running") else None
+    paused = [str(reason) for reason in listed] if isinstance(listed, list) else []
     if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
+        print(json.dumps({
+            "inputs": inputs, "jobs": jobs, "spent_today": {"images": spent.images, "usd": spent.usd},
+            "paused": paused, "daemon": daemon,
+            "recent_failures": [
+                {"inbox": f.inbox, "relpath": f.relpath, "rule": f.rule, "kind": f.kind, "message": f.message,
+                 "hint": f.hint, "failed_at": f.failed_at.isoformat()} for f in failures],
+        }, indent=2, sort_keys=True))
         return ExitStatus.OK
-    print("inputs: " + ", ".join(f"{state} {count}" for state, count in report["inputs"].items()))
-    print("jobs:   " + ", ".join(f"{state} {count}" for state, count in report["jobs"].items()))
+    print("inputs: " + ", ".join(f"{state} {count}" for state, count in inputs.items()))
+    print("jobs:   " + ", ".join(f"{state} {count}" for state, count in jobs.items()))
     print(f"spent today (UTC): {spent.images} images, ${spent.usd:.2f}")
     if daemon.get("running"):
         print(f"daemon: pid {daemon.get('pid')}, {daemon.get('queued')} queued, "
               f"{daemon.get('in_flight_images')} images in flight (ceiling {daemon.get('ceiling')})")
-    for reason in report["paused"]:
+    for reason in paused:
         print(f"PAUSED: {reason}")
-    if report["recent_failures"]:
+    if failures:
         print("recent failures:")
-        for failure in report["recent_failures"]:
-            rule = f" [{failure['rule']}]" if failure["rule"] else ""
-            print(f"  {failure['failed_at']}  {failure['relpath']}{rule}: {failure['message']}"
-                  + (f" — {failure['hint']}" if failure["hint"] else ""))
+        for failure in failures:
+            rule = f" [{failure.rule}]" if failure.rule else ""
+            print(f"  {failure.failed_at.isoformat()}  {failure.relpath}{rule}: {failure.message}"
+                  + (f" — {failure.hint}" if failure.hint else ""))
     return ExitStatus.OK
 
 

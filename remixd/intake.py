@@ -22,8 +22,7 @@ import structlog
 from remixd.config import InboxConfig
 from remixd.errors import RemixdError
 from remixd.journalrecords import Candidate, Journal, utcnow
-from remixd.readiness import signature_of
-from remixd.watch import InboxUnavailable, Readiness, Watcher, is_ignored, scan, stat_signature
+from remixd.watch import InboxUnavailable, Readiness, Watcher, is_ignored, scan_stat, stat_signature
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +42,10 @@ class InboxState:
     next_rescan: float = 0.0
     announced: set[Path] = field(default_factory=set)  # paths an event told us about since the last rescan
 
+    @property
+    def root(self) -> str:
+        return os.fspath(self.config.path)
+
 
 @dataclass(frozen=True)
 class Claimed:
@@ -50,8 +53,9 @@ class Claimed:
     inbox: InboxConfig
 
 
-# A file ready to claim, with the lstat the scan already made (None: look again, it settled after an event).
-Ready = tuple[InboxState, Path, os.stat_result | None]
+# A file ready to claim: its inbox, its relative path, and the lstat the scan already made (None: it settled
+# after an event, look again).
+Ready = tuple[InboxState, str, os.stat_result | None]
 
 
 class Intake:
@@ -141,7 +145,8 @@ class Intake:
             self._check_health(state)
             if self._monotonic() >= state.next_rescan:
                 ready += self._rescan(state)
-            ready += [(state, path, None) for path in state.readiness.pop_ready()]
+            # events and scans only report paths under the root: the relative path is what follows it
+            ready += [(state, os.fspath(path)[len(state.root) + 1:], None) for path in state.readiness.pop_ready()]
         return self._claim(ready)
 
     def _on_event(self, index: int, path: Path) -> None:
@@ -170,23 +175,21 @@ class Intake:
             return []
         ready: list[Ready] = []
         horizon = self._wall() - state.config.settle_s
+        tracked = len(state.readiness) > 0  # the start-up scan of a big backlog skips 20,000 lookups
         try:
-            for path in scan(state.config):
-                try:
-                    info = os.lstat(path)
-                except OSError:
-                    continue
-                if path in state.readiness:
+            for name, relpath, info in scan_stat(state.config):
+                path = Path(name) if tracked or not initial or info.st_mtime >= horizon else None
+                if path is not None and tracked and path in state.readiness:
                     if info.st_mtime >= horizon:
                         continue
                     # Readiness holds an empty file back (a copier may not have written yet); one quiet
                     # for a whole rescan interval is really empty, and gets its answer from prepare.
                     state.readiness.forget(path)
-                elif not initial and path not in state.announced:
+                elif path is not None and not initial and path not in state.announced:
                     self.missed_by_events += 1
                 if info.st_mtime < horizon:
-                    ready.append((state, path, info))
-                else:
+                    ready.append((state, relpath, info))
+                elif path is not None:
                     state.readiness.touch(path)
         except InboxUnavailable as error:
             self._pause(state, error.message)
@@ -233,18 +236,15 @@ class Intake:
         for start in range(0, len(ready), CLAIM_BATCH):
             batch: list[tuple[InboxState, Candidate]] = []
             now = self._now()
-            for state, path, info in ready[start:start + CLAIM_BATCH]:
-                root = os.fspath(state.config.path)
-                relpath = os.fspath(path)[len(root) + 1:]  # scan and events only report paths under the root
-                if info is None:  # settled after an event: look again, the scan's filters did not see it
-                    signature = stat_signature(path)
-                    if is_ignored(relpath, state.config):
-                        continue
-                else:
-                    signature = signature_of(info)
-                if signature is None:
+            for state, relpath, info in ready[start:start + CLAIM_BATCH]:
+                if info is not None:  # the scan already kept only files and links: its lstat is the answer
+                    batch.append((state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now)))
                     continue
-                batch.append((state, Candidate(root, relpath, signature[0], signature[1], now)))
+                # settled after an event: look again, the scan's filters never saw it
+                signature = None if is_ignored(relpath, state.config) else stat_signature(
+                    state.config.path / relpath)
+                if signature is not None:
+                    batch.append((state, Candidate(state.root, relpath, signature[0], signature[1], now)))
             fresh = [Claimed(input_id, state.config)
                      for (state, candidate), input_id in zip(batch, self._claim_batch(batch), strict=True)
                      if input_id is not None]

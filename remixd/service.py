@@ -161,9 +161,11 @@ class Service:
         return client
 
     def _start_metrics(self, settings: MetricsConfig) -> None:
-        from remixd import metrics  # prometheus_client loads only when metrics are configured
+        from prometheus_client import CollectorRegistry  # loaded only when metrics are configured
 
-        registry = metrics.CollectorRegistry()
+        from remixd import metrics
+
+        registry = CollectorRegistry()
         self._api_metrics = metrics.ApiMetrics(registry)
         registry.register(metrics.ServiceCollector(self._snapshot))
         try:
@@ -278,12 +280,12 @@ class Service:
         by_path = {str(inbox.path): inbox for inbox in self.config.inboxes}
         resumed = []
         for record in self.journal.unfinished():
-            inbox = by_path.get(record.inbox)
-            if inbox is None:
+            known = by_path.get(record.inbox)
+            if known is None:
                 log.warning("remixd.recover.unknown_inbox", inbox=record.inbox, relpath=record.relpath,
                             hint="add the inbox back to the config to finish it")
                 continue
-            resumed.append(Claimed(record.id, inbox))
+            resumed.append(Claimed(record.id, known))
         if resumed:
             log.info("remixd.recover.resumed", inputs=len(resumed))
         self._enqueue(resumed)

@@ -42,7 +42,7 @@ from remixd.scan import (
     inbox_missing,
     is_excluded,
     is_ignored,
-    scan,
+    scan_stat,
 )
 
 __all__ = [
@@ -60,7 +60,7 @@ __all__ = [
     "inotify_shortfall",
     "is_ignored",
     "is_network_filesystem",
-    "scan",
+    "scan_stat",
     "stat_signature",
 ]
 

@@ -9,6 +9,7 @@ One bad input fails alone (style habit 4): per-input errors end as a failed inpu
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import random
@@ -48,8 +49,7 @@ T = TypeVar("T")
 Outcome = Literal["done", "duplicate", "failed", "vanished", "deferred"]
 UNKNOWN_OUTCOME_HINT = "check the API's usage page; `remixd retry` sends it again (it may be billed twice)"
 OUTPUT_RETRY_MAX_S = 60.0  # a full disk or a read-only folder is retried this often at most, forever
-BEAT_S = 5.0  # the longest a worker waits without beating
-LEADER_POLL_S = 0.05  # how often a job waiting for an identical one re-checks the stop switch
+WAIT_SLICE_S = 0.25  # waits are cut into slices: a stop is noticed, and the worker beats, between them
 ContentKey = tuple[str, str, str]  # (source sha256, rule, request fingerprint): what makes a duplicate
 DEFAULT_POLICY = RetryPolicy()
 
@@ -80,8 +80,7 @@ class Gates:
     """What every worker shares: the stop switch, the pauses, the limiter and the budget.
 
     `beat` is the worker's heartbeat (systemd's watchdog is fed only while every busy worker beats): waits
-    are cut into slices of BEAT_S so a long backoff or pause still beats, and only a truly stuck worker
-    stops beating.
+    are cut into slices so a long backoff or pause still beats, and only a truly stuck worker stops beating.
     """
 
     stop: threading.Event
@@ -99,20 +98,13 @@ class Gates:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self.stop.is_set()
-            if self.stop.wait(min(remaining, BEAT_S)):
+            if self.stop.wait(min(remaining, WAIT_SLICE_S)):
                 return True
 
-    def wait_out(self, pause: Pause) -> bool:
-        """Wait while `pause` holds, beating; True when the daemon is stopping."""
-        while not pause.wait_while_paused(self.stop, timeout=BEAT_S):
-            if self.stop.is_set():
-                return True
-            self.beat()
-        return False
-
-    def acquire(self, images: int) -> bool:
-        """A slot for `images`, beating while the slots are busy; False when the daemon is stopping."""
-        while not self.limiter.acquire(images, self.stop, timeout=BEAT_S):
+    def wait_for(self, attempt: Callable[[float], bool]) -> bool:
+        """Call `attempt(seconds)` (a wait that gives up after `seconds`) until it succeeds, beating between
+        tries; False when the daemon is stopping first."""
+        while not attempt(WAIT_SLICE_S):
             if self.stop.is_set():
                 return False
             self.beat()
@@ -259,10 +251,8 @@ class Worker:
                     break
             if not wait:
                 break
-            while not leader.wait(LEADER_POLL_S):
-                if self._gates.stop.is_set():
-                    raise Stopped
-                self._gates.beat()
+            if not self._gates.wait_for(leader.wait):
+                raise Stopped
         try:
             yield
         finally:
@@ -287,7 +277,7 @@ class Worker:
         limited = 0  # 429 inflight_limit answers: the shared limit at work, bounded by time, not attempts
         while True:
             self._wait_until_allowed(job.images, job.cost_usd)
-            if not gates.acquire(job.images):
+            if not gates.wait_for(lambda seconds: gates.limiter.acquire(job.images, gates.stop, seconds)):
                 gates.budget.release(job.images, job.cost_usd)
                 raise Stopped
             billed = False
@@ -347,8 +337,9 @@ class Worker:
     def _wait_until_allowed(self, images: int, usd: float) -> None:
         gates = self._gates
         while True:
-            if gates.wait_out(gates.auth) or gates.wait_out(gates.budget_pause):
-                raise Stopped
+            for pause in (gates.auth, gates.budget_pause):
+                if not gates.wait_for(functools.partial(pause.wait_while_paused, gates.stop)):
+                    raise Stopped
             refusal = gates.budget.reserve(images, usd)
             if refusal is None:
                 return
@@ -399,10 +390,8 @@ class Worker:
         """Hold the output folder's lock, beating while another worker writes there (it may be waiting out
         a full disk, which must not read as a hung worker)."""
         lock = _FOLDER_LOCKS[hash(str(folder).casefold()) % len(_FOLDER_LOCKS)]
-        while not lock.acquire(timeout=BEAT_S):
-            if self._gates.stop.is_set():
-                raise Stopped
-            self._gates.beat()
+        if not self._gates.wait_for(lambda seconds: lock.acquire(timeout=seconds)):
+            raise Stopped
         try:
             yield
         finally:

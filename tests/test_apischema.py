@@ -100,7 +100,7 @@ def test_seed_request_goes_to_legacy_remix_as_in_the_seed_example() -> None:
     assert remix.image_part_name() == "image_file"
     assert not remix.is_v3()
     assert remix.wire_fields() == SEED_REQUEST
-    assert remix.price_per_image_usd() == 0.06  # noqa: PLR2004 -- V_1's price on the price page
+    assert remix.price_per_image_usd() == 0.06
     if SEED.exists():  # the documented image_request, its URL-encoded strings decoded
         match = re.search(r'\{"image_weight".*?\}', SEED.read_text(encoding="utf-8"))
         assert match is not None
@@ -338,7 +338,7 @@ def test_prices(fields: dict[str, Any], price: float) -> None:
 
 
 def test_cost_has_no_float_noise() -> None:
-    assert request(model="V_2A_TURBO", num_images=3).cost_usd() == 0.075  # noqa: PLR2004 -- 3 x $0.025
+    assert request(model="V_2A_TURBO", num_images=3).cost_usd() == 0.075
 
 
 def test_fingerprint_is_stable_across_spellings_and_key_order() -> None:

@@ -1,4 +1,4 @@
-# ruff: noqa: PLR2004, S108  # literal expectations read best here; /dev/shm is probed as a second file system
+# literal expectations read best here; /dev/shm is probed as a second file system
 from __future__ import annotations
 
 import errno

@@ -1,7 +1,7 @@
 """IdeogramClient against the real sandbox over loopback, plus a tiny canned "gateway" for answers the sandbox
 never gives (echoed headers, wrappers, 402, HTTP-date Retry-After, redirects)."""
 
-# ruff: noqa: PLR2004  # literal statuses and sizes read best in tests
+# literal statuses and sizes read best in tests
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-# ruff: noqa: PLR2004, S603  # literal expectations read best here; the subprocess runs sys.executable on a fixed script
+# literal expectations read best here; the subprocess runs sys.executable on a fixed script
 from __future__ import annotations
 
 import sqlite3

@@ -1,4 +1,4 @@
-# ruff: noqa: PLR2004  # literal expectations read best here
+# literal expectations read best here
 from __future__ import annotations
 
 import hashlib

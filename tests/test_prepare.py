@@ -1,6 +1,6 @@
 """prepare(): real files written with Pillow into tmp_path, one per situation a watched folder meets."""
 
-# ruff: noqa: PLR2004, S311  # tests compare with literal sizes; random.Random(7) makes reproducible pixel noise
+# tests compare with literal sizes; random.Random(7) makes reproducible pixel noise
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def test_not_an_image_names_the_detected_type(tmp_path: Path, content: bytes, de
 def test_heic_without_pillow_heif_says_how_to_get_it(tmp_path: Path) -> None:
     pytest.importorskip("PIL")
     try:
-        import pillow_heif  # type: ignore[import-not-found]  # noqa: F401, PLC0415
+        import pillow_heif  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:
         pass
     else:

@@ -1,6 +1,6 @@
 """Readiness: a fake clock and a fake stat for the timing logic, real files for what a file system does."""
 
-# ruff: noqa: PLR2004  # tests compare with literal times and sizes
+# tests compare with literal times and sizes
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """RetryPolicy arithmetic, and the limiter and pause with real threads (every wait bounded)."""
 
-# ruff: noqa: PLR2004, S311  # literal expectations read best here; random.Random is seeded jitter, not crypto
+# literal expectations read best here; random.Random is seeded jitter, not crypto
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The sandbox (remixd's Ideogram emulator) over real loopback HTTP: routes, auth, validation, images, signed
 URLs, the in-flight limit, the ledger, every fault switch, and a fuzz test of the body parsing."""
 
-# ruff: noqa: PLR2004 - status codes, prices and sizes read best as the literals the reference uses
+
 from __future__ import annotations
 
 import io
@@ -977,7 +977,7 @@ def test_standalone_stops_cleanly_on_sigterm() -> None:
     )
     command = [sys.executable, "-c", code]
     # our own interpreter running our own code: nothing untrusted reaches the command line
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:  # noqa: S603
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
             lines = (process.stdout.readline() for _ in range(50))  # the log lines come first

@@ -1,7 +1,7 @@
 """The sandbox against Ideogram's OpenAPI document: same enums, same ranges, same field names, and success
 answers that validate against the response schemas."""
 
-# ruff: noqa: PLR2004 - status codes, prices and sizes read best as the literals the reference uses
+
 from __future__ import annotations
 
 import io

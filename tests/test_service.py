@@ -188,3 +188,19 @@ def test_wrong_key_pauses_submissions_instead_of_failing_inputs(tmp_path: Path, 
     assert not thread.is_alive()
     assert (tmp_path / "inbox/waiting.jpg").is_file()  # not failed, not lost: it waits for a working key
     assert not (tmp_path / "failed").exists() or not any((tmp_path / "failed").iterdir())
+
+
+def test_a_request_for_four_images_holds_four_slots(tmp_path: Path) -> None:
+    """Ideogram counts images in flight, not requests: two 4-image requests may not overlap under a limit of 4."""
+    from remixd.sandbox import SandboxOptions
+
+    with SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY}), inflight_limit=4, latency_s=0.3)) as server:
+        rules = [{"name": "four", "match": ["*.jpg"], "request": {"prompt": "four of {stem}", "num_images": 4}}]
+        config = write_config(tmp_path, server.base_url, rules=rules, api={"max_in_flight_images": 4})
+        make_image(tmp_path / "inbox/one.jpg", color=(1, 2, 3))
+        make_image(tmp_path / "inbox/two.jpg", color=(3, 2, 1))
+
+        run_once(config)
+
+        assert [r.status for r in server.received] == [200, 200]  # no 429: they never overlapped
+        assert len(list((tmp_path / "outbox").glob("*.png"))) == 8

@@ -194,7 +194,7 @@ def backlog(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
     with procs.Sandbox(root / "sandbox", latency_s=0.0, inflight_limit=sizes.inflight_limit) as sandbox:
         config = inputs.write_config(root, sandbox.base_url, inbox={"recursive": True})
         walk_s = _best_of(3, lambda: bare_walk(root / "inbox"))
-        from remixd.config import load_config
+        from remixd.configload import load_config
 
         inboxes = load_config(config).inboxes
         scan_s = _best_of(3, lambda: remixd_scan(inboxes))

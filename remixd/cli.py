@@ -17,7 +17,8 @@ from typing import TextIO
 import structlog
 
 from remixd import __version__, logs
-from remixd.config import Config, load_config
+from remixd.config import Config
+from remixd.configload import load_config
 from remixd.errors import AuthError, ConfigError, RemixdError
 
 log = structlog.get_logger(__name__)
@@ -153,7 +154,8 @@ def _check(args: argparse.Namespace) -> ExitStatus:
 
 def _status(args: argparse.Namespace) -> ExitStatus:
     from remixd.journal import SqliteJournal
-    from remixd.service import JOURNAL_NAME, read_status
+    from remixd.service import JOURNAL_NAME
+    from remixd.status import read_status
 
     config = _load(args)
     path = config.state_dir / JOURNAL_NAME

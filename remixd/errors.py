@@ -5,9 +5,10 @@ Only `cli.py` maps these to exit statuses; stages raise them, the worker records
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from remixd.secrets import scrub
 
@@ -151,6 +152,24 @@ class OutputError(RemixdError):
     """A result or a disposal could not be written (permissions, full disk, …); retried, never lost."""
 
     kind = "output"
+
+
+class JobFailed(Exception):
+    """A job failed for good (already recorded in the journal): its input fails with `error`."""
+
+    def __init__(self, error: RemixdError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+E = TypeVar("E", bound=RemixdError)
+
+
+def with_hint(error: E, hint: str) -> E:
+    """The same error with the hint that fits how remixd handles it."""
+    changed = copy.copy(error)
+    changed.hint = hint
+    return changed
 
 
 def _truncate(response: Any) -> Any:

@@ -23,7 +23,9 @@ import urllib3.exceptions
 from pydantic import ValidationError
 
 from remixd import secrets
-from remixd.apischema import LEGACY_PATH, RemixRequest, RemixResponse
+from remixd.apireference import LEGACY_PATH
+from remixd.apiresponse import RemixResponse
+from remixd.apischema import RemixRequest
 from remixd.download import ResultDownloader
 from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError
 from remixd.httpio import (

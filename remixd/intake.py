@@ -21,7 +21,7 @@ import structlog
 
 from remixd.config import InboxConfig
 from remixd.errors import RemixdError
-from remixd.journalrecords import Candidate, Journal, utcnow
+from remixd.journalrecords import Candidate, InputRecord, Journal, utcnow
 from remixd.watch import InboxUnavailable, Readiness, Watcher, is_ignored, scan_stat, stat_signature
 
 log = structlog.get_logger(__name__)
@@ -51,6 +51,23 @@ class InboxState:
 class Claimed:
     input_id: int
     inbox: InboxConfig
+
+
+def resumable(unfinished: Sequence[InputRecord], inboxes: Sequence[InboxConfig]) -> list[Claimed]:
+    """What a previous run left unfinished, each with its inbox's settings today; an input whose inbox is no
+    longer configured stays in the journal until the inbox comes back."""
+    by_path = {str(inbox.path): inbox for inbox in inboxes}
+    resumed = []
+    for record in unfinished:
+        known = by_path.get(record.inbox)
+        if known is None:
+            log.warning("remixd.recover.unknown_inbox", inbox=record.inbox, relpath=record.relpath,
+                        hint="add the inbox back to the config to finish it")
+            continue
+        resumed.append(Claimed(record.id, known))
+    if resumed:
+        log.info("remixd.recover.resumed", inputs=len(resumed))
+    return resumed
 
 
 # A file ready to claim: its inbox, its relative path, and the lstat the scan already made (None: it settled

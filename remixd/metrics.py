@@ -13,16 +13,38 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from remixd.apischema import RemixRequest, RemixResponse
-from remixd.errors import ApiError
+from remixd.apiresponse import RemixResponse
+from remixd.apischema import RemixRequest
+from remixd.config import MetricsConfig
+from remixd.errors import ApiError, RemixdError
 from remixd.ideogram import RemixApi
+
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 180)
+
+
+def serve(settings: MetricsConfig, snapshot: Callable[[], Snapshot], *, healthy: Callable[[], bool],
+          ready: Callable[[], bool]) -> tuple[ApiMetrics, MetricsServer]:
+    """Start serving on `settings.listen`: the API's metrics (observed by wrapping each client the service
+    builds) and the service's, read through `snapshot` at scrape time."""
+    registry = CollectorRegistry()
+    api_metrics = ApiMetrics(registry)
+    registry.register(ServiceCollector(snapshot))
+    try:
+        server = MetricsServer(settings.host, settings.port, registry, healthy=healthy, ready=ready)
+    except OSError as error:
+        raise RemixdError(f"metrics cannot listen on {settings.listen}: {error.strerror}",
+                          "choose a free port in metrics.listen, or remove the metrics section") from None
+    server.start()
+    log.info("remixd.metrics.listening", listen=f"{settings.host}:{server.port}")
+    return api_metrics, server
 
 
 @dataclass(frozen=True)

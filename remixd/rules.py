@@ -1,6 +1,6 @@
 """Pure rule logic: which rules apply to a file, and the requests they make, with prompts rendered.
 
-Globs (`compile_glob`) are compiled once, by `config.py`, when the config is loaded. They match the POSIX path
+Globs (`compile_glob`) are compiled once, by `configload.py`, when the config is loaded. They match the POSIX path
 relative to the inbox, case-insensitively (cameras write `IMG_0001.JPG`, people write `*.jpg`):
 
 | pattern        | matches                                  | does not match        |
@@ -213,7 +213,7 @@ def match(relpath: str, rules: Sequence[R]) -> list[R]:
 
 def plan(relpath: str, rules: Sequence[RuleLike]) -> list[PlannedJob]:
     """The jobs for one input. Raises InputError when a rule's prompt renders empty for this file name
-    (config.py refuses such templates at load time; this guards rules built elsewhere)."""
+    (configload.py refuses such templates at load time; this guards rules built elsewhere)."""
     jobs: list[PlannedJob] = []
     for rule in match(relpath, rules):
         prompt = render_prompt(rule.request.prompt, relpath, rule.name)

@@ -6,46 +6,41 @@ worker threads take claimed inputs from a queue. Stages never call each other; e
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import queue
-import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import requests
 import structlog
 
-from remixd import output
+from remixd.apiconnection import ApiConnection, KeyProbe
 from remixd.budget import Budget
-from remixd.config import Config, InboxConfig, MetricsConfig, read_api_key
-from remixd.errors import ConfigError, Problem, RemixdError
-from remixd.ideogram import IdeogramClient, RemixApi
-from remixd.intake import Claimed, Intake
+from remixd.config import Config, InboxConfig, MetricsConfig
+from remixd.errors import ConfigError
+from remixd.folders import check_folders, remove_stale_temps
+from remixd.gates import Gates
+from remixd.intake import Claimed, Intake, resumable
 from remixd.journal import SqliteJournal
 from remixd.journalrecords import utcnow
 from remixd.notify import Notifier
 from remixd.retry import InflightLimiter, Pause, RetryPolicy
-from remixd.worker import Gates, Worker
+from remixd.status import status_line, write_status
+from remixd.worker import Worker
 
 if TYPE_CHECKING:
     from remixd.metrics import ApiMetrics, MetricsServer, Snapshot
-    from remixd.sandbox import SandboxServer
 
 log = structlog.get_logger(__name__)
 
 Mode = Literal["run", "once"]
 JOURNAL_NAME = "journal.sqlite3"
-STATUS_NAME = "status.json"
 HOUSEKEEPING_S = 5.0  # status file and STATUS= refresh while idle; no busy loop
-AUTH_PROBE_S = (5.0, 300.0)  # first and longest wait between key probes while paused
 HUNG_MARGIN_S = 60.0  # beyond the HTTP timeouts before a silent busy worker counts as hung
 EXTRA_WORKERS = 4  # workers beyond the in-flight ceiling: downloads and writes happen outside the slots
 
@@ -74,9 +69,9 @@ class Service:
     ) -> None:
         self.config = config
         self.mode = mode
-        self._environ = os.environ if environ is None else environ
-        self.notifier = notifier or Notifier(self._environ)
-        self._session = session or requests.Session()
+        environ = os.environ if environ is None else environ
+        self.notifier = notifier or Notifier(environ)
+        self._connection = ApiConnection(environ, session or requests.Session())
         self._progress = progress
         self._policy = policy or RetryPolicy()
         self._now = now  # the budget's clock: spend is counted per UTC day
@@ -91,9 +86,6 @@ class Service:
         self.outcomes: Counter[str] = Counter()
         self.gave_up: str | None = None  # `once` stopped because submissions were paused: why
         self._threads: list[threading.Thread] = []
-        self._sandbox: SandboxServer | None = None
-        self._sandbox_key = f"sandbox-{secrets.token_hex(8)}"
-        self._client_identity: tuple[object, str] | None = None  # (api settings, sha256 of the key)
         self._api_metrics: ApiMetrics | None = None
         self._metrics: MetricsServer | None = None
         self._ready = threading.Event()  # READY=1 sent: /readyz answers 200
@@ -119,7 +111,7 @@ class Service:
         config = self.config
         if config.metrics is not None:
             self._start_metrics(config.metrics)
-        self.client = self._make_client(config)
+        self.client = self._connection.build_client(config, self._api_metrics)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
         self.limiter = InflightLimiter(config.api.max_in_flight_images)
@@ -127,55 +119,14 @@ class Service:
                            Budget(config.budget, self.journal, now=self._now), beat=self._beat)
         self.worker = Worker(self.journal, self.client, self.gates, self._policy)
         for inbox in config.inboxes:
-            _check_folders(inbox)
+            check_folders(inbox)
         self.intake = Intake(config.inboxes, self.journal)
 
-    def _make_client(self, config: Config) -> RemixApi:
-        """The API client for `config.api`: Ideogram, a gateway, or the in-process sandbox."""
-        base_url, key = config.api.base_url, read_api_key(config.api, self._environ)
-        if config.api.sandbox:
-            if self._sandbox is None:
-                from remixd.sandbox import SandboxOptions, SandboxServer  # loaded only when asked for
-
-                self._sandbox = SandboxServer(SandboxOptions(api_keys=frozenset(), output_scale=0.5))
-                self._sandbox.start()
-            # Any key goes in the sandbox; a random one, because a registered secret is scrubbed from every
-            # log line and a word like "sandbox" would be scrubbed out of the sandbox's own event names.
-            base_url, key = self._sandbox.base_url, self._sandbox_key
-            if config.api.auth == "bearer":
-                base_url += "/ideogram"  # the gateway shape, so a bearer config is tried as it will run
-        if not key:
-            raise ConfigError([Problem(str(config.source), None, "api",
-                                       f"no API key: ${config.api.api_key_env} is not set",
-                                       "export the key, set api.api_key_file, or set api.sandbox: true "
-                                       "to try remixd without one")])
-        self._client_identity = (config.api, hashlib.sha256(key.encode()).hexdigest())
-        client: RemixApi = IdeogramClient(
-            base_url, key, config.api.auth, self._session, config.api.timeout_s, config.api.download_timeout_s,
-            config.api.max_download_bytes, config.api.allowed_result_hosts,
-            key_source=f"${config.api.api_key_env}")
-        if self._api_metrics is not None:
-            from remixd.metrics import MeteredClient
-
-            client = MeteredClient(client, self._api_metrics)
-        return client
-
     def _start_metrics(self, settings: MetricsConfig) -> None:
-        from prometheus_client import CollectorRegistry  # loaded only when metrics are configured
+        from remixd import metrics  # loaded only when metrics are configured: it imports prometheus_client
 
-        from remixd import metrics
-
-        registry = CollectorRegistry()
-        self._api_metrics = metrics.ApiMetrics(registry)
-        registry.register(metrics.ServiceCollector(self._snapshot))
-        try:
-            self._metrics = metrics.MetricsServer(settings.host, settings.port, registry, healthy=self._healthy,
-                                                  ready=self._ready.is_set)
-        except OSError as error:
-            raise RemixdError(f"metrics cannot listen on {settings.listen}: {error.strerror}",
-                              "choose a free port in metrics.listen, or remove the metrics section") from None
-        self._metrics.start()
-        log.info("remixd.metrics.listening", listen=f"{settings.host}:{self._metrics.port}")
+        self._api_metrics, self._metrics = metrics.serve(settings, self._snapshot, healthy=self._healthy,
+                                                         ready=self._ready.is_set)
 
     def _snapshot(self) -> Snapshot:
         from remixd.metrics import Snapshot
@@ -208,7 +159,7 @@ class Service:
                        self.outcomes["vanished"], self.outcomes["deferred"])
 
     def _loop(self) -> None:
-        next_housekeeping, probe_wait, next_probe = 0.0, AUTH_PROBE_S[0], None
+        next_housekeeping, probe = 0.0, KeyProbe(self.gates.auth)
         heartbeat = self.notifier.watchdog_interval_s
         tick = min(HOUSEKEEPING_S, heartbeat) if heartbeat else HOUSEKEEPING_S
         while not self.drain.is_set():
@@ -216,12 +167,7 @@ class Service:
             if self._reload_requested.is_set():
                 self._reload()
             now = time.monotonic()
-            if self.gates.auth.is_paused:
-                next_probe = next_probe or now + probe_wait
-                if now >= next_probe:
-                    probe_wait, next_probe = self._probe_auth(probe_wait), None
-            else:
-                probe_wait, next_probe = AUTH_PROBE_S[0], None
+            probe.step(self.client, now)
             if now >= next_housekeeping:
                 self._housekeeping()
                 next_housekeeping = now + HOUSEKEEPING_S
@@ -260,8 +206,7 @@ class Service:
         self._write_status(stopped=True)
         if hasattr(self, "journal"):
             self.journal.close()
-        if self._sandbox is not None:
-            self._sandbox.stop()
+        self._connection.close()
         if self._metrics is not None:
             self._metrics.stop()
         log.info("remixd.stopped", **{key: value for key, value in sorted(self.outcomes.items())})
@@ -270,25 +215,8 @@ class Service:
 
     def _recover(self) -> None:
         """The journal, not memory, says what to resume: temp files go, unfinished inputs are queued again."""
-        for path in output.remove_stale_temps(self.config.state_dir):  # e.g. a status.json cut short
-            log.info("remixd.recover.temp_removed", path=str(path))
-        for inbox in self.config.inboxes:
-            for folder in (inbox.output, inbox.done_dir, inbox.failed_dir):
-                if folder is not None and folder.is_dir():
-                    for path in output.remove_stale_temps(folder):
-                        log.info("remixd.recover.temp_removed", path=str(path))
-        by_path = {str(inbox.path): inbox for inbox in self.config.inboxes}
-        resumed = []
-        for record in self.journal.unfinished():
-            known = by_path.get(record.inbox)
-            if known is None:
-                log.warning("remixd.recover.unknown_inbox", inbox=record.inbox, relpath=record.relpath,
-                            hint="add the inbox back to the config to finish it")
-                continue
-            resumed.append(Claimed(record.id, known))
-        if resumed:
-            log.info("remixd.recover.resumed", inputs=len(resumed))
-        self._enqueue(resumed)
+        remove_stale_temps(self.config.state_dir, self.config.inboxes)
+        self._enqueue(resumable(self.journal.unfinished(), self.config.inboxes))
 
     def _enqueue(self, claimed: list[Claimed]) -> None:
         if not claimed:
@@ -361,10 +289,10 @@ class Service:
             return False
         return self.intake.watchers_alive() and all(thread.is_alive() for thread in self._threads)
 
-    # -- reload, probes, status ------------------------------------------------------------------------------
+    # -- reload, status --------------------------------------------------------------------------------------
 
     def _reload(self) -> None:
-        from remixd.config import load_config
+        from remixd.configload import load_config
 
         self._reload_requested.clear()
         self.notifier.reloading(time.monotonic_ns() // 1000)
@@ -384,7 +312,7 @@ class Service:
                 return
             self.intake.stop()
             for inbox in new.inboxes:
-                _check_folders(inbox)
+                check_folders(inbox)
             self.config = new
             self.limiter.set_maximum(new.api.max_in_flight_images)
             self.gates.budget.reconfigure(new.budget)
@@ -396,10 +324,8 @@ class Service:
     def _reload_api(self, new: Config) -> None:
         """A new key or API setting takes effect for the next request; a reload also lifts an auth pause
         (the operator fixed something; if not, the next 401 pauses again)."""
-        key = self._sandbox_key if new.api.sandbox else read_api_key(new.api, self._environ)
-        identity = (new.api, hashlib.sha256((key or "").encode()).hexdigest())
-        if identity != self._client_identity:
-            self.client = self._make_client(new)
+        if not self._connection.is_current(new.api):
+            self.client = self._connection.build_client(new, self._api_metrics)
             self.worker = Worker(self.journal, self.client, self.gates, self._policy)
             log.info("remixd.reload.api_changed")
         if self.gates.auth.is_paused:
@@ -408,77 +334,21 @@ class Service:
         if new.metrics != self.config.metrics:
             log.warning("remixd.reload.metrics_unchanged", hint="metrics.listen takes effect at the next start")
 
-    def _probe_auth(self, wait: float) -> float:
-        try:
-            self.client.check_key()
-        except RemixdError as error:
-            log.info("remixd.api.probe_failed", error=error.message, next_probe_s=min(wait * 2, AUTH_PROBE_S[1]))
-            return min(wait * 2, AUTH_PROBE_S[1])
-        self.gates.auth.resume()
-        log.warning("remixd.api.resumed", reason="the API key works again")
-        return AUTH_PROBE_S[0]
+    def _paused(self) -> list[str]:
+        """Why work waits: a rejected key, the day's budget, then each missing inbox."""
+        paused = [reason for reason in (self.gates.auth.reason, self.gates.budget_pause.reason) if reason]
+        return paused + self.intake.paused
 
     def _status_line(self) -> str:
-        paused = [reason for reason in (self.gates.auth.reason, self.gates.budget_pause.reason) if reason]
-        paused += self.intake.paused
-        line = (f"{len(self.config.inboxes)} inboxes, {self._work.qsize()} queued, "
-                f"{self.limiter.in_flight} images in flight")
-        return line + (f"; paused: {'; '.join(paused)}" if paused else "")
+        return status_line(len(self.config.inboxes), self._work.qsize(), self.limiter.in_flight, self._paused())
 
     def _housekeeping(self) -> None:
         self.notifier.status(self._status_line())
         self._write_status()
 
     def _write_status(self, stopped: bool = False) -> None:
-        """state_dir/status.json: what `remixd status` shows beside the journal (pauses live in memory)."""
-        if not hasattr(self, "intake"):
+        if not hasattr(self, "intake"):  # open() failed before there was anything to report
             return
-        document = {
-            "pid": os.getpid(), "running": not stopped, "updated_at": time.time(),
-            "paused": [r for r in (self.gates.auth.reason, self.gates.budget_pause.reason) if r]
-            + self.intake.paused,
-            "inboxes": self.intake.modes, "queued": self._work.qsize(), "in_flight_images": self.limiter.in_flight,
-            "ceiling": self.limiter.ceiling, "missed_by_events": self.intake.missed_by_events,
-        }
-        try:
-            output.write_json(self.config.state_dir / STATUS_NAME, document)
-        except RemixdError as error:
-            log.warning("remixd.status.not_written", error=error.message)
-
-
-def _check_folders(inbox: InboxConfig) -> None:
-    """Permissions are checked at start: a folder remixd cannot write is named now, not after paying."""
-    for folder in (inbox.output, inbox.done_dir, inbox.failed_dir):
-        if folder is None:
-            continue
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-            hint = (f"{blocker} is a file where a folder should be: move it away" if blocker is not None
-                    else f"create {folder} and make it writable by {_user()}")
-            log.error("remixd.folder.unusable", folder=str(folder), error=error.strerror,
-                      hint=f"{hint}; jobs wait until it is fixed")
-            continue
-        if not os.access(folder, os.W_OK | os.X_OK):
-            log.error("remixd.folder.not_writable", folder=str(folder),
-                      hint=f"make {folder} writable by {_user()}; jobs wait until it is")
-
-
-def _user() -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except (ImportError, KeyError):
-        return "the user remixd runs as"
-
-
-def read_status(state_dir: Path) -> dict[str, object] | None:
-    try:
-        document = json.loads((state_dir / STATUS_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
+        write_status(self.config.state_dir, running=not stopped, paused=self._paused(), inboxes=self.intake.modes,
+                     queued=self._work.qsize(), in_flight_images=self.limiter.in_flight,
+                     ceiling=self.limiter.ceiling, missed_by_events=self.intake.missed_by_events)

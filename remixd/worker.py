@@ -4,14 +4,12 @@ Every step reads its starting point from the journal, so the same call resumes a
 that was answered is downloaded again (its URLs are in the journal), never sent again; a job caught in
 `submitting` had no answer recorded and is sent again (the one case a crash can cost a second request).
 One bad input fails alone (style habit 4): per-input errors end as a failed input with an error file.
+Downloading and writing an answered job's results is `results.Results`; what workers share is `gates.Gates`.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
-import hashlib
-import io
 import random
 import threading
 import time
@@ -19,49 +17,36 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path, PurePosixPath
-from typing import Literal, TypeVar
+from pathlib import Path
+from typing import Literal
 
 import structlog
-from PIL import Image
 
 from remixd import dispose, output, rules
-from remixd.apischema import RemixRequest, RemixResponse
-from remixd.budget import Budget
+from remixd.apischema import RemixRequest
 from remixd.config import InboxConfig, Rule
 from remixd.errors import (
     ApiRejected,
     ApiUnavailable,
     AuthError,
     InputError,
-    OutputError,
+    JobFailed,
     RemixdError,
-    UrlExpired,
+    with_hint,
 )
+from remixd.gates import Gates, Stopped
 from remixd.ideogram import RemixApi
 from remixd.journalrecords import InputRecord, JobRecord, JobSpec, Journal, utcnow
 from remixd.prepare import PreparedImage, prepare
-from remixd.retry import InflightLimiter, Pause, RetryPolicy
+from remixd.results import Results
+from remixd.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
 Outcome = Literal["done", "duplicate", "failed", "vanished", "deferred"]
 UNKNOWN_OUTCOME_HINT = "check the API's usage page; `remixd retry` sends it again (it may be billed twice)"
-OUTPUT_RETRY_MAX_S = 60.0  # a full disk or a read-only folder is retried this often at most, forever
-WAIT_SLICE_S = 0.25  # waits are cut into slices: a stop is noticed, and the worker beats, between them
 ContentKey = tuple[str, str, str]  # (source sha256, rule, request fingerprint): what makes a duplicate
 DEFAULT_POLICY = RetryPolicy()
-
-
-class Stopped(Exception):
-    """The daemon is stopping: leave the job where the journal says it is."""
-
-
-class JobFailed(Exception):
-    def __init__(self, error: RemixdError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 @dataclass(frozen=True)
@@ -69,46 +54,6 @@ class Result:
     input_id: int
     relpath: str
     outcome: Outcome
-
-
-def _no_heartbeat() -> None:
-    return None
-
-
-@dataclass
-class Gates:
-    """What every worker shares: the stop switch, the pauses, the limiter and the budget.
-
-    `beat` is the worker's heartbeat (systemd's watchdog is fed only while every busy worker beats): waits
-    are cut into slices so a long backoff or pause still beats, and only a truly stuck worker stops beating.
-    """
-
-    stop: threading.Event
-    auth: Pause
-    budget_pause: Pause
-    limiter: InflightLimiter
-    budget: Budget
-    beat: Callable[[], None] = _no_heartbeat
-
-    def sleep(self, seconds: float) -> bool:
-        """Wait `seconds`, beating; True when the daemon is stopping (the caller gives up)."""
-        deadline = time.monotonic() + seconds
-        while True:
-            self.beat()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return self.stop.is_set()
-            if self.stop.wait(min(remaining, WAIT_SLICE_S)):
-                return True
-
-    def wait_for(self, attempt: Callable[[float], bool]) -> bool:
-        """Call `attempt(seconds)` (a wait that gives up after `seconds`) until it succeeds, beating between
-        tries; False when the daemon is stopping first."""
-        while not attempt(WAIT_SLICE_S):
-            if self.stop.is_set():
-                return False
-            self.beat()
-        return True
 
 
 class Worker:
@@ -130,6 +75,7 @@ class Worker:
         self._monotonic = monotonic
         self._now = now
         self._rng = rng or random.Random()  # noqa: S311 — jitter, not cryptography
+        self._results = Results(journal, client, gates, policy, monotonic=monotonic, now=now, rng=self._rng)
         # Identical content in flight at once (two copies dropped together) would both miss the journal's
         # duplicate check, which only sees written jobs: the first leads, the others wait for its outcome.
         self._leaders: dict[ContentKey, threading.Event] = {}
@@ -217,7 +163,7 @@ class Worker:
             if job.state == "duplicate":
                 return
             if job.state == "written":
-                self._verify_written(job, request, record, inbox, prepared)
+                self._results.verify_written(job, request, record, inbox, prepared)
                 return
             if job.state == "failed":
                 raise JobFailed(_error_from(job))
@@ -234,7 +180,8 @@ class Worker:
                         return
                 if job.state != "answered":
                     self._submit(job, request, prepared)
-                self._download_and_write(self._journal.get_job(job.id), request, record, inbox, prepared)
+                self._results.download_and_write(self._journal.get_job(job.id), request, record, inbox,
+                                                 prepared)
         finally:
             structlog.contextvars.unbind_contextvars("job_id", "rule")
 
@@ -260,17 +207,6 @@ class Worker:
                 with self._leaders_lock:
                     del self._leaders[key]
                 mine.set()
-
-    def _verify_written(self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig,
-                        prepared: PreparedImage) -> None:
-        """An unfinished input's written job whose files went missing (a crash on a file system that lost
-        them, or someone deleting them): download again while the links are valid, never send again."""
-        missing = [name for name in _expected_files(job.files) if not Path(name).is_file()]
-        if not missing:
-            return
-        log.warning("remixd.recover.results_missing", missing=missing,
-                    hint="downloading the results again from the links the API answered with")
-        self._download_and_write(job, request, record, inbox, prepared)
 
     def _submit(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> None:
         gates, attempts, first = self._gates, 0, self._monotonic()
@@ -323,7 +259,7 @@ class Worker:
         if unknown:
             # A reset or timeout after sending: Ideogram may have run and billed it. Sending it again could
             # pay twice, so the input fails with a way back instead of being resent behind the user's back.
-            error = _with_hint(error, f"{UNKNOWN_OUTCOME_HINT}")
+            error = with_hint(error, f"{UNKNOWN_OUTCOME_HINT}")
         if unknown or self._policy.gives_up(attempts - limited, self._monotonic() - first):
             self._journal.record_job_failure(job.id, error.to_dict(), final=True)
             raise JobFailed(error)
@@ -347,94 +283,6 @@ class Worker:
                                         until=refusal.until.timestamp()):
                 log.warning("remixd.budget.paused", reason=refusal.reason, until=refusal.until.isoformat())
 
-    # -- results ---------------------------------------------------------------------------------------------
-
-    def _download_and_write(self, job: JobRecord, request: RemixRequest, record: InputRecord,
-                            inbox: InboxConfig, prepared: PreparedImage) -> None:
-        response = RemixResponse.model_validate(job.response)
-        images = [self._download(job, item.url) if item.url else None for item in response.data]
-        formats = [None if data is None else _image_facts(data) for data in images]
-        source = output.Source(record.inbox, record.relpath, prepared.source_sha256, prepared.source_bytes,
-                               prepared.conversion)
-        digests = [None if data is None else _sha256(data) for data in images]
-        # Choosing free names and taking them is one step per output folder: two inputs whose names collide
-        # (same.jpg and same.png, or two long names cut to one) must never both pick the same free name.
-        with self._folder_locked(inbox.output / PurePosixPath(record.relpath).parent):
-            paths = self._retry_output(lambda: output.result_paths(
-                inbox.output, source, job.rule, job.fingerprint,
-                extensions=[None if facts is None else facts[0] for facts in formats], image_sha256s=digests))
-            completed = self._now()
-            for item, data, digest, facts, place in zip(response.data, images, digests, formats, paths,
-                                                        strict=True):
-                info = None
-                if data is not None and digest is not None and facts is not None and place.image is not None:
-                    info = output.ImageInfo(file=place.image.name, sha256=digest, bytes=len(data),
-                                            width=facts[1], height=facts[2])
-                document = output.sidecar(
-                    source=source, rule=job.rule, fingerprint=job.fingerprint,
-                    endpoint=self._client.endpoint_url(request), request=request.wire_fields(),
-                    created=response.created, index=place.index, count=len(paths),
-                    item=item.model_dump(mode="json"), image=info, cost_usd=round(job.cost_usd / len(paths), 6),
-                    detected_at=record.detected_at, submitted_at=job.submitted_at or completed,
-                    completed_at=completed)
-                self._retry_output(lambda place=place, data=data, document=document:  # type: ignore[misc]
-                                   output.write_result(place, data, document))
-        files = [str(place.image or place.sidecar) for place in paths]
-        self._journal.record_written(job.id, files)
-        unsafe = sum(1 for item in response.data if not item.url)
-        log.info("remixd.job.finished", status="written", images=len(paths) - unsafe, withheld=unsafe,
-                 cost_usd=job.cost_usd)
-
-    @contextmanager
-    def _folder_locked(self, folder: Path) -> Iterator[None]:
-        """Hold the output folder's lock, beating while another worker writes there (it may be waiting out
-        a full disk, which must not read as a hung worker)."""
-        lock = _FOLDER_LOCKS[hash(str(folder).casefold()) % len(_FOLDER_LOCKS)]
-        if not self._gates.wait_for(lambda seconds: lock.acquire(timeout=seconds)):
-            raise Stopped
-        try:
-            yield
-        finally:
-            lock.release()
-
-    def _download(self, job: JobRecord, url: str) -> bytes:
-        attempts, first = 0, self._monotonic()
-        while True:
-            attempts += 1
-            try:
-                return self._client.download(url)
-            except UrlExpired as error:
-                # Policy (README, "Expired result links"): never pay again on our own; fail with the way back.
-                expired = _with_hint(error, "its result links expired before remixd could fetch them; "
-                                     "`remixd retry` sends it again (and pays again)")
-                self._journal.record_job_failure(job.id, expired.to_dict(), final=True)
-                raise JobFailed(expired) from None
-            except ApiUnavailable as error:
-                if self._policy.gives_up(attempts, self._monotonic() - first):
-                    self._journal.record_job_failure(job.id, error.to_dict(), final=True)
-                    raise JobFailed(error) from None
-                delay = self._policy.delay(attempts, error.retry_after, self._rng)
-                log.warning("remixd.download.retry", attempt=attempts, delay_s=round(delay, 2), error=error.message)
-                if self._gates.sleep(delay):
-                    raise Stopped from None
-            except ApiRejected as error:
-                self._journal.record_job_failure(job.id, error.to_dict(), final=True)
-                raise JobFailed(error) from None
-
-    def _retry_output(self, action: Callable[[], T]) -> T:
-        """Disk full or folder not writable: wait and try again, forever; the input stays where it is."""
-        delay, told = 1.0, False
-        while True:
-            try:
-                return action()
-            except OutputError as error:
-                if not told:
-                    log.error("remixd.output.blocked", error=error.message, hint=error.hint)
-                    told = True
-                if self._gates.sleep(delay):
-                    raise Stopped from None
-                delay = min(delay * 2, OUTPUT_RETRY_MAX_S)
-
     # -- finishing -------------------------------------------------------------------------------------------
 
     def _finish(self, record: InputRecord, state: Literal["done", "duplicate"]) -> InputRecord:
@@ -444,12 +292,12 @@ class Worker:
     def _dispose(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
         if record.state == "failed":
             error = record.error or {}
-            disposed = self._retry_output(lambda: dispose.dispose_failed(
+            disposed = self._gates.retry_output(lambda: dispose.dispose_failed(
                 source_path, inbox.failed_dir, record.relpath, record.sha256, error))
             self._journal.set_disposed(record.id, "moved",
                                        None if disposed.input is None else str(disposed.input))
             return "failed"
-        destination = self._retry_output(lambda: dispose.dispose_done(
+        destination = self._gates.retry_output(lambda: dispose.dispose_done(
             source_path, inbox.after, inbox.done_dir, record.relpath, record.sha256))
         disposal = {"move": "moved", "delete": "deleted", "keep": "kept"}[inbox.after]
         self._journal.set_disposed(record.id, disposal,  # type: ignore[arg-type]
@@ -474,41 +322,6 @@ class Worker:
         return self._dispose(self._journal.get_input(record.id), inbox, source_path)
 
 
-def _expected_files(files: Sequence[str]) -> list[str]:
-    """Every file a written job left: each image with its sidecar (`STEM.RULE.K.json`), or the sidecar alone
-    for a withheld image (the journal keeps the image's path, or the sidecar's when there is no image)."""
-    expected = []
-    for name in files:
-        path = Path(name)
-        expected += [name] if path.suffix == ".json" else [name, str(path.with_suffix(".json"))]
-    return expected
-
-
 def _error_from(job: JobRecord) -> RemixdError:
     error = job.last_error or {}
     return RemixdError(str(error.get("message", "the job failed")), str(error.get("hint", "")))
-
-
-E = TypeVar("E", bound=RemixdError)
-
-
-def _with_hint(error: E, hint: str) -> E:
-    """The same error with the hint that fits how remixd handles it."""
-    changed = copy.copy(error)
-    changed.hint = hint
-    return changed
-
-
-def _image_facts(data: bytes) -> tuple[str, int, int]:
-    """(extension, width, height) of a downloaded image; the client already checked that it decodes."""
-    with Image.open(io.BytesIO(data)) as image:
-        extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(image.format or "", "png")
-        return extension, image.width, image.height
-
-
-# Striped locks, one per output folder (bounded in number), shared by every Worker a reload creates.
-_FOLDER_LOCKS = tuple(threading.Lock() for _ in range(64))
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,3 +116,18 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Every thread a test starts (workers, watchers, servers) is gone when it ends (style.md habit 13)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 10
+    while True:
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not leaked:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"threads left running: {sorted(t.name for t in leaked)}")
+        time.sleep(0.02)

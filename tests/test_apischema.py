@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from remixd import apischema
-from remixd.apischema import RemixRequest, RemixResponse, ResultItem
+from remixd import apireference
+from remixd.apiresponse import RemixResponse, ResultItem
+from remixd.apischema import RemixRequest
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference"
 OPENAPI = REFERENCE / "ideogram-openapi.json"
@@ -55,30 +56,30 @@ def errors(**fields: Any) -> dict[str, str]:
     ],
 )
 def test_enums_match_the_openapi_schema(schemas: dict[str, Any], ours: str, schema: str) -> None:
-    assert tuple(getattr(apischema, ours)) == tuple(schemas[schema]["enum"])
+    assert tuple(getattr(apireference, ours)) == tuple(schemas[schema]["enum"])
 
 
 def test_models_are_the_openapi_models_without_auto(schemas: dict[str, Any]) -> None:
-    assert set(schemas["ModelEnum"]["enum"]) - set(apischema.MODELS) == {"AUTO"}
+    assert set(schemas["ModelEnum"]["enum"]) - set(apireference.MODELS) == {"AUTO"}
 
 
 def test_ranges_match_the_openapi_schema(schemas: dict[str, Any]) -> None:
     legacy_weight = schemas["InitialImageRequest"]["properties"]["image_weight"]
     v3 = schemas["RemixImageRequestV3"]["properties"]
     for source in (legacy_weight, v3["image_weight"]):
-        assert (source["minimum"], source["maximum"]) == apischema.IMAGE_WEIGHT_RANGE
+        assert (source["minimum"], source["maximum"]) == apireference.IMAGE_WEIGHT_RANGE
     for source in (schemas["ImageRequest"]["properties"]["num_images"], v3["num_images"]):
-        assert (source["minimum"], source["maximum"]) == apischema.NUM_IMAGES_RANGE
-    assert (schemas["Seed"]["minimum"], schemas["Seed"]["maximum"]) == apischema.SEED_RANGE
+        assert (source["minimum"], source["maximum"]) == apireference.NUM_IMAGES_RANGE
+    assert (schemas["Seed"]["minimum"], schemas["Seed"]["maximum"]) == apireference.SEED_RANGE
     member = schemas["ColorPaletteMember"]["properties"]
     assert (
         member["color_weight"]["minimum"],
         member["color_weight"]["maximum"],
-    ) == apischema.COLOR_WEIGHT_RANGE
-    assert member["color_hex"]["pattern"] == apischema.COLOR_HEX_PATTERN
+    ) == apireference.COLOR_WEIGHT_RANGE
+    assert member["color_hex"]["pattern"] == apireference.COLOR_HEX_PATTERN
     members = schemas["ColorPaletteWithMembers"]["properties"]["members"]
-    assert (members["minItems"], members["maxItems"]) == apischema.COLOR_MEMBERS_RANGE
-    assert schemas["StyleCode"]["pattern"] == apischema.STYLE_CODE_PATTERN
+    assert (members["minItems"], members["maxItems"]) == apireference.COLOR_MEMBERS_RANGE
+    assert schemas["StyleCode"]["pattern"] == apireference.STYLE_CODE_PATTERN
 
 
 # --- the seed request (seed-remix-api.txt) ----------------------------------------------------------------
@@ -162,7 +163,7 @@ def test_aspect_ratio_only_v3_has_names_the_legacy_values() -> None:
     assert message.startswith(
         "'ASPECT_2_1' is not an aspect ratio of model V_2 (legacy /remix) (only V_3 has it)"
     )
-    assert ", ".join(apischema.ASPECT_RATIOS_LEGACY) in message
+    assert ", ".join(apireference.ASPECT_RATIOS_LEGACY) in message
 
 
 def test_a_typo_in_an_enum_gets_a_did_you_mean() -> None:

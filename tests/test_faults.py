@@ -23,12 +23,13 @@ import requests
 import structlog
 
 from remixd.budget import Budget
-from remixd.config import load_config
+from remixd.configload import load_config
+from remixd.gates import Gates
 from remixd.journal import SqliteJournal
 from remixd.retry import InflightLimiter, Pause, RetryPolicy
 from remixd.sandbox import SandboxOptions, SandboxServer
 from remixd.service import JOURNAL_NAME, Service
-from remixd.worker import UNKNOWN_OUTCOME_HINT, Gates, Worker
+from remixd.worker import UNKNOWN_OUTCOME_HINT, Worker
 from tests.conftest import TEST_KEY, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

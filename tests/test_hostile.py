@@ -34,7 +34,7 @@ from PIL import Image, features
 from structlog.testing import capture_logs
 
 from remixd import cli, logs
-from remixd.config import load_config
+from remixd.configload import load_config
 from remixd.errors import InputError
 from remixd.prepare import DEFAULT_MAX_UPLOAD_BYTES, prepare
 from remixd.sandbox import SandboxServer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from remixd.config import load_config
+from remixd.configload import load_config
 from remixd.sandbox import SandboxServer
 from remixd.service import Service
 from tests.conftest import TEST_KEY, make_image, wait_for, write_config

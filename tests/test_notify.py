@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from remixd.config import load_config
+from remixd.configload import load_config
 from remixd.notify import Notifier
 from remixd.sandbox import SandboxServer
 from remixd.service import Service

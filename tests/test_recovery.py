@@ -20,7 +20,8 @@ import requests
 
 from remixd import rules
 from remixd.apischema import RemixRequest
-from remixd.config import Config, load_config
+from remixd.config import Config
+from remixd.configload import load_config
 from remixd.ideogram import IdeogramClient
 from remixd.journal import SqliteJournal
 from remixd.journalrecords import JobRecord, JobSpec

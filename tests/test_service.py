@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from remixd.config import load_config
+from remixd.configload import load_config
 from remixd.sandbox import SandboxServer
 from remixd.service import Service
 from tests.conftest import POSTER, TEST_KEY, make_image, sidecars, wait_for, write_config

@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
 import structlog
 
-from remixd.config import ApiConfig, Config, read_api_key
+from remixd.apiresponse import RemixResponse
+from remixd.apischema import RemixRequest
+from remixd.config import CREDENTIAL_NAME, ApiConfig, Config, read_api_key
 from remixd.errors import ConfigError, Problem, RemixdError
 from remixd.ideogram import IdeogramClient, RemixApi
 from remixd.retry import Pause
@@ -26,6 +29,29 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 AUTH_PROBE_S = (5.0, 300.0)  # first and longest wait between key probes while paused
+
+
+class CurrentClient:
+    """The client in force, for everyone who holds it. A reload with a new key or API setting swaps what is
+    behind it, so a worker already waiting out an auth pause sends its next request with the new key."""
+
+    def __init__(self, client: RemixApi) -> None:
+        self._client = client
+
+    def swap(self, client: RemixApi) -> None:
+        self._client = client
+
+    def endpoint_url(self, request: RemixRequest) -> str:
+        return self._client.endpoint_url(request)
+
+    def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
+        return self._client.remix(request, image, filename, content_type)
+
+    def download(self, url: str) -> bytes:
+        return self._client.download(url)
+
+    def check_key(self) -> None:
+        self._client.check_key()
 
 
 class ApiConnection:
@@ -61,7 +87,7 @@ class ApiConnection:
         client: RemixApi = IdeogramClient(
             base_url, key, config.api.auth, self._session, config.api.timeout_s, config.api.download_timeout_s,
             config.api.max_download_bytes, config.api.allowed_result_hosts,
-            key_source=f"${config.api.api_key_env}")
+            key_source=_key_source(config.api, self._environ))
         if metrics is not None:
             from remixd.metrics import MeteredClient
 
@@ -77,6 +103,16 @@ class ApiConnection:
     def close(self) -> None:
         if self._sandbox is not None:
             self._sandbox.stop()
+
+
+def _key_source(api: ApiConfig, environ: Mapping[str, str]) -> str:
+    """Where the key was read from, as read_api_key decides, for the hint of a refused key."""
+    if api.api_key_file is not None:
+        return str(api.api_key_file)
+    credentials = environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
+        return f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME} (systemd LoadCredential=)"
+    return f"${api.api_key_env}"
 
 
 class KeyProbe:

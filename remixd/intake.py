@@ -8,6 +8,7 @@ twice. An inbox that is missing or unmounted is paused and reported, never read 
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import time
@@ -42,7 +43,7 @@ class InboxState:
     next_rescan: float = 0.0
     announced: set[Path] = field(default_factory=set)  # paths an event told us about since the last rescan
 
-    @property
+    @functools.cached_property
     def root(self) -> str:
         return os.fspath(self.config.path)
 

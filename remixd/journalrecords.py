@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from remixd.errors import RemixdError
 
@@ -31,9 +31,9 @@ class JournalError(RemixdError):
     kind = "journal"
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A complete file found in an inbox, to be claimed."""
+class Candidate(NamedTuple):
+    """A complete file found in an inbox, to be claimed. A named tuple rather than a frozen dataclass: a
+    backlog makes 20,000 of them at start, and a tuple is built in a third of the time."""
 
     inbox: str
     relpath: str

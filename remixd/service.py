@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import requests
 import structlog
 
-from remixd.apiconnection import ApiConnection, KeyProbe
+from remixd.apiconnection import ApiConnection, CurrentClient, KeyProbe
 from remixd.budget import Budget
 from remixd.config import Config, InboxConfig, MetricsConfig
 from remixd.errors import ConfigError
@@ -111,7 +111,7 @@ class Service:
         config = self.config
         if config.metrics is not None:
             self._start_metrics(config.metrics)
-        self.client = self._connection.build_client(config, self._api_metrics)
+        self.client = CurrentClient(self._connection.build_client(config, self._api_metrics))
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
         self.limiter = InflightLimiter(config.api.max_in_flight_images)
@@ -325,8 +325,7 @@ class Service:
         """A new key or API setting takes effect for the next request; a reload also lifts an auth pause
         (the operator fixed something; if not, the next 401 pauses again)."""
         if not self._connection.is_current(new.api):
-            self.client = self._connection.build_client(new, self._api_metrics)
-            self.worker = Worker(self.journal, self.client, self.gates, self._policy)
+            self.client.swap(self._connection.build_client(new, self._api_metrics))
             log.info("remixd.reload.api_changed")
         if self.gates.auth.is_paused:
             self.gates.auth.resume()

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -82,9 +82,13 @@ def write_config(root: Path, base_url: str | None, *, rules: list[dict[str, Any]
 
 
 class Daemon:
-    """`remixd run` in a subprocess, logging JSON lines to a file the test reads."""
+    """`remixd run` in a subprocess, logging JSON lines to a file the test reads. Every one a test starts is
+    killed (and its log closed) when the test ends, even when it fails half-way."""
+
+    started: ClassVar[list[Daemon]] = []
 
     def __init__(self, config: Path, env: dict[str, str]) -> None:
+        Daemon.started.append(self)
         self.log_path = config.parent / "remixd.log"
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -106,6 +110,19 @@ class Daemon:
             return self.process.wait(timeout=60)
         finally:
             self._log.close()
+
+    def reap(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self._log.close()
+
+
+@pytest.fixture(autouse=True)
+def reap_daemons() -> Iterator[None]:
+    yield
+    while Daemon.started:
+        Daemon.started.pop().reap()
 
 
 @pytest.fixture

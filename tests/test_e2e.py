@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,17 +31,12 @@ def daemon_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def started(tmp_path: Path, sandbox: SandboxServer, daemon_env: dict[str, str]) -> Iterator[Daemon]:
+def started(tmp_path: Path, sandbox: SandboxServer, daemon_env: dict[str, str]) -> Daemon:
     config = write_config(tmp_path, sandbox.base_url, inbox={"recursive": True, "settle_s": 0.5})
     make_image(tmp_path / "inbox/before-start.jpg", color=(1, 1, 1))
     daemon = Daemon(config, daemon_env)
-    try:
-        daemon.wait_started()
-        yield daemon
-    finally:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait(timeout=30)
+    daemon.wait_started()
+    return daemon
 
 
 def test_files_dropped_every_way_people_drop_them(tmp_path: Path, sandbox: SandboxServer, started: Daemon) -> None:

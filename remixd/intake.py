@@ -9,11 +9,12 @@ twice. An inbox that is missing or unmounted is paused and reported, never read 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import queue
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -180,18 +181,18 @@ class Intake:
 
     # -- scans -----------------------------------------------------------------------------------------------
 
-    def _scan_all(self, initial: bool) -> list[Ready]:
-        found: list[Ready] = []
+    def _scan_all(self, initial: bool) -> Iterator[Ready]:
         for state in self.inboxes:
-            found += self._rescan(state, initial=initial)
-        return found
+            yield from self._rescan(state, initial=initial)
 
-    def _rescan(self, state: InboxState, initial: bool = False) -> list[Ready]:
-        """Files quiet for settle_s already are ready now; others are tracked until they settle."""
+    def _rescan(self, state: InboxState, initial: bool = False) -> Iterator[Ready]:
+        """Files quiet for settle_s already are ready now; others are tracked until they settle.
+
+        A generator: the claims of a big backlog start while the scan goes on, so the first request leaves
+        after the first batch is found, not after the whole tree is walked."""
         state.next_rescan = self._monotonic() + state.config.rescan_s
         if state.missing:
-            return []
-        ready: list[Ready] = []
+            return
         horizon = self._wall() - state.config.settle_s
         tracked = len(state.readiness) > 0  # the start-up scan of a big backlog skips 20,000 lookups
         try:
@@ -206,13 +207,12 @@ class Intake:
                 elif path is not None and not initial and path not in state.announced:
                     self.missed_by_events += 1
                 if info.st_mtime < horizon:
-                    ready.append((state, relpath, info))
+                    yield state, relpath, info
                 elif path is not None:
                     state.readiness.touch(path)
         except InboxUnavailable as error:
             self._pause(state, error.message)
         state.announced.clear()
-        return ready
 
     def _check_health(self, state: InboxState) -> None:
         watcher = state.watcher
@@ -246,15 +246,16 @@ class Intake:
 
     # -- claims ----------------------------------------------------------------------------------------------
 
-    def _claim(self, ready: Sequence[Ready], on_claimed: Callable[[list[Claimed]], None] | None = None
+    def _claim(self, ready: Iterable[Ready], on_claimed: Callable[[list[Claimed]], None] | None = None
                ) -> list[Claimed]:
         """Claim in batches; `on_claimed` gets each batch as soon as it is committed, so a 20,000-file
-        backlog has its first request out while the rest is still being claimed."""
+        backlog has its first request out while the rest is still being found and claimed."""
         claimed: list[Claimed] = []
-        for start in range(0, len(ready), CLAIM_BATCH):
+        pending = iter(ready)
+        while chunk := list(itertools.islice(pending, CLAIM_BATCH)):
             batch: list[tuple[InboxState, Candidate]] = []
             now = self._now()
-            for state, relpath, info in ready[start:start + CLAIM_BATCH]:
+            for state, relpath, info in chunk:
                 if info is not None:  # the scan already kept only files and links: its lstat is the answer
                     batch.append((state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now)))
                     continue

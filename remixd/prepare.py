@@ -85,32 +85,23 @@ def prepare(
     steps: list[str] = []
     converted = _normalise(image, source_format, data, steps)
     stem = _safe_stem(path)
+    sent: Image.Image = image if converted is None else converted
     if converted is None and len(data) <= max_upload_bytes:
-        return PreparedImage(
-            data=data,
-            filename=stem + EXTENSIONS[source_format],
-            content_type=CONTENT_TYPES[source_format],
-            source_sha256=sha256,
-            source_bytes=len(data),
-            width=image.width,
-            height=image.height,
-            conversion=None,
-        )
-    if converted is None:
-        converted = image
-    target = source_format if source_format in SENT_AS_IS else "PNG"  # lossless; _shrink may pick JPEG
-    icc_profile = image.info.get("icc_profile") if _colour_space(converted) == _colour_space(image) else None
-    payload = _encode(converted, target, icc_profile)
-    if len(payload) > max_upload_bytes:
-        converted, payload, target = _shrink(converted, max_upload_bytes, steps, name)
+        payload, target = data, source_format  # the original bytes, untouched
+    else:
+        target = source_format if source_format in SENT_AS_IS else "PNG"  # lossless; _shrink may pick JPEG
+        icc_profile = image.info.get("icc_profile") if _colour_space(sent) == _colour_space(image) else None
+        payload = _encode(sent, target, icc_profile)
+        if len(payload) > max_upload_bytes:
+            sent, payload, target = _shrink(sent, max_upload_bytes, steps, name)
     return PreparedImage(
         data=payload,
         filename=stem + EXTENSIONS[target],
         content_type=CONTENT_TYPES[target],
         source_sha256=sha256,
         source_bytes=len(data),
-        width=converted.width,
-        height=converted.height,
+        width=sent.width,
+        height=sent.height,
         conversion="; ".join(steps) or None,
     )
 

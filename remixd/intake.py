@@ -182,8 +182,7 @@ class Intake:
     # -- scans -----------------------------------------------------------------------------------------------
 
     def _scan_all(self, initial: bool) -> Iterator[Ready]:
-        for state in self.inboxes:
-            yield from self._rescan(state, initial=initial)
+        return itertools.chain.from_iterable(self._rescan(state, initial=initial) for state in self.inboxes)
 
     def _rescan(self, state: InboxState, initial: bool = False) -> Iterator[Ready]:
         """Files quiet for settle_s already are ready now; others are tracked until they settle.

@@ -68,71 +68,59 @@ def test_abstract_socket_names_are_understood(tmp_path: Path) -> None:
         assert sock.recv(100) == b"STATUS=hello"
 
 
-def test_the_daemon_lifecycle_as_systemd_sees_it(tmp_path: Path, sandbox: SandboxServer,
-                                                 notify_socket: NotifySocket) -> None:
+@pytest.fixture
+def supervised(tmp_path: Path, sandbox: SandboxServer, notify_socket: NotifySocket) -> Iterator[Service]:
+    """The daemon running in a thread as systemd would run it: NOTIFY_SOCKET set, a 0.2 s watchdog."""
     config = write_config(tmp_path, sandbox.base_url)
     environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "200000"}
     service = Service(load_config(config), mode="run", environ=environ)
     thread = threading.Thread(target=service.run, name="test-service")
     thread.start()
-    try:
-        ready = wait_for(lambda: next((m for m in notify_socket.messages if m.get("READY") == "1"), None),
-                         message="READY=1")
-        assert "inboxes" in ready["STATUS"]
-        assert service.intake.modes == {str(tmp_path / "inbox"): "native"}  # armed before READY=1
-        wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 2, message="watchdog pings")
-        make_image(tmp_path / "inbox/a.jpg")
-        wait_for(lambda: (tmp_path / "done/a.jpg").exists(), message="the input to finish")
-        service.request_reload()
-        wait_for(lambda: "RELOADING" in notify_socket.names(), message="RELOADING=1")
-        wait_for(lambda: notify_socket.names().count("READY") >= 2, message="READY=1 after the reload")
-    finally:
-        service.request_stop()
-        thread.join(timeout=30)
-    assert "STOPPING" in notify_socket.names()
+    yield service
+    service.request_stop()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
+def assert_no_more_pings(notify_socket: NotifySocket) -> int:
+    threading.Event().wait(0.3)  # let a ping already on its way land
+    pings = notify_socket.names().count("WATCHDOG")
+    threading.Event().wait(0.5)  # five watchdog intervals: a healthy daemon pings at least twice in them
+    assert notify_socket.names().count("WATCHDOG") == pings
+    return pings
+
+
+def test_the_daemon_lifecycle_as_systemd_sees_it(tmp_path: Path, supervised: Service,
+                                                 notify_socket: NotifySocket) -> None:
+    ready = wait_for(lambda: next((m for m in notify_socket.messages if m.get("READY") == "1"), None),
+                     message="READY=1")
+    assert "inboxes" in ready["STATUS"]
+    assert supervised.intake.modes == {str(tmp_path / "inbox"): "native"}  # armed before READY=1
+    wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 2, message="watchdog pings")
+    make_image(tmp_path / "inbox/a.jpg")
+    wait_for(lambda: (tmp_path / "done/a.jpg").exists(), message="the input to finish")
+    supervised.request_reload()
+    wait_for(lambda: "RELOADING" in notify_socket.names(), message="RELOADING=1")
+    wait_for(lambda: notify_socket.names().count("READY") >= 2, message="READY=1 after the reload")
     reloading = notify_socket.names().index("RELOADING")
     assert "READY" in notify_socket.names()[reloading:]
+    supervised.request_stop()
+    wait_for(lambda: "STOPPING" in notify_socket.names(), message="STOPPING=1")
 
 
-def test_no_watchdog_ping_while_a_worker_is_dead(tmp_path: Path, sandbox: SandboxServer,
-                                                 notify_socket: NotifySocket) -> None:
-    config = write_config(tmp_path, sandbox.base_url)
-    environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "200000"}
-    service = Service(load_config(config), mode="run", environ=environ)
-    thread = threading.Thread(target=service.run, name="test-service")
-    thread.start()
-    try:
-        wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 1, message="a first ping")
-        service._work.put(None)  # one worker thread ends, as a crashed one would
-        wait_for(lambda: not all(t.is_alive() for t in service._threads), message="the worker to end")
-        pings = notify_socket.names().count("WATCHDOG")
-        wait_for(lambda: notify_socket.names().count("STATUS") >= 1 and len(notify_socket.messages) > 0,
-                 message="more messages")
-        threading.Event().wait(0.5)  # five watchdog intervals: a healthy daemon pings at least twice in them
-        assert notify_socket.names().count("WATCHDOG") == pings
-    finally:
-        service.request_stop()
-        thread.join(timeout=30)
+def test_no_watchdog_ping_while_a_worker_is_dead(supervised: Service, notify_socket: NotifySocket) -> None:
+    wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 1, message="a first ping")
+    supervised._work.put(None)  # one worker thread ends, as a crashed one would
+    wait_for(lambda: not all(t.is_alive() for t in supervised._threads), message="the worker to end")
+    assert_no_more_pings(notify_socket)
 
 
-def test_no_watchdog_ping_while_a_busy_worker_has_stopped_beating(tmp_path: Path, sandbox: SandboxServer,
+def test_no_watchdog_ping_while_a_busy_worker_has_stopped_beating(supervised: Service,
                                                                   notify_socket: NotifySocket) -> None:
-    config = write_config(tmp_path, sandbox.base_url)
-    environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "200000"}
-    service = Service(load_config(config), mode="run", environ=environ)
-    thread = threading.Thread(target=service.run, name="test-service")
-    thread.start()
-    try:
-        wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 1, message="a first ping")
-        with service._lock:  # a worker busy on one input, silent for longer than any HTTP timeout allows
-            service._beats[-1] = time.monotonic() - 10_000
-        threading.Event().wait(0.3)  # let a ping already on its way land
-        pings = notify_socket.names().count("WATCHDOG")
-        threading.Event().wait(0.5)  # five watchdog intervals: a healthy daemon pings at least twice in them
-        assert notify_socket.names().count("WATCHDOG") == pings
-        with service._lock:
-            del service._beats[-1]
-        wait_for(lambda: notify_socket.names().count("WATCHDOG") > pings, message="pings after recovery")
-    finally:
-        service.request_stop()
-        thread.join(timeout=30)
+    wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 1, message="a first ping")
+    with supervised._lock:  # a worker busy on one input, silent for longer than any HTTP timeout allows
+        supervised._beats[-1] = time.monotonic() - 10_000
+    pings = assert_no_more_pings(notify_socket)
+    with supervised._lock:
+        del supervised._beats[-1]
+    wait_for(lambda: notify_socket.names().count("WATCHDOG") > pings, message="pings after recovery")

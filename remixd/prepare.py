@@ -16,25 +16,20 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from remixd.convert import SENT_AS_IS, colour_space, encode, normalise, shrink
 from remixd.errors import InputError
 
 JPEG_END_OF_IMAGE = b"\xff\xd9"
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the reference's "max size 10MB" for /remix and v3 remix
 MAX_PIXELS = 64_000_000  # far beyond anything Ideogram renders; refuses decompression bombs politely
 MAX_SOURCE_BYTES = 256 * 1024 * 1024  # read before decoding, so a huge file cannot exhaust memory
-JPEG_QUALITIES = (90, 85, 80, 70, 60)
-DOWNSCALE_STEP = 0.75
-MIN_SIDE = 256  # below this a remix is pointless; give up instead of sending a thumbnail
-SENT_AS_IS = frozenset({"JPEG", "PNG", "WEBP"})
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 SUPPORTED_HINT = "remixd sends JPEG, PNG and WebP, and converts GIF, BMP, TIFF, AVIF and HEIC"
 _HEIC_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs")
-_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -83,17 +78,17 @@ def prepare(
         ) from error
     source_format = "JPEG" if image.format == "MPO" else str(image.format)  # camera JPEGs open as MPO
     steps: list[str] = []
-    converted = _normalise(image, source_format, data, steps)
+    converted = normalise(image, source_format, data, steps)
     stem = _safe_stem(path)
     sent: Image.Image = image if converted is None else converted
     if converted is None and len(data) <= max_upload_bytes:
         payload, target = data, source_format  # the original bytes, untouched
     else:
-        target = source_format if source_format in SENT_AS_IS else "PNG"  # lossless; _shrink may pick JPEG
-        icc_profile = image.info.get("icc_profile") if _colour_space(sent) == _colour_space(image) else None
-        payload = _encode(sent, target, icc_profile)
+        target = source_format if source_format in SENT_AS_IS else "PNG"  # lossless; shrink() may pick JPEG
+        icc_profile = image.info.get("icc_profile") if colour_space(sent) == colour_space(image) else None
+        payload = encode(sent, target, icc_profile)
         if len(payload) > max_upload_bytes:
-            sent, payload, target = _shrink(sent, max_upload_bytes, steps, name)
+            sent, payload, target = shrink(sent, max_upload_bytes, steps, name)
     return PreparedImage(
         data=payload,
         filename=stem + EXTENSIONS[target],
@@ -232,110 +227,6 @@ def _header_size(data: bytes, formats: tuple[str, ...]) -> tuple[int, int] | Non
         except (SyntaxError, OSError, ValueError, IndexError, TypeError):
             continue
     return None
-
-
-def _normalise(image: Image.Image, source_format: str, data: bytes, steps: list[str]) -> Image.Image | None:
-    """The image to re-encode, or None when the original bytes can go as they are."""
-    result: Image.Image | None = None
-    frames = getattr(image, "n_frames", 1)
-    if frames > 1:
-        steps.append(f"{source_format.lower()} with {frames} frames: first frame only")
-        result = image.copy()  # load() already decoded frame 0; copy() detaches it from the sequence
-    if source_format not in SENT_AS_IS:
-        steps.append(f"{source_format.lower()}->png")
-        result = result or image.copy()
-    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-    if orientation in range(2, 9):  # 1 is upright; anything outside 1..8 is junk exif_transpose ignores
-        steps.append(f"exif-rotated (orientation {orientation})")
-        result = ImageOps.exif_transpose(result or image)
-    if image.mode == "CMYK":
-        steps.append("cmyk->rgb")
-        result = (result or image).convert("RGB")
-    if _is_sixteen_bit(image, source_format, data):
-        steps.append("16-bit->8-bit")
-        result = _to_eight_bit(result or image)
-    if result is not None and result.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
-        result = result.convert("RGBA" if _has_alpha(result) else "RGB")
-    return result
-
-
-def _is_sixteen_bit(image: Image.Image, source_format: str, data: bytes) -> bool:
-    # Pillow reads 16-bit RGB(A) PNGs as 8-bit modes, so the IHDR bit depth (byte 24) is the only tell.
-    if source_format == "PNG" and len(data) > 24 and data[24] == 16:  # noqa: PLR2004  # IHDR bit depth
-        return True
-    return image.mode == "I" or image.mode.startswith("I;16")
-
-
-def _to_eight_bit(image: Image.Image) -> Image.Image:
-    if image.mode == "I" or image.mode.startswith("I;16"):
-        # convert("L") would clamp every value above 255 to white; scale the 16-bit range instead
-        return image.convert("I").point(lambda value: value / 256).convert("L")
-    return image.convert("RGBA" if _has_alpha(image) else "RGB")
-
-
-def _has_alpha(image: Image.Image) -> bool:
-    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
-
-
-def _colour_space(image: Image.Image) -> str:
-    """An ICC profile only fits images of the colour space it was made for."""
-    return {"1": "gray", "L": "gray", "LA": "gray", "I": "gray", "CMYK": "cmyk"}.get(
-        image.mode, "gray" if image.mode.startswith("I;16") else "rgb"
-    )
-
-
-def _encode(image: Image.Image, target: str, icc_profile: bytes | None, quality: int = 95) -> bytes:
-    options: dict[str, Any] = {"icc_profile": icc_profile} if icc_profile else {}
-    if target == "JPEG":
-        if image.mode not in ("L", "RGB"):
-            image = _flatten(image)
-            options.pop("icc_profile", None)
-        options.update(quality=quality, optimize=True)
-    elif target == "WEBP":
-        options.update(quality=quality)
-    buffer = io.BytesIO()
-    image.save(buffer, format=target, **options)
-    return buffer.getvalue()
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """JPEG has no alpha: composite onto white (what a viewer shows) rather than onto black."""
-    if not _has_alpha(image):
-        return image.convert("RGB")
-    rgba = image.convert("RGBA")
-    background = Image.new("RGB", rgba.size, (255, 255, 255))
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    return background
-
-
-def _shrink(
-    image: Image.Image, max_bytes: int, steps: list[str], name: str
-) -> tuple[Image.Image, bytes, str]:
-    """JPEG at falling quality first (keeps every pixel), then smaller sizes, until it fits."""
-    limit = f"{max_bytes / (1024 * 1024):.1f} MiB"
-    if _has_alpha(image):
-        steps.append("transparency flattened onto white")
-    for quality in JPEG_QUALITIES:
-        payload = _encode(image, "JPEG", None, quality)
-        if len(payload) <= max_bytes:
-            steps.append(f"over {limit}: jpeg q={quality}")
-            return image, payload, "JPEG"
-    original = image.size
-    current = image
-    while min(current.size) * DOWNSCALE_STEP >= MIN_SIDE:
-        size = (round(current.width * DOWNSCALE_STEP), round(current.height * DOWNSCALE_STEP))
-        current = image.resize(size, Image.Resampling.LANCZOS)
-        payload = _encode(current, "JPEG", None, JPEG_QUALITIES[1])
-        if len(payload) <= max_bytes:
-            steps.append(
-                f"over {limit}: jpeg q={JPEG_QUALITIES[1]}, downscaled "
-                f"{original[0]}x{original[1]}->{size[0]}x{size[1]}"
-            )
-            return current, payload, "JPEG"
-    raise InputError(
-        f"{name} does not fit in {limit} even as a {current.width}x{current.height} JPEG",
-        "export a smaller or simpler image",
-    )
 
 
 def _safe_stem(path: Path) -> str:

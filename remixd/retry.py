@@ -96,22 +96,12 @@ class InflightLimiter:
         """
         if images < 1:
             raise ValueError("images must be at least 1")
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
             ticket = next(self._tickets)
             self._queue.append(ticket)
             try:
-                while not (self._queue[0] == ticket and self._fits(images)):
-                    if stop.is_set():
-                        return False
-                    wait_s = POLL_S
-                    if deadline is not None:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            return False
-                        wait_s = min(wait_s, remaining)
-                    self._condition.wait(wait_s)
-                if stop.is_set():
+                if not _wait(self._condition, lambda: self._queue[0] == ticket and self._fits(images), stop,
+                             timeout):
                     return False
                 self._in_flight += images
                 return True
@@ -197,23 +187,34 @@ class Pause:
 
     def wait_while_paused(self, stop: threading.Event, timeout: float | None = None) -> bool:
         """Block while paused. True when free to go; False when `stop` is set or `timeout` runs out first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
-            while True:
-                if stop.is_set():
-                    return False
-                self._expire()
-                if self._reason is None:
-                    return True
-                wait_s = POLL_S
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    wait_s = min(wait_s, remaining)
-                self._condition.wait(wait_s)
+            return _wait(self._condition, self._free, stop, timeout)
+
+    def _free(self) -> bool:
+        self._expire()
+        return self._reason is None
 
     def _expire(self) -> None:
         if self._until is not None and self._clock() >= self._until:
             self._reason = None
             self._until = None
+
+
+def _wait(condition: threading.Condition, ready: Callable[[], bool], stop: threading.Event,
+          timeout: float | None) -> bool:
+    """Inside `with condition`: wait until `ready()`; False when `stop` is set or `timeout` passes first.
+
+    Condition.wait cannot also wait on an Event, so the stop switch is looked at every POLL_S.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not ready():
+        if stop.is_set():
+            return False
+        wait_s = POLL_S
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            wait_s = min(wait_s, remaining)
+        condition.wait(wait_s)
+    return not stop.is_set()

@@ -133,10 +133,6 @@ def _translate_segment(segment: str, pattern: str) -> str:
     return "".join(out)
 
 
-def glob_matches(pattern: re.Pattern[str], relpath: str) -> bool:
-    return pattern.fullmatch(relpath) is not None
-
-
 def template_problems(template: str) -> list[tuple[str, str]]:
     """(message, fix) for each thing wrong with a prompt template; empty when it renders for every file."""
     allowed = " ".join("{" + name + "}" for name in PLACEHOLDERS)

@@ -21,6 +21,18 @@ from remixd.sandbox import SandboxOptions, SandboxServer
 
 TEST_KEY = "test-key-5f1c9a77d2"
 
+# Names every file-writing stage must survive, and a stand-in content hash.
+LONG_NAME = "é" * 125 + "x.jpg"  # 255 bytes in UTF-8
+ODD_NAMES = [
+    "plain.jpg",
+    "with space.jpg",
+    "ünïcødé 画像.png",
+    "new\nline.jpg",
+    "-leading-dash.jpg",
+    LONG_NAME,
+]
+SHA = "0123456789abcdef" * 4
+
 
 def make_image(path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 80, 40),
                fmt: str | None = None) -> Path:

@@ -14,17 +14,7 @@ import pytest
 from remixd.dispose import dispose_done, dispose_failed
 from remixd.errors import OutputError
 from remixd.output import ERROR_SCHEMA, NAME_MAX, TEMP_PREFIX
-
-LONG_NAME = "é" * 125 + "x.jpg"  # 255 bytes in UTF-8
-ODD_NAMES = [
-    "plain.jpg",
-    "with space.jpg",
-    "ünïcødé 画像.png",
-    "new\nline.jpg",
-    "-leading-dash.jpg",
-    LONG_NAME,
-]
-SHA = "0123456789abcdef" * 4
+from tests.conftest import ODD_NAMES, SHA
 
 
 def temps_under(folder: Path) -> list[Path]:

@@ -28,17 +28,8 @@ from remixd.output import (
     write_json,
     write_result,
 )
+from tests.conftest import LONG_NAME, ODD_NAMES, SHA
 
-LONG_NAME = "é" * 125 + "x.jpg"  # 255 bytes in UTF-8
-ODD_NAMES = [
-    "plain.jpg",
-    "with space.jpg",
-    "ünïcødé 画像.png",
-    "new\nline.jpg",
-    "-leading-dash.jpg",
-    LONG_NAME,
-]
-SHA = "0123456789abcdef" * 4
 OTHER_SHA = "fedcba9876543210" * 4
 WHEN = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

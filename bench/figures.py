@@ -170,7 +170,7 @@ class _ClaimNothing:
 
 def remixd_scan(inboxes: Any) -> None:
     """What remixd does at start before claiming: walk, lstat, ignore rules, readiness, claim preparation."""
-    from remixd.intake import Intake  # the remixd beside bench/ (python -m bench puts it first on the path)
+    from remixd.intake.claims import Intake  # the remixd beside bench/ (python -m bench puts it first on the path)
 
     Intake(inboxes, _ClaimNothing()).start(watch=False)
 
@@ -194,7 +194,7 @@ def backlog(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
     with procs.Sandbox(root / "sandbox", latency_s=0.0, inflight_limit=sizes.inflight_limit) as sandbox:
         config = inputs.write_config(root, sandbox.base_url, inbox={"recursive": True})
         walk_s = _best_of(3, lambda: bare_walk(root / "inbox"))
-        from remixd.configload import load_config
+        from remixd.config.load import load_config
 
         inboxes = load_config(config).inboxes
         scan_s = _best_of(3, lambda: remixd_scan(inboxes))

@@ -17,8 +17,8 @@ from typing import TextIO
 import structlog
 
 from remixd import __version__, logs
-from remixd.config import Config
-from remixd.configload import load_config
+from remixd.config.load import load_config
+from remixd.config.model import Config
 from remixd.errors import AuthError, ConfigError, RemixdError
 
 log = structlog.get_logger(__name__)
@@ -95,7 +95,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _run(args: argparse.Namespace) -> ExitStatus:
-    from remixd.service import Service
+    from remixd.daemon.service import Service
 
     service = Service(_load(args), mode="run")
 
@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace) -> ExitStatus:
 
 
 def _once(args: argparse.Namespace) -> ExitStatus:
-    from remixd.service import Service
+    from remixd.daemon.service import Service
 
     progress = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     service = Service(_load(args), mode="once", progress=progress)
@@ -135,7 +135,7 @@ def _once(args: argparse.Namespace) -> ExitStatus:
 def _check(args: argparse.Namespace) -> ExitStatus:
     config = _load(args)
     if args.api:
-        from remixd.service import Service
+        from remixd.daemon.service import Service
 
         service = Service(config, mode="once")
         service.open()
@@ -153,9 +153,9 @@ def _check(args: argparse.Namespace) -> ExitStatus:
 
 
 def _status(args: argparse.Namespace) -> ExitStatus:
-    from remixd.journal import SqliteJournal
-    from remixd.service import JOURNAL_NAME
-    from remixd.status import read_status
+    from remixd.daemon.service import JOURNAL_NAME
+    from remixd.daemon.status import read_status
+    from remixd.journal.sqlite import SqliteJournal
 
     config = _load(args)
     path = config.state_dir / JOURNAL_NAME
@@ -198,7 +198,7 @@ def _status(args: argparse.Namespace) -> ExitStatus:
 
 
 def _retry(args: argparse.Namespace) -> ExitStatus:
-    from remixd.operator import retry_failed
+    from remixd.daemon.operator import retry_failed
 
     config = _load(args)
     for line in retry_failed(config, [path.resolve() for path in args.paths]):

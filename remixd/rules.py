@@ -1,6 +1,6 @@
 """Pure rule logic: which rules apply to a file, and the requests they make, with prompts rendered.
 
-Globs (`compile_glob`) are compiled once, by `configload.py`, when the config is loaded. They match the POSIX path
+Globs (`compile_glob`) are compiled once, by `config/load.py`, when the config is loaded. They match the POSIX path
 relative to the inbox, case-insensitively (cameras write `IMG_0001.JPG`, people write `*.jpg`):
 
 | pattern        | matches                                  | does not match        |
@@ -29,14 +29,14 @@ from typing import Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from remixd.apischema import RemixRequest
 from remixd.errors import InputError
+from remixd.ideogram.requests import RemixRequest
 
 PLACEHOLDERS = ("stem", "name", "ext", "parent", "relpath", "rule")
 
 
 class RuleLike(Protocol):
-    """What this module needs of `config.Rule` (kept structural so rules.py does not import config.py)."""
+    """What this module needs of `config.Rule` (kept structural so rules.py does not import config/model.py)."""
 
     @property
     def name(self) -> str: ...
@@ -209,7 +209,7 @@ def match(relpath: str, rules: Sequence[R]) -> list[R]:
 
 def plan(relpath: str, rules: Sequence[RuleLike]) -> list[PlannedJob]:
     """The jobs for one input. Raises InputError when a rule's prompt renders empty for this file name
-    (configload.py refuses such templates at load time; this guards rules built elsewhere)."""
+    (config/load.py refuses such templates at load time; this guards rules built elsewhere)."""
     jobs: list[PlannedJob] = []
     for rule in match(relpath, rules):
         prompt = render_prompt(rule.request.prompt, relpath, rule.name)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from remixd import apireference
-from remixd.apiresponse import RemixResponse, ResultItem
-from remixd.apischema import RemixRequest
+from remixd.ideogram import routes as apireference
+from remixd.ideogram.requests import RemixRequest
+from remixd.ideogram.responses import RemixResponse, ResultItem
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference"
 OPENAPI = REFERENCE / "ideogram-openapi.json"

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from remixd import secrets
-from remixd.config import ApiConfig, Config, read_api_key
-from remixd.configload import load_config
+from remixd.config.load import load_config
+from remixd.config.model import ApiConfig, Config, read_api_key
 from remixd.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from remixd.dispose import dispose_done, dispose_failed
 from remixd.errors import OutputError
-from remixd.output import ERROR_SCHEMA, NAME_MAX, TEMP_PREFIX
+from remixd.files.dispose import dispose_done, dispose_failed
+from remixd.files.output import ERROR_SCHEMA, NAME_MAX, TEMP_PREFIX
 from tests.conftest import ODD_NAMES, SHA
 
 

@@ -22,14 +22,14 @@ import pytest
 import requests
 import structlog
 
-from remixd.budget import Budget
-from remixd.configload import load_config
-from remixd.gates import Gates
-from remixd.journal import SqliteJournal
-from remixd.retry import InflightLimiter, Pause, RetryPolicy
+from remixd.config.load import load_config
+from remixd.daemon.service import JOURNAL_NAME, Service
+from remixd.journal.sqlite import SqliteJournal
 from remixd.sandbox import SandboxOptions, SandboxServer
-from remixd.service import JOURNAL_NAME, Service
-from remixd.worker import UNKNOWN_OUTCOME_HINT, Worker
+from remixd.work.budget import Budget
+from remixd.work.gates import Gates
+from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
+from remixd.work.worker import UNKNOWN_OUTCOME_HINT, Worker
 from tests.conftest import TEST_KEY, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from remixd import cli
-from remixd.configload import load_config
+from remixd.config.load import load_config
 from remixd.errors import ConfigError
 from remixd.rules import compile_glob
 

@@ -34,11 +34,11 @@ from PIL import Image, features
 from structlog.testing import capture_logs
 
 from remixd import cli, logs
-from remixd.configload import load_config
+from remixd.config.load import load_config
+from remixd.daemon.service import Service
 from remixd.errors import InputError
-from remixd.prepare import DEFAULT_MAX_UPLOAD_BYTES, prepare
 from remixd.sandbox import SandboxServer
-from remixd.service import Service
+from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES, prepare
 from tests.conftest import POSTER, TEST_KEY, make_image, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

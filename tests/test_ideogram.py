@@ -18,10 +18,10 @@ import pytest
 import requests
 from PIL import Image
 
-from remixd.apischema import RemixRequest
-from remixd.download import parent_domain as _parent_domain
 from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, RemixdError, UrlExpired
-from remixd.ideogram import USER_AGENT, IdeogramClient, PaymentRequired
+from remixd.ideogram.client import USER_AGENT, IdeogramClient, PaymentRequired
+from remixd.ideogram.download import parent_domain as _parent_domain
+from remixd.ideogram.requests import RemixRequest
 from remixd.sandbox import SandboxOptions, SandboxServer
 
 KEY = "sk-remixd-test-7f3a9c2e51d04b8a"

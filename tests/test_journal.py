@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from remixd.journal import SqliteJournal
-from remixd.journalrecords import Candidate, JobSpec, Journal, JournalError
+from remixd.journal.records import Candidate, JobSpec, Journal, JournalError
+from remixd.journal.sqlite import SqliteJournal
 
 INBOX = "/srv/inbox"
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -291,8 +291,8 @@ def test_an_answer_survives_kill_9(path: Path, clock: FakeClock) -> None:
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        from remixd.journal import SqliteJournal
-        from remixd.journalrecords import JobSpec
+        from remixd.journal.sqlite import SqliteJournal
+        from remixd.journal.records import JobSpec
         journal = SqliteJournal(Path({str(path)!r}))
         input_id = journal.claim("/in", "a.jpg", 1, 1)
         [job] = journal.add_jobs(input_id, [JobSpec("poster", "f", "e", {{}}, 1, 0.08)])

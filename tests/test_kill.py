@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from remixd.journal import SqliteJournal
+from remixd.daemon.service import JOURNAL_NAME
+from remixd.journal.sqlite import SqliteJournal
 from remixd.sandbox import SandboxServer
-from remixd.service import JOURNAL_NAME
 from tests.conftest import TEST_KEY, Daemon, make_image, wait_for, write_config
 
 pytestmark = pytest.mark.e2e

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import requests
 
-from remixd.configload import load_config
+from remixd.config.load import load_config
+from remixd.daemon.service import Service
 from remixd.sandbox import SandboxServer
-from remixd.service import Service
 from tests.conftest import TEST_KEY, make_image, wait_for, write_config
 
 

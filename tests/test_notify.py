@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from remixd.configload import load_config
-from remixd.notify import Notifier
+from remixd.config.load import load_config
+from remixd.daemon.notify import Notifier
+from remixd.daemon.service import Service
 from remixd.sandbox import SandboxServer
-from remixd.service import Service
 from tests.conftest import TEST_KEY, make_image, wait_for, write_config
 
 

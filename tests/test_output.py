@@ -11,7 +11,7 @@ import pytest
 
 import remixd
 from remixd.errors import OutputError
-from remixd.output import (
+from remixd.files.output import (
     ERROR_SCHEMA,
     NAME_MAX,
     RESULT_SCHEMA,

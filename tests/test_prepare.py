@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from remixd.errors import InputError
-from remixd.prepare import PreparedImage, prepare
+from remixd.work.prepare import PreparedImage, prepare
 
 
 def _photo(size: tuple[int, int] = (64, 48), mode: str = "RGB") -> Image.Image:

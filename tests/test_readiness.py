@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remixd.readiness import Readiness, stat_signature
+from remixd.intake.readiness import Readiness, stat_signature
 
 SETTLE = 2.0
 

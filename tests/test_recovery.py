@@ -19,15 +19,15 @@ import pytest
 import requests
 
 from remixd import rules
-from remixd.apischema import RemixRequest
-from remixd.config import Config
-from remixd.configload import load_config
-from remixd.ideogram import IdeogramClient
-from remixd.journal import SqliteJournal
-from remixd.journalrecords import JobRecord, JobSpec
-from remixd.prepare import prepare
+from remixd.config.load import load_config
+from remixd.config.model import Config
+from remixd.daemon.service import JOURNAL_NAME, Service
+from remixd.ideogram.client import IdeogramClient
+from remixd.ideogram.requests import RemixRequest
+from remixd.journal.records import JobRecord, JobSpec
+from remixd.journal.sqlite import SqliteJournal
 from remixd.sandbox import SandboxServer
-from remixd.service import JOURNAL_NAME, Service
+from remixd.work.prepare import prepare
 from tests.conftest import POSTER, TEST_KEY, make_image, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from remixd.retry import InflightLimiter, Pause, RetryPolicy
+from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
 
 WAIT_S = 5.0  # upper bound for anything a test waits on; success never takes this long
 

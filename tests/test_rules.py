@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from remixd.apischema import RemixRequest
-from remixd.config import Rule
+from remixd.config.model import Rule
 from remixd.errors import InputError
+from remixd.ideogram.requests import RemixRequest
 from remixd.rules import (
     PLACEHOLDERS,
     compile_glob,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from remixd.scan import BUILTIN_IGNORES, InboxUnavailable, _builtin_ignored, is_ignored, scan_stat
+from remixd.intake.scan import BUILTIN_IGNORES, InboxUnavailable, _builtin_ignored, is_ignored, scan_stat
 
 
 def scan(inbox: Inbox) -> Iterator[Path]:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from remixd.configload import load_config
+from remixd.config.load import load_config
+from remixd.daemon.service import Service
 from remixd.sandbox import SandboxServer
-from remixd.service import Service
 from tests.conftest import POSTER, TEST_KEY, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

@@ -1,6 +1,6 @@
 """Request validation for both remix endpoints, written from the reference (§1.2, §1.3, §2, §8.5-8.7).
 
-Independent of ``remixd.apischema`` on purpose: when the client and the sandbox disagree, a test fails.
+Independent of ``remixd.ideogram.requests`` on purpose: when the client and the sandbox disagree, a test fails.
 Every refusal is a ``BadRequest`` carrying the text for the 400 (or 413) body.
 """
 

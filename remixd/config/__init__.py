@@ -1,0 +1,1 @@
+"""YAML -> validated, frozen objects; credentials in one place."""

@@ -1,0 +1,321 @@
+"""The YAML config file -> `Config`, loaded once. Every problem is reported at once, located.
+
+`config.reader` reads the YAML keeping the line of every value and turns pydantic's errors into located
+problems; `config.model` holds the schema and the frozen objects; this module holds the checks. Schema errors come
+first, section by section (a broken `api:` does not hide a broken rule), then the cross-field checks: rule
+names, inbox rule lists, prompt placeholders, and folders that would feed results back in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from remixd.config.model import (
+    ApiConfig,
+    BudgetConfig,
+    Config,
+    DocumentSchema,
+    InboxConfig,
+    InboxSchema,
+    MetricsConfig,
+    Rule,
+    RuleSchema,
+    config_warnings,
+)
+from remixd.config.reader import ConfigFile, KeyPath
+from remixd.errors import ConfigError, Problem
+from remixd.ideogram.requests import RemixRequest
+from remixd.rules import compile_glob, template_problems
+
+# Fields that exclude each other: a rule setting one of a group replaces the whole group from `defaults`.
+_EXCLUSIVE_GROUPS = (("aspect_ratio", "resolution"), ("style_type", "style_codes"))
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config; raises ConfigError carrying every problem found, in line order."""
+    located = ConfigFile(str(path))
+    data = located.read(path)
+    config = None
+    if not located.problems:
+        config = _Builder(located, path.expanduser().resolve()).build(data)
+    if located.problems or config is None:
+        raise ConfigError(sorted(located.problems, key=lambda problem: problem.line or 0))
+    return dataclasses.replace(config, warnings=config_warnings(config))
+
+
+def _canonical(key: str) -> str:
+    return "magic_prompt_option" if key == "magic_prompt" else key
+
+
+def _merge(
+    defaults: dict[str, Any], request: dict[str, Any], path: KeyPath
+) -> tuple[dict[str, Any], dict[str, KeyPath]]:
+    """`defaults` under the rule's request, and where each field was written (for error lines).
+
+    A rule setting one field of an exclusive pair (aspect_ratio/resolution, style_type/style_codes) drops
+    the whole pair from the defaults: `resolution:` in a rule means "this size", not "also this size".
+    """
+    own = {_canonical(key) for key in request}
+    for group in _EXCLUSIVE_GROUPS:
+        if own & set(group):
+            own |= set(group)
+    merged: dict[str, Any] = {}
+    origin: dict[str, KeyPath] = {"prompt": (*path, "request", "prompt")}
+    for key, value in defaults.items():
+        if _canonical(key) not in own:
+            merged[key] = value
+            origin[_canonical(key)] = ("defaults", key)
+    for key, value in request.items():
+        merged[key] = value
+        origin[_canonical(key)] = (*path, "request", key)
+    return merged, origin
+
+
+class _Builder:
+    """Schema pass section by section, then the cross-field checks on what validated."""
+
+    def __init__(self, located: ConfigFile, source: Path) -> None:
+        self.located = located
+        self.source = source
+        self.base = source.parent
+
+    def build(self, data: Any) -> Config | None:
+        located = self.located
+        if not isinstance(data, dict):
+            kind = "list" if isinstance(data, list) else type(data).__name__
+            located.add(
+                (),
+                f"the top level must be a mapping of keys (got a {kind})",
+                "start from config.example.yaml",
+            )
+            return None
+        document = located.schema(DocumentSchema, data, ())
+        api = located.schema(ApiConfig, data.get("api") or {}, ("api",)) if _is_mapping(data, "api") else None
+        budget = (
+            located.schema(BudgetConfig, data.get("budget") or {}, ("budget",))
+            if _is_mapping(data, "budget")
+            else None
+        )
+        metrics = (
+            located.schema(MetricsConfig, data.get("metrics") or {}, ("metrics",))
+            if data.get("metrics") is not None and _is_mapping(data, "metrics")
+            else None
+        )
+        defaults = data.get("defaults") or {} if _is_mapping(data, "defaults") else {}
+        raw_rules: list[Any] = data["rules"] if isinstance(data.get("rules"), list) else []
+        written = [
+            item["name"] for item in raw_rules if isinstance(item, dict) and isinstance(item.get("name"), str)
+        ]
+        rules = self._rules(raw_rules, defaults)
+        raw_inboxes: list[Any] = data["inboxes"] if isinstance(data.get("inboxes"), list) else []
+        inboxes = [self._inbox(item, ("inboxes", index), written) for index, item in enumerate(raw_inboxes)]
+        state_dir = self._path(("state_dir",), data.get("state_dir", "./state"))
+        if api is not None and api.api_key_file is not None:
+            api = api.model_copy(
+                update={"api_key_file": self._path(("api", "api_key_file"), str(api.api_key_file))}
+            )
+        # Cross-checks run on every inbox that parsed, so a config with several problems shows them all.
+        final_inboxes = self._feedback([(i, inbox) for i, inbox in enumerate(inboxes) if inbox], state_dir)
+        valid_rules = tuple(rule for rule in rules if rule is not None)
+        complete = len(final_inboxes) == len(inboxes) and len(valid_rules) == len(rules)
+        if document is None or api is None or budget is None or state_dir is None or not complete:
+            return None
+        return Config(
+            source=self.source, api=api, state_dir=state_dir, budget=budget, inboxes=final_inboxes,
+            rules=valid_rules, shutdown_grace_s=document.shutdown_grace_s, metrics=metrics,
+        )  # fmt: skip
+
+    def _path(self, path: KeyPath, value: Any) -> Path | None:
+        if not isinstance(value, str):
+            return None  # the schema pass reports it
+        try:
+            return (self.base / Path(value).expanduser()).resolve()
+        except (OSError, ValueError, RuntimeError) as error:  # NUL bytes, symlink loops
+            self.located.add(path, f"not a usable path ({error})", "write a plain folder path")
+            return None
+
+    def _rules(self, raw: list[Any], defaults: dict[str, Any]) -> list[Rule | None]:
+        rules: list[Rule | None] = []
+        first_line: dict[str, int] = {}
+        from_defaults: dict[Problem, list[str]] = {}
+        for index, item in enumerate(raw):
+            path: KeyPath = ("rules", index)
+            if not isinstance(item, dict):
+                self.located.add(
+                    path,
+                    "a rule must be a mapping with name:, match: and request:",
+                    "see config.example.yaml",
+                )
+                rules.append(None)
+                continue
+            name = item.get("name")
+            if isinstance(name, str) and name in first_line:
+                message = f"rule name '{name}' is already used at line {first_line[name]}"
+                self.located.add((*path, "name"), message, "give every rule its own name")
+            elif isinstance(name, str):
+                first_line[name] = self.located.line((*path, "name"))
+            rules.append(self._rule(item, path, defaults, from_defaults))
+        for problem, names in from_defaults.items():  # one line per bad default, naming the rules it breaks
+            where = ("rules " if len(names) > 1 else "rule ") + ", ".join(f"'{name}'" for name in names)
+            self.located.problems.append(
+                dataclasses.replace(problem, message=f"{problem.message} (in {where})")
+            )
+        return rules
+
+    def _rule(
+        self,
+        item: dict[str, Any],
+        path: KeyPath,
+        defaults: dict[str, Any],
+        from_defaults: dict[Problem, list[str]],
+    ) -> Rule | None:
+        located = self.located
+        before = len(located.problems)
+        schema = located.schema(RuleSchema, item, path)
+        patterns: list[re.Pattern[str]] = []
+        globs = item.get("match")
+        for index, glob in enumerate(globs if isinstance(globs, list) else []):
+            try:
+                if isinstance(glob, str):
+                    patterns.append(compile_glob(glob))
+            except ValueError as error:
+                located.add(
+                    (*path, "match", index), str(error), "globs are relative to the inbox, e.g. '*.jpg'"
+                )
+        request = item.get("request")
+        if not isinstance(request, dict):
+            return None
+        merged, origin = _merge(defaults, request, path)
+        request_path: KeyPath = (*path, "request")
+        remix = None
+
+        def where(loc: KeyPath) -> KeyPath:  # a field comes from the rule or from `defaults:`
+            return (*origin.get(str(loc[0]), (*request_path, loc[0])), *loc[1:]) if loc else request_path
+
+        try:
+            remix = RemixRequest.model_validate(merged)
+        except ValidationError as error:
+            for problem in located.convert(error, RemixRequest, where):
+                if problem.key_path.startswith("defaults."):
+                    from_defaults.setdefault(problem, []).append(str(item.get("name")))
+                else:
+                    located.problems.append(problem)
+        if isinstance(merged.get("prompt"), str):
+            for message, fix in template_problems(merged["prompt"]):
+                located.add(origin["prompt"], message, fix)
+        if schema is None or remix is None or len(located.problems) != before:
+            return None
+        return Rule(schema.name, schema.match, schema.continue_, remix, tuple(patterns))
+
+    def _inbox(self, item: Any, path: KeyPath, written: list[str]) -> InboxConfig | None:
+        located = self.located
+        if not isinstance(item, dict):
+            located.add(
+                path,
+                "an inbox must be a mapping with path:, output:, failed_dir: …",
+                "see config.example.yaml",
+            )
+            return None
+        schema = located.schema(InboxSchema, item, path)
+        # Cross-checks read the raw values, so they run even when another key of this inbox is wrong.
+        if item.get("after", "move") == "move" and item.get("done_dir") is None:
+            located.add(
+                (*path, "after"),
+                "after: move needs done_dir",
+                "add done_dir: ./done, or set after: keep or after: delete",
+            )
+        names = item.get("rules")
+        if names == []:
+            located.add(
+                (*path, "rules"),
+                "an empty list means no rule ever applies",
+                "name rules, or remove the key to try all rules",
+            )
+        for index, name in enumerate(names if isinstance(names, list) else []):
+            if isinstance(name, str) and name not in written:
+                close = difflib.get_close_matches(name, written, n=1)
+                fix = f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(written)}"
+                located.add((*path, "rules", index), f"no rule is named '{name}'", fix)
+        ignore = item.get("ignore")
+        for index, glob in enumerate(ignore if isinstance(ignore, list) else []):
+            try:
+                compile_glob(glob) if isinstance(glob, str) else None
+            except ValueError as error:
+                located.add(
+                    (*path, "ignore", index), str(error), "globs are relative to the inbox, e.g. '*.xmp'"
+                )
+        if schema is None:
+            return None
+        folders = {
+            key: self._path((*path, key), getattr(schema, key))
+            for key in ("path", "output", "done_dir", "failed_dir")
+        }
+        inbox_path, output, failed = folders["path"], folders["output"], folders["failed_dir"]
+        if inbox_path is None or output is None or failed is None:
+            return None  # its other problems are recorded; the cross-checks still look at this inbox
+        return InboxConfig(
+            path=inbox_path, output=output, done_dir=folders["done_dir"], failed_dir=failed,
+            after=schema.after, recursive=schema.recursive, settle_s=schema.settle_s, detect=schema.detect,
+            rules=schema.rules if schema.rules is not None else tuple(dict.fromkeys(written)),
+            ignore=schema.ignore, excluded_dirs=(), rescan_s=schema.rescan_s, poll_s=schema.poll_s,
+        )  # fmt: skip
+
+    def _feedback(
+        self, inboxes: list[tuple[int, InboxConfig]], state_dir: Path | None
+    ) -> tuple[InboxConfig, ...]:
+        """Folders must not feed back: remixd's own folders may lie inside an inbox (then the watcher skips
+        them) but may not be an inbox, nor contain one (results named after inputs could land in it)."""
+        own: list[tuple[KeyPath, Path, str]] = (
+            [(("state_dir",), state_dir, "state folder")] if state_dir else []
+        )
+        for index, inbox in inboxes:
+            own.append((("inboxes", index, "output"), inbox.output, "output folder"))
+            own.append((("inboxes", index, "failed_dir"), inbox.failed_dir, "failed folder"))
+            if inbox.done_dir is not None:
+                own.append((("inboxes", index, "done_dir"), inbox.done_dir, "done folder"))
+        final: list[InboxConfig] = []
+        for position, (index, inbox) in enumerate(inboxes):
+            excluded: list[Path] = []
+            for path, folder, what in own:
+                if folder == inbox.path:
+                    self.located.add(
+                        path,
+                        f"the {what} is the folder of inboxes[{index}] itself: remixd would process "
+                        "its own files",
+                        "use a folder beside the inbox, e.g. ./outbox next to ./inbox",
+                    )
+                elif inbox.path.is_relative_to(folder):
+                    self.located.add(
+                        path,
+                        f"the {what} {folder} contains the inbox inboxes[{index}] ({inbox.path})",
+                        "use folders beside the inbox, not around it",
+                    )
+                elif folder.is_relative_to(inbox.path):
+                    excluded.append(folder)
+            for other_index, other in inboxes[:position]:
+                where = ("inboxes", index, "path")
+                if other.path == inbox.path:
+                    self.located.add(
+                        where, f"inboxes[{other_index}] already watches {inbox.path}", "merge the two inboxes"
+                    )
+                elif (other.recursive and inbox.path.is_relative_to(other.path)) or (
+                    inbox.recursive and other.path.is_relative_to(inbox.path)
+                ):
+                    self.located.add(
+                        where,
+                        f"this inbox and inboxes[{other_index}] overlap and one is recursive: files "
+                        "would be processed twice",
+                        "use folders that do not contain each other",
+                    )
+            final.append(dataclasses.replace(inbox, excluded_dirs=tuple(dict.fromkeys(excluded))))
+        return tuple(final)
+
+
+def _is_mapping(data: dict[str, Any], key: str) -> bool:
+    return data.get(key) is None or isinstance(data.get(key), dict)

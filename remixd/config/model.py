@@ -1,0 +1,214 @@
+"""The config as validated, frozen objects: the schema of each section, and what is read from it.
+
+Every stage reads its settings from these objects; `config.load` is the one place that turns a YAML file
+into them (every problem at once, located). Beside the objects: the API key (read from the file, credential
+or variable the config names) and the warnings about a config that works but deserves a look.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+from remixd import secrets
+from remixd.errors import ConfigError, Problem
+from remixd.ideogram.requests import RemixRequest
+
+CREDENTIAL_NAME = "ideogram-api-key"  # systemd LoadCredential=ideogram-api-key:/path
+Seconds = Annotated[float, Field(strict=True, gt=0)]  # strict float still takes ints; never bools/strings
+
+
+class ApiConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: StrictStr = "https://api.ideogram.ai"
+    auth: Literal["api-key", "bearer"] = "api-key"
+    api_key_env: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "IDEOGRAM_API_KEY"
+    api_key_file: Path | None = None  # absolute after loading
+    sandbox: StrictBool = False
+    max_in_flight_images: Annotated[StrictInt, Field(ge=1, le=64)] = 8
+    timeout_s: Seconds = 180.0
+    download_timeout_s: Seconds = 60.0
+    max_download_bytes: Annotated[StrictInt, Field(gt=0)] = 50 * 1024 * 1024
+    # Hosts (or URLs) result links may point at besides the API's host and its parent domain.
+    allowed_result_hosts: tuple[StrictStr, ...] = ()
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
+            raise ValueError("base_url must be an http(s) URL without query, e.g. https://api.ideogram.ai")
+        if "@" in value.split("/", 3)[2]:  # https://user:KEY@gw/…: a key written into the config file
+            raise ValueError(
+                "base_url must not carry a user or password: never put an API key in a config file; "
+                "name a file (api_key_file) or a variable (api_key_env)"
+            )
+        return value.rstrip("/")  # remixd appends /remix itself
+
+
+class BudgetConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_images_per_day: Annotated[StrictInt, Field(ge=0)] | None = None
+    max_usd_per_day: Annotated[float, Field(strict=True, ge=0)] | None = None
+
+
+class MetricsConfig(BaseModel):
+    """Optional Prometheus endpoint; loopback unless the operator says otherwise."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listen: Annotated[StrictStr, Field(pattern=r"^[^\s:]+:\d{1,5}$")] = "127.0.0.1:9464"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+# The shapes of an inbox, a rule and the top level as written; `config.load` builds the frozen objects below
+# from them after its cross-field checks.
+class InboxSchema(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: StrictStr
+    output: StrictStr
+    done_dir: StrictStr | None = None
+    failed_dir: StrictStr
+    after: Literal["move", "delete", "keep"] = "move"
+    recursive: StrictBool = False
+    settle_s: Seconds = 2.0
+    detect: Literal["auto", "native", "poll"] = "auto"
+    rules: tuple[StrictStr, ...] | None = None
+    ignore: tuple[StrictStr, ...] = ()
+    rescan_s: Seconds = 60.0
+    poll_s: Seconds = 1.0
+
+
+class RuleSchema(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[StrictStr, Field(pattern=r"^[a-z0-9_-]+$")]
+    match: Annotated[tuple[StrictStr, ...], Field(min_length=1)]
+    continue_: StrictBool = Field(default=False, alias="continue")
+    request: dict[str, Any]
+
+
+class DocumentSchema(BaseModel):
+    """The top level only; each section is validated on its own so one bad section hides nothing else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api: dict[str, Any] | None = None
+    state_dir: StrictStr = "./state"
+    budget: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    defaults: dict[str, Any] | None = None
+    inboxes: Annotated[list[Any], Field(min_length=1)]
+    rules: Annotated[list[Any], Field(min_length=1)]
+    shutdown_grace_s: Seconds = 30.0
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    path: Path
+    output: Path
+    done_dir: Path | None
+    failed_dir: Path
+    after: Literal["move", "delete", "keep"]
+    recursive: bool
+    settle_s: float
+    detect: Literal["auto", "native", "poll"]
+    rules: tuple[str, ...]  # names, in the order they are tried
+    ignore: tuple[str, ...]  # user globs, extra to the built-in ignore list
+    excluded_dirs: tuple[Path, ...]  # remixd's own folders inside this inbox: the watcher skips them
+    rescan_s: float = 60.0
+    poll_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    match: tuple[str, ...]
+    continue_: bool  # YAML key "continue"
+    request: RemixRequest  # defaults merged under it; prompt is the unrendered template
+    patterns: tuple[re.Pattern[str], ...]  # `match`, compiled (rules.compile_glob)
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    api: ApiConfig
+    state_dir: Path
+    budget: BudgetConfig
+    inboxes: tuple[InboxConfig, ...]
+    rules: tuple[Rule, ...]
+    shutdown_grace_s: float = 30.0
+    metrics: MetricsConfig | None = None  # None: no metrics endpoint
+    warnings: tuple[str, ...] = ()
+
+    def rules_for(self, inbox: InboxConfig) -> tuple[Rule, ...]:
+        by_name = {rule.name: rule for rule in self.rules}
+        return tuple(by_name[name] for name in inbox.rules)
+
+
+def config_warnings(config: Config) -> tuple[str, ...]:
+    """Things that work but deserve a look (shown by `remixd check`, logged at start)."""
+    warnings: list[str] = []
+    key_file = config.api.api_key_file
+    if key_file is not None:
+        try:
+            mode = key_file.stat().st_mode
+        except OSError as error:
+            warnings.append(f"api.api_key_file: {key_file} cannot be read yet ({error.strerror})")
+        else:
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                warnings.append(
+                    f"api.api_key_file: {key_file} is readable by others; run chmod 600 {key_file}"
+                )
+    budget = config.budget
+    if not config.api.sandbox and budget.max_usd_per_day is None and budget.max_images_per_day is None:
+        warnings.append("budget: none set, so unattended runs may spend without limit; set max_usd_per_day")
+    return tuple(warnings)
+
+
+def read_api_key(api: ApiConfig, env: Mapping[str, str]) -> str | None:
+    """The API key: `api_key_file` if set, else `$CREDENTIALS_DIRECTORY/ideogram-api-key` when present, else
+    the variable named by `api_key_env`; None when there is none. Registered with `secrets` at once.
+
+    Raises ConfigError when a key file is named but cannot be read or is empty (never showing its content).
+    """
+    key_file, source = api.api_key_file, "api.api_key_file"
+    credentials = env.get("CREDENTIALS_DIRECTORY")
+    if key_file is None and credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
+        key_file, source = Path(credentials) / CREDENTIAL_NAME, "$CREDENTIALS_DIRECTORY"
+    if key_file is None:
+        key = env.get(api.api_key_env, "").strip()
+        secrets.register(key)
+        return key or None
+    try:
+        key = key_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        problem = Problem(
+            str(key_file), None, source, f"the key file cannot be read ({reason})", _KEY_FILE_FIX
+        )
+        raise ConfigError([problem]) from None
+    secrets.register(key)
+    if not key:
+        raise ConfigError(
+            [Problem(str(key_file), None, source, "the key file is empty", "write the key into it")]
+        )
+    return key
+
+
+_KEY_FILE_FIX = "check the path and that remixd's user may read it (chmod 600, owned by that user)"

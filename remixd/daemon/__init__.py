@@ -1,0 +1,1 @@
+"""The composition root: the service, its API connection, metrics, notify, status, folders."""

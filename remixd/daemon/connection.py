@@ -1,0 +1,145 @@
+"""Which API remixd talks to (Ideogram, a gateway, or the in-process sandbox), and whether its key works.
+
+A reload builds a new client only when the `api:` settings or the key changed; while a rejected key pauses
+submissions, the key is probed now and then, so a key fixed outside remixd lifts the pause without a reload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import requests
+import structlog
+
+from remixd.config.model import CREDENTIAL_NAME, ApiConfig, Config, read_api_key
+from remixd.errors import ConfigError, Problem, RemixdError
+from remixd.ideogram.client import IdeogramClient, RemixApi
+from remixd.ideogram.requests import RemixRequest
+from remixd.ideogram.responses import RemixResponse
+from remixd.work.retry import Pause
+
+if TYPE_CHECKING:
+    from remixd.daemon.metrics import ApiMetrics
+    from remixd.sandbox import SandboxServer
+
+log = structlog.get_logger(__name__)
+
+AUTH_PROBE_S = (5.0, 300.0)  # first and longest wait between key probes while paused
+
+
+class CurrentClient:
+    """The client in force, for everyone who holds it. A reload with a new key or API setting swaps what is
+    behind it, so a worker already waiting out an auth pause sends its next request with the new key."""
+
+    def __init__(self, client: RemixApi) -> None:
+        self._client = client
+
+    def swap(self, client: RemixApi) -> None:
+        self._client = client
+
+    def endpoint_url(self, request: RemixRequest) -> str:
+        return self._client.endpoint_url(request)
+
+    def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
+        return self._client.remix(request, image, filename, content_type)
+
+    def download(self, url: str) -> bytes:
+        return self._client.download(url)
+
+    def check_key(self) -> None:
+        self._client.check_key()
+
+
+class ApiConnection:
+    """Builds the client for the settings in force; owns the sandbox, started the first time it is asked for."""
+
+    def __init__(self, environ: Mapping[str, str], session: requests.Session) -> None:
+        self._environ = environ
+        self._session = session
+        self._sandbox: SandboxServer | None = None
+        self._sandbox_key = f"sandbox-{secrets.token_hex(8)}"
+        self._identity: tuple[object, str] | None = None  # (api settings, sha256 of the key)
+
+    def build_client(self, config: Config, metrics: ApiMetrics | None) -> RemixApi:
+        """The API client for `config.api`: Ideogram, a gateway, or the in-process sandbox."""
+        base_url, key = config.api.base_url, read_api_key(config.api, self._environ)
+        if config.api.sandbox:
+            if self._sandbox is None:
+                from remixd.sandbox import SandboxOptions, SandboxServer  # loaded only when asked for
+
+                self._sandbox = SandboxServer(SandboxOptions(api_keys=frozenset(), output_scale=0.5))
+                self._sandbox.start()
+            # Any key goes in the sandbox; a random one, because a registered secret is scrubbed from every
+            # log line and a word like "sandbox" would be scrubbed out of the sandbox's own event names.
+            base_url, key = self._sandbox.base_url, self._sandbox_key
+            if config.api.auth == "bearer":
+                base_url += "/ideogram"  # the gateway shape, so a bearer config is tried as it will run
+        if not key:
+            raise ConfigError([Problem(str(config.source), None, "api",
+                                       f"no API key: ${config.api.api_key_env} is not set",
+                                       "export the key, set api.api_key_file, or set api.sandbox: true "
+                                       "to try remixd without one")])
+        self._identity = (config.api, hashlib.sha256(key.encode()).hexdigest())
+        client: RemixApi = IdeogramClient(
+            base_url, key, config.api.auth, self._session, config.api.timeout_s, config.api.download_timeout_s,
+            config.api.max_download_bytes, config.api.allowed_result_hosts,
+            key_source=_key_source(config.api, self._environ))
+        if metrics is not None:
+            from remixd.daemon.metrics import MeteredClient
+
+            client = MeteredClient(client, metrics)
+        return client
+
+    def is_current(self, api: ApiConfig) -> bool:
+        """True while `api` and its key are what the last client was built from; raises ConfigError when a
+        key file cannot be read."""
+        key = self._sandbox_key if api.sandbox else read_api_key(api, self._environ)
+        return (api, hashlib.sha256((key or "").encode()).hexdigest()) == self._identity
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.stop()
+
+
+def _key_source(api: ApiConfig, environ: Mapping[str, str]) -> str:
+    """Where the key was read from, as read_api_key decides, for the hint of a refused key."""
+    if api.api_key_file is not None:
+        return str(api.api_key_file)
+    credentials = environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
+        return f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME} (systemd LoadCredential=)"
+    return f"${api.api_key_env}"
+
+
+class KeyProbe:
+    """While `auth` is paused, check the key at growing intervals; lift the pause once it works again."""
+
+    def __init__(self, auth: Pause) -> None:
+        self._auth = auth
+        self._wait = AUTH_PROBE_S[0]
+        self._next: float | None = None
+
+    def step(self, client: RemixApi, now: float) -> None:
+        """Called on every turn of the service's loop, with a monotonic `now`."""
+        if not self._auth.is_paused:
+            self._wait, self._next = AUTH_PROBE_S[0], None
+            return
+        self._next = self._next or now + self._wait
+        if now >= self._next:
+            self._wait, self._next = self._probe(client), None
+
+    def _probe(self, client: RemixApi) -> float:
+        """Ask once; the wait before the next probe."""
+        wait = self._wait
+        try:
+            client.check_key()
+        except RemixdError as error:
+            log.info("remixd.api.probe_failed", error=error.message, next_probe_s=min(wait * 2, AUTH_PROBE_S[1]))
+            return min(wait * 2, AUTH_PROBE_S[1])
+        self._auth.resume()
+        log.warning("remixd.api.resumed", reason="the API key works again")
+        return AUTH_PROBE_S[0]

@@ -1,0 +1,171 @@
+"""Prometheus metrics, /healthz and /readyz on `metrics.listen` (loopback by default; off unless configured).
+
+The API's latency and errors are observed by wrapping the client, so no stage knows about metrics; the rest is
+read from the running service at scrape time (a custom collector), so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from remixd.config.model import MetricsConfig
+from remixd.errors import ApiError, RemixdError
+from remixd.ideogram.client import RemixApi
+from remixd.ideogram.requests import RemixRequest
+from remixd.ideogram.responses import RemixResponse
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 180)
+
+
+def serve(settings: MetricsConfig, snapshot: Callable[[], Snapshot], *, healthy: Callable[[], bool],
+          ready: Callable[[], bool]) -> tuple[ApiMetrics, MetricsServer]:
+    """Start serving on `settings.listen`: the API's metrics (observed by wrapping each client the service
+    builds) and the service's, read through `snapshot` at scrape time."""
+    registry = CollectorRegistry()
+    api_metrics = ApiMetrics(registry)
+    registry.register(ServiceCollector(snapshot))
+    try:
+        server = MetricsServer(settings.host, settings.port, registry, healthy=healthy, ready=ready)
+    except OSError as error:
+        raise RemixdError(f"metrics cannot listen on {settings.listen}: {error.strerror}",
+                          "choose a free port in metrics.listen, or remove the metrics section") from None
+    server.start()
+    log.info("remixd.metrics.listening", listen=f"{settings.host}:{server.port}")
+    return api_metrics, server
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the service knows at scrape time."""
+
+    discovered: dict[str, int]  # inbox -> files claimed
+    missed_by_events: int
+    outcomes: dict[str, int]
+    queue_depth: int
+    oldest_pending_age_s: float
+    in_flight_images: int
+    ceiling: int
+    spend_usd_today: float
+    spend_images_today: int
+    paused: int
+
+
+class ServiceCollector(Collector):
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Any]:
+        state = self._snapshot()
+        discovered = CounterMetricFamily("remixd_files_discovered", "Files claimed from an inbox", labels=["inbox"])
+        for inbox, count in sorted(state.discovered.items()):
+            discovered.add_metric([inbox], count)
+        yield discovered
+        yield CounterMetricFamily("remixd_rescan_found", "Files a rescan found that no event had announced",
+                                  value=state.missed_by_events)
+        outcomes = CounterMetricFamily("remixd_inputs", "Inputs finished, by outcome", labels=["outcome"])
+        for outcome, count in sorted(state.outcomes.items()):
+            outcomes.add_metric([outcome], count)
+        yield outcomes
+        yield GaugeMetricFamily("remixd_queue_depth", "Claimed inputs waiting for a worker", value=state.queue_depth)
+        yield GaugeMetricFamily("remixd_oldest_pending_age_seconds", "Age of the oldest unfinished input",
+                                value=state.oldest_pending_age_s)
+        yield GaugeMetricFamily("remixd_in_flight_images", "Images in progress at the API",
+                                value=state.in_flight_images)
+        yield GaugeMetricFamily("remixd_in_flight_ceiling", "remixd's own in-flight ceiling (AIMD)",
+                                value=state.ceiling)
+        yield GaugeMetricFamily("remixd_spend_usd_today", "USD billed today (UTC)", value=state.spend_usd_today)
+        yield GaugeMetricFamily("remixd_spend_images_today", "Images billed today (UTC)",
+                                value=state.spend_images_today)
+        yield GaugeMetricFamily("remixd_paused", "1 while submissions are paused", value=state.paused)
+
+
+class ApiMetrics:
+    """The API's latency and errors; registered once, shared by every client a reload builds."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.latency = Histogram("remixd_api_latency_seconds", "API call duration", ["call"],
+                                 buckets=LATENCY_BUCKETS, registry=registry)
+        self.errors = Counter("remixd_api_errors", "API errors, by call and HTTP status (none: no answer)",
+                              ["call", "status"], registry=registry)
+
+
+class MeteredClient:
+    """The client, observed: every remix and download timed, every error counted by status."""
+
+    def __init__(self, client: RemixApi, observed: ApiMetrics) -> None:
+        self._client = client
+        self._metrics = observed
+
+    def endpoint_url(self, request: RemixRequest) -> str:
+        return self._client.endpoint_url(request)
+
+    def check_key(self) -> None:
+        self._client.check_key()
+
+    def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
+        return self._observe("remix", lambda: self._client.remix(request, image, filename, content_type))
+
+    def download(self, url: str) -> bytes:
+        return self._observe("download", lambda: self._client.download(url))
+
+    def _observe(self, call: str, action: Callable[[], T]) -> T:
+        started = time.monotonic()
+        try:
+            return action()
+        except ApiError as error:
+            self._metrics.errors.labels(call, str(error.http_status or "none")).inc()
+            raise
+        finally:
+            self._metrics.latency.labels(call).observe(time.monotonic() - started)
+
+
+class MetricsServer:
+    """/metrics, /healthz (the daemon's threads are alive) and /readyz (READY=1 was sent) on one port."""
+
+    def __init__(self, host: str, port: int, registry: CollectorRegistry, healthy: Callable[[], bool],
+                 ready: Callable[[], bool]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    self._answer(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                elif self.path in ("/healthz", "/readyz"):
+                    fine = healthy() if self.path == "/healthz" else ready()
+                    self._answer(200 if fine else 503, b"ok\n" if fine else b"not ok\n", "text/plain")
+                else:
+                    self._answer(404, b"not found\n", "text/plain")
+
+            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                del format, args  # scrapes every few seconds would drown the journal
+
+        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="remixd-metrics", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,353 @@
+"""The daemon: wires the stages together and owns the lifecycle (start, recover, run, reload, drain, stop).
+
+Threads: the caller's thread runs the intake loop and the housekeeping (status, systemd notify, probes);
+worker threads take claimed inputs from a queue. Stages never call each other; everything meets here.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+import requests
+import structlog
+
+from remixd.config.model import Config, InboxConfig, MetricsConfig
+from remixd.daemon.connection import ApiConnection, CurrentClient, KeyProbe
+from remixd.daemon.folders import check_folders, remove_stale_temps
+from remixd.daemon.notify import Notifier
+from remixd.daemon.status import status_line, write_status
+from remixd.errors import ConfigError
+from remixd.intake.claims import Claimed, Intake, resumable
+from remixd.journal.records import utcnow
+from remixd.journal.sqlite import SqliteJournal
+from remixd.work.budget import Budget
+from remixd.work.gates import Gates
+from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
+from remixd.work.worker import Worker
+
+if TYPE_CHECKING:
+    from remixd.daemon.metrics import ApiMetrics, MetricsServer, Snapshot
+
+log = structlog.get_logger(__name__)
+
+Mode = Literal["run", "once"]
+JOURNAL_NAME = "journal.sqlite3"
+HOUSEKEEPING_S = 5.0  # status file and STATUS= refresh while idle; no busy loop
+HUNG_MARGIN_S = 60.0  # beyond the HTTP timeouts before a silent busy worker counts as hung
+EXTRA_WORKERS = 4  # workers beyond the in-flight ceiling: downloads and writes happen outside the slots
+
+
+@dataclass(frozen=True)
+class Summary:
+    done: int
+    failed: int
+    duplicate: int
+    vanished: int
+    deferred: int
+
+
+class Service:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        mode: Mode = "run",
+        environ: Mapping[str, str] | None = None,
+        notifier: Notifier | None = None,
+        session: requests.Session | None = None,
+        progress: Callable[[Counter[str], int], None] | None = None,
+        policy: RetryPolicy | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.mode = mode
+        environ = os.environ if environ is None else environ
+        self.notifier = notifier or Notifier(environ)
+        self._connection = ApiConnection(environ, session or requests.Session())
+        self._progress = progress
+        self._policy = policy or RetryPolicy()
+        self._now = now  # the budget's clock: spend is counted per UTC day
+        self.stop = threading.Event()  # abort: leave every unfinished job in the journal, now
+        self.drain = threading.Event()  # no new work; in-flight inputs finish within shutdown_grace_s
+        self._reload_requested = threading.Event()
+        self._work: queue.Queue[Claimed | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._outstanding = 0
+        self._beats: dict[int, float] = {}  # busy worker thread -> last heartbeat (monotonic)
+        self._busy = 0
+        self.outcomes: Counter[str] = Counter()
+        self.gave_up: str | None = None  # `once` stopped because submissions were paused: why
+        self._threads: list[threading.Thread] = []
+        self._api_metrics: ApiMetrics | None = None
+        self._metrics: MetricsServer | None = None
+        self._ready = threading.Event()  # READY=1 sent: /readyz answers 200
+
+    # -- signals (called from signal handlers: only set flags and wake the loop) -----------------------------
+
+    def request_stop(self) -> None:
+        if self.drain.is_set():
+            self.stop.set()  # second signal: exit at once; the journal keeps what is unfinished
+        self.drain.set()
+        if hasattr(self, "intake"):
+            self.intake.wake()
+
+    def request_reload(self) -> None:
+        self._reload_requested.set()
+        if hasattr(self, "intake"):
+            self.intake.wake()
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Everything that can fail at start fails here, before READY=1: key, journal, folders, watchers."""
+        config = self.config
+        if config.metrics is not None:
+            self._start_metrics(config.metrics)
+        self.client = CurrentClient(self._connection.build_client(config, self._api_metrics))
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
+        self.limiter = InflightLimiter(config.api.max_in_flight_images)
+        self.gates = Gates(self.stop, Pause(), Pause(clock=lambda: self._now().timestamp()), self.limiter,
+                           Budget(config.budget, self.journal, now=self._now), beat=self._beat)
+        self.worker = Worker(self.journal, self.client, self.gates, self._policy)
+        for inbox in config.inboxes:
+            check_folders(inbox)
+        self.intake = Intake(config.inboxes, self.journal)
+
+    def _start_metrics(self, settings: MetricsConfig) -> None:
+        from remixd.daemon import metrics  # loaded only when metrics are configured: it imports prometheus_client
+
+        self._api_metrics, self._metrics = metrics.serve(settings, self._snapshot, healthy=self._healthy,
+                                                         ready=self._ready.is_set)
+
+    def _snapshot(self) -> Snapshot:
+        from remixd.daemon.metrics import Snapshot
+
+        oldest = self.journal.oldest_claim()
+        spent = self.gates.budget.spent_today()
+        return Snapshot(
+            discovered=dict(self.intake.claimed), missed_by_events=self.intake.missed_by_events,
+            outcomes=dict(self.outcomes), queue_depth=self._work.qsize(),
+            oldest_pending_age_s=0.0 if oldest is None else (utcnow() - oldest).total_seconds(),
+            in_flight_images=self.limiter.in_flight, ceiling=self.limiter.ceiling,
+            spend_usd_today=spent.usd, spend_images_today=spent.images,
+            paused=int(bool(self.gates.auth.reason or self.gates.budget_pause.reason or self.intake.paused)))
+
+    def run(self) -> Summary:
+        """Run until stopped (`run`) or until every input present is finished (`once`)."""
+        self.open()
+        try:
+            self._recover()
+            self._start_workers(self.config.api.max_in_flight_images + EXTRA_WORKERS)
+            self.intake.start(watch=self.mode == "run", on_claimed=self._enqueue)
+            self.notifier.ready(self._status_line())
+            self._ready.set()
+            log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes),
+                     watch=self.intake.modes)
+            self._loop()
+        finally:
+            self._shutdown()
+        return Summary(self.outcomes["done"], self.outcomes["failed"], self.outcomes["duplicate"],
+                       self.outcomes["vanished"], self.outcomes["deferred"])
+
+    def _loop(self) -> None:
+        next_housekeeping, probe = 0.0, KeyProbe(self.gates.auth)
+        heartbeat = self.notifier.watchdog_interval_s
+        tick = min(HOUSEKEEPING_S, heartbeat) if heartbeat else HOUSEKEEPING_S
+        while not self.drain.is_set():
+            self._enqueue(self.intake.step(timeout=tick))
+            if self._reload_requested.is_set():
+                self._reload()
+            now = time.monotonic()
+            probe.step(self.client, now)
+            if now >= next_housekeeping:
+                self._housekeeping()
+                next_housekeeping = now + HOUSEKEEPING_S
+            if heartbeat and self._healthy():
+                self.notifier.watchdog()
+            if self.mode == "once" and self._idle():
+                return
+            if self.mode == "once" and (self.gates.auth.reason or self.gates.budget_pause.reason):
+                # `once` must end: what waits for a key or for tomorrow's budget stays in the journal.
+                self.gave_up = self.gates.auth.reason or self.gates.budget_pause.reason
+                log.error("remixd.once.paused", reason=self.gave_up,
+                          hint="the waiting inputs stay in their inbox and are picked up by the next run")
+                self.stop.set()
+                return
+        self._drain()
+
+    def _drain(self) -> None:
+        """Stop intake; give in-flight inputs `shutdown_grace_s` to finish; then leave the rest to the journal."""
+        self.notifier.stopping()
+        self.intake.stop()
+        deadline = time.monotonic() + self.config.shutdown_grace_s
+        log.info("remixd.stopping", in_flight=self._busy, grace_s=self.config.shutdown_grace_s)
+        while self._busy and not self.stop.is_set() and time.monotonic() < deadline:
+            self.stop.wait(0.05)
+        self.stop.set()
+
+    def _shutdown(self) -> None:
+        self.drain.set()
+        self.stop.set()
+        if hasattr(self, "intake"):
+            self.intake.stop()
+        for _ in self._threads:
+            self._work.put(None)
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        self._write_status(stopped=True)
+        if hasattr(self, "journal"):
+            self.journal.close()
+        self._connection.close()
+        if self._metrics is not None:
+            self._metrics.stop()
+        log.info("remixd.stopped", **{key: value for key, value in sorted(self.outcomes.items())})
+
+    # -- work ------------------------------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """The journal, not memory, says what to resume: temp files go, unfinished inputs are queued again."""
+        remove_stale_temps(self.config.state_dir, self.config.inboxes)
+        self._enqueue(resumable(self.journal.unfinished(), self.config.inboxes))
+
+    def _enqueue(self, claimed: list[Claimed]) -> None:
+        if not claimed:
+            return
+        with self._lock:
+            self._outstanding += len(claimed)
+        for item in claimed:
+            self._work.put(item)
+
+    def _start_workers(self, count: int) -> None:
+        for number in range(count):
+            thread = threading.Thread(target=self._work_loop, name=f"remixd-worker-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work_loop(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None or self.stop.is_set():
+                return
+            with self._lock:
+                self._busy += 1
+            self._beat()
+            try:
+                # Stopping: what is still queued stays claimed in the journal for the next start.
+                outcome = "deferred" if self.drain.is_set() else self._process(item)
+            finally:
+                with self._lock:
+                    self._beats.pop(threading.get_ident(), None)  # idle workers cannot hang
+                    self._busy -= 1
+                    self._outstanding -= 1
+                    self.outcomes[outcome] += 1
+            if self._progress is not None:
+                self._progress(self.outcomes, self._outstanding)
+            if self.mode == "once":
+                self.intake.wake()  # the loop checks whether everything is finished
+
+    def _process(self, item: Claimed) -> str:
+        inbox = self._current_inbox(item.inbox)
+        try:
+            return self.worker.process(item.input_id, inbox, self.config.rules_for(inbox)).outcome
+        except Exception:  # one bad input never stops the daemon (habit 4); the journal keeps it claimed
+            log.exception("remixd.worker.crashed", input_id=item.input_id,
+                          hint="this is a bug in remixd; the input is retried at the next start")
+            return "deferred"
+
+    def _current_inbox(self, inbox: InboxConfig) -> InboxConfig:
+        """After a reload the same inbox path may have new settings: use them."""
+        for current in self.config.inboxes:
+            if current.path == inbox.path:
+                return current
+        return inbox
+
+    def _idle(self) -> bool:
+        with self._lock:
+            return self._outstanding == 0 and self.intake.pending == 0
+
+    def _beat(self) -> None:
+        with self._lock:
+            self._beats[threading.get_ident()] = time.monotonic()
+
+    def _healthy(self) -> bool:
+        """WATCHDOG=1 only while the watchers and every worker thread are alive, and no busy worker has gone
+        without a heartbeat for longer than its longest legitimate blocking call (an HTTP request)."""
+        api = self.config.api
+        hung_after = max(api.timeout_s, api.download_timeout_s) + HUNG_MARGIN_S
+        with self._lock:
+            oldest = min(self._beats.values(), default=None)
+        if oldest is not None and time.monotonic() - oldest > hung_after:
+            return False
+        return self.intake.watchers_alive() and all(thread.is_alive() for thread in self._threads)
+
+    # -- reload, status --------------------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        from remixd.config.load import load_config
+
+        self._reload_requested.clear()
+        self.notifier.reloading(time.monotonic_ns() // 1000)
+        try:
+            new = load_config(self.config.source)
+        except ConfigError as error:
+            for problem in error.problems:
+                log.error("remixd.reload.refused", problem=str(problem))
+            log.error("remixd.reload.kept_old_config", hint="fix the config and send SIGHUP again")
+        else:
+            try:
+                self._reload_api(new)
+            except ConfigError as error:
+                for problem in error.problems:
+                    log.error("remixd.reload.refused", problem=str(problem))
+                self.notifier.ready(self._status_line())
+                return
+            self.intake.stop()
+            for inbox in new.inboxes:
+                check_folders(inbox)
+            self.config = new
+            self.limiter.set_maximum(new.api.max_in_flight_images)
+            self.gates.budget.reconfigure(new.budget)
+            self.intake = Intake(new.inboxes, self.journal)
+            self.intake.start(watch=self.mode == "run", on_claimed=self._enqueue)
+            log.info("remixd.reload.done", inboxes=len(new.inboxes), rules=len(new.rules))
+        self.notifier.ready(self._status_line())
+
+    def _reload_api(self, new: Config) -> None:
+        """A new key or API setting takes effect for the next request; a reload also lifts an auth pause
+        (the operator fixed something; if not, the next 401 pauses again)."""
+        if not self._connection.is_current(new.api):
+            self.client.swap(self._connection.build_client(new, self._api_metrics))
+            log.info("remixd.reload.api_changed")
+        if self.gates.auth.is_paused:
+            self.gates.auth.resume()
+            log.warning("remixd.api.resumed", reason="configuration reloaded")
+        if new.metrics != self.config.metrics:
+            log.warning("remixd.reload.metrics_unchanged", hint="metrics.listen takes effect at the next start")
+
+    def _paused(self) -> list[str]:
+        """Why work waits: a rejected key, the day's budget, then each missing inbox."""
+        paused = [reason for reason in (self.gates.auth.reason, self.gates.budget_pause.reason) if reason]
+        return paused + self.intake.paused
+
+    def _status_line(self) -> str:
+        return status_line(len(self.config.inboxes), self._work.qsize(), self.limiter.in_flight, self._paused())
+
+    def _housekeeping(self) -> None:
+        self.notifier.status(self._status_line())
+        self._write_status()
+
+    def _write_status(self, stopped: bool = False) -> None:
+        if not hasattr(self, "intake"):  # open() failed before there was anything to report
+            return
+        write_status(self.config.state_dir, running=not stopped, paused=self._paused(), inboxes=self.intake.modes,
+                     queued=self._work.qsize(), in_flight_images=self.limiter.in_flight,
+                     ceiling=self.limiter.ceiling, missed_by_events=self.intake.missed_by_events)

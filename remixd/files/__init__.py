@@ -1,0 +1,1 @@
+"""What lands on disk: atomic writes, output names and sidecars, disposal."""

@@ -1,0 +1,159 @@
+"""Where an input goes once its jobs are over: to done, deleted or kept; or to failed, with an error file.
+
+The input is removed only once its copy is durable (style habit 8), and every disposal can be repeated after a
+crash: source gone and destination present means done. A move across file systems copies to a temp name beside
+the destination, fsyncs and renames, so a crash mid-copy never leaves a partial file under the input's name.
+Names, temp files, folder fsyncs and error files come from `files.output`, so both stages name files the same way.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from remixd.errors import OutputError
+from remixd.files.output import (
+    error_file_name,
+    folder_inside,
+    fsync_folder,
+    name_stem,
+    output_error,
+    relative_path,
+    remove_quietly,
+    sha256_of,
+    stem_variants,
+    temp_name,
+    write_json,
+)
+
+After = Literal["move", "delete", "keep"]
+
+
+@dataclass(frozen=True)
+class FailedDisposal:
+    input: Path | None  # where the failed input is now (`remixd retry` moves it back); None: it was gone
+    error_file: Path
+
+
+def dispose_done(src: Path, after: After, done_dir: Path | None, relpath: str,
+                 sha256: str | None) -> Path | None:
+    """Move (to `DONE_DIR/REL/NAME`, or `STEM-<sha8>.EXT` if another file has that name), delete or keep.
+
+    Returns where a moved input is now; None for delete and keep, and for a move whose source is gone with
+    no copy of it found (someone removed it).
+    """
+    if after == "keep":
+        return None
+    if after == "delete":
+        try:
+            src.unlink(missing_ok=True)
+            fsync_folder(src.parent)
+        except OSError as error:
+            raise output_error(error, src, "delete") from error
+        return None
+    if done_dir is None:
+        raise ValueError("after: move needs a done_dir")
+    return _move_input(src, done_dir, relpath, sha256)
+
+
+def dispose_failed(src: Path, failed_dir: Path, relpath: str, sha256: str | None,
+                   error_doc: Mapping[str, Any]) -> FailedDisposal:
+    """Move the input to `FAILED_DIR/REL/` and write `NAME.error.json` beside it, last (the error file means
+    the failure is fully recorded). An input already gone gets its error file all the same."""
+    moved = _move_input(src, failed_dir, relpath, sha256)
+    if moved is None:
+        relative = relative_path(relpath)
+        error_path = folder_inside(failed_dir, relative.parent) / error_file_name(relative.name)
+    else:
+        error_path = moved.parent / error_file_name(moved.name)
+    write_json(error_path, error_doc)
+    return FailedDisposal(input=moved, error_file=error_path)
+
+
+def _move_input(src: Path, root: Path, relpath: str, sha256: str | None) -> Path | None:
+    relative = relative_path(relpath)
+    folder = folder_inside(root, relative.parent)
+    try:
+        return _move_to_free_name(src, folder, relative.name, sha256)
+    except OSError as error:
+        raise output_error(error, folder / relative.name, f"move {src} to") from error
+
+
+def _move_to_free_name(src: Path, folder: Path, name: str, sha256: str | None) -> Path | None:
+    present = _lexists(src)
+    digest = sha256 if sha256 is not None or not present else sha256_of(src)
+    source_digest: str | None = None  # hashed only if a same-named file is in the way
+    for candidate in _name_variants(folder, name, digest):
+        if not _lexists(candidate):
+            if not present:
+                # Moves take the first free name, so the source's copy cannot lie further on.
+                return None
+            folder.mkdir(parents=True, exist_ok=True)
+            _move(src, candidate)
+            return candidate
+        if present and source_digest is None:
+            source_digest = sha256_of(src)
+        expected = source_digest if present else digest
+        if expected is not None and sha256_of(candidate) == expected:
+            if present:  # a copy was made before a crash, or the very same bytes were dropped again
+                src.unlink()
+                fsync_folder(src.parent)
+            return candidate
+    if not present:
+        return None  # gone, and no file here is known to be its copy
+    raise OutputError(f"no free name for {src} in {folder}", f"move old files out of {folder}")
+
+
+def _move(src: Path, destination: Path) -> None:
+    try:
+        src.replace(destination)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        _copy_durably(src, destination)
+        src.unlink()  # only now: the copy is complete, fsynced and under its final name
+    fsync_folder(destination.parent)
+    fsync_folder(src.parent)
+
+
+def _copy_durably(src: Path, destination: Path) -> None:
+    """A move across file systems: copy to a temp name beside the destination, fsync, rename into place."""
+    temp = destination.parent / temp_name(destination.name)
+    try:
+        reader = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(reader, "rb") as source_file:
+            writer = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+            with os.fdopen(writer, "wb") as target_file:
+                shutil.copyfileobj(source_file, target_file, 1 << 20)
+                target_file.flush()
+                shutil.copystat(src, temp, follow_symlinks=False)  # the user's mtime survives the move
+                os.fsync(target_file.fileno())
+        temp.replace(destination)
+        fsync_folder(destination.parent)
+    except BaseException:
+        remove_quietly(temp)
+        raise
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+def _name_variants(folder: Path, name: str, sha256: str | None) -> Iterator[Path]:
+    yield folder / name
+    if sha256 is None:
+        return
+    suffix = PurePosixPath(name).suffix
+    for stem in list(stem_variants(name_stem(name), sha256, len(os.fsencode(suffix))))[1:]:
+        yield folder / f"{stem}{suffix}"
+
+
+def _lexists(path: Path) -> bool:
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Ideogram's API: the route table, request and response schemas, the client, downloads."""

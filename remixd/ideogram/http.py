@@ -1,0 +1,120 @@
+"""HTTP plumbing shared by the Remix client (`ideogram/client.py`) and the result downloader (`ideogram/download.py`):
+bounded body reads, and short, secret-free texts for error messages.
+
+Everything here treats the remote side as untrusted: bodies are read up to a limit and no further, JSON that
+cannot be parsed (or is nested deep enough to exhaust the parser) comes back as text, and every text that
+may end up in a message passes through `secrets.scrub`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from remixd import __version__, secrets
+
+USER_AGENT = f"remixd/{__version__}"
+CONNECT_TIMEOUT_S = 10.0
+CHUNK_BYTES = 64 * 1024
+
+
+def read_limited(response: requests.Response, limit: int) -> bytes | None:
+    """The body, or None past `limit` bytes (stops reading there: a huge answer costs nothing).
+
+    `iter_content` yields decoded bytes, so a small gzip body that inflates past the limit stops here too.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_content(CHUNK_BYTES):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_or_text(body: bytes) -> Any:
+    """The parsed JSON document, or the body as text when it is not JSON.
+
+    RecursionError too: `[[[[…` a few thousand deep (well within the 4 MiB answer limit) exhausts the parser,
+    and that must end as a clear "unexpected body", not as a crashed worker.
+    """
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return body.decode("utf-8", "replace")
+
+
+def message_of(document: Any) -> str | None:
+    """The human part of an error body: `error`, `detail`, `message` or `title` (also one level down)."""
+    if isinstance(document, dict):
+        for key in ("error", "detail", "message", "title"):
+            value = document.get(key)
+            if isinstance(value, str) and value.strip():
+                return snippet(value, 300)
+            if isinstance(value, dict):  # {"error": {"message": ...}} (OpenAI-style gateways)
+                inner = message_of(value)
+                if inner:
+                    return inner
+    if isinstance(document, str) and document.strip():
+        return snippet(document, 300)
+    return None
+
+
+def snippet(value: Any, limit: int = 200) -> str:
+    """One line of at most `limit` characters, secrets scrubbed."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, sort_keys=True)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(value)[: limit * 4]
+    text = secrets.scrub(" ".join(text.split()))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def short_url(url: str) -> str:
+    """A URL without its query (signed URLs carry long signatures nobody needs in a message)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # "http://[::1" and friends
+        return snippet(url, 200)
+    return snippet(urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), 200)
+
+
+def retry_after_s(value: str | None, clock: Callable[[], float]) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():  # "²".isdigit() is True too, and float("²") raises
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - clock())
+
+
+def content_length(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def reason_of(error: BaseException) -> str:
+    """The innermost useful words of a requests/urllib3 error chain."""
+    inner: BaseException = error
+    while inner.args and isinstance(inner.args[0], BaseException):
+        inner = inner.args[0]
+    reason = getattr(inner, "reason", None)
+    if isinstance(reason, BaseException):
+        inner = reason
+    return snippet(str(inner) or type(inner).__name__, 200)

@@ -1,0 +1,100 @@
+"""Ideogram's Remix API as reference data: models, endpoints, enum values, ranges, patterns and prices.
+
+Pure values copied from the reference (`ideogram-api.md` §1, §2, §5 and the OpenAPI document), kept apart from
+the models that use them (`ideogram.requests`) so they can be checked against the reference in one place;
+`tests/test_apischema.py` compares the enums, ranges and patterns with the OpenAPI document. The sandbox keeps
+its own copy on purpose (`sandbox/reference.py`): it checks the client, so it must not share its mistakes.
+"""
+
+from __future__ import annotations
+
+MODELS_LEGACY = ("V_1", "V_1_TURBO", "V_2", "V_2_TURBO", "V_2A", "V_2A_TURBO")
+MODEL_V3 = "V_3"
+MODELS = (*MODELS_LEGACY, MODEL_V3)
+LEGACY_PATH = "/remix"
+V3_PATH = "/v1/ideogram-v3/remix"
+
+# Enum lists copied from the reference (SPEC schemas of the same names); a test compares them with the OpenAPI
+# file, so a newer spec that adds a value shows up as a failing test, not as a silent 400.
+ASPECT_RATIOS_LEGACY = (  # AspectRatio (11)
+    "ASPECT_10_16", "ASPECT_16_10", "ASPECT_9_16", "ASPECT_16_9", "ASPECT_3_2", "ASPECT_2_3", "ASPECT_4_3",
+    "ASPECT_3_4", "ASPECT_1_1", "ASPECT_1_3", "ASPECT_3_1",
+)  # fmt: skip
+ASPECT_RATIOS_V3 = (  # AspectRatioV3 (15)
+    "1x3", "3x1", "1x2", "2x1", "9x16", "16x9", "10x16", "16x10", "2x3", "3x2", "3x4", "4x3", "4x5", "5x4",
+    "1x1",
+)  # fmt: skip
+RESOLUTIONS_LEGACY = (  # Resolution (78)
+    "RESOLUTION_512_1536", "RESOLUTION_576_1408", "RESOLUTION_576_1472", "RESOLUTION_576_1536",
+    "RESOLUTION_640_1024", "RESOLUTION_640_1344", "RESOLUTION_640_1408", "RESOLUTION_640_1472",
+    "RESOLUTION_640_1536", "RESOLUTION_704_1152", "RESOLUTION_704_1216", "RESOLUTION_704_1280",
+    "RESOLUTION_704_1344", "RESOLUTION_704_1408", "RESOLUTION_704_1472", "RESOLUTION_720_1280",
+    "RESOLUTION_736_1312", "RESOLUTION_768_1024", "RESOLUTION_768_1088", "RESOLUTION_768_1152",
+    "RESOLUTION_768_1216", "RESOLUTION_768_1232", "RESOLUTION_768_1280", "RESOLUTION_768_1344",
+    "RESOLUTION_832_960", "RESOLUTION_832_1024", "RESOLUTION_832_1088", "RESOLUTION_832_1152",
+    "RESOLUTION_832_1216", "RESOLUTION_832_1248", "RESOLUTION_864_1152", "RESOLUTION_896_960",
+    "RESOLUTION_896_1024", "RESOLUTION_896_1088", "RESOLUTION_896_1120", "RESOLUTION_896_1152",
+    "RESOLUTION_960_832", "RESOLUTION_960_896", "RESOLUTION_960_1024", "RESOLUTION_960_1088",
+    "RESOLUTION_1024_640", "RESOLUTION_1024_768", "RESOLUTION_1024_832", "RESOLUTION_1024_896",
+    "RESOLUTION_1024_960", "RESOLUTION_1024_1024", "RESOLUTION_1088_768", "RESOLUTION_1088_832",
+    "RESOLUTION_1088_896", "RESOLUTION_1088_960", "RESOLUTION_1120_896", "RESOLUTION_1152_704",
+    "RESOLUTION_1152_768", "RESOLUTION_1152_832", "RESOLUTION_1152_864", "RESOLUTION_1152_896",
+    "RESOLUTION_1216_704", "RESOLUTION_1216_768", "RESOLUTION_1216_832", "RESOLUTION_1232_768",
+    "RESOLUTION_1248_832", "RESOLUTION_1280_704", "RESOLUTION_1280_720", "RESOLUTION_1280_768",
+    "RESOLUTION_1280_800", "RESOLUTION_1312_736", "RESOLUTION_1344_640", "RESOLUTION_1344_704",
+    "RESOLUTION_1344_768", "RESOLUTION_1408_576", "RESOLUTION_1408_640", "RESOLUTION_1408_704",
+    "RESOLUTION_1472_576", "RESOLUTION_1472_640", "RESOLUTION_1472_704", "RESOLUTION_1536_512",
+    "RESOLUTION_1536_576", "RESOLUTION_1536_640",
+)  # fmt: skip
+RESOLUTIONS_V3 = (  # ResolutionV3 (69)
+    "512x1536", "576x1408", "576x1472", "576x1536", "640x1344", "640x1408", "640x1472", "640x1536",
+    "704x1152", "704x1216", "704x1280", "704x1344", "704x1408", "704x1472", "736x1312", "768x1088",
+    "768x1216", "768x1280", "768x1344", "800x1280", "832x960", "832x1024", "832x1088", "832x1152",
+    "832x1216", "832x1248", "864x1152", "896x960", "896x1024", "896x1088", "896x1120", "896x1152", "960x832",
+    "960x896", "960x1024", "960x1088", "1024x832", "1024x896", "1024x960", "1024x1024", "1088x768",
+    "1088x832", "1088x896", "1088x960", "1120x896", "1152x704", "1152x832", "1152x864", "1152x896",
+    "1216x704", "1216x768", "1216x832", "1248x832", "1280x704", "1280x768", "1280x800", "1312x736",
+    "1344x640", "1344x704", "1344x768", "1408x576", "1408x640", "1408x704", "1472x576", "1472x640",
+    "1472x704", "1536x512", "1536x576", "1536x640",
+)  # fmt: skip
+STYLE_TYPES_LEGACY = (  # StyleType
+    "AUTO", "GENERAL", "FICTION", "REALISTIC", "DESIGN", "RENDER_3D", "ANIME", "CUSTOM", "STYLIZED",
+)  # fmt: skip
+STYLE_TYPES_V3 = (  # StyleTypeV3 (no RENDER_3D, ANIME)
+    "AUTO", "GENERAL", "REALISTIC", "DESIGN", "CUSTOM", "FICTION", "STYLIZED",
+)  # fmt: skip
+STYLE_PRESETS_V3 = (  # StylePresetV3 (62)
+    "80S_ILLUSTRATION", "90S_NOSTALGIA", "ABSTRACT_ORGANIC", "ANALOG_NOSTALGIA", "ART_BRUT", "ART_DECO",
+    "ART_POSTER", "AURA", "AVANT_GARDE", "BAUHAUS", "BLUEPRINT", "BLURRY_MOTION", "BRIGHT_ART",
+    "C4D_CARTOON", "CHILDRENS_BOOK", "COLLAGE", "COLORING_BOOK_I", "COLORING_BOOK_II", "CUBISM", "DARK_AURA",
+    "DOODLE", "DOUBLE_EXPOSURE", "DRAMATIC_CINEMA", "EDITORIAL", "EMOTIONAL_MINIMAL", "ETHEREAL_PARTY",
+    "EXPIRED_FILM", "FLAT_ART", "FLAT_VECTOR", "FOREST_REVERIE", "GEO_MINIMALIST", "GLASS_PRISM",
+    "GOLDEN_HOUR", "GRAFFITI_I", "GRAFFITI_II", "HALFTONE_PRINT", "HIGH_CONTRAST", "HIPPIE_ERA", "ICONIC",
+    "JAPANDI_FUSION", "JAZZY", "LONG_EXPOSURE", "MAGAZINE_EDITORIAL", "MINIMAL_ILLUSTRATION", "MIXED_MEDIA",
+    "MONOCHROME", "NIGHTLIFE", "OIL_PAINTING", "OLD_CARTOONS", "PAINT_GESTURE", "POP_ART", "RETRO_ETCHING",
+    "RIVIERA_POP", "SPOTLIGHT_80S", "STYLIZED_RED", "SURREAL_COLLAGE", "TRAVEL_POSTER", "VINTAGE_GEO",
+    "VINTAGE_POSTER", "WATERCOLOR", "WEIRD", "WOODBLOCK_PRINT",
+)  # fmt: skip
+MAGIC_PROMPT_OPTIONS = ("AUTO", "ON", "OFF")
+RENDERING_SPEEDS = ("FLASH", "TURBO", "BALANCED", "DEFAULT", "QUALITY")
+COLOR_PALETTE_PRESETS = ("EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL", "ULTRAMARINE")
+IMAGE_WEIGHT_RANGE = (1, 100)
+SEED_RANGE = (0, 2147483647)
+NUM_IMAGES_RANGE = (1, 8)
+COLOR_WEIGHT_RANGE = (0.05, 1.0)
+COLOR_MEMBERS_RANGE = (1, 8)
+COLOR_HEX_PATTERN = r"^#(?:[0-9a-fA-F]{3}){1,2}$"
+STYLE_CODE_PATTERN = r"^[0-9a-fA-F]{8}$"
+
+# USD per output image. Source: https://ideogram.ai/features/api-pricing ("Last revised: Aug 6, 2025"),
+# copied in reference ideogram-api.md §5. Remix is billed at the model's Generate rate, per image returned
+# (unsafe-withheld images included). 3.0 is priced by rendering_speed, DEFAULT when unset.
+PRICE_PER_IMAGE_USD: dict[str, float] = {
+    "V_1": 0.06, "V_1_TURBO": 0.02, "V_2": 0.08, "V_2_TURBO": 0.05, "V_2A": 0.04, "V_2A_TURBO": 0.025,
+}  # fmt: skip
+PRICE_PER_IMAGE_V3_USD: dict[str, float] = {
+    "FLASH": 0.03, "TURBO": 0.03, "DEFAULT": 0.06, "QUALITY": 0.09,
+    # BALANCED is in the schema but not on the price page (UNCONFIRMED): priced like DEFAULT, the speed
+    # it sits beside, so budgets do not undercount it as one of the cheap speeds.
+    "BALANCED": 0.06,
+}  # fmt: skip

@@ -1,0 +1,291 @@
+"""Intake: watchers and scans find candidate files, readiness waits for them to settle, the journal claims them.
+
+Events are hints; the folder is the truth (style habit 7): the backlog is scanned at start, every inbox is
+rescanned every `rescan_s` and after any watcher trouble or reload, and what a rescan finds that no event
+announced is counted. A claim is the journal's, so repeated events, rescans and restarts never queue a file
+twice. An inbox that is missing or unmounted is paused and reported, never read as "all files gone".
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import queue
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from remixd.config.model import InboxConfig
+from remixd.errors import RemixdError
+from remixd.intake.watch import InboxUnavailable, Readiness, Watcher, is_ignored, scan_stat, stat_signature
+from remixd.journal.records import Candidate, InputRecord, Journal, utcnow
+
+log = structlog.get_logger(__name__)
+
+CLAIM_BATCH = 256  # claims per transaction: big enough for a 20,000-file backlog, small enough to start fast
+MISSING_RETRY_S = 10.0  # how often a missing inbox is looked for again
+
+
+@dataclass
+class InboxState:
+    """One inbox at run time: its watcher, its readiness tracker and its health."""
+
+    config: InboxConfig
+    index: int
+    readiness: Readiness
+    watcher: Watcher | None = None
+    missing: str | None = None  # why the inbox is paused, when it is
+    next_rescan: float = 0.0
+    announced: set[Path] = field(default_factory=set)  # paths an event told us about since the last rescan
+
+    @functools.cached_property
+    def root(self) -> str:
+        return os.fspath(self.config.path)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    input_id: int
+    inbox: InboxConfig
+
+
+def resumable(unfinished: Sequence[InputRecord], inboxes: Sequence[InboxConfig]) -> list[Claimed]:
+    """What a previous run left unfinished, each with its inbox's settings today; an input whose inbox is no
+    longer configured stays in the journal until the inbox comes back."""
+    by_path = {str(inbox.path): inbox for inbox in inboxes}
+    resumed = []
+    for record in unfinished:
+        known = by_path.get(record.inbox)
+        if known is None:
+            log.warning("remixd.recover.unknown_inbox", inbox=record.inbox, relpath=record.relpath,
+                        hint="add the inbox back to the config to finish it")
+            continue
+        resumed.append(Claimed(record.id, known))
+    if resumed:
+        log.info("remixd.recover.resumed", inputs=len(resumed))
+    return resumed
+
+
+# A file ready to claim: its inbox, its relative path, and the lstat the scan already made (None: it settled
+# after an event, look again).
+Ready = tuple[InboxState, str, os.stat_result | None]
+
+
+class Intake:
+    """Owns the watchers; `step()` turns events, due readiness checks and due rescans into claims."""
+
+    def __init__(
+        self,
+        inboxes: Sequence[InboxConfig],
+        journal: Journal,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.events: queue.Queue[tuple[int, Path]] = queue.Queue()
+        self._journal = journal
+        self._monotonic = monotonic
+        self._wall = wall
+        self._now = now
+        self.inboxes = [InboxState(inbox, index, Readiness(inbox.settle_s, clock=monotonic))
+                        for index, inbox in enumerate(inboxes)]
+        self.missed_by_events = 0  # files a rescan found that no event had announced
+        self.claimed: Counter[str] = Counter()  # inbox path -> inputs claimed (metrics)
+        self._watch = True
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self, watch: bool = True, on_claimed: Callable[[list[Claimed]], None] | None = None) -> None:
+        """Arm every watcher first, then scan: a file dropped between the two is seen by both, never by none.
+
+        `watch=False` (`remixd once`) scans only: what is there now, plus files still settling. The backlog's
+        claims go to `on_claimed` batch by batch.
+        """
+        self._watch = watch
+        if watch:
+            for state in self.inboxes:
+                self._arm(state)
+        self._claim(self._scan_all(initial=True), on_claimed)
+
+    def stop(self) -> None:
+        for state in self.inboxes:
+            if state.watcher is not None:
+                state.watcher.stop()
+                state.watcher = None
+
+    def wake(self) -> None:
+        """Make a blocked `step()` return now (signals, reloads)."""
+        self.events.put((-1, Path()))
+
+    @property
+    def pending(self) -> int:
+        """Files seen but not yet settled."""
+        return sum(len(state.readiness) for state in self.inboxes)
+
+    @property
+    def paused(self) -> list[str]:
+        return [f"inbox {state.config.path}: {state.missing}" for state in self.inboxes if state.missing]
+
+    @property
+    def modes(self) -> dict[str, str]:
+        return {str(s.config.path): (s.watcher.mode if s.watcher else "scan" if not s.missing else "paused")
+                for s in self.inboxes}
+
+    def watchers_alive(self) -> bool:
+        return all(state.watcher is None or state.watcher.problem is None for state in self.inboxes)
+
+    # -- the loop body ---------------------------------------------------------------------------------------
+
+    def step(self, timeout: float) -> list[Claimed]:
+        """Wait up to `timeout` for an event or a due check, then claim whatever is ready."""
+        now = self._monotonic()
+        due = [d for d in (s.readiness.next_due() for s in self.inboxes) if d is not None]
+        due += [s.next_rescan for s in self.inboxes]
+        wait = max(0.0, min([now + timeout, *due]) - now)
+        try:
+            item = self.events.get(timeout=wait) if wait > 0 else self.events.get_nowait()
+        except queue.Empty:
+            item = None
+        while item is not None:  # drain: a burst of events costs one pass
+            self._on_event(*item)
+            try:
+                item = self.events.get_nowait()
+            except queue.Empty:
+                item = None
+        ready: list[Ready] = []
+        for state in self.inboxes:
+            self._check_health(state)
+            if self._monotonic() >= state.next_rescan:
+                ready += self._rescan(state)
+            # events and scans only report paths under the root: the relative path is what follows it
+            ready += [(state, os.fspath(path)[len(state.root) + 1:], None) for path in state.readiness.pop_ready()]
+        return self._claim(ready)
+
+    def _on_event(self, index: int, path: Path) -> None:
+        if index < 0 or index >= len(self.inboxes):
+            return  # a wake-up, or an event from a watcher of a config that was replaced
+        state = self.inboxes[index]
+        if path == state.config.path or path.is_dir():
+            # A folder moved in brings files without events of their own; a vanished inbox shows up here too.
+            state.next_rescan = self._monotonic()
+            return
+        state.announced.add(path)
+        state.readiness.touch(path)
+
+    # -- scans -----------------------------------------------------------------------------------------------
+
+    def _scan_all(self, initial: bool) -> Iterator[Ready]:
+        return itertools.chain.from_iterable(self._rescan(state, initial=initial) for state in self.inboxes)
+
+    def _rescan(self, state: InboxState, initial: bool = False) -> Iterator[Ready]:
+        """Files quiet for settle_s already are ready now; others are tracked until they settle.
+
+        A generator: the claims of a big backlog start while the scan goes on, so the first request leaves
+        after the first batch is found, not after the whole tree is walked."""
+        state.next_rescan = self._monotonic() + state.config.rescan_s
+        if state.missing:
+            return
+        horizon = self._wall() - state.config.settle_s
+        tracked = len(state.readiness) > 0  # the start-up scan of a big backlog skips 20,000 lookups
+        try:
+            for name, relpath, info in scan_stat(state.config):
+                path = Path(name) if tracked or not initial or info.st_mtime >= horizon else None
+                if path is not None and tracked and path in state.readiness:
+                    if info.st_mtime >= horizon:
+                        continue
+                    # Readiness holds an empty file back (a copier may not have written yet); one quiet
+                    # for a whole rescan interval is really empty, and gets its answer from prepare.
+                    state.readiness.forget(path)
+                elif path is not None and not initial and path not in state.announced:
+                    self.missed_by_events += 1
+                if info.st_mtime < horizon:
+                    yield state, relpath, info
+                elif path is not None:
+                    state.readiness.touch(path)
+        except InboxUnavailable as error:
+            self._pause(state, error.message)
+        state.announced.clear()
+
+    def _check_health(self, state: InboxState) -> None:
+        watcher = state.watcher
+        if watcher is not None and watcher.problem is not None:
+            log.warning("remixd.watch.restart", inbox=str(state.config.path), problem=watcher.problem)
+            watcher.stop()
+            state.watcher = None
+            self._pause(state, f"watcher {watcher.problem}")
+        if self._watch and state.watcher is None and self._monotonic() >= state.next_rescan:
+            self._arm(state)
+
+    def _arm(self, state: InboxState) -> None:
+        watcher = Watcher(state.config, self.events, state.index)
+        try:
+            watcher.start()
+        except (InboxUnavailable, OSError) as error:
+            self._pause(state, getattr(error, "message", str(error)))
+            return
+        if state.missing:
+            log.info("remixd.inbox.resumed", inbox=str(state.config.path))
+        state.watcher, state.missing = watcher, None
+        state.next_rescan = self._monotonic()  # whatever happened while it was paused, the folder tells
+
+    def _pause(self, state: InboxState, reason: str) -> None:
+        if state.missing != reason:
+            log.error("remixd.inbox.paused", inbox=str(state.config.path), reason=reason,
+                      hint="mount or create the folder; remixd looks for it again every "
+                           f"{min(MISSING_RETRY_S, state.config.rescan_s):g} s and resumes by itself")
+        state.missing = reason
+        state.next_rescan = self._monotonic() + min(MISSING_RETRY_S, state.config.rescan_s)
+
+    # -- claims ----------------------------------------------------------------------------------------------
+
+    def _claim(self, ready: Iterable[Ready], on_claimed: Callable[[list[Claimed]], None] | None = None
+               ) -> list[Claimed]:
+        """Claim in batches; `on_claimed` gets each batch as soon as it is committed, so a 20,000-file
+        backlog has its first request out while the rest is still being found and claimed."""
+        claimed: list[Claimed] = []
+        pending = iter(ready)
+        while chunk := list(itertools.islice(pending, CLAIM_BATCH)):
+            batch: list[tuple[InboxState, Candidate]] = []
+            now = self._now()
+            for state, relpath, info in chunk:
+                if info is not None:  # the scan already kept only files and links: its lstat is the answer
+                    batch.append((state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now)))
+                    continue
+                # settled after an event: look again, the scan's filters never saw it
+                signature = None if is_ignored(relpath, state.config) else stat_signature(
+                    state.config.path / relpath)
+                if signature is not None:
+                    batch.append((state, Candidate(state.root, relpath, signature[0], signature[1], now)))
+            fresh = [Claimed(input_id, state.config)
+                     for (state, candidate), input_id in zip(batch, self._claim_batch(batch), strict=True)
+                     if input_id is not None]
+            for item in fresh:
+                self.claimed[str(item.inbox.path)] += 1
+            if on_claimed is not None and fresh:
+                on_claimed(fresh)
+            claimed += fresh
+        return claimed
+
+    def _claim_batch(self, batch: list[tuple[InboxState, Candidate]]) -> list[int | None]:
+        candidates = [candidate for _state, candidate in batch]
+        try:
+            return self._journal.claim_many(candidates)
+        except (RemixdError, ValueError) as error:
+            # One candidate the journal cannot hold must not stop the others (nor the daemon): one by one.
+            log.warning("remixd.intake.batch_refused", error=str(error), files=len(candidates))
+        ids: list[int | None] = []
+        for candidate in candidates:
+            try:
+                ids += self._journal.claim_many([candidate])
+            except (RemixdError, ValueError) as error:
+                log.error("remixd.input.unclaimable", relpath=candidate.relpath, error=str(error),
+                          hint="rename the file to a plain name; remixd leaves it where it is")
+                ids.append(None)
+        return ids

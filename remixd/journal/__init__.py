@@ -1,0 +1,1 @@
+"""The journal: records, schema, the SQLite backend."""

@@ -1,0 +1,147 @@
+"""What the journal records and the protocol stages use to reach it: frozen records, states, `Journal`.
+
+Stages import only this module, never `journal.sqlite` (the SQLite implementation), so a PostgreSQL journal (several
+hosts sharing one inbox and one budget) can replace `SqliteJournal` without touching them.
+
+Input states: claimed -> done | duplicate | failed | vanished; failed -> retried (by `remixd retry`).
+Job states: pending -> submitting -> answered -> written; pending -> duplicate; any unfinished -> failed.
+Disposal of a finished input: pending -> moved | deleted | kept (vanished inputs: none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal, NamedTuple, Protocol
+
+from remixd.errors import RemixdError
+
+InputState = Literal["claimed", "done", "duplicate", "failed", "vanished", "retried"]
+FinishState = Literal["done", "duplicate", "failed", "vanished"]
+JobState = Literal["pending", "submitting", "answered", "written", "duplicate", "failed"]
+Disposal = Literal["pending", "moved", "deleted", "kept", "none"]
+INPUT_STATES: tuple[InputState, ...] = ("claimed", "done", "duplicate", "failed", "vanished", "retried")
+JOB_STATES: tuple[JobState, ...] = ("pending", "submitting", "answered", "written", "duplicate", "failed")
+
+
+class JournalError(RemixdError):
+    """The journal cannot be opened or written, or a state change breaks the state machine (a bug)."""
+
+    kind = "journal"
+
+
+class Candidate(NamedTuple):
+    """A complete file found in an inbox, to be claimed. A named tuple rather than a frozen dataclass: a
+    backlog makes 20,000 of them at start, and a tuple is built in a third of the time."""
+
+    inbox: str
+    relpath: str
+    size: int
+    mtime_ns: int
+    detected_at: datetime
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One planned (input, rule) request, recorded before anything is sent."""
+
+    rule: str
+    fingerprint: str
+    endpoint: str
+    request: Mapping[str, Any]
+    images: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    input_id: int
+    rule: str
+    fingerprint: str
+    endpoint: str
+    request: Mapping[str, Any]
+    images: int
+    cost_usd: float
+    state: JobState
+    attempts: int
+    last_error: Mapping[str, Any] | None
+    response: Mapping[str, Any] | None
+    files: tuple[str, ...]
+    created_at: datetime
+    submitted_at: datetime | None
+    answered_at: datetime | None
+    completed_at: datetime | None
+    duplicate_of: int | None
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    id: int
+    inbox: str
+    relpath: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    state: InputState
+    detected_at: datetime
+    claimed_at: datetime
+    finished_at: datetime | None
+    error: Mapping[str, Any] | None
+    disposal: Disposal | None
+    disposed_to: str | None
+    jobs: tuple[JobRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spend:
+    images: int
+    usd: float
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One line of `remixd status`'s recent failures."""
+
+    input_id: int
+    inbox: str
+    relpath: str
+    rule: str | None
+    kind: str
+    message: str
+    hint: str
+    failed_at: datetime
+
+
+class Journal(Protocol):
+    def claim(self, inbox: str, relpath: str, size: int, mtime_ns: int,
+              detected_at: datetime | None = None) -> int | None: ...
+    def claim_many(self, candidates: Iterable[Candidate]) -> list[int | None]: ...
+    def set_hash(self, input_id: int, sha256: str) -> None: ...
+    def add_jobs(self, input_id: int, specs: Sequence[JobSpec]) -> list[JobRecord]: ...
+    def start_submit(self, job_id: int) -> JobRecord: ...
+    def record_answer(self, job_id: int, response: Mapping[str, Any], *, images: int | None = None,
+                      cost_usd: float | None = None) -> None: ...
+    def record_written(self, job_id: int, files: Sequence[str]) -> None: ...
+    def record_job_failure(self, job_id: int, error: Mapping[str, Any], *, final: bool) -> JobRecord: ...
+    def mark_duplicate(self, job_id: int, of_job_id: int, files: Sequence[str] | None = None) -> None: ...
+    def finish_input(self, input_id: int, state: FinishState,
+                     error: Mapping[str, Any] | None = None) -> None: ...
+    def set_disposed(self, input_id: int, disposal: Disposal, destination: str | None = None) -> None: ...
+    def find_duplicate(self, sha256: str, rule: str, fingerprint: str) -> JobRecord | None: ...
+    def get_input(self, input_id: int) -> InputRecord: ...
+    def get_job(self, job_id: int) -> JobRecord: ...
+    def unfinished(self) -> list[InputRecord]: ...
+    def oldest_claim(self) -> datetime | None: ...
+    def spent(self, day: date) -> Spend: ...
+    def counts(self) -> dict[str, int]: ...
+    def job_counts(self) -> dict[str, int]: ...
+    def recent_failures(self, limit: int = 10) -> list[Failure]: ...
+    def failed_inputs(self) -> list[InputRecord]: ...
+    def reset_for_retry(self, input_id: int) -> bool: ...
+    def close(self) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

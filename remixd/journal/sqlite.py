@@ -1,0 +1,375 @@
+"""The SQLite journal: what remixd claimed, sent, was answered, wrote and disposed of.
+
+SQLite in WAL mode is the source of truth after a crash (style habit 9): each state is written before the work
+it describes starts, so a restart resumes from here, never from memory. Stages see only `journal.records`
+(the records, the states and the `Journal` protocol); the SQL schema and the row conversion live in
+`journal.schema`. This module is the one implementation of the protocol.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from remixd.journal.records import (
+    INPUT_STATES,
+    JOB_STATES,
+    Candidate,
+    Disposal,
+    Failure,
+    FinishState,
+    InputRecord,
+    JobRecord,
+    JobSpec,
+    JournalError,
+    Spend,
+    utcnow,
+)
+from remixd.journal.schema import (
+    MIGRATIONS,
+    dump_json,
+    input_record,
+    job_record,
+    load_json,
+    parse_moment,
+    parse_moment_or_none,
+    stamp,
+)
+
+BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may hold the write lock briefly
+
+_BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ? AND relpath = ? AND (
+    state = 'claimed' OR disposal = 'pending'
+    OR (disposal = 'kept' AND size = ? AND mtime_ns = ? AND state IN ('done', 'duplicate', 'failed')))
+    LIMIT 1"""
+_INSERT_INPUT = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, detected_at, claimed_at)
+    VALUES (?, ?, ?, ?, 'claimed', ?, ?)"""
+_UNFINISHED = "state = 'claimed' OR disposal = 'pending'"
+
+
+class SqliteJournal:
+    """The SQLite journal: one connection shared by the worker threads, guarded by a lock."""
+
+    def __init__(self, path: Path, clock: Callable[[], datetime] = utcnow) -> None:
+        self._clock = clock
+        self._lock = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as error:
+            raise JournalError(f"cannot open the journal {path}: {error}",
+                               f"make {path.parent} writable by the user remixd runs as") from error
+        self._connection.row_factory = sqlite3.Row
+        try:
+            _enable_wal(self._connection, path)
+            # In WAL mode a commit appends to the WAL file; NORMAL skips the fsync at commit and syncs at
+            # checkpoints. A killed process loses nothing (the OS holds the written WAL pages); only a power
+            # cut or kernel crash can roll back the last commits, never corrupt the file. The commits that
+            # protect money (request sent, answer received) are made with FULL anyway: see _write(durable).
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+            self._connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._connection.execute("PRAGMA foreign_keys=ON")
+            self._migrate(path)
+        except sqlite3.Error as error:  # e.g. "file is not a database"
+            self._connection.close()
+            raise JournalError(f"cannot open the journal {path}: {error}",
+                               f"move {path} aside; remixd starts a new journal") from error
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def _migrate(self, path: Path) -> None:
+        with self._write() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = row[0] or 0
+            if version > len(MIGRATIONS):
+                raise JournalError(f"the journal {path} has schema version {version}, newer than this remixd",
+                                   "upgrade remixd, or point state_dir at a new folder")
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number]:
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (number + 1,))
+
+    @contextmanager
+    def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so a check-then-insert is
+        atomic even against another process using the same file."""
+        with self._lock:
+            db = self._connection
+            try:
+                if durable:
+                    db.execute("PRAGMA synchronous=FULL")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.Error as error:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise JournalError(f"cannot write the journal: {error}",
+                                   "check free space and permissions of state_dir") from error
+            finally:
+                if durable:
+                    db.execute("PRAGMA synchronous=NORMAL")
+
+    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._connection.execute(sql, parameters).fetchall()
+            except sqlite3.Error as error:
+                raise JournalError(f"cannot read the journal: {error}", "check state_dir") from error
+
+    def _now(self) -> str:
+        return stamp(self._clock())
+
+    # -- claims ----------------------------------------------------------------------------------------------
+
+    def claim(self, inbox: str, relpath: str, size: int, mtime_ns: int,
+              detected_at: datetime | None = None) -> int | None:
+        """The new input's id, or None when this file is already active or was finished and kept unchanged."""
+        candidate = Candidate(inbox, relpath, size, mtime_ns, detected_at or self._clock())
+        return self.claim_many([candidate])[0]
+
+    def claim_many(self, candidates: Iterable[Candidate]) -> list[int | None]:
+        """`claim` for a whole scan, in one transaction (a 20,000-file backlog takes well under a second)."""
+        ids: list[int | None] = []
+        with self._write() as db:
+            now = self._now()
+            for item in candidates:
+                blocked = db.execute(_BLOCKING_CLAIM, (item.inbox, item.relpath, item.size, item.mtime_ns))
+                if blocked.fetchone() is not None:
+                    ids.append(None)
+                    continue
+                cursor = db.execute(_INSERT_INPUT, (item.inbox, item.relpath, item.size, item.mtime_ns,
+                                                    stamp(item.detected_at), now))
+                ids.append(cursor.lastrowid)
+        return ids
+
+    def set_hash(self, input_id: int, sha256: str) -> None:
+        with self._write() as db:
+            _expect(db, "inputs", input_id, ("claimed",))
+            db.execute("UPDATE inputs SET sha256 = ? WHERE id = ?", (sha256, input_id))
+
+    # -- jobs ------------------------------------------------------------------------------------------------
+
+    def add_jobs(self, input_id: int, specs: Sequence[JobSpec]) -> list[JobRecord]:
+        """Record the planned jobs; idempotent per (input, rule), so a resumed input can call it again."""
+        with self._write() as db:
+            _expect(db, "inputs", input_id, ("claimed",))
+            now = self._now()
+            for spec in specs:
+                db.execute(
+                    """INSERT OR IGNORE INTO jobs (input_id, rule, fingerprint, endpoint, request, images,
+                       cost_usd, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+                    (input_id, spec.rule, spec.fingerprint, spec.endpoint, dump_json(spec.request),
+                     spec.images, spec.cost_usd, now))
+        jobs = {job.rule: job for job in self._jobs("input_id = ?", (input_id,))}
+        return [jobs[spec.rule] for spec in specs]
+
+    def start_submit(self, job_id: int) -> JobRecord:
+        """Written (durably) before the request is sent: after a crash, `submitting` means "maybe billed".
+        From `answered` only when a policy resends a job whose URLs expired: that is billed again."""
+        with self._write(durable=True) as db:
+            _expect(db, "jobs", job_id, ("pending", "submitting", "answered"))
+            db.execute("UPDATE jobs SET state = 'submitting', attempts = attempts + 1, submitted_at = ? "
+                       "WHERE id = ?", (self._now(), job_id))
+        return self.get_job(job_id)
+
+    def record_answer(self, job_id: int, response: Mapping[str, Any], *, images: int | None = None,
+                      cost_usd: float | None = None) -> None:
+        """The API answered 200: keep its answer (the result URLs) before downloading, and bill it today."""
+        with self._write(durable=True) as db:
+            row = _expect(db, "jobs", job_id, ("submitting",))
+            moment = self._clock()
+            db.execute("UPDATE jobs SET state = 'answered', response = ?, answered_at = ?, last_error = NULL "
+                       "WHERE id = ?", (dump_json(response), stamp(moment), job_id))
+            db.execute("INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)",
+                       (job_id, moment.astimezone(UTC).date().isoformat(), stamp(moment),
+                        row["images"] if images is None else images,
+                        row["cost_usd"] if cost_usd is None else cost_usd))
+
+    def record_written(self, job_id: int, files: Sequence[str]) -> None:
+        with self._write() as db:
+            _expect(db, "jobs", job_id, ("answered", "written"))
+            db.execute("UPDATE jobs SET state = 'written', files = ?, completed_at = ? WHERE id = ?",
+                       (dump_json(list(files)), self._now(), job_id))
+
+    def record_job_failure(self, job_id: int, error: Mapping[str, Any], *, final: bool) -> JobRecord:
+        """final: the job failed. Otherwise keep the error and the job retryable: an answered job stays
+        answered (its download is retried, it is never sent again); any other goes back to pending.
+        A written job can fail too: its files went missing and its links expired before a new download."""
+        with self._write() as db:
+            states = ("pending", "submitting", "answered", "written") if final else ("pending", "submitting",
+                                                                                    "answered")
+            row = _expect(db, "jobs", job_id, states)
+            if final:
+                state, completed = "failed", self._now()
+            else:
+                state, completed = ("answered" if row["state"] == "answered" else "pending"), None
+            db.execute("UPDATE jobs SET state = ?, last_error = ?, completed_at = ? WHERE id = ?",
+                       (state, dump_json(error), completed, job_id))
+        return self.get_job(job_id)
+
+    def mark_duplicate(self, job_id: int, of_job_id: int, files: Sequence[str] | None = None) -> None:
+        """Not sent: same content, rule and request were done before (files default to that job's)."""
+        with self._write() as db:
+            _expect(db, "jobs", job_id, ("pending",))
+            earlier = _expect(db, "jobs", of_job_id, ("written",))
+            db.execute("UPDATE jobs SET state = 'duplicate', duplicate_of = ?, files = ?, completed_at = ? "
+                       "WHERE id = ?",
+                       (of_job_id, earlier["files"] if files is None else dump_json(list(files)), self._now(),
+                        job_id))
+
+    def find_duplicate(self, sha256: str, rule: str, fingerprint: str) -> JobRecord | None:
+        jobs = self._jobs("rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN "
+                          "(SELECT id FROM inputs WHERE sha256 = ?) ORDER BY id LIMIT 1",
+                          (rule, fingerprint, sha256))
+        return jobs[0] if jobs else None
+
+    # -- inputs ----------------------------------------------------------------------------------------------
+
+    def finish_input(self, input_id: int, state: FinishState, error: Mapping[str, Any] | None = None) -> None:
+        """The input is done, a duplicate, failed or vanished; its disposal is pending till `set_disposed`."""
+        if state not in ("done", "duplicate", "failed", "vanished"):
+            raise ValueError(f"an input cannot finish as {state!r}")
+        with self._write() as db:
+            _expect(db, "inputs", input_id, ("claimed",))
+            db.execute("UPDATE inputs SET state = ?, finished_at = ?, error = ?, disposal = ? WHERE id = ?",
+                       (state, self._now(), None if error is None else dump_json(error),
+                        "none" if state == "vanished" else "pending", input_id))
+
+    def set_disposed(self, input_id: int, disposal: Disposal, destination: str | None = None) -> None:
+        """moved (to `destination`), deleted or kept; only a kept input is skipped when seen unchanged."""
+        if disposal not in ("moved", "deleted", "kept"):
+            raise ValueError(f"{disposal!r} is not a completed disposal")
+        with self._write() as db:
+            row = _expect(db, "inputs", input_id, ("done", "duplicate", "failed"))
+            if row["disposal"] not in ("pending", disposal):
+                raise JournalError(f"input {input_id} was already disposed of ({row['disposal']})")
+            db.execute("UPDATE inputs SET disposal = ?, disposed_to = ? WHERE id = ?",
+                       (disposal, destination, input_id))
+
+    def get_input(self, input_id: int) -> InputRecord:
+        inputs = self._inputs("id = ?", (input_id,))
+        if not inputs:
+            raise JournalError(f"no input {input_id} in the journal")
+        return inputs[0]
+
+    def get_job(self, job_id: int) -> JobRecord:
+        jobs = self._jobs("id = ?", (job_id,))
+        if not jobs:
+            raise JournalError(f"no job {job_id} in the journal")
+        return jobs[0]
+
+    def unfinished(self) -> list[InputRecord]:
+        """What a restart must resume: claimed inputs (with their jobs) and finished ones not disposed of."""
+        return self._inputs(_UNFINISHED)
+
+    def failed_inputs(self) -> list[InputRecord]:
+        return self._inputs("state = 'failed'")
+
+    def reset_for_retry(self, input_id: int) -> bool:
+        """`remixd retry`: the failed input may be claimed again. False when it is not failed."""
+        with self._write() as db:
+            cursor = db.execute("UPDATE inputs SET state = 'retried' WHERE id = ? AND state = 'failed' "
+                                "AND disposal IS NOT 'pending'", (input_id,))
+            return cursor.rowcount == 1
+
+    # -- operator views --------------------------------------------------------------------------------------
+
+    def oldest_claim(self) -> datetime | None:
+        """When the oldest input still being processed was claimed (the metrics' backlog age)."""
+        row = self._read("SELECT min(claimed_at) FROM inputs WHERE state = 'claimed'", ())[0]
+        return parse_moment_or_none(row[0])
+
+    def spent(self, day: date) -> Spend:
+        row = self._read("SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?",
+                         (day.isoformat(),))[0]
+        return Spend(images=int(row[0]), usd=round(float(row[1]), 6))
+
+    def counts(self) -> dict[str, int]:
+        return _count(self._read("SELECT state, count(*) FROM inputs GROUP BY state"), INPUT_STATES)
+
+    def job_counts(self) -> dict[str, int]:
+        return _count(self._read("SELECT state, count(*) FROM jobs GROUP BY state"), JOB_STATES)
+
+    def recent_failures(self, limit: int = 10) -> list[Failure]:
+        """Newest first; one line per failed job, or per failed input when no job failed (e.g. unreadable)."""
+        rows = self._read(
+            """SELECT i.id, i.inbox, i.relpath, j.rule, coalesce(j.last_error, i.error) AS error,
+                      coalesce(j.completed_at, i.finished_at) AS failed_at
+               FROM inputs i LEFT JOIN jobs j ON j.input_id = i.id AND j.state = 'failed'
+               WHERE i.state = 'failed' ORDER BY failed_at DESC, i.id DESC, j.id DESC LIMIT ?""", (limit,))
+        failures = []
+        for row in rows:
+            error = load_json(row["error"]) or {}
+            if isinstance(error.get("error"), dict):  # an input's error is its whole error file
+                error = error["error"]
+            failures.append(Failure(
+                input_id=row["id"], inbox=row["inbox"], relpath=row["relpath"], rule=row["rule"],
+                kind=str(error.get("kind", "unknown")), message=str(error.get("message", "")),
+                hint=str(error.get("hint", "")), failed_at=parse_moment(row["failed_at"])))
+        return failures
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    # -- rows to records -------------------------------------------------------------------------------------
+
+    # `where` is always one of this module's literal conditions, values go through parameters: no injection.
+    def _jobs(self, where: str, parameters: Sequence[Any]) -> list[JobRecord]:
+        sql = "SELECT * FROM jobs WHERE " + where  # noqa: S608 — literal condition, see above
+        return [job_record(row) for row in self._read(sql, parameters)]
+
+    def _inputs(self, where: str, parameters: Sequence[Any] = ()) -> list[InputRecord]:
+        sql = "SELECT * FROM inputs WHERE " + where + " ORDER BY id"  # noqa: S608 — literal condition
+        owned = "input_id IN (SELECT id FROM inputs WHERE " + where + ") ORDER BY id"  # noqa: S608 — as above
+        with self._lock:
+            # One read transaction: inputs and their jobs come from the same snapshot, even if another
+            # process writes in between.
+            self._connection.execute("BEGIN")
+            try:
+                rows = self._read(sql, parameters)
+                jobs: dict[int, list[JobRecord]] = {}
+                for job in self._jobs(owned, parameters):
+                    jobs.setdefault(job.input_id, []).append(job)
+            finally:
+                self._connection.execute("COMMIT")
+        return [input_record(row, tuple(jobs.get(row["id"], ()))) for row in rows]
+
+
+def _enable_wal(db: sqlite3.Connection, path: Path) -> None:
+    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode != "wal":
+        raise JournalError(f"the journal {path} cannot use WAL mode (got {mode!r})",
+                           "put state_dir on a local file system")
+
+
+def _expect(db: sqlite3.Connection, table: Literal["inputs", "jobs"], row_id: int,
+            states: tuple[str, ...]) -> sqlite3.Row:
+    """Fetch a row and refuse a transition from a state that does not allow it: that is always a bug."""
+    sql = "SELECT * FROM inputs WHERE id = ?" if table == "inputs" else "SELECT * FROM jobs WHERE id = ?"
+    row: sqlite3.Row | None = db.execute(sql, (row_id,)).fetchone()
+    if row is None:
+        raise JournalError(f"no {table[:-1]} {row_id} in the journal")
+    if row["state"] not in states:
+        raise JournalError(f"{table[:-1]} {row_id} is {row['state']}, expected {' or '.join(states)}")
+    return row
+
+
+def _count(rows: list[sqlite3.Row], states: Sequence[str]) -> dict[str, int]:
+    counts = dict.fromkeys(states, 0)
+    counts.update({row[0]: row[1] for row in rows})
+    return counts

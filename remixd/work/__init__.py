@@ -1,0 +1,1 @@
+"""One claimed input: prepare -> submit -> download -> write; limits, retries, budget."""

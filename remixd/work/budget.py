@@ -1,0 +1,73 @@
+"""The daily spending cap: unattended runs stop spending at `budget.max_*_per_day` until the next UTC day.
+
+Spend comes from the journal (what the API billed), plus what is in flight right now, reserved before a request
+is sent, so ten workers checking at once cannot overshoot the cap by ten requests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from remixd.config.model import BudgetConfig
+from remixd.journal.records import Journal, Spend, utcnow
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request may not be sent today, and when the cap lifts (the next UTC midnight)."""
+
+    reason: str
+    until: datetime
+
+
+class Budget:
+    def __init__(self, config: BudgetConfig, journal: Journal, now: Callable[[], datetime] = utcnow) -> None:
+        self._config = config
+        self._journal = journal
+        self._now = now
+        self._lock = threading.Lock()
+        self._reserved_images = 0
+        self._reserved_usd = 0.0
+
+    def reconfigure(self, config: BudgetConfig) -> None:
+        """New caps from a reload; reservations of requests in flight stay counted."""
+        with self._lock:
+            self._config = config
+
+    def reserve(self, images: int, usd: float) -> Refusal | None:
+        """Reserve one request's worth of the day's budget; a Refusal when it would pass a cap.
+
+        Reservations are kept even without caps, so a reload that adds caps counts what is already in flight.
+        """
+        with self._lock:
+            cap_images, cap_usd = self._config.max_images_per_day, self._config.max_usd_per_day
+            if cap_images is not None or cap_usd is not None:
+                moment = self._now()
+                spent = self._journal.spent(moment.astimezone(UTC).date())
+                reason = None
+                if cap_images is not None and spent.images + self._reserved_images + images > cap_images:
+                    reason = f"the daily budget of {cap_images} images is spent ({spent.images} billed today)"
+                elif cap_usd is not None and spent.usd + self._reserved_usd + usd > cap_usd + 1e-9:
+                    reason = f"the daily budget of ${cap_usd:.2f} is spent (${spent.usd:.2f} billed today)"
+                if reason is not None:
+                    return Refusal(reason, next_utc_midnight(moment))
+            self._reserved_images += images
+            self._reserved_usd += usd
+            return None
+
+    def release(self, images: int, usd: float) -> None:
+        """The request was answered (the journal now holds its cost) or not billed: free the reservation."""
+        with self._lock:
+            self._reserved_images -= images
+            self._reserved_usd -= usd
+
+    def spent_today(self) -> Spend:
+        return self._journal.spent(self._now().astimezone(UTC).date())
+
+
+def next_utc_midnight(moment: datetime) -> datetime:
+    day = moment.astimezone(UTC).date() + timedelta(days=1)
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)

@@ -1,0 +1,82 @@
+"""What every worker shares, and how a worker waits on it without going deaf to a stop or silent to systemd.
+
+Every wait here is cut into slices: between slices the stop switch is checked and the worker's heartbeat is
+sent, so a long backoff, pause or full disk still beats, and only a truly stuck worker stops beating.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
+
+from remixd.errors import OutputError
+from remixd.work.budget import Budget
+from remixd.work.retry import InflightLimiter, Pause
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+WAIT_SLICE_S = 0.25  # waits are cut into slices: a stop is noticed, and the worker beats, between them
+OUTPUT_RETRY_MAX_S = 60.0  # a full disk or a read-only folder is retried this often at most, forever
+
+
+class Stopped(Exception):
+    """The daemon is stopping: leave the job where the journal says it is."""
+
+
+def _no_heartbeat() -> None:
+    return None
+
+
+@dataclass
+class Gates:
+    """What every worker shares: the stop switch, the pauses, the limiter and the budget.
+
+    `beat` is the worker's heartbeat (systemd's watchdog is fed only while every busy worker beats).
+    """
+
+    stop: threading.Event
+    auth: Pause
+    budget_pause: Pause
+    limiter: InflightLimiter
+    budget: Budget
+    beat: Callable[[], None] = _no_heartbeat
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait `seconds`, beating; True when the daemon is stopping (the caller gives up)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            self.beat()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self.stop.is_set()
+            if self.stop.wait(min(remaining, WAIT_SLICE_S)):
+                return True
+
+    def wait_for(self, attempt: Callable[[float], bool]) -> bool:
+        """Call `attempt(seconds)` (a wait that gives up after `seconds`) until it succeeds, beating between
+        tries; False when the daemon is stopping first."""
+        while not attempt(WAIT_SLICE_S):
+            if self.stop.is_set():
+                return False
+            self.beat()
+        return True
+
+    def retry_output(self, action: Callable[[], T]) -> T:
+        """Disk full or folder not writable: wait and try again, forever; the input stays where it is."""
+        delay, told = 1.0, False
+        while True:
+            try:
+                return action()
+            except OutputError as error:
+                if not told:
+                    log.error("remixd.output.blocked", error=error.message, hint=error.hint)
+                    told = True
+                if self.sleep(delay):
+                    raise Stopped from None
+                delay = min(delay * 2, OUTPUT_RETRY_MAX_S)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from remixd.sandbox import SandboxServer
-from tests.conftest import TEST_KEY, Daemon, image_bytes, make_image, wait_for, write_config
+from tests.helpers import TEST_KEY, Daemon, image_bytes, make_image, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from remixd.sandbox import SandboxServer
-from tests.conftest import TEST_KEY, Daemon, make_image, wait_for, write_config
+from tests.helpers import TEST_KEY, Daemon, make_image, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

@@ -14,7 +14,7 @@ from remixd.config.load import load_config
 from remixd.daemon.notify import Notifier
 from remixd.daemon.service import Service
 from remixd.sandbox import SandboxServer
-from tests.conftest import TEST_KEY, make_image, wait_for, write_config
+from tests.helpers import TEST_KEY, make_image, wait_for, write_config
 
 
 class NotifySocket:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNITS = ("remixd.service", "remixd@.service")
 INSTALLED = "/opt/remixd/bin/remixd"  # where README's step 1 installs the command the units run
 MAX_EXPOSURE = 2.0

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +11,9 @@ from pydantic import ValidationError
 from remixd.ideogram import routes as apireference
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse, ResultItem
+from tests.helpers import REPO
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference"
+REFERENCE = REPO.parent / "shared/reference"
 OPENAPI = REFERENCE / "ideogram-openapi.json"
 SEED = REFERENCE / "seed-remix-api.txt"
 

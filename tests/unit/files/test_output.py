@@ -28,7 +28,7 @@ from remixd.files.output import (
     write_json,
     write_result,
 )
-from tests.conftest import LONG_NAME, ODD_NAMES, SHA
+from tests.helpers import LONG_NAME, ODD_NAMES, SHA
 
 OTHER_SHA = "fedcba9876543210" * 4
 WHEN = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

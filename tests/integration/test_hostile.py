@@ -39,7 +39,7 @@ from remixd.daemon.service import Service
 from remixd.errors import InputError
 from remixd.sandbox import SandboxServer
 from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES, prepare
-from tests.conftest import POSTER, TEST_KEY, make_image, wait_for, write_config
+from tests.helpers import POSTER, TEST_KEY, make_image, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 ANY = {"name": "any", "match": ["*"], "request": {"prompt": "A serene tropical beach, {stem}", "model": "V_2",

@@ -28,7 +28,7 @@ from remixd.journal.records import JobRecord, JobSpec
 from remixd.journal.sqlite import SqliteJournal
 from remixd.sandbox import SandboxServer
 from remixd.work.prepare import prepare
-from tests.conftest import POSTER, TEST_KEY, make_image, wait_for, write_config
+from tests.helpers import POSTER, TEST_KEY, make_image, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 

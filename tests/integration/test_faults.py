@@ -30,7 +30,7 @@ from remixd.work.budget import Budget
 from remixd.work.gates import Gates
 from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
 from remixd.work.worker import UNKNOWN_OUTCOME_HINT, Worker
-from tests.conftest import TEST_KEY, make_image, sidecars, wait_for, write_config
+from tests.helpers import TEST_KEY, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 FAST = RetryPolicy(max_attempts=6, base_s=0.02, max_backoff_s=0.2, total_s=30.0)

@@ -23,7 +23,7 @@ import pytest
 from remixd.daemon.service import JOURNAL_NAME
 from remixd.journal.sqlite import SqliteJournal
 from remixd.sandbox import SandboxServer
-from tests.conftest import TEST_KEY, Daemon, make_image, wait_for, write_config
+from tests.helpers import TEST_KEY, Daemon, make_image, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 

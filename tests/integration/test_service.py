@@ -12,7 +12,7 @@ import pytest
 from remixd.config.load import load_config
 from remixd.daemon.service import Service
 from remixd.sandbox import SandboxServer
-from tests.conftest import POSTER, TEST_KEY, make_image, sidecars, wait_for, write_config
+from tests.helpers import POSTER, TEST_KEY, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 

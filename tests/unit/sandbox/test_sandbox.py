@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +24,10 @@ from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from remixd.sandbox import SandboxOptions, SandboxServer, serve_forever
+from tests.helpers import REPO
 
 KEY = "sandbox"
-SEED_EXAMPLE = Path(__file__).resolve().parents[2] / "shared/reference/seed-remix-api.txt"
+SEED_EXAMPLE = REPO.parent / "shared/reference/seed-remix-api.txt"
 CREATED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$")
 URL = re.compile(
     r"^http://127\.0\.0\.1:\d+/api/images/ephemeral/[0-9A-Za-z]{22}\.png\?exp=(\d+)&sig=[0-9a-f]{64}$"

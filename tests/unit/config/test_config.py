@@ -13,7 +13,7 @@ from remixd.config.load import load_config
 from remixd.config.model import ApiConfig, Config, read_api_key
 from remixd.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 MINIMAL = """\
 inboxes:

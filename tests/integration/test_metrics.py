@@ -11,7 +11,7 @@ import requests
 from remixd.config.load import load_config
 from remixd.daemon.service import Service
 from remixd.sandbox import SandboxServer
-from tests.conftest import TEST_KEY, make_image, wait_for, write_config
+from tests.helpers import TEST_KEY, make_image, wait_for, write_config
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from remixd.sandbox import SandboxServer
-from tests.conftest import POSTER, TEST_KEY, Daemon, make_image, wait_for, write_config
+from tests.helpers import POSTER, TEST_KEY, Daemon, make_image, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,6 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from PIL import Image
 from remixd.sandbox import SandboxOptions, SandboxServer, reference
 from remixd.sandbox.validation import LEGACY_FIELDS
 from remixd.sandbox.validation_v3 import V3_FIELDS
+from tests.helpers import REPO
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared/reference/ideogram-openapi.json"
+SPEC_PATH = REPO.parent / "shared/reference/ideogram-openapi.json"
 KEY = "sandbox"
 
 

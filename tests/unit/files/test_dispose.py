@@ -14,7 +14,7 @@ import pytest
 from remixd.errors import OutputError
 from remixd.files.dispose import dispose_done, dispose_failed
 from remixd.files.output import ERROR_SCHEMA, NAME_MAX, TEMP_PREFIX
-from tests.conftest import ODD_NAMES, SHA
+from tests.helpers import ODD_NAMES, SHA
 
 
 def temps_under(folder: Path) -> list[Path]:

@@ -1,0 +1,129 @@
+"""Shared test helpers: tiny images, configs pointing at a sandbox, a daemon subprocess, bounded waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+TEST_KEY = "test-key-5f1c9a77d2"
+
+# Names every file-writing stage must survive, and a stand-in content hash.
+LONG_NAME = "é" * 125 + "x.jpg"  # 255 bytes in UTF-8
+ODD_NAMES = [
+    "plain.jpg",
+    "with space.jpg",
+    "ünïcødé 画像.png",
+    "new\nline.jpg",
+    "-leading-dash.jpg",
+    LONG_NAME,
+]
+SHA = "0123456789abcdef" * 4
+
+
+def make_image(path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 80, 40),
+               fmt: str | None = None) -> Path:
+    """Write a small real image (format from the extension unless `fmt` says otherwise)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path, format=fmt)
+    return path
+
+
+def image_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (10, 120, 200),
+                fmt: str = "JPEG") -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02,
+             message: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def sidecars(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.rglob("*.json"))]
+
+
+POSTER = {"name": "poster", "match": ["*.jpg", "*.jpeg", "*.png", "*.webp"],
+          "request": {"prompt": "A serene tropical beach, {stem}", "model": "V_2",
+                      "aspect_ratio": "ASPECT_10_16", "image_weight": 50, "seed": 12345}}
+
+
+def write_config(root: Path, base_url: str | None, *, rules: list[dict[str, Any]] | None = None,
+                 api: dict[str, Any] | None = None, inbox: dict[str, Any] | None = None,
+                 extra: dict[str, Any] | None = None) -> Path:
+    """A config under `root` with one inbox (root/inbox -> root/outbox) pointing at the sandbox."""
+    api_section: dict[str, Any] = {"sandbox": base_url is None, "max_in_flight_images": 4, "timeout_s": 20}
+    if base_url is not None:
+        api_section["base_url"] = base_url
+    api_section.update(api or {})
+    inbox_section: dict[str, Any] = {"path": "./inbox", "output": "./outbox", "done_dir": "./done",
+                                     "failed_dir": "./failed", "settle_s": 0.2, "rescan_s": 30}
+    inbox_section.update(inbox or {})
+    document: dict[str, Any] = {"api": api_section, "state_dir": "./state", "inboxes": [inbox_section],
+                                "rules": rules or [POSTER], "shutdown_grace_s": 10}
+    document.update(extra or {})
+    (root / "inbox").mkdir(parents=True, exist_ok=True)
+    path = root / "remixd.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class Daemon:
+    """`remixd run` in a subprocess, logging JSON lines to a file the test reads. Every one a test starts is
+    killed (and its log closed) when the test ends, even when it fails half-way."""
+
+    started: ClassVar[list[Daemon]] = []
+
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        Daemon.started.append(self)
+        self.log_path = config.parent / "remixd.log"
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "remixd", "run", "-c", str(config), "--log-format", "json"],
+            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+
+    def events(self) -> list[dict[str, object]]:
+        lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def wait_started(self) -> None:
+        wait_for(lambda: any(e.get("event") == "remixd.started" for e in self.events()) or
+                 self.process.poll() is not None, message="remixd.started")
+        assert self.process.poll() is None, self.log_path.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=60)
+        finally:
+            self._log.close()
+
+    def reap(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self._log.close()

@@ -39,9 +39,19 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(idle_window_s=15.0, rescan_s=15.0)
-SMOKE = Sizes(throughput_inputs=12, throughput_latency_s=0.05, reaction_files=3, backlog_files=200,
-              backlog_folders=2, backlog_processed=20, idle_files=60, idle_folders=3, idle_window_s=2.0,
-              rescan_s=2.0, cost_inputs=3)
+SMOKE = Sizes(
+    throughput_inputs=12,
+    throughput_latency_s=0.05,
+    reaction_files=3,
+    backlog_files=200,
+    backlog_folders=2,
+    backlog_processed=20,
+    idle_files=60,
+    idle_folders=3,
+    idle_window_s=2.0,
+    rescan_s=2.0,
+    cost_inputs=3,
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +83,9 @@ def _fresh(folder: Path) -> Path:
 def throughput(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
     root = _fresh(work / "throughput")
     count, latency, limit = sizes.throughput_inputs, sizes.throughput_latency_s, sizes.inflight_limit
-    originals = inputs.write_files(root / "originals",
-                                   [(f"photo-{n:05d}.jpg", inputs.small_jpeg(n)) for n in range(count)])
+    originals = inputs.write_files(
+        root / "originals", [(f"photo-{n:05d}.jpg", inputs.small_jpeg(n)) for n in range(count)]
+    )
     with procs.Sandbox(root / "sandbox", latency_s=latency, inflight_limit=limit) as sandbox:
         config = inputs.write_config(root, sandbox.base_url, max_in_flight=limit)
         for path in originals:
@@ -85,28 +96,59 @@ def throughput(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Ro
         finished = remixd.finished_inputs()
         arrivals = sandbox.arrivals()
         if usage.status != 0 or len(finished) != count:
-            raise RuntimeError(f"bench: remixd once finished {len(finished)}/{count} (exit {usage.status}); "
-                               f"see {remixd.log.path}")
+            raise RuntimeError(
+                f"bench: remixd once finished {len(finished)}/{count} (exit {usage.status}); see {remixd.log.path}"
+            )
         makespan = max(procs.stamp(entry) for entry in finished) - arrivals[0]
         rejected = sum(1 for entry in sandbox.answered() if entry.get("status") == 429)
         # The sandbox's own work (parsing, decoding, drawing the result) comes on top of latency_s; the API's
         # places are busy for the whole of it. Occupancy: the share of the limit's place-seconds in use.
         service = sum(entry["duration_ms"] for entry in sandbox.answered() if entry.get("status") == 200) / 1000
-        note(f"throughput: remixd {makespan:.2f} s for {count} inputs ({rejected} answered 429), "
-             f"process wall {usage.wall_s:.2f} s; now the naive loop")
-        naive = (procs.remix_naively(sandbox.base_url, originals, root / "naive", inputs.NAIVE_REQUEST)
-                 if sizes.naive else None)
+        note(
+            f"throughput: remixd {makespan:.2f} s for {count} inputs ({rejected} answered 429), "
+            f"process wall {usage.wall_s:.2f} s; now the naive loop"
+        )
+        naive = (
+            procs.remix_naively(sandbox.base_url, originals, root / "naive", inputs.NAIVE_REQUEST)
+            if sizes.naive
+            else None
+        )
     ideal = count * latency / limit
     rows = [
-        Row("1 throughput: makespan (first request to last input done)", makespan, "s", ideal,
-            f"ideal {count}x{latency}s/{limit}", ideal / makespan, "ideal/measured >= 0.90",
-            ideal / makespan >= 0.90),
-        Row("1 throughput: API places in use (sandbox service time incl. its own work)", service / limit, "s",
-            makespan, "remixd makespan", service / limit / makespan, "occupancy (info)", None),
+        Row(
+            "1 throughput: makespan (first request to last input done)",
+            makespan,
+            "s",
+            ideal,
+            f"ideal {count}x{latency}s/{limit}",
+            ideal / makespan,
+            "ideal/measured >= 0.90",
+            ideal / makespan >= 0.90,
+        ),
+        Row(
+            "1 throughput: API places in use (sandbox service time incl. its own work)",
+            service / limit,
+            "s",
+            makespan,
+            "remixd makespan",
+            service / limit / makespan,
+            "occupancy (info)",
+            None,
+        ),
     ]
     if naive is not None:
-        rows.append(Row("1 naive baseline: one request at a time, same inputs", naive, "s", makespan,
-                        "remixd makespan", naive / makespan, "speed-up (info)", None))
+        rows.append(
+            Row(
+                "1 naive baseline: one request at a time, same inputs",
+                naive,
+                "s",
+                makespan,
+                "remixd makespan",
+                naive / makespan,
+                "speed-up (info)",
+                None,
+            )
+        )
     return rows
 
 
@@ -116,8 +158,9 @@ def throughput(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Ro
 def reaction(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
     root = _fresh(work / "reaction")
     settle = sizes.reaction_settle_s
-    staged = inputs.write_files(root / "staging", [(f"drop-{n:04d}.jpg", inputs.small_jpeg(n))
-                                                   for n in range(sizes.reaction_files)])
+    staged = inputs.write_files(
+        root / "staging", [(f"drop-{n:04d}.jpg", inputs.small_jpeg(n)) for n in range(sizes.reaction_files)]
+    )
     delays: list[float] = []
     with procs.Sandbox(root / "sandbox", latency_s=0.0, inflight_limit=sizes.inflight_limit) as sandbox:
         config = inputs.write_config(root, sandbox.base_url, inbox={"settle_s": settle})
@@ -135,11 +178,21 @@ def reaction(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]
         finally:
             remixd.stop()
     p50, p95 = _percentile(delays, 0.50) * 1000, _percentile(delays, 0.95) * 1000
-    note(f"reaction: {len(delays)} renames; ms after settle: min {min(delays) * 1000:.1f}, "
-         f"p50 {p50:.1f}, p95 {p95:.1f}, max {max(delays) * 1000:.1f}")
+    note(
+        f"reaction: {len(delays)} renames; ms after settle: min {min(delays) * 1000:.1f}, "
+        f"p50 {p50:.1f}, p95 {p95:.1f}, max {max(delays) * 1000:.1f}"
+    )
     return [
-        Row("2 reaction p50: rename to request, minus settle_s", p50, "ms", settle * 1000, "settle_s", p50 / 50,
-            "<= 50 ms", p50 <= 50),
+        Row(
+            "2 reaction p50: rename to request, minus settle_s",
+            p50,
+            "ms",
+            settle * 1000,
+            "settle_s",
+            p50 / 50,
+            "<= 50 ms",
+            p50 <= 50,
+        ),
         Row("2 reaction p95", p95, "ms", settle * 1000, "settle_s", p95 / 150, "<= 150 ms", p95 <= 150),
     ]
 
@@ -188,8 +241,11 @@ def backlog(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
     root = _fresh(work / "backlog")
     count = sizes.backlog_files
     per_folder = count // sizes.backlog_folders
-    inputs.write_files(root / "inbox", [(f"batch-{n // per_folder:03d}/scan-{n:06d}.png", inputs.small_image(n))
-                                        for n in range(count)], age_s=0)
+    inputs.write_files(
+        root / "inbox",
+        [(f"batch-{n // per_folder:03d}/scan-{n:06d}.png", inputs.small_image(n)) for n in range(count)],
+        age_s=0,
+    )
     inputs.age(root / "inbox", 5.0)
     with procs.Sandbox(root / "sandbox", latency_s=0.0, inflight_limit=sizes.inflight_limit) as sandbox:
         config = inputs.write_config(root, sandbox.base_url, inbox={"recursive": True})
@@ -212,23 +268,52 @@ def backlog(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
         try:
             procs.wait_for(lambda: len(sandbox.arrivals()) > seen, 120, "the first backlog request")
             first = sandbox.arrivals()[seen] - remixd.started
-            procs.wait_for(lambda: len(remixd.finished_inputs()) >= sizes.backlog_processed, 600,
-                           f"{sizes.backlog_processed} backlog inputs")
+            procs.wait_for(
+                lambda: len(remixd.finished_inputs()) >= sizes.backlog_processed,
+                600,
+                f"{sizes.backlog_processed} backlog inputs",
+            )
             claimed_at = remixd.log.named("remixd.started")
         finally:
             usage = remixd.stop()
     started_s = procs.stamp(claimed_at[0]) - remixd.started if claimed_at else float("nan")
     peak_mb = usage.peak_rss_kib / 1024
-    note(f"backlog: first request {first:.2f} s after spawn (one-file start {lone_first:.2f} s); "
-         f"remixd.started logged {started_s:.2f} s after spawn; peak RSS {peak_mb:.1f} MB over "
-         f"{len(remixd.finished_inputs())} processed inputs")
+    note(
+        f"backlog: first request {first:.2f} s after spawn (one-file start {lone_first:.2f} s); "
+        f"remixd.started logged {started_s:.2f} s after spawn; peak RSS {peak_mb:.1f} MB over "
+        f"{len(remixd.finished_inputs())} processed inputs"
+    )
     return [
-        Row(f"3 backlog: first request after spawn, {count} files", first, "s", lone_first,
-            "first request, 1-file inbox", first / lone_first, "<= 1 s", first <= 1.0),
-        Row("3 backlog: scan speed", count / scan_s, "files/s", count / walk_s, "bare scandir+stat walk",
-            walk_s / scan_s, "ratio >= 0.50", walk_s / scan_s >= 0.5),
-        Row("3 backlog: peak RSS", peak_mb, "MB", lone_usage.peak_rss_kib / 1024, "peak RSS, 1-file inbox",
-            peak_mb / (lone_usage.peak_rss_kib / 1024), "<= 150 MB", peak_mb <= 150),
+        Row(
+            f"3 backlog: first request after spawn, {count} files",
+            first,
+            "s",
+            lone_first,
+            "first request, 1-file inbox",
+            first / lone_first,
+            "<= 1 s",
+            first <= 1.0,
+        ),
+        Row(
+            "3 backlog: scan speed",
+            count / scan_s,
+            "files/s",
+            count / walk_s,
+            "bare scandir+stat walk",
+            walk_s / scan_s,
+            "ratio >= 0.50",
+            walk_s / scan_s >= 0.5,
+        ),
+        Row(
+            "3 backlog: peak RSS",
+            peak_mb,
+            "MB",
+            lone_usage.peak_rss_kib / 1024,
+            "peak RSS, 1-file inbox",
+            peak_mb / (lone_usage.peak_rss_kib / 1024),
+            "<= 150 MB",
+            peak_mb <= 150,
+        ),
     ]
 
 
@@ -242,13 +327,19 @@ def idle_and_soak(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list
     root = _fresh(work / "idle")
     count, folders = sizes.idle_files, sizes.idle_folders
     per_folder = count // folders
-    inputs.write_files(root / "staging", [(f"album-{n // per_folder:03d}/img-{n:05d}.png", inputs.small_image(n))
-                                          for n in range(per_folder * folders)], age_s=5.0)
+    inputs.write_files(
+        root / "staging",
+        [(f"album-{n // per_folder:03d}/img-{n:05d}.png", inputs.small_image(n)) for n in range(per_folder * folders)],
+        age_s=5.0,
+    )
     count = per_folder * folders
     samples: list[tuple[int, int]] = []  # (inputs finished, VmRSS KiB)
     with procs.Sandbox(root / "sandbox", latency_s=0.0, inflight_limit=sizes.inflight_limit) as sandbox:
-        config = inputs.write_config(root, sandbox.base_url, inbox={
-            "recursive": True, "after": "keep", "rescan_s": sizes.rescan_s, "done_dir": None})
+        config = inputs.write_config(
+            root,
+            sandbox.base_url,
+            inbox={"recursive": True, "after": "keep", "rescan_s": sizes.rescan_s, "done_dir": None},
+        )
         remixd = procs.Remixd("run", config, root)
         try:
             remixd.wait_started()
@@ -275,16 +366,34 @@ def idle_and_soak(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list
     last = [rss for done, rss in samples if done >= count * 3 / 4]
     growth = (statistics.mean(last) - statistics.mean(first)) / 1024
     budget = 0.3 * window / 60
-    note(f"idle: {idle_cpu:.2f} s CPU over {window:.1f} s with {count} kept files (rescan_s {sizes.rescan_s}), "
-         f"{resent} requests sent while idle; soak: RSS {statistics.mean(first) / 1024:.1f} -> "
-         f"{statistics.mean(last) / 1024:.1f} MB over {count} inputs, final peak {usage.peak_rss_kib / 1024:.1f} MB")
+    note(
+        f"idle: {idle_cpu:.2f} s CPU over {window:.1f} s with {count} kept files (rescan_s {sizes.rescan_s}), "
+        f"{resent} requests sent while idle; soak: RSS {statistics.mean(first) / 1024:.1f} -> "
+        f"{statistics.mean(last) / 1024:.1f} MB over {count} inputs, final peak {usage.peak_rss_kib / 1024:.1f} MB"
+    )
     if resent:
         raise RuntimeError(f"bench: remixd sent {resent} requests for files it had already done")
     return [
-        Row(f"4 idle: CPU over {window:.0f} s, {count} kept files watched", idle_cpu, "s", window,
-            "window (s)", idle_cpu / budget, f"<= {budget:.3g} s (0.3 s per 60 s)", idle_cpu <= budget),
-        Row(f"4 soak: RSS growth, first to last quarter of {count} inputs", growth, "MB",
-            statistics.mean(first) / 1024, "first-quarter RSS (MB)", growth / 10, "<= 10 MB", growth <= 10),
+        Row(
+            f"4 idle: CPU over {window:.0f} s, {count} kept files watched",
+            idle_cpu,
+            "s",
+            window,
+            "window (s)",
+            idle_cpu / budget,
+            f"<= {budget:.3g} s (0.3 s per 60 s)",
+            idle_cpu <= budget,
+        ),
+        Row(
+            f"4 soak: RSS growth, first to last quarter of {count} inputs",
+            growth,
+            "MB",
+            statistics.mean(first) / 1024,
+            "first-quarter RSS (MB)",
+            growth / 10,
+            "<= 10 MB",
+            growth <= 10,
+        ),
     ]
 
 
@@ -304,10 +413,22 @@ def per_file_cost(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list
         if usage.status != 0 or len(remixd.finished_inputs()) != len(photos):
             raise RuntimeError(f"bench: per-file run failed (exit {usage.status}); see {remixd.log.path}")
     per_file_ms = (usage.cpu_s - empty) / len(photos) * 1000
-    note(f"per-file: {usage.cpu_s:.2f} s CPU for {len(photos)} JPEGs of {mean_bytes / 2**20:.2f} MiB, "
-         f"{empty:.2f} s for an empty run")
-    return [Row(f"5 per-file CPU, {mean_bytes / 2**20:.1f} MiB JPEG, latency 0", per_file_ms, "ms", empty * 1000,
-                "empty-run CPU (ms)", per_file_ms / 30, "<= 30 ms", per_file_ms <= 30)]
+    note(
+        f"per-file: {usage.cpu_s:.2f} s CPU for {len(photos)} JPEGs of {mean_bytes / 2**20:.2f} MiB, "
+        f"{empty:.2f} s for an empty run"
+    )
+    return [
+        Row(
+            f"5 per-file CPU, {mean_bytes / 2**20:.1f} MiB JPEG, latency 0",
+            per_file_ms,
+            "ms",
+            empty * 1000,
+            "empty-run CPU (ms)",
+            per_file_ms / 30,
+            "<= 30 ms",
+            per_file_ms <= 30,
+        )
+    ]
 
 
 FIGURES: dict[str, Callable[[Path, Sizes, Callable[[str], None]], list[Row]]] = {

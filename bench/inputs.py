@@ -13,8 +13,13 @@ from typing import Any
 import yaml
 from PIL import Image
 
-REQUEST = {"prompt": "A serene tropical beach, {stem}", "model": "V_2", "aspect_ratio": "ASPECT_1_1",
-           "image_weight": 50, "seed": 12345}
+REQUEST = {
+    "prompt": "A serene tropical beach, {stem}",
+    "model": "V_2",
+    "aspect_ratio": "ASPECT_1_1",
+    "image_weight": 50,
+    "seed": 12345,
+}
 NAIVE_REQUEST = {**REQUEST, "prompt": "A serene tropical beach"}
 
 
@@ -74,15 +79,20 @@ def age(folder: Path, age_s: float) -> None:
             os.utime(path, (moment, moment))
 
 
-def write_config(root: Path, base_url: str, *, max_in_flight: int = 10, inbox: dict[str, Any] | None = None,
-                 timeout_s: float = 60) -> Path:
+def write_config(
+    root: Path, base_url: str, *, max_in_flight: int = 10, inbox: dict[str, Any] | None = None, timeout_s: float = 60
+) -> Path:
     """root/remixd.yaml: one inbox root/inbox -> root/outbox, done/failed beside it, the poster rule."""
-    inbox_section: dict[str, Any] = {"path": "./inbox", "output": "./outbox", "done_dir": "./done",
-                                     "failed_dir": "./failed", "settle_s": 0.2}
+    inbox_section: dict[str, Any] = {
+        "path": "./inbox",
+        "output": "./outbox",
+        "done_dir": "./done",
+        "failed_dir": "./failed",
+        "settle_s": 0.2,
+    }
     inbox_section.update(inbox or {})
     document = {
-        "api": {"sandbox": False, "base_url": base_url, "max_in_flight_images": max_in_flight,
-                "timeout_s": timeout_s},
+        "api": {"sandbox": False, "base_url": base_url, "max_in_flight_images": max_in_flight, "timeout_s": timeout_s},
         "state_dir": "./state",
         "shutdown_grace_s": 30,
         "inboxes": [inbox_section],

@@ -114,9 +114,26 @@ class Sandbox:
         self.log = JsonLog(workdir / "sandbox.log")
         self._log_file = self.log.path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "remixd", "sandbox", "--port", "0", "--latency", str(latency_s),
-             "--inflight-limit", str(inflight_limit), "--log-format", "json"],
-            stdout=subprocess.PIPE, stderr=self._log_file, text=True, cwd=REPOSITORY, env=CHILD_ENV)
+            [
+                sys.executable,
+                "-m",
+                "remixd",
+                "sandbox",
+                "--port",
+                "0",
+                "--latency",
+                str(latency_s),
+                "--inflight-limit",
+                str(inflight_limit),
+                "--log-format",
+                "json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self._log_file,
+            text=True,
+            cwd=REPOSITORY,
+            env=CHILD_ENV,
+        )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # "remixd sandbox listening on http://127.0.0.1:PORT (…)"
         match = re.search(r"listening on (\S+)", line)
@@ -174,9 +191,23 @@ class Remixd:
         self._log_file = self.log.path.open("ab")
         self.started = time.time()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "remixd", command, "-c", str(config), "--log-format", "json",
-             "--log-level", log_level],
-            stdout=self._log_file, stderr=subprocess.STDOUT, cwd=REPOSITORY, env=CHILD_ENV)
+            [
+                sys.executable,
+                "-m",
+                "remixd",
+                command,
+                "-c",
+                str(config),
+                "--log-format",
+                "json",
+                "--log-level",
+                log_level,
+            ],
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            cwd=REPOSITORY,
+            env=CHILD_ENV,
+        )
         self.pid = self.process.pid
         self.usage: Usage | None = None
 
@@ -190,8 +221,7 @@ class Remixd:
         return self.log.named("remixd.input.finished")
 
     def wait_started(self, timeout: float = 60) -> None:
-        wait_for(lambda: self.log.named("remixd.started") or self.process.poll() is not None, timeout,
-                 "remixd.started")
+        wait_for(lambda: self.log.named("remixd.started") or self.process.poll() is not None, timeout, "remixd.started")
         if self.process.poll() is not None:
             raise RuntimeError(f"bench: remixd exited early; see {self.log.path}")
 
@@ -209,8 +239,9 @@ class Remixd:
         self.process.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
         self._log_file.close()
         self.log.poll()
-        self.usage = Usage(time.time() - self.started, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss,
-                           self.process.returncode)
+        self.usage = Usage(
+            time.time() - self.started, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss, self.process.returncode
+        )
         return self.usage
 
     def stop(self, timeout: float = 60) -> Usage:
@@ -235,9 +266,14 @@ def remix_naively(base_url: str, paths: list[Path], out: Path, request: dict[str
     for path in paths:
         # A connection per request, as curl in a loop makes (and no keep-alive socket to go stale).
         answer = requests.post(
-            f"{base_url}/remix", headers={"Api-Key": API_KEY},
-            files={"image_request": (None, json.dumps(request), "application/json"),
-                   "image_file": (path.name, path.read_bytes(), "image/jpeg")}, timeout=60)
+            f"{base_url}/remix",
+            headers={"Api-Key": API_KEY},
+            files={
+                "image_request": (None, json.dumps(request), "application/json"),
+                "image_file": (path.name, path.read_bytes(), "image/jpeg"),
+            },
+            timeout=60,
+        )
         answer.raise_for_status()
         url = answer.json()["data"][0]["url"]
         (out / f"{path.stem}.png").write_bytes(requests.get(url, timeout=60).content)

@@ -33,8 +33,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}; "
-            f"Python {platform.python_version()}; {platform.system()} {platform.release()}")
+    return (
+        f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}; "
+        f"Python {platform.python_version()}; {platform.system()} {platform.release()}"
+    )
 
 
 def _number(value: float | None) -> str:
@@ -48,8 +50,16 @@ def table(rows: list[Row]) -> str:
     lines = [header]
     for row in rows:
         met = "-" if row.met is None else ("yes" if row.met else "**NO**")
-        lines.append((row.figure, f"{_number(row.measured)} {row.unit}",
-                      f"{_number(row.reference)} ({row.reference_label})", _number(row.ratio), row.target, met))
+        lines.append(
+            (
+                row.figure,
+                f"{_number(row.measured)} {row.unit}",
+                f"{_number(row.reference)} ({row.reference_label})",
+                _number(row.ratio),
+                row.target,
+                met,
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)) + " |" for line in lines]
     out.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
@@ -57,17 +67,25 @@ def table(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a 15 s idle window instead of 60 s")
     size.add_argument("--smoke", action="store_true", help="tiny sizes; checks only that the bench works")
-    parser.add_argument("--only", default=",".join(figures.FIGURES),
-                        help=f"comma-separated figures to run (default: all of {','.join(figures.FIGURES)})")
+    parser.add_argument(
+        "--only",
+        default=",".join(figures.FIGURES),
+        help=f"comma-separated figures to run (default: all of {','.join(figures.FIGURES)})",
+    )
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive baseline (150 s)")
     parser.add_argument("--workdir", type=Path, default=None, help="where inputs go (default: a temp folder)")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="markdown file to write (default: bench/RESULTS.md; --smoke writes none)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="markdown file to write (default: bench/RESULTS.md; --smoke writes none)",
+    )
     args = parser.parse_args(argv)
     sizes: Sizes = figures.SMOKE if args.smoke else figures.QUICK if args.quick else figures.FULL
     if args.skip_naive:
@@ -76,9 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in names if name not in figures.FIGURES]
     if unknown:
         parser.error(f"unknown figure(s) {', '.join(unknown)}; known: {', '.join(figures.FIGURES)}")
-    command = "python -m bench" + (" --quick" if args.quick else " --smoke" if args.smoke else "") + (
-        " --skip-naive" if args.skip_naive else "") + (
-        f" --only {','.join(names)}" if names != list(figures.FIGURES) else "")
+    command = (
+        "python -m bench"
+        + (" --quick" if args.quick else " --smoke" if args.smoke else "")
+        + (" --skip-naive" if args.skip_naive else "")
+        + (f" --only {','.join(names)}" if names != list(figures.FIGURES) else "")
+    )
     notes: list[str] = []
 
     def note(text: str) -> None:
@@ -101,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         destination.write_text(
             f"# remixd bench results\n\n`{command}` ({shlex.quote(sys.executable)}), "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s\n\n"
-            f"Machine: {machine()}\n\n{report}\n\nNotes from the run:\n\n"
-            + "".join(f"- {text}\n" for text in notes), encoding="utf-8")
+            f"Machine: {machine()}\n\n{report}\n\nNotes from the run:\n\n" + "".join(f"- {text}\n" for text in notes),
+            encoding="utf-8",
+        )
         print(f"written to {destination}", file=sys.stderr)
     return 0

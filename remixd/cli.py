@@ -51,14 +51,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", type=Path,
-                        default=Path(os.environ.get("REMIXD_CONFIG", DEFAULT_CONFIG)),
-                        help="the YAML config (default: $REMIXD_CONFIG, else ./remixd.yaml)")
-    common.add_argument("--log-format", choices=("auto", "console", "json"), default="auto",
-                        help="auto: console on a terminal, JSON lines otherwise")
+    common.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=Path(os.environ.get("REMIXD_CONFIG", DEFAULT_CONFIG)),
+        help="the YAML config (default: $REMIXD_CONFIG, else ./remixd.yaml)",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=("auto", "console", "json"),
+        default="auto",
+        help="auto: console on a terminal, JSON lines otherwise",
+    )
     common.add_argument("--log-level", choices=logs.LEVELS, default="info")
-    parser = argparse.ArgumentParser(prog="remixd", parents=[common],
-                                     description="Watch folders and remix dropped images with Ideogram.")
+    parser = argparse.ArgumentParser(
+        prog="remixd", parents=[common], description="Watch folders and remix dropped images with Ideogram."
+    )
     parser.add_argument("--version", action="version", version=f"remixd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -80,12 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=None, help="default: 8787")
     sandbox.add_argument("--latency", type=float, default=0.0, help="seconds added to every remix request")
     sandbox.add_argument("--inflight-limit", type=int, default=10, help="images in progress at once")
-    sandbox.add_argument("--api-key", action="append", default=None,
-                         help="a key to accept (repeatable; default: any non-empty key)")
+    sandbox.add_argument(
+        "--api-key", action="append", default=None, help="a key to accept (repeatable; default: any non-empty key)"
+    )
     return parser
 
 
 # -- commands -----------------------------------------------------------------------------------------------
+
 
 def _load(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
@@ -100,8 +111,11 @@ def _run(args: argparse.Namespace) -> ExitStatus:
     service = Service(_load(args), mode="run")
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("remixd.signal", signal=signal.Signals(signum).name,
-                 action="stopping now" if service.drain.is_set() else "finishing in-flight work")
+        log.info(
+            "remixd.signal",
+            signal=signal.Signals(signum).name,
+            action="stopping now" if service.drain.is_set() else "finishing in-flight work",
+        )
         service.request_stop()
 
     def on_reload(_signum: int, _frame: FrameType | None) -> None:
@@ -124,8 +138,11 @@ def _once(args: argparse.Namespace) -> ExitStatus:
     summary = service.run()
     if progress is not None:
         progress.close()
-    print(f"{summary.done} done, {summary.duplicate} duplicates, {summary.failed} failed"
-          + (f", {summary.deferred} left for later" if summary.deferred else ""), file=sys.stderr)
+    print(
+        f"{summary.done} done, {summary.duplicate} duplicates, {summary.failed} failed"
+        + (f", {summary.deferred} left for later" if summary.deferred else ""),
+        file=sys.stderr,
+    )
     if service.gave_up is not None:
         print(f"remixd: stopped early, submissions are paused: {service.gave_up}", file=sys.stderr)
         return ExitStatus.CONFIG if service.gates.auth.is_paused else ExitStatus.INPUT_FAILED
@@ -147,8 +164,10 @@ def _check(args: argparse.Namespace) -> ExitStatus:
         finally:
             service.journal.close()
         print("the API accepted the key (nothing was spent)")
-    print(f"{config.source}: valid — {len(config.inboxes)} inbox(es), {len(config.rules)} rule(s)"
-          + (", sandbox" if config.api.sandbox else ""))
+    print(
+        f"{config.source}: valid — {len(config.inboxes)} inbox(es), {len(config.rules)} rule(s)"
+        + (", sandbox" if config.api.sandbox else "")
+    )
     return ExitStatus.OK
 
 
@@ -172,28 +191,50 @@ def _status(args: argparse.Namespace) -> ExitStatus:
     listed = daemon.get("paused") if daemon.get("running") else None
     paused = [str(reason) for reason in listed] if isinstance(listed, list) else []
     if args.json:
-        print(json.dumps({
-            "inputs": inputs, "jobs": jobs, "spent_today": {"images": spent.images, "usd": spent.usd},
-            "paused": paused, "daemon": daemon,
-            "recent_failures": [
-                {"inbox": f.inbox, "relpath": f.relpath, "rule": f.rule, "kind": f.kind, "message": f.message,
-                 "hint": f.hint, "failed_at": f.failed_at.isoformat()} for f in failures],
-        }, indent=2, sort_keys=True))
+        print(
+            json.dumps(
+                {
+                    "inputs": inputs,
+                    "jobs": jobs,
+                    "spent_today": {"images": spent.images, "usd": spent.usd},
+                    "paused": paused,
+                    "daemon": daemon,
+                    "recent_failures": [
+                        {
+                            "inbox": f.inbox,
+                            "relpath": f.relpath,
+                            "rule": f.rule,
+                            "kind": f.kind,
+                            "message": f.message,
+                            "hint": f.hint,
+                            "failed_at": f.failed_at.isoformat(),
+                        }
+                        for f in failures
+                    ],
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
         return ExitStatus.OK
     print("inputs: " + ", ".join(f"{state} {count}" for state, count in inputs.items()))
     print("jobs:   " + ", ".join(f"{state} {count}" for state, count in jobs.items()))
     print(f"spent today (UTC): {spent.images} images, ${spent.usd:.2f}")
     if daemon.get("running"):
-        print(f"daemon: pid {daemon.get('pid')}, {daemon.get('queued')} queued, "
-              f"{daemon.get('in_flight_images')} images in flight (ceiling {daemon.get('ceiling')})")
+        print(
+            f"daemon: pid {daemon.get('pid')}, {daemon.get('queued')} queued, "
+            f"{daemon.get('in_flight_images')} images in flight (ceiling {daemon.get('ceiling')})"
+        )
     for reason in paused:
         print(f"PAUSED: {reason}")
     if failures:
         print("recent failures:")
         for failure in failures:
             rule = f" [{failure.rule}]" if failure.rule else ""
-            print(f"  {failure.failed_at.isoformat()}  {failure.relpath}{rule}: {failure.message}"
-                  + (f" — {failure.hint}" if failure.hint else ""))
+            print(
+                f"  {failure.failed_at.isoformat()}  {failure.relpath}{rule}: {failure.message}"
+                + (f" — {failure.hint}" if failure.hint else "")
+            )
     return ExitStatus.OK
 
 
@@ -209,17 +250,20 @@ def _retry(args: argparse.Namespace) -> ExitStatus:
 def _sandbox(args: argparse.Namespace) -> ExitStatus:
     from remixd.sandbox import DEFAULT_PORT, SandboxOptions, serve_forever
 
-    options = SandboxOptions(api_keys=frozenset(args.api_key or ()), latency_s=args.latency,
-                             inflight_limit=args.inflight_limit)
+    options = SandboxOptions(
+        api_keys=frozenset(args.api_key or ()), latency_s=args.latency, inflight_limit=args.inflight_limit
+    )
 
     def ready(url: str) -> None:
         print(f"remixd sandbox listening on {url} (Ctrl-C to stop)", flush=True)
 
-    return ExitStatus(serve_forever(args.host, DEFAULT_PORT if args.port is None else args.port, options,
-                                    on_ready=ready))
+    return ExitStatus(
+        serve_forever(args.host, DEFAULT_PORT if args.port is None else args.port, options, on_ready=ready)
+    )
 
 
 # -- output helpers -----------------------------------------------------------------------------------------
+
 
 def _print_problems(error: ConfigError, stream: TextIO) -> None:
     for problem in error.problems:
@@ -239,8 +283,10 @@ class _ProgressBar:
         finished = sum(outcomes.values())
         total = finished + outstanding
         filled = self.WIDTH * finished // total if total else self.WIDTH
-        self._stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {finished}/{total}"
-                           f"  done {outcomes['done']}  failed {outcomes['failed']} ")
+        self._stream.write(
+            f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {finished}/{total}"
+            f"  done {outcomes['done']}  failed {outcomes['failed']} "
+        )
         self._stream.flush()
 
     def close(self) -> None:

@@ -71,9 +71,7 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     if not text.strip():
         raise ValueError("the pattern is empty; write e.g. '*.jpg'")
     if text.endswith("/"):
-        raise ValueError(
-            f"'{pattern}' names a folder, but rules match files; write '{text}**' for its contents"
-        )
+        raise ValueError(f"'{pattern}' names a folder, but rules match files; write '{text}**' for its contents")
     segments = text.split("/")
     if any(segment in ("", ".", "..") for segment in segments):
         raise ValueError(f"'{pattern}' has an empty, '.' or '..' part; paths are relative to the inbox")

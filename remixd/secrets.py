@@ -20,8 +20,12 @@ def register(secret: str | None) -> None:
     """Remember a secret; strings shorter than 4 characters are ignored (they would redact ordinary words)."""
     if not secret or len(secret) < MIN_SECRET_CHARS:
         return
-    spellings = {secret, json.dumps(secret)[1:-1], urllib.parse.quote(secret, safe=""),
-                 urllib.parse.quote_plus(secret, safe="")}
+    spellings = {
+        secret,
+        json.dumps(secret)[1:-1],
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret, safe=""),
+    }
     with _lock:
         _secrets.update(spelling for spelling in spellings if len(spelling) >= MIN_SECRET_CHARS)
 

@@ -33,16 +33,18 @@ ODD_NAMES = [
 SHA = "0123456789abcdef" * 4
 
 
-def make_image(path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 80, 40),
-               fmt: str | None = None) -> Path:
+def make_image(
+    path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 80, 40), fmt: str | None = None
+) -> Path:
     """Write a small real image (format from the extension unless `fmt` says otherwise)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, color).save(path, format=fmt)
     return path
 
 
-def image_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (10, 120, 200),
-                fmt: str = "JPEG") -> bytes:
+def image_bytes(
+    size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (10, 120, 200), fmt: str = "JPEG"
+) -> bytes:
     import io
 
     buffer = io.BytesIO()
@@ -50,8 +52,9 @@ def image_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = 
     return buffer.getvalue()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02,
-             message: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02, message: str = "condition"
+) -> Any:
     """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -67,24 +70,49 @@ def sidecars(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.rglob("*.json"))]
 
 
-POSTER = {"name": "poster", "match": ["*.jpg", "*.jpeg", "*.png", "*.webp"],
-          "request": {"prompt": "A serene tropical beach, {stem}", "model": "V_2",
-                      "aspect_ratio": "ASPECT_10_16", "image_weight": 50, "seed": 12345}}
+POSTER = {
+    "name": "poster",
+    "match": ["*.jpg", "*.jpeg", "*.png", "*.webp"],
+    "request": {
+        "prompt": "A serene tropical beach, {stem}",
+        "model": "V_2",
+        "aspect_ratio": "ASPECT_10_16",
+        "image_weight": 50,
+        "seed": 12345,
+    },
+}
 
 
-def write_config(root: Path, base_url: str | None, *, rules: list[dict[str, Any]] | None = None,
-                 api: dict[str, Any] | None = None, inbox: dict[str, Any] | None = None,
-                 extra: dict[str, Any] | None = None) -> Path:
+def write_config(
+    root: Path,
+    base_url: str | None,
+    *,
+    rules: list[dict[str, Any]] | None = None,
+    api: dict[str, Any] | None = None,
+    inbox: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """A config under `root` with one inbox (root/inbox -> root/outbox) pointing at the sandbox."""
     api_section: dict[str, Any] = {"sandbox": base_url is None, "max_in_flight_images": 4, "timeout_s": 20}
     if base_url is not None:
         api_section["base_url"] = base_url
     api_section.update(api or {})
-    inbox_section: dict[str, Any] = {"path": "./inbox", "output": "./outbox", "done_dir": "./done",
-                                     "failed_dir": "./failed", "settle_s": 0.2, "rescan_s": 30}
+    inbox_section: dict[str, Any] = {
+        "path": "./inbox",
+        "output": "./outbox",
+        "done_dir": "./done",
+        "failed_dir": "./failed",
+        "settle_s": 0.2,
+        "rescan_s": 30,
+    }
     inbox_section.update(inbox or {})
-    document: dict[str, Any] = {"api": api_section, "state_dir": "./state", "inboxes": [inbox_section],
-                                "rules": rules or [POSTER], "shutdown_grace_s": 10}
+    document: dict[str, Any] = {
+        "api": api_section,
+        "state_dir": "./state",
+        "inboxes": [inbox_section],
+        "rules": rules or [POSTER],
+        "shutdown_grace_s": 10,
+    }
     document.update(extra or {})
     (root / "inbox").mkdir(parents=True, exist_ok=True)
     path = root / "remixd.yaml"
@@ -104,15 +132,20 @@ class Daemon:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "remixd", "run", "-c", str(config), "--log-format", "json"],
-            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
 
     def events(self) -> list[dict[str, object]]:
         lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
         return [json.loads(line) for line in lines if line.startswith("{")]
 
     def wait_started(self) -> None:
-        wait_for(lambda: any(e.get("event") == "remixd.started" for e in self.events()) or
-                 self.process.poll() is not None, message="remixd.started")
+        wait_for(
+            lambda: any(e.get("event") == "remixd.started" for e in self.events()) or self.process.poll() is not None,
+            message="remixd.started",
+        )
         assert self.process.poll() is None, self.log_path.read_text()
 
     def stop(self, sig: int = signal.SIGTERM) -> int:

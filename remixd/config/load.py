@@ -98,9 +98,7 @@ class _Builder:
         document = located.schema(DocumentSchema, data, ())
         api = located.schema(ApiConfig, data.get("api") or {}, ("api",)) if _is_mapping(data, "api") else None
         budget = (
-            located.schema(BudgetConfig, data.get("budget") or {}, ("budget",))
-            if _is_mapping(data, "budget")
-            else None
+            located.schema(BudgetConfig, data.get("budget") or {}, ("budget",)) if _is_mapping(data, "budget") else None
         )
         metrics = (
             located.schema(MetricsConfig, data.get("metrics") or {}, ("metrics",))
@@ -109,17 +107,13 @@ class _Builder:
         )
         defaults = data.get("defaults") or {} if _is_mapping(data, "defaults") else {}
         raw_rules: list[Any] = data["rules"] if isinstance(data.get("rules"), list) else []
-        written = [
-            item["name"] for item in raw_rules if isinstance(item, dict) and isinstance(item.get("name"), str)
-        ]
+        written = [item["name"] for item in raw_rules if isinstance(item, dict) and isinstance(item.get("name"), str)]
         rules = self._rules(raw_rules, defaults)
         raw_inboxes: list[Any] = data["inboxes"] if isinstance(data.get("inboxes"), list) else []
         inboxes = [self._inbox(item, ("inboxes", index), written) for index, item in enumerate(raw_inboxes)]
         state_dir = self._path(("state_dir",), data.get("state_dir", "./state"))
         if api is not None and api.api_key_file is not None:
-            api = api.model_copy(
-                update={"api_key_file": self._path(("api", "api_key_file"), str(api.api_key_file))}
-            )
+            api = api.model_copy(update={"api_key_file": self._path(("api", "api_key_file"), str(api.api_key_file))})
         # Cross-checks run on every inbox that parsed, so a config with several problems shows them all.
         final_inboxes = self._feedback([(i, inbox) for i, inbox in enumerate(inboxes) if inbox], state_dir)
         valid_rules = tuple(rule for rule in rules if rule is not None)
@@ -163,9 +157,7 @@ class _Builder:
             rules.append(self._rule(item, path, defaults, from_defaults))
         for problem, names in from_defaults.items():  # one line per bad default, naming the rules it breaks
             where = ("rules " if len(names) > 1 else "rule ") + ", ".join(f"'{name}'" for name in names)
-            self.located.problems.append(
-                dataclasses.replace(problem, message=f"{problem.message} (in {where})")
-            )
+            self.located.problems.append(dataclasses.replace(problem, message=f"{problem.message} (in {where})"))
         return rules
 
     def _rule(
@@ -185,9 +177,7 @@ class _Builder:
                 if isinstance(glob, str):
                     patterns.append(compile_glob(glob))
             except ValueError as error:
-                located.add(
-                    (*path, "match", index), str(error), "globs are relative to the inbox, e.g. '*.jpg'"
-                )
+                located.add((*path, "match", index), str(error), "globs are relative to the inbox, e.g. '*.jpg'")
         request = item.get("request")
         if not isinstance(request, dict):
             return None
@@ -247,14 +237,11 @@ class _Builder:
             try:
                 compile_glob(glob) if isinstance(glob, str) else None
             except ValueError as error:
-                located.add(
-                    (*path, "ignore", index), str(error), "globs are relative to the inbox, e.g. '*.xmp'"
-                )
+                located.add((*path, "ignore", index), str(error), "globs are relative to the inbox, e.g. '*.xmp'")
         if schema is None:
             return None
         folders = {
-            key: self._path((*path, key), getattr(schema, key))
-            for key in ("path", "output", "done_dir", "failed_dir")
+            key: self._path((*path, key), getattr(schema, key)) for key in ("path", "output", "done_dir", "failed_dir")
         }
         inbox_path, output, failed = folders["path"], folders["output"], folders["failed_dir"]
         if inbox_path is None or output is None or failed is None:
@@ -266,14 +253,10 @@ class _Builder:
             ignore=schema.ignore, excluded_dirs=(), rescan_s=schema.rescan_s, poll_s=schema.poll_s,
         )  # fmt: skip
 
-    def _feedback(
-        self, inboxes: list[tuple[int, InboxConfig]], state_dir: Path | None
-    ) -> tuple[InboxConfig, ...]:
+    def _feedback(self, inboxes: list[tuple[int, InboxConfig]], state_dir: Path | None) -> tuple[InboxConfig, ...]:
         """Folders must not feed back: remixd's own folders may lie inside an inbox (then the watcher skips
         them) but may not be an inbox, nor contain one (results named after inputs could land in it)."""
-        own: list[tuple[KeyPath, Path, str]] = (
-            [(("state_dir",), state_dir, "state folder")] if state_dir else []
-        )
+        own: list[tuple[KeyPath, Path, str]] = [(("state_dir",), state_dir, "state folder")] if state_dir else []
         for index, inbox in inboxes:
             own.append((("inboxes", index, "output"), inbox.output, "output folder"))
             own.append((("inboxes", index, "failed_dir"), inbox.failed_dir, "failed folder"))
@@ -286,8 +269,7 @@ class _Builder:
                 if folder == inbox.path:
                     self.located.add(
                         path,
-                        f"the {what} is the folder of inboxes[{index}] itself: remixd would process "
-                        "its own files",
+                        f"the {what} is the folder of inboxes[{index}] itself: remixd would process its own files",
                         "use a folder beside the inbox, e.g. ./outbox next to ./inbox",
                     )
                 elif inbox.path.is_relative_to(folder):

@@ -172,9 +172,7 @@ def config_warnings(config: Config) -> tuple[str, ...]:
             warnings.append(f"api.api_key_file: {key_file} cannot be read yet ({error.strerror})")
         else:
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                warnings.append(
-                    f"api.api_key_file: {key_file} is readable by others; run chmod 600 {key_file}"
-                )
+                warnings.append(f"api.api_key_file: {key_file} is readable by others; run chmod 600 {key_file}")
     budget = config.budget
     if not config.api.sandbox and budget.max_usd_per_day is None and budget.max_images_per_day is None:
         warnings.append("budget: none set, so unattended runs may spend without limit; set max_usd_per_day")
@@ -199,15 +197,11 @@ def read_api_key(api: ApiConfig, env: Mapping[str, str]) -> str | None:
         key = key_file.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        problem = Problem(
-            str(key_file), None, source, f"the key file cannot be read ({reason})", _KEY_FILE_FIX
-        )
+        problem = Problem(str(key_file), None, source, f"the key file cannot be read ({reason})", _KEY_FILE_FIX)
         raise ConfigError([problem]) from None
     secrets.register(key)
     if not key:
-        raise ConfigError(
-            [Problem(str(key_file), None, source, "the key file is empty", "write the key into it")]
-        )
+        raise ConfigError([Problem(str(key_file), None, source, "the key file is empty", "write the key into it")])
     return key
 
 

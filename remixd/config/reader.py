@@ -74,15 +74,11 @@ class ConfigFile:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            return self._whole_file(
-                None, f"no such file: {path}", "create it (see config.example.yaml) or pass -c"
-            )
+            return self._whole_file(None, f"no such file: {path}", "create it (see config.example.yaml) or pass -c")
         except IsADirectoryError:
             return self._whole_file(None, f"{path} is a folder", "pass the config file itself with -c PATH")
         except OSError as error:
-            return self._whole_file(
-                None, f"{path} cannot be read ({error.strerror})", "check its permissions"
-            )
+            return self._whole_file(None, f"{path} cannot be read ({error.strerror})", "check its permissions")
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as error:
@@ -117,9 +113,7 @@ class ConfigFile:
     def _whole_file(self, line: int | None, message: str, fix: str) -> None:
         self.problems.append(Problem(self.file, line, "", message, fix))
 
-    def _construct(
-        self, node: yaml.Node, path: KeyPath, loader: yaml.SafeLoader, active: frozenset[int]
-    ) -> Any:
+    def _construct(self, node: yaml.Node, path: KeyPath, loader: yaml.SafeLoader, active: frozenset[int]) -> Any:
         if id(node) in active:  # `&a [*a]`: an alias inside itself would recurse forever
             self.add(path, "a YAML alias refers to itself", "remove the recursive alias")
             return None
@@ -156,9 +150,7 @@ class ConfigFile:
         try:
             return loader.construct_object(node)
         except yaml.YAMLError as error:  # an unknown tag (`!!python/name:…`) or a malformed timestamp
-            self.add(
-                path, f"cannot read this value ({getattr(error, 'problem', error)})", "write a plain value"
-            )
+            self.add(path, f"cannot read this value ({getattr(error, 'problem', error)})", "write a plain value")
             return None
 
     def convert(
@@ -171,17 +163,13 @@ class ConfigFile:
             path, kind, key = where(loc), item["type"], str(loc[-1]) if loc else ""
             if kind == "extra_forbidden":
                 problems.append(
-                    self.problem(
-                        path, f"unknown key '{key}'", _did_you_mean(key, _known_keys(model, loc[:-1]))
-                    )
+                    self.problem(path, f"unknown key '{key}'", _did_you_mean(key, _known_keys(model, loc[:-1])))
                 )
             elif kind == "missing":
                 problems.append(self.problem(path, f"required key '{key}' is missing", f"add {key}: …"))
             elif kind == "remix_request":
                 ctx = item.get("ctx") or {}
-                problems.append(
-                    self.problem(path, str(ctx.get("message", item["msg"])), str(ctx.get("fix", "")))
-                )
+                problems.append(self.problem(path, str(ctx.get("message", item["msg"])), str(ctx.get("fix", ""))))
             else:
                 shown = repr(item["input"])
                 shown = shown if len(shown) <= _SHOWN_CHARS else shown[: _SHOWN_CHARS - 1] + "…"

@@ -79,15 +79,29 @@ class ApiConnection:
             if config.api.auth == "bearer":
                 base_url += "/ideogram"  # the gateway shape, so a bearer config is tried as it will run
         if not key:
-            raise ConfigError([Problem(str(config.source), None, "api",
-                                       f"no API key: ${config.api.api_key_env} is not set",
-                                       "export the key, set api.api_key_file, or set api.sandbox: true "
-                                       "to try remixd without one")])
+            raise ConfigError(
+                [
+                    Problem(
+                        str(config.source),
+                        None,
+                        "api",
+                        f"no API key: ${config.api.api_key_env} is not set",
+                        "export the key, set api.api_key_file, or set api.sandbox: true to try remixd without one",
+                    )
+                ]
+            )
         self._identity = (config.api, hashlib.sha256(key.encode()).hexdigest())
         client: RemixApi = IdeogramClient(
-            base_url, key, config.api.auth, self._session, config.api.timeout_s, config.api.download_timeout_s,
-            config.api.max_download_bytes, config.api.allowed_result_hosts,
-            key_source=_key_source(config.api, self._environ))
+            base_url,
+            key,
+            config.api.auth,
+            self._session,
+            config.api.timeout_s,
+            config.api.download_timeout_s,
+            config.api.max_download_bytes,
+            config.api.allowed_result_hosts,
+            key_source=_key_source(config.api, self._environ),
+        )
         if metrics is not None:
             from remixd.daemon.metrics import MeteredClient
 

@@ -23,14 +23,24 @@ def check_folders(inbox: InboxConfig) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-            hint = (f"{blocker} is a file where a folder should be: move it away" if blocker is not None
-                    else f"create {folder} and make it writable by {_user()}")
-            log.error("remixd.folder.unusable", folder=str(folder), error=error.strerror,
-                      hint=f"{hint}; jobs wait until it is fixed")
+            hint = (
+                f"{blocker} is a file where a folder should be: move it away"
+                if blocker is not None
+                else f"create {folder} and make it writable by {_user()}"
+            )
+            log.error(
+                "remixd.folder.unusable",
+                folder=str(folder),
+                error=error.strerror,
+                hint=f"{hint}; jobs wait until it is fixed",
+            )
             continue
         if not os.access(folder, os.W_OK | os.X_OK):
-            log.error("remixd.folder.not_writable", folder=str(folder),
-                      hint=f"make {folder} writable by {_user()}; jobs wait until it is")
+            log.error(
+                "remixd.folder.not_writable",
+                folder=str(folder),
+                hint=f"make {folder} writable by {_user()}; jobs wait until it is",
+            )
 
 
 def remove_stale_temps(state_dir: Path, inboxes: Sequence[InboxConfig]) -> None:

@@ -30,8 +30,9 @@ T = TypeVar("T")
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 180)
 
 
-def serve(settings: MetricsConfig, snapshot: Callable[[], Snapshot], *, healthy: Callable[[], bool],
-          ready: Callable[[], bool]) -> tuple[ApiMetrics, MetricsServer]:
+def serve(
+    settings: MetricsConfig, snapshot: Callable[[], Snapshot], *, healthy: Callable[[], bool], ready: Callable[[], bool]
+) -> tuple[ApiMetrics, MetricsServer]:
     """Start serving on `settings.listen`: the API's metrics (observed by wrapping each client the service
     builds) and the service's, read through `snapshot` at scrape time."""
     registry = CollectorRegistry()
@@ -40,8 +41,10 @@ def serve(settings: MetricsConfig, snapshot: Callable[[], Snapshot], *, healthy:
     try:
         server = MetricsServer(settings.host, settings.port, registry, healthy=healthy, ready=ready)
     except OSError as error:
-        raise RemixdError(f"metrics cannot listen on {settings.listen}: {error.strerror}",
-                          "choose a free port in metrics.listen, or remove the metrics section") from None
+        raise RemixdError(
+            f"metrics cannot listen on {settings.listen}: {error.strerror}",
+            "choose a free port in metrics.listen, or remove the metrics section",
+        ) from None
     server.start()
     log.info("remixd.metrics.listening", listen=f"{settings.host}:{server.port}")
     return api_metrics, server
@@ -73,22 +76,27 @@ class ServiceCollector(Collector):
         for inbox, count in sorted(state.discovered.items()):
             discovered.add_metric([inbox], count)
         yield discovered
-        yield CounterMetricFamily("remixd_rescan_found", "Files a rescan found that no event had announced",
-                                  value=state.missed_by_events)
+        yield CounterMetricFamily(
+            "remixd_rescan_found", "Files a rescan found that no event had announced", value=state.missed_by_events
+        )
         outcomes = CounterMetricFamily("remixd_inputs", "Inputs finished, by outcome", labels=["outcome"])
         for outcome, count in sorted(state.outcomes.items()):
             outcomes.add_metric([outcome], count)
         yield outcomes
         yield GaugeMetricFamily("remixd_queue_depth", "Claimed inputs waiting for a worker", value=state.queue_depth)
-        yield GaugeMetricFamily("remixd_oldest_pending_age_seconds", "Age of the oldest unfinished input",
-                                value=state.oldest_pending_age_s)
-        yield GaugeMetricFamily("remixd_in_flight_images", "Images in progress at the API",
-                                value=state.in_flight_images)
-        yield GaugeMetricFamily("remixd_in_flight_ceiling", "remixd's own in-flight ceiling (AIMD)",
-                                value=state.ceiling)
+        yield GaugeMetricFamily(
+            "remixd_oldest_pending_age_seconds", "Age of the oldest unfinished input", value=state.oldest_pending_age_s
+        )
+        yield GaugeMetricFamily(
+            "remixd_in_flight_images", "Images in progress at the API", value=state.in_flight_images
+        )
+        yield GaugeMetricFamily(
+            "remixd_in_flight_ceiling", "remixd's own in-flight ceiling (AIMD)", value=state.ceiling
+        )
         yield GaugeMetricFamily("remixd_spend_usd_today", "USD billed today (UTC)", value=state.spend_usd_today)
-        yield GaugeMetricFamily("remixd_spend_images_today", "Images billed today (UTC)",
-                                value=state.spend_images_today)
+        yield GaugeMetricFamily(
+            "remixd_spend_images_today", "Images billed today (UTC)", value=state.spend_images_today
+        )
         yield GaugeMetricFamily("remixd_paused", "1 while submissions are paused", value=state.paused)
 
 
@@ -96,10 +104,15 @@ class ApiMetrics:
     """The API's latency and errors; registered once, shared by every client a reload builds."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.latency = Histogram("remixd_api_latency_seconds", "API call duration", ["call"],
-                                 buckets=LATENCY_BUCKETS, registry=registry)
-        self.errors = Counter("remixd_api_errors", "API errors, by call and HTTP status (none: no answer)",
-                              ["call", "status"], registry=registry)
+        self.latency = Histogram(
+            "remixd_api_latency_seconds", "API call duration", ["call"], buckets=LATENCY_BUCKETS, registry=registry
+        )
+        self.errors = Counter(
+            "remixd_api_errors",
+            "API errors, by call and HTTP status (none: no answer)",
+            ["call", "status"],
+            registry=registry,
+        )
 
 
 class MeteredClient:
@@ -135,8 +148,9 @@ class MeteredClient:
 class MetricsServer:
     """/metrics, /healthz (the daemon's threads are alive) and /readyz (READY=1 was sent) on one port."""
 
-    def __init__(self, host: str, port: int, registry: CollectorRegistry, healthy: Callable[[], bool],
-                 ready: Callable[[], bool]) -> None:
+    def __init__(
+        self, host: str, port: int, registry: CollectorRegistry, healthy: Callable[[], bool], ready: Callable[[], bool]
+    ) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path == "/metrics":

@@ -115,8 +115,14 @@ class Service:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
         self.limiter = InflightLimiter(config.api.max_in_flight_images)
-        self.gates = Gates(self.stop, Pause(), Pause(clock=lambda: self._now().timestamp()), self.limiter,
-                           Budget(config.budget, self.journal, now=self._now), beat=self._beat)
+        self.gates = Gates(
+            self.stop,
+            Pause(),
+            Pause(clock=lambda: self._now().timestamp()),
+            self.limiter,
+            Budget(config.budget, self.journal, now=self._now),
+            beat=self._beat,
+        )
         self.worker = Worker(self.journal, self.client, self.gates, self._policy)
         for inbox in config.inboxes:
             check_folders(inbox)
@@ -125,8 +131,9 @@ class Service:
     def _start_metrics(self, settings: MetricsConfig) -> None:
         from remixd.daemon import metrics  # loaded only when metrics are configured: it imports prometheus_client
 
-        self._api_metrics, self._metrics = metrics.serve(settings, self._snapshot, healthy=self._healthy,
-                                                         ready=self._ready.is_set)
+        self._api_metrics, self._metrics = metrics.serve(
+            settings, self._snapshot, healthy=self._healthy, ready=self._ready.is_set
+        )
 
     def _snapshot(self) -> Snapshot:
         from remixd.daemon.metrics import Snapshot
@@ -134,12 +141,17 @@ class Service:
         oldest = self.journal.oldest_claim()
         spent = self.gates.budget.spent_today()
         return Snapshot(
-            discovered=dict(self.intake.claimed), missed_by_events=self.intake.missed_by_events,
-            outcomes=dict(self.outcomes), queue_depth=self._work.qsize(),
+            discovered=dict(self.intake.claimed),
+            missed_by_events=self.intake.missed_by_events,
+            outcomes=dict(self.outcomes),
+            queue_depth=self._work.qsize(),
             oldest_pending_age_s=0.0 if oldest is None else (utcnow() - oldest).total_seconds(),
-            in_flight_images=self.limiter.in_flight, ceiling=self.limiter.ceiling,
-            spend_usd_today=spent.usd, spend_images_today=spent.images,
-            paused=int(bool(self.gates.auth.reason or self.gates.budget_pause.reason or self.intake.paused)))
+            in_flight_images=self.limiter.in_flight,
+            ceiling=self.limiter.ceiling,
+            spend_usd_today=spent.usd,
+            spend_images_today=spent.images,
+            paused=int(bool(self.gates.auth.reason or self.gates.budget_pause.reason or self.intake.paused)),
+        )
 
     def run(self) -> Summary:
         """Run until stopped (`run`) or until every input present is finished (`once`)."""
@@ -150,13 +162,17 @@ class Service:
             self.intake.start(watch=self.mode == "run", on_claimed=self._enqueue)
             self.notifier.ready(self._status_line())
             self._ready.set()
-            log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes),
-                     watch=self.intake.modes)
+            log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes), watch=self.intake.modes)
             self._loop()
         finally:
             self._shutdown()
-        return Summary(self.outcomes["done"], self.outcomes["failed"], self.outcomes["duplicate"],
-                       self.outcomes["vanished"], self.outcomes["deferred"])
+        return Summary(
+            self.outcomes["done"],
+            self.outcomes["failed"],
+            self.outcomes["duplicate"],
+            self.outcomes["vanished"],
+            self.outcomes["deferred"],
+        )
 
     def _loop(self) -> None:
         next_housekeeping, probe = 0.0, KeyProbe(self.gates.auth)
@@ -178,8 +194,11 @@ class Service:
             if self.mode == "once" and (self.gates.auth.reason or self.gates.budget_pause.reason):
                 # `once` must end: what waits for a key or for tomorrow's budget stays in the journal.
                 self.gave_up = self.gates.auth.reason or self.gates.budget_pause.reason
-                log.error("remixd.once.paused", reason=self.gave_up,
-                          hint="the waiting inputs stay in their inbox and are picked up by the next run")
+                log.error(
+                    "remixd.once.paused",
+                    reason=self.gave_up,
+                    hint="the waiting inputs stay in their inbox and are picked up by the next run",
+                )
                 self.stop.set()
                 return
         self._drain()
@@ -259,8 +278,11 @@ class Service:
         try:
             return self.worker.process(item.input_id, inbox, self.config.rules_for(inbox)).outcome
         except Exception:  # one bad input never stops the daemon (habit 4); the journal keeps it claimed
-            log.exception("remixd.worker.crashed", input_id=item.input_id,
-                          hint="this is a bug in remixd; the input is retried at the next start")
+            log.exception(
+                "remixd.worker.crashed",
+                input_id=item.input_id,
+                hint="this is a bug in remixd; the input is retried at the next start",
+            )
             return "deferred"
 
     def _current_inbox(self, inbox: InboxConfig) -> InboxConfig:
@@ -348,6 +370,13 @@ class Service:
     def _write_status(self, stopped: bool = False) -> None:
         if not hasattr(self, "intake"):  # open() failed before there was anything to report
             return
-        write_status(self.config.state_dir, running=not stopped, paused=self._paused(), inboxes=self.intake.modes,
-                     queued=self._work.qsize(), in_flight_images=self.limiter.in_flight,
-                     ceiling=self.limiter.ceiling, missed_by_events=self.intake.missed_by_events)
+        write_status(
+            self.config.state_dir,
+            running=not stopped,
+            paused=self._paused(),
+            inboxes=self.intake.modes,
+            queued=self._work.qsize(),
+            in_flight_images=self.limiter.in_flight,
+            ceiling=self.limiter.ceiling,
+            missed_by_events=self.intake.missed_by_events,
+        )

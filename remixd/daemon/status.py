@@ -28,13 +28,26 @@ def status_line(inboxes: int, queued: int, in_flight_images: int, paused: Sequen
 
 
 def write_status(
-    state_dir: Path, *, running: bool, paused: list[str], inboxes: Mapping[str, str], queued: int,
-    in_flight_images: int, ceiling: int, missed_by_events: int,
+    state_dir: Path,
+    *,
+    running: bool,
+    paused: list[str],
+    inboxes: Mapping[str, str],
+    queued: int,
+    in_flight_images: int,
+    ceiling: int,
+    missed_by_events: int,
 ) -> None:
     """state_dir/status.json: what `remixd status` shows beside the journal (pauses live in memory)."""
     document = {
-        "pid": os.getpid(), "running": running, "updated_at": time.time(), "paused": paused,
-        "inboxes": inboxes, "queued": queued, "in_flight_images": in_flight_images, "ceiling": ceiling,
+        "pid": os.getpid(),
+        "running": running,
+        "updated_at": time.time(),
+        "paused": paused,
+        "inboxes": inboxes,
+        "queued": queued,
+        "in_flight_images": in_flight_images,
+        "ceiling": ceiling,
         "missed_by_events": missed_by_events,
     }
     try:

@@ -40,8 +40,7 @@ class FailedDisposal:
     error_file: Path
 
 
-def dispose_done(src: Path, after: After, done_dir: Path | None, relpath: str,
-                 sha256: str | None) -> Path | None:
+def dispose_done(src: Path, after: After, done_dir: Path | None, relpath: str, sha256: str | None) -> Path | None:
     """Move (to `DONE_DIR/REL/NAME`, or `STEM-<sha8>.EXT` if another file has that name), delete or keep.
 
     Returns where a moved input is now; None for delete and keep, and for a move whose source is gone with
@@ -61,8 +60,9 @@ def dispose_done(src: Path, after: After, done_dir: Path | None, relpath: str,
     return _move_input(src, done_dir, relpath, sha256)
 
 
-def dispose_failed(src: Path, failed_dir: Path, relpath: str, sha256: str | None,
-                   error_doc: Mapping[str, Any]) -> FailedDisposal:
+def dispose_failed(
+    src: Path, failed_dir: Path, relpath: str, sha256: str | None, error_doc: Mapping[str, Any]
+) -> FailedDisposal:
     """Move the input to `FAILED_DIR/REL/` and write `NAME.error.json` beside it, last (the error file means
     the failure is fully recorded). An input already gone gets its error file all the same."""
     moved = _move_input(src, failed_dir, relpath, sha256)
@@ -141,6 +141,7 @@ def _copy_durably(src: Path, destination: Path) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+
 
 def _name_variants(folder: Path, name: str, sha256: str | None) -> Iterator[Path]:
     yield folder / name

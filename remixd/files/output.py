@@ -46,8 +46,12 @@ class Source:
     conversion: str | None = None  # what prepare changed before upload, e.g. "exif-rotated; heic->png"
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"inbox": self.inbox, "relpath": self.relpath, "sha256": self.sha256,
-                                "bytes": self.bytes}
+        data: dict[str, Any] = {
+            "inbox": self.inbox,
+            "relpath": self.relpath,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+        }
         if self.conversion is not None:
             data["conversion"] = self.conversion
         return data
@@ -71,6 +75,7 @@ class ResultPaths:
 
 # -- atomic writes ------------------------------------------------------------------------------------------
 
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` durably: temp file in the same folder, fsync, rename, fsync the folder."""
     try:
@@ -83,7 +88,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(descriptor, view):]
+                view = view[os.write(descriptor, view) :]
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
@@ -129,9 +134,16 @@ def remove_stale_temps(folder: Path) -> list[Path]:
 
 # -- result names, sidecars and error files -----------------------------------------------------------------
 
-def result_paths(output_dir: Path, source: Source, rule: str, fingerprint: str, *,
-                 extensions: Sequence[str | None],
-                 image_sha256s: Sequence[str | None] = ()) -> list[ResultPaths]:
+
+def result_paths(
+    output_dir: Path,
+    source: Source,
+    rule: str,
+    fingerprint: str,
+    *,
+    extensions: Sequence[str | None],
+    image_sha256s: Sequence[str | None] = (),
+) -> list[ResultPaths]:
     """Where one job's results go: `OUTPUT/REL/STEM.RULE.K.EXT` + `STEM.RULE.K.json`, K = 1…len(extensions).
 
     `extensions[K-1]` is the downloaded format ("png") or None for a withheld image. Names already taken by
@@ -150,13 +162,12 @@ def result_paths(output_dir: Path, source: Source, rule: str, fingerprint: str, 
     for stem in stem_variants(name_stem(relative.name), source.sha256, reserve):
         slots = [(index, f"{stem}.{rule}.{index}.") for index in range(1, count + 1)]
         expected = list(image_sha256s) + [None] * (count - len(image_sha256s))
-        if all(_slot_is_ours(folder, entries, prefix, identity, expected[index - 1])
-               for index, prefix in slots):
-            return [ResultPaths(index, None if ext is None else folder / f"{prefix}{ext}",
-                                folder / f"{prefix}json")
-                    for (index, prefix), ext in zip(slots, extensions, strict=True)]
-    raise OutputError(f"no free result name for {source.relpath} in {folder}",
-                      f"move old results out of {folder}")
+        if all(_slot_is_ours(folder, entries, prefix, identity, expected[index - 1]) for index, prefix in slots):
+            return [
+                ResultPaths(index, None if ext is None else folder / f"{prefix}{ext}", folder / f"{prefix}json")
+                for (index, prefix), ext in zip(slots, extensions, strict=True)
+            ]
+    raise OutputError(f"no free result name for {source.relpath} in {folder}", f"move old results out of {folder}")
 
 
 def write_result(paths: ResultPaths, image: bytes | None, sidecar_document: Mapping[str, Any]) -> None:
@@ -168,10 +179,23 @@ def write_result(paths: ResultPaths, image: bytes | None, sidecar_document: Mapp
     write_json(paths.sidecar, sidecar_document)
 
 
-def sidecar(*, source: Source, rule: str, fingerprint: str, endpoint: str, request: Mapping[str, Any],
-            created: str, index: int, count: int, item: Mapping[str, Any], image: ImageInfo | None,
-            cost_usd: float, detected_at: datetime, submitted_at: datetime,
-            completed_at: datetime) -> dict[str, Any]:
+def sidecar(
+    *,
+    source: Source,
+    rule: str,
+    fingerprint: str,
+    endpoint: str,
+    request: Mapping[str, Any],
+    created: str,
+    index: int,
+    count: int,
+    item: Mapping[str, Any],
+    image: ImageInfo | None,
+    cost_usd: float,
+    detected_at: datetime,
+    submitted_at: datetime,
+    completed_at: datetime,
+) -> dict[str, Any]:
     """The contract's `remixd.result/1` document; `item` is the API's result item (its url is not kept)."""
     return {
         "schema": RESULT_SCHEMA,
@@ -179,22 +203,44 @@ def sidecar(*, source: Source, rule: str, fingerprint: str, endpoint: str, reque
         "source": source.to_dict(),
         "rule": {"name": rule, "fingerprint": fingerprint},
         "api": {"endpoint": endpoint, "request": dict(request), "created": created},
-        "result": {"index": index, "count": count, "prompt": item.get("prompt"),
-                   "resolution": item.get("resolution"), "seed": item.get("seed"),
-                   "is_image_safe": bool(item.get("is_image_safe")), "style_type": item.get("style_type")},
-        "image": None if image is None else {"file": image.file, "sha256": image.sha256, "bytes": image.bytes,
-                                             "width": image.width, "height": image.height},
+        "result": {
+            "index": index,
+            "count": count,
+            "prompt": item.get("prompt"),
+            "resolution": item.get("resolution"),
+            "seed": item.get("seed"),
+            "is_image_safe": bool(item.get("is_image_safe")),
+            "style_type": item.get("style_type"),
+        },
+        "image": None
+        if image is None
+        else {
+            "file": image.file,
+            "sha256": image.sha256,
+            "bytes": image.bytes,
+            "width": image.width,
+            "height": image.height,
+        },
         "cost_usd": cost_usd,
-        "timings": {"detected_at": _iso(detected_at), "submitted_at": _iso(submitted_at),
-                    "completed_at": _iso(completed_at)},
+        "timings": {
+            "detected_at": _iso(detected_at),
+            "submitted_at": _iso(submitted_at),
+            "completed_at": _iso(completed_at),
+        },
     }
 
 
-def error_document(*, source: Source, rule: str | None, fingerprint: str | None, error: Mapping[str, Any],
-                   attempts: int, failed_at: datetime) -> dict[str, Any]:
+def error_document(
+    *,
+    source: Source,
+    rule: str | None,
+    fingerprint: str | None,
+    error: Mapping[str, Any],
+    attempts: int,
+    failed_at: datetime,
+) -> dict[str, Any]:
     """The contract's `remixd.error/1` document; `error` is `RemixdError.to_dict()`."""
-    details = {"kind": error.get("kind", "remixd"), "message": error.get("message", ""),
-               "hint": error.get("hint", "")}
+    details = {"kind": error.get("kind", "remixd"), "message": error.get("message", ""), "hint": error.get("hint", "")}
     details.update({key: error[key] for key in ("http_status", "response") if error.get(key) is not None})
     return {
         "schema": ERROR_SCHEMA,
@@ -213,6 +259,7 @@ def error_file_name(name: str) -> str:
 
 # -- helpers, shared with dispose ---------------------------------------------------------------------------
 
+
 def relative_path(relpath: str) -> PurePosixPath:
     """An inbox-relative path that cannot climb out of the folder it is joined to."""
     relative = PurePosixPath(relpath)
@@ -227,8 +274,10 @@ def folder_inside(root: Path, relative_folder: PurePosixPath) -> Path:
     for part in relative_folder.parts:
         folder = folder / part
         if folder.is_symlink():
-            raise OutputError(f"{folder} is a symbolic link; remixd does not follow links out of its folders",
-                              f"replace {folder} with a real folder")
+            raise OutputError(
+                f"{folder} is a symbolic link; remixd does not follow links out of its folders",
+                f"replace {folder} with a real folder",
+            )
     return folder
 
 
@@ -246,8 +295,9 @@ def stem_variants(stem: str, sha256: str, reserve: int) -> Iterator[str]:
         yield _fit(stem, NAME_MAX - reserve - len(tag)) + tag
 
 
-def _slot_is_ours(folder: Path, entries: set[str], prefix: str, identity: tuple[str, ...],
-                  expected_sha256: str | None) -> bool:
+def _slot_is_ours(
+    folder: Path, entries: set[str], prefix: str, identity: tuple[str, ...], expected_sha256: str | None
+) -> bool:
     """Free, or holding this very job's result (same source, rule and request) from before a crash."""
     sidecar_name = prefix + "json"
     if sidecar_name in entries:
@@ -258,9 +308,8 @@ def _slot_is_ours(folder: Path, entries: set[str], prefix: str, identity: tuple[
         except (OSError, ValueError, TypeError, KeyError):
             return False  # unreadable or not ours to judge: never overwrite it
         return found == identity
-    images = [name for name in entries if name.startswith(prefix) and "." not in name[len(prefix):]]
-    return all(expected_sha256 is not None and sha256_of(folder / name) == expected_sha256
-               for name in images)
+    images = [name for name in entries if name.startswith(prefix) and "." not in name[len(prefix) :]]
+    return all(expected_sha256 is not None and sha256_of(folder / name) == expected_sha256 for name in images)
 
 
 def _names_in(folder: Path) -> set[str]:

@@ -101,9 +101,7 @@ class IdeogramClient:
         # A gateway's basic-auth password in the URL (https://user:PASSWORD@gw/…) is as secret as the key:
         # it is used for the POST and never shown (messages and sidecars use `base_url`, without it).
         self._post_base, self.base_url = _split_credentials(base_url.rstrip("/"))
-        self._auth_headers = (
-            {"Api-Key": api_key} if auth == "api-key" else {"Authorization": f"Bearer {api_key}"}
-        )
+        self._auth_headers = {"Api-Key": api_key} if auth == "api-key" else {"Authorization": f"Bearer {api_key}"}
         self._auth = auth
         self._session = session
         self._timeout = (min(CONNECT_TIMEOUT_S, timeout_s), timeout_s)
@@ -283,7 +281,6 @@ def _multipart(
     return parts
 
 
-
 def _parse_success(body: bytes, status: int) -> RemixResponse:
     """Ideogram's native body; a gateway's `{code, message, request_id, data}` wrapper only around it.
 
@@ -321,7 +318,6 @@ def _withhold_unsafe(item: Any) -> Any:
     return item
 
 
-
 def _transport_error(error: requests.RequestException, url: str, timeout_s: float) -> ApiError:
     """Tell "never reached the server" (safe to resend) from "may have run" (resending may double-bill)."""
     if isinstance(error, _BAD_URL):
@@ -341,8 +337,7 @@ def _transport_error(error: requests.RequestException, url: str, timeout_s: floa
             sent=True,
         )
     return ApiUnavailable(
-        f"the connection to {short_url(url)} broke after the request was sent ({reason_of(error)}); "
-        f"{UNKNOWN_OUTCOME}",
+        f"the connection to {short_url(url)} broke after the request was sent ({reason_of(error)}); {UNKNOWN_OUTCOME}",
         "check the spend on Ideogram's dashboard before sending this input again",
         sent=True,
     )

@@ -82,9 +82,7 @@ def _to_legacy(value: str, prefix: str) -> str:
     return prefix + value.replace("x", "_")
 
 
-def _endpoint_enum(
-    value: str, info: ValidationInfo, what: str, legacy: tuple[str, ...], v3: tuple[str, ...]
-) -> str:
+def _endpoint_enum(value: str, info: ValidationInfo, what: str, legacy: tuple[str, ...], v3: tuple[str, ...]) -> str:
     """Accept either spelling; return the model's endpoint's spelling, or explain what that endpoint takes."""
     prefix = "ASPECT_" if what == "aspect ratio" else "RESOLUTION_"
     model = info.data.get("model")
@@ -121,9 +119,7 @@ class ColorPaletteMember(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     color_hex: Annotated[StrictStr, Field(pattern=COLOR_HEX_PATTERN)]
-    color_weight: (
-        Annotated[float, Field(strict=True, ge=COLOR_WEIGHT_RANGE[0], le=COLOR_WEIGHT_RANGE[1])] | None
-    ) = None
+    color_weight: Annotated[float, Field(strict=True, ge=COLOR_WEIGHT_RANGE[0], le=COLOR_WEIGHT_RANGE[1])] | None = None
 
 
 class ColorPalette(BaseModel):
@@ -187,8 +183,7 @@ class RemixRequest(BaseModel):
     def _magic_prompt_alias(cls, data: Any) -> Any:
         if isinstance(data, dict):
             # null means "not set" (so a rule can clear a default), except where a value is required.
-            data = {key: value for key, value in data.items()
-                    if value is not None or key in ("prompt", "num_images")}
+            data = {key: value for key, value in data.items() if value is not None or key in ("prompt", "num_images")}
         if isinstance(data, dict) and "magic_prompt" in data:
             if "magic_prompt_option" in data:
                 raise _problem(
@@ -326,4 +321,3 @@ class RemixRequest(BaseModel):
         data = self.model_dump(exclude_unset=True)
         data["prompt"] = text
         return RemixRequest.model_validate(data)
-

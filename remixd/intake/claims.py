@@ -63,8 +63,12 @@ def resumable(unfinished: Sequence[InputRecord], inboxes: Sequence[InboxConfig])
     for record in unfinished:
         known = by_path.get(record.inbox)
         if known is None:
-            log.warning("remixd.recover.unknown_inbox", inbox=record.inbox, relpath=record.relpath,
-                        hint="add the inbox back to the config to finish it")
+            log.warning(
+                "remixd.recover.unknown_inbox",
+                inbox=record.inbox,
+                relpath=record.relpath,
+                hint="add the inbox back to the config to finish it",
+            )
             continue
         resumed.append(Claimed(record.id, known))
     if resumed:
@@ -94,8 +98,9 @@ class Intake:
         self._monotonic = monotonic
         self._wall = wall
         self._now = now
-        self.inboxes = [InboxState(inbox, index, Readiness(inbox.settle_s, clock=monotonic))
-                        for index, inbox in enumerate(inboxes)]
+        self.inboxes = [
+            InboxState(inbox, index, Readiness(inbox.settle_s, clock=monotonic)) for index, inbox in enumerate(inboxes)
+        ]
         self.missed_by_events = 0  # files a rescan found that no event had announced
         self.claimed: Counter[str] = Counter()  # inbox path -> inputs claimed (metrics)
         self._watch = True
@@ -135,8 +140,10 @@ class Intake:
 
     @property
     def modes(self) -> dict[str, str]:
-        return {str(s.config.path): (s.watcher.mode if s.watcher else "scan" if not s.missing else "paused")
-                for s in self.inboxes}
+        return {
+            str(s.config.path): (s.watcher.mode if s.watcher else "scan" if not s.missing else "paused")
+            for s in self.inboxes
+        }
 
     def watchers_alive(self) -> bool:
         return all(state.watcher is None or state.watcher.problem is None for state in self.inboxes)
@@ -165,7 +172,7 @@ class Intake:
             if self._monotonic() >= state.next_rescan:
                 ready += self._rescan(state)
             # events and scans only report paths under the root: the relative path is what follows it
-            ready += [(state, os.fspath(path)[len(state.root) + 1:], None) for path in state.readiness.pop_ready()]
+            ready += [(state, os.fspath(path)[len(state.root) + 1 :], None) for path in state.readiness.pop_ready()]
         return self._claim(ready)
 
     def _on_event(self, index: int, path: Path) -> None:
@@ -237,16 +244,21 @@ class Intake:
 
     def _pause(self, state: InboxState, reason: str) -> None:
         if state.missing != reason:
-            log.error("remixd.inbox.paused", inbox=str(state.config.path), reason=reason,
-                      hint="mount or create the folder; remixd looks for it again every "
-                           f"{min(MISSING_RETRY_S, state.config.rescan_s):g} s and resumes by itself")
+            log.error(
+                "remixd.inbox.paused",
+                inbox=str(state.config.path),
+                reason=reason,
+                hint="mount or create the folder; remixd looks for it again every "
+                f"{min(MISSING_RETRY_S, state.config.rescan_s):g} s and resumes by itself",
+            )
         state.missing = reason
         state.next_rescan = self._monotonic() + min(MISSING_RETRY_S, state.config.rescan_s)
 
     # -- claims ----------------------------------------------------------------------------------------------
 
-    def _claim(self, ready: Iterable[Ready], on_claimed: Callable[[list[Claimed]], None] | None = None
-               ) -> list[Claimed]:
+    def _claim(
+        self, ready: Iterable[Ready], on_claimed: Callable[[list[Claimed]], None] | None = None
+    ) -> list[Claimed]:
         """Claim in batches; `on_claimed` gets each batch as soon as it is committed, so a 20,000-file
         backlog has its first request out while the rest is still being found and claimed."""
         claimed: list[Claimed] = []
@@ -259,13 +271,14 @@ class Intake:
                     batch.append((state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now)))
                     continue
                 # settled after an event: look again, the scan's filters never saw it
-                signature = None if is_ignored(relpath, state.config) else stat_signature(
-                    state.config.path / relpath)
+                signature = None if is_ignored(relpath, state.config) else stat_signature(state.config.path / relpath)
                 if signature is not None:
                     batch.append((state, Candidate(state.root, relpath, signature[0], signature[1], now)))
-            fresh = [Claimed(input_id, state.config)
-                     for (state, candidate), input_id in zip(batch, self._claim_batch(batch), strict=True)
-                     if input_id is not None]
+            fresh = [
+                Claimed(input_id, state.config)
+                for (state, candidate), input_id in zip(batch, self._claim_batch(batch), strict=True)
+                if input_id is not None
+            ]
             for item in fresh:
                 self.claimed[str(item.inbox.path)] += 1
             if on_claimed is not None and fresh:
@@ -285,7 +298,11 @@ class Intake:
             try:
                 ids += self._journal.claim_many([candidate])
             except (RemixdError, ValueError) as error:
-                log.error("remixd.input.unclaimable", relpath=candidate.relpath, error=str(error),
-                          hint="rename the file to a plain name; remixd leaves it where it is")
+                log.error(
+                    "remixd.input.unclaimable",
+                    relpath=candidate.relpath,
+                    error=str(error),
+                    hint="rename the file to a plain name; remixd leaves it where it is",
+                )
                 ids.append(None)
         return ids

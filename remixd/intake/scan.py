@@ -149,9 +149,12 @@ def unrecordable_name(path: str) -> bool:
     if path not in _WARNED_NAMES and len(_WARNED_NAMES) < _MAX_WARNED_NAMES:
         _WARNED_NAMES.add(path)
         shown = os.fsencode(path).decode("utf-8", "backslashreplace")  # caf\\xe9.jpg
-        log.warning("remixd.watch.unrecordable_name", path=shown,
-                    reason="the name is not valid UTF-8, so remixd cannot record it and skips it",
-                    hint="rename it to UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest`); it is picked up then")
+        log.warning(
+            "remixd.watch.unrecordable_name",
+            path=shown,
+            reason="the name is not valid UTF-8, so remixd cannot record it and skips it",
+            hint="rename it to UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest`); it is picked up then",
+        )
     return True
 
 
@@ -204,8 +207,9 @@ def _walk(root: str, inbox: InboxConfig) -> Iterator[tuple[str, str, os.stat_res
                 entries = sorted(iterator, key=by_name)
         except OSError as error:
             if not prefix:
-                raise InboxUnavailable(f"cannot read inbox {root}: {error.strerror}",
-                                       "check the mount and its permissions; remixd retries") from error
+                raise InboxUnavailable(
+                    f"cannot read inbox {root}: {error.strerror}", "check the mount and its permissions; remixd retries"
+                ) from error
             if not isinstance(error, FileNotFoundError | NotADirectoryError):
                 log.warning("remixd.watch.scan_unreadable", folder=folder, error=str(error))
             continue

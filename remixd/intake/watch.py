@@ -110,8 +110,12 @@ def choose_mode(inbox: InboxConfig, mountinfo: Path = MOUNTINFO) -> tuple[Mode, 
         return "poll", fstype
     if inbox.detect == "native":
         if fstype is not None and is_network_filesystem(fstype):
-            log.warning("remixd.watch.native_on_network_fs", inbox=str(inbox.path), fstype=fstype,
-                        hint="changes made by other hosts are not seen; use detect: auto or poll")
+            log.warning(
+                "remixd.watch.native_on_network_fs",
+                inbox=str(inbox.path),
+                fstype=fstype,
+                hint="changes made by other hosts are not seen; use detect: auto or poll",
+            )
         return "native", fstype
     return ("poll" if fstype is not None and is_network_filesystem(fstype) else "native"), fstype
 
@@ -168,8 +172,9 @@ class _EnqueueHandler(FileSystemEventHandler):
     """Turns watchdog events into `(index, path)` on the sink. Runs on watchdog's thread: filter and put,
     nothing else (no stat, no I/O), so events are never held up behind slow work."""
 
-    def __init__(self, inbox: InboxConfig, sink: queue.Queue[tuple[int, Path]], index: int,
-                 inbox_gone: threading.Event) -> None:
+    def __init__(
+        self, inbox: InboxConfig, sink: queue.Queue[tuple[int, Path]], index: int, inbox_gone: threading.Event
+    ) -> None:
         self._root = os.path.normpath(inbox.path)
         self._inbox = inbox
         self._recursive = inbox.recursive
@@ -237,7 +242,7 @@ class Watcher:
 
     @property
     def mode(self) -> Mode:
-        """"native" or "poll": the mode in use once started, else the one `start()` would try first."""
+        """ "native" or "poll": the mode in use once started, else the one `start()` would try first."""
         return self._mode if self._mode is not None else choose_mode(self.inbox, self._mountinfo)[0]
 
     @property
@@ -262,9 +267,13 @@ class Watcher:
         if shortfall is not None:
             # watchdog skips sub-folders it cannot watch without a word: too few watches means missed files.
             self.fallback_reason = shortfall
-            log.warning("remixd.watch.fallback_to_polling", inbox=str(root), reason=shortfall,
-                        poll_s=self.inbox.poll_s,
-                        fix="sysctl fs.inotify.max_user_watches=524288 (persist it in /etc/sysctl.d/)")
+            log.warning(
+                "remixd.watch.fallback_to_polling",
+                inbox=str(root),
+                reason=shortfall,
+                poll_s=self.inbox.poll_s,
+                fix="sysctl fs.inotify.max_user_watches=524288 (persist it in /etc/sysctl.d/)",
+            )
             mode = "poll"
         try:
             self._observer = self._arm(mode)
@@ -273,14 +282,24 @@ class Watcher:
                 raise
             limit = "max_user_watches" if error.errno == errno.ENOSPC else "max_user_instances"
             self.fallback_reason = f"inotify {limit} reached ({error.strerror})"
-            log.warning("remixd.watch.fallback_to_polling", inbox=str(root), reason=self.fallback_reason,
-                        poll_s=self.inbox.poll_s,
-                        fix=f"sysctl fs.inotify.{limit}=524288 (persist it in /etc/sysctl.d/)")
+            log.warning(
+                "remixd.watch.fallback_to_polling",
+                inbox=str(root),
+                reason=self.fallback_reason,
+                poll_s=self.inbox.poll_s,
+                fix=f"sysctl fs.inotify.{limit}=524288 (persist it in /etc/sysctl.d/)",
+            )
             mode = "poll"
             self._observer = self._arm(mode)
         self._mode = mode
-        log.info("remixd.watch.started", inbox=str(root), mode=mode, fstype=fstype,
-                 recursive=self.inbox.recursive, index=self._index)
+        log.info(
+            "remixd.watch.started",
+            inbox=str(root),
+            mode=mode,
+            fstype=fstype,
+            recursive=self.inbox.recursive,
+            index=self._index,
+        )
 
     def _arm(self, mode: Mode) -> BaseObserver:
         """A started observer whose watch is in place. watchdog adds inotify watches and takes the first
@@ -309,5 +328,4 @@ class Watcher:
         if observer.is_alive():
             observer.join(self._stop_timeout_s)
         if observer.is_alive():
-            log.warning("remixd.watch.stop_timeout", inbox=str(self.inbox.path),
-                        timeout_s=self._stop_timeout_s)
+            log.warning("remixd.watch.stop_timeout", inbox=str(self.inbox.path), timeout_s=self._stop_timeout_s)

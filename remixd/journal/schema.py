@@ -14,32 +14,34 @@ from typing import Any, cast
 from remixd.journal.records import Disposal, InputRecord, InputState, JobRecord, JobState
 
 # One tuple of statements per schema version; a new version appends a tuple (never edits an old one).
-MIGRATIONS: tuple[tuple[str, ...], ...] = ((
-    """CREATE TABLE inputs (
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE inputs (
         id INTEGER PRIMARY KEY, inbox TEXT NOT NULL, relpath TEXT NOT NULL, size INTEGER NOT NULL,
         mtime_ns INTEGER NOT NULL, sha256 TEXT, state TEXT NOT NULL, detected_at TEXT NOT NULL,
         claimed_at TEXT NOT NULL, finished_at TEXT, error TEXT, disposal TEXT, disposed_to TEXT)""",
-    # The database itself refuses a second active claim, whatever the code above it does.
-    """CREATE UNIQUE INDEX inputs_active ON inputs (inbox, relpath)
+        # The database itself refuses a second active claim, whatever the code above it does.
+        """CREATE UNIQUE INDEX inputs_active ON inputs (inbox, relpath)
         WHERE state = 'claimed' OR disposal = 'pending'""",
-    "CREATE INDEX inputs_path ON inputs (inbox, relpath, size, mtime_ns)",
-    "CREATE INDEX inputs_sha256 ON inputs (sha256)",
-    "CREATE INDEX inputs_state ON inputs (state, disposal)",
-    """CREATE TABLE jobs (
+        "CREATE INDEX inputs_path ON inputs (inbox, relpath, size, mtime_ns)",
+        "CREATE INDEX inputs_sha256 ON inputs (sha256)",
+        "CREATE INDEX inputs_state ON inputs (state, disposal)",
+        """CREATE TABLE jobs (
         id INTEGER PRIMARY KEY, input_id INTEGER NOT NULL REFERENCES inputs (id), rule TEXT NOT NULL,
         fingerprint TEXT NOT NULL, endpoint TEXT NOT NULL, request TEXT NOT NULL, images INTEGER NOT NULL,
         cost_usd REAL NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
         response TEXT, files TEXT NOT NULL DEFAULT '[]', created_at TEXT NOT NULL, submitted_at TEXT,
         answered_at TEXT, completed_at TEXT, duplicate_of INTEGER REFERENCES jobs (id),
         UNIQUE (input_id, rule))""",
-    "CREATE INDEX jobs_duplicates ON jobs (rule, fingerprint, state)",
-    # A ledger rather than a sum over jobs: a job answered twice (resubmitted after its URLs expired) was
-    # billed twice, and the day it was billed must not change when the job is later updated.
-    """CREATE TABLE spend (
+        "CREATE INDEX jobs_duplicates ON jobs (rule, fingerprint, state)",
+        # A ledger rather than a sum over jobs: a job answered twice (resubmitted after its URLs expired) was
+        # billed twice, and the day it was billed must not change when the job is later updated.
+        """CREATE TABLE spend (
         id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL REFERENCES jobs (id), day TEXT NOT NULL,
         at TEXT NOT NULL, images INTEGER NOT NULL, usd REAL NOT NULL)""",
-    "CREATE INDEX spend_day ON spend (day)",
-),)
+        "CREATE INDEX spend_day ON spend (day)",
+    ),
+)
 
 
 def stamp(moment: datetime) -> str:
@@ -67,22 +69,41 @@ def load_json(text: str | None) -> Any:
 
 def job_record(row: sqlite3.Row) -> JobRecord:
     return JobRecord(
-        id=row["id"], input_id=row["input_id"], rule=row["rule"], fingerprint=row["fingerprint"],
-        endpoint=row["endpoint"], request=load_json(row["request"]), images=row["images"],
-        cost_usd=row["cost_usd"], state=cast("JobState", row["state"]), attempts=row["attempts"],
-        last_error=load_json(row["last_error"]), response=load_json(row["response"]),
-        files=tuple(load_json(row["files"])), created_at=parse_moment(row["created_at"]),
+        id=row["id"],
+        input_id=row["input_id"],
+        rule=row["rule"],
+        fingerprint=row["fingerprint"],
+        endpoint=row["endpoint"],
+        request=load_json(row["request"]),
+        images=row["images"],
+        cost_usd=row["cost_usd"],
+        state=cast("JobState", row["state"]),
+        attempts=row["attempts"],
+        last_error=load_json(row["last_error"]),
+        response=load_json(row["response"]),
+        files=tuple(load_json(row["files"])),
+        created_at=parse_moment(row["created_at"]),
         submitted_at=parse_moment_or_none(row["submitted_at"]),
         answered_at=parse_moment_or_none(row["answered_at"]),
-        completed_at=parse_moment_or_none(row["completed_at"]), duplicate_of=row["duplicate_of"],
+        completed_at=parse_moment_or_none(row["completed_at"]),
+        duplicate_of=row["duplicate_of"],
     )
 
 
 def input_record(row: sqlite3.Row, jobs: tuple[JobRecord, ...]) -> InputRecord:
     return InputRecord(
-        id=row["id"], inbox=row["inbox"], relpath=row["relpath"], size=row["size"], mtime_ns=row["mtime_ns"],
-        sha256=row["sha256"], state=cast("InputState", row["state"]),
-        detected_at=parse_moment(row["detected_at"]), claimed_at=parse_moment(row["claimed_at"]),
-        finished_at=parse_moment_or_none(row["finished_at"]), error=load_json(row["error"]),
-        disposal=cast("Disposal | None", row["disposal"]), disposed_to=row["disposed_to"], jobs=jobs,
+        id=row["id"],
+        inbox=row["inbox"],
+        relpath=row["relpath"],
+        size=row["size"],
+        mtime_ns=row["mtime_ns"],
+        sha256=row["sha256"],
+        state=cast("InputState", row["state"]),
+        detected_at=parse_moment(row["detected_at"]),
+        claimed_at=parse_moment(row["claimed_at"]),
+        finished_at=parse_moment_or_none(row["finished_at"]),
+        error=load_json(row["error"]),
+        disposal=cast("Disposal | None", row["disposal"]),
+        disposed_to=row["disposed_to"],
+        jobs=jobs,
     )

@@ -64,8 +64,9 @@ class SqliteJournal:
                 path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
         except (OSError, sqlite3.Error) as error:
-            raise JournalError(f"cannot open the journal {path}: {error}",
-                               f"make {path.parent} writable by the user remixd runs as") from error
+            raise JournalError(
+                f"cannot open the journal {path}: {error}", f"make {path.parent} writable by the user remixd runs as"
+            ) from error
         self._connection.row_factory = sqlite3.Row
         try:
             _enable_wal(self._connection, path)
@@ -79,8 +80,9 @@ class SqliteJournal:
             self._migrate(path)
         except sqlite3.Error as error:  # e.g. "file is not a database"
             self._connection.close()
-            raise JournalError(f"cannot open the journal {path}: {error}",
-                               f"move {path} aside; remixd starts a new journal") from error
+            raise JournalError(
+                f"cannot open the journal {path}: {error}", f"move {path} aside; remixd starts a new journal"
+            ) from error
         except BaseException:
             self._connection.close()
             raise
@@ -91,8 +93,10 @@ class SqliteJournal:
             row = db.execute("SELECT max(version) FROM schema_version").fetchone()
             version = row[0] or 0
             if version > len(MIGRATIONS):
-                raise JournalError(f"the journal {path} has schema version {version}, newer than this remixd",
-                                   "upgrade remixd, or point state_dir at a new folder")
+                raise JournalError(
+                    f"the journal {path} has schema version {version}, newer than this remixd",
+                    "upgrade remixd, or point state_dir at a new folder",
+                )
             for number in range(version, len(MIGRATIONS)):
                 for statement in MIGRATIONS[number]:
                     db.execute(statement)
@@ -117,8 +121,9 @@ class SqliteJournal:
             except sqlite3.Error as error:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                raise JournalError(f"cannot write the journal: {error}",
-                                   "check free space and permissions of state_dir") from error
+                raise JournalError(
+                    f"cannot write the journal: {error}", "check free space and permissions of state_dir"
+                ) from error
             finally:
                 if durable:
                     db.execute("PRAGMA synchronous=NORMAL")
@@ -135,8 +140,9 @@ class SqliteJournal:
 
     # -- claims ----------------------------------------------------------------------------------------------
 
-    def claim(self, inbox: str, relpath: str, size: int, mtime_ns: int,
-              detected_at: datetime | None = None) -> int | None:
+    def claim(
+        self, inbox: str, relpath: str, size: int, mtime_ns: int, detected_at: datetime | None = None
+    ) -> int | None:
         """The new input's id, or None when this file is already active or was finished and kept unchanged."""
         candidate = Candidate(inbox, relpath, size, mtime_ns, detected_at or self._clock())
         return self.claim_many([candidate])[0]
@@ -151,8 +157,9 @@ class SqliteJournal:
                 if blocked.fetchone() is not None:
                     ids.append(None)
                     continue
-                cursor = db.execute(_INSERT_INPUT, (item.inbox, item.relpath, item.size, item.mtime_ns,
-                                                    stamp(item.detected_at), now))
+                cursor = db.execute(
+                    _INSERT_INPUT, (item.inbox, item.relpath, item.size, item.mtime_ns, stamp(item.detected_at), now)
+                )
                 ids.append(cursor.lastrowid)
         return ids
 
@@ -172,8 +179,17 @@ class SqliteJournal:
                 db.execute(
                     """INSERT OR IGNORE INTO jobs (input_id, rule, fingerprint, endpoint, request, images,
                        cost_usd, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
-                    (input_id, spec.rule, spec.fingerprint, spec.endpoint, dump_json(spec.request),
-                     spec.images, spec.cost_usd, now))
+                    (
+                        input_id,
+                        spec.rule,
+                        spec.fingerprint,
+                        spec.endpoint,
+                        dump_json(spec.request),
+                        spec.images,
+                        spec.cost_usd,
+                        now,
+                    ),
+                )
         jobs = {job.rule: job for job in self._jobs("input_id = ?", (input_id,))}
         return [jobs[spec.rule] for spec in specs]
 
@@ -182,43 +198,59 @@ class SqliteJournal:
         From `answered` only when a policy resends a job whose URLs expired: that is billed again."""
         with self._write(durable=True) as db:
             _expect(db, "jobs", job_id, ("pending", "submitting", "answered"))
-            db.execute("UPDATE jobs SET state = 'submitting', attempts = attempts + 1, submitted_at = ? "
-                       "WHERE id = ?", (self._now(), job_id))
+            db.execute(
+                "UPDATE jobs SET state = 'submitting', attempts = attempts + 1, submitted_at = ? WHERE id = ?",
+                (self._now(), job_id),
+            )
         return self.get_job(job_id)
 
-    def record_answer(self, job_id: int, response: Mapping[str, Any], *, images: int | None = None,
-                      cost_usd: float | None = None) -> None:
+    def record_answer(
+        self, job_id: int, response: Mapping[str, Any], *, images: int | None = None, cost_usd: float | None = None
+    ) -> None:
         """The API answered 200: keep its answer (the result URLs) before downloading, and bill it today."""
         with self._write(durable=True) as db:
             row = _expect(db, "jobs", job_id, ("submitting",))
             moment = self._clock()
-            db.execute("UPDATE jobs SET state = 'answered', response = ?, answered_at = ?, last_error = NULL "
-                       "WHERE id = ?", (dump_json(response), stamp(moment), job_id))
-            db.execute("INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)",
-                       (job_id, moment.astimezone(UTC).date().isoformat(), stamp(moment),
-                        row["images"] if images is None else images,
-                        row["cost_usd"] if cost_usd is None else cost_usd))
+            db.execute(
+                "UPDATE jobs SET state = 'answered', response = ?, answered_at = ?, last_error = NULL WHERE id = ?",
+                (dump_json(response), stamp(moment), job_id),
+            )
+            db.execute(
+                "INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    moment.astimezone(UTC).date().isoformat(),
+                    stamp(moment),
+                    row["images"] if images is None else images,
+                    row["cost_usd"] if cost_usd is None else cost_usd,
+                ),
+            )
 
     def record_written(self, job_id: int, files: Sequence[str]) -> None:
         with self._write() as db:
             _expect(db, "jobs", job_id, ("answered", "written"))
-            db.execute("UPDATE jobs SET state = 'written', files = ?, completed_at = ? WHERE id = ?",
-                       (dump_json(list(files)), self._now(), job_id))
+            db.execute(
+                "UPDATE jobs SET state = 'written', files = ?, completed_at = ? WHERE id = ?",
+                (dump_json(list(files)), self._now(), job_id),
+            )
 
     def record_job_failure(self, job_id: int, error: Mapping[str, Any], *, final: bool) -> JobRecord:
         """final: the job failed. Otherwise keep the error and the job retryable: an answered job stays
         answered (its download is retried, it is never sent again); any other goes back to pending.
         A written job can fail too: its files went missing and its links expired before a new download."""
         with self._write() as db:
-            states = ("pending", "submitting", "answered", "written") if final else ("pending", "submitting",
-                                                                                    "answered")
+            states = (
+                ("pending", "submitting", "answered", "written") if final else ("pending", "submitting", "answered")
+            )
             row = _expect(db, "jobs", job_id, states)
             if final:
                 state, completed = "failed", self._now()
             else:
                 state, completed = ("answered" if row["state"] == "answered" else "pending"), None
-            db.execute("UPDATE jobs SET state = ?, last_error = ?, completed_at = ? WHERE id = ?",
-                       (state, dump_json(error), completed, job_id))
+            db.execute(
+                "UPDATE jobs SET state = ?, last_error = ?, completed_at = ? WHERE id = ?",
+                (state, dump_json(error), completed, job_id),
+            )
         return self.get_job(job_id)
 
     def mark_duplicate(self, job_id: int, of_job_id: int, files: Sequence[str] | None = None) -> None:
@@ -226,15 +258,17 @@ class SqliteJournal:
         with self._write() as db:
             _expect(db, "jobs", job_id, ("pending",))
             earlier = _expect(db, "jobs", of_job_id, ("written",))
-            db.execute("UPDATE jobs SET state = 'duplicate', duplicate_of = ?, files = ?, completed_at = ? "
-                       "WHERE id = ?",
-                       (of_job_id, earlier["files"] if files is None else dump_json(list(files)), self._now(),
-                        job_id))
+            db.execute(
+                "UPDATE jobs SET state = 'duplicate', duplicate_of = ?, files = ?, completed_at = ? WHERE id = ?",
+                (of_job_id, earlier["files"] if files is None else dump_json(list(files)), self._now(), job_id),
+            )
 
     def find_duplicate(self, sha256: str, rule: str, fingerprint: str) -> JobRecord | None:
-        jobs = self._jobs("rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN "
-                          "(SELECT id FROM inputs WHERE sha256 = ?) ORDER BY id LIMIT 1",
-                          (rule, fingerprint, sha256))
+        jobs = self._jobs(
+            "rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN "
+            "(SELECT id FROM inputs WHERE sha256 = ?) ORDER BY id LIMIT 1",
+            (rule, fingerprint, sha256),
+        )
         return jobs[0] if jobs else None
 
     # -- inputs ----------------------------------------------------------------------------------------------
@@ -245,9 +279,16 @@ class SqliteJournal:
             raise ValueError(f"an input cannot finish as {state!r}")
         with self._write() as db:
             _expect(db, "inputs", input_id, ("claimed",))
-            db.execute("UPDATE inputs SET state = ?, finished_at = ?, error = ?, disposal = ? WHERE id = ?",
-                       (state, self._now(), None if error is None else dump_json(error),
-                        "none" if state == "vanished" else "pending", input_id))
+            db.execute(
+                "UPDATE inputs SET state = ?, finished_at = ?, error = ?, disposal = ? WHERE id = ?",
+                (
+                    state,
+                    self._now(),
+                    None if error is None else dump_json(error),
+                    "none" if state == "vanished" else "pending",
+                    input_id,
+                ),
+            )
 
     def set_disposed(self, input_id: int, disposal: Disposal, destination: str | None = None) -> None:
         """moved (to `destination`), deleted or kept; only a kept input is skipped when seen unchanged."""
@@ -257,8 +298,9 @@ class SqliteJournal:
             row = _expect(db, "inputs", input_id, ("done", "duplicate", "failed"))
             if row["disposal"] not in ("pending", disposal):
                 raise JournalError(f"input {input_id} was already disposed of ({row['disposal']})")
-            db.execute("UPDATE inputs SET disposal = ?, disposed_to = ? WHERE id = ?",
-                       (disposal, destination, input_id))
+            db.execute(
+                "UPDATE inputs SET disposal = ?, disposed_to = ? WHERE id = ?", (disposal, destination, input_id)
+            )
 
     def get_input(self, input_id: int) -> InputRecord:
         inputs = self._inputs("id = ?", (input_id,))
@@ -282,8 +324,10 @@ class SqliteJournal:
     def reset_for_retry(self, input_id: int) -> bool:
         """`remixd retry`: the failed input may be claimed again. False when it is not failed."""
         with self._write() as db:
-            cursor = db.execute("UPDATE inputs SET state = 'retried' WHERE id = ? AND state = 'failed' "
-                                "AND disposal IS NOT 'pending'", (input_id,))
+            cursor = db.execute(
+                "UPDATE inputs SET state = 'retried' WHERE id = ? AND state = 'failed' AND disposal IS NOT 'pending'",
+                (input_id,),
+            )
             return cursor.rowcount == 1
 
     # -- operator views --------------------------------------------------------------------------------------
@@ -294,8 +338,9 @@ class SqliteJournal:
         return parse_moment_or_none(row[0])
 
     def spent(self, day: date) -> Spend:
-        row = self._read("SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?",
-                         (day.isoformat(),))[0]
+        row = self._read(
+            "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?", (day.isoformat(),)
+        )[0]
         return Spend(images=int(row[0]), usd=round(float(row[1]), 6))
 
     def counts(self) -> dict[str, int]:
@@ -310,16 +355,26 @@ class SqliteJournal:
             """SELECT i.id, i.inbox, i.relpath, j.rule, coalesce(j.last_error, i.error) AS error,
                       coalesce(j.completed_at, i.finished_at) AS failed_at
                FROM inputs i LEFT JOIN jobs j ON j.input_id = i.id AND j.state = 'failed'
-               WHERE i.state = 'failed' ORDER BY failed_at DESC, i.id DESC, j.id DESC LIMIT ?""", (limit,))
+               WHERE i.state = 'failed' ORDER BY failed_at DESC, i.id DESC, j.id DESC LIMIT ?""",
+            (limit,),
+        )
         failures = []
         for row in rows:
             error = load_json(row["error"]) or {}
             if isinstance(error.get("error"), dict):  # an input's error is its whole error file
                 error = error["error"]
-            failures.append(Failure(
-                input_id=row["id"], inbox=row["inbox"], relpath=row["relpath"], rule=row["rule"],
-                kind=str(error.get("kind", "unknown")), message=str(error.get("message", "")),
-                hint=str(error.get("hint", "")), failed_at=parse_moment(row["failed_at"])))
+            failures.append(
+                Failure(
+                    input_id=row["id"],
+                    inbox=row["inbox"],
+                    relpath=row["relpath"],
+                    rule=row["rule"],
+                    kind=str(error.get("kind", "unknown")),
+                    message=str(error.get("message", "")),
+                    hint=str(error.get("hint", "")),
+                    failed_at=parse_moment(row["failed_at"]),
+                )
+            )
         return failures
 
     def close(self) -> None:
@@ -353,12 +408,14 @@ class SqliteJournal:
 def _enable_wal(db: sqlite3.Connection, path: Path) -> None:
     mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     if mode != "wal":
-        raise JournalError(f"the journal {path} cannot use WAL mode (got {mode!r})",
-                           "put state_dir on a local file system")
+        raise JournalError(
+            f"the journal {path} cannot use WAL mode (got {mode!r})", "put state_dir on a local file system"
+        )
 
 
-def _expect(db: sqlite3.Connection, table: Literal["inputs", "jobs"], row_id: int,
-            states: tuple[str, ...]) -> sqlite3.Row:
+def _expect(
+    db: sqlite3.Connection, table: Literal["inputs", "jobs"], row_id: int, states: tuple[str, ...]
+) -> sqlite3.Row:
     """Fetch a row and refuse a transition from a state that does not allow it: that is always a bug."""
     sql = "SELECT * FROM inputs WHERE id = ?" if table == "inputs" else "SELECT * FROM jobs WHERE id = ?"
     row: sqlite3.Row | None = db.execute(sql, (row_id,)).fetchone()

@@ -144,9 +144,7 @@ class Sandbox:
             if method not in ("GET", "HEAD"):
                 return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
             return self._download(path, parsed.query)
-        route = (
-            path[len(reference.GATEWAY_PREFIX) :] if path.startswith(reference.GATEWAY_PREFIX + "/") else path
-        )
+        route = path[len(reference.GATEWAY_PREFIX) :] if path.startswith(reference.GATEWAY_PREFIX + "/") else path
         if route in (reference.LEGACY_PATH, reference.V3_PATH):
             if method != "POST":
                 return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
@@ -182,9 +180,7 @@ class Sandbox:
             return self._inflight_reply(), None
         if self.take("fail_before_next"):
             status = self.faults().fail_before_status
-            return json_reply(
-                status, {"error": "The service is temporarily unavailable (sandbox fault)."}
-            ), None
+            return json_reply(status, {"error": "The service is temporarily unavailable (sandbox fault)."}), None
         try:
             parts = parse_multipart(body, headers.get("content-type"))
             draft.parts = tuple(PartInfo(p.name, p.filename, p.content_type, len(p.data)) for p in parts)
@@ -255,9 +251,7 @@ class Sandbox:
         answered_prompt = order.prompt
         if order.magic_prompt == "ON":
             # A visible rewrite, so clients that assume the answer echoes the prompt get caught.
-            answered_prompt = (
-                f"{order.prompt}, in a richly detailed scene with soft natural light (magic prompt)"
-            )
+            answered_prompt = f"{order.prompt}, in a richly detailed scene with soft natural light (magic prompt)"
         data = []
         for index in range(order.num_images):
             seed = self._seed_for(order.seed, index)
@@ -284,15 +278,11 @@ class Sandbox:
                     label=label,
                 )
                 image_id, expires, signature = self.store.put(png, self.now())
-                item["url"] = (
-                    f"{base}{reference.IMAGE_PATH_PREFIX}{image_id}.png?exp={expires}&sig={signature}"
-                )
+                item["url"] = f"{base}{reference.IMAGE_PATH_PREFIX}{image_id}.png?exp={expires}&sig={signature}"
             data.append(item)
         draft.billed = self.accounts.charge(order.price_key, order.price_per_image, order.num_images)
         if self.take("fail_after_next"):
-            return json_reply(
-                500, {"error": "Internal server error (sandbox fault, after the work was billed)."}
-            )
+            return json_reply(500, {"error": "Internal server error (sandbox fault, after the work was billed)."})
         created = datetime.fromtimestamp(started_wall, tz=UTC).isoformat(timespec="microseconds")
         action: Action = "reset" if self.take("reset_after_next") else "send"
         return json_reply(200, {"created": created, "data": data}, action=action)

@@ -102,9 +102,7 @@ class Faults:
                 if value is not None and not isinstance(value, str):
                     raise ValueError("url_base must be a string or null")
             elif name == "latency_s":
-                if value is not None and (
-                    isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-                ):
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
                     raise ValueError("latency_s must be a non-negative number or null")
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer")

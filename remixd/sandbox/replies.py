@@ -18,9 +18,7 @@ class Reply:
     action: Action = "send"  # reset: drop the connection unanswered; truncate: send half the body
 
 
-def json_reply(
-    status: int, document: Any, headers: tuple[tuple[str, str], ...] = (), action: Action = "send"
-) -> Reply:
+def json_reply(status: int, document: Any, headers: tuple[tuple[str, str], ...] = (), action: Action = "send") -> Reply:
     return Reply(status, json.dumps(document).encode(), headers=headers, action=action)
 
 

@@ -59,9 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> tuple[bytes, Reply | None]:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return b"", problem(
-                411, "Length Required", "send a Content-Length; chunked bodies are not accepted"
-            )
+            return b"", problem(411, "Length Required", "send a Content-Length; chunked bodies are not accepted")
         text = self.headers.get("Content-Length")
         if text is None:
             return b"", None

@@ -74,9 +74,7 @@ class Accounts:
 
     def snapshot(self) -> Ledger:
         with self._lock:
-            return Ledger(
-                self._requests, self._images, float(self._usd), tuple(sorted(self._by_price.items()))
-            )
+            return Ledger(self._requests, self._images, float(self._usd), tuple(sorted(self._by_price.items())))
 
     def reset(self) -> None:
         with self._lock:
@@ -123,9 +121,7 @@ class ImageStore:
     its image is gone.
     """
 
-    def __init__(
-        self, secret: bytes, ttl_s: int, max_images: int, max_bytes: int, expired_status: int
-    ) -> None:
+    def __init__(self, secret: bytes, ttl_s: int, max_images: int, max_bytes: int, expired_status: int) -> None:
         self._secret = secret
         self._ttl_s = ttl_s
         self._max_images = max_images

@@ -112,9 +112,7 @@ def color_palette_value(value: Any, name: str) -> dict[str, Any]:
             raise BadRequest(f"{where} must be an object with 'color_hex'")
         hex_value = string_value(member["color_hex"], f"{where}.color_hex")
         if not re.fullmatch(reference.COLOR_HEX_PATTERN, hex_value):
-            raise BadRequest(
-                f"{show(hex_value)} does not match {reference.COLOR_HEX_PATTERN!r} - '{where}.color_hex'"
-            )
+            raise BadRequest(f"{show(hex_value)} does not match {reference.COLOR_HEX_PATTERN!r} - '{where}.color_hex'")
         item: dict[str, Any] = {"color_hex": hex_value}
         if "color_weight" in member:
             weight = member["color_weight"]
@@ -139,9 +137,7 @@ def _refuse_constant(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")  # NaN/Infinity are Python extensions, not JSON
 
 
-def check_image(
-    part: Part, name: str, cap: int, options: SandboxOptions, draft: tuple[int, int]
-) -> Image.Image:
+def check_image(part: Part, name: str, cap: int, options: SandboxOptions, draft: tuple[int, int]) -> Image.Image:
     data = part.data
     if not data:
         raise BadRequest(f"{name!r} is empty")

@@ -64,9 +64,7 @@ def _palette(text: str, name: str) -> dict[str, Any]:
 
 def _custom_model(text: str, name: str) -> str:
     if not re.fullmatch(reference.CUSTOM_MODEL_URI_PATTERN, text):
-        raise BadRequest(
-            f"{show(text)} is not of the form model/<model_name>/version/<version_name> - {name!r}"
-        )
+        raise BadRequest(f"{show(text)} is not of the form model/<model_name>/version/<version_name> - {name!r}")
     return text
 
 
@@ -141,9 +139,7 @@ def validate_v3(submission: Submission, options: SandboxOptions) -> Order:
 def _style_codes(codes: list[str]) -> list[str]:
     for index, code in enumerate(codes):
         if not re.fullmatch(reference.STYLE_CODE_PATTERN, code):
-            raise BadRequest(
-                f"{show(code)} does not match {reference.STYLE_CODE_PATTERN!r} - 'style_codes[{index}]'"
-            )
+            raise BadRequest(f"{show(code)} does not match {reference.STYLE_CODE_PATTERN!r} - 'style_codes[{index}]'")
     return list(codes)
 
 
@@ -151,17 +147,13 @@ def _check_references(request: dict[str, Any], submission: Submission, options: 
     """The rules on reference images; returns the character references (they change the price)."""
     references = {name: submission.parts.get(name, []) for name in FILE_FIELDS - {"image"}}
     if "style_codes" in request and ("style_type" in request or references["style_reference_images"]):
-        raise BadRequest(
-            "'style_codes' cannot be used in conjunction with style_reference_images or style_type"
-        )
+        raise BadRequest("'style_codes' cannot be used in conjunction with style_reference_images or style_type")
     characters = references["character_reference_images"]
     masks = references["character_reference_images_mask"]
     if len(characters) > 1:
         raise BadRequest("'character_reference_images' currently supports only 1 image")
     if masks and len(masks) != len(characters):
-        raise BadRequest(
-            "'character_reference_images_mask' must match the number of character_reference_images"
-        )
+        raise BadRequest("'character_reference_images_mask' must match the number of character_reference_images")
     for name in ("style_reference_images", "character_reference_images", "character_reference_images_mask"):
         _check_group(name, references[name], options)
     return characters

@@ -93,9 +93,7 @@ def _flatten(image: Image.Image) -> Image.Image:
     return background
 
 
-def shrink(
-    image: Image.Image, max_bytes: int, steps: list[str], name: str
-) -> tuple[Image.Image, bytes, str]:
+def shrink(image: Image.Image, max_bytes: int, steps: list[str], name: str) -> tuple[Image.Image, bytes, str]:
     """JPEG at falling quality first (keeps every pixel), then smaller sizes, until it fits."""
     limit = f"{max_bytes / (1024 * 1024):.1f} MiB"
     if _has_alpha(image):
@@ -113,8 +111,7 @@ def shrink(
         payload = encode(current, "JPEG", None, JPEG_QUALITIES[1])
         if len(payload) <= max_bytes:
             steps.append(
-                f"over {limit}: jpeg q={JPEG_QUALITIES[1]}, downscaled "
-                f"{original[0]}x{original[1]}->{size[0]}x{size[1]}"
+                f"over {limit}: jpeg q={JPEG_QUALITIES[1]}, downscaled {original[0]}x{original[1]}->{size[0]}x{size[1]}"
             )
             return current, payload, "JPEG"
     raise InputError(

@@ -148,8 +148,13 @@ def _read(path: Path) -> tuple[bytes, str]:
 
 
 def _file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"),
-             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+    kinds = (
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    )
     return next((kind for test, kind in kinds if test(mode)), "special file")
 
 
@@ -183,7 +188,7 @@ def _is_heic(data: bytes) -> bool:
         return False
     size = int.from_bytes(data[:4], "big")
     size = min(size if size >= 16 else 16, 256, len(data))  # noqa: PLR2004  # 16: the box's fixed fields
-    brands = [data[8:12]] + [data[offset:offset + 4] for offset in range(16, size - 3, 4)]
+    brands = [data[8:12]] + [data[offset : offset + 4] for offset in range(16, size - 3, 4)]
     return any(brand in _HEIC_BRANDS for brand in brands)
 
 
@@ -196,9 +201,7 @@ def _open(data: bytes, name: str, formats: tuple[str, ...], max_pixels: int) -> 
     except UnidentifiedImageError:
         raise InputError(f"{name} is not an image remixd can read ({_sniff(data)})", SUPPORTED_HINT) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise InputError(
-            f"{name} is damaged or incomplete: {error}", "re-export or re-copy the file"
-        ) from error
+        raise InputError(f"{name} is damaged or incomplete: {error}", "re-export or re-copy the file") from error
     if image.width * image.height > max_pixels:
         raise _too_many_pixels(name, image.size, max_pixels)
     return image
@@ -210,9 +213,7 @@ def _too_many_pixels(name: str, size: tuple[int, int] | None, max_pixels: int) -
         return InputError(f"{name} has too many pixels; {limit}", "downscale it before dropping it in")
     width, height = size
     megapixels = width * height // 1_000_000
-    return InputError(
-        f"{name} is {width}x{height} ({megapixels} MP); {limit}", "downscale it before dropping it in"
-    )
+    return InputError(f"{name} is {width}x{height} ({megapixels} MP); {limit}", "downscale it before dropping it in")
 
 
 def _header_size(data: bytes, formats: tuple[str, ...]) -> tuple[int, int] | None:

@@ -50,52 +50,78 @@ class Results:
     now: Callable[[], datetime]
     rng: random.Random
 
-    def verify_written(self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig,
-                       prepared: PreparedImage) -> None:
+    def verify_written(
+        self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig, prepared: PreparedImage
+    ) -> None:
         """An unfinished input's written job whose files went missing (a crash on a file system that lost
         them, or someone deleting them): download again while the links are valid, never send again."""
         missing = [name for name in _expected_files(job.files) if not Path(name).is_file()]
         if not missing:
             return
-        log.warning("remixd.recover.results_missing", missing=missing,
-                    hint="downloading the results again from the links the API answered with")
+        log.warning(
+            "remixd.recover.results_missing",
+            missing=missing,
+            hint="downloading the results again from the links the API answered with",
+        )
         self.download_and_write(job, request, record, inbox, prepared)
 
-    def download_and_write(self, job: JobRecord, request: RemixRequest, record: InputRecord,
-                           inbox: InboxConfig, prepared: PreparedImage) -> None:
+    def download_and_write(
+        self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig, prepared: PreparedImage
+    ) -> None:
         response = RemixResponse.model_validate(job.response)
         images = [self._download(job, item.url) if item.url else None for item in response.data]
         formats = [None if data is None else _image_facts(data) for data in images]
-        source = output.Source(record.inbox, record.relpath, prepared.source_sha256, prepared.source_bytes,
-                               prepared.conversion)
+        source = output.Source(
+            record.inbox, record.relpath, prepared.source_sha256, prepared.source_bytes, prepared.conversion
+        )
         digests = [None if data is None else _sha256(data) for data in images]
         # Choosing free names and taking them is one step per output folder: two inputs whose names collide
         # (same.jpg and same.png, or two long names cut to one) must never both pick the same free name.
         with self._folder_locked(inbox.output / PurePosixPath(record.relpath).parent):
-            paths = self.gates.retry_output(lambda: output.result_paths(
-                inbox.output, source, job.rule, job.fingerprint,
-                extensions=[None if facts is None else facts[0] for facts in formats], image_sha256s=digests))
+            paths = self.gates.retry_output(
+                lambda: output.result_paths(
+                    inbox.output,
+                    source,
+                    job.rule,
+                    job.fingerprint,
+                    extensions=[None if facts is None else facts[0] for facts in formats],
+                    image_sha256s=digests,
+                )
+            )
             completed = self.now()
-            for item, data, digest, facts, place in zip(response.data, images, digests, formats, paths,
-                                                        strict=True):
+            for item, data, digest, facts, place in zip(response.data, images, digests, formats, paths, strict=True):
                 info = None
                 if data is not None and digest is not None and facts is not None and place.image is not None:
-                    info = output.ImageInfo(file=place.image.name, sha256=digest, bytes=len(data),
-                                            width=facts[1], height=facts[2])
+                    info = output.ImageInfo(
+                        file=place.image.name, sha256=digest, bytes=len(data), width=facts[1], height=facts[2]
+                    )
                 document = output.sidecar(
-                    source=source, rule=job.rule, fingerprint=job.fingerprint,
-                    endpoint=self.client.endpoint_url(request), request=request.wire_fields(),
-                    created=response.created, index=place.index, count=len(paths),
-                    item=item.model_dump(mode="json"), image=info, cost_usd=round(job.cost_usd / len(paths), 6),
-                    detected_at=record.detected_at, submitted_at=job.submitted_at or completed,
-                    completed_at=completed)
-                self.gates.retry_output(lambda place=place, data=data, document=document:  # type: ignore[misc]
-                                        output.write_result(place, data, document))
+                    source=source,
+                    rule=job.rule,
+                    fingerprint=job.fingerprint,
+                    endpoint=self.client.endpoint_url(request),
+                    request=request.wire_fields(),
+                    created=response.created,
+                    index=place.index,
+                    count=len(paths),
+                    item=item.model_dump(mode="json"),
+                    image=info,
+                    cost_usd=round(job.cost_usd / len(paths), 6),
+                    detected_at=record.detected_at,
+                    submitted_at=job.submitted_at or completed,
+                    completed_at=completed,
+                )
+                self.gates.retry_output(
+                    lambda place=place, data=data, document=document: (  # type: ignore[misc]
+                        output.write_result(place, data, document)
+                    )
+                )
         files = [str(place.image or place.sidecar) for place in paths]
         self.journal.record_written(job.id, files)
         unsafe = sum(1 for item in response.data if not item.url)
-        log.info("remixd.job.finished", status="written", images=len(paths) - unsafe, withheld=unsafe,
-                 cost_usd=job.cost_usd)
+        log.info(
+            "remixd.job.finished", status="written", images=len(paths) - unsafe, withheld=unsafe, cost_usd=job.cost_usd
+        )
 
     @contextmanager
     def _folder_locked(self, folder: Path) -> Iterator[None]:
@@ -117,8 +143,11 @@ class Results:
                 return self.client.download(url)
             except UrlExpired as error:
                 # Policy (README, "Expired result links"): never pay again on our own; fail with the way back.
-                expired = with_hint(error, "its result links expired before remixd could fetch them; "
-                                    "`remixd retry` sends it again (and pays again)")
+                expired = with_hint(
+                    error,
+                    "its result links expired before remixd could fetch them; "
+                    "`remixd retry` sends it again (and pays again)",
+                )
                 self.journal.record_job_failure(job.id, expired.to_dict(), final=True)
                 raise JobFailed(expired) from None
             except ApiUnavailable as error:

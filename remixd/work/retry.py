@@ -100,8 +100,7 @@ class InflightLimiter:
             ticket = next(self._tickets)
             self._queue.append(ticket)
             try:
-                if not _wait(self._condition, lambda: self._queue[0] == ticket and self._fits(images), stop,
-                             timeout):
+                if not _wait(self._condition, lambda: self._queue[0] == ticket and self._fits(images), stop, timeout):
                     return False
                 self._in_flight += images
                 return True
@@ -200,8 +199,9 @@ class Pause:
             self._until = None
 
 
-def _wait(condition: threading.Condition, ready: Callable[[], bool], stop: threading.Event,
-          timeout: float | None) -> bool:
+def _wait(
+    condition: threading.Condition, ready: Callable[[], bool], stop: threading.Event, timeout: float | None
+) -> bool:
     """Inside `with condition`: wait until `ready()`; False when `stop` is set or `timeout` passes first.
 
     Condition.wait cannot also wait on an Event, so the stop switch is looked at every POLL_S.

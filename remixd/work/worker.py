@@ -95,8 +95,14 @@ class Worker:
         finally:
             structlog.contextvars.unbind_contextvars("input_id", "inbox", "relpath")
         if outcome != "deferred":
-            log.info("remixd.input.finished", input_id=input_id, inbox=record.inbox, relpath=record.relpath,
-                     status=outcome, duration_ms=round((self._monotonic() - started) * 1000))
+            log.info(
+                "remixd.input.finished",
+                input_id=input_id,
+                inbox=record.inbox,
+                relpath=record.relpath,
+                status=outcome,
+                duration_ms=round((self._monotonic() - started) * 1000),
+            )
         return Result(input_id, record.relpath, outcome)
 
     def _process(  # noqa: PLR0911 — one return per way an input can end, in the order they are checked
@@ -107,13 +113,23 @@ class Worker:
             return self._dispose(record, inbox, source_path)
         if not source_path.is_file() or source_path.is_symlink():
             if source_path.is_symlink():
-                return self._fail_input(record, inbox, source_path, None, InputError(
-                    f"{record.relpath} is a symbolic link", "remixd never follows links out of an inbox; "
-                    "copy the file itself into the inbox"))
+                return self._fail_input(
+                    record,
+                    inbox,
+                    source_path,
+                    None,
+                    InputError(
+                        f"{record.relpath} is a symbolic link",
+                        "remixd never follows links out of an inbox; copy the file itself into the inbox",
+                    ),
+                )
             if record.jobs and all(job.state in ("written", "duplicate") for job in record.jobs):
                 return self._dispose(self._finish(record, "done"), inbox, source_path)
-            log.warning("remixd.input.vanished", relpath=record.relpath,
-                        hint="the file was removed or renamed before remixd could process it")
+            log.warning(
+                "remixd.input.vanished",
+                relpath=record.relpath,
+                hint="the file was removed or renamed before remixd could process it",
+            )
             self._journal.finish_input(record.id, "vanished")
             return "vanished"
         try:
@@ -127,9 +143,16 @@ class Worker:
         except InputError as error:  # e.g. a prompt template that renders empty for this file's name
             return self._fail_input(record, inbox, source_path, prepared, error)
         if not jobs:
-            return self._fail_input(record, inbox, source_path, prepared, InputError(
-                f"no rule matches {record.relpath}",
-                f"add a rule whose match covers it (rules tried: {', '.join(inbox.rules)}) or remove the file"))
+            return self._fail_input(
+                record,
+                inbox,
+                source_path,
+                prepared,
+                InputError(
+                    f"no rule matches {record.relpath}",
+                    f"add a rule whose match covers it (rules tried: {', '.join(inbox.rules)}) or remove the file",
+                ),
+            )
         requests = {job.rule: RemixRequest.model_validate(job.request) for job in jobs}
         failures: list[tuple[JobRecord, RemixdError]] = []
         for job in jobs:
@@ -142,23 +165,31 @@ class Worker:
             failed_job, first_error = failures[0]
             return self._fail_input(record, inbox, source_path, prepared, first_error, failed_job)
         states = {job.state for job in record.jobs}
-        return self._dispose(self._finish(record, "duplicate" if states == {"duplicate"} else "done"),
-                             inbox, source_path)
+        return self._dispose(
+            self._finish(record, "duplicate" if states == {"duplicate"} else "done"), inbox, source_path
+        )
 
     def _plan(self, record: InputRecord, inbox_rules: Sequence[Rule]) -> list[JobRecord]:
         if record.jobs:  # planned before a crash: the journal, not today's config, says what was promised
             return list(record.jobs)
-        specs = [JobSpec(rule=planned.rule, fingerprint=planned.fingerprint,
-                         endpoint=planned.request.endpoint_path(),
-                         request=planned.request.model_dump(mode="json", exclude_unset=True),
-                         images=planned.request.num_images, cost_usd=planned.request.cost_usd())
-                 for planned in rules.plan(record.relpath, inbox_rules)]
+        specs = [
+            JobSpec(
+                rule=planned.rule,
+                fingerprint=planned.fingerprint,
+                endpoint=planned.request.endpoint_path(),
+                request=planned.request.model_dump(mode="json", exclude_unset=True),
+                images=planned.request.num_images,
+                cost_usd=planned.request.cost_usd(),
+            )
+            for planned in rules.plan(record.relpath, inbox_rules)
+        ]
         return self._journal.add_jobs(record.id, specs) if specs else []
 
     # -- one (input, rule) job -------------------------------------------------------------------------------
 
-    def _run_job(self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig,
-                 prepared: PreparedImage) -> None:
+    def _run_job(
+        self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig, prepared: PreparedImage
+    ) -> None:
         structlog.contextvars.bind_contextvars(job_id=job.id, rule=job.rule)
         try:
             if job.state == "duplicate":
@@ -176,13 +207,11 @@ class Worker:
                     earlier = self._journal.find_duplicate(prepared.source_sha256, job.rule, job.fingerprint)
                     if earlier is not None:
                         self._journal.mark_duplicate(job.id, earlier.id)
-                        log.info("remixd.job.finished", status="duplicate", of_job=earlier.id,
-                                 files=earlier.files)
+                        log.info("remixd.job.finished", status="duplicate", of_job=earlier.id, files=earlier.files)
                         return
                 if job.state != "answered":
                     self._submit(job, request, prepared)
-                self._results.download_and_write(self._journal.get_job(job.id), request, record, inbox,
-                                                 prepared)
+                self._results.download_and_write(self._journal.get_job(job.id), request, record, inbox, prepared)
         finally:
             structlog.contextvars.unbind_contextvars("job_id", "rule")
 
@@ -222,8 +251,9 @@ class Worker:
                 self._journal.start_submit(job.id)
                 attempts += 1
                 response = self._client.remix(request, prepared.data, prepared.filename, prepared.content_type)
-                self._journal.record_answer(job.id, response.model_dump(mode="json"),
-                                            images=len(response.data), cost_usd=request.cost_usd())
+                self._journal.record_answer(
+                    job.id, response.model_dump(mode="json"), images=len(response.data), cost_usd=request.cost_usd()
+                )
                 billed = True
             except AuthError as error:
                 self._journal.record_job_failure(job.id, error.to_dict(), final=False)
@@ -245,8 +275,9 @@ class Worker:
             log.debug("remixd.job.answered", attempts=attempts, billed=billed)
             return
 
-    def _unavailable(self, job: JobRecord, error: ApiUnavailable, attempts: int, first: float,
-                     limited: int = 0) -> None:
+    def _unavailable(
+        self, job: JobRecord, error: ApiUnavailable, attempts: int, first: float, limited: int = 0
+    ) -> None:
         """Decide whether to try again; raises JobFailed when not.
 
         A 5xx is retried: the reference says a generation that fails is not billed (README, "Retries never
@@ -266,8 +297,9 @@ class Worker:
             raise JobFailed(error)
         self._journal.record_job_failure(job.id, error.to_dict(), final=False)
         delay = self._policy.delay(attempts, error.retry_after, self._rng)
-        log.warning("remixd.api.retry", status=error.http_status, attempt=attempts, delay_s=round(delay, 2),
-                    error=error.message)
+        log.warning(
+            "remixd.api.retry", status=error.http_status, attempt=attempts, delay_s=round(delay, 2), error=error.message
+        )
         if self._gates.sleep(delay):
             raise Stopped
 
@@ -280,8 +312,9 @@ class Worker:
             refusal = gates.budget.reserve(images, usd)
             if refusal is None:
                 return
-            if gates.budget_pause.pause(f"{refusal.reason}; submissions resume at {refusal.until.isoformat()}",
-                                        until=refusal.until.timestamp()):
+            if gates.budget_pause.pause(
+                f"{refusal.reason}; submissions resume at {refusal.until.isoformat()}", until=refusal.until.timestamp()
+            ):
                 log.warning("remixd.budget.paused", reason=refusal.reason, until=refusal.until.isoformat())
 
     # -- finishing -------------------------------------------------------------------------------------------
@@ -293,32 +326,49 @@ class Worker:
     def _dispose(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
         if record.state == "failed":
             error = record.error or {}
-            disposed = self._gates.retry_output(lambda: dispose.dispose_failed(
-                source_path, inbox.failed_dir, record.relpath, record.sha256, error))
-            self._journal.set_disposed(record.id, "moved",
-                                       None if disposed.input is None else str(disposed.input))
+            disposed = self._gates.retry_output(
+                lambda: dispose.dispose_failed(source_path, inbox.failed_dir, record.relpath, record.sha256, error)
+            )
+            self._journal.set_disposed(record.id, "moved", None if disposed.input is None else str(disposed.input))
             return "failed"
-        destination = self._gates.retry_output(lambda: dispose.dispose_done(
-            source_path, inbox.after, inbox.done_dir, record.relpath, record.sha256))
+        destination = self._gates.retry_output(
+            lambda: dispose.dispose_done(source_path, inbox.after, inbox.done_dir, record.relpath, record.sha256)
+        )
         disposal = {"move": "moved", "delete": "deleted", "keep": "kept"}[inbox.after]
-        self._journal.set_disposed(record.id, disposal,  # type: ignore[arg-type]
-                                   None if destination is None else str(destination))
+        self._journal.set_disposed(
+            record.id,
+            disposal,  # type: ignore[arg-type]
+            None if destination is None else str(destination),
+        )
         return "duplicate" if record.state == "duplicate" else "done"
 
     def _fail_input(  # noqa: PLR0917 — the input, where it is, what is known of it, and why it failed
-        self, record: InputRecord, inbox: InboxConfig, source_path: Path, prepared: PreparedImage | None,
-        error: RemixdError, job: JobRecord | None = None,
+        self,
+        record: InputRecord,
+        inbox: InboxConfig,
+        source_path: Path,
+        prepared: PreparedImage | None,
+        error: RemixdError,
+        job: JobRecord | None = None,
     ) -> Outcome:
-        source = output.Source(record.inbox, record.relpath,
-                               prepared.source_sha256 if prepared else record.sha256,
-                               prepared.source_bytes if prepared else None,
-                               prepared.conversion if prepared else None)
+        source = output.Source(
+            record.inbox,
+            record.relpath,
+            prepared.source_sha256 if prepared else record.sha256,
+            prepared.source_bytes if prepared else None,
+            prepared.conversion if prepared else None,
+        )
         document = output.error_document(
-            source=source, rule=job.rule if job else None, fingerprint=job.fingerprint if job else None,
-            error=error.to_dict(), attempts=self._journal.get_job(job.id).attempts if job else 0,
-            failed_at=self._now())
-        log.error("remixd.input.failed", kind=error.kind, error=error.message, hint=error.hint,
-                  rule=job.rule if job else None)
+            source=source,
+            rule=job.rule if job else None,
+            fingerprint=job.fingerprint if job else None,
+            error=error.to_dict(),
+            attempts=self._journal.get_job(job.id).attempts if job else 0,
+            failed_at=self._now(),
+        )
+        log.error(
+            "remixd.input.failed", kind=error.kind, error=error.message, hint=error.hint, rule=job.rule if job else None
+        )
         self._journal.finish_input(record.id, "failed", document)
         return self._dispose(self._journal.get_input(record.id), inbox, source_path)
 

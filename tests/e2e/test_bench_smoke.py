@@ -16,10 +16,26 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 @pytest.mark.timeout(150)
 def test_the_smoke_bench_runs_every_figure(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--workdir", str(tmp_path)],
-                          cwd=REPOSITORY, capture_output=True, text=True, timeout=140, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--workdir", str(tmp_path)],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=140,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
-    for figure in ("1 throughput", "1 naive baseline", "2 reaction p50", "2 reaction p95", "3 backlog: first",
-                   "3 backlog: scan speed", "3 backlog: peak RSS", "4 idle", "4 soak", "5 per-file CPU"):
+    for figure in (
+        "1 throughput",
+        "1 naive baseline",
+        "2 reaction p50",
+        "2 reaction p95",
+        "3 backlog: first",
+        "3 backlog: scan speed",
+        "3 backlog: peak RSS",
+        "4 idle",
+        "4 soak",
+        "5 per-file CPU",
+    ):
         assert f"| {figure}" in done.stdout, done.stdout
     assert "python -m bench --smoke" in done.stdout

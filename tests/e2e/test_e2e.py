@@ -21,8 +21,15 @@ pytestmark = pytest.mark.e2e
 
 
 def remixd(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "remixd", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})}, check=False, **kwargs)  # type: ignore[call-overload]
+    return subprocess.run(
+        [sys.executable, "-m", "remixd", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+        **kwargs,
+    )  # type: ignore[call-overload]
 
 
 @pytest.fixture
@@ -41,8 +48,10 @@ def started(tmp_path: Path, sandbox: SandboxServer, daemon_env: dict[str, str]) 
 
 def test_files_dropped_every_way_people_drop_them(tmp_path: Path, sandbox: SandboxServer, started: Daemon) -> None:
     inbox, staging = tmp_path / "inbox", tmp_path / "staging"
-    originals = {name: image_bytes(color=(index * 40, 100, 200)) for index, name in
-                 enumerate(["copied.jpg", "moved.jpg", "slow.jpg", "downloaded.jpg", "folder/inside.jpg"])}
+    originals = {
+        name: image_bytes(color=(index * 40, 100, 200))
+        for index, name in enumerate(["copied.jpg", "moved.jpg", "slow.jpg", "downloaded.jpg", "folder/inside.jpg"])
+    }
     for name, data in originals.items():
         (staging / name).parent.mkdir(parents=True, exist_ok=True)
         (staging / name).write_bytes(data)
@@ -52,7 +61,7 @@ def test_files_dropped_every_way_people_drop_them(tmp_path: Path, sandbox: Sandb
     data = originals["slow.jpg"]
     with (inbox / "slow.jpg").open("wb") as slow:  # a slow writer: chunks, pauses shorter than settle_s
         for start in range(0, len(data), len(data) // 3 + 1):
-            slow.write(data[start:start + len(data) // 3 + 1])
+            slow.write(data[start : start + len(data) // 3 + 1])
             slow.flush()
             time.sleep(0.15)  # the scenario itself: a writer pausing between chunks
     (inbox / "downloaded.jpg.part").write_bytes(originals["downloaded.jpg"])  # a browser's temp name
@@ -75,8 +84,9 @@ def test_files_dropped_every_way_people_drop_them(tmp_path: Path, sandbox: Sandb
     assert any(e.get("event") == "remixd.stopped" for e in started.events())
 
 
-def test_restart_resumes_without_sending_twice(tmp_path: Path, sandbox: SandboxServer, started: Daemon,
-                                               daemon_env: dict[str, str]) -> None:
+def test_restart_resumes_without_sending_twice(
+    tmp_path: Path, sandbox: SandboxServer, started: Daemon, daemon_env: dict[str, str]
+) -> None:
     wait_for(lambda: (tmp_path / "done/before-start.jpg").exists(), message="the first input")
     assert started.stop() == 0
     make_image(tmp_path / "inbox/while-down.jpg")
@@ -91,11 +101,24 @@ def test_restart_resumes_without_sending_twice(tmp_path: Path, sandbox: SandboxS
 
 def test_seed_request_through_a_gateway_with_bearer_auth(tmp_path: Path, sandbox: SandboxServer) -> None:
     """/work/shared/reference/seed-remix-api.txt, field by field, as the sandbox received it."""
-    rules = [{"name": "seed", "match": ["*.png"], "request": {
-        "prompt": "A serene tropical beach", "model": "V_1", "aspect_ratio": "ASPECT_10_16", "image_weight": 50,
-        "seed": 12345, "magic_prompt_option": "AUTO", "negative_prompt": "brush strokes, painting"}}]
-    config = write_config(tmp_path, sandbox.base_url + "/ideogram", rules=rules,
-                          api={"auth": "bearer", "api_key_env": "GATEWAY_KEY"})
+    rules = [
+        {
+            "name": "seed",
+            "match": ["*.png"],
+            "request": {
+                "prompt": "A serene tropical beach",
+                "model": "V_1",
+                "aspect_ratio": "ASPECT_10_16",
+                "image_weight": 50,
+                "seed": 12345,
+                "magic_prompt_option": "AUTO",
+                "negative_prompt": "brush strokes, painting",
+            },
+        }
+    ]
+    config = write_config(
+        tmp_path, sandbox.base_url + "/ideogram", rules=rules, api={"auth": "bearer", "api_key_env": "GATEWAY_KEY"}
+    )
     flux = make_image(tmp_path / "inbox/flux.png", size=(96, 96))
     digest = hashlib.sha256(flux.read_bytes()).hexdigest()
 
@@ -105,9 +128,15 @@ def test_seed_request_through_a_gateway_with_bearer_auth(tmp_path: Path, sandbox
     (received,) = sandbox.received
     assert received.path == "/ideogram/remix"
     assert received.auth_scheme == "bearer" and received.key_valid
-    assert received.fields == {"prompt": "A serene tropical beach", "model": "V_1", "aspect_ratio": "ASPECT_10_16",
-                               "image_weight": 50, "seed": 12345, "magic_prompt_option": "AUTO",
-                               "negative_prompt": "brush strokes, painting"}
+    assert received.fields == {
+        "prompt": "A serene tropical beach",
+        "model": "V_1",
+        "aspect_ratio": "ASPECT_10_16",
+        "image_weight": 50,
+        "seed": 12345,
+        "magic_prompt_option": "AUTO",
+        "negative_prompt": "brush strokes, painting",
+    }
     assert received.image_part == "image_file" and received.content_type == "image/png"
     assert received.filename is not None and received.filename.endswith(".png")
     assert received.sha256 == digest
@@ -129,8 +158,11 @@ def test_once_exits_1_when_an_input_failed(tmp_path: Path, sandbox: SandboxServe
 
 def test_check_reports_every_problem_with_its_line_and_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "remixd.yaml"
-    config.write_text("api:\n  sandbox: true\ninboxs: []\nrules:\n  - name: Bad Name\n    match: ['*.jpg']\n"
-                      "    request: {prompt: hi, aspect_ratio: ASPECT_2_1}\n", encoding="utf-8")
+    config.write_text(
+        "api:\n  sandbox: true\ninboxs: []\nrules:\n  - name: Bad Name\n    match: ['*.jpg']\n"
+        "    request: {prompt: hi, aspect_ratio: ASPECT_2_1}\n",
+        encoding="utf-8",
+    )
     result = remixd("check", "-c", str(config))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -155,9 +187,13 @@ def test_once_draws_a_progress_bar_on_a_terminal(tmp_path: Path, sandbox: Sandbo
         make_image(tmp_path / f"inbox/p{index}.jpg", color=(index, 1, 1))
     primary, secondary = pty.openpty()
     try:
-        process = subprocess.Popen([sys.executable, "-m", "remixd", "once", "-c", str(config)],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=secondary,
-                                   env={**os.environ, "IDEOGRAM_API_KEY": TEST_KEY})
+        process = subprocess.Popen(
+            [sys.executable, "-m", "remixd", "once", "-c", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=secondary,
+            env={**os.environ, "IDEOGRAM_API_KEY": TEST_KEY},
+        )
         os.close(secondary)
         output = b""
         while True:

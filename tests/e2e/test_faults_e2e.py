@@ -17,16 +17,25 @@ pytestmark = pytest.mark.e2e
 
 
 def status(config: Path) -> str:
-    result = subprocess.run([sys.executable, "-m", "remixd", "status", "-c", str(config)], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "remixd", "status", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_a_storm_of_faults_ends_with_every_input_done_or_failed_with_its_reason(
-        tmp_path: Path, sandbox: SandboxServer) -> None:
-    rules = [{"name": "risky", "match": ["risky*"], "request": {"prompt": "FORBIDDEN_422 {stem}"}},
-             {"name": "odd", "match": ["odd*"], "request": {"prompt": "UNSAFE_RESULT {stem}"}}, POSTER]
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    rules = [
+        {"name": "risky", "match": ["risky*"], "request": {"prompt": "FORBIDDEN_422 {stem}"}},
+        {"name": "odd", "match": ["odd*"], "request": {"prompt": "UNSAFE_RESULT {stem}"}},
+        POSTER,
+    ]
     config = write_config(tmp_path, sandbox.base_url, rules=rules)
     daemon = Daemon(config, {"IDEOGRAM_API_KEY": TEST_KEY})
     daemon.wait_started()
@@ -76,15 +85,15 @@ def test_a_wrong_key_pauses_and_a_reload_with_the_right_key_resumes(tmp_path: Pa
     assert "wrong-key-0123456789" not in log_text and TEST_KEY not in log_text
 
 
-def test_an_unwritable_output_folder_holds_the_input_until_it_is_fixed(tmp_path: Path,
-                                                                        sandbox: SandboxServer) -> None:
+def test_an_unwritable_output_folder_holds_the_input_until_it_is_fixed(tmp_path: Path, sandbox: SandboxServer) -> None:
     config = write_config(tmp_path, sandbox.base_url)
     (tmp_path / "outbox").write_text("a file where the output folder should be")
     daemon = Daemon(config, {"IDEOGRAM_API_KEY": TEST_KEY})
     daemon.wait_started()
     make_image(tmp_path / "inbox/held.jpg")
-    blocked = wait_for(lambda: [e for e in daemon.events() if e.get("event") == "remixd.output.blocked"],
-                       message="the blocked output")
+    blocked = wait_for(
+        lambda: [e for e in daemon.events() if e.get("event") == "remixd.output.blocked"], message="the blocked output"
+    )
     assert "outbox" in str(blocked[0].get("hint", "")) + str(blocked[0].get("error", ""))
     assert (tmp_path / "inbox/held.jpg").is_file()  # untouched while the results cannot be written
 

@@ -37,13 +37,13 @@ LATENCY_S = (0.08, 0.2)  # the sandbox's answer time, drawn again for every run
 
 
 def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
-        tmp_path: Path, sandbox: SandboxServer, record_property: Callable[[str, object], None]) -> None:
+    tmp_path: Path, sandbox: SandboxServer, record_property: Callable[[str, object], None]
+) -> None:
     seed = int(os.environ.get("REMIXD_KILL_SEED", str(random.SystemRandom().randrange(2**32))))
     print(f"\nkill test seed: {seed} (replay with REMIXD_KILL_SEED={seed})")
     record_property("seed", seed)
     rng = random.Random(seed)
-    config = write_config(tmp_path, sandbox.base_url, api={"max_in_flight_images": IN_FLIGHT},
-                          inbox={"settle_s": 0.2})
+    config = write_config(tmp_path, sandbox.base_url, api={"max_in_flight_images": IN_FLIGHT}, inbox={"settle_s": 0.2})
     inbox, outbox, done = tmp_path / "inbox", tmp_path / "outbox", tmp_path / "done"
     originals = {}
     for number in range(INPUTS):
@@ -65,14 +65,19 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
         kills += 1
         daemon.log_path.rename(tmp_path / f"killed-run-{kills}.log")  # each run's wait_started reads its own
         finished_before_kill.append(len(list(done.glob("*.jpg"))) if done.is_dir() else 0)
-        print(f"kill {kills}: {delay:.3f} s after {'spawn' if in_startup else 'remixd.started'}, "
-              f"{finished_before_kill[-1]} inputs done so far")
+        print(
+            f"kill {kills}: {delay:.3f} s after {'spawn' if in_startup else 'remixd.started'}, "
+            f"{finished_before_kill[-1]} inputs done so far"
+        )
 
     daemon = Daemon(config, env)
     try:
         daemon.wait_started()
-        wait_for(lambda: done.is_dir() and len(list(done.iterdir())) >= INPUTS and not any(inbox.iterdir()),
-                 timeout=60, message="every input to finish after the last kill")
+        wait_for(
+            lambda: done.is_dir() and len(list(done.iterdir())) >= INPUTS and not any(inbox.iterdir()),
+            timeout=60,
+            message="every input to finish after the last kill",
+        )
     finally:
         assert daemon.stop() == 0
 
@@ -84,9 +89,17 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
     expected_outbox = sorted(f"in-{n:02d}.poster.1.{ext}" for n in range(INPUTS) for ext in ("json", "png"))
     outbox_files = sorted(p.name for p in outbox.iterdir())
     duplicates = len([name for name in outbox_files if name not in expected_outbox])
-    numbers = {"inputs": INPUTS, "kills": kills, "requests": len(posts), "billed": sandbox.ledger.requests,
-               "resent": resent, "cut_uploads": len(cut), "duplicates": duplicates, "ceiling": IN_FLIGHT,
-               "bound": INPUTS + kills * IN_FLIGHT}
+    numbers = {
+        "inputs": INPUTS,
+        "kills": kills,
+        "requests": len(posts),
+        "billed": sandbox.ledger.requests,
+        "resent": resent,
+        "cut_uploads": len(cut),
+        "duplicates": duplicates,
+        "ceiling": IN_FLIGHT,
+        "bound": INPUTS + kills * IN_FLIGHT,
+    }
     print("kill test numbers: " + json.dumps(numbers))
     for name, value in numbers.items():
         record_property(name, value)

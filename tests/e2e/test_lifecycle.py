@@ -30,8 +30,7 @@ def test_sigterm_lets_in_flight_work_finish(tmp_path: Path, sandbox: SandboxServ
     assert (tmp_path / "outbox/slow.poster.1.json").is_file()
 
 
-def test_second_signal_exits_at_once_and_the_restart_finishes_the_job(tmp_path: Path,
-                                                                      sandbox: SandboxServer) -> None:
+def test_second_signal_exits_at_once_and_the_restart_finishes_the_job(tmp_path: Path, sandbox: SandboxServer) -> None:
     config = write_config(tmp_path, sandbox.base_url)
     daemon = Daemon(config, ENV)
     daemon.wait_started()
@@ -69,13 +68,14 @@ def test_sighup_applies_new_inboxes_and_rules_without_a_restart(tmp_path: Path, 
     wait_for(lambda: (tmp_path / "second-out/new.poster.1.json").is_file(), message="the new inbox's result")
     wait_for(lambda: (tmp_path / "outbox/old.poster.1.json").is_file(), message="the old inbox's result")
     assert daemon.stop() == 0
-    prompts = {json.loads(p.read_text())["api"]["request"]["prompt"]
-               for p in [tmp_path / "second-out/new.poster.1.json", tmp_path / "outbox/old.poster.1.json"]}
+    prompts = {
+        json.loads(p.read_text())["api"]["request"]["prompt"]
+        for p in [tmp_path / "second-out/new.poster.1.json", tmp_path / "outbox/old.poster.1.json"]
+    }
     assert prompts == {"reloaded new", "reloaded old"}
 
 
-def test_an_invalid_reload_is_refused_and_the_old_config_keeps_running(tmp_path: Path,
-                                                                       sandbox: SandboxServer) -> None:
+def test_an_invalid_reload_is_refused_and_the_old_config_keeps_running(tmp_path: Path, sandbox: SandboxServer) -> None:
     config = write_config(tmp_path, sandbox.base_url)
     daemon = Daemon(config, ENV)
     daemon.wait_started()
@@ -83,8 +83,9 @@ def test_an_invalid_reload_is_refused_and_the_old_config_keeps_running(tmp_path:
     config.write_text(good.replace("rules:", "rulez:"), encoding="utf-8")
 
     daemon.process.send_signal(signal.SIGHUP)
-    refused = wait_for(lambda: [e for e in daemon.events() if e.get("event") == "remixd.reload.refused"],
-                       message="the refusal")
+    refused = wait_for(
+        lambda: [e for e in daemon.events() if e.get("event") == "remixd.reload.refused"], message="the refusal"
+    )
     assert any("rulez" in str(e.get("problem")) for e in refused)
     make_image(tmp_path / "inbox/still.jpg")
     wait_for(lambda: (tmp_path / "done/still.jpg").is_file(), message="the input under the old config")
@@ -97,8 +98,9 @@ def test_a_missing_inbox_is_paused_and_resumes_when_it_appears(tmp_path: Path, s
     daemon = Daemon(config, ENV)
     daemon.wait_started()
     wait_for(lambda: any(e.get("event") == "remixd.inbox.paused" for e in daemon.events()), message="the pause")
-    status = json.loads((tmp_path / "state/status.json").read_text()) if (tmp_path / "state/status.json").exists() \
-        else {}
+    status = (
+        json.loads((tmp_path / "state/status.json").read_text()) if (tmp_path / "state/status.json").exists() else {}
+    )
     assert not status or status["paused"]
 
     make_image(tmp_path / "staging/late.jpg").parent.rename(tmp_path / "inbox")  # mounted, with a file in it

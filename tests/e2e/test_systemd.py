@@ -35,8 +35,14 @@ def units(tmp_path: Path) -> list[Path]:
 
 @needs_systemd
 def test_units_pass_systemd_analyze_verify(units: list[Path]) -> None:
-    result = subprocess.run([analyze, "verify", *map(str, units)], capture_output=True, text=True,
-                            timeout=60, check=False, cwd=units[0].parent)
+    result = subprocess.run(
+        [analyze, "verify", *map(str, units)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=units[0].parent,
+    )
     assert result.returncode == 0, result.stderr
     assert "remixd" not in result.stderr, result.stderr  # warnings about our units count as failures
 
@@ -45,8 +51,14 @@ def test_units_pass_systemd_analyze_verify(units: list[Path]) -> None:
 @pytest.mark.parametrize("name", UNITS)
 def test_units_are_locked_down(units: list[Path], name: str) -> None:
     unit = next(path for path in units if path.name == name)
-    result = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(unit)], capture_output=True,
-                            text=True, timeout=60, check=False, cwd=unit.parent)
+    result = subprocess.run(
+        [analyze, "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=unit.parent,
+    )
     found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout + result.stderr)
     assert found, result.stdout + result.stderr
     assert float(found.group(1)) <= MAX_EXPOSURE
@@ -55,8 +67,15 @@ def test_units_are_locked_down(units: list[Path], name: str) -> None:
 @pytest.mark.parametrize("name", UNITS)
 def test_units_promise_what_the_daemon_does(name: str) -> None:
     text = (ROOT / "systemd" / name).read_text(encoding="utf-8")
-    for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
-                 "RestartPreventExitStatus=2", "User=remixd", "NoNewPrivileges=yes", "ProtectSystem=strict"):
+    for line in (
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "Restart=on-failure",
+        "RestartPreventExitStatus=2",
+        "User=remixd",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+    ):
         assert line in text
     assert re.search(r"^ExecStartPre=\S+ check", text, re.MULTILINE)
     assert re.search(r"^WatchdogSec=\d+", text, re.MULTILINE)
@@ -64,22 +83,34 @@ def test_units_promise_what_the_daemon_does(name: str) -> None:
     assert re.search(r"^StateDirectory=remixd", text, re.MULTILINE)
 
 
-@pytest.mark.skipif(shutil.which("systemd-sysusers") is None or shutil.which("systemd-tmpfiles") is None,
-                    reason="systemd-sysusers/-tmpfiles missing (.ci/run installs systemd)")
+@pytest.mark.skipif(
+    shutil.which("systemd-sysusers") is None or shutil.which("systemd-tmpfiles") is None,
+    reason="systemd-sysusers/-tmpfiles missing (.ci/run installs systemd)",
+)
 def test_user_and_folders_steps_of_the_readme(tmp_path: Path) -> None:
     """README step 2, into a scratch root: the user exists and the folders have the promised modes."""
     etc = tmp_path / "etc"
     etc.mkdir()
     for name in ("passwd", "group", "shadow", "gshadow"):
         (etc / name).touch()
-    sysusers = subprocess.run(["systemd-sysusers", f"--root={tmp_path}", str(ROOT / "systemd/remixd.sysusers.conf")],
-                              capture_output=True, text=True, timeout=60, check=False)
+    sysusers = subprocess.run(
+        ["systemd-sysusers", f"--root={tmp_path}", str(ROOT / "systemd/remixd.sysusers.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert sysusers.returncode == 0, sysusers.stderr
-    assert re.search(r"^remixd:x:\d+:\d+:.*:/var/lib/remixd:/usr/sbin/nologin$", (etc / "passwd").read_text(),
-                     re.MULTILINE)
-    tmpfiles = subprocess.run(["systemd-tmpfiles", "--create", f"--root={tmp_path}",
-                               str(ROOT / "systemd/remixd.tmpfiles.conf")],
-                              capture_output=True, text=True, timeout=60, check=False)
+    assert re.search(
+        r"^remixd:x:\d+:\d+:.*:/var/lib/remixd:/usr/sbin/nologin$", (etc / "passwd").read_text(), re.MULTILINE
+    )
+    tmpfiles = subprocess.run(
+        ["systemd-tmpfiles", "--create", f"--root={tmp_path}", str(ROOT / "systemd/remixd.tmpfiles.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert tmpfiles.returncode == 0, tmpfiles.stderr
     inbox = tmp_path / "srv/remixd/inbox"
     assert inbox.is_dir() and oct(inbox.stat().st_mode & 0o7777) == "0o2770"

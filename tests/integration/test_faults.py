@@ -55,11 +55,22 @@ class RecordingLimiter(InflightLimiter):
 
 
 class Tuned(Service):
-    def __init__(self, config_path: Path, *, mode: str = "once", policy: RetryPolicy = FAST,
-                 clock: Callable[[], datetime] | None = None, environ: dict[str, str] | None = None,
-                 session: requests.Session | None = None) -> None:
-        super().__init__(load_config(config_path), mode=mode, environ=environ or ENV,  # type: ignore[arg-type]
-                         session=session)
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        mode: str = "once",
+        policy: RetryPolicy = FAST,
+        clock: Callable[[], datetime] | None = None,
+        environ: dict[str, str] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        super().__init__(
+            load_config(config_path),
+            mode=mode,
+            environ=environ or ENV,  # type: ignore[arg-type]
+            session=session,
+        )
         self._policy = policy
         self._clock = clock
 
@@ -68,8 +79,11 @@ class Tuned(Service):
         self.limiter = RecordingLimiter(self.config.api.max_in_flight_images)
         clock = self._clock
         budget_pause = Pause() if clock is None else Pause(clock=lambda: clock().timestamp())
-        budget = Budget(self.config.budget, self.journal) if clock is None else Budget(
-            self.config.budget, self.journal, now=clock)
+        budget = (
+            Budget(self.config.budget, self.journal)
+            if clock is None
+            else Budget(self.config.budget, self.journal, now=clock)
+        )
         self.gates = Gates(self.stop, Pause(), budget_pause, self.limiter, budget)
         self.worker = Worker(self.journal, self.client, self.gates, self._policy)
 
@@ -95,8 +109,14 @@ def running() -> Iterator[Callable[[Service], Service]]:
 
 
 def remixd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "remixd", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **ENV}, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "remixd", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **ENV},
+        check=False,
+    )
 
 
 def error_file(tmp_path: Path, name: str) -> dict[str, Any]:
@@ -124,7 +144,8 @@ def drop(tmp_path: Path, count: int) -> list[str]:
 
 
 def test_a_429_storm_halves_the_ceiling_then_it_creeps_back_and_every_input_is_done(
-        tmp_path: Path, sandbox: SandboxServer) -> None:
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
     config = write_config(tmp_path, sandbox.base_url, api={"max_in_flight_images": 4})
     drop(tmp_path, 12)
     sandbox.set_faults(rate_limit_next=8, latency_s=0.05)
@@ -139,13 +160,14 @@ def test_a_429_storm_halves_the_ceiling_then_it_creeps_back_and_every_input_is_d
     ceilings = service.limiter.ceilings  # type: ignore[attr-defined]
     assert min(ceilings) == 1  # halved on each inflight_limit, never below one request
     assert ceilings.index(1) < len(ceilings) - 1  # ... and raised again afterwards, one place at a time
-    after = ceilings[ceilings.index(1):]
+    after = ceilings[ceilings.index(1) :]
     assert all(later - earlier <= 1 for earlier, later in itertools.pairwise(after))
     assert service.limiter.ceiling == 4
 
 
 def test_a_long_shared_limit_storm_slows_an_input_down_instead_of_failing_it(
-        tmp_path: Path, sandbox: SandboxServer) -> None:
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
     """429 inflight_limit means other clients hold the organisation's places: nothing ran, nothing was
     billed. Such answers count against the retry time bound only, not the attempts (6 here)."""
     config = write_config(tmp_path, sandbox.base_url)
@@ -230,7 +252,8 @@ def test_500_after_the_work_is_retried_and_recorded_as_readme_says(tmp_path: Pat
 
 
 def test_a_refused_connection_is_retried_until_the_api_is_back(
-        tmp_path: Path, running: Callable[[Service], Service]) -> None:
+    tmp_path: Path, running: Callable[[Service], Service]
+) -> None:
     """Nothing left the machine, so resending cannot pay twice: retried with backoff until it answers."""
     with SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY}))) as probe:
         port = probe.port  # a port that was free a moment ago, and is closed now
@@ -246,9 +269,9 @@ def test_a_refused_connection_is_retried_until_the_api_is_back(
     assert "could not connect" in retry["error"]
 
 
-
 def test_a_reset_after_the_work_fails_with_an_unknown_outcome_and_retry_sends_it_again(
-        tmp_path: Path, sandbox: SandboxServer) -> None:
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
     config = write_config(tmp_path, sandbox.base_url)
     drop(tmp_path, 1)
     sandbox.set_faults(reset_after_next=1)
@@ -358,8 +381,9 @@ def test_a_422_fails_at_once_with_the_apis_message(tmp_path: Path, sandbox: Sand
     assert [r.status for r in sandbox.received] == [422]
     error = error_file(tmp_path, "in-00.jpg")
     assert error["error"]["http_status"] == 422 and error["attempts"] == 1
-    assert error["error"]["response"] == {"error": "Prompt provided failed safety check due to the inclusion of "
-                                                   "prohibited content."}
+    assert error["error"]["response"] == {
+        "error": "Prompt provided failed safety check due to the inclusion of prohibited content."
+    }
     assert error["error"]["response"]["error"] in error["error"]["message"]
 
 
@@ -367,7 +391,8 @@ def test_a_422_fails_at_once_with_the_apis_message(tmp_path: Path, sandbox: Sand
 
 
 def test_a_wrong_key_pauses_says_so_once_and_resumes_when_the_key_works(
-        tmp_path: Path, sandbox: SandboxServer, running: Callable[[Service], Service]) -> None:
+    tmp_path: Path, sandbox: SandboxServer, running: Callable[[Service], Service]
+) -> None:
     config = write_config(tmp_path, sandbox.base_url)
     wrong = "wrong-key-4b7d21e9"
     with structlog.testing.capture_logs() as logs:
@@ -400,9 +425,11 @@ def test_a_wrong_key_pauses_says_so_once_and_resumes_when_the_key_works(
 
 
 def test_the_daily_image_budget_pauses_until_the_next_utc_day(
-        tmp_path: Path, sandbox: SandboxServer, running: Callable[[Service], Service]) -> None:
-    config = write_config(tmp_path, sandbox.base_url, extra={"budget": {"max_images_per_day": 2}},
-                          api={"max_in_flight_images": 1})
+    tmp_path: Path, sandbox: SandboxServer, running: Callable[[Service], Service]
+) -> None:
+    config = write_config(
+        tmp_path, sandbox.base_url, extra={"budget": {"max_images_per_day": 2}}, api={"max_in_flight_images": 1}
+    )
     today = datetime.now(UTC)
     offset = timedelta(0)
     service = running(Tuned(config, mode="run", clock=lambda: today + offset))
@@ -435,7 +462,8 @@ def test_the_daily_image_budget_pauses_until_the_next_utc_day(
 
 
 def test_an_unusable_output_folder_makes_the_job_wait_until_it_is_fixed(
-        tmp_path: Path, sandbox: SandboxServer, running: Callable[[Service], Service]) -> None:
+    tmp_path: Path, sandbox: SandboxServer, running: Callable[[Service], Service]
+) -> None:
     """Tests run as root, whom permissions do not stop: a file where the output folder should be does."""
     config = write_config(tmp_path, sandbox.base_url)
     (tmp_path / "outbox").write_text("not a folder")
@@ -462,8 +490,7 @@ def test_only_the_call_that_pauses_is_told_to_say_so() -> None:
     """Several workers hear the same 401 at once; the log says it once (the pause returns who paused)."""
     pause = Pause()
     results: list[bool] = []
-    threads = [threading.Thread(target=lambda: results.append(pause.pause("the key was refused")))
-               for _ in range(8)]
+    threads = [threading.Thread(target=lambda: results.append(pause.pause("the key was refused"))) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

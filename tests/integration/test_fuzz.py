@@ -27,32 +27,142 @@ from remixd.config.load import load_config
 from remixd.errors import ConfigError
 from remixd.rules import compile_glob
 
-API_KEYS = ["base_url", "auth", "api_key_env", "api_key_file", "sandbox", "max_in_flight_images", "timeout_s",
-            "download_timeout_s", "max_download_bytes", "allowed_result_hosts"]
-INBOX_KEYS = ["path", "output", "done_dir", "failed_dir", "after", "recursive", "settle_s", "detect", "rules",
-              "ignore", "rescan_s", "poll_s"]
-REQUEST_KEYS = ["prompt", "model", "aspect_ratio", "resolution", "image_weight", "magic_prompt_option", "seed",
-                "style_type", "negative_prompt", "num_images", "color_palette", "rendering_speed", "style_codes",
-                "style_preset"]
+API_KEYS = [
+    "base_url",
+    "auth",
+    "api_key_env",
+    "api_key_file",
+    "sandbox",
+    "max_in_flight_images",
+    "timeout_s",
+    "download_timeout_s",
+    "max_download_bytes",
+    "allowed_result_hosts",
+]
+INBOX_KEYS = [
+    "path",
+    "output",
+    "done_dir",
+    "failed_dir",
+    "after",
+    "recursive",
+    "settle_s",
+    "detect",
+    "rules",
+    "ignore",
+    "rescan_s",
+    "poll_s",
+]
+REQUEST_KEYS = [
+    "prompt",
+    "model",
+    "aspect_ratio",
+    "resolution",
+    "image_weight",
+    "magic_prompt_option",
+    "seed",
+    "style_type",
+    "negative_prompt",
+    "num_images",
+    "color_palette",
+    "rendering_speed",
+    "style_codes",
+    "style_preset",
+]
 TOP_KEYS = ["api", "state_dir", "budget", "defaults", "inboxes", "rules", "shutdown_grace_s"]
-ALL_KEYS = API_KEYS + INBOX_KEYS + REQUEST_KEYS + TOP_KEYS + ["name", "match", "continue", "max_usd_per_day",
-                                                              "max_images_per_day", "inboxs", "api_key"]
+ALL_KEYS = (
+    API_KEYS
+    + INBOX_KEYS
+    + REQUEST_KEYS
+    + TOP_KEYS
+    + ["name", "match", "continue", "max_usd_per_day", "max_images_per_day", "inboxs", "api_key"]
+)
 
 # Values real configs get wrong: enum spellings, paths that climb or vanish, placeholders, odd numbers.
-INTERESTING = st.sampled_from([
-    "", " ", "./inbox", "./outbox", "./done", "./failed", "./state", ".", "..", "/", "~", "../..", "inbox/..",
-    "a\x00b", "V_2", "V_3", "V_2_TURBO", "ASPECT_10_16", "16x9", "ASPECT_2_1", "1024x1024", "RESOLUTION_1024_1024",
-    "AUTO", "ON", "OFF", "TURBO", "api-key", "bearer", "move", "delete", "keep", "auto", "poll", "native",
-    "{stem}", "{nope}", "{", "}", "{{}}", "*.jpg", "**", "**/x/**", "[z-a]", "[!", "\\", "sub/", "/abs/*.png",
-    "https://api.ideogram.ai", "http://127.0.0.1:9/x", "ftp://x", "https://u:p@h", "#FF0000", "poster", "Bad Name",
-    "1e309", "NaN", "-0", "0x10", "1_000", "yes", "no", "on", "null", "~/inbox", "$HOME/inbox", "é" * 40,
-])
-SCALARS = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True, allow_infinity=True)
-           | st.text(max_size=12) | INTERESTING)
+INTERESTING = st.sampled_from(
+    [
+        "",
+        " ",
+        "./inbox",
+        "./outbox",
+        "./done",
+        "./failed",
+        "./state",
+        ".",
+        "..",
+        "/",
+        "~",
+        "../..",
+        "inbox/..",
+        "a\x00b",
+        "V_2",
+        "V_3",
+        "V_2_TURBO",
+        "ASPECT_10_16",
+        "16x9",
+        "ASPECT_2_1",
+        "1024x1024",
+        "RESOLUTION_1024_1024",
+        "AUTO",
+        "ON",
+        "OFF",
+        "TURBO",
+        "api-key",
+        "bearer",
+        "move",
+        "delete",
+        "keep",
+        "auto",
+        "poll",
+        "native",
+        "{stem}",
+        "{nope}",
+        "{",
+        "}",
+        "{{}}",
+        "*.jpg",
+        "**",
+        "**/x/**",
+        "[z-a]",
+        "[!",
+        "\\",
+        "sub/",
+        "/abs/*.png",
+        "https://api.ideogram.ai",
+        "http://127.0.0.1:9/x",
+        "ftp://x",
+        "https://u:p@h",
+        "#FF0000",
+        "poster",
+        "Bad Name",
+        "1e309",
+        "NaN",
+        "-0",
+        "0x10",
+        "1_000",
+        "yes",
+        "no",
+        "on",
+        "null",
+        "~/inbox",
+        "$HOME/inbox",
+        "é" * 40,
+    ]
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+    | INTERESTING
+)
 VALUES = st.recursive(
     SCALARS,
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.sampled_from(ALL_KEYS) | st.text(max_size=6), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(ALL_KEYS) | st.text(max_size=6), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -72,17 +182,32 @@ def documents(draw: st.DrawFn) -> Any:
     """A config document near a valid one: each section either the good one, a mutation of it, or junk."""
     document: dict[str, Any] = {}
     if draw(st.booleans()):
-        document["api"] = draw(st.just({"sandbox": True}) | st.builds(
-            lambda extra: {"sandbox": True, **extra}, st.dictionaries(st.sampled_from(API_KEYS), VALUES, max_size=3))
-            | section(API_KEYS))
-    inbox = draw(st.builds(lambda extra: {**GOOD_INBOX, **extra},
-                           st.dictionaries(st.sampled_from(INBOX_KEYS), VALUES | INTERESTING, max_size=3)))
+        document["api"] = draw(
+            st.just({"sandbox": True})
+            | st.builds(
+                lambda extra: {"sandbox": True, **extra}, st.dictionaries(st.sampled_from(API_KEYS), VALUES, max_size=3)
+            )
+            | section(API_KEYS)
+        )
+    inbox = draw(
+        st.builds(
+            lambda extra: {**GOOD_INBOX, **extra},
+            st.dictionaries(st.sampled_from(INBOX_KEYS), VALUES | INTERESTING, max_size=3),
+        )
+    )
     document["inboxes"] = draw(st.sampled_from([[inbox], [inbox, inbox], inbox, []]))
-    request = draw(st.builds(lambda extra: {**GOOD_RULE["request"], **extra},
-                             st.dictionaries(st.sampled_from(REQUEST_KEYS), VALUES, max_size=4)))
-    rule = draw(st.builds(lambda extra: {**GOOD_RULE, "request": request, **extra},
-                          st.dictionaries(st.sampled_from(["name", "match", "continue", "request"]), VALUES,
-                                          max_size=2)))
+    request = draw(
+        st.builds(
+            lambda extra: {**GOOD_RULE["request"], **extra},
+            st.dictionaries(st.sampled_from(REQUEST_KEYS), VALUES, max_size=4),
+        )
+    )
+    rule = draw(
+        st.builds(
+            lambda extra: {**GOOD_RULE, "request": request, **extra},
+            st.dictionaries(st.sampled_from(["name", "match", "continue", "request"]), VALUES, max_size=2),
+        )
+    )
     document["rules"] = draw(st.sampled_from([[rule], [rule, rule], rule]))
     for key in ("state_dir", "budget", "defaults", "shutdown_grace_s", "inboxs"):
         if draw(st.integers(0, 4)) == 0:
@@ -148,8 +273,10 @@ def test_config_documents_never_raise_anything_but_config_error(folder: Path, do
 
 
 @FUZZ
-@given(text=st.text(alphabet=st.sampled_from(list("ab:- \n\t[]{}'\"#&*!|>%@`,?0.5~\\")), max_size=80)
-       | st.binary(max_size=80).map(lambda data: data.decode("latin-1")))
+@given(
+    text=st.text(alphabet=st.sampled_from(list("ab:- \n\t[]{}'\"#&*!|>%@`,?0.5~\\")), max_size=80)
+    | st.binary(max_size=80).map(lambda data: data.decode("latin-1"))
+)
 @example(text="api: &a [*a]\n")
 @example(text="rules: !!python/object/apply:os.system ['true']\n")
 @example(text="a: " + "[" * 5000)
@@ -167,8 +294,10 @@ GLOB_CHARS = st.sampled_from(list("*?[]!^-/\\.a0Z é{},"))
 
 
 @FUZZ
-@given(glob=st.text(alphabet=GLOB_CHARS, max_size=16), relpath=st.text(alphabet=st.sampled_from(list("a0/.é -")),
-                                                                        max_size=24))
+@given(
+    glob=st.text(alphabet=GLOB_CHARS, max_size=16),
+    relpath=st.text(alphabet=st.sampled_from(list("a0/.é -")), max_size=24),
+)
 def test_a_rule_glob_compiles_or_is_refused_cleanly(glob: str, relpath: str) -> None:
     try:
         pattern = compile_glob(glob)
@@ -182,16 +311,19 @@ def test_a_rule_glob_compiles_or_is_refused_cleanly(glob: str, relpath: str) -> 
 @given(glob=st.text(alphabet=GLOB_CHARS, min_size=1, max_size=16))
 def test_a_rule_glob_in_a_config_is_accepted_or_located(folder: Path, glob: str) -> None:
     path = folder / "glob.yaml"
-    path.write_text(dump({"api": {"sandbox": True}, "inboxes": [GOOD_INBOX],
-                          "rules": [{**GOOD_RULE, "match": ["*.png", glob]}]}), encoding="utf-8")
+    path.write_text(
+        dump({"api": {"sandbox": True}, "inboxes": [GOOD_INBOX], "rules": [{**GOOD_RULE, "match": ["*.png", glob]}]}),
+        encoding="utf-8",
+    )
     try:
         load_config(path)
     except ConfigError as error:
         assert [problem.key_path for problem in error.problems] == ["rules[0].match[1]"], error
         assert error.problems[0].line is not None
         status, stderr = check(path)
-        assert status == 2 and re.search(rf"^{re.escape(str(path))}:\d+: rules\[0\]\.match\[1\]: ", stderr,
-                                         re.MULTILINE), stderr
+        assert status == 2 and re.search(
+            rf"^{re.escape(str(path))}:\d+: rules\[0\]\.match\[1\]: ", stderr, re.MULTILINE
+        ), stderr
 
 
 def test_consecutive_double_stars_compile_like_one() -> None:
@@ -201,8 +333,16 @@ def test_consecutive_double_stars_compile_like_one() -> None:
 @pytest.mark.parametrize("field", ["aspect_ratio", "resolution", "magic_prompt_option", "style_type"])
 def test_an_empty_enum_field_is_answered_not_a_traceback(folder: Path, field: str) -> None:
     path = folder / f"null-{field}.yaml"
-    path.write_text(dump({"api": {"sandbox": True}, "inboxes": [GOOD_INBOX],
-                          "rules": [{**GOOD_RULE, "request": {"prompt": "p", field: None}}]}), encoding="utf-8")
+    path.write_text(
+        dump(
+            {
+                "api": {"sandbox": True},
+                "inboxes": [GOOD_INBOX],
+                "rules": [{**GOOD_RULE, "request": {"prompt": "p", field: None}}],
+            }
+        ),
+        encoding="utf-8",
+    )
     assert_answered(path)
 
 

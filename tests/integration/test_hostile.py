@@ -42,8 +42,11 @@ from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES, prepare
 from tests.helpers import POSTER, TEST_KEY, make_image, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
-ANY = {"name": "any", "match": ["*"], "request": {"prompt": "A serene tropical beach, {stem}", "model": "V_2",
-                                                   "aspect_ratio": "ASPECT_1_1", "seed": 7}}
+ANY = {
+    "name": "any",
+    "match": ["*"],
+    "request": {"prompt": "A serene tropical beach, {stem}", "model": "V_2", "aspect_ratio": "ASPECT_1_1", "seed": 7},
+}
 HOSTILE = {"name": "hostile", "match": ["hostile-*"], "request": {"prompt": "HOSTILE {stem}", "model": "V_2"}}
 
 
@@ -77,11 +80,14 @@ def error_of(root: Path, name: str) -> dict[str, Any]:
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG whose header claims `width` x `height`, with a few bytes of pixel data: a decompression bomb."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(
-        b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def encoded(image: Image.Image, fmt: str, **options: Any) -> bytes:
@@ -99,8 +105,9 @@ def settled(path: Path, data: bytes) -> None:
 
 def received_for(sandbox: SandboxServer, stem: str) -> Any:
     """The remix request the sandbox received for the input named `stem` (its prompt ends with the stem)."""
-    matches = [r for r in sandbox.received if isinstance(r.fields, dict)
-               and str(r.fields.get("prompt", "")).endswith(stem)]
+    matches = [
+        r for r in sandbox.received if isinstance(r.fields, dict) and str(r.fields.get("prompt", "")).endswith(stem)
+    ]
     assert len(matches) == 1, f"{stem}: {len(matches)} requests"
     return matches[0]
 
@@ -150,8 +157,10 @@ def test_odd_images_are_converted_and_the_sidecar_says_how(tmp_path: Path, sandb
     exif[0x0112] = 6  # "rotate 90° clockwise to display": stored 320x200, shown 200x320
     noisy = Image.frombytes("RGB", (2000, 1800), os.urandom(2000 * 1800 * 3))  # noise does not compress
     inputs: dict[str, tuple[bytes, str]] = {
-        "animated.gif": (encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=80),
-                         "gif with 3 frames: first frame only"),
+        "animated.gif": (
+            encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=80),
+            "gif with 3 frames: first frame only",
+        ),
         "cmyk.jpg": (encoded(picture.convert("CMYK"), "JPEG"), "cmyk->rgb"),
         "deep.png": (encoded(Image.new("I;16", (320, 200), 40_000), "PNG"), "16-bit->8-bit"),
         "rotated.jpg": (encoded(picture, "JPEG", exif=exif), "exif-rotated (orientation 6)"),
@@ -211,8 +220,10 @@ def test_a_special_file_or_a_link_never_holds_prepare(tmp_path: Path) -> None:
         with fifo.open("wb"):  # release it, then fail
             pass
         pytest.fail("prepare() blocked on a fifo")
-    assert [error.message for error in errors] == ["pipe.jpg is not a regular file (it is a named pipe)",
-                                                   "link.jpg is a symbolic link"]
+    assert [error.message for error in errors] == [
+        "pipe.jpg is not a regular file (it is a named pipe)",
+        "link.jpg is a symbolic link",
+    ]
 
 
 # -- 2. names and folder entries --------------------------------------------------------------------------------
@@ -222,8 +233,17 @@ def test_odd_names_are_served_and_colliding_outputs_never_overwrite(tmp_path: Pa
     config = write_config(tmp_path, sandbox.base_url)
     # 255 bytes each, the most a name can have; the long pairs collide once cut to fit the output's suffix
     long_a, long_b, long_e = "x" * 250 + "a.jpg", "x" * 250 + "b.jpg", "é" * 125 + "x.jpg"
-    names = ["ünïcødé 名前.jpg", "with spaces .jpg", "new\nline.jpg", "-rf --no-preserve-root.jpg", long_e,
-             long_a, long_b, "same.jpg", "same.png"]
+    names = [
+        "ünïcødé 名前.jpg",
+        "with spaces .jpg",
+        "new\nline.jpg",
+        "-rf --no-preserve-root.jpg",
+        long_e,
+        long_a,
+        long_b,
+        "same.jpg",
+        "same.png",
+    ]
     for index, name in enumerate(names):
         make_image(tmp_path / "inbox" / name, color=(index * 20, 10, 200))
     assert {len(name.encode()) for name in (long_a, long_b, long_e)} == {255}
@@ -254,9 +274,7 @@ def test_odd_names_are_served_and_colliding_outputs_never_overwrite(tmp_path: Pa
     assert_normal_done(tmp_path)
 
 
-def test_links_are_refused_and_special_files_ignored_without_blocking(
-    tmp_path: Path, sandbox: SandboxServer
-) -> None:
+def test_links_are_refused_and_special_files_ignored_without_blocking(tmp_path: Path, sandbox: SandboxServer) -> None:
     config = write_config(tmp_path, sandbox.base_url, inbox={"recursive": True})
     inbox, outside = tmp_path / "inbox", tmp_path / "private"
     secret = make_image(outside / "secret.jpg", color=(1, 2, 3))
@@ -311,9 +329,7 @@ def test_links_are_refused_and_special_files_ignored_without_blocking(
     assert_normal_done(tmp_path)
 
 
-def test_a_link_dropped_while_running_is_refused_and_the_daemon_goes_on(
-    tmp_path: Path, sandbox: SandboxServer
-) -> None:
+def test_a_link_dropped_while_running_is_refused_and_the_daemon_goes_on(tmp_path: Path, sandbox: SandboxServer) -> None:
     """The watcher's path (an event, then readiness) refuses a link the same way the backlog scan does."""
     config = write_config(tmp_path, sandbox.base_url, inbox={"settle_s": 0.1})
     target = make_image(tmp_path / "private/photo.jpg")
@@ -367,9 +383,7 @@ def test_result_urls_off_the_apis_host_or_scheme_are_refused(tmp_path: Path, san
     assert_normal_done(tmp_path)
 
 
-def test_allowed_result_hosts_lets_a_proxying_gateway_serve_results(
-    tmp_path: Path, sandbox: SandboxServer
-) -> None:
+def test_allowed_result_hosts_lets_a_proxying_gateway_serve_results(tmp_path: Path, sandbox: SandboxServer) -> None:
     config = write_config(tmp_path, sandbox.base_url, api={"allowed_result_hosts": ["localhost"]})
     sandbox.set_faults(url_base=sandbox.base_url.replace("127.0.0.1", "localhost"))
     make_image(tmp_path / "inbox/proxied.jpg")
@@ -393,8 +407,9 @@ class HostileGateway:
     answers: list[bytes] = field(default_factory=list)
     served_html: set[str] = field(default_factory=set)
 
-    def answer(self, mode: str, request_headers: dict[str, str], forward: Callable[[], requests.Response]
-               ) -> tuple[int, dict[str, str], bytes]:
+    def answer(
+        self, mode: str, request_headers: dict[str, str], forward: Callable[[], requests.Response]
+    ) -> tuple[int, dict[str, str], bytes]:
         echo = json.dumps({"error": "Bad request from the gateway", "request_headers": request_headers}).encode()
         fixed: dict[str, tuple[int, str, bytes]] = {
             "shape-list": (200, "application/json", b"[]"),
@@ -416,9 +431,11 @@ class HostileGateway:
             document["data"] = document["data"] * 40
         for item in document["data"]:
             quoted = urllib.parse.quote(item["url"], safe="")
-            item["url"] = {"bigdl": f"{self.base_url}/big?size=3000000",
-                           "bigdl-chunked": f"{self.base_url}/big?size=3000000&chunked=1",
-                           "htmlonce": f"{self.base_url}/html-once?url={quoted}"}.get(mode, item["url"])
+            item["url"] = {
+                "bigdl": f"{self.base_url}/big?size=3000000",
+                "bigdl-chunked": f"{self.base_url}/big?size=3000000&chunked=1",
+                "htmlonce": f"{self.base_url}/html-once?url={quoted}",
+            }.get(mode, item["url"])
         return upstream.status_code, {"Content-Type": "application/json"}, json.dumps(document).encode()
 
 
@@ -437,8 +454,7 @@ def gateway(sandbox: SandboxServer) -> Iterator[HostileGateway]:
 
             if found is None:
                 upstream = forward()
-                self._send(upstream.status_code, {"Content-Type": upstream.headers["Content-Type"]},
-                           upstream.content)
+                self._send(upstream.status_code, {"Content-Type": upstream.headers["Content-Type"]}, upstream.content)
                 return
             status, answer_headers, answer = state.answer(found.group(1).decode(), headers, forward)
             state.answers.append(answer)
@@ -462,8 +478,7 @@ def gateway(sandbox: SandboxServer) -> Iterator[HostileGateway]:
                 self._send(200, {"Content-Type": "text/html"}, b"<!DOCTYPE html><h1>502 upstream error</h1>")
             else:
                 upstream = requests.get(query.get("url") or state.upstream + self.path, timeout=30)
-                self._send(upstream.status_code, {"Content-Type": upstream.headers["Content-Type"]},
-                           upstream.content)
+                self._send(upstream.status_code, {"Content-Type": upstream.headers["Content-Type"]}, upstream.content)
 
         def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)
@@ -517,8 +532,7 @@ def test_answers_of_the_wrong_shape_fail_with_a_clear_api_error(tmp_path: Path, 
 
 
 def test_downloads_are_capped_and_must_decode(tmp_path: Path, gateway: HostileGateway) -> None:
-    config = write_config(tmp_path, gateway.base_url, rules=[HOSTILE, POSTER],
-                          api={"max_download_bytes": 2_000_000})
+    config = write_config(tmp_path, gateway.base_url, rules=[HOSTILE, POSTER], api={"max_download_bytes": 2_000_000})
     for stem in ("hostile-bigdl", "hostile-bigdl-chunked", "hostile-htmlonce"):
         make_image(tmp_path / f"inbox/{stem}.jpg")
     drop_normal(tmp_path)
@@ -635,11 +649,14 @@ def test_a_key_file_others_can_read_gets_a_warning_from_check(tmp_path: Path) ->
     assert status == 0 and "readable by others" not in output
 
 
-@pytest.mark.parametrize("api", [
-    {"api_key": "sk-inline-key-in-the-config-0f9e"},
-    {"api_key_env": "sk-inline-key-in-the-config-0f9e"},
-    {"base_url": "https://user:sk-inline-key-in-the-config-0f9e@gw.example/ideogram"},
-])
+@pytest.mark.parametrize(
+    "api",
+    [
+        {"api_key": "sk-inline-key-in-the-config-0f9e"},
+        {"api_key_env": "sk-inline-key-in-the-config-0f9e"},
+        {"base_url": "https://user:sk-inline-key-in-the-config-0f9e@gw.example/ideogram"},
+    ],
+)
 def test_a_key_written_into_the_config_is_refused_without_printing_it(tmp_path: Path, api: dict[str, str]) -> None:
     config = write_config(tmp_path, None, api={"sandbox": False, **api})
     config.chmod(0o644)

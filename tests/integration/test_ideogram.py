@@ -96,9 +96,7 @@ def _seed_request(**changes: Any) -> RemixRequest:
 # --- wire format ----------------------------------------------------------------------------------------
 
 
-def test_seed_request_through_the_gateway_route_with_bearer(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_seed_request_through_the_gateway_route_with_bearer(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server(auth="bearer")
     client = _client(session, server.base_url + "/ideogram/", auth="bearer")
     request = _seed_request()
@@ -154,9 +152,7 @@ def test_api_key_header_and_user_agent_go_to_the_plain_route(
     assert USER_AGENT.startswith("remixd/")
 
 
-def test_v3_request_uses_flat_fields_and_v3_spellings(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_v3_request_uses_flat_fields_and_v3_spellings(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server()
     palette = {"members": [{"color_hex": "#ff8800", "color_weight": 0.6}, {"color_hex": "#003366"}]}
     request = RemixRequest.model_validate(
@@ -202,9 +198,7 @@ def test_v3_request_uses_flat_fields_and_v3_spellings(
 # --- status mapping -------------------------------------------------------------------------------------
 
 
-def test_429_inflight_limit_is_transient_unsent_and_flagged(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_429_inflight_limit_is_transient_unsent_and_flagged(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server(inflight_retry_after_s=7)
     server.set_faults(rate_limit_next=1)
     error = _raises(
@@ -216,23 +210,17 @@ def test_429_inflight_limit_is_transient_unsent_and_flagged(
     assert server.ledger.requests == 0
 
 
-def test_a_request_bigger_than_the_inflight_limit_gets_429(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_a_request_bigger_than_the_inflight_limit_gets_429(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server(inflight_limit=2)
     error = _raises(
         ApiUnavailable,
-        lambda: _client(session, server.base_url).remix(
-            _seed_request(num_images=3), IMAGE, "a.png", "image/png"
-        ),
+        lambda: _client(session, server.base_url).remix(_seed_request(num_images=3), IMAGE, "a.png", "image/png"),
     )
     assert error.inflight_limit
     assert error.retry_after is None
 
 
-def test_5xx_before_work_is_transient_and_marked_sent(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_5xx_before_work_is_transient_and_marked_sent(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server()
     server.set_faults(fail_before_next=1, fail_before_status=503)
     error = _raises(
@@ -256,9 +244,7 @@ def test_500_is_a_retryable_failure_with_its_status(make_server: MakeServer, ses
     assert "the API failed (500)" in error.message and "sends it again" in error.hint
 
 
-def test_reset_after_work_is_sent_with_unknown_outcome(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_reset_after_work_is_sent_with_unknown_outcome(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server()
     server.set_faults(reset_after_next=1)
     error = _raises(
@@ -277,17 +263,13 @@ def test_connection_refused_is_unsent(session: requests.Session) -> None:
         port = probe.getsockname()[1]
     error = _raises(
         ApiUnavailable,
-        lambda: _client(session, f"http://127.0.0.1:{port}").remix(
-            _seed_request(), IMAGE, "a.png", "image/png"
-        ),
+        lambda: _client(session, f"http://127.0.0.1:{port}").remix(_seed_request(), IMAGE, "a.png", "image/png"),
     )
     assert error.sent is False
     assert "could not connect" in error.message
 
 
-def test_read_timeout_is_sent_with_unknown_outcome(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_read_timeout_is_sent_with_unknown_outcome(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server()
     server.set_faults(latency_s=5.0)
     client = _client(session, server.base_url, timeout_s=0.3)
@@ -297,9 +279,7 @@ def test_read_timeout_is_sent_with_unknown_outcome(
     assert "api.timeout_s" in error.hint
 
 
-def test_safety_422_is_a_permanent_rejection_with_a_hint(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_safety_422_is_a_permanent_rejection_with_a_hint(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server()
     error = _raises(
         ApiRejected,
@@ -318,9 +298,7 @@ def test_400_carries_the_apis_detail(make_server: MakeServer, session: requests.
     server = make_server()
     error = _raises(
         ApiRejected,
-        lambda: _client(session, server.base_url).remix(
-            _seed_request(), b"GIF89a not really", "a.gif", "image/gif"
-        ),
+        lambda: _client(session, server.base_url).remix(_seed_request(), b"GIF89a not really", "a.gif", "image/gif"),
     )
     assert error.http_status == 400
     assert error.message.startswith("the API rejected the request (400): ")
@@ -331,9 +309,7 @@ def test_404_hints_at_the_base_url(make_server: MakeServer, session: requests.Se
     server = make_server()
     error = _raises(
         ApiRejected,
-        lambda: _client(session, server.base_url + "/nope").remix(
-            _seed_request(), IMAGE, "a.png", "image/png"
-        ),
+        lambda: _client(session, server.base_url + "/nope").remix(_seed_request(), IMAGE, "a.png", "image/png"),
     )
     assert error.http_status == 404
     assert "api.base_url" in error.hint
@@ -382,9 +358,7 @@ def _remix_one(client: IdeogramClient) -> str:
     return url
 
 
-def test_download_returns_the_image_and_sends_no_key(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_download_returns_the_image_and_sends_no_key(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server()
     # A result host other than the API's, as with a proxying gateway: same sandbox, another name.
     server.set_faults(url_base=server.base_url.replace("127.0.0.1", "localhost"))
@@ -452,9 +426,7 @@ def test_disallowed_result_urls_are_refused_without_a_request(session: requests.
     assert sent == []
 
 
-def test_result_urls_from_another_host_are_refused(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_result_urls_from_another_host_are_refused(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server()
     server.set_faults(url_base=server.base_url.replace("127.0.0.1", "localhost"))
     client = _client(session, server.base_url)
@@ -537,9 +509,7 @@ def test_a_gateway_echoing_the_key_is_scrubbed(gateway: Gateway, session: reques
     assert "[REDACTED]" in json.dumps(error.to_dict())
 
 
-def test_a_gateway_wrapper_around_the_native_body_is_accepted(
-    gateway: Gateway, session: requests.Session
-) -> None:
+def test_a_gateway_wrapper_around_the_native_body_is_accepted(gateway: Gateway, session: requests.Session) -> None:
     state, base_url = gateway
     native = {
         "created": "2024-10-30T22:46:49.796902+00:00",
@@ -629,9 +599,7 @@ def test_api_error_is_the_common_base() -> None:
 # --- check_key ------------------------------------------------------------------------------------------
 
 
-def test_check_key_accepts_a_good_key_without_spending(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_check_key_accepts_a_good_key_without_spending(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server(auth="bearer")
     _client(session, server.base_url + "/ideogram", auth="bearer").check_key()
     [received] = server.received
@@ -639,9 +607,7 @@ def test_check_key_accepts_a_good_key_without_spending(
     assert server.ledger.requests == 0
 
 
-def test_check_key_raises_auth_error_for_a_bad_key(
-    make_server: MakeServer, session: requests.Session
-) -> None:
+def test_check_key_raises_auth_error_for_a_bad_key(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server()
     error = _raises(AuthError, lambda: _client(session, server.base_url, key=OTHER_KEY).check_key())
     assert error.http_status == 403

@@ -90,10 +90,12 @@ def assert_no_more_pings(notify_socket: NotifySocket) -> int:
     return pings
 
 
-def test_the_daemon_lifecycle_as_systemd_sees_it(tmp_path: Path, supervised: Service,
-                                                 notify_socket: NotifySocket) -> None:
-    ready = wait_for(lambda: next((m for m in notify_socket.messages if m.get("READY") == "1"), None),
-                     message="READY=1")
+def test_the_daemon_lifecycle_as_systemd_sees_it(
+    tmp_path: Path, supervised: Service, notify_socket: NotifySocket
+) -> None:
+    ready = wait_for(
+        lambda: next((m for m in notify_socket.messages if m.get("READY") == "1"), None), message="READY=1"
+    )
     assert "inboxes" in ready["STATUS"]
     assert supervised.intake.modes == {str(tmp_path / "inbox"): "native"}  # armed before READY=1
     wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 2, message="watchdog pings")
@@ -115,8 +117,9 @@ def test_no_watchdog_ping_while_a_worker_is_dead(supervised: Service, notify_soc
     assert_no_more_pings(notify_socket)
 
 
-def test_no_watchdog_ping_while_a_busy_worker_has_stopped_beating(supervised: Service,
-                                                                  notify_socket: NotifySocket) -> None:
+def test_no_watchdog_ping_while_a_busy_worker_has_stopped_beating(
+    supervised: Service, notify_socket: NotifySocket
+) -> None:
     wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 1, message="a first ping")
     with supervised._lock:  # a worker busy on one input, silent for longer than any HTTP timeout allows
         supervised._beats[-1] = time.monotonic() - 10_000

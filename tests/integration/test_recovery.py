@@ -34,8 +34,14 @@ ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 
 
 def remixd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "remixd", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **ENV}, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "remixd", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **ENV},
+        check=False,
+    )
 
 
 def run_once(config_path: Path) -> Service:
@@ -45,8 +51,7 @@ def run_once(config_path: Path) -> Service:
 
 
 def files_under(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) if folder.is_dir() \
-        else []
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
 
 
 class Crash:
@@ -69,10 +74,17 @@ class Crash:
     def planned(self, name: str, color: tuple[int, int, int]) -> JobRecord:
         """Claimed and planned exactly as the worker plans: one job per matching rule."""
         input_id = self.claimed(name, color)
-        specs = [JobSpec(rule=job.rule, fingerprint=job.fingerprint, endpoint=job.request.endpoint_path(),
-                         request=job.request.model_dump(mode="json", exclude_unset=True),
-                         images=job.request.num_images, cost_usd=job.request.cost_usd())
-                 for job in rules.plan(name, self.config.rules_for(self.inbox))]
+        specs = [
+            JobSpec(
+                rule=job.rule,
+                fingerprint=job.fingerprint,
+                endpoint=job.request.endpoint_path(),
+                request=job.request.model_dump(mode="json", exclude_unset=True),
+                images=job.request.num_images,
+                cost_usd=job.request.cost_usd(),
+            )
+            for job in rules.plan(name, self.config.rules_for(self.inbox))
+        ]
         (job,) = self.journal.add_jobs(input_id, specs)
         return job
 
@@ -85,8 +97,9 @@ class Crash:
         """Killed after the answer (the result URLs) was recorded, before anything was downloaded."""
         job = self.submitting(name, color)
         prepared = prepare(self.inbox.path / name)
-        response = self.client.remix(RemixRequest.model_validate(job.request), prepared.data, prepared.filename,
-                                     prepared.content_type).model_dump(mode="json")
+        response = self.client.remix(
+            RemixRequest.model_validate(job.request), prepared.data, prepared.filename, prepared.content_type
+        ).model_dump(mode="json")
         self.journal.record_answer(job.id, response)
         return self.journal.get_job(job.id), response
 
@@ -129,8 +142,8 @@ def test_restart_resumes_every_crash_point_without_paying_twice(tmp_path: Path, 
 
     new_requests = sandbox.received[requests_before:]
     assert sorted(r.sha256 or "" for r in new_requests) == sorted(
-        hashlib.sha256((done / name).read_bytes()).hexdigest() for name in ("claimed.jpg", "planned.jpg",
-                                                                            "sending.jpg"))
+        hashlib.sha256((done / name).read_bytes()).hexdigest() for name in ("claimed.jpg", "planned.jpg", "sending.jpg")
+    )
     assert len(sandbox.downloads) - downloads_before == 6  # 3 new, answered, half and lost: once each
     stems = ["answered", "claimed", "half", "lost", "planned", "sending"]
     assert files_under(outbox) == sorted(f"{stem}.poster.1.{ext}" for stem in stems for ext in ("json", "png"))

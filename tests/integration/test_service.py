@@ -31,17 +31,31 @@ def test_once_writes_results_sidecars_and_moves_inputs(tmp_path: Path, sandbox: 
     service = run_once(config)
 
     assert service.outcomes["done"] == 2
-    assert sorted(p.relative_to(tmp_path / "outbox").as_posix() for p in (tmp_path / "outbox").rglob("*")
-                  if p.is_file()) == ["beach.poster.1.json", "beach.poster.1.png",
-                                      "sub/shop item.poster.1.json", "sub/shop item.poster.1.png"]
+    assert sorted(
+        p.relative_to(tmp_path / "outbox").as_posix() for p in (tmp_path / "outbox").rglob("*") if p.is_file()
+    ) == ["beach.poster.1.json", "beach.poster.1.png", "sub/shop item.poster.1.json", "sub/shop item.poster.1.png"]
     assert (tmp_path / "done/beach.jpg").is_file() and (tmp_path / "done/sub/shop item.png").is_file()
     assert not any((tmp_path / "inbox").rglob("*.*"))
     document = json.loads((tmp_path / "outbox/beach.poster.1.json").read_text())
-    assert set(document) == {"schema", "remixd_version", "source", "rule", "api", "result", "image", "cost_usd",
-                             "timings"}
+    assert set(document) == {
+        "schema",
+        "remixd_version",
+        "source",
+        "rule",
+        "api",
+        "result",
+        "image",
+        "cost_usd",
+        "timings",
+    }
     assert document["schema"] == "remixd.result/1"
-    assert document["api"]["request"] == {"prompt": "A serene tropical beach, beach", "model": "V_2",
-                                          "aspect_ratio": "ASPECT_10_16", "image_weight": 50, "seed": 12345}
+    assert document["api"]["request"] == {
+        "prompt": "A serene tropical beach, beach",
+        "model": "V_2",
+        "aspect_ratio": "ASPECT_10_16",
+        "image_weight": 50,
+        "seed": 12345,
+    }
     assert document["api"]["endpoint"] == sandbox.base_url + "/remix"
     assert document["source"]["sha256"] == hashlib.sha256((tmp_path / "done/beach.jpg").read_bytes()).hexdigest()
     image = tmp_path / "outbox/beach.poster.1.png"
@@ -116,10 +130,15 @@ def test_identical_content_is_a_duplicate_and_not_paid_again(tmp_path: Path, san
 
 
 def test_continue_lets_later_rules_match_too(tmp_path: Path, sandbox: SandboxServer) -> None:
-    rules = [{"name": "one", "match": ["*.jpg"], "continue": True, "request": {"prompt": "one {stem}"}},
-             {"name": "two", "match": ["*.jpg"], "request": {"prompt": "two {stem}", "model": "V_3",
-                                                              "aspect_ratio": "ASPECT_16_9"}},
-             {"name": "three", "match": ["*.jpg"], "request": {"prompt": "never"}}]
+    rules = [
+        {"name": "one", "match": ["*.jpg"], "continue": True, "request": {"prompt": "one {stem}"}},
+        {
+            "name": "two",
+            "match": ["*.jpg"],
+            "request": {"prompt": "two {stem}", "model": "V_3", "aspect_ratio": "ASPECT_16_9"},
+        },
+        {"name": "three", "match": ["*.jpg"], "request": {"prompt": "never"}},
+    ]
     config = write_config(tmp_path, sandbox.base_url, rules=rules)
     make_image(tmp_path / "inbox/p.jpg")
 
@@ -140,7 +159,8 @@ def test_colliding_names_never_overwrite(tmp_path: Path, sandbox: SandboxServer)
     run_once(config)
 
     assert sorted(p.name for p in (tmp_path / "outbox").glob("*.png")) == sorted(
-        ["a.poster.1.png", f"a-{digest[:8]}.poster.1.png"])
+        ["a.poster.1.png", f"a-{digest[:8]}.poster.1.png"]
+    )
     assert not (tmp_path / "inbox/a.jpg").exists()
 
 

@@ -146,9 +146,7 @@ def test_placeholder_values() -> None:
 
 def test_render_prompt_with_escaped_braces() -> None:
     template = "{{literal}} {stem} from {parent}/{name} by {rule}"
-    assert (
-        render_prompt(template, "trip/beach.jpg", "poster") == "{literal} beach from trip/beach.jpg by poster"
-    )
+    assert render_prompt(template, "trip/beach.jpg", "poster") == "{literal} beach from trip/beach.jpg by poster"
 
 
 def test_plan_renders_prompts_and_fingerprints() -> None:
@@ -209,8 +207,6 @@ def test_template_problems_suggest_the_placeholder() -> None:
     assert template_problems("{stm}")[0][1].startswith("did you mean '{stem}'?")
 
 
-@pytest.mark.parametrize(
-    "template", ["plain", "{stem} {name} {ext} {parent} {relpath} {rule}", "{{x}}", "{stem:.5}"]
-)
+@pytest.mark.parametrize("template", ["plain", "{stem} {name} {ext} {parent} {relpath} {rule}", "{{x}}", "{stem:.5}"])
 def test_good_templates(template: str) -> None:
     assert template_problems(template) == []

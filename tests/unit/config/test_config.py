@@ -91,9 +91,7 @@ def test_minimal_config_gets_the_documented_defaults(tmp_path: Path, monkeypatch
     rule = config.rules[0]
     assert (rule.continue_, rule.match, rule.request.prompt) == (False, ("*.jpg",), "A beach, {stem}")
     assert rule.patterns[0].fullmatch("sub/X.JPG")
-    assert config.warnings == (
-        "budget: none set, so unattended runs may spend without limit; set max_usd_per_day",
-    )
+    assert config.warnings == ("budget: none set, so unattended runs may spend without limit; set max_usd_per_day",)
 
 
 def test_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
@@ -156,8 +154,7 @@ def test_own_folders_inside_an_inbox_are_excluded_from_watching(tmp_path: Path) 
 def test_extension_keys_are_accepted(tmp_path: Path) -> None:
     text = MINIMAL.replace(
         "    failed_dir: ./failed\n",
-        "    failed_dir: ./failed\n    recursive: true\n    ignore: ['*.xmp']\n"
-        "    rescan_s: 5\n    poll_s: 0.5\n",
+        "    failed_dir: ./failed\n    recursive: true\n    ignore: ['*.xmp']\n    rescan_s: 5\n    poll_s: 0.5\n",
     )
     text += (
         "api:\n  base_url: http://127.0.0.1:8080/ideogram/\n  auth: bearer\n  download_timeout_s: 5\n"
@@ -230,9 +227,7 @@ def test_every_problem_is_reported_at_once_in_line_order(tmp_path: Path) -> None
         [f"{path}:15", "rules[0].request.style_type"],
     ]
     assert found[0] == f"{path}:2: api.timeout_s: input should be greater than 0 (got 0)"
-    assert (
-        found[1] == f"{path}:3: api.max_in_flight_images: input should be less than or equal to 64 (got 65)"
-    )
+    assert found[1] == f"{path}:3: api.max_in_flight_images: input should be less than or equal to 64 (got 65)"
     assert found[2] == (
         f"{path}:5: inboxes[0].after: after: move needs done_dir — add done_dir: ./done, "
         "or set after: keep or after: delete"
@@ -272,9 +267,7 @@ def test_a_key_value_never_appears_in_messages(tmp_path: Path) -> None:
 
 
 def test_inbox_key_typo_and_unknown_rule_name(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, MINIMAL.replace("    failed_dir: ./failed\n", "    faild_dir: ./f\n    rules: [postr]\n")
-    )
+    path = write(tmp_path, MINIMAL.replace("    failed_dir: ./failed\n", "    faild_dir: ./f\n    rules: [postr]\n"))
     assert problems(path) == [
         f"{path}:2: inboxes[0].failed_dir: required key 'failed_dir' is missing — add failed_dir: …",
         f"{path}:5: inboxes[0].faild_dir: unknown key 'faild_dir' — did you mean 'failed_dir'?",
@@ -284,8 +277,7 @@ def test_inbox_key_typo_and_unknown_rule_name(tmp_path: Path) -> None:
 
 def test_a_bad_default_is_reported_at_the_defaults_line_naming_the_rule(tmp_path: Path) -> None:
     text = (
-        MINIMAL
-        + '      model: V_2A\n  - name: fast\n    match: ["*"]\n    request: {prompt: x, model: V_2A_TURBO}\n'
+        MINIMAL + '      model: V_2A\n  - name: fast\n    match: ["*"]\n    request: {prompt: x, model: V_2A_TURBO}\n'
     )
     path = write(tmp_path, text + "defaults:\n  model: V_2\n  negative_prompt: blurry\n")
     fix = "remove negative_prompt, or use a model that takes it: V_1, V_1_TURBO, V_2, V_2_TURBO, V_3"
@@ -301,8 +293,7 @@ def test_the_same_bad_default_for_several_rules_is_one_problem(tmp_path: Path) -
     text = MINIMAL + '  - name: other\n    match: ["*"]\n    request: {prompt: x}\n'
     path = write(tmp_path, text + "defaults:\n  seed: -5\n")
     assert one_problem(path) == (
-        f"{path}:15: defaults.seed: input should be greater than or equal to 0 (got -5) "
-        "(in rules 'poster', 'other')"
+        f"{path}:15: defaults.seed: input should be greater than or equal to 0 (got -5) (in rules 'poster', 'other')"
     )
 
 
@@ -321,9 +312,7 @@ def test_magic_prompt_errors_point_at_the_spelling_used(tmp_path: Path) -> None:
 
 def test_missing_prompt_points_at_the_request(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL.replace('      prompt: "A beach, {stem}"\n', "      seed: 1\n"))
-    assert one_problem(path) == (
-        f"{path}:9: rules[0].request.prompt: required key 'prompt' is missing — add prompt: …"
-    )
+    assert one_problem(path) == (f"{path}:9: rules[0].request.prompt: required key 'prompt' is missing — add prompt: …")
 
 
 @pytest.mark.parametrize(
@@ -347,8 +336,7 @@ def test_escaped_braces_are_fine(tmp_path: Path) -> None:
 def test_rule_names_are_unique(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + '  - name: poster\n    match: ["*"]\n    request: {prompt: x}\n')
     assert one_problem(path) == (
-        f"{path}:11: rules[1].name: rule name 'poster' is already used at line 7 — "
-        "give every rule its own name"
+        f"{path}:11: rules[1].name: rule name 'poster' is already used at line 7 — give every rule its own name"
     )
 
 
@@ -360,12 +348,8 @@ def test_bad_globs_are_located(tmp_path: Path) -> None:
 
 
 def test_empty_rule_list_in_an_inbox(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, MINIMAL.replace("    failed_dir: ./failed\n", "    failed_dir: ./failed\n    rules: []\n")
-    )
-    assert one_problem(path).startswith(
-        f"{path}:6: inboxes[0].rules: an empty list means no rule ever applies"
-    )
+    path = write(tmp_path, MINIMAL.replace("    failed_dir: ./failed\n", "    failed_dir: ./failed\n    rules: []\n"))
+    assert one_problem(path).startswith(f"{path}:6: inboxes[0].rules: an empty list means no rule ever applies")
 
 
 @pytest.mark.parametrize(
@@ -387,9 +371,7 @@ def test_folders_must_not_feed_back(tmp_path: Path, replace: str, by: str, expec
 
 def test_state_dir_must_not_be_an_inbox(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + "state_dir: inbox\n")
-    assert one_problem(path).startswith(
-        f"{path}:11: state_dir: the state folder is the folder of inboxes[0] itself"
-    )
+    assert one_problem(path).startswith(f"{path}:11: state_dir: the state folder is the folder of inboxes[0] itself")
 
 
 def test_two_inboxes_on_one_folder(tmp_path: Path) -> None:
@@ -452,9 +434,7 @@ def test_settle_s_must_be_positive(tmp_path: Path, value: str, ok: bool) -> None
 def test_after_move_needs_done_dir_but_keep_does_not(tmp_path: Path) -> None:
     without = MINIMAL.replace("    done_dir: ./done\n", "")
     assert "after: move needs done_dir" in one_problem(write(tmp_path, without))
-    config = load_config(
-        write(tmp_path, without.replace("    failed_dir", "    after: keep\n    failed_dir"))
-    )
+    config = load_config(write(tmp_path, without.replace("    failed_dir", "    after: keep\n    failed_dir")))
     assert config.inboxes[0].done_dir is None
 
 
@@ -489,19 +469,13 @@ def test_duplicate_keys_are_errors(tmp_path: Path) -> None:
 
 def test_merge_keys_and_self_referencing_aliases(tmp_path: Path) -> None:
     assert "merge (<<)" in problems(write(tmp_path, MINIMAL + "defaults:\n  <<: {model: V_2}\n"))[0]
-    assert (
-        "a YAML alias refers to itself" in problems(write(tmp_path, MINIMAL + "defaults: &a\n  x: *a\n"))[0]
-    )
+    assert "a YAML alias refers to itself" in problems(write(tmp_path, MINIMAL + "defaults: &a\n  x: *a\n"))[0]
 
 
 def test_missing_file_folder_and_bad_encoding(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
-    assert problems(missing) == [
-        f"{missing}: no such file: {missing} — create it (see config.example.yaml) or pass -c"
-    ]
-    assert problems(tmp_path) == [
-        f"{tmp_path}: {tmp_path} is a folder — pass the config file itself with -c PATH"
-    ]
+    assert problems(missing) == [f"{missing}: no such file: {missing} — create it (see config.example.yaml) or pass -c"]
+    assert problems(tmp_path) == [f"{tmp_path}: {tmp_path} is a folder — pass the config file itself with -c PATH"]
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(b"a: 1\nb: caf\xe9\n")
     assert problems(latin) == [f"{latin}:2: the file is not UTF-8 text — save it as UTF-8"]
@@ -528,11 +502,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-@given(
-    text=st.lists(st.sampled_from([*"ab:-[]{}&*!|>'\"#\n\t ,?%@`", "inboxes", "rules", "api", "  "])).map(
-        "".join
-    )
-)
+@given(text=st.lists(st.sampled_from([*"ab:-[]{}&*!|>'\"#\n\t ,?%@`", "inboxes", "rules", "api", "  "])).map("".join))
 def test_no_document_gives_a_traceback(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text, "fuzz.yaml")
     try:
@@ -585,9 +555,7 @@ def test_key_file_path_is_resolved_and_loose_modes_warned(tmp_path: Path) -> Non
     text = MINIMAL + "api:\n  api_key_file: secret/key\nbudget: {max_usd_per_day: 5}\n"
     config = load_config(write(tmp_path, text))
     assert config.api.api_key_file == key_file
-    assert config.warnings == (
-        f"api.api_key_file: {key_file} is readable by others; run chmod 600 {key_file}",
-    )
+    assert config.warnings == (f"api.api_key_file: {key_file} is readable by others; run chmod 600 {key_file}",)
     key_file.chmod(0o600)
     assert load_config(write(tmp_path, text)).warnings == ()
     assert read_api_key(config.api, {}) == "file-key-0005"

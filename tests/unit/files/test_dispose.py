@@ -86,9 +86,7 @@ def test_a_source_gone_without_a_copy_is_reported_as_none(inbox: Path, tmp_path:
 
 
 @pytest.fixture(params=["real", "simulated"])
-def other_device(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+def other_device(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A folder on another file system: /dev/shm when it is one, else os.replace refusing with EXDEV."""
     if request.param == "real":
         if not Path("/dev/shm").is_dir() or Path("/dev/shm").stat().st_dev == tmp_path.stat().st_dev:

@@ -154,14 +154,10 @@ def test_an_image_without_a_sidecar_is_taken_unless_it_is_ours(tmp_path: Path) -
     (tmp_path / "sub" / "a.poster.1.webp").write_bytes(b"ours")
     [unknown] = result_paths(tmp_path, source(), "poster", "f1", extensions=["png"])
     assert unknown.sidecar.name == "a-01234567.poster.1.json"
-    [ours] = result_paths(
-        tmp_path, source(), "poster", "f1", extensions=["webp"], image_sha256s=[sha256(b"ours")]
-    )
+    [ours] = result_paths(tmp_path, source(), "poster", "f1", extensions=["webp"], image_sha256s=[sha256(b"ours")])
     assert ours.image == tmp_path / "sub" / "a.poster.1.webp"
     (tmp_path / "sub" / "a.poster.1.poster.1.png").write_bytes(b"another input named a.poster.1.jpg")
-    [still] = result_paths(
-        tmp_path, source(), "poster", "f1", extensions=["webp"], image_sha256s=[sha256(b"ours")]
-    )
+    [still] = result_paths(tmp_path, source(), "poster", "f1", extensions=["webp"], image_sha256s=[sha256(b"ours")])
     assert still == ours
 
 
@@ -175,9 +171,7 @@ def test_an_unreadable_sidecar_is_never_overwritten(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ODD_NAMES)
 def test_odd_names_get_result_names_that_fit(tmp_path: Path, name: str) -> None:
     write_results(tmp_path, source(f"sub/{name}"))
-    paths = result_paths(
-        tmp_path, source(f"sub/{name}", OTHER_SHA), "poster", "f1", extensions=["jpeg", None]
-    )
+    paths = result_paths(tmp_path, source(f"sub/{name}", OTHER_SHA), "poster", "f1", extensions=["jpeg", None])
     for result in paths:
         for path in (result.image, result.sidecar):
             if path is not None:

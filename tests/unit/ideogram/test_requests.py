@@ -160,9 +160,7 @@ def test_both_magic_prompt_spellings_at_once_are_refused() -> None:
 
 def test_aspect_ratio_only_v3_has_names_the_legacy_values() -> None:
     message = errors(model="V_2", aspect_ratio="ASPECT_2_1")["aspect_ratio"]
-    assert message.startswith(
-        "'ASPECT_2_1' is not an aspect ratio of model V_2 (legacy /remix) (only V_3 has it)"
-    )
+    assert message.startswith("'ASPECT_2_1' is not an aspect ratio of model V_2 (legacy /remix) (only V_3 has it)")
     assert ", ".join(apireference.ASPECT_RATIOS_LEGACY) in message
 
 
@@ -273,9 +271,7 @@ def test_color_palette_rules(palette: dict[str, Any], location: str) -> None:
 def test_color_palette_members_are_sent_as_objects() -> None:
     palette = {"members": [{"color_hex": "#b470b3", "color_weight": 0.49}, {"color_hex": "#ABC"}]}
     assert request(model="V_3", color_palette=palette).wire_fields()["color_palette"] == palette
-    assert request(model="V_2", color_palette={"name": "EMBER"}).wire_fields()["color_palette"] == {
-        "name": "EMBER"
-    }
+    assert request(model="V_2", color_palette={"name": "EMBER"}).wire_fields()["color_palette"] == {"name": "EMBER"}
 
 
 def test_style_codes_pattern_and_wire_form() -> None:
@@ -343,9 +339,7 @@ def test_cost_has_no_float_noise() -> None:
 
 
 def test_fingerprint_is_stable_across_spellings_and_key_order() -> None:
-    first = RemixRequest.model_validate(
-        {"prompt": "p", "model": "V_3", "aspect_ratio": "ASPECT_16_9", "seed": 1}
-    )
+    first = RemixRequest.model_validate({"prompt": "p", "model": "V_3", "aspect_ratio": "ASPECT_16_9", "seed": 1})
     second = RemixRequest.model_validate({"seed": 1, "aspect_ratio": "16x9", "model": "V_3", "prompt": "p"})
     assert first.fingerprint() == second.fingerprint()
     assert re.fullmatch(r"[0-9a-f]{64}", first.fingerprint())

@@ -33,9 +33,7 @@ class FakeFiles:
         self.calls = 0
         self._next_inode = 100
 
-    def create(
-        self, path: Path, size: int = 10, mtime_ns: int = 1_000, mode: int = stat_module.S_IFREG
-    ) -> None:
+    def create(self, path: Path, size: int = 10, mtime_ns: int = 1_000, mode: int = stat_module.S_IFREG) -> None:
         self._next_inode += 1
         self.files[path] = (mode | 0o644, size, mtime_ns, self._next_inode)
 
@@ -119,9 +117,7 @@ def test_touch_restarts_the_quiet_period(readiness: Readiness, clock: FakeClock,
     assert readiness.pop_ready() == [A]
 
 
-def test_slow_writer_with_events_is_never_early(
-    readiness: Readiness, clock: FakeClock, files: FakeFiles
-) -> None:
+def test_slow_writer_with_events_is_never_early(readiness: Readiness, clock: FakeClock, files: FakeFiles) -> None:
     files.create(A, size=0)
     readiness.touch(A)
     last_write = 0.0
@@ -175,9 +171,7 @@ def test_same_size_new_mtime_restarts(readiness: Readiness, clock: FakeClock, fi
     assert readiness.pop_ready() == [A]
 
 
-def test_same_size_and_mtime_new_inode_restarts(
-    readiness: Readiness, clock: FakeClock, files: FakeFiles
-) -> None:
+def test_same_size_and_mtime_new_inode_restarts(readiness: Readiness, clock: FakeClock, files: FakeFiles) -> None:
     files.create(A, size=100, mtime_ns=1_000)
     readiness.touch(A)
     files.create(A, size=100, mtime_ns=1_000)  # replaced by a rename: a new inode with the same stat
@@ -199,9 +193,7 @@ def test_vanished_file_is_dropped_silently(readiness: Readiness, clock: FakeCloc
     assert A not in readiness
 
 
-def test_touching_a_missing_or_non_regular_path_tracks_nothing(
-    readiness: Readiness, files: FakeFiles
-) -> None:
+def test_touching_a_missing_or_non_regular_path_tracks_nothing(readiness: Readiness, files: FakeFiles) -> None:
     readiness.touch(A)
     files.create(B, mode=stat_module.S_IFDIR)
     readiness.touch(B)
@@ -219,9 +211,7 @@ def test_touch_after_vanishing_forgets(readiness: Readiness, clock: FakeClock, f
     assert readiness.pop_ready() == []
 
 
-def test_empty_file_waits_for_its_first_bytes(
-    readiness: Readiness, clock: FakeClock, files: FakeFiles
-) -> None:
+def test_empty_file_waits_for_its_first_bytes(readiness: Readiness, clock: FakeClock, files: FakeFiles) -> None:
     """A copier that created the file but stalled before writing must not lose it to failed/."""
     files.create(A, size=0)
     readiness.touch(A)
@@ -291,9 +281,7 @@ def test_twenty_thousand_files_cost_only_what_is_due(clock: FakeClock, files: Fa
     assert files.calls == 0
 
 
-def test_an_event_storm_does_not_grow_the_heap(
-    readiness: Readiness, clock: FakeClock, files: FakeFiles
-) -> None:
+def test_an_event_storm_does_not_grow_the_heap(readiness: Readiness, clock: FakeClock, files: FakeFiles) -> None:
     files.create(A)
     for step in range(10_000):  # one modified event per 4 KiB chunk of a 40 MB copy
         clock.now = step * 0.0001

@@ -1,7 +1,6 @@
 """The sandbox (remixd's Ideogram emulator) over real loopback HTTP: routes, auth, validation, images, signed
 URLs, the in-flight limit, the ledger, every fault switch, and a fuzz test of the body parsing."""
 
-
 from __future__ import annotations
 
 import io
@@ -29,9 +28,7 @@ from tests.helpers import REPO
 KEY = "sandbox"
 SEED_EXAMPLE = REPO.parent / "shared/reference/seed-remix-api.txt"
 CREATED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$")
-URL = re.compile(
-    r"^http://127\.0\.0\.1:\d+/api/images/ephemeral/[0-9A-Za-z]{22}\.png\?exp=(\d+)&sig=[0-9a-f]{64}$"
-)
+URL = re.compile(r"^http://127\.0\.0\.1:\d+/api/images/ephemeral/[0-9A-Za-z]{22}\.png\?exp=(\d+)&sig=[0-9a-f]{64}$")
 PROBLEM_KEYS = {"detail", "status", "title", "type"}
 
 
@@ -175,9 +172,7 @@ def test_legacy_success_shape(server: SandboxServer) -> None:
         assert match is not None and int(match.group(1)) == int(FakeClock().now) + 86_400
     record = server.received[-1]
     assert record.path == "/remix" and record.status == 200 and record.key_valid
-    assert (
-        record.auth_scheme == "api-key" and record.image_part == "image_file" and record.filename == "in.png"
-    )
+    assert record.auth_scheme == "api-key" and record.image_part == "image_file" and record.filename == "in.png"
     assert record.fields == {"prompt": "a cat", "model": "V_2", "seed": 7, "num_images": 2}
     assert record.bytes == len(PNG) and record.content_type == "image/png" and len(record.sha256 or "") == 64
 
@@ -215,9 +210,7 @@ def test_v3_success_shape(server: SandboxServer) -> None:
 
 @pytest.mark.parametrize("path", ["/ideogram/remix", "/ideogram/v1/ideogram-v3/remix"])
 def test_gateway_prefix(server: SandboxServer, path: str) -> None:
-    response = (
-        v3(server, {"prompt": "p"}, path=path) if "v3" in path else legacy(server, {"prompt": "p"}, path=path)
-    )
+    response = v3(server, {"prompt": "p"}, path=path) if "v3" in path else legacy(server, {"prompt": "p"}, path=path)
     assert response.status_code == 200, response.text
     assert server.received[-1].path == path
 
@@ -414,12 +407,8 @@ LEGACY_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("valid", "invalid"), [c[1:] for c in LEGACY_CASES], ids=[c[0] for c in LEGACY_CASES]
-)
-def test_legacy_validation_rule(
-    server: SandboxServer, valid: dict[str, Any], invalid: dict[str, Any]
-) -> None:
+@pytest.mark.parametrize(("valid", "invalid"), [c[1:] for c in LEGACY_CASES], ids=[c[0] for c in LEGACY_CASES])
+def test_legacy_validation_rule(server: SandboxServer, valid: dict[str, Any], invalid: dict[str, Any]) -> None:
     assert legacy(server, valid).status_code == 200
     assert_bad_request(legacy(server, invalid))
     assert server.ledger.requests == 1  # the 400 is not billed
@@ -559,9 +548,7 @@ def test_default_cap_is_ten_mebibytes(server: SandboxServer) -> None:
     assert str(10 * 1024 * 1024) in response.json()["detail"]
 
 
-@pytest.mark.parametrize(
-    "case", ["missing image_request", "missing image_file", "twice", "not json", "array"]
-)
+@pytest.mark.parametrize("case", ["missing image_request", "missing image_file", "twice", "not json", "array"])
 def test_legacy_parts(server: SandboxServer, case: str) -> None:
     image: tuple[str, Any] = ("image_file", ("a.png", PNG, "image/png"))
     request: tuple[str, Any] = ("image_request", (None, '{"prompt": "p"}'))
@@ -623,9 +610,7 @@ def test_seed_example_request(server: SandboxServer) -> None:
         ({}, "1024x1024"),
     ],
 )
-def test_output_has_the_declared_aspect(
-    server: SandboxServer, fields: dict[str, Any], resolution: str
-) -> None:
+def test_output_has_the_declared_aspect(server: SandboxServer, fields: dict[str, Any], resolution: str) -> None:
     item = legacy(server, {"prompt": "p", **fields}).json()["data"][0]
     assert item["resolution"] == resolution
     width, height = map(int, resolution.split("x"))
@@ -821,9 +806,7 @@ def test_inflight_limit_with_many_images_and_retry_after(make_server: Callable[.
         (lambda s: v3(s, {"prompt": "p", "rendering_speed": "QUALITY", "num_images": "2"}), 0.18),
     ],
 )
-def test_ledger_prices(
-    server: SandboxServer, send: Callable[[SandboxServer], requests.Response], usd: float
-) -> None:
+def test_ledger_prices(server: SandboxServer, send: Callable[[SandboxServer], requests.Response], usd: float) -> None:
     assert send(server).status_code == 200
     assert server.ledger.usd == pytest.approx(usd) and server.ledger.requests == 1
     assert server.received[-1].billed_usd == pytest.approx(usd)
@@ -907,9 +890,7 @@ def test_fault_url_host_rewrite(server: SandboxServer) -> None:
 
 def test_faults_over_http(server: SandboxServer, clock: FakeClock) -> None:
     control = server.base_url + "/_sandbox/"
-    answer = requests.post(
-        control + "faults", json={"fail_before_next": 1, "fail_before_status": 500}, timeout=10
-    )
+    answer = requests.post(control + "faults", json={"fail_before_next": 1, "fail_before_status": 500}, timeout=10)
     assert answer.status_code == 200 and answer.json()["fail_before_next"] == 1
     assert legacy(server, {"prompt": "p"}).status_code == 500
     url = legacy(server, {"prompt": "p"}).json()["data"][0]["url"]
@@ -996,9 +977,7 @@ def test_serve_forever_until_stopped() -> None:
     ready: list[str] = []
     result: list[int] = []
     thread = threading.Thread(
-        target=lambda: result.append(
-            serve_forever("127.0.0.1", 0, SandboxOptions(), stop=stop, on_ready=ready.append)
-        )
+        target=lambda: result.append(serve_forever("127.0.0.1", 0, SandboxOptions(), stop=stop, on_ready=ready.append))
     )
     thread.start()
     wait_for(lambda: bool(ready))
@@ -1087,14 +1066,8 @@ def test_fuzz_mutated_valid_body(fuzz_server: SandboxServer, data: st.DataObject
 
 
 JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**40), 2**40)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
 )
 LEGACY_NAMES = st.sampled_from(

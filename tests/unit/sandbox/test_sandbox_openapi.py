@@ -1,7 +1,6 @@
 """The sandbox against Ideogram's OpenAPI document: same enums, same ranges, same field names, and success
 answers that validate against the response schemas."""
 
-
 from __future__ import annotations
 
 import io
@@ -102,9 +101,7 @@ def test_default_sizes_are_real_sizes(spec: dict[str, Any]) -> None:
 
 
 def test_field_names(spec: dict[str, Any]) -> None:
-    legacy = set(schema(spec, "ImageRequest")["properties"]) | set(
-        schema(spec, "InitialImageRequest")["properties"]
-    )
+    legacy = set(schema(spec, "ImageRequest")["properties"]) | set(schema(spec, "InitialImageRequest")["properties"])
     assert legacy == LEGACY_FIELDS
     v3 = schema(spec, "RemixImageRequestV3")
     assert set(v3["properties"]) == V3_FIELDS
@@ -144,9 +141,7 @@ def post_legacy(server: SandboxServer, request: dict[str, Any]) -> requests.Resp
 def post_v3(server: SandboxServer, fields: dict[str, str]) -> requests.Response:
     files: list[tuple[str, Any]] = [(name, (None, value)) for name, value in fields.items()]
     files.append(("image", ("a.png", png(), "image/png")))
-    return requests.post(
-        server.base_url + "/v1/ideogram-v3/remix", files=files, headers={"Api-Key": KEY}, timeout=30
-    )
+    return requests.post(server.base_url + "/v1/ideogram-v3/remix", files=files, headers={"Api-Key": KEY}, timeout=30)
 
 
 @pytest.mark.parametrize("field", ["image_weight", "seed", "num_images"])
@@ -258,9 +253,7 @@ def test_legacy_answers_match_generate_image_response(
         {"prompt": "UNSAFE_RESULT", "num_images": "3"},
     ],
 )
-def test_v3_answers_match_the_v3_response(
-    spec: dict[str, Any], server: SandboxServer, fields: dict[str, str]
-) -> None:
+def test_v3_answers_match_the_v3_response(spec: dict[str, Any], server: SandboxServer, fields: dict[str, str]) -> None:
     response = post_v3(server, fields)
     assert response.status_code == 200, response.text
     body = response.json()

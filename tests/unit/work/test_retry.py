@@ -100,9 +100,7 @@ def test_a_retry_loop_driven_by_a_fake_clock_stays_within_the_total() -> None:
     assert attempt < 100
 
 
-@pytest.mark.parametrize(
-    "arguments", [{"max_attempts": 0}, {"jitter": 1.5}, {"base_s": -1.0}, {"total_s": -1.0}]
-)
+@pytest.mark.parametrize("arguments", [{"max_attempts": 0}, {"jitter": 1.5}, {"base_s": -1.0}, {"total_s": -1.0}])
 def test_nonsense_policies_are_refused(arguments: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         RetryPolicy(**arguments)  # type: ignore[arg-type]

@@ -100,7 +100,7 @@ def test_restart_resumes_without_sending_twice(
 
 
 def test_seed_request_through_a_gateway_with_bearer_auth(tmp_path: Path, sandbox: SandboxServer) -> None:
-    """/work/shared/reference/seed-remix-api.txt, field by field, as the sandbox received it."""
+    """tests/fixtures/reference/seed-remix-api.txt, field by field, as the sandbox received it."""
     rules = [
         {
             "name": "seed",

@@ -13,15 +13,13 @@ from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse, ResultItem
 from tests.helpers import REPO
 
-REFERENCE = REPO.parent / "shared/reference"
+REFERENCE = REPO / "tests/fixtures/reference"
 OPENAPI = REFERENCE / "ideogram-openapi.json"
 SEED = REFERENCE / "seed-remix-api.txt"
 
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, Any]:
-    if not OPENAPI.exists():
-        pytest.skip(f"{OPENAPI} is not present")
     document: dict[str, Any] = json.loads(OPENAPI.read_text(encoding="utf-8"))
     return document["components"]["schemas"]  # type: ignore[no-any-return]
 
@@ -102,13 +100,13 @@ def test_seed_request_goes_to_legacy_remix_as_in_the_seed_example() -> None:
     assert not remix.is_v3()
     assert remix.wire_fields() == SEED_REQUEST
     assert remix.price_per_image_usd() == 0.06
-    if SEED.exists():  # the documented image_request, its URL-encoded strings decoded
-        match = re.search(r'\{"image_weight".*?\}', SEED.read_text(encoding="utf-8"))
-        assert match is not None
-        documented = json.loads(match.group(0))
-        for key in ("prompt", "negative_prompt"):
-            documented[key] = urllib.parse.unquote(documented[key])
-        assert remix.wire_fields() == documented
+    # the documented image_request, its URL-encoded strings decoded
+    match = re.search(r'\{"image_weight".*?\}', SEED.read_text(encoding="utf-8"))
+    assert match is not None
+    documented = json.loads(match.group(0))
+    for key in ("prompt", "negative_prompt"):
+        documented[key] = urllib.parse.unquote(documented[key])
+    assert remix.wire_fields() == documented
 
 
 # --- spelling: either is accepted, the endpoint's own is sent ---------------------------------------------

@@ -26,7 +26,7 @@ from remixd.sandbox import SandboxOptions, SandboxServer, serve_forever
 from tests.helpers import REPO
 
 KEY = "sandbox"
-SEED_EXAMPLE = REPO.parent / "shared/reference/seed-remix-api.txt"
+SEED_EXAMPLE = REPO / "tests/fixtures/reference/seed-remix-api.txt"
 CREATED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$")
 URL = re.compile(r"^http://127\.0\.0\.1:\d+/api/images/ephemeral/[0-9A-Za-z]{22}\.png\?exp=(\d+)&sig=[0-9a-f]{64}$")
 PROBLEM_KEYS = {"detail", "status", "title", "type"}
@@ -580,8 +580,6 @@ def test_not_multipart(server: SandboxServer, body: bytes) -> None:
 
 
 def seed_example_request() -> dict[str, Any]:
-    if not SEED_EXAMPLE.exists():
-        pytest.skip(f"reference example missing: {SEED_EXAMPLE}")
     match = re.search(r'\{"image_weight".*?\}', SEED_EXAMPLE.read_text())
     assert match is not None
     return dict(json.loads(match.group(0)))

@@ -9,7 +9,7 @@ from pathlib import Path
 import structlog
 
 from remixd.config.model import InboxConfig
-from remixd.files import output
+from remixd.files import atomic
 
 log = structlog.get_logger(__name__)
 
@@ -45,12 +45,12 @@ def check_folders(inbox: InboxConfig) -> None:
 
 def remove_stale_temps(state_dir: Path, inboxes: Sequence[InboxConfig]) -> None:
     """Temp files a crash left behind (e.g. a status.json cut short, a result half written)."""
-    for path in output.remove_stale_temps(state_dir):
+    for path in atomic.remove_stale_temps(state_dir):
         log.info("remixd.recover.temp_removed", path=str(path))
     for inbox in inboxes:
         for folder in (inbox.output, inbox.done_dir, inbox.failed_dir):
             if folder is not None and folder.is_dir():
-                for path in output.remove_stale_temps(folder):
+                for path in atomic.remove_stale_temps(folder):
                     log.info("remixd.recover.temp_removed", path=str(path))
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from remixd.config.model import Config
-from remixd.files.output import error_file_name
+from remixd.files.names import error_file_name
 from remixd.journal.sqlite import SqliteJournal
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from remixd.errors import RemixdError
-from remixd.files import output
+from remixd.files.atomic import write_json
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +51,7 @@ def write_status(
         "missed_by_events": missed_by_events,
     }
     try:
-        output.write_json(state_dir / STATUS_NAME, document)
+        write_json(state_dir / STATUS_NAME, document)
     except RemixdError as error:
         log.warning("remixd.status.not_written", error=error.message)
 

@@ -3,7 +3,8 @@
 The input is removed only once its copy is durable (style habit 8), and every disposal can be repeated after a
 crash: source gone and destination present means done. A move across file systems copies to a temp name beside
 the destination, fsyncs and renames, so a crash mid-copy never leaves a partial file under the input's name.
-Names, temp files, folder fsyncs and error files come from `files.output`, so both stages name files the same way.
+Names come from `files.names` and temp files and folder fsyncs from `files.atomic`, so both stages name files
+the same way.
 """
 
 from __future__ import annotations
@@ -17,19 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from remixd.errors import OutputError
-from remixd.files.output import (
-    error_file_name,
-    folder_inside,
-    fsync_folder,
-    name_stem,
-    output_error,
-    relative_path,
-    remove_quietly,
-    sha256_of,
-    stem_variants,
-    temp_name,
-    write_json,
-)
+from remixd.files.atomic import fsync_folder, output_error, remove_quietly, sha256_of, temp_name, write_json
+from remixd.files.names import error_file_name, folder_inside, name_stem, relative_path, stem_variants
 
 After = Literal["move", "delete", "keep"]
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from remixd.config.model import InboxConfig
 from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, UrlExpired, with_hint
-from remixd.files import output
+from remixd.files import names, sidecar
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse
@@ -71,7 +71,7 @@ class Results:
         response = RemixResponse.model_validate(job.response)
         images = [self._download(job, item.url) if item.url else None for item in response.data]
         formats = [None if data is None else _image_facts(data) for data in images]
-        source = output.Source(
+        source = sidecar.Source(
             record.inbox, record.relpath, prepared.source_sha256, prepared.source_bytes, prepared.conversion
         )
         digests = [None if data is None else _sha256(data) for data in images]
@@ -79,7 +79,7 @@ class Results:
         # (same.jpg and same.png, or two long names cut to one) must never both pick the same free name.
         with self._folder_locked(inbox.output / PurePosixPath(record.relpath).parent):
             paths = self.gates.retry_output(
-                lambda: output.result_paths(
+                lambda: names.result_paths(
                     inbox.output,
                     source,
                     job.rule,
@@ -92,10 +92,10 @@ class Results:
             for item, data, digest, facts, place in zip(response.data, images, digests, formats, paths, strict=True):
                 info = None
                 if data is not None and digest is not None and facts is not None and place.image is not None:
-                    info = output.ImageInfo(
+                    info = sidecar.ImageInfo(
                         file=place.image.name, sha256=digest, bytes=len(data), width=facts[1], height=facts[2]
                     )
-                document = output.sidecar(
+                document = sidecar.sidecar(
                     source=source,
                     rule=job.rule,
                     fingerprint=job.fingerprint,
@@ -113,7 +113,7 @@ class Results:
                 )
                 self.gates.retry_output(
                     lambda place=place, data=data, document=document: (  # type: ignore[misc]
-                        output.write_result(place, data, document)
+                        sidecar.write_result(place, data, document)
                     )
                 )
         files = [str(place.image or place.sidecar) for place in paths]

@@ -33,7 +33,7 @@ from remixd.errors import (
     RemixdError,
     with_hint,
 )
-from remixd.files import dispose, output
+from remixd.files import dispose, sidecar
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal, utcnow
@@ -351,14 +351,14 @@ class Worker:
         error: RemixdError,
         job: JobRecord | None = None,
     ) -> Outcome:
-        source = output.Source(
+        source = sidecar.Source(
             record.inbox,
             record.relpath,
             prepared.source_sha256 if prepared else record.sha256,
             prepared.source_bytes if prepared else None,
             prepared.conversion if prepared else None,
         )
-        document = output.error_document(
+        document = sidecar.error_document(
             source=source,
             rule=job.rule if job else None,
             fingerprint=job.fingerprint if job else None,

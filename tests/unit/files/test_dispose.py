@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from remixd.errors import OutputError
+from remixd.files.atomic import NAME_MAX, TEMP_PREFIX
 from remixd.files.dispose import dispose_done, dispose_failed
-from remixd.files.output import ERROR_SCHEMA, NAME_MAX, TEMP_PREFIX
+from remixd.files.sidecar import ERROR_SCHEMA
 from tests.helpers import ODD_NAMES, SHA
 
 

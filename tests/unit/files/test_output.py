@@ -11,23 +11,9 @@ import pytest
 
 import remixd
 from remixd.errors import OutputError
-from remixd.files.output import (
-    ERROR_SCHEMA,
-    NAME_MAX,
-    RESULT_SCHEMA,
-    TEMP_PREFIX,
-    ImageInfo,
-    Source,
-    atomic_write,
-    error_document,
-    error_file_name,
-    remove_stale_temps,
-    result_paths,
-    sidecar,
-    temp_name,
-    write_json,
-    write_result,
-)
+from remixd.files.atomic import NAME_MAX, TEMP_PREFIX, atomic_write, remove_stale_temps, temp_name, write_json
+from remixd.files.names import error_file_name, result_paths
+from remixd.files.sidecar import ERROR_SCHEMA, RESULT_SCHEMA, ImageInfo, Source, error_document, sidecar, write_result
 from tests.helpers import LONG_NAME, ODD_NAMES, SHA
 
 OTHER_SHA = "fedcba9876543210" * 4

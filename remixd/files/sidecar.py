@@ -1,0 +1,145 @@
+"""The documents beside the results: the `remixd.result/1` sidecar and the `remixd.error/1` error file.
+
+The image is written first and its sidecar last, so a sidecar on disk means the result is complete (README,
+"What lands on disk").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import remixd
+from remixd.files.atomic import atomic_write, write_json
+
+RESULT_SCHEMA = "remixd.result/1"
+
+
+ERROR_SCHEMA = "remixd.error/1"
+
+
+@dataclass(frozen=True)
+class Source:
+    """The input as the sidecar and the error file describe it (sha256/bytes unknown if it was unreadable)."""
+
+    inbox: str
+    relpath: str
+    sha256: str | None
+    bytes: int | None
+    conversion: str | None = None  # what prepare changed before upload, e.g. "exif-rotated; heic->png"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "inbox": self.inbox,
+            "relpath": self.relpath,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+        }
+        if self.conversion is not None:
+            data["conversion"] = self.conversion
+        return data
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    file: str  # the result's file name, without its folder
+    sha256: str
+    bytes: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ResultPaths:
+    index: int
+    image: Path | None  # None: withheld by the safety check, only a sidecar is written
+    sidecar: Path
+
+
+def write_result(paths: ResultPaths, image: bytes | None, sidecar_document: Mapping[str, Any]) -> None:
+    """The image first, its sidecar last: a sidecar on disk means the result is complete."""
+    if (paths.image is None) != (image is None):
+        raise ValueError("an image needs an image path, and a withheld image has none")
+    if paths.image is not None and image is not None:
+        atomic_write(paths.image, image)
+    write_json(paths.sidecar, sidecar_document)
+
+
+def sidecar(
+    *,
+    source: Source,
+    rule: str,
+    fingerprint: str,
+    endpoint: str,
+    request: Mapping[str, Any],
+    created: str,
+    index: int,
+    count: int,
+    item: Mapping[str, Any],
+    image: ImageInfo | None,
+    cost_usd: float,
+    detected_at: datetime,
+    submitted_at: datetime,
+    completed_at: datetime,
+) -> dict[str, Any]:
+    """The contract's `remixd.result/1` document; `item` is the API's result item (its url is not kept)."""
+    return {
+        "schema": RESULT_SCHEMA,
+        "remixd_version": remixd.__version__,
+        "source": source.to_dict(),
+        "rule": {"name": rule, "fingerprint": fingerprint},
+        "api": {"endpoint": endpoint, "request": dict(request), "created": created},
+        "result": {
+            "index": index,
+            "count": count,
+            "prompt": item.get("prompt"),
+            "resolution": item.get("resolution"),
+            "seed": item.get("seed"),
+            "is_image_safe": bool(item.get("is_image_safe")),
+            "style_type": item.get("style_type"),
+        },
+        "image": None
+        if image is None
+        else {
+            "file": image.file,
+            "sha256": image.sha256,
+            "bytes": image.bytes,
+            "width": image.width,
+            "height": image.height,
+        },
+        "cost_usd": cost_usd,
+        "timings": {
+            "detected_at": _iso(detected_at),
+            "submitted_at": _iso(submitted_at),
+            "completed_at": _iso(completed_at),
+        },
+    }
+
+
+def error_document(
+    *,
+    source: Source,
+    rule: str | None,
+    fingerprint: str | None,
+    error: Mapping[str, Any],
+    attempts: int,
+    failed_at: datetime,
+) -> dict[str, Any]:
+    """The contract's `remixd.error/1` document; `error` is `RemixdError.to_dict()`."""
+    details = {"kind": error.get("kind", "remixd"), "message": error.get("message", ""), "hint": error.get("hint", "")}
+    details.update({key: error[key] for key in ("http_status", "response") if error.get(key) is not None})
+    return {
+        "schema": ERROR_SCHEMA,
+        "source": source.to_dict(),
+        "rule": None if rule is None else {"name": rule, "fingerprint": fingerprint},
+        "error": details,
+        "attempts": attempts,
+        "failed_at": _iso(failed_at),
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()

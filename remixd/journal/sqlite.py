@@ -3,19 +3,18 @@
 SQLite in WAL mode is the source of truth after a crash (style habit 9): each state is written before the work
 it describes starts, so a restart resumes from here, never from memory. Stages see only `journal.records`
 (the records, the states and the `Journal` protocol); the SQL schema and the row conversion live in
-`journal.schema`. This module is the one implementation of the protocol.
+`journal.schema`, the connection, its transactions and migrations in `journal.database`. This module is the
+one implementation of the protocol.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from remixd.journal.database import Database, count_states, expect
 from remixd.journal.records import (
     INPUT_STATES,
     JOB_STATES,
@@ -31,7 +30,6 @@ from remixd.journal.records import (
     utcnow,
 )
 from remixd.journal.schema import (
-    MIGRATIONS,
     dump_json,
     input_record,
     job_record,
@@ -40,8 +38,6 @@ from remixd.journal.schema import (
     parse_moment_or_none,
     stamp,
 )
-
-BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may hold the write lock briefly
 
 _BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ? AND relpath = ? AND (
     state = 'claimed' OR disposal = 'pending'
@@ -57,83 +53,7 @@ class SqliteJournal:
 
     def __init__(self, path: Path, clock: Callable[[], datetime] = utcnow) -> None:
         self._clock = clock
-        self._lock = threading.RLock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as error:
-            raise JournalError(
-                f"cannot open the journal {path}: {error}", f"make {path.parent} writable by the user remixd runs as"
-            ) from error
-        self._connection.row_factory = sqlite3.Row
-        try:
-            _enable_wal(self._connection, path)
-            # In WAL mode a commit appends to the WAL file; NORMAL skips the fsync at commit and syncs at
-            # checkpoints. A killed process loses nothing (the OS holds the written WAL pages); only a power
-            # cut or kernel crash can roll back the last commits, never corrupt the file. The commits that
-            # protect money (request sent, answer received) are made with FULL anyway: see _write(durable).
-            self._connection.execute("PRAGMA synchronous=NORMAL")
-            self._connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._connection.execute("PRAGMA foreign_keys=ON")
-            self._migrate(path)
-        except sqlite3.Error as error:  # e.g. "file is not a database"
-            self._connection.close()
-            raise JournalError(
-                f"cannot open the journal {path}: {error}", f"move {path} aside; remixd starts a new journal"
-            ) from error
-        except BaseException:
-            self._connection.close()
-            raise
-
-    def _migrate(self, path: Path) -> None:
-        with self._write() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = row[0] or 0
-            if version > len(MIGRATIONS):
-                raise JournalError(
-                    f"the journal {path} has schema version {version}, newer than this remixd",
-                    "upgrade remixd, or point state_dir at a new folder",
-                )
-            for number in range(version, len(MIGRATIONS)):
-                for statement in MIGRATIONS[number]:
-                    db.execute(statement)
-                db.execute("INSERT INTO schema_version (version) VALUES (?)", (number + 1,))
-
-    @contextmanager
-    def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so a check-then-insert is
-        atomic even against another process using the same file."""
-        with self._lock:
-            db = self._connection
-            try:
-                if durable:
-                    db.execute("PRAGMA synchronous=FULL")
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-            except sqlite3.Error as error:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise JournalError(
-                    f"cannot write the journal: {error}", "check free space and permissions of state_dir"
-                ) from error
-            finally:
-                if durable:
-                    db.execute("PRAGMA synchronous=NORMAL")
-
-    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            try:
-                return self._connection.execute(sql, parameters).fetchall()
-            except sqlite3.Error as error:
-                raise JournalError(f"cannot read the journal: {error}", "check state_dir") from error
+        self._db = Database(path)
 
     def _now(self) -> str:
         return stamp(self._clock())
@@ -150,7 +70,7 @@ class SqliteJournal:
     def claim_many(self, candidates: Iterable[Candidate]) -> list[int | None]:
         """`claim` for a whole scan, in one transaction (a 20,000-file backlog takes well under a second)."""
         ids: list[int | None] = []
-        with self._write() as db:
+        with self._db.write() as db:
             now = self._now()
             for item in candidates:
                 blocked = db.execute(_BLOCKING_CLAIM, (item.inbox, item.relpath, item.size, item.mtime_ns))
@@ -164,16 +84,16 @@ class SqliteJournal:
         return ids
 
     def set_hash(self, input_id: int, sha256: str) -> None:
-        with self._write() as db:
-            _expect(db, "inputs", input_id, ("claimed",))
+        with self._db.write() as db:
+            expect(db, "inputs", input_id, ("claimed",))
             db.execute("UPDATE inputs SET sha256 = ? WHERE id = ?", (sha256, input_id))
 
     # -- jobs ------------------------------------------------------------------------------------------------
 
     def add_jobs(self, input_id: int, specs: Sequence[JobSpec]) -> list[JobRecord]:
         """Record the planned jobs; idempotent per (input, rule), so a resumed input can call it again."""
-        with self._write() as db:
-            _expect(db, "inputs", input_id, ("claimed",))
+        with self._db.write() as db:
+            expect(db, "inputs", input_id, ("claimed",))
             now = self._now()
             for spec in specs:
                 db.execute(
@@ -196,8 +116,8 @@ class SqliteJournal:
     def start_submit(self, job_id: int) -> JobRecord:
         """Written (durably) before the request is sent: after a crash, `submitting` means "maybe billed".
         From `answered` only when a policy resends a job whose URLs expired: that is billed again."""
-        with self._write(durable=True) as db:
-            _expect(db, "jobs", job_id, ("pending", "submitting", "answered"))
+        with self._db.write(durable=True) as db:
+            expect(db, "jobs", job_id, ("pending", "submitting", "answered"))
             db.execute(
                 "UPDATE jobs SET state = 'submitting', attempts = attempts + 1, submitted_at = ? WHERE id = ?",
                 (self._now(), job_id),
@@ -208,8 +128,8 @@ class SqliteJournal:
         self, job_id: int, response: Mapping[str, Any], *, images: int | None = None, cost_usd: float | None = None
     ) -> None:
         """The API answered 200: keep its answer (the result URLs) before downloading, and bill it today."""
-        with self._write(durable=True) as db:
-            row = _expect(db, "jobs", job_id, ("submitting",))
+        with self._db.write(durable=True) as db:
+            row = expect(db, "jobs", job_id, ("submitting",))
             moment = self._clock()
             db.execute(
                 "UPDATE jobs SET state = 'answered', response = ?, answered_at = ?, last_error = NULL WHERE id = ?",
@@ -227,8 +147,8 @@ class SqliteJournal:
             )
 
     def record_written(self, job_id: int, files: Sequence[str]) -> None:
-        with self._write() as db:
-            _expect(db, "jobs", job_id, ("answered", "written"))
+        with self._db.write() as db:
+            expect(db, "jobs", job_id, ("answered", "written"))
             db.execute(
                 "UPDATE jobs SET state = 'written', files = ?, completed_at = ? WHERE id = ?",
                 (dump_json(list(files)), self._now(), job_id),
@@ -238,11 +158,11 @@ class SqliteJournal:
         """final: the job failed. Otherwise keep the error and the job retryable: an answered job stays
         answered (its download is retried, it is never sent again); any other goes back to pending.
         A written job can fail too: its files went missing and its links expired before a new download."""
-        with self._write() as db:
+        with self._db.write() as db:
             states = (
                 ("pending", "submitting", "answered", "written") if final else ("pending", "submitting", "answered")
             )
-            row = _expect(db, "jobs", job_id, states)
+            row = expect(db, "jobs", job_id, states)
             if final:
                 state, completed = "failed", self._now()
             else:
@@ -255,9 +175,9 @@ class SqliteJournal:
 
     def mark_duplicate(self, job_id: int, of_job_id: int, files: Sequence[str] | None = None) -> None:
         """Not sent: same content, rule and request were done before (files default to that job's)."""
-        with self._write() as db:
-            _expect(db, "jobs", job_id, ("pending",))
-            earlier = _expect(db, "jobs", of_job_id, ("written",))
+        with self._db.write() as db:
+            expect(db, "jobs", job_id, ("pending",))
+            earlier = expect(db, "jobs", of_job_id, ("written",))
             db.execute(
                 "UPDATE jobs SET state = 'duplicate', duplicate_of = ?, files = ?, completed_at = ? WHERE id = ?",
                 (of_job_id, earlier["files"] if files is None else dump_json(list(files)), self._now(), job_id),
@@ -277,8 +197,8 @@ class SqliteJournal:
         """The input is done, a duplicate, failed or vanished; its disposal is pending till `set_disposed`."""
         if state not in ("done", "duplicate", "failed", "vanished"):
             raise ValueError(f"an input cannot finish as {state!r}")
-        with self._write() as db:
-            _expect(db, "inputs", input_id, ("claimed",))
+        with self._db.write() as db:
+            expect(db, "inputs", input_id, ("claimed",))
             db.execute(
                 "UPDATE inputs SET state = ?, finished_at = ?, error = ?, disposal = ? WHERE id = ?",
                 (
@@ -294,8 +214,8 @@ class SqliteJournal:
         """moved (to `destination`), deleted or kept; only a kept input is skipped when seen unchanged."""
         if disposal not in ("moved", "deleted", "kept"):
             raise ValueError(f"{disposal!r} is not a completed disposal")
-        with self._write() as db:
-            row = _expect(db, "inputs", input_id, ("done", "duplicate", "failed"))
+        with self._db.write() as db:
+            row = expect(db, "inputs", input_id, ("done", "duplicate", "failed"))
             if row["disposal"] not in ("pending", disposal):
                 raise JournalError(f"input {input_id} was already disposed of ({row['disposal']})")
             db.execute(
@@ -323,7 +243,7 @@ class SqliteJournal:
 
     def reset_for_retry(self, input_id: int) -> bool:
         """`remixd retry`: the failed input may be claimed again. False when it is not failed."""
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "UPDATE inputs SET state = 'retried' WHERE id = ? AND state = 'failed' AND disposal IS NOT 'pending'",
                 (input_id,),
@@ -334,24 +254,24 @@ class SqliteJournal:
 
     def oldest_claim(self) -> datetime | None:
         """When the oldest input still being processed was claimed (the metrics' backlog age)."""
-        row = self._read("SELECT min(claimed_at) FROM inputs WHERE state = 'claimed'", ())[0]
+        row = self._db.read("SELECT min(claimed_at) FROM inputs WHERE state = 'claimed'", ())[0]
         return parse_moment_or_none(row[0])
 
     def spent(self, day: date) -> Spend:
-        row = self._read(
+        row = self._db.read(
             "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?", (day.isoformat(),)
         )[0]
         return Spend(images=int(row[0]), usd=round(float(row[1]), 6))
 
     def counts(self) -> dict[str, int]:
-        return _count(self._read("SELECT state, count(*) FROM inputs GROUP BY state"), INPUT_STATES)
+        return count_states(self._db.read("SELECT state, count(*) FROM inputs GROUP BY state"), INPUT_STATES)
 
     def job_counts(self) -> dict[str, int]:
-        return _count(self._read("SELECT state, count(*) FROM jobs GROUP BY state"), JOB_STATES)
+        return count_states(self._db.read("SELECT state, count(*) FROM jobs GROUP BY state"), JOB_STATES)
 
     def recent_failures(self, limit: int = 10) -> list[Failure]:
         """Newest first; one line per failed job, or per failed input when no job failed (e.g. unreadable)."""
-        rows = self._read(
+        rows = self._db.read(
             """SELECT i.id, i.inbox, i.relpath, j.rule, coalesce(j.last_error, i.error) AS error,
                       coalesce(j.completed_at, i.finished_at) AS failed_at
                FROM inputs i LEFT JOIN jobs j ON j.input_id = i.id AND j.state = 'failed'
@@ -378,55 +298,23 @@ class SqliteJournal:
         return failures
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self._db.close()
 
     # -- rows to records -------------------------------------------------------------------------------------
 
     # `where` is always one of this module's literal conditions, values go through parameters: no injection.
     def _jobs(self, where: str, parameters: Sequence[Any]) -> list[JobRecord]:
         sql = "SELECT * FROM jobs WHERE " + where  # noqa: S608 — literal condition, see above
-        return [job_record(row) for row in self._read(sql, parameters)]
+        return [job_record(row) for row in self._db.read(sql, parameters)]
 
     def _inputs(self, where: str, parameters: Sequence[Any] = ()) -> list[InputRecord]:
         sql = "SELECT * FROM inputs WHERE " + where + " ORDER BY id"  # noqa: S608 — literal condition
         owned = "input_id IN (SELECT id FROM inputs WHERE " + where + ") ORDER BY id"  # noqa: S608 — as above
-        with self._lock:
-            # One read transaction: inputs and their jobs come from the same snapshot, even if another
-            # process writes in between.
-            self._connection.execute("BEGIN")
-            try:
-                rows = self._read(sql, parameters)
-                jobs: dict[int, list[JobRecord]] = {}
-                for job in self._jobs(owned, parameters):
-                    jobs.setdefault(job.input_id, []).append(job)
-            finally:
-                self._connection.execute("COMMIT")
+        # One read transaction: inputs and their jobs come from the same snapshot, even if another
+        # process writes in between.
+        with self._db.snapshot():
+            rows = self._db.read(sql, parameters)
+            jobs: dict[int, list[JobRecord]] = {}
+            for job in self._jobs(owned, parameters):
+                jobs.setdefault(job.input_id, []).append(job)
         return [input_record(row, tuple(jobs.get(row["id"], ()))) for row in rows]
-
-
-def _enable_wal(db: sqlite3.Connection, path: Path) -> None:
-    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if mode != "wal":
-        raise JournalError(
-            f"the journal {path} cannot use WAL mode (got {mode!r})", "put state_dir on a local file system"
-        )
-
-
-def _expect(
-    db: sqlite3.Connection, table: Literal["inputs", "jobs"], row_id: int, states: tuple[str, ...]
-) -> sqlite3.Row:
-    """Fetch a row and refuse a transition from a state that does not allow it: that is always a bug."""
-    sql = "SELECT * FROM inputs WHERE id = ?" if table == "inputs" else "SELECT * FROM jobs WHERE id = ?"
-    row: sqlite3.Row | None = db.execute(sql, (row_id,)).fetchone()
-    if row is None:
-        raise JournalError(f"no {table[:-1]} {row_id} in the journal")
-    if row["state"] not in states:
-        raise JournalError(f"{table[:-1]} {row_id} is {row['state']}, expected {' or '.join(states)}")
-    return row
-
-
-def _count(rows: list[sqlite3.Row], states: Sequence[str]) -> dict[str, int]:
-    counts = dict.fromkeys(states, 0)
-    counts.update({row[0]: row[1] for row in rows})
-    return counts

@@ -1,0 +1,143 @@
+"""The journal's SQLite connection: opening it in WAL mode, migrating its schema, one transaction at a time.
+
+One connection is shared by the worker threads, guarded by a lock; a write takes the write lock up front so a
+check-then-insert is atomic even against another process using the same file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from remixd.journal.records import JournalError
+from remixd.journal.schema import MIGRATIONS
+
+BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may hold the write lock briefly
+
+
+class Database:
+    """The SQLite file behind the journal."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as error:
+            raise JournalError(
+                f"cannot open the journal {path}: {error}", f"make {path.parent} writable by the user remixd runs as"
+            ) from error
+        self._connection.row_factory = sqlite3.Row
+        try:
+            _enable_wal(self._connection, path)
+            # In WAL mode a commit appends to the WAL file; NORMAL skips the fsync at commit and syncs at
+            # checkpoints. A killed process loses nothing (the OS holds the written WAL pages); only a power
+            # cut or kernel crash can roll back the last commits, never corrupt the file. The commits that
+            # protect money (request sent, answer received) are made with FULL anyway: see _write(durable).
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+            self._connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._connection.execute("PRAGMA foreign_keys=ON")
+            self._migrate(path)
+        except sqlite3.Error as error:  # e.g. "file is not a database"
+            self._connection.close()
+            raise JournalError(
+                f"cannot open the journal {path}: {error}", f"move {path} aside; remixd starts a new journal"
+            ) from error
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def _migrate(self, path: Path) -> None:
+        with self.write() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = row[0] or 0
+            if version > len(MIGRATIONS):
+                raise JournalError(
+                    f"the journal {path} has schema version {version}, newer than this remixd",
+                    "upgrade remixd, or point state_dir at a new folder",
+                )
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number]:
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (number + 1,))
+
+    @contextmanager
+    def write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so a check-then-insert is
+        atomic even against another process using the same file."""
+        with self._lock:
+            db = self._connection
+            try:
+                if durable:
+                    db.execute("PRAGMA synchronous=FULL")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.Error as error:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise JournalError(
+                    f"cannot write the journal: {error}", "check free space and permissions of state_dir"
+                ) from error
+            finally:
+                if durable:
+                    db.execute("PRAGMA synchronous=NORMAL")
+
+    def read(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._connection.execute(sql, parameters).fetchall()
+            except sqlite3.Error as error:
+                raise JournalError(f"cannot read the journal: {error}", "check state_dir") from error
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: several reads see the same state of the file."""
+        with self._lock:
+            self._connection.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._connection.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+def _enable_wal(db: sqlite3.Connection, path: Path) -> None:
+    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode != "wal":
+        raise JournalError(
+            f"the journal {path} cannot use WAL mode (got {mode!r})", "put state_dir on a local file system"
+        )
+
+
+def expect(
+    db: sqlite3.Connection, table: Literal["inputs", "jobs"], row_id: int, states: tuple[str, ...]
+) -> sqlite3.Row:
+    """Fetch a row and refuse a transition from a state that does not allow it: that is always a bug."""
+    sql = "SELECT * FROM inputs WHERE id = ?" if table == "inputs" else "SELECT * FROM jobs WHERE id = ?"
+    row: sqlite3.Row | None = db.execute(sql, (row_id,)).fetchone()
+    if row is None:
+        raise JournalError(f"no {table[:-1]} {row_id} in the journal")
+    if row["state"] not in states:
+        raise JournalError(f"{table[:-1]} {row_id} is {row['state']}, expected {' or '.join(states)}")
+    return row
+
+
+def count_states(rows: list[sqlite3.Row], states: Sequence[str]) -> dict[str, int]:
+    counts = dict.fromkeys(states, 0)
+    counts.update({row[0]: row[1] for row in rows})
+    return counts

@@ -4,12 +4,12 @@ Every step reads its starting point from the journal, so the same call resumes a
 that was answered is downloaded again (its URLs are in the journal), never sent again; a job caught in
 `submitting` had no answer recorded and is sent again (the one case a crash can cost a second request).
 One bad input fails alone (style habit 4): per-input errors end as a failed input with an error file.
-Downloading and writing an answered job's results is `results.Results`; what workers share is `gates.Gates`.
+Sending a job is `submit.Submitter`; downloading and writing an answered job's results is `results.Results`;
+what workers share is `gates.Gates`.
 """
 
 from __future__ import annotations
 
-import functools
 import random
 import threading
 import time
@@ -25,13 +25,9 @@ import structlog
 from remixd import rules
 from remixd.config.model import InboxConfig, Rule
 from remixd.errors import (
-    ApiRejected,
-    ApiUnavailable,
-    AuthError,
     InputError,
     JobFailed,
     RemixdError,
-    with_hint,
 )
 from remixd.files import dispose, sidecar
 from remixd.ideogram.client import RemixApi
@@ -41,11 +37,11 @@ from remixd.work.gates import Gates, Stopped
 from remixd.work.prepare import PreparedImage, prepare
 from remixd.work.results import Results
 from remixd.work.retry import RetryPolicy
+from remixd.work.submit import Submitter
 
 log = structlog.get_logger(__name__)
 
 Outcome = Literal["done", "duplicate", "failed", "vanished", "deferred"]
-UNKNOWN_OUTCOME_HINT = "check the API's usage page; `remixd retry` sends it again (it may be billed twice)"
 ContentKey = tuple[str, str, str]  # (source sha256, rule, request fingerprint): what makes a duplicate
 DEFAULT_POLICY = RetryPolicy()
 
@@ -77,6 +73,7 @@ class Worker:
         self._now = now
         self._rng = rng or random.Random()  # noqa: S311 — jitter, not cryptography
         self._results = Results(journal, client, gates, policy, monotonic=monotonic, now=now, rng=self._rng)
+        self._submitter = Submitter(journal, client, gates, policy, monotonic=monotonic, rng=self._rng)
         # Identical content in flight at once (two copies dropped together) would both miss the journal's
         # duplicate check, which only sees written jobs: the first leads, the others wait for its outcome.
         self._leaders: dict[ContentKey, threading.Event] = {}
@@ -210,7 +207,7 @@ class Worker:
                         log.info("remixd.job.finished", status="duplicate", of_job=earlier.id, files=earlier.files)
                         return
                 if job.state != "answered":
-                    self._submit(job, request, prepared)
+                    self._submitter.submit(job, request, prepared)
                 self._results.download_and_write(self._journal.get_job(job.id), request, record, inbox, prepared)
         finally:
             structlog.contextvars.unbind_contextvars("job_id", "rule")
@@ -237,85 +234,6 @@ class Worker:
                 with self._leaders_lock:
                     del self._leaders[key]
                 mine.set()
-
-    def _submit(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> None:
-        gates, attempts, first = self._gates, 0, self._monotonic()
-        limited = 0  # 429 inflight_limit answers: the shared limit at work, bounded by time, not attempts
-        while True:
-            self._wait_until_allowed(job.images, job.cost_usd)
-            if not gates.wait_for(lambda seconds: gates.limiter.acquire(job.images, gates.stop, seconds)):
-                gates.budget.release(job.images, job.cost_usd)
-                raise Stopped
-            billed = False
-            try:
-                self._journal.start_submit(job.id)
-                attempts += 1
-                response = self._client.remix(request, prepared.data, prepared.filename, prepared.content_type)
-                self._journal.record_answer(
-                    job.id, response.model_dump(mode="json"), images=len(response.data), cost_usd=request.cost_usd()
-                )
-                billed = True
-            except AuthError as error:
-                self._journal.record_job_failure(job.id, error.to_dict(), final=False)
-                if gates.auth.pause(f"{error.message} — {error.hint}"):  # several workers may hear it at once
-                    log.error("remixd.api.paused", reason=error.message, hint=error.hint)
-                attempts -= 1  # not an attempt: the key is wrong for every file, so wait for it to work
-                continue
-            except ApiRejected as error:
-                self._journal.record_job_failure(job.id, error.to_dict(), final=True)
-                raise JobFailed(error) from None
-            except ApiUnavailable as error:
-                limited += error.inflight_limit
-                self._unavailable(job, error, attempts, first, limited)
-                continue
-            finally:
-                gates.limiter.release(job.images)
-                gates.budget.release(job.images, job.cost_usd)
-            gates.limiter.on_success()
-            log.debug("remixd.job.answered", attempts=attempts, billed=billed)
-            return
-
-    def _unavailable(
-        self, job: JobRecord, error: ApiUnavailable, attempts: int, first: float, limited: int = 0
-    ) -> None:
-        """Decide whether to try again; raises JobFailed when not.
-
-        A 5xx is retried: the reference says a generation that fails is not billed (README, "Retries never
-        pay twice"). `limited` of the attempts were 429 inflight_limit: other clients of the organisation
-        were busy, nothing ran; those count against the time bound only, so a long shared-limit storm
-        slows remixd down instead of failing inputs."""
-        if error.inflight_limit:
-            # Other clients of the organisation hold slots too: back off our own ceiling (AIMD).
-            self._gates.limiter.on_inflight_limit()
-        unknown = error.sent and error.http_status is None
-        if unknown:
-            # A reset or timeout after sending: Ideogram may have run and billed it. Sending it again could
-            # pay twice, so the input fails with a way back instead of being resent behind the user's back.
-            error = with_hint(error, f"{UNKNOWN_OUTCOME_HINT}")
-        if unknown or self._policy.gives_up(attempts - limited, self._monotonic() - first):
-            self._journal.record_job_failure(job.id, error.to_dict(), final=True)
-            raise JobFailed(error)
-        self._journal.record_job_failure(job.id, error.to_dict(), final=False)
-        delay = self._policy.delay(attempts, error.retry_after, self._rng)
-        log.warning(
-            "remixd.api.retry", status=error.http_status, attempt=attempts, delay_s=round(delay, 2), error=error.message
-        )
-        if self._gates.sleep(delay):
-            raise Stopped
-
-    def _wait_until_allowed(self, images: int, usd: float) -> None:
-        gates = self._gates
-        while True:
-            for pause in (gates.auth, gates.budget_pause):
-                if not gates.wait_for(functools.partial(pause.wait_while_paused, gates.stop)):
-                    raise Stopped
-            refusal = gates.budget.reserve(images, usd)
-            if refusal is None:
-                return
-            if gates.budget_pause.pause(
-                f"{refusal.reason}; submissions resume at {refusal.until.isoformat()}", until=refusal.until.timestamp()
-            ):
-                log.warning("remixd.budget.paused", reason=refusal.reason, until=refusal.until.isoformat())
 
     # -- finishing -------------------------------------------------------------------------------------------
 

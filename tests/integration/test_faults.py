@@ -29,7 +29,8 @@ from remixd.sandbox import SandboxOptions, SandboxServer
 from remixd.work.budget import Budget
 from remixd.work.gates import Gates
 from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
-from remixd.work.worker import UNKNOWN_OUTCOME_HINT, Worker
+from remixd.work.submit import UNKNOWN_OUTCOME_HINT
+from remixd.work.worker import Worker
 from tests.helpers import TEST_KEY, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

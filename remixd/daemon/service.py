@@ -7,7 +7,6 @@ worker threads take claimed inputs from a queue. Stages never call each other; e
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from remixd.config.model import Config, InboxConfig, MetricsConfig
 from remixd.daemon.connection import ApiConnection, CurrentClient, KeyProbe
 from remixd.daemon.folders import check_folders, remove_stale_temps
 from remixd.daemon.notify import Notifier
+from remixd.daemon.pool import WorkerPool
 from remixd.daemon.status import status_line, write_status
 from remixd.errors import ConfigError
 from remixd.intake.claims import Claimed, Intake, resumable
@@ -78,14 +78,9 @@ class Service:
         self.stop = threading.Event()  # abort: leave every unfinished job in the journal, now
         self.drain = threading.Event()  # no new work; in-flight inputs finish within shutdown_grace_s
         self._reload_requested = threading.Event()
-        self._work: queue.Queue[Claimed | None] = queue.Queue()
-        self._lock = threading.Lock()
-        self._outstanding = 0
-        self._beats: dict[int, float] = {}  # busy worker thread -> last heartbeat (monotonic)
-        self._busy = 0
-        self.outcomes: Counter[str] = Counter()
+        self.pool = WorkerPool(self._process, stop=self.stop, drain=self.drain, on_done=self._processed)
+        self.outcomes = self.pool.outcomes
         self.gave_up: str | None = None  # `once` stopped because submissions were paused: why
-        self._threads: list[threading.Thread] = []
         self._api_metrics: ApiMetrics | None = None
         self._metrics: MetricsServer | None = None
         self._ready = threading.Event()  # READY=1 sent: /readyz answers 200
@@ -121,7 +116,7 @@ class Service:
             Pause(clock=lambda: self._now().timestamp()),
             self.limiter,
             Budget(config.budget, self.journal, now=self._now),
-            beat=self._beat,
+            beat=self.pool.beat,
         )
         self.worker = Worker(self.journal, self.client, self.gates, self._policy)
         for inbox in config.inboxes:
@@ -144,7 +139,7 @@ class Service:
             discovered=dict(self.intake.claimed),
             missed_by_events=self.intake.missed_by_events,
             outcomes=dict(self.outcomes),
-            queue_depth=self._work.qsize(),
+            queue_depth=self.pool.queued,
             oldest_pending_age_s=0.0 if oldest is None else (utcnow() - oldest).total_seconds(),
             in_flight_images=self.limiter.in_flight,
             ceiling=self.limiter.ceiling,
@@ -158,8 +153,8 @@ class Service:
         self.open()
         try:
             self._recover()
-            self._start_workers(self.config.api.max_in_flight_images + EXTRA_WORKERS)
-            self.intake.start(watch=self.mode == "run", on_claimed=self._enqueue)
+            self.pool.start(self.config.api.max_in_flight_images + EXTRA_WORKERS)
+            self.intake.start(watch=self.mode == "run", on_claimed=self.pool.enqueue)
             self.notifier.ready(self._status_line())
             self._ready.set()
             log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes), watch=self.intake.modes)
@@ -179,7 +174,7 @@ class Service:
         heartbeat = self.notifier.watchdog_interval_s
         tick = min(HOUSEKEEPING_S, heartbeat) if heartbeat else HOUSEKEEPING_S
         while not self.drain.is_set():
-            self._enqueue(self.intake.step(timeout=tick))
+            self.pool.enqueue(self.intake.step(timeout=tick))
             if self._reload_requested.is_set():
                 self._reload()
             now = time.monotonic()
@@ -208,8 +203,8 @@ class Service:
         self.notifier.stopping()
         self.intake.stop()
         deadline = time.monotonic() + self.config.shutdown_grace_s
-        log.info("remixd.stopping", in_flight=self._busy, grace_s=self.config.shutdown_grace_s)
-        while self._busy and not self.stop.is_set() and time.monotonic() < deadline:
+        log.info("remixd.stopping", in_flight=self.pool.busy, grace_s=self.config.shutdown_grace_s)
+        while self.pool.busy and not self.stop.is_set() and time.monotonic() < deadline:
             self.stop.wait(0.05)
         self.stop.set()
 
@@ -218,10 +213,7 @@ class Service:
         self.stop.set()
         if hasattr(self, "intake"):
             self.intake.stop()
-        for _ in self._threads:
-            self._work.put(None)
-        for thread in self._threads:
-            thread.join(timeout=2.0)
+        self.pool.join()
         self._write_status(stopped=True)
         if hasattr(self, "journal"):
             self.journal.close()
@@ -235,43 +227,13 @@ class Service:
     def _recover(self) -> None:
         """The journal, not memory, says what to resume: temp files go, unfinished inputs are queued again."""
         remove_stale_temps(self.config.state_dir, self.config.inboxes)
-        self._enqueue(resumable(self.journal.unfinished(), self.config.inboxes))
+        self.pool.enqueue(resumable(self.journal.unfinished(), self.config.inboxes))
 
-    def _enqueue(self, claimed: list[Claimed]) -> None:
-        if not claimed:
-            return
-        with self._lock:
-            self._outstanding += len(claimed)
-        for item in claimed:
-            self._work.put(item)
-
-    def _start_workers(self, count: int) -> None:
-        for number in range(count):
-            thread = threading.Thread(target=self._work_loop, name=f"remixd-worker-{number}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _work_loop(self) -> None:
-        while True:
-            item = self._work.get()
-            if item is None or self.stop.is_set():
-                return
-            with self._lock:
-                self._busy += 1
-            self._beat()
-            try:
-                # Stopping: what is still queued stays claimed in the journal for the next start.
-                outcome = "deferred" if self.drain.is_set() else self._process(item)
-            finally:
-                with self._lock:
-                    self._beats.pop(threading.get_ident(), None)  # idle workers cannot hang
-                    self._busy -= 1
-                    self._outstanding -= 1
-                    self.outcomes[outcome] += 1
-            if self._progress is not None:
-                self._progress(self.outcomes, self._outstanding)
-            if self.mode == "once":
-                self.intake.wake()  # the loop checks whether everything is finished
+    def _processed(self, outcomes: Counter[str], outstanding: int) -> None:
+        if self._progress is not None:
+            self._progress(outcomes, outstanding)
+        if self.mode == "once":
+            self.intake.wake()  # the loop checks whether everything is finished
 
     def _process(self, item: Claimed) -> str:
         inbox = self._current_inbox(item.inbox)
@@ -293,23 +255,14 @@ class Service:
         return inbox
 
     def _idle(self) -> bool:
-        with self._lock:
-            return self._outstanding == 0 and self.intake.pending == 0
-
-    def _beat(self) -> None:
-        with self._lock:
-            self._beats[threading.get_ident()] = time.monotonic()
+        return self.pool.outstanding == 0 and self.intake.pending == 0
 
     def _healthy(self) -> bool:
         """WATCHDOG=1 only while the watchers and every worker thread are alive, and no busy worker has gone
         without a heartbeat for longer than its longest legitimate blocking call (an HTTP request)."""
         api = self.config.api
         hung_after = max(api.timeout_s, api.download_timeout_s) + HUNG_MARGIN_S
-        with self._lock:
-            oldest = min(self._beats.values(), default=None)
-        if oldest is not None and time.monotonic() - oldest > hung_after:
-            return False
-        return self.intake.watchers_alive() and all(thread.is_alive() for thread in self._threads)
+        return self.pool.healthy(hung_after) and self.intake.watchers_alive()
 
     # -- reload, status --------------------------------------------------------------------------------------
 
@@ -339,7 +292,7 @@ class Service:
             self.limiter.set_maximum(new.api.max_in_flight_images)
             self.gates.budget.reconfigure(new.budget)
             self.intake = Intake(new.inboxes, self.journal)
-            self.intake.start(watch=self.mode == "run", on_claimed=self._enqueue)
+            self.intake.start(watch=self.mode == "run", on_claimed=self.pool.enqueue)
             log.info("remixd.reload.done", inboxes=len(new.inboxes), rules=len(new.rules))
         self.notifier.ready(self._status_line())
 
@@ -361,7 +314,7 @@ class Service:
         return paused + self.intake.paused
 
     def _status_line(self) -> str:
-        return status_line(len(self.config.inboxes), self._work.qsize(), self.limiter.in_flight, self._paused())
+        return status_line(len(self.config.inboxes), self.pool.queued, self.limiter.in_flight, self._paused())
 
     def _housekeeping(self) -> None:
         self.notifier.status(self._status_line())
@@ -375,7 +328,7 @@ class Service:
             running=not stopped,
             paused=self._paused(),
             inboxes=self.intake.modes,
-            queued=self._work.qsize(),
+            queued=self.pool.queued,
             in_flight_images=self.limiter.in_flight,
             ceiling=self.limiter.ceiling,
             missed_by_events=self.intake.missed_by_events,

@@ -112,8 +112,8 @@ def test_the_daemon_lifecycle_as_systemd_sees_it(
 
 def test_no_watchdog_ping_while_a_worker_is_dead(supervised: Service, notify_socket: NotifySocket) -> None:
     wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 1, message="a first ping")
-    supervised._work.put(None)  # one worker thread ends, as a crashed one would
-    wait_for(lambda: not all(t.is_alive() for t in supervised._threads), message="the worker to end")
+    supervised.pool._work.put(None)  # one worker thread ends, as a crashed one would
+    wait_for(lambda: not all(t.is_alive() for t in supervised.pool._threads), message="the worker to end")
     assert_no_more_pings(notify_socket)
 
 
@@ -121,9 +121,9 @@ def test_no_watchdog_ping_while_a_busy_worker_has_stopped_beating(
     supervised: Service, notify_socket: NotifySocket
 ) -> None:
     wait_for(lambda: notify_socket.names().count("WATCHDOG") >= 1, message="a first ping")
-    with supervised._lock:  # a worker busy on one input, silent for longer than any HTTP timeout allows
-        supervised._beats[-1] = time.monotonic() - 10_000
+    with supervised.pool._lock:  # a worker busy on one input, silent for longer than any HTTP timeout allows
+        supervised.pool._beats[-1] = time.monotonic() - 10_000
     pings = assert_no_more_pings(notify_socket)
-    with supervised._lock:
-        del supervised._beats[-1]
+    with supervised.pool._lock:
+        del supervised.pool._beats[-1]
     wait_for(lambda: notify_socket.names().count("WATCHDOG") > pings, message="pings after recovery")

@@ -66,6 +66,18 @@ def wait_for(
         time.sleep(interval)
 
 
+def remixd(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "remixd", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+        **kwargs,
+    )  # type: ignore[call-overload]
+
+
 def sidecars(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.rglob("*.json"))]
 
@@ -160,3 +172,4 @@ class Daemon:
             self.process.kill()
             self.process.wait(timeout=30)
         self._log.close()
+

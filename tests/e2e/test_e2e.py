@@ -15,21 +15,9 @@ from pathlib import Path
 import pytest
 
 from remixd.sandbox import SandboxServer
-from tests.helpers import TEST_KEY, Daemon, image_bytes, make_image, wait_for, write_config
+from tests.helpers import TEST_KEY, Daemon, image_bytes, make_image, remixd, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
-
-
-def remixd(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "remixd", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-        **kwargs,
-    )  # type: ignore[call-overload]
 
 
 @pytest.fixture

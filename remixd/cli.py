@@ -106,9 +106,17 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _run(args: argparse.Namespace) -> ExitStatus:
+    from remixd.daemon.lock import StateLock
+
+    config = _load(args)
+    with StateLock(config.state_dir):
+        return _run_locked(config)
+
+
+def _run_locked(config: Config) -> ExitStatus:
     from remixd.daemon.service import Service
 
-    service = Service(_load(args), mode="run")
+    service = Service(config, mode="run")
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
         log.info(
@@ -129,10 +137,18 @@ def _run(args: argparse.Namespace) -> ExitStatus:
 
 
 def _once(args: argparse.Namespace) -> ExitStatus:
+    from remixd.daemon.lock import StateLock
+
+    config = _load(args)
+    with StateLock(config.state_dir):
+        return _once_locked(config)
+
+
+def _once_locked(config: Config) -> ExitStatus:
     from remixd.daemon.service import Service
 
     progress = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
-    service = Service(_load(args), mode="once", progress=progress)
+    service = Service(config, mode="once", progress=progress)
     signal.signal(signal.SIGTERM, lambda _s, _f: service.request_stop())
     signal.signal(signal.SIGINT, lambda _s, _f: service.request_stop())
     summary = service.run()

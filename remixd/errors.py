@@ -136,6 +136,15 @@ class AuthError(ApiError):
     kind = "auth"
 
 
+class PaymentRequired(AuthError):
+    """402 (or a billing reject_reason): no retry helps until the balance or limit changes, for any file.
+
+    An AuthError so the worker pauses every submission instead of failing each input in turn.
+    """
+
+    kind = "payment_required"
+
+
 class UrlExpired(ApiError):
     """A result URL answered 403/410 after its signed lifetime: the image cannot be fetched any more."""
 

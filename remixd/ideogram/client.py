@@ -7,6 +7,7 @@ whether the request may have run (and been billed), `retry_after` and `inflight_
 The API key only ever goes to `base_url`: result URLs are signed and need none, and the POST never follows a
 redirect (requests keeps custom headers such as Api-Key across a redirect to another host). Which result URLs
 are fetched, and what is accepted back, is `ideogram/download.py`'s business; `download()` here hands over to it.
+What an answer means (the status table, the gateway wrapper, a broken connection) is `ideogram/answers.py`.
 """
 
 from __future__ import annotations
@@ -15,51 +16,28 @@ import json
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import requests
 import structlog
-import urllib3.exceptions
-from pydantic import ValidationError
 
 from remixd import secrets
-from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError
+from remixd.errors import ApiRejected, AuthError
+from remixd.ideogram.answers import UNKNOWN_OUTCOME, parse_success, status_error, transport_error
 from remixd.ideogram.download import ResultDownloader
 from remixd.ideogram.http import (
     CONNECT_TIMEOUT_S,
     USER_AGENT,
     json_or_text,
-    message_of,
     read_limited,
-    reason_of,
-    retry_after_s,
-    short_url,
-    snippet,
 )
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse
 from remixd.ideogram.routes import LEGACY_PATH
 
-__all__ = ["USER_AGENT", "IdeogramClient", "PaymentRequired"]
-
 log = structlog.get_logger(__name__)
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # an answer with 8 results is a few KB; a bigger one is an error page
-SAFETY_HINT = "the prompt or image failed Ideogram's safety check; change the prompt or the image"
-UNKNOWN_OUTCOME = "the outcome is unknown: Ideogram may have run and billed it"
-_BILLING_REASONS = ("insufficient_funds", "daily_limit", "credit", "balance", "quota")
-_BAD_URL = (
-    requests.exceptions.InvalidURL,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidSchema,
-)
-# Failures that happen before a byte of the request left: resending cannot double-bill.
-_NEVER_CONNECTED = (
-    requests.exceptions.ConnectTimeout,
-    requests.exceptions.SSLError,
-    requests.exceptions.ProxyError,
-)
-_NEVER_CONNECTED_REASONS = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
 
 
 class RemixApi(Protocol):
@@ -69,15 +47,6 @@ class RemixApi(Protocol):
     def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse: ...
     def download(self, url: str) -> bytes: ...
     def check_key(self) -> None: ...
-
-
-class PaymentRequired(AuthError):
-    """402 (or a billing reject_reason): no retry helps until the balance or limit changes, for any file.
-
-    An AuthError so the worker pauses every submission instead of failing each input in turn.
-    """
-
-    kind = "payment_required"
 
 
 class IdeogramClient:
@@ -134,7 +103,7 @@ class IdeogramClient:
             with response:
                 body = read_limited(response, MAX_ANSWER_BYTES)
         except requests.RequestException as error:
-            raise _transport_error(error, url, self._timeout[1]) from None
+            raise transport_error(error, url, self._timeout[1]) from None
         elapsed_ms = round((time.monotonic() - started) * 1000)
         log.debug("remixd.api.answered", endpoint=url, status=response.status_code, duration_ms=elapsed_ms)
         if body is None:
@@ -144,7 +113,7 @@ class IdeogramClient:
                 http_status=response.status_code,
             )
         if 200 <= response.status_code < 300:  # noqa: PLR2004
-            answer = _parse_success(body, response.status_code)
+            answer = parse_success(body, response.status_code)
             if len(answer.data) > request.num_images:
                 # Each item is a download of up to max_download_bytes: an answer listing thousands of
                 # URLs must not turn into thousands of downloads.
@@ -156,7 +125,7 @@ class IdeogramClient:
                     response=json_or_text(body),
                 )
             return answer
-        raise self._status_error(response, body)
+        raise status_error(response, body, auth_hint=self._auth_hint(), clock=self._clock)
 
     def check_key(self) -> None:
         """Try the key without spending: an `image_request` with no prompt and no image. Auth is checked
@@ -177,67 +146,12 @@ class IdeogramClient:
             with response:
                 body = read_limited(response, MAX_ANSWER_BYTES) or b""
         except requests.RequestException as error:
-            raise _transport_error(error, url, self._timeout[1]) from None
+            raise transport_error(error, url, self._timeout[1]) from None
         if response.status_code in (400, 422, 429) or 200 <= response.status_code < 300:  # noqa: PLR2004
-            answer = self._status_error(response, body)
+            answer = status_error(response, body, auth_hint=self._auth_hint(), clock=self._clock)
             if not isinstance(answer, AuthError):  # a billing reject_reason still means "cannot spend"
                 return
-        raise self._status_error(response, body)
-
-    def _status_error(  # noqa: PLR0911  # one return per row of the status table
-        self, response: requests.Response, body: bytes
-    ) -> ApiError:
-        status = response.status_code
-        document = json_or_text(body)
-        said = message_of(document) or response.reason or "no message"
-        reject_reason = document.get("reject_reason") if isinstance(document, dict) else None
-        retry_after = retry_after_s(response.headers.get("Retry-After"), self._clock)
-        common: dict[str, Any] = {"http_status": status, "response": document}
-        if status == 402 or (  # noqa: PLR2004
-            isinstance(reject_reason, str) and any(word in reject_reason for word in _BILLING_REASONS)
-        ):
-            return PaymentRequired(
-                f"the API refused to run more work ({status}): {said}",
-                "top up the Ideogram balance or raise the account's limit; submissions pause until then",
-                **common,
-            )
-        if status in (401, 403):
-            return AuthError(f"the API refused the key ({status}): {said}", self._auth_hint(), **common)
-        if status == 429:  # noqa: PLR2004
-            # A 429 is rejected before it runs and is not billed (reference §4.1), hence sent=False.
-            return ApiUnavailable(
-                f"the API is busy (429{f' {reject_reason}' if reject_reason else ''}): {said}",
-                "remixd waits and tries again; lower api.max_in_flight_images if this keeps happening",
-                sent=False,
-                retry_after=retry_after,
-                inflight_limit=reject_reason == "inflight_limit",
-                **common,
-            )
-        if status == 408:  # noqa: PLR2004  # the server gave up waiting for our request: it never ran
-            return ApiUnavailable(f"the API timed out reading the upload (408): {said}", sent=False, **common)
-        if status >= 500:  # noqa: PLR2004
-            return ApiUnavailable(
-                f"the API failed ({status}): {said}",
-                "Ideogram bills no failed generation, so remixd sends it again after a pause",
-                sent=True,
-                retry_after=retry_after,
-                **common,
-            )
-        if 300 <= status < 400:  # noqa: PLR2004
-            location = response.headers.get("Location", "?")
-            return ApiRejected(
-                f"the API answered {status}, a redirect to {short_url(location)}",
-                "set api.base_url to the final address (remixd does not resend an upload to another place)",
-                **common,
-            )
-        hints = {
-            400: "the API found the request invalid; compare the rule's request with the API reference",
-            404: "no such endpoint: check api.base_url (a gateway usually needs its prefix, e.g. /ideogram)",
-            413: "the image is over the API's upload limit; lower its size or resolution",
-            422: SAFETY_HINT,
-        }
-        hint = hints.get(status, "the API refused this request; sending it again gives the same answer")
-        return ApiRejected(f"the API rejected the request ({status}): {said}", hint, **common)
+        raise status_error(response, body, auth_hint=self._auth_hint(), clock=self._clock)
 
     def _auth_hint(self) -> str:
         if self._auth == "api-key":
@@ -279,68 +193,6 @@ def _multipart(
                 parts.append((name, (None, str(value))))
     parts.append((request.image_part_name(), (filename, image, content_type)))
     return parts
-
-
-def _parse_success(body: bytes, status: int) -> RemixResponse:
-    """Ideogram's native body; a gateway's `{code, message, request_id, data}` wrapper only around it.
-
-    A 200 that does not parse is not retried (ApiRejected): it ran and was probably billed, and the same
-    gateway answers the same way again.
-    """
-    document = json_or_text(body)
-    if isinstance(document, dict) and isinstance(document.get("data"), dict) and "code" in document:
-        inner = document["data"]
-        if "task_id" in inner and "created" not in inner:
-            raise ApiRejected(
-                f"the API answered {status} with an asynchronous task ({snippet(document)})",
-                "this gateway does not answer with results; use one that passes Ideogram's answer through",
-                http_status=status,
-                response=document,
-            )
-        document = inner
-    if isinstance(document, dict) and isinstance(document.get("data"), list):
-        document = {**document, "data": [_withhold_unsafe(item) for item in document["data"]]}
-    try:
-        return RemixResponse.model_validate(document)
-    except ValidationError:
-        raise ApiRejected(
-            f"the API answered {status} with an unexpected body: {snippet(document)}",
-            f"check api.base_url points at Ideogram or a pass-through gateway; {UNKNOWN_OUTCOME}",
-            http_status=status,
-            response=document,
-        ) from None
-
-
-def _withhold_unsafe(item: Any) -> Any:
-    """An item marked unsafe has no image, whatever a gateway left in its url (never download it)."""
-    if isinstance(item, dict) and item.get("is_image_safe") is False:
-        return {**item, "url": None}
-    return item
-
-
-def _transport_error(error: requests.RequestException, url: str, timeout_s: float) -> ApiError:
-    """Tell "never reached the server" (safe to resend) from "may have run" (resending may double-bill)."""
-    if isinstance(error, _BAD_URL):
-        return ApiRejected(f"the API address {url} is not usable: {reason_of(error)}", "fix api.base_url")
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    never_connected = isinstance(error, _NEVER_CONNECTED) or isinstance(reason, _NEVER_CONNECTED_REASONS)
-    if never_connected:
-        return ApiUnavailable(
-            f"could not connect to {short_url(url)}: {reason_of(error)}",
-            "check the network and api.base_url; nothing was sent, remixd tries again",
-            sent=False,
-        )
-    if isinstance(error, requests.exceptions.Timeout):
-        return ApiUnavailable(
-            f"no answer from {short_url(url)} within {timeout_s:g} s; {UNKNOWN_OUTCOME}",
-            "raise api.timeout_s if large requests need longer",
-            sent=True,
-        )
-    return ApiUnavailable(
-        f"the connection to {short_url(url)} broke after the request was sent ({reason_of(error)}); {UNKNOWN_OUTCOME}",
-        "check the spend on Ideogram's dashboard before sending this input again",
-        sent=True,
-    )
 
 
 def _split_credentials(base_url: str) -> tuple[str, str]:

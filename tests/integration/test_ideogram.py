@@ -18,9 +18,10 @@ import pytest
 import requests
 from PIL import Image
 
-from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, RemixdError, UrlExpired
-from remixd.ideogram.client import USER_AGENT, IdeogramClient, PaymentRequired
+from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, PaymentRequired, RemixdError, UrlExpired
+from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.download import parent_domain as _parent_domain
+from remixd.ideogram.http import USER_AGENT
 from remixd.ideogram.requests import RemixRequest
 from remixd.sandbox import SandboxOptions, SandboxServer
 

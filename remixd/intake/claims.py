@@ -23,7 +23,9 @@ import structlog
 
 from remixd.config.model import InboxConfig
 from remixd.errors import RemixdError
-from remixd.intake.watch import InboxUnavailable, Readiness, Watcher, is_ignored, scan_stat, stat_signature
+from remixd.intake.readiness import Readiness, stat_signature
+from remixd.intake.scan import InboxUnavailable, is_ignored, scan_stat
+from remixd.intake.watch import Watcher
 from remixd.journal.records import Candidate, InputRecord, Journal, utcnow
 
 log = structlog.get_logger(__name__)

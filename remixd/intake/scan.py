@@ -1,6 +1,6 @@
 """Which files in an inbox are candidates: the ignore rules and the backlog scan.
 
-Part of the watch stage (`intake/watch.py` re-exports everything public here). The scan is the truth the events
+Part of the watch stage. The scan is the truth the events
 only hint at: it runs at start, periodically, after a watcher error, and on every folder the watcher
 reports (files moved in along with a folder produce no events of their own on every platform).
 """

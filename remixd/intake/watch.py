@@ -1,10 +1,10 @@
-"""The watch stage: one watchdog observer per inbox feeding a queue, and how to choose native or polling.
+"""The watch stage: one watchdog observer per inbox feeding a queue.
 
 Events are hints; the folder is the truth. The handler only puts `(index, path)` on a queue and returns
-(watchdog calls handlers one at a time on its own thread). The service decides what a path means: a file
+(watchdog calls handlers one at a time on its own thread). The intake decides what a path means: a file
 goes to `Readiness.touch`, a folder (a sub-folder that appeared in recursive mode, or the inbox itself when
-it vanished) is scanned. The ignore rules and the scan live in `scan.py`, readiness in `readiness.py`; both
-are re-exported here so the service imports the stage from one place.
+it vanished) is scanned. The ignore rules and the scan live in `scan.py`, readiness in `readiness.py`, the
+choice between native and polling in `detect.py`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from __future__ import annotations
 import errno
 import os
 import queue
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 import structlog
 from watchdog.events import (
@@ -33,114 +31,16 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from remixd.intake.readiness import Readiness, Signature, stat_signature
+from remixd.intake.detect import MOUNTINFO, Mode, choose_mode, inotify_shortfall, max_user_watches
 from remixd.intake.scan import (
-    BUILTIN_IGNORES,
     InboxConfig,
-    InboxUnavailable,
     excluded_relpaths,
     inbox_missing,
     is_excluded,
     is_ignored,
-    scan_stat,
 )
 
-__all__ = [
-    "BUILTIN_IGNORES",
-    "MOUNTINFO",
-    "NETWORK_FILESYSTEMS",
-    "InboxConfig",
-    "InboxUnavailable",
-    "Mode",
-    "Readiness",
-    "Signature",
-    "Watcher",
-    "choose_mode",
-    "filesystem_type",
-    "inotify_shortfall",
-    "is_ignored",
-    "is_network_filesystem",
-    "scan_stat",
-    "stat_signature",
-]
-
 log = structlog.get_logger(__name__)
-
-Mode = Literal["native", "poll"]
-
-NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "fuse"})
-"""Plus every `fuse.*`: inotify sees only changes made through this host's kernel, not other clients'."""
-
-MOUNTINFO = Path("/proc/self/mountinfo")
-MAX_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
-
-# --- choosing how to watch ----------------------------------------------------------------------------
-
-
-def is_network_filesystem(fstype: str) -> bool:
-    return fstype in NETWORK_FILESYSTEMS or fstype.startswith("fuse.")
-
-
-def filesystem_type(path: Path, mountinfo: str) -> str | None:
-    """The type of the file system holding `path` (absolute, resolved): the longest matching mount point of
-    `/proc/self/mountinfo` wins, and the later line wins a tie (a mount stacked on top)."""
-    target = os.fspath(path)
-    best: tuple[int, str] | None = None
-    for line in mountinfo.splitlines():
-        # "36 35 98:0 /root /mount/point options [optional fields…] - fstype source super-options"
-        fields = line.split(" ")
-        if "-" not in fields[6:-1]:
-            continue
-        fstype = fields[fields.index("-", 6) + 1]
-        mount_point = re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), fields[4])
-        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
-        if inside and (best is None or len(mount_point) >= best[0]):
-            best = (len(mount_point), fstype)
-    return best[1] if best else None
-
-
-def choose_mode(inbox: InboxConfig, mountinfo: Path = MOUNTINFO) -> tuple[Mode, str | None]:
-    """("native" | "poll", file system type or None) for `detect: auto|native|poll`."""
-    try:
-        table = mountinfo.read_text(errors="surrogateescape")
-        fstype = filesystem_type(inbox.path.resolve(), table)
-    except OSError:
-        fstype = None  # not Linux, or /proc not mounted: nothing says the inbox is remote
-    if inbox.detect == "poll":
-        return "poll", fstype
-    if inbox.detect == "native":
-        if fstype is not None and is_network_filesystem(fstype):
-            log.warning(
-                "remixd.watch.native_on_network_fs",
-                inbox=str(inbox.path),
-                fstype=fstype,
-                hint="changes made by other hosts are not seen; use detect: auto or poll",
-            )
-        return "native", fstype
-    return ("poll" if fstype is not None and is_network_filesystem(fstype) else "native"), fstype
-
-
-def max_user_watches(path: Path = MAX_WATCHES) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def inotify_shortfall(inbox: InboxConfig, limit: int | None) -> str | None:
-    """Why native watching cannot cover this inbox, or None. A recursive watch needs one inotify watch per
-    folder; with fewer than that left, some folders would be watched and others silently not."""
-    if limit is None:
-        return None
-    folders = 1
-    if inbox.recursive:
-        for _root, subfolders, _files in os.walk(inbox.path):
-            folders += len(subfolders)
-            if folders > limit // 2:
-                break
-    if folders > limit // 2:  # other programs of the same user need watches too
-        return f"the inbox has {folders}+ folders and fs.inotify.max_user_watches is {limit}"
-    return None
 
 
 def _shorten_move_pairing() -> None:
@@ -158,14 +58,13 @@ def _shorten_move_pairing() -> None:
 
 
 MOVE_PAIRING_S = 0.02
+
+
 _shorten_move_pairing()
 
 
 def _default_observer(mode: Mode, poll_s: float) -> BaseObserver:
     return PollingObserver(timeout=poll_s) if mode == "poll" else Observer()
-
-
-# --- the watcher --------------------------------------------------------------------------------------
 
 
 class _EnqueueHandler(FileSystemEventHandler):

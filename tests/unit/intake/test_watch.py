@@ -36,15 +36,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from remixd.intake.watch import (
-    InboxUnavailable,
-    Mode,
-    Watcher,
-    _EnqueueHandler,
-    choose_mode,
-    filesystem_type,
-    scan_stat,
-)
+from remixd.intake.detect import Mode, choose_mode, filesystem_type
+from remixd.intake.scan import InboxUnavailable, scan_stat
+from remixd.intake.watch import Watcher, _EnqueueHandler
 
 WAIT_S = 10.0
 
@@ -459,7 +453,7 @@ def test_too_few_inotify_watches_fall_back_to_polling_with_the_fix(tmp_path: Pat
     """watchdog skips sub-folders it cannot watch without a word; remixd counts first and polls instead."""
     from structlog.testing import capture_logs
 
-    from remixd.intake.watch import inotify_shortfall
+    from remixd.intake.detect import inotify_shortfall
 
     inbox = Inbox(path=tmp_path, recursive=True, detect="native")
     for index in range(6):

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from remixd import secrets
-from remixd.errors import ConfigError, Problem
 from remixd.ideogram.requests import RemixRequest
 
-CREDENTIAL_NAME = "ideogram-api-key"  # systemd LoadCredential=ideogram-api-key:/path
 Seconds = Annotated[float, Field(strict=True, gt=0)]  # strict float still takes ints; never bools/strings
 
 
@@ -177,32 +173,3 @@ def config_warnings(config: Config) -> tuple[str, ...]:
     if not config.api.sandbox and budget.max_usd_per_day is None and budget.max_images_per_day is None:
         warnings.append("budget: none set, so unattended runs may spend without limit; set max_usd_per_day")
     return tuple(warnings)
-
-
-def read_api_key(api: ApiConfig, env: Mapping[str, str]) -> str | None:
-    """The API key: `api_key_file` if set, else `$CREDENTIALS_DIRECTORY/ideogram-api-key` when present, else
-    the variable named by `api_key_env`; None when there is none. Registered with `secrets` at once.
-
-    Raises ConfigError when a key file is named but cannot be read or is empty (never showing its content).
-    """
-    key_file, source = api.api_key_file, "api.api_key_file"
-    credentials = env.get("CREDENTIALS_DIRECTORY")
-    if key_file is None and credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
-        key_file, source = Path(credentials) / CREDENTIAL_NAME, "$CREDENTIALS_DIRECTORY"
-    if key_file is None:
-        key = env.get(api.api_key_env, "").strip()
-        secrets.register(key)
-        return key or None
-    try:
-        key = key_file.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        problem = Problem(str(key_file), None, source, f"the key file cannot be read ({reason})", _KEY_FILE_FIX)
-        raise ConfigError([problem]) from None
-    secrets.register(key)
-    if not key:
-        raise ConfigError([Problem(str(key_file), None, source, "the key file is empty", "write the key into it")])
-    return key
-
-
-_KEY_FILE_FIX = "check the path and that remixd's user may read it (chmod 600, owned by that user)"

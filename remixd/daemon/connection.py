@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
 import structlog
 
-from remixd.config.model import CREDENTIAL_NAME, ApiConfig, Config, read_api_key
+from remixd.config.credentials import find_api_key
+from remixd.config.model import ApiConfig, Config
 from remixd.errors import ConfigError, Problem, RemixdError
 from remixd.ideogram.client import IdeogramClient, RemixApi
 from remixd.ideogram.requests import RemixRequest
@@ -66,7 +66,8 @@ class ApiConnection:
 
     def build_client(self, config: Config, metrics: ApiMetrics | None) -> RemixApi:
         """The API client for `config.api`: Ideogram, a gateway, or the in-process sandbox."""
-        base_url, key = config.api.base_url, read_api_key(config.api, self._environ)
+        found = find_api_key(config.api, self._environ)
+        base_url, key = config.api.base_url, found.value
         if config.api.sandbox:
             if self._sandbox is None:
                 from remixd.sandbox import SandboxOptions, SandboxServer  # loaded only when asked for
@@ -100,7 +101,7 @@ class ApiConnection:
             config.api.download_timeout_s,
             config.api.max_download_bytes,
             config.api.allowed_result_hosts,
-            key_source=_key_source(config.api, self._environ),
+            key_source=found.source,
         )
         if metrics is not None:
             from remixd.daemon.metrics import MeteredClient
@@ -111,22 +112,12 @@ class ApiConnection:
     def is_current(self, api: ApiConfig) -> bool:
         """True while `api` and its key are what the last client was built from; raises ConfigError when a
         key file cannot be read."""
-        key = self._sandbox_key if api.sandbox else read_api_key(api, self._environ)
+        key = self._sandbox_key if api.sandbox else find_api_key(api, self._environ).value
         return (api, hashlib.sha256((key or "").encode()).hexdigest()) == self._identity
 
     def close(self) -> None:
         if self._sandbox is not None:
             self._sandbox.stop()
-
-
-def _key_source(api: ApiConfig, environ: Mapping[str, str]) -> str:
-    """Where the key was read from, as read_api_key decides, for the hint of a refused key."""
-    if api.api_key_file is not None:
-        return str(api.api_key_file)
-    credentials = environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
-        return f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME} (systemd LoadCredential=)"
-    return f"${api.api_key_env}"
 
 
 class KeyProbe:

@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from remixd import secrets
+from remixd.config.credentials import ApiKey, find_api_key
 from remixd.config.load import load_config
-from remixd.config.model import ApiConfig, Config, read_api_key
+from remixd.config.model import ApiConfig, Config
 from remixd.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -516,11 +517,11 @@ def test_no_document_gives_a_traceback(tmp_path: Path, text: str) -> None:
 
 
 def test_key_from_the_environment_is_stripped_and_registered() -> None:
-    key = read_api_key(ApiConfig(api_key_env="MY_KEY"), {"MY_KEY": "  env-key-0001\n"})
+    key = find_api_key(ApiConfig(api_key_env="MY_KEY"), {"MY_KEY": "  env-key-0001\n"}).value
     assert key == "env-key-0001"
     assert secrets.scrub("sent env-key-0001") == f"sent {secrets.REDACTED}"
-    assert read_api_key(ApiConfig(), {}) is None
-    assert read_api_key(ApiConfig(), {"IDEOGRAM_API_KEY": "  "}) is None
+    assert find_api_key(ApiConfig(), {}).value is None
+    assert find_api_key(ApiConfig(), {"IDEOGRAM_API_KEY": "  "}).value is None
 
 
 def test_key_file_wins_then_credentials_directory_then_environment(tmp_path: Path) -> None:
@@ -530,21 +531,24 @@ def test_key_file_wins_then_credentials_directory_then_environment(tmp_path: Pat
     credentials.mkdir()
     (credentials / "ideogram-api-key").write_text("cred-key-0003", encoding="utf-8")
     env = {"IDEOGRAM_API_KEY": "env-key-0004", "CREDENTIALS_DIRECTORY": str(credentials)}
-    assert read_api_key(ApiConfig(api_key_file=key_file), env) == "file-key-0002"
-    assert read_api_key(ApiConfig(), env) == "cred-key-0003"
+    assert find_api_key(ApiConfig(api_key_file=key_file), env) == ApiKey("file-key-0002", str(key_file))
+    assert find_api_key(ApiConfig(), env) == ApiKey(
+        "cred-key-0003", "$CREDENTIALS_DIRECTORY/ideogram-api-key (systemd LoadCredential=)"
+    )
     (credentials / "ideogram-api-key").unlink()
-    assert read_api_key(ApiConfig(), env) == "env-key-0004"
+    assert find_api_key(ApiConfig(), env) == ApiKey("env-key-0004", "$IDEOGRAM_API_KEY")
+    assert "env-key-0004" not in repr(find_api_key(ApiConfig(), env))
 
 
 def test_unreadable_or_empty_key_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        read_api_key(ApiConfig(api_key_file=tmp_path / "missing"), {})
+        find_api_key(ApiConfig(api_key_file=tmp_path / "missing"), {})
     assert str(caught.value.problems[0]).startswith(
         f"{tmp_path}/missing: api.api_key_file: the key file cannot be read (No such file or directory)"
     )
     (tmp_path / "empty").write_text("\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="the key file is empty"):
-        read_api_key(ApiConfig(api_key_file=tmp_path / "empty"), {})
+        find_api_key(ApiConfig(api_key_file=tmp_path / "empty"), {})
 
 
 def test_key_file_path_is_resolved_and_loose_modes_warned(tmp_path: Path) -> None:
@@ -558,7 +562,7 @@ def test_key_file_path_is_resolved_and_loose_modes_warned(tmp_path: Path) -> Non
     assert config.warnings == (f"api.api_key_file: {key_file} is readable by others; run chmod 600 {key_file}",)
     key_file.chmod(0o600)
     assert load_config(write(tmp_path, text)).warnings == ()
-    assert read_api_key(config.api, {}) == "file-key-0005"
+    assert find_api_key(config.api, {}).value == "file-key-0005"
 
 
 def test_config_objects_are_frozen(tmp_path: Path) -> None:

@@ -1,0 +1,53 @@
+"""The one place the API key is looked up: its value, and where it came from for the hint of a refused key.
+
+The order: `api.api_key_file` if set, else `$CREDENTIALS_DIRECTORY/ideogram-api-key` (systemd
+`LoadCredential=`) when present, else the variable named by `api.api_key_env`. The key is registered with
+`secrets` the moment it is read, so it is scrubbed from every log line, error and file from then on (README,
+"Odd and hostile inputs").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from remixd import secrets
+from remixd.config.model import ApiConfig
+from remixd.errors import ConfigError, Problem
+
+CREDENTIAL_NAME = "ideogram-api-key"  # systemd LoadCredential=ideogram-api-key:/path
+_KEY_FILE_FIX = "check the path and that remixd's user may read it (chmod 600, owned by that user)"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    value: str | None  # None: nothing set where the key was looked for
+    source: str  # where it was looked for, as a person would check it: a path or `$VARIABLE`
+
+    def __repr__(self) -> str:
+        return f"ApiKey(source={self.source!r})"  # never the value, whatever prints this
+
+
+def find_api_key(api: ApiConfig, env: Mapping[str, str]) -> ApiKey:
+    """The API key and its source. Raises ConfigError when a key file is named but cannot be read or is
+    empty (never showing its content)."""
+    key_file, location, source = api.api_key_file, "api.api_key_file", str(api.api_key_file)
+    credentials = env.get("CREDENTIALS_DIRECTORY")
+    if key_file is None and credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
+        key_file, location = Path(credentials) / CREDENTIAL_NAME, "$CREDENTIALS_DIRECTORY"
+        source = f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME} (systemd LoadCredential=)"
+    if key_file is None:
+        key = env.get(api.api_key_env, "").strip()
+        secrets.register(key)
+        return ApiKey(key or None, f"${api.api_key_env}")
+    try:
+        key = key_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        problem = Problem(str(key_file), None, location, f"the key file cannot be read ({reason})", _KEY_FILE_FIX)
+        raise ConfigError([problem]) from None
+    secrets.register(key)
+    if not key:
+        raise ConfigError([Problem(str(key_file), None, location, "the key file is empty", "write the key into it")])
+    return ApiKey(key, source)

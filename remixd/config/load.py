@@ -182,6 +182,9 @@ class _Builder:
         if not isinstance(request, dict):
             return None
         merged, origin = _merge(defaults, request, path)
+        ratio = merged.get("aspect_ratio")
+        if isinstance(ratio, str) and re.fullmatch(r"\d+:\d+", ratio):  # `4:3` as people write it means 4x3
+            merged["aspect_ratio"] = ratio.replace(":", "x")
         request_path: KeyPath = (*path, "request")
         remix = None
 

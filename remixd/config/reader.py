@@ -8,6 +8,7 @@ keys (YAML would silently keep the last), merge keys and self-referring aliases 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, get_args
@@ -15,6 +16,7 @@ from typing import Any, TypeVar, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from remixd.config.model import InboxSchema, RuleSchema
 from remixd.errors import Problem
 from remixd.ideogram.requests import RemixRequest
 
@@ -48,7 +50,20 @@ _TYPE_FIXES = {
     "tuple_type": "write a list: [a, b] or one '- item' per line",
     "dict_type": "write a mapping, its keys indented below this one",
     "literal_error": "use one of the values above",
+    "too_short": "add at least one item",
+    "too_long": "remove items to stay within the limit",
 }
+# Fixes for a value that does not match its pattern, by the key it is written under.
+_PATTERN_FIXES = {
+    "name": "use lower-case letters, digits, '-' and '_', e.g. 'poster'",
+    "api_key_env": "write the name of the variable, e.g. IDEOGRAM_API_KEY (never the key itself)",
+    "listen": "write host:port, e.g. 127.0.0.1:9464",
+    "color_hex": "write '#' and six hex digits in quotes, e.g. '#ff8800'",
+}
+_RANGE_WORDS = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
+_BOOLEAN_WORDS = frozenset({"y", "yes", "n", "no", "on", "off"})  # YAML 1.1 booleans besides true/false
+_QUOTE_BRACE = "a value starting with { must be quoted"
+_TAB_FIX = "YAML does not allow tabs; indent with spaces"
 
 
 class ConfigFile:
@@ -58,6 +73,8 @@ class ConfigFile:
         self.file = file
         self.lines: dict[KeyPath, int] = {(): 1}
         self.problems: list[Problem] = []
+        # Unquoted values YAML 1.1 reads as booleans (`OFF`, `yes`), as written: a message can quote them.
+        self.booleans: dict[KeyPath, str] = {}
 
     def line(self, path: KeyPath) -> int:
         while path not in self.lines:  # a missing key: point at its parent
@@ -98,8 +115,8 @@ class ConfigFile:
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             what = "; ".join(part for part in (error.context, error.problem) if part)
-            fix = "check the indentation, colons and quotes here and on the line before"
-            return self._whole_file(mark.line + 1 if mark else None, f"YAML syntax error: {what}", fix)
+            at = mark.line + 1 if mark else None
+            return self._whole_file(at, f"YAML syntax error: {what}", _syntax_fix(text, at, what))
         except yaml.YAMLError as error:
             return self._whole_file(None, f"YAML error: {error}", "fix the YAML syntax")
         except RecursionError:  # `a: [[[[…` thousands deep exhausts the parser (and would be a traceback)
@@ -147,6 +164,11 @@ class ConfigFile:
                 self.lines[(*path, index)] = item.start_mark.line + 1
                 items.append(self._construct(item, (*path, index), loader, inner))
             return items
+        plain = isinstance(node, yaml.ScalarNode) and node.style is None
+        if plain and node.tag.endswith((":int", ":float")) and ":" in node.value:
+            return str(node.value)  # YAML 1.1 reads `4:3` as the base-60 number 243; nobody means that
+        if plain and node.tag.endswith(":bool") and str(node.value).lower() in _BOOLEAN_WORDS:
+            self.booleans[path] = str(node.value)
         try:
             return loader.construct_object(node)
         except yaml.YAMLError as error:  # an unknown tag (`!!python/name:…`) or a malformed timestamp
@@ -162,9 +184,13 @@ class ConfigFile:
             loc: KeyPath = tuple(item["loc"])
             path, kind, key = where(loc), item["type"], str(loc[-1]) if loc else ""
             if kind == "extra_forbidden":
-                problems.append(
-                    self.problem(path, f"unknown key '{key}'", _did_you_mean(key, _known_keys(model, loc[:-1])))
-                )
+                problems.append(self.problem(path, f"unknown key '{key}'", _unknown_key_fix(key, model, loc[:-1])))
+            elif kind == "string_type" and isinstance(item["input"], dict):  # `prompt: {stem}` is a mapping
+                problems.append(self.problem(path, f"{_QUOTE_BRACE}: YAML read it as a mapping", _quote_fix(path)))
+            elif kind == "string_type" and path in self.booleans:
+                written = self.booleans[path]
+                message = f"YAML reads an unquoted {written} as the boolean {str(item['input']).lower()}"
+                problems.append(self.problem(path, message, f"write it in quotes: '{written}'"))
             elif kind == "missing":
                 problems.append(self.problem(path, f"required key '{key}' is missing", f"add {key}: …"))
             elif kind == "remix_request":
@@ -177,7 +203,7 @@ class ConfigFile:
                 if path and path[-1] in _MAYBE_SECRET:  # a key pasted where its variable's name goes
                     shown = "a value not shown here, as it may be a secret"
                 message = f"{message[:1].lower()}{message[1:]} (got {shown})"
-                problems.append(self.problem(path, message, _TYPE_FIXES.get(kind, "")))
+                problems.append(self.problem(path, message, _value_fix(kind, path, item.get("ctx") or {})))
         return problems
 
     def schema(self, model: type[_Model], raw: Any, prefix: KeyPath) -> _Model | None:
@@ -188,12 +214,54 @@ class ConfigFile:
             return None
 
 
-def _known_keys(model: type[BaseModel], loc: KeyPath) -> list[str]:
+def _syntax_fix(text: str, line: int | None, what: str) -> str:
+    lines = text.splitlines()
+    nearby = lines[max(0, (line or 1) - 2) : line or 1]
+    if "'\\t'" in what or any(row[: len(row) - len(row.lstrip())].count("\t") for row in nearby):
+        return _TAB_FIX
+    if any(re.search(r":\s+\{[^}]*\}\s*[^\s,}]", row) for row in nearby):
+        return f'{_QUOTE_BRACE}: write prompt: "{{stem}} …" with the quotes'
+    return "check the indentation, colons and quotes here and on the line before"
+
+
+def _quote_fix(path: KeyPath) -> str:
+    key = path[-1] if path and isinstance(path[-1], str) else "value"
+    return f'write it in quotes, e.g. {key}: "{{stem}} on a beach"'
+
+
+def _value_fix(kind: str, path: KeyPath, ctx: dict[str, Any]) -> str:
+    """How to fix a value of the right type that is out of range or of the wrong form."""
+    for bound, words in _RANGE_WORDS.items():
+        if bound in ctx:
+            return f"write a number {words} {ctx[bound]:g}"
+    if kind == "string_pattern_mismatch":
+        key = next((part for part in reversed(path) if isinstance(part, str)), "")
+        default = "write an 8-digit hex code, e.g. 'AB12CD34'" if key == "style_codes" else "match the pattern shown"
+        return _PATTERN_FIXES.get(key, default)
+    return _TYPE_FIXES.get(kind, "")
+
+
+def _unknown_key_fix(key: str, model: type[BaseModel], loc: KeyPath) -> str:
+    """What to do with a key the section does not take; some are right, in the wrong section."""
+    section = _section_model(model, loc)
+    if section is RuleSchema and key in _known_keys(RemixRequest, ()):
+        return f"move it under `request:` (Ideogram's fields go in the rule's request, e.g. request: {{{key}: …}})"
+    if section is InboxSchema and key == "match":
+        return "globs belong to a rule: put them in a rule's match: and name that rule in this inbox's rules:"
+    return _did_you_mean(key, _known_keys(model, loc))
+
+
+def _section_model(model: type[BaseModel], loc: KeyPath) -> type[BaseModel] | None:
     current: type[BaseModel] | None = model
     for part in loc:
         if current is not None and isinstance(part, str):
             field = next((f for name, f in current.model_fields.items() if (f.alias or name) == part), None)
             current = _nested_model(field.annotation) if field is not None else None
+    return current
+
+
+def _known_keys(model: type[BaseModel], loc: KeyPath) -> list[str]:
+    current = _section_model(model, loc)
     if current is None:
         return []
     names = [field.alias or name for name, field in current.model_fields.items()]

@@ -68,7 +68,8 @@ def _problem(message: str, fix: str) -> PydanticCustomError:
 
 def _choices(values: tuple[str, ...], wrong: str, guess: bool = True) -> str:
     """`use one of …`, led by a did-you-mean when a value is close (not when the other endpoint has it)."""
-    close = difflib.get_close_matches(wrong, values, n=1) if guess else []
+    same = [value for value in values if value.casefold() == wrong.casefold()]  # `turbo` for TURBO
+    close = same or (difflib.get_close_matches(wrong, values, n=1) if guess else [])
     hint = f"did you mean '{close[0]}'? " if close else ""
     return f"{hint}use one of {', '.join(values)}"
 

@@ -227,13 +227,21 @@ def test_every_problem_is_reported_at_once_in_line_order(tmp_path: Path) -> None
         [f"{path}:14", "rules[0].request.seed"],
         [f"{path}:15", "rules[0].request.style_type"],
     ]
-    assert found[0] == f"{path}:2: api.timeout_s: input should be greater than 0 (got 0)"
-    assert found[1] == f"{path}:3: api.max_in_flight_images: input should be less than or equal to 64 (got 65)"
+    assert (
+        found[0] == f"{path}:2: api.timeout_s: input should be greater than 0 (got 0) — write a number greater than 0"
+    )
+    assert found[1] == (
+        f"{path}:3: api.max_in_flight_images: input should be less than or equal to 64 (got 65)"
+        " — write a number at most 64"
+    )
     assert found[2] == (
         f"{path}:5: inboxes[0].after: after: move needs done_dir — add done_dir: ./done, "
         "or set after: keep or after: delete"
     )
-    assert found[4] == f"{path}:10: rules[0].name: string should match pattern '^[a-z0-9_-]+$' (got 'Poster')"
+    assert found[4] == (
+        f"{path}:10: rules[0].name: string should match pattern '^[a-z0-9_-]+$' (got 'Poster')"
+        " — use lower-case letters, digits, '-' and '_', e.g. 'poster'"
+    )
 
 
 @pytest.mark.parametrize(
@@ -295,6 +303,7 @@ def test_the_same_bad_default_for_several_rules_is_one_problem(tmp_path: Path) -
     path = write(tmp_path, text + "defaults:\n  seed: -5\n")
     assert one_problem(path) == (
         f"{path}:15: defaults.seed: input should be greater than or equal to 0 (got -5) (in rules 'poster', 'other')"
+        " — write a number at least 0"
     )
 
 

@@ -14,8 +14,20 @@ from remixd.files import atomic
 log = structlog.get_logger(__name__)
 
 
-def check_folders(inbox: InboxConfig) -> None:
-    """Permissions are checked at start: a folder remixd cannot write is named now, not after paying."""
+def check_folders(inbox: InboxConfig, config_folder: Path) -> None:
+    """Permissions are checked at start: a folder remixd cannot write is named now, not after paying.
+
+    A missing inbox inside the config file's folder is created (README "Configuration"): that is the quick
+    start's ./inbox. One elsewhere may be a mount that is not there yet; creating it would hide the mount's
+    absence under an empty folder, so the intake waits for it instead.
+    """
+    if inbox.path.is_relative_to(config_folder) and not inbox.path.exists():
+        try:
+            inbox.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            log.warning("remixd.inbox.not_created", inbox=str(inbox.path), error=error.strerror)
+        else:
+            log.info("remixd.inbox.created", inbox=str(inbox.path))
     for folder in (inbox.output, inbox.done_dir, inbox.failed_dir):
         if folder is None:
             continue

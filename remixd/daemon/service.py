@@ -120,7 +120,7 @@ class Service:
         )
         self.worker = Worker(self.journal, self.client, self.gates, self._policy)
         for inbox in config.inboxes:
-            check_folders(inbox)
+            check_folders(inbox, config.source.parent)
         self.intake = Intake(config.inboxes, self.journal)
 
     def _start_metrics(self, settings: MetricsConfig) -> None:
@@ -287,7 +287,7 @@ class Service:
                 return
             self.intake.stop()
             for inbox in new.inboxes:
-                check_folders(inbox)
+                check_folders(inbox, new.source.parent)
             self.config = new
             self.limiter.set_maximum(new.api.max_in_flight_images)
             self.gates.budget.reconfigure(new.budget)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from remixd import secrets
 from remixd.config.credentials import ApiKey, find_api_key
 from remixd.config.load import load_config
-from remixd.config.model import ApiConfig, Config
+from remixd.config.model import ApiConfig, Config, InboxSchema
 from remixd.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -62,7 +62,8 @@ def test_example_config_loads_cleanly() -> None:
         REPO / "done",
         REPO / "failed",
     )
-    assert (inbox.settle_s, inbox.after, config.state_dir) == (1.0, "move", REPO / "state")
+    assert (inbox.settle_s, inbox.after, config.state_dir) == (2.0, "move", REPO / "state")
+    assert inbox.settle_s == InboxSchema.model_fields["settle_s"].default  # README's documented default
     assert [rule.name for rule in config.rules_for(inbox)] == ["square", "poster"]
     assert {rule.request.model for rule in config.rules} == {"V_2", "V_3"}
 

@@ -1,0 +1,36 @@
+"""README's first command as a new user runs it: the example config, untouched, in a fresh folder."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from remixd.config.load import load_config
+from remixd.rules import match
+from tests.helpers import REPO, Daemon, make_image, wait_for
+
+pytestmark = pytest.mark.e2e
+
+# Every format README's "Odd and hostile inputs" says remixd sends or converts, by the names people's files have.
+CONVERTED = ["jpg", "JPEG", "png", "webp", "heic", "HEIF", "gif", "tif", "tiff", "avif", "bmp"]
+
+
+@pytest.mark.parametrize("extension", CONVERTED)
+def test_the_examples_catch_all_rule_takes_every_format_remixd_converts(extension: str) -> None:
+    config = load_config(REPO / "config.example.yaml")
+    assert [rule.name for rule in match(f"holiday/photo.{extension}", config.rules)] == ["poster"]
+
+
+def test_the_quick_start_creates_its_inbox_and_starts_without_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.example.yaml"
+    shutil.copyfile(REPO / "config.example.yaml", config)
+    daemon = Daemon(config, {})
+    daemon.wait_started()
+    assert (tmp_path / "inbox").is_dir()
+    assert [event["level"] for event in daemon.events() if event["level"] in ("warning", "error")] == []
+    make_image(tmp_path / "inbox/photo.gif")  # a converted format, through the catch-all rule
+    wait_for(lambda: (tmp_path / "outbox/photo.poster.1.json").exists(), message="the GIF's result")
+    assert daemon.stop(signal.SIGINT) == 0

@@ -162,7 +162,9 @@ def _once_locked(config: Config) -> ExitStatus:
     if service.gave_up is not None:
         print(f"remixd: stopped early, submissions are paused: {service.gave_up}", file=sys.stderr)
         return ExitStatus.CONFIG if service.gates.auth.is_paused else ExitStatus.INPUT_FAILED
-    return ExitStatus.INPUT_FAILED if summary.failed else ExitStatus.OK
+    for reason in service.intake.paused:  # nothing was taken from it: a run that did not do its job
+        print(f"remixd: {reason}, so nothing was taken from it — create or mount it and run again", file=sys.stderr)
+    return ExitStatus.INPUT_FAILED if summary.failed or service.intake.paused else ExitStatus.OK
 
 
 def _check(args: argparse.Namespace) -> ExitStatus:

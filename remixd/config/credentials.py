@@ -29,6 +29,15 @@ class ApiKey:
         return f"ApiKey(source={self.source!r})"  # never the value, whatever prints this
 
 
+def key_is_set(api: ApiConfig, env: Mapping[str, str]) -> bool:
+    """Whether a key is where `find_api_key` looks, without reading it: a key file named (a warning of its
+    own says when it cannot be read), a systemd credential, or a non-empty variable."""
+    credentials = env.get("CREDENTIALS_DIRECTORY")
+    if api.api_key_file is not None or (credentials and (Path(credentials) / CREDENTIAL_NAME).is_file()):
+        return True
+    return bool(env.get(api.api_key_env, "").strip())
+
+
 def find_api_key(api: ApiConfig, env: Mapping[str, str]) -> ApiKey:
     """The API key and its source. Raises ConfigError when a key file is named but cannot be read or is
     empty (never showing its content)."""

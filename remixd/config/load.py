@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from remixd.config.credentials import key_is_set
 from remixd.config.model import (
     ApiConfig,
     BudgetConfig,
@@ -37,8 +40,10 @@ from remixd.rules import compile_glob, template_problems
 _EXCLUSIVE_GROUPS = (("aspect_ratio", "resolution"), ("style_type", "style_codes"))
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate the config; raises ConfigError carrying every problem found, in line order."""
+def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
+    """Read and validate the config; raises ConfigError carrying every problem found, in line order.
+
+    `env` is where the API key would come from: its absence is a warning, not an error (it may come later)."""
     located = ConfigFile(str(path))
     data = located.read(path)
     config = None
@@ -46,7 +51,7 @@ def load_config(path: Path) -> Config:
         config = _Builder(located, path.expanduser().resolve()).build(data)
     if located.problems or config is None:
         raise ConfigError(sorted(located.problems, key=lambda problem: problem.line or 0))
-    return dataclasses.replace(config, warnings=config_warnings(config))
+    return dataclasses.replace(config, warnings=config_warnings(config, has_key=key_is_set(config.api, env)))
 
 
 def _canonical(key: str) -> str:

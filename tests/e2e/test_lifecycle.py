@@ -93,17 +93,18 @@ def test_an_invalid_reload_is_refused_and_the_old_config_keeps_running(tmp_path:
 
 
 def test_a_missing_inbox_is_paused_and_resumes_when_it_appears(tmp_path: Path, sandbox: SandboxServer) -> None:
-    config = write_config(tmp_path, sandbox.base_url, inbox={"rescan_s": 0.3})
-    (tmp_path / "inbox").rmdir()
+    # outside the config's folder, like a mount point (one inside it would be created at start)
+    mount = tmp_path / "mnt/inbox"
+    mount.parent.mkdir()
+    config = write_config(tmp_path / "conf", sandbox.base_url, inbox={"rescan_s": 0.3, "path": str(mount)})
     daemon = Daemon(config, ENV)
     daemon.wait_started()
     wait_for(lambda: any(e.get("event") == "remixd.inbox.paused" for e in daemon.events()), message="the pause")
-    status = (
-        json.loads((tmp_path / "state/status.json").read_text()) if (tmp_path / "state/status.json").exists() else {}
-    )
+    status_file = tmp_path / "conf/state/status.json"
+    status = json.loads(status_file.read_text()) if status_file.exists() else {}
     assert not status or status["paused"]
 
-    make_image(tmp_path / "staging/late.jpg").parent.rename(tmp_path / "inbox")  # mounted, with a file in it
-    wait_for(lambda: (tmp_path / "done/late.jpg").is_file(), message="the input of the resumed inbox")
+    make_image(tmp_path / "staging/late.jpg").parent.rename(mount)  # mounted, with a file in it
+    wait_for(lambda: (tmp_path / "conf/done/late.jpg").is_file(), message="the input of the resumed inbox")
     assert daemon.stop() == 0
     assert any(e.get("event") == "remixd.inbox.resumed" for e in daemon.events())

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from remixd.config.model import SERVICE_CONFIG_DIR, SERVICE_WRITABLE
+
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ("remixd.service", "remixd@.service")
 INSTALLED = "/opt/remixd/bin/remixd"  # where README's step 1 installs the command the units run
@@ -116,3 +118,13 @@ def test_user_and_folders_steps_of_the_readme(tmp_path: Path) -> None:
     assert inbox.is_dir() and oct(inbox.stat().st_mode & 0o7777) == "0o2770"
     for folder in ("outbox", "done", "failed"):
         assert (tmp_path / "srv/remixd" / folder).is_dir()
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_check_knows_where_the_units_let_remixd_write(name: str) -> None:
+    """`remixd check` warns about folders outside these: they must be what the units really allow."""
+    text = (ROOT / "systemd" / name).read_text(encoding="utf-8")
+    instance = "/%i" if "@" in name else ""
+    assert f"ReadWritePaths={SERVICE_WRITABLE[0]}{instance}\n" in text
+    assert f"StateDirectory={SERVICE_WRITABLE[1].relative_to('/var/lib')}{instance}\n" in text
+    assert f"REMIXD_CONFIG={SERVICE_CONFIG_DIR}/" in text

@@ -70,7 +70,7 @@ def test_example_config_loads_cleanly() -> None:
 
 def test_minimal_config_gets_the_documented_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)  # relative paths follow the config file, not the working directory
-    config = load_config(write(tmp_path, MINIMAL))
+    config = load_config(write(tmp_path, MINIMAL), env={"IDEOGRAM_API_KEY": "key-0001"})
     assert config.source == tmp_path / "config.yaml"
     assert config.api == ApiConfig()
     assert config.api.base_url == "https://api.ideogram.ai"
@@ -163,7 +163,7 @@ def test_extension_keys_are_accepted(tmp_path: Path) -> None:
         "  max_download_bytes: 1000\n  allowed_result_hosts: [ideogram.ai]\n  max_in_flight_images: 64\n"
         "shutdown_grace_s: 2\nbudget: {max_images_per_day: 10, max_usd_per_day: 1}\n"
     )
-    config = load_config(write(tmp_path, text))
+    config = load_config(write(tmp_path, text), env={"IDEOGRAM_API_KEY": "key-0001"})
     assert config.api.base_url == "http://127.0.0.1:8080/ideogram"
     assert (config.api.auth, config.api.max_download_bytes, config.api.allowed_result_hosts) == (
         "bearer",

@@ -23,6 +23,7 @@ import structlog
 
 from remixd.config.model import InboxConfig
 from remixd.errors import RemixdError
+from remixd.intake.complete import looks_complete
 from remixd.intake.readiness import Readiness, stat_signature
 from remixd.intake.scan import InboxUnavailable, is_ignored, scan_stat
 from remixd.intake.watch import Watcher
@@ -202,19 +203,20 @@ class Intake:
         if state.missing:
             return
         horizon = self._wall() - state.config.settle_s
+        # Readiness holds a file back for a second window when it is empty or looks cut short (a stalled
+        # copy); one quiet for longer than both windows gets its answer from prepare.
+        second_horizon = horizon - state.config.settle_s
         tracked = len(state.readiness) > 0  # the start-up scan of a big backlog skips 20,000 lookups
         try:
             for name, relpath, info in scan_stat(state.config):
-                path = Path(name) if tracked or not initial or info.st_mtime >= horizon else None
+                path = Path(name) if tracked or not initial or info.st_mtime >= second_horizon else None
                 if path is not None and tracked and path in state.readiness:
-                    if info.st_mtime >= horizon:
+                    if info.st_mtime >= second_horizon:
                         continue
-                    # Readiness holds an empty file back (a copier may not have written yet); one quiet
-                    # for a whole rescan interval is really empty, and gets its answer from prepare.
                     state.readiness.forget(path)
                 elif path is not None and not initial and path not in state.announced:
                     self.missed_by_events += 1
-                if info.st_mtime < horizon:
+                if info.st_mtime < horizon and (info.st_mtime < second_horizon or looks_complete(Path(name))):
                     yield state, relpath, info
                 elif path is not None:
                     state.readiness.touch(path)

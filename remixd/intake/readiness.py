@@ -8,14 +8,19 @@ Events are hints and writers are slow: a scanner closes its file after every pag
 3. it is still a regular file (or a symbolic link, see below), and not empty (a copier that created the file
    but has not written its first byte yet must not have the empty file carried off to `failed/`).
 
+A file that passes all three but looks cut short (`intake.complete`: a JPEG without its end marker, a PNG
+without IEND, …) is a copy that stalled, not yet a damaged file: it gets a second settle window, and any
+change in it starts settling over. Only a file still unchanged and incomplete after that window is handed on
+(the worker then fails it as damaged).
+
 Any change restarts the quiet period. A vanished file, or one replaced by a folder, a fifo, a socket or a
 device, is dropped silently: the next event or rescan brings it back if it returns. A symbolic link is
 tracked by the link's own lstat (never its target's) so that it reaches the worker, which refuses it with an
 error file ("links are not followed") instead of leaving it unexplained in the inbox; nothing here or there
 ever opens what it points at.
 
-`Readiness` does no I/O of its own beyond the injected `stat`, keeps no threads, and is owned by one thread
-(the service loop); it is not locked.
+`Readiness` does no I/O of its own beyond the injected `stat` and `complete`, keeps no threads, and is owned
+by one thread (the service loop); it is not locked.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
+from remixd.intake.complete import looks_complete
 from remixd.intake.scan import unrecordable_name
 
 __all__ = ["Readiness", "Signature", "signature_of", "stat_signature"]
@@ -36,6 +44,7 @@ Signature = tuple[int, int, int]
 """(size, mtime_ns, inode) of a regular file, or of a symbolic link itself (lstat)."""
 
 StatFunction = Callable[[Path], os.stat_result]
+log = structlog.get_logger(__name__)
 
 
 def signature_of(result: os.stat_result) -> Signature | None:
@@ -65,6 +74,7 @@ class _Tracked:
     signature: Signature
     quiet_since: float  # clock value of the last touch or observed change
     ticket: int  # identifies this path's one live heap item; older items for the path are stale
+    stalled: bool = False  # quiet but cut short: in its second settle window
 
 
 class Readiness:
@@ -82,12 +92,14 @@ class Readiness:
         settle_s: float,
         clock: Callable[[], float] = time.monotonic,
         stat: StatFunction = os.lstat,
+        complete: Callable[[Path], bool] = looks_complete,
     ) -> None:
         if settle_s < 0:
             raise ValueError(f"settle_s must be >= 0, got {settle_s!r}")
         self.settle_s = settle_s
         self._clock = clock
         self._stat = stat
+        self._complete = complete
         self._tracked: dict[Path, _Tracked] = {}
         self._heap: list[tuple[float, int, Path]] = []
         self._tickets = 0
@@ -116,8 +128,9 @@ class Readiness:
         else:
             # The live heap item stays where it is; when it comes due it sees the later quiet_since and
             # reschedules. Pushing here instead would grow the heap by one item per event in a write storm.
-            entry.signature = signature
-            entry.quiet_since = now
+            if entry.stalled and signature != entry.signature:
+                log.info("remixd.input.copy_resumed", path=os.fspath(path))
+            entry.signature, entry.quiet_since, entry.stalled = signature, now, False
 
     def forget(self, path: Path) -> None:
         """Stop tracking `path` (its heap item goes stale and is skipped when it surfaces)."""
@@ -148,8 +161,17 @@ class Readiness:
             elif signature != entry.signature or signature[0] == 0:
                 # Written to without an event we saw (polling, NFS, missed inotify), or still empty:
                 # the quiet period starts again from this look.
-                entry.signature = signature
-                entry.quiet_since = now
+                if entry.stalled:
+                    log.info("remixd.input.copy_resumed", path=os.fspath(path))
+                entry.signature, entry.quiet_since, entry.stalled = signature, now, False
+                self._schedule(entry, path, now + self.settle_s)
+            elif not entry.stalled and not self._complete(path):
+                log.info(
+                    "remixd.input.stalled",
+                    path=os.fspath(path),
+                    hint=f"it looks cut short: remixd waits another {self.settle_s:g} s for the copy to go on",
+                )
+                entry.stalled, entry.quiet_since = True, now
                 self._schedule(entry, path, now + self.settle_s)
             else:
                 del self._tracked[path]

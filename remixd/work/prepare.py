@@ -29,6 +29,11 @@ MAX_SOURCE_BYTES = 256 * 1024 * 1024  # read before decoding, so a huge file can
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 SUPPORTED_HINT = "remixd sends JPEG, PNG and WebP, and converts GIF, BMP, TIFF, AVIF and HEIC"
+# A copy that stalls is waited for over two settle windows before it gets here (README "Odd and hostile inputs").
+_DAMAGED_HINT = (
+    "re-export or re-copy the file and drop it in again; if it was still being copied, it had not changed for "
+    "twice settle_s: raise settle_s for copies that pause longer"
+)
 _HEIC_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs")
 
 
@@ -74,7 +79,7 @@ def prepare(
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise InputError(
             f"{name} is damaged or incomplete ({image.format} image: {error})",
-            "re-export or re-copy the file; a file still being written is picked up again when it settles",
+            _DAMAGED_HINT,
         ) from error
     source_format = "JPEG" if image.format == "MPO" else str(image.format)  # camera JPEGs open as MPO
     steps: list[str] = []
@@ -201,7 +206,7 @@ def _open(data: bytes, name: str, formats: tuple[str, ...], max_pixels: int) -> 
     except UnidentifiedImageError:
         raise InputError(f"{name} is not an image remixd can read ({_sniff(data)})", SUPPORTED_HINT) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise InputError(f"{name} is damaged or incomplete: {error}", "re-export or re-copy the file") from error
+        raise InputError(f"{name} is damaged or incomplete: {error}", _DAMAGED_HINT) from error
     if image.width * image.height > max_pixels:
         raise _too_many_pixels(name, image.size, max_pixels)
     return image

@@ -195,3 +195,18 @@ def read_only(folder: Path) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+def exiftool(path: Path) -> dict[str, Any]:
+    """Every tag exiftool reads from `path`, named GROUP:TAG (`XMP-dc:Description`, `PNG:Remixd`), with its
+    warnings as `ExifTool:Warning`. `.ci/run` installs exiftool from Debian's libimage-exiftool-perl."""
+    found = subprocess.run(
+        ["exiftool", "-json", "-groupNames1", "-duplicates", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert found.stdout, f"exiftool read nothing from {path}: {found.stderr}"
+    tags: dict[str, Any] = json.loads(found.stdout)[0]
+    return tags

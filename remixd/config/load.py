@@ -27,6 +27,7 @@ from remixd.config.model import (
     InboxConfig,
     InboxSchema,
     MetricsConfig,
+    OutputsConfig,
     Rule,
     RuleSchema,
     config_warnings,
@@ -111,11 +112,14 @@ class _Builder:
             else None
         )
         defaults = data.get("defaults") or {} if _is_mapping(data, "defaults") else {}
+        outputs = self._outputs(data, ()) or OutputsConfig()
         raw_rules: list[Any] = data["rules"] if isinstance(data.get("rules"), list) else []
         written = [item["name"] for item in raw_rules if isinstance(item, dict) and isinstance(item.get("name"), str)]
         rules = self._rules(raw_rules, defaults)
         raw_inboxes: list[Any] = data["inboxes"] if isinstance(data.get("inboxes"), list) else []
-        inboxes = [self._inbox(item, ("inboxes", index), written) for index, item in enumerate(raw_inboxes)]
+        inboxes = [
+            self._inbox(item, ("inboxes", index), written, outputs, rules) for index, item in enumerate(raw_inboxes)
+        ]
         state_dir = self._path(("state_dir",), data.get("state_dir", "./state"))
         if api is not None and api.api_key_file is not None:
             api = api.model_copy(update={"api_key_file": self._path(("api", "api_key_file"), str(api.api_key_file))})
@@ -138,6 +142,13 @@ class _Builder:
         except (OSError, ValueError, RuntimeError) as error:  # NUL bytes, symlink loops
             self.located.add(path, f"not a usable path ({error})", "write a plain folder path")
             return None
+
+    def _outputs(self, item: dict[str, Any], path: KeyPath) -> OutputsConfig | None:
+        """The `outputs:` of the top level, an inbox or a rule; None when absent or invalid (then reported)."""
+        value = item.get("outputs")
+        if not isinstance(value, dict):
+            return None  # absent, or not a mapping: the schema of the section around it reports that
+        return self.located.schema(OutputsConfig, value, (*path, "outputs"))
 
     def _rules(self, raw: list[Any], defaults: dict[str, Any]) -> list[Rule | None]:
         rules: list[Rule | None] = []
@@ -207,11 +218,14 @@ class _Builder:
         if isinstance(merged.get("prompt"), str):
             for message, fix in template_problems(merged["prompt"]):
                 located.add(origin["prompt"], message, fix)
+        outputs = self._outputs(item, path)
         if schema is None or remix is None or len(located.problems) != before:
             return None
-        return Rule(schema.name, schema.match, schema.continue_, remix, tuple(patterns))
+        return Rule(schema.name, schema.match, schema.continue_, remix, tuple(patterns), outputs)
 
-    def _inbox(self, item: Any, path: KeyPath, written: list[str]) -> InboxConfig | None:
+    def _inbox(
+        self, item: Any, path: KeyPath, written: list[str], outputs: OutputsConfig, rules: list[Rule | None]
+    ) -> InboxConfig | None:
         located = self.located
         if not isinstance(item, dict):
             located.add(
@@ -246,6 +260,7 @@ class _Builder:
                 compile_glob(glob) if isinstance(glob, str) else None
             except ValueError as error:
                 located.add((*path, "ignore", index), str(error), "globs are relative to the inbox, e.g. '*.xmp'")
+        own_outputs = outputs.under(self._outputs(item, path))
         if schema is None:
             return None
         folders = {
@@ -259,6 +274,8 @@ class _Builder:
             after=schema.after, recursive=schema.recursive, settle_s=schema.settle_s, detect=schema.detect,
             rules=schema.rules if schema.rules is not None else tuple(dict.fromkeys(written)),
             ignore=schema.ignore, excluded_dirs=(), rescan_s=schema.rescan_s, poll_s=schema.poll_s,
+            outputs=own_outputs,
+            rule_outputs=tuple((rule.name, own_outputs.under(rule.outputs)) for rule in rules if rule and rule.outputs),
         )  # fmt: skip
 
     def _feedback(self, inboxes: list[tuple[int, InboxConfig]], state_dir: Path | None) -> tuple[InboxConfig, ...]:

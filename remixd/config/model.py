@@ -71,6 +71,27 @@ class MetricsConfig(BaseModel):
         return int(self.listen.rsplit(":", 1)[1])
 
 
+class OutputsConfig(BaseModel):
+    """How results are written (README, "Output format"); at the top level, and overridden per inbox or rule."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    embed_metadata: StrictBool = True
+    format: Literal["original", "png", "jpeg", "webp"] = "original"
+    quality: Annotated[StrictInt, Field(ge=1, le=100)] = 90
+    max_side: Annotated[StrictInt, Field(ge=16)] | None = None
+    keep_download: StrictBool = False
+
+    def under(self, override: OutputsConfig | None) -> OutputsConfig:
+        """These settings with the keys `override` sets on top."""
+        if override is None:
+            return self
+        return self.model_copy(update={key: getattr(override, key) for key in override.model_fields_set})
+
+
+_DEFAULT_OUTPUTS = OutputsConfig()
+
+
 # The shapes of an inbox, a rule and the top level as written; `config.load` builds the frozen objects below
 # from them after its cross-field checks.
 class InboxSchema(BaseModel):
@@ -88,6 +109,7 @@ class InboxSchema(BaseModel):
     ignore: tuple[StrictStr, ...] = ()
     rescan_s: Seconds = 60.0
     poll_s: Seconds = 1.0
+    outputs: dict[str, Any] | None = None  # checked on its own as OutputsConfig
 
 
 class RuleSchema(BaseModel):
@@ -97,6 +119,7 @@ class RuleSchema(BaseModel):
     match: Annotated[tuple[StrictStr, ...], Field(min_length=1)]
     continue_: StrictBool = Field(default=False, alias="continue")
     request: dict[str, Any]
+    outputs: dict[str, Any] | None = None  # checked on its own as OutputsConfig
 
 
 class DocumentSchema(BaseModel):
@@ -109,6 +132,7 @@ class DocumentSchema(BaseModel):
     budget: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     defaults: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
     inboxes: Annotated[list[Any], Field(min_length=1)]
     rules: Annotated[list[Any], Field(min_length=1)]
     shutdown_grace_s: Seconds = 30.0
@@ -129,6 +153,11 @@ class InboxConfig:
     excluded_dirs: tuple[Path, ...]  # remixd's own folders inside this inbox: the watcher skips them
     rescan_s: float = 60.0
     poll_s: float = 1.0
+    outputs: OutputsConfig = _DEFAULT_OUTPUTS  # the top level's with this inbox's keys on top
+    rule_outputs: tuple[tuple[str, OutputsConfig], ...] = ()  # where a rule sets its own keys, on top of those
+
+    def outputs_for(self, rule: str) -> OutputsConfig:
+        return dict(self.rule_outputs).get(rule, self.outputs)
 
 
 @dataclass(frozen=True)
@@ -138,6 +167,7 @@ class Rule:
     continue_: bool  # YAML key "continue"
     request: RemixRequest  # defaults merged under it; prompt is the unrendered template
     patterns: tuple[re.Pattern[str], ...]  # `match`, compiled (rules.compile_glob)
+    outputs: OutputsConfig | None = None  # only the keys the rule sets (`model_fields_set`)
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,15 @@ def result_paths(
     fingerprint: str,
     *,
     extensions: Sequence[str | None],
-    image_sha256s: Sequence[str | None] = (),
+    image_sha256s: Sequence[str | frozenset[str] | None] = (),
 ) -> list[ResultPaths]:
     """Where one job's results go: `OUTPUT/REL/STEM.RULE.K.EXT` + `STEM.RULE.K.json`, K = 1…len(extensions).
 
     `extensions[K-1]` is the downloaded format ("png") or None for a withheld image. Names already taken by
     another source's results (or by an image without a sidecar) make it `STEM-<sha8>.RULE.K.*`; the same
     source, rule and request (a resume after a crash) gets its own names back. `image_sha256s` lets an image
-    of ours that lost its sidecar to a crash be recognised as ours.
+    of ours that lost its sidecar to a crash be recognised as ours (by any of the hashes given for its slot:
+    the file as written now, or as an earlier version wrote it).
     """
     if source.sha256 is None:
         raise ValueError("results need the source's sha256")
@@ -94,7 +95,7 @@ def stem_variants(stem: str, sha256: str, reserve: int) -> Iterator[str]:
 
 
 def _slot_is_ours(
-    folder: Path, entries: set[str], prefix: str, identity: tuple[str, ...], expected_sha256: str | None
+    folder: Path, entries: set[str], prefix: str, identity: tuple[str, ...], expected: str | frozenset[str] | None
 ) -> bool:
     """Free, or holding this very job's result (same source, rule and request) from before a crash."""
     sidecar_name = prefix + "json"
@@ -107,7 +108,8 @@ def _slot_is_ours(
             return False  # unreadable or not ours to judge: never overwrite it
         return found == identity
     images = [name for name in entries if name.startswith(prefix) and "." not in name[len(prefix) :]]
-    return all(expected_sha256 is not None and sha256_of(folder / name) == expected_sha256 for name in images)
+    accepted = frozenset([expected]) if isinstance(expected, str) else expected or frozenset()
+    return all(sha256_of(folder / name) in accepted for name in images)
 
 
 def _names_in(folder: Path) -> set[str]:

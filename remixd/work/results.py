@@ -7,8 +7,9 @@ disk or a read-only folder, holding the output folder's lock so two inputs never
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
-import io
 import random
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -16,16 +17,16 @@ from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import structlog
-from PIL import Image
 
-from remixd.config.model import InboxConfig
-from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, UrlExpired, with_hint
-from remixd.files import names, sidecar
+from remixd.config.model import InboxConfig, OutputsConfig
+from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, OutputError, UrlExpired, with_hint
+from remixd.files import atomic, embed, encode, names, sidecar
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
-from remixd.ideogram.responses import RemixResponse
+from remixd.ideogram.responses import RemixResponse, ResultItem
 from remixd.journal.records import InputRecord, JobRecord, Journal
 from remixd.work.gates import Gates, Stopped
 from remixd.work.prepare import PreparedImage
@@ -69,12 +70,37 @@ class Results:
         self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig, prepared: PreparedImage
     ) -> None:
         response = RemixResponse.model_validate(job.response)
-        images = [self._download(job, item.url) if item.url else None for item in response.data]
-        formats = [None if data is None else _image_facts(data) for data in images]
+        downloads = [self._download(job, item.url) if item.url else None for item in response.data]
+        settings = inbox.outputs_for(job.rule)
         source = sidecar.Source(
             record.inbox, record.relpath, prepared.source_sha256, prepared.source_bytes, prepared.conversion
         )
-        digests = [None if data is None else _sha256(data) for data in images]
+        completed, count = self.now(), len(response.data)
+        documents = [
+            sidecar.sidecar(
+                source=source,
+                rule=job.rule,
+                fingerprint=job.fingerprint,
+                endpoint=self.client.endpoint_url(request),
+                request=request.wire_fields(),
+                created=response.created,
+                index=index,
+                count=count,
+                item=item.model_dump(mode="json"),
+                image=None,
+                cost_usd=round(job.cost_usd / count, 6),
+                detected_at=record.detected_at,
+                submitted_at=job.submitted_at or completed,
+                completed_at=completed,
+            )
+            for index, item in enumerate(response.data, start=1)
+        ]
+        story = functools.partial(_story, request=request, source_sha256=prepared.source_sha256, rule=job.rule)
+        finals = [
+            None if data is None else self._final(job, data, document, settings, story(item, response.created))
+            for data, document, item in zip(downloads, documents, response.data, strict=True)
+        ]
+        digests = [None if final is None else final.sha256 for final in finals]
         # Choosing free names and taking them is one step per output folder: two inputs whose names collide
         # (same.jpg and same.png, or two long names cut to one) must never both pick the same free name.
         with self._folder_locked(inbox.output / PurePosixPath(record.relpath).parent):
@@ -84,33 +110,19 @@ class Results:
                     source,
                     job.rule,
                     job.fingerprint,
-                    extensions=[None if facts is None else facts[0] for facts in formats],
-                    image_sha256s=digests,
+                    extensions=[None if final is None else final.encoded.extension for final in finals],
+                    # An image without its sidecar is ours if it is what we write, or the download as it came
+                    # (what remixd wrote before it embedded metadata, or with embed_metadata off).
+                    image_sha256s=[
+                        None if final is None else frozenset({final.sha256, _sha256(final.download)})
+                        for final in finals
+                    ],
                 )
             )
-            completed = self.now()
-            for item, data, digest, facts, place in zip(response.data, images, digests, formats, paths, strict=True):
-                info = None
-                if data is not None and digest is not None and facts is not None and place.image is not None:
-                    info = sidecar.ImageInfo(
-                        file=place.image.name, sha256=digest, bytes=len(data), width=facts[1], height=facts[2]
-                    )
-                document = sidecar.sidecar(
-                    source=source,
-                    rule=job.rule,
-                    fingerprint=job.fingerprint,
-                    endpoint=self.client.endpoint_url(request),
-                    request=request.wire_fields(),
-                    created=response.created,
-                    index=place.index,
-                    count=len(paths),
-                    item=item.model_dump(mode="json"),
-                    image=info,
-                    cost_usd=round(job.cost_usd / len(paths), 6),
-                    detected_at=record.detected_at,
-                    submitted_at=job.submitted_at or completed,
-                    completed_at=completed,
-                )
+            for final, digest, document, place in zip(finals, digests, documents, paths, strict=True):
+                data = None if final is None else final.encoded.data
+                if final is not None and digest is not None and place.image is not None:
+                    self._describe_written(final, digest, document, place.image, settings.keep_download)
                 self.gates.retry_output(
                     lambda place=place, data=data, document=document: (  # type: ignore[misc]
                         sidecar.write_result(place, data, document)
@@ -119,9 +131,57 @@ class Results:
         files = [str(place.image or place.sidecar) for place in paths]
         self.journal.record_written(job.id, files)
         unsafe = sum(1 for item in response.data if not item.url)
-        log.info(
-            "remixd.job.finished", status="written", images=len(paths) - unsafe, withheld=unsafe, cost_usd=job.cost_usd
-        )
+        log.info("remixd.job.finished", status="written", images=count - unsafe, withheld=unsafe, cost_usd=job.cost_usd)
+
+    def _final(
+        self, job: JobRecord, download: bytes, document: dict[str, Any], settings: OutputsConfig, story: embed.Story
+    ) -> _Final:
+        """The bytes to write for one download: converted as `outputs` asks, with the metadata inside.
+
+        What is embedded leaves out the facts of the written file (its name, hash and size, and when it was
+        written), so the same answer always gives the same bytes: a result written before a crash is then
+        recognised as this job's by its hash."""
+        try:
+            encoded = encode.encode(download, settings.format, settings.quality, settings.max_side)
+            document["output"] = {
+                "format": encoded.extension,
+                "steps": list(encoded.steps),
+                "metadata_embedded": settings.embed_metadata,
+            }
+            if settings.embed_metadata:
+                timings = {key: value for key, value in document["timings"].items() if key != "completed_at"}
+                embedded = {**{key: value for key, value in document.items() if key != "image"}, "timings": timings}
+                encoded = dataclasses.replace(
+                    encoded, data=embed.embed(encoded.data, encoded.extension, story, embedded)
+                )
+        except (OSError, ValueError) as error:  # a download Pillow cannot re-encode, or a malformed one
+            failed = OutputError(
+                f"cannot write the result as {settings.format}: {error}",
+                "set outputs.format: original (or embed_metadata: false) for this rule; "
+                "`remixd retry` sends it again (and pays again)",
+            )
+            self.journal.record_job_failure(job.id, failed.to_dict(), final=True)
+            raise JobFailed(failed) from None
+        return _Final(encoded, download, _sha256(encoded.data))
+
+    def _describe_written(
+        self, final: _Final, digest: str, document: dict[str, Any], image: Path, keep_download: bool
+    ) -> None:
+        """The sidecar's `image` (the file as written), and the download beside it when asked to keep it."""
+        encoded = final.encoded
+        document["image"] = {
+            "file": image.name, "sha256": digest, "bytes": len(encoded.data),
+            "width": encoded.width, "height": encoded.height,
+        }  # fmt: skip
+        if keep_download and final.download != encoded.data:
+            extension = encode.facts(final.download)[0]
+            kept = image.with_name(f"{names.name_stem(image.name)}.download.{extension}")
+            self.gates.retry_output(lambda: atomic.atomic_write(kept, final.download))
+            document["output"]["download"] = {
+                "file": kept.name,
+                "sha256": _sha256(final.download),
+                "bytes": len(final.download),
+            }
 
     @contextmanager
     def _folder_locked(self, folder: Path) -> Iterator[None]:
@@ -173,11 +233,22 @@ def _expected_files(files: Sequence[str]) -> list[str]:
     return expected
 
 
-def _image_facts(data: bytes) -> tuple[str, int, int]:
-    """(extension, width, height) of a downloaded image; the client already checked that it decodes."""
-    with Image.open(io.BytesIO(data)) as image:
-        extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(image.format or "", "png")
-        return extension, image.width, image.height
+@dataclass(frozen=True)
+class _Final:
+    encoded: encode.Encoded  # what is written
+    download: bytes  # what the API sent
+    sha256: str  # of `encoded.data`
+
+
+def _story(item: ResultItem, created: str, *, request: RemixRequest, source_sha256: str, rule: str) -> embed.Story:
+    return embed.Story(
+        prompt=item.prompt or request.prompt,
+        source_sha256=source_sha256,
+        rule=rule,
+        model=request.model,
+        seed=item.seed,
+        created=created,
+    )
 
 
 def _sha256(data: bytes) -> str:

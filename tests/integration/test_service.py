@@ -47,6 +47,7 @@ def test_once_writes_results_sidecars_and_moves_inputs(tmp_path: Path, sandbox: 
         "image",
         "cost_usd",
         "timings",
+        "output",
     }
     assert document["schema"] == "remixd.result/1"
     assert document["api"]["request"] == {

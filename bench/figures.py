@@ -223,9 +223,10 @@ class _ClaimNothing:
 
 def remixd_scan(inboxes: Any) -> None:
     """What remixd does at start before claiming: walk, lstat, ignore rules, readiness, claim preparation."""
-    from remixd.intake.claims import Intake  # the remixd beside bench/ (python -m bench puts it first on the path)
+    from remixd.clock import Clock  # the remixd beside bench/ (python -m bench puts it first on the path)
+    from remixd.intake.claims import Intake
 
-    Intake(inboxes, _ClaimNothing()).start(watch=False)
+    Intake(inboxes, _ClaimNothing(), clock=Clock()).start(watch=False)
 
 
 def _best_of(runs: int, action: Callable[[], object]) -> float:

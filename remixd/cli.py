@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 from collections import Counter
-from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from types import FrameType
@@ -190,6 +189,7 @@ def _check(args: argparse.Namespace) -> ExitStatus:
 
 
 def _status(args: argparse.Namespace) -> ExitStatus:
+    from remixd.clock import Clock
     from remixd.daemon.service import JOURNAL_NAME
     from remixd.daemon.status import read_status
     from remixd.journal.sqlite import SqliteJournal
@@ -199,9 +199,10 @@ def _status(args: argparse.Namespace) -> ExitStatus:
     if not path.exists():
         print(f"no journal yet at {path}: remixd has not run with this config")
         return ExitStatus.OK
-    journal = SqliteJournal(path)
+    clock = Clock()
+    journal = SqliteJournal(path, clock)
     try:
-        spent = journal.spent(datetime.now(UTC).date())
+        spent = journal.spent(clock.utcnow().date())
         inputs, jobs, failures = journal.counts(), journal.job_counts(), journal.recent_failures(10)
     finally:
         journal.close()

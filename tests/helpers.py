@@ -8,14 +8,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 import yaml
 from PIL import Image
+
+from remixd.clock import Clock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,6 +36,38 @@ ODD_NAMES = [
     LONG_NAME,
 ]
 SHA = "0123456789abcdef" * 4
+
+
+class FakeClock(Clock):
+    """Time that moves only when told: `advance(seconds)`, or a wait that times out (it returns at once,
+    having moved the clock by its timeout). Drives a backoff, a drain, a pause or a hang through hours with
+    the production policy, in milliseconds. `now` is the monotonic reading; the wall clock starts at `start`."""
+
+    def __init__(self, start: datetime = datetime(2026, 3, 1, 12, tzinfo=UTC)) -> None:
+        self.now = 0.0
+        self._epoch = start.timestamp()
+        self.waits: list[float] = []  # every timed wait, in seconds, in order
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return self._epoch + self.now
+
+    def utcnow(self) -> datetime:
+        return datetime.fromtimestamp(self.wall(), UTC)
+
+    def wait(self, waitable: threading.Event | threading.Condition, timeout: float | None) -> bool:
+        if isinstance(waitable, threading.Event) and waitable.is_set():
+            return True
+        if timeout is None:
+            return waitable.wait(30.0)  # an untimed wait still needs a real bound in a test
+        self.waits.append(timeout)
+        self.advance(timeout)
+        return waitable.wait(0)  # a Condition lets go of its lock for a moment, as a real wait would
 
 
 def make_image(

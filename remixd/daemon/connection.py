@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import requests
 import structlog
 
+from remixd.clock import Clock
 from remixd.config.credentials import find_api_key
 from remixd.config.model import ApiConfig, Config
 from remixd.errors import ConfigError, Problem, RemixdError
@@ -57,7 +58,8 @@ class CurrentClient:
 class ApiConnection:
     """Builds the client for the settings in force; owns the sandbox, started the first time it is asked for."""
 
-    def __init__(self, environ: Mapping[str, str], session: requests.Session) -> None:
+    def __init__(self, environ: Mapping[str, str], session: requests.Session, clock: Clock) -> None:
+        self._clock = clock
         self._environ = environ
         self._session = session
         self._sandbox: SandboxServer | None = None
@@ -102,11 +104,12 @@ class ApiConnection:
             config.api.max_download_bytes,
             config.api.allowed_result_hosts,
             key_source=found.source,
+            clock=self._clock,
         )
         if metrics is not None:
             from remixd.daemon.metrics import MeteredClient
 
-            client = MeteredClient(client, metrics)
+            client = MeteredClient(client, metrics, self._clock)
         return client
 
     def is_current(self, api: ApiConfig) -> bool:

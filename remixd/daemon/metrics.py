@@ -7,7 +7,6 @@ read from the running service at scrape time (a custom collector), so nothing is
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from remixd.clock import Clock
 from remixd.config.model import MetricsConfig
 from remixd.errors import ApiError, RemixdError
 from remixd.ideogram.client import RemixApi
@@ -118,7 +118,8 @@ class ApiMetrics:
 class MeteredClient:
     """The client, observed: every remix and download timed, every error counted by status."""
 
-    def __init__(self, client: RemixApi, observed: ApiMetrics) -> None:
+    def __init__(self, client: RemixApi, observed: ApiMetrics, clock: Clock) -> None:
+        self._clock = clock
         self._client = client
         self._metrics = observed
 
@@ -135,14 +136,14 @@ class MeteredClient:
         return self._observe("download", lambda: self._client.download(url))
 
     def _observe(self, call: str, action: Callable[[], T]) -> T:
-        started = time.monotonic()
+        started = self._clock.monotonic()
         try:
             return action()
         except ApiError as error:
             self._metrics.errors.labels(call, str(error.http_status or "none")).inc()
             raise
         finally:
-            self._metrics.latency.labels(call).observe(time.monotonic() - started)
+            self._metrics.latency.labels(call).observe(self._clock.monotonic() - started)
 
 
 class MetricsServer:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 
+from remixd.clock import Clock
 from remixd.intake.claims import Claimed
 
 
@@ -24,7 +24,9 @@ class WorkerPool:
         stop: threading.Event,
         drain: threading.Event,
         on_done: Callable[[Counter[str], int], None],
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._process = process
         self._stop = stop  # abort: workers end without taking more work
         self._drain = drain  # stopping: what is taken from the queue is deferred, not processed
@@ -85,13 +87,13 @@ class WorkerPool:
 
     def beat(self) -> None:
         with self._lock:
-            self._beats[threading.get_ident()] = time.monotonic()
+            self._beats[threading.get_ident()] = self._clock.monotonic()
 
     def healthy(self, hung_after: float) -> bool:
         """Every thread alive, and no busy one silent for longer than `hung_after` seconds."""
         with self._lock:
             oldest = min(self._beats.values(), default=None)
-        if oldest is not None and time.monotonic() - oldest > hung_after:
+        if oldest is not None and self._clock.monotonic() - oldest > hung_after:
             return False
         return all(thread.is_alive() for thread in self._threads)
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 import requests
 import structlog
 
+from remixd.clock import Clock
 from remixd.config.model import Config, InboxConfig, MetricsConfig
 from remixd.daemon.connection import ApiConnection, CurrentClient, KeyProbe
 from remixd.daemon.folders import check_folders, remove_stale_temps
@@ -26,7 +25,6 @@ from remixd.daemon.pool import WorkerPool
 from remixd.daemon.status import status_line, write_status
 from remixd.errors import ConfigError
 from remixd.intake.claims import Claimed, Intake, resumable
-from remixd.journal.records import utcnow
 from remixd.journal.sqlite import SqliteJournal
 from remixd.work.budget import Budget
 from remixd.work.gates import Gates
@@ -65,20 +63,22 @@ class Service:
         session: requests.Session | None = None,
         progress: Callable[[Counter[str], int], None] | None = None,
         policy: RetryPolicy | None = None,
-        now: Callable[[], datetime] = utcnow,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self.clock = clock or Clock()
         self.mode = mode
         environ = os.environ if environ is None else environ
         self.notifier = notifier or Notifier(environ)
-        self._connection = ApiConnection(environ, session or requests.Session())
+        self._connection = ApiConnection(environ, session or requests.Session(), self.clock)
         self._progress = progress
         self._policy = policy or RetryPolicy()
-        self._now = now  # the budget's clock: spend is counted per UTC day
         self.stop = threading.Event()  # abort: leave every unfinished job in the journal, now
         self.drain = threading.Event()  # no new work; in-flight inputs finish within shutdown_grace_s
         self._reload_requested = threading.Event()
-        self.pool = WorkerPool(self._process, stop=self.stop, drain=self.drain, on_done=self._processed)
+        self.pool = WorkerPool(
+            self._process, stop=self.stop, drain=self.drain, on_done=self._processed, clock=self.clock
+        )
         self.outcomes = self.pool.outcomes
         self.gave_up: str | None = None  # `once` stopped because submissions were paused: why
         self._api_metrics: ApiMetrics | None = None
@@ -108,20 +108,21 @@ class Service:
             self._start_metrics(config.metrics)
         self.client = CurrentClient(self._connection.build_client(config, self._api_metrics))
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
-        self.limiter = InflightLimiter(config.api.max_in_flight_images)
+        self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME, self.clock)
+        self.limiter = InflightLimiter(config.api.max_in_flight_images, self.clock)
         self.gates = Gates(
             self.stop,
-            Pause(),
-            Pause(clock=lambda: self._now().timestamp()),
+            Pause(self.clock),
+            Pause(self.clock),
             self.limiter,
-            Budget(config.budget, self.journal, now=self._now),
+            Budget(config.budget, self.journal, self.clock),
+            self.clock,
             beat=self.pool.beat,
         )
-        self.worker = Worker(self.journal, self.client, self.gates, self._policy)
+        self.worker = Worker(self.journal, self.client, self.gates, self._policy, clock=self.clock)
         for inbox in config.inboxes:
             check_folders(inbox, config.source.parent)
-        self.intake = Intake(config.inboxes, self.journal)
+        self.intake = Intake(config.inboxes, self.journal, clock=self.clock)
 
     def _start_metrics(self, settings: MetricsConfig) -> None:
         from remixd.daemon import metrics  # loaded only when metrics are configured: it imports prometheus_client
@@ -140,7 +141,7 @@ class Service:
             missed_by_events=self.intake.missed_by_events,
             outcomes=dict(self.outcomes),
             queue_depth=self.pool.queued,
-            oldest_pending_age_s=0.0 if oldest is None else (utcnow() - oldest).total_seconds(),
+            oldest_pending_age_s=0.0 if oldest is None else (self.clock.utcnow() - oldest).total_seconds(),
             in_flight_images=self.limiter.in_flight,
             ceiling=self.limiter.ceiling,
             spend_usd_today=spent.usd,
@@ -177,7 +178,7 @@ class Service:
             self.pool.enqueue(self.intake.step(timeout=tick))
             if self._reload_requested.is_set():
                 self._reload()
-            now = time.monotonic()
+            now = self.clock.monotonic()
             probe.step(self.client, now)
             if now >= next_housekeeping:
                 self._housekeeping()
@@ -202,10 +203,10 @@ class Service:
         """Stop intake; give in-flight inputs `shutdown_grace_s` to finish; then leave the rest to the journal."""
         self.notifier.stopping()
         self.intake.stop()
-        deadline = time.monotonic() + self.config.shutdown_grace_s
+        deadline = self.clock.monotonic() + self.config.shutdown_grace_s
         log.info("remixd.stopping", in_flight=self.pool.busy, grace_s=self.config.shutdown_grace_s)
-        while self.pool.busy and not self.stop.is_set() and time.monotonic() < deadline:
-            self.stop.wait(0.05)
+        while self.pool.busy and not self.stop.is_set() and self.clock.monotonic() < deadline:
+            self.clock.wait(self.stop, 0.05)
         self.stop.set()
 
     def _shutdown(self) -> None:
@@ -270,7 +271,7 @@ class Service:
         from remixd.config.load import load_config
 
         self._reload_requested.clear()
-        self.notifier.reloading(time.monotonic_ns() // 1000)
+        self.notifier.reloading(round(self.clock.monotonic() * 1_000_000))
         try:
             new = load_config(self.config.source)
         except ConfigError as error:
@@ -291,7 +292,7 @@ class Service:
             self.config = new
             self.limiter.set_maximum(new.api.max_in_flight_images)
             self.gates.budget.reconfigure(new.budget)
-            self.intake = Intake(new.inboxes, self.journal)
+            self.intake = Intake(new.inboxes, self.journal, clock=self.clock)
             self.intake.start(watch=self.mode == "run", on_claimed=self.pool.enqueue)
             log.info("remixd.reload.done", inboxes=len(new.inboxes), rules=len(new.rules))
         self.notifier.ready(self._status_line())
@@ -332,4 +333,5 @@ class Service:
             in_flight_images=self.limiter.in_flight,
             ceiling=self.limiter.ceiling,
             missed_by_events=self.intake.missed_by_events,
+            updated_at=self.clock.wall(),
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -37,12 +36,13 @@ def write_status(
     in_flight_images: int,
     ceiling: int,
     missed_by_events: int,
+    updated_at: float,
 ) -> None:
     """state_dir/status.json: what `remixd status` shows beside the journal (pauses live in memory)."""
     document = {
         "pid": os.getpid(),
         "running": running,
-        "updated_at": time.time(),
+        "updated_at": updated_at,
         "paused": paused,
         "inboxes": inboxes,
         "queued": queued,

@@ -7,7 +7,6 @@ Each becomes one error of the tree in `remixd.errors`, carrying what the worker 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -36,14 +35,15 @@ _NEVER_CONNECTED_REASONS = (urllib3.exceptions.NewConnectionError, urllib3.excep
 
 
 def status_error(  # noqa: PLR0911  # one return per row of the status table
-    response: requests.Response, body: bytes, *, auth_hint: str, clock: Callable[[], float]
+    response: requests.Response, body: bytes, *, auth_hint: str, now: float
 ) -> ApiError:
-    """The error an answer that is not a success means; `auth_hint` says where the key came from."""
+    """The error an answer that is not a success means; `auth_hint` says where the key came from, `now` is
+    the wall clock a Retry-After date is counted from."""
     status = response.status_code
     document = json_or_text(body)
     said = message_of(document) or response.reason or "no message"
     reject_reason = document.get("reject_reason") if isinstance(document, dict) else None
-    retry_after = retry_after_s(response.headers.get("Retry-After"), clock)
+    retry_after = retry_after_s(response.headers.get("Retry-After"), now)
     common: dict[str, Any] = {"http_status": status, "response": document}
     if status == 402 or (  # noqa: PLR2004
         isinstance(reject_reason, str) and any(word in reject_reason for word in _BILLING_REASONS)

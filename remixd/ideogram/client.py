@@ -13,15 +13,14 @@ What an answer means (the status table, the gateway wrapper, a broken connection
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
-from collections.abc import Callable
 from typing import Protocol
 
 import requests
 import structlog
 
 from remixd import secrets
+from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import ApiRejected, AuthError
 from remixd.ideogram.answers import UNKNOWN_OUTCOME, parse_success, status_error, transport_error
 from remixd.ideogram.download import ResultDownloader
@@ -62,7 +61,7 @@ class IdeogramClient:
         allowed_result_hosts: tuple[str, ...] = (),
         *,
         key_source: str = "$IDEOGRAM_API_KEY",
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if auth not in ("api-key", "bearer"):
             raise ValueError(f"auth must be 'api-key' or 'bearer', not {auth!r}")
@@ -90,7 +89,7 @@ class IdeogramClient:
         """One POST. Raises ApiRejected / AuthError / ApiUnavailable (see the module docstring)."""
         url = self.endpoint_url(request)
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_headers}
-        started = time.monotonic()
+        started = self._clock.monotonic()
         try:
             response = self._session.post(
                 self._post_base + request.endpoint_path(),
@@ -104,7 +103,7 @@ class IdeogramClient:
                 body = read_limited(response, MAX_ANSWER_BYTES)
         except requests.RequestException as error:
             raise transport_error(error, url, self._timeout[1]) from None
-        elapsed_ms = round((time.monotonic() - started) * 1000)
+        elapsed_ms = round((self._clock.monotonic() - started) * 1000)
         log.debug("remixd.api.answered", endpoint=url, status=response.status_code, duration_ms=elapsed_ms)
         if body is None:
             raise ApiRejected(
@@ -125,7 +124,7 @@ class IdeogramClient:
                     response=json_or_text(body),
                 )
             return answer
-        raise status_error(response, body, auth_hint=self._auth_hint(), clock=self._clock)
+        raise status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
 
     def check_key(self) -> None:
         """Try the key without spending: an `image_request` with no prompt and no image. Auth is checked
@@ -148,10 +147,10 @@ class IdeogramClient:
         except requests.RequestException as error:
             raise transport_error(error, url, self._timeout[1]) from None
         if response.status_code in (400, 422, 429) or 200 <= response.status_code < 300:  # noqa: PLR2004
-            answer = status_error(response, body, auth_hint=self._auth_hint(), clock=self._clock)
+            answer = status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
             if not isinstance(answer, AuthError):  # a billing reject_reason still means "cannot spend"
                 return
-        raise status_error(response, body, auth_hint=self._auth_hint(), clock=self._clock)
+        raise status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
 
     def _auth_hint(self) -> str:
         if self._auth == "api-key":

@@ -12,13 +12,12 @@ No retries in here (house style, habit 10): the worker decides, from the error t
 from __future__ import annotations
 
 import io
-import time
 import urllib.parse
-from collections.abc import Callable
 
 import requests
 from PIL import Image, UnidentifiedImageError
 
+from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import ApiRejected, ApiUnavailable, UrlExpired
 from remixd.ideogram.http import (
     CONNECT_TIMEOUT_S,
@@ -51,7 +50,7 @@ class ResultDownloader:
         max_bytes: int,
         allowed_result_hosts: tuple[str, ...] = (),
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._session = session
         self._timeout = (min(CONNECT_TIMEOUT_S, timeout_s), timeout_s)
@@ -126,7 +125,7 @@ class ResultDownloader:
                 "remixd tries again",
                 http_status=status,
                 sent=False,
-                retry_after=retry_after_s(response.headers.get("Retry-After"), self._clock),
+                retry_after=retry_after_s(response.headers.get("Retry-After"), self._clock.wall()),
             )
         if status != 200:  # noqa: PLR2004
             raise ApiRejected(

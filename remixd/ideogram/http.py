@@ -11,7 +11,6 @@ from __future__ import annotations
 import email.utils
 import json
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -88,8 +87,8 @@ def short_url(url: str) -> str:
     return snippet(urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), 200)
 
 
-def retry_after_s(value: str | None, clock: Callable[[], float]) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+def retry_after_s(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds from `now` (wall clock): delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
     if not value:
         return None
     value = value.strip()
@@ -101,7 +100,7 @@ def retry_after_s(value: str | None, clock: Callable[[], float]) -> float | None
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, when.timestamp() - clock())
+    return max(0.0, when.timestamp() - now)
 
 
 def content_length(response: requests.Response) -> int | None:

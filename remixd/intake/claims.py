@@ -12,22 +12,21 @@ import functools
 import itertools
 import os
 import queue
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import structlog
 
+from remixd.clock import Clock
 from remixd.config.model import InboxConfig
 from remixd.errors import RemixdError
 from remixd.intake.complete import looks_complete
 from remixd.intake.readiness import Readiness, stat_signature
 from remixd.intake.scan import InboxUnavailable, is_ignored, scan_stat
 from remixd.intake.watch import Watcher
-from remixd.journal.records import Candidate, InputRecord, Journal, utcnow
+from remixd.journal.records import Candidate, InputRecord, Journal
 
 log = structlog.get_logger(__name__)
 
@@ -92,17 +91,13 @@ class Intake:
         inboxes: Sequence[InboxConfig],
         journal: Journal,
         *,
-        monotonic: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
-        now: Callable[[], datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self.events: queue.Queue[tuple[int, Path]] = queue.Queue()
         self._journal = journal
-        self._monotonic = monotonic
-        self._wall = wall
-        self._now = now
+        self._clock = clock
         self.inboxes = [
-            InboxState(inbox, index, Readiness(inbox.settle_s, clock=monotonic)) for index, inbox in enumerate(inboxes)
+            InboxState(inbox, index, Readiness(inbox.settle_s, clock=clock)) for index, inbox in enumerate(inboxes)
         ]
         self.missed_by_events = 0  # files a rescan found that no event had announced
         self.claimed: Counter[str] = Counter()  # inbox path -> inputs claimed (metrics)
@@ -155,7 +150,7 @@ class Intake:
 
     def step(self, timeout: float) -> list[Claimed]:
         """Wait up to `timeout` for an event or a due check, then claim whatever is ready."""
-        now = self._monotonic()
+        now = self._clock.monotonic()
         due = [d for d in (s.readiness.next_due() for s in self.inboxes) if d is not None]
         due += [s.next_rescan for s in self.inboxes]
         wait = max(0.0, min([now + timeout, *due]) - now)
@@ -172,7 +167,7 @@ class Intake:
         ready: list[Ready] = []
         for state in self.inboxes:
             self._check_health(state)
-            if self._monotonic() >= state.next_rescan:
+            if self._clock.monotonic() >= state.next_rescan:
                 ready += self._rescan(state)
             # events and scans only report paths under the root: the relative path is what follows it
             ready += [(state, os.fspath(path)[len(state.root) + 1 :], None) for path in state.readiness.pop_ready()]
@@ -184,7 +179,7 @@ class Intake:
         state = self.inboxes[index]
         if path == state.config.path or path.is_dir():
             # A folder moved in brings files without events of their own; a vanished inbox shows up here too.
-            state.next_rescan = self._monotonic()
+            state.next_rescan = self._clock.monotonic()
             return
         state.announced.add(path)
         state.readiness.touch(path)
@@ -199,10 +194,10 @@ class Intake:
 
         A generator: the claims of a big backlog start while the scan goes on, so the first request leaves
         after the first batch is found, not after the whole tree is walked."""
-        state.next_rescan = self._monotonic() + state.config.rescan_s
+        state.next_rescan = self._clock.monotonic() + state.config.rescan_s
         if state.missing:
             return
-        horizon = self._wall() - state.config.settle_s
+        horizon = self._clock.wall() - state.config.settle_s
         # Readiness holds a file back for a second window when it is empty or looks cut short (a stalled
         # copy); one quiet for longer than both windows gets its answer from prepare.
         second_horizon = horizon - state.config.settle_s
@@ -231,7 +226,7 @@ class Intake:
             watcher.stop()
             state.watcher = None
             self._pause(state, f"watcher {watcher.problem}")
-        if self._watch and state.watcher is None and self._monotonic() >= state.next_rescan:
+        if self._watch and state.watcher is None and self._clock.monotonic() >= state.next_rescan:
             self._arm(state)
 
     def _arm(self, state: InboxState) -> None:
@@ -244,7 +239,7 @@ class Intake:
         if state.missing:
             log.info("remixd.inbox.resumed", inbox=str(state.config.path))
         state.watcher, state.missing = watcher, None
-        state.next_rescan = self._monotonic()  # whatever happened while it was paused, the folder tells
+        state.next_rescan = self._clock.monotonic()  # whatever happened while it was paused, the folder tells
 
     def _pause(self, state: InboxState, reason: str) -> None:
         if state.missing != reason:
@@ -256,7 +251,7 @@ class Intake:
                 f"{min(MISSING_RETRY_S, state.config.rescan_s):g} s and resumes by itself",
             )
         state.missing = reason
-        state.next_rescan = self._monotonic() + min(MISSING_RETRY_S, state.config.rescan_s)
+        state.next_rescan = self._clock.monotonic() + min(MISSING_RETRY_S, state.config.rescan_s)
 
     # -- claims ----------------------------------------------------------------------------------------------
 
@@ -269,7 +264,7 @@ class Intake:
         pending = iter(ready)
         while chunk := list(itertools.islice(pending, CLAIM_BATCH)):
             batch: list[tuple[InboxState, Candidate]] = []
-            now = self._now()
+            now = self._clock.utcnow()
             for state, relpath, info in chunk:
                 if info is not None:  # the scan already kept only files and links: its lstat is the answer
                     batch.append((state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now)))

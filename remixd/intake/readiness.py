@@ -28,13 +28,13 @@ from __future__ import annotations
 import heapq
 import os
 import stat as stat_module
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.intake.complete import looks_complete
 from remixd.intake.scan import unrecordable_name
 
@@ -90,7 +90,7 @@ class Readiness:
     def __init__(
         self,
         settle_s: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         stat: StatFunction = os.lstat,
         complete: Callable[[Path], bool] = looks_complete,
     ) -> None:
@@ -119,7 +119,7 @@ class Readiness:
         if signature is None:
             self.forget(path)
             return
-        now = self._clock()
+        now = self._clock.monotonic()
         entry = self._tracked.get(path)
         if entry is None:
             self._tickets += 1
@@ -143,7 +143,7 @@ class Readiness:
 
     def pop_ready(self) -> list[Path]:
         """Every tracked path that is ready now, in the order it became due; they stop being tracked."""
-        now = self._clock()
+        now = self._clock.monotonic()
         ready: list[Path] = []
         while self._heap and self._heap[0][0] <= now:
             _, ticket, path = heapq.heappop(self._heap)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
 from remixd.errors import RemixdError
@@ -142,7 +142,3 @@ class Journal(Protocol):
     def failed_inputs(self) -> list[InputRecord]: ...
     def reset_for_retry(self, input_id: int) -> bool: ...
     def close(self) -> None: ...
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

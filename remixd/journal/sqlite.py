@@ -9,11 +9,12 @@ one implementation of the protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.journal.database import Database, count_states, expect
 from remixd.journal.records import (
     INPUT_STATES,
@@ -27,7 +28,6 @@ from remixd.journal.records import (
     JobSpec,
     JournalError,
     Spend,
-    utcnow,
 )
 from remixd.journal.schema import (
     dump_json,
@@ -51,12 +51,12 @@ _UNFINISHED = "state = 'claimed' OR disposal = 'pending'"
 class SqliteJournal:
     """The SQLite journal: one connection shared by the worker threads, guarded by a lock."""
 
-    def __init__(self, path: Path, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._db = Database(path)
 
     def _now(self) -> str:
-        return stamp(self._clock())
+        return stamp(self._clock.utcnow())
 
     # -- claims ----------------------------------------------------------------------------------------------
 
@@ -64,7 +64,7 @@ class SqliteJournal:
         self, inbox: str, relpath: str, size: int, mtime_ns: int, detected_at: datetime | None = None
     ) -> int | None:
         """The new input's id, or None when this file is already active or was finished and kept unchanged."""
-        candidate = Candidate(inbox, relpath, size, mtime_ns, detected_at or self._clock())
+        candidate = Candidate(inbox, relpath, size, mtime_ns, detected_at or self._clock.utcnow())
         return self.claim_many([candidate])[0]
 
     def claim_many(self, candidates: Iterable[Candidate]) -> list[int | None]:
@@ -130,7 +130,7 @@ class SqliteJournal:
         """The API answered 200: keep its answer (the result URLs) before downloading, and bill it today."""
         with self._db.write(durable=True) as db:
             row = expect(db, "jobs", job_id, ("submitting",))
-            moment = self._clock()
+            moment = self._clock.utcnow()
             db.execute(
                 "UPDATE jobs SET state = 'answered', response = ?, answered_at = ?, last_error = NULL WHERE id = ?",
                 (dump_json(response), stamp(moment), job_id),

@@ -10,16 +10,16 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
 import structlog
 
+from remixd.clock import Clock
 from remixd.sandbox import images, reference
 from remixd.sandbox.control import handle_control
 from remixd.sandbox.multipart import MultipartError, parse_multipart
@@ -46,7 +46,7 @@ _SEED_SPACE = reference.SEED_RANGE[1] + 1
 class Sandbox:
     """State and behaviour shared by the HTTP handler threads of one SandboxServer."""
 
-    def __init__(self, options: SandboxOptions, clock: Callable[[], float]) -> None:
+    def __init__(self, options: SandboxOptions, clock: Clock) -> None:
         options.validate()
         self.options = options
         self._clock = clock
@@ -73,7 +73,7 @@ class Sandbox:
     # ------------------------------------------------------------------ run-time controls
 
     def now(self) -> float:
-        return self._clock() + self._clock_offset
+        return self._clock.wall() + self._clock_offset
 
     def advance_clock(self, seconds: float) -> None:
         with self._lock:
@@ -152,7 +152,7 @@ class Sandbox:
         return problem(404, "Not Found", "The requested URL was not found on the server.")
 
     def _remix(self, v3: bool, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        started_wall, started = self.now(), time.monotonic()
+        started_wall, started = self.now(), self._clock.monotonic()
         draft = RecordDraft(path=path)
         reply, order = self._remix_steps(v3, headers, body, draft, started_wall)
         status = None if reply.action == "reset" else reply.status
@@ -165,7 +165,7 @@ class Sandbox:
             auth_scheme=draft.auth_scheme,
             images=order.num_images if order else 0,
             billed_usd=float(draft.billed),
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            duration_ms=round((self._clock.monotonic() - started) * 1000, 1),
         )
         return reply
 

@@ -9,7 +9,6 @@ import signal
 import socket
 import struct
 import threading
-import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.sandbox.app import Sandbox
 from remixd.sandbox.options import Faults, SandboxOptions
 from remixd.sandbox.replies import Reply, problem
@@ -157,7 +157,7 @@ class SandboxServer:
         options: SandboxOptions | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.options = options or SandboxOptions()
         self.host = host

@@ -7,12 +7,12 @@ is sent, so ten workers checking at once cannot overshoot the cap by ten request
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
+from remixd.clock import Clock
 from remixd.config.model import BudgetConfig
-from remixd.journal.records import Journal, Spend, utcnow
+from remixd.journal.records import Journal, Spend
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,10 @@ class Refusal:
 
 
 class Budget:
-    def __init__(self, config: BudgetConfig, journal: Journal, now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, config: BudgetConfig, journal: Journal, clock: Clock) -> None:
         self._config = config
         self._journal = journal
-        self._now = now
+        self._clock = clock
         self._lock = threading.Lock()
         self._reserved_images = 0
         self._reserved_usd = 0.0
@@ -45,7 +45,7 @@ class Budget:
         with self._lock:
             cap_images, cap_usd = self._config.max_images_per_day, self._config.max_usd_per_day
             if cap_images is not None or cap_usd is not None:
-                moment = self._now()
+                moment = self._clock.utcnow()
                 spent = self._journal.spent(moment.astimezone(UTC).date())
                 reason = None
                 if cap_images is not None and spent.images + self._reserved_images + images > cap_images:
@@ -65,7 +65,7 @@ class Budget:
             self._reserved_usd -= usd
 
     def spent_today(self) -> Spend:
-        return self._journal.spent(self._now().astimezone(UTC).date())
+        return self._journal.spent(self._clock.utcnow().astimezone(UTC).date())
 
 
 def next_utc_midnight(moment: datetime) -> datetime:

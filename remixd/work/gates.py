@@ -7,13 +7,13 @@ sent, so a long backoff, pause or full disk still beats, and only a truly stuck 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
 
+from remixd.clock import Clock
 from remixd.errors import OutputError
 from remixd.work.budget import Budget
 from remixd.work.retry import InflightLimiter, Pause
@@ -45,17 +45,18 @@ class Gates:
     budget_pause: Pause
     limiter: InflightLimiter
     budget: Budget
+    clock: Clock
     beat: Callable[[], None] = _no_heartbeat
 
     def sleep(self, seconds: float) -> bool:
         """Wait `seconds`, beating; True when the daemon is stopping (the caller gives up)."""
-        deadline = time.monotonic() + seconds
+        deadline = self.clock.monotonic() + seconds
         while True:
             self.beat()
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.clock.monotonic()
             if remaining <= 0:
                 return self.stop.is_set()
-            if self.stop.wait(min(remaining, WAIT_SLICE_S)):
+            if self.clock.wait(self.stop, min(remaining, WAIT_SLICE_S)):
                 return True
 
     def wait_for(self, attempt: Callable[[float], bool]) -> bool:

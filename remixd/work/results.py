@@ -12,15 +12,15 @@ import functools
 import hashlib
 import random
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import structlog
 
+from remixd.clock import Clock
 from remixd.config.model import InboxConfig, OutputsConfig
 from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, OutputError, UrlExpired, with_hint
 from remixd.files import atomic, embed, encode, names, sidecar
@@ -47,8 +47,7 @@ class Results:
     gates: Gates
     policy: RetryPolicy
     _: KW_ONLY
-    monotonic: Callable[[], float]
-    now: Callable[[], datetime]
+    clock: Clock
     rng: random.Random
 
     def verify_written(
@@ -75,7 +74,7 @@ class Results:
         source = sidecar.Source(
             record.inbox, record.relpath, prepared.source_sha256, prepared.source_bytes, prepared.conversion
         )
-        completed, count = self.now(), len(response.data)
+        completed, count = self.clock.utcnow(), len(response.data)
         documents = [
             sidecar.sidecar(
                 source=source,
@@ -196,7 +195,7 @@ class Results:
             lock.release()
 
     def _download(self, job: JobRecord, url: str) -> bytes:
-        attempts, first = 0, self.monotonic()
+        attempts, first = 0, self.clock.monotonic()
         while True:
             attempts += 1
             try:
@@ -211,7 +210,7 @@ class Results:
                 self.journal.record_job_failure(job.id, expired.to_dict(), final=True)
                 raise JobFailed(expired) from None
             except ApiUnavailable as error:
-                if self.policy.gives_up(attempts, self.monotonic() - first):
+                if self.policy.gives_up(attempts, self.clock.monotonic() - first):
                     self.journal.record_job_failure(job.id, error.to_dict(), final=True)
                     raise JobFailed(error) from None
                 delay = self.policy.delay(attempts, error.retry_after, self.rng)

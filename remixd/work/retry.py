@@ -14,9 +14,10 @@ import itertools
 import math
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from remixd.clock import SYSTEM_CLOCK, Clock
 
 POLL_S = 0.05  # how often a waiter re-checks its stop event; Condition.wait cannot also wait on an Event
 
@@ -62,7 +63,8 @@ class InflightLimiter:
     1-image requests that always fit.
     """
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(self, maximum: int, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         if maximum < 1:
             raise ValueError("maximum must be at least 1")
         self._condition = threading.Condition()
@@ -100,7 +102,9 @@ class InflightLimiter:
             ticket = next(self._tickets)
             self._queue.append(ticket)
             try:
-                if not _wait(self._condition, lambda: self._queue[0] == ticket and self._fits(images), stop, timeout):
+                if not _wait(
+                    self._clock, self._condition, lambda: self._queue[0] == ticket and self._fits(images), stop, timeout
+                ):
                     return False
                 self._in_flight += images
                 return True
@@ -152,7 +156,7 @@ class Pause:
     `until` (a clock value) makes the pause lift by itself, e.g. at the next UTC midnight for the budget.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._condition = threading.Condition()
         self._reason: str | None = None
@@ -187,34 +191,38 @@ class Pause:
     def wait_while_paused(self, stop: threading.Event, timeout: float | None = None) -> bool:
         """Block while paused. True when free to go; False when `stop` is set or `timeout` runs out first."""
         with self._condition:
-            return _wait(self._condition, self._free, stop, timeout)
+            return _wait(self._clock, self._condition, self._free, stop, timeout)
 
     def _free(self) -> bool:
         self._expire()
         return self._reason is None
 
     def _expire(self) -> None:
-        if self._until is not None and self._clock() >= self._until:
+        if self._until is not None and self._clock.wall() >= self._until:
             self._reason = None
             self._until = None
 
 
 def _wait(
-    condition: threading.Condition, ready: Callable[[], bool], stop: threading.Event, timeout: float | None
+    clock: Clock,
+    condition: threading.Condition,
+    ready: Callable[[], bool],
+    stop: threading.Event,
+    timeout: float | None,
 ) -> bool:
     """Inside `with condition`: wait until `ready()`; False when `stop` is set or `timeout` passes first.
 
     Condition.wait cannot also wait on an Event, so the stop switch is looked at every POLL_S.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = None if timeout is None else clock.monotonic() + timeout
     while not ready():
         if stop.is_set():
             return False
         wait_s = POLL_S
         if deadline is not None:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock.monotonic()
             if remaining <= 0:
                 return False
             wait_s = min(wait_s, remaining)
-        condition.wait(wait_s)
+        clock.wait(condition, wait_s)
     return not stop.is_set()

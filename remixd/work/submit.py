@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import functools
 import random
-import time
-from collections.abc import Callable
 
 import structlog
 
+from remixd.clock import Clock
 from remixd.errors import ApiRejected, ApiUnavailable, AuthError, JobFailed, with_hint
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
@@ -35,18 +34,18 @@ class Submitter:
         gates: Gates,
         policy: RetryPolicy,
         *,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock,
         rng: random.Random,
     ) -> None:
         self._journal = journal
         self._client = client
         self._gates = gates
         self._policy = policy
-        self._monotonic = monotonic
+        self._clock = clock
         self._rng = rng
 
     def submit(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> None:
-        gates, attempts, first = self._gates, 0, self._monotonic()
+        gates, attempts, first = self._gates, 0, self._clock.monotonic()
         limited = 0  # 429 inflight_limit answers: the shared limit at work, bounded by time, not attempts
         while True:
             self._wait_until_allowed(job.images, job.cost_usd)
@@ -99,7 +98,7 @@ class Submitter:
             # A reset or timeout after sending: Ideogram may have run and billed it. Sending it again could
             # pay twice, so the input fails with a way back instead of being resent behind the user's back.
             error = with_hint(error, f"{UNKNOWN_OUTCOME_HINT}")
-        if unknown or self._policy.gives_up(attempts - limited, self._monotonic() - first):
+        if unknown or self._policy.gives_up(attempts - limited, self._clock.monotonic() - first):
             self._journal.record_job_failure(job.id, error.to_dict(), final=True)
             raise JobFailed(error)
         self._journal.record_job_failure(job.id, error.to_dict(), final=False)

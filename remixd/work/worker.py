@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import random
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 import structlog
 
 from remixd import rules
+from remixd.clock import Clock
 from remixd.config.model import InboxConfig, Rule
 from remixd.errors import (
     InputError,
@@ -32,7 +31,7 @@ from remixd.errors import (
 from remixd.files import dispose, sidecar
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
-from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal, utcnow
+from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal
 from remixd.work.gates import Gates, Stopped
 from remixd.work.prepare import PreparedImage, prepare
 from remixd.work.results import Results
@@ -61,19 +60,17 @@ class Worker:
         gates: Gates,
         policy: RetryPolicy = DEFAULT_POLICY,
         *,
-        monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = utcnow,
+        clock: Clock,
         rng: random.Random | None = None,
     ) -> None:
         self._journal = journal
         self._client = client
         self._gates = gates
         self._policy = policy
-        self._monotonic = monotonic
-        self._now = now
+        self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 — jitter, not cryptography
-        self._results = Results(journal, client, gates, policy, monotonic=monotonic, now=now, rng=self._rng)
-        self._submitter = Submitter(journal, client, gates, policy, monotonic=monotonic, rng=self._rng)
+        self._results = Results(journal, client, gates, policy, clock=clock, rng=self._rng)
+        self._submitter = Submitter(journal, client, gates, policy, clock=clock, rng=self._rng)
         # Identical content in flight at once (two copies dropped together) would both miss the journal's
         # duplicate check, which only sees written jobs: the first leads, the others wait for its outcome.
         self._leaders: dict[ContentKey, threading.Event] = {}
@@ -84,7 +81,7 @@ class Worker:
     def process(self, input_id: int, inbox: InboxConfig, inbox_rules: Sequence[Rule]) -> Result:
         record = self._journal.get_input(input_id)
         structlog.contextvars.bind_contextvars(input_id=input_id, inbox=record.inbox, relpath=record.relpath)
-        started = self._monotonic()
+        started = self._clock.monotonic()
         try:
             outcome = self._process(record, inbox, inbox_rules)
         except Stopped:
@@ -98,7 +95,7 @@ class Worker:
                 inbox=record.inbox,
                 relpath=record.relpath,
                 status=outcome,
-                duration_ms=round((self._monotonic() - started) * 1000),
+                duration_ms=round((self._clock.monotonic() - started) * 1000),
             )
         return Result(input_id, record.relpath, outcome)
 
@@ -282,7 +279,7 @@ class Worker:
             fingerprint=job.fingerprint if job else None,
             error=error.to_dict(),
             attempts=self._journal.get_job(job.id).attempts if job else 0,
-            failed_at=self._now(),
+            failed_at=self._clock.utcnow(),
         )
         log.error(
             "remixd.input.failed", kind=error.kind, error=error.message, hint=error.hint, rule=job.rule if job else None

@@ -22,6 +22,7 @@ import pytest
 import requests
 import structlog
 
+from remixd.clock import Clock
 from remixd.config.load import load_config
 from remixd.daemon.service import JOURNAL_NAME, Service
 from remixd.journal.sqlite import SqliteJournal
@@ -55,6 +56,18 @@ class RecordingLimiter(InflightLimiter):
             self.ceilings.append(self.ceiling)
 
 
+class Shifted(Clock):
+    """Real time, with the wall clock moved on by `offset_s` (tomorrow, for the budget's day)."""
+
+    offset_s = 0.0
+
+    def wall(self) -> float:
+        return super().wall() + self.offset_s
+
+    def utcnow(self) -> datetime:
+        return super().utcnow() + timedelta(seconds=self.offset_s)
+
+
 class Tuned(Service):
     def __init__(
         self,
@@ -62,7 +75,7 @@ class Tuned(Service):
         *,
         mode: str = "once",
         policy: RetryPolicy = FAST,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
         environ: dict[str, str] | None = None,
         session: requests.Session | None = None,
     ) -> None:
@@ -71,22 +84,16 @@ class Tuned(Service):
             mode=mode,
             environ=environ or ENV,  # type: ignore[arg-type]
             session=session,
+            clock=clock,
         )
         self._policy = policy
-        self._clock = clock
 
     def open(self) -> None:
         super().open()
         self.limiter = RecordingLimiter(self.config.api.max_in_flight_images)
-        clock = self._clock
-        budget_pause = Pause() if clock is None else Pause(clock=lambda: clock().timestamp())
-        budget = (
-            Budget(self.config.budget, self.journal)
-            if clock is None
-            else Budget(self.config.budget, self.journal, now=clock)
-        )
-        self.gates = Gates(self.stop, Pause(), budget_pause, self.limiter, budget)
-        self.worker = Worker(self.journal, self.client, self.gates, self._policy)
+        budget = Budget(self.config.budget, self.journal, self.clock)
+        self.gates = Gates(self.stop, Pause(self.clock), Pause(self.clock), self.limiter, budget, self.clock)
+        self.worker = Worker(self.journal, self.client, self.gates, self._policy, clock=self.clock)
 
 
 @pytest.fixture
@@ -431,9 +438,9 @@ def test_the_daily_image_budget_pauses_until_the_next_utc_day(
     config = write_config(
         tmp_path, sandbox.base_url, extra={"budget": {"max_images_per_day": 2}}, api={"max_in_flight_images": 1}
     )
-    today = datetime.now(UTC)
-    offset = timedelta(0)
-    service = running(Tuned(config, mode="run", clock=lambda: today + offset))
+    clock = Shifted()
+    today = clock.utcnow()
+    service = running(Tuned(config, mode="run", clock=clock))
     drop(tmp_path, 3)
 
     def paused_in_status() -> bool:
@@ -451,7 +458,7 @@ def test_the_daily_image_budget_pauses_until_the_next_utc_day(
     assert "spent today (UTC): 2 images, $0.16" in report.stdout
     assert len(sandbox.received) == 2 and len(list((tmp_path / "inbox").iterdir())) == 1
 
-    offset = timedelta(days=1) - timedelta(hours=today.hour, minutes=today.minute) + timedelta(minutes=1)
+    clock.offset_s = (timedelta(days=1) - timedelta(hours=today.hour, minutes=today.minute - 1)).total_seconds()
     wait_for(lambda: len(list((tmp_path / "done").iterdir())) == 3, message="the next day's submission")
     assert not service.gates.budget_pause.is_paused
     assert len(sandbox.received) == 3

@@ -11,6 +11,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from remixd.ideogram.download import parent_domain as _parent_domain
 from remixd.ideogram.http import USER_AGENT
 from remixd.ideogram.requests import RemixRequest
 from remixd.sandbox import SandboxOptions, SandboxServer
+from tests.helpers import FakeClock
 
 KEY = "sk-remixd-test-7f3a9c2e51d04b8a"
 OTHER_KEY = "sk-remixd-wrong-0000000000000000"
@@ -570,7 +572,8 @@ def test_retry_after_as_an_http_date(gateway: Gateway, session: requests.Session
     state, base_url = gateway
     state.status = 503
     state.headers = {"Retry-After": "Wed, 21 Oct 2015 07:28:30 GMT"}
-    client = _client(session, base_url, auth="bearer", clock=lambda: 1445412480.0)  # 30 s earlier
+    clock = FakeClock(start=datetime(2015, 10, 21, 7, 28, tzinfo=UTC))  # 30 s earlier
+    client = _client(session, base_url, auth="bearer", clock=clock)
     error = _raises(ApiUnavailable, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
     assert error.retry_after == pytest.approx(30.0)
     assert error.sent is True

@@ -13,16 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remixd.intake.readiness import Readiness, stat_signature
+from tests.helpers import FakeClock
 
 SETTLE = 2.0
-
-
-class FakeClock:
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeFiles:

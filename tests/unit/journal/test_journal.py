@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from remixd.clock import Clock
 from remixd.journal.records import Candidate, JobSpec, Journal, JournalError
 from remixd.journal.sqlite import SqliteJournal
 
@@ -20,11 +21,13 @@ INBOX = "/srv/inbox"
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-class FakeClock:
+class Moments(Clock):
+    """The journal reads only `utcnow`: a moment the test sets, in any time zone (or none)."""
+
     def __init__(self, now: datetime = START) -> None:
         self.now = now
 
-    def __call__(self) -> datetime:
+    def utcnow(self) -> datetime:
         return self.now
 
     def advance(self, **delta: float) -> None:
@@ -32,8 +35,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> Moments:
+    return Moments()
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def journal(path: Path, clock: FakeClock) -> Iterator[SqliteJournal]:
+def journal(path: Path, clock: Moments) -> Iterator[SqliteJournal]:
     opened = SqliteJournal(path, clock=clock)
     yield opened
     opened.close()
@@ -112,7 +115,7 @@ def test_a_moved_input_dropped_again_under_its_name_is_a_new_input(journal: Sqli
     assert journal.get_input(input_id).disposed_to == "/srv/done/a.jpg"
 
 
-def test_claims_survive_a_restart(path: Path, clock: FakeClock) -> None:
+def test_claims_survive_a_restart(path: Path, clock: Moments) -> None:
     first = SqliteJournal(path, clock=clock)
     active = first.claim(INBOX, "a.jpg", 100, 5)
     kept = first.claim(INBOX, "k.jpg", 100, 5)
@@ -178,7 +181,7 @@ def test_twenty_thousand_claims_in_bulk(journal: SqliteJournal) -> None:
 # -- jobs ----------------------------------------------------------------------------------------------------
 
 
-def test_a_job_goes_through_its_states_with_timings(journal: SqliteJournal, clock: FakeClock) -> None:
+def test_a_job_goes_through_its_states_with_timings(journal: SqliteJournal, clock: Moments) -> None:
     input_id = journal.claim(INBOX, "a.jpg", 100, 5, detected_at=START - timedelta(seconds=3))
     assert input_id is not None
     journal.set_hash(input_id, "ab" * 32)
@@ -258,7 +261,7 @@ def test_a_transition_the_state_machine_forbids_is_refused(journal: SqliteJourna
 # -- crash recovery ------------------------------------------------------------------------------------------
 
 
-def test_unfinished_after_a_crash_lists_what_to_resume(path: Path, clock: FakeClock) -> None:
+def test_unfinished_after_a_crash_lists_what_to_resume(path: Path, clock: Moments) -> None:
     crashed = SqliteJournal(path, clock=clock)
     answered = crashed.claim(INBOX, "answered.jpg", 1, 1)
     pending_move = crashed.claim(INBOX, "pending-move.jpg", 1, 1)
@@ -287,7 +290,7 @@ def test_unfinished_after_a_crash_lists_what_to_resume(path: Path, clock: FakeCl
         crashed.close()
 
 
-def test_an_answer_survives_kill_9(path: Path, clock: FakeClock) -> None:
+def test_an_answer_survives_kill_9(path: Path, clock: Moments) -> None:
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
@@ -359,7 +362,7 @@ def answer(journal: SqliteJournal, relpath: str, images: int, cost: float) -> in
     return job.id
 
 
-def test_spend_counts_answers_by_utc_day(journal: SqliteJournal, clock: FakeClock) -> None:
+def test_spend_counts_answers_by_utc_day(journal: SqliteJournal, clock: Moments) -> None:
     clock.now = datetime(2025, 3, 1, 23, 59, tzinfo=UTC)
     answer(journal, "a.jpg", 2, 0.16)
     never_answered = journal.claim(INBOX, "b.jpg", 1, 1)
@@ -383,7 +386,7 @@ def test_spend_counts_answers_by_utc_day(journal: SqliteJournal, clock: FakeCloc
 # -- operator views ------------------------------------------------------------------------------------------
 
 
-def test_counts_failures_and_retry(journal: SqliteJournal, clock: FakeClock) -> None:
+def test_counts_failures_and_retry(journal: SqliteJournal, clock: Moments) -> None:
     finish_written(journal, "ok.jpg", "11" * 32)
     bad_input = journal.claim(INBOX, "broken.jpg", 1, 1)
     rejected = journal.claim(INBOX, "rejected.jpg", 1, 1)
@@ -431,7 +434,7 @@ def test_a_vanished_input_needs_no_disposal(journal: SqliteJournal) -> None:
 # -- the file itself -----------------------------------------------------------------------------------------
 
 
-def test_the_file_is_wal_with_a_schema_version(journal: SqliteJournal, path: Path, clock: FakeClock) -> None:
+def test_the_file_is_wal_with_a_schema_version(journal: SqliteJournal, path: Path, clock: Moments) -> None:
     with sqlite3.connect(path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert other.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
@@ -461,7 +464,7 @@ def test_a_file_that_is_not_a_journal_is_a_journal_error(path: Path) -> None:
 
 
 def test_a_naive_clock_is_refused(path: Path) -> None:
-    journal = SqliteJournal(path, clock=lambda: datetime(2025, 1, 1))  # naive on purpose
+    journal = SqliteJournal(path, clock=Moments(datetime(2025, 1, 1)))  # naive on purpose
     try:
         with pytest.raises(ValueError, match="naive"):
             journal.claim(INBOX, "a.jpg", 1, 1)

@@ -23,24 +23,13 @@ from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from remixd.sandbox import SandboxOptions, SandboxServer, serve_forever
-from tests.helpers import REPO
+from tests.helpers import REPO, FakeClock
 
 KEY = "sandbox"
 SEED_EXAMPLE = REPO / "tests/fixtures/reference/seed-remix-api.txt"
 CREATED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$")
 URL = re.compile(r"^http://127\.0\.0\.1:\d+/api/images/ephemeral/[0-9A-Za-z]{22}\.png\?exp=(\d+)&sig=[0-9a-f]{64}$")
 PROBLEM_KEYS = {"detail", "status", "title", "type"}
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_750_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_image(size: tuple[int, int] = (320, 200), kind: str = "PNG") -> bytes:
@@ -169,7 +158,7 @@ def test_legacy_success_shape(server: SandboxServer) -> None:
         assert item["prompt"] == "a cat" and item["resolution"] == "1024x1024" and item["seed"] == 7
         assert item["is_image_safe"] is True and item["style_type"] == "GENERAL"
         match = URL.match(item["url"])
-        assert match is not None and int(match.group(1)) == int(FakeClock().now) + 86_400
+        assert match is not None and int(match.group(1)) == int(FakeClock().wall()) + 86_400
     record = server.received[-1]
     assert record.path == "/remix" and record.status == 200 and record.key_valid
     assert record.auth_scheme == "api-key" and record.image_part == "image_file" and record.filename == "in.png"
@@ -905,7 +894,7 @@ def test_faults_over_http(server: SandboxServer, clock: FakeClock) -> None:
     assert requests.post(control + "reset", timeout=10).json() == {"ok": True}
     state = requests.get(control + "state", timeout=10).json()
     assert state["received"] == [] and state["ledger"]["requests"] == 0 and state["stored_images"] == 0
-    assert state["now"] == clock.now
+    assert state["now"] == clock.wall()
 
 
 def test_control_endpoints_can_be_off(make_server: Callable[..., SandboxServer]) -> None:

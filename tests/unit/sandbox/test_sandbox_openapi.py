@@ -7,7 +7,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from PIL import Image
 from remixd.sandbox import SandboxOptions, SandboxServer, reference
 from remixd.sandbox.validation import LEGACY_FIELDS
 from remixd.sandbox.validation_v3 import V3_FIELDS
-from tests.helpers import REPO
+from tests.helpers import REPO, FakeClock
 
 SPEC_PATH = REPO / "tests/fixtures/reference/ideogram-openapi.json"
 KEY = "sandbox"
@@ -38,7 +38,9 @@ def enum(spec: dict[str, Any], name: str) -> tuple[str, ...]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxOptions(), clock=lambda: 1_750_000_000.5) as running:
+    with SandboxServer(
+        SandboxOptions(), clock=FakeClock(datetime(2025, 6, 15, 15, 6, 40, 500_000, tzinfo=UTC))
+    ) as running:
         yield running
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
+from tests.helpers import FakeClock
 
 WAIT_S = 5.0  # upper bound for anything a test waits on; success never takes this long
 
@@ -261,17 +262,16 @@ def test_pause_holds_workers_until_resumed() -> None:
     assert not pause.is_paused
 
 
-def test_pause_until_lifts_itself_when_the_fake_clock_passes() -> None:
-    now = [1000.0]
-    pause = Pause(clock=lambda: now[0])
+def test_pause_until_lifts_itself_when_the_clock_passes_it() -> None:
+    clock = FakeClock()
+    pause = Pause(clock)
     stop = threading.Event()
-    pause.pause("daily budget spent", until=2000.0)
-    assert not pause.wait_while_paused(stop, timeout=0.05)
-    released = threading.Event()
-    _start(lambda: released.set() if pause.wait_while_paused(stop, timeout=WAIT_S) else None)
-    now[0] = 2000.0
-    assert released.wait(WAIT_S)
+    pause.pause("daily budget spent", until=clock.wall() + 600)  # the budget waits for midnight
+    assert not pause.wait_while_paused(stop, timeout=300)  # half way there: still paused
+    assert pause.reason == "daily budget spent"
+    assert pause.wait_while_paused(stop, timeout=600)
     assert pause.reason is None
+    assert clock.now == pytest.approx(600, abs=0.1)  # it waited out the pause, no longer
 
 
 def test_stop_releases_a_paused_waiter_with_false() -> None:

@@ -1,0 +1,80 @@
+"""Gates: every wait a worker makes is cut into beating slices and gives way to a stop, on a fake clock."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+import pytest
+
+from remixd.config.model import BudgetConfig
+from remixd.errors import OutputError
+from remixd.journal.sqlite import SqliteJournal
+from remixd.work.budget import Budget
+from remixd.work.gates import OUTPUT_RETRY_MAX_S, WAIT_SLICE_S, Gates, Stopped
+from remixd.work.retry import InflightLimiter, Pause
+from tests.helpers import FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def beats() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def gates(tmp_path: Path, clock: FakeClock, beats: list[float]) -> Gates:
+    journal = SqliteJournal(tmp_path / "journal.sqlite3", clock)
+    return Gates(
+        threading.Event(),
+        Pause(clock),
+        Pause(clock),
+        InflightLimiter(4, clock),
+        Budget(BudgetConfig(), journal, clock),
+        clock,
+        beat=lambda: beats.append(clock.now),
+    )
+
+
+def test_an_hour_of_backoff_beats_every_slice_and_takes_no_real_time(
+    gates: Gates, clock: FakeClock, beats: list[float]
+) -> None:
+    assert gates.sleep(3600.0) is False  # not stopping: the caller tries again
+    assert clock.now == pytest.approx(3600.0)
+    assert len(beats) >= 3600.0 / WAIT_SLICE_S  # the watchdog hears the worker all the way through
+    assert max(b - a for a, b in itertools.pairwise(beats)) <= WAIT_SLICE_S + 1e-9
+
+
+def test_a_stop_ends_a_backoff_at_once(gates: Gates, clock: FakeClock) -> None:
+    gates.stop.set()
+    assert gates.sleep(3600.0) is True
+    assert clock.now == 0.0
+
+
+def test_a_blocked_output_is_retried_with_doubling_waits_up_to_the_cap(gates: Gates, clock: FakeClock) -> None:
+    failures = iter(range(9))
+    started: list[float] = []
+
+    def write() -> str:
+        started.append(clock.now)
+        if next(failures, None) is not None:
+            raise OutputError("cannot write outbox/a.png: No space left on device", "free space")
+        return "written"
+
+    assert gates.retry_output(write) == "written"
+    waits = [round(b - a, 6) for a, b in itertools.pairwise(started)]
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, OUTPUT_RETRY_MAX_S, OUTPUT_RETRY_MAX_S, OUTPUT_RETRY_MAX_S]
+
+
+def test_a_blocked_output_gives_way_to_a_stop(gates: Gates) -> None:
+    def write() -> str:
+        gates.stop.set()
+        raise OutputError("cannot write outbox/a.png: Read-only file system", "remount it")
+
+    with pytest.raises(Stopped):
+        gates.retry_output(write)

@@ -10,7 +10,8 @@ from PIL import Image
 
 from remixd.intake.complete import looks_complete
 from remixd.intake.readiness import Readiness
-from tests.unit.intake.test_readiness import SETTLE, FakeClock
+from tests.helpers import FakeClock
+from tests.unit.intake.test_readiness import SETTLE
 
 FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "AVIF"]
 

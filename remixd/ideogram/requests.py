@@ -10,7 +10,7 @@ fails at load time and costs nothing (the real API would answer 400 only after a
 Every check is a field validator that sees the already-validated `model` (fields validate in definition
 order), so pydantic reports every bad field at once and each error is located at the field that is wrong.
 The values checked against (enums, ranges, patterns) and the prices are the reference's, kept in
-`ideogram.routes`; the responses are in `ideogram.responses`.
+`ideogram.enums`; the responses are in `ideogram.responses`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from remixd.ideogram.routes import (
+from remixd.ideogram.enums import (
     ASPECT_RATIOS_LEGACY,
     ASPECT_RATIOS_V3,
     COLOR_HEX_PATTERN,

@@ -1,6 +1,6 @@
 """Facts about Ideogram's Remix API that the sandbox enforces, copied from the reference.
 
-Written out here rather than imported from ``remixd.ideogram.routes`` on purpose: the sandbox checks the client, so
+Written out here rather than imported from ``remixd.ideogram.enums`` on purpose: the sandbox checks the client, so
 it must not share the client's mistakes. ``tests/test_sandbox_openapi.py`` compares every tuple below with
 Ideogram's OpenAPI document.
 """

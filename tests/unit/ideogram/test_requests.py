@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from remixd.ideogram import routes as apireference
+from remixd.ideogram import enums as apireference
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse, ResultItem
 from tests.helpers import REPO

@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from remixd.config.model import (
     config_warnings,
 )
 from remixd.config.reader import ConfigFile, KeyPath
+from remixd.config.references import check_references
 from remixd.errors import ConfigError, Problem
 from remixd.ideogram.requests import RemixRequest
 from remixd.rules import compile_glob, template_problems
@@ -215,6 +216,8 @@ class _Builder:
                     from_defaults.setdefault(problem, []).append(str(item.get("name")))
                 else:
                     located.problems.append(problem)
+        if remix is not None:
+            remix = self._references(remix, where)
         if isinstance(merged.get("prompt"), str):
             for message, fix in template_problems(merged["prompt"]):
                 located.add(origin["prompt"], message, fix)
@@ -222,6 +225,13 @@ class _Builder:
         if schema is None or remix is None or len(located.problems) != before:
             return None
         return Rule(schema.name, schema.match, schema.continue_, remix, tuple(patterns), outputs)
+
+    def _references(self, remix: RemixRequest, where: Callable[[KeyPath], KeyPath]) -> RemixRequest:
+        """The request with its reference images checked and their paths made absolute."""
+        remix, problems = check_references(remix, self.base)
+        for loc, message, fix in problems:
+            self.located.add(where(loc), message, fix)
+        return remix
 
     def _inbox(
         self, item: Any, path: KeyPath, written: list[str], outputs: OutputsConfig, rules: list[Rule | None]

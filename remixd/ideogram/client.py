@@ -32,7 +32,7 @@ from remixd.ideogram.http import (
 )
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse
-from remixd.ideogram.enums import LEGACY_PATH
+from remixd.ideogram.routes import LEGACY_PATH
 
 log = structlog.get_logger(__name__)
 

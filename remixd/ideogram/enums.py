@@ -1,18 +1,13 @@
-"""Ideogram's Remix API as reference data: models, endpoints, enum values, ranges, patterns and prices.
+"""Ideogram's Remix API as reference data: enum values, ranges and patterns (the routes are `ideogram.routes`).
 
-Pure values copied from the reference (`ideogram-api.md` §1, §2, §5 and the OpenAPI document), kept apart from
-the models that use them (`ideogram.requests`) so they can be checked against the reference in one place;
-`tests/test_apischema.py` compares the enums, ranges and patterns with the OpenAPI document. The sandbox keeps
-its own copy on purpose (`sandbox/reference.py`): it checks the client, so it must not share its mistakes.
+Pure values copied from the references (`ideogram-api.md` §2, `ideogram-api-2026.md` §3 and the OpenAPI
+documents), kept apart from the models that use them (`ideogram.requests`) so they can be checked against the
+reference in one place; `tests/unit/ideogram/` compares the enums, ranges and patterns with the OpenAPI
+documents. The sandbox keeps its own copy on purpose (`sandbox/reference.py`): it checks the client, so it
+must not share its mistakes.
 """
 
 from __future__ import annotations
-
-MODELS_LEGACY = ("V_1", "V_1_TURBO", "V_2", "V_2_TURBO", "V_2A", "V_2A_TURBO")
-MODEL_V3 = "V_3"
-MODELS = (*MODELS_LEGACY, MODEL_V3)
-LEGACY_PATH = "/remix"
-V3_PATH = "/v1/ideogram-v3/remix"
 
 # Enum lists copied from the reference (SPEC schemas of the same names); a test compares them with the OpenAPI
 # file, so a newer spec that adds a value shows up as a failing test, not as a silent 400.
@@ -78,6 +73,28 @@ STYLE_PRESETS_V3 = (  # StylePresetV3 (62)
 MAGIC_PROMPT_OPTIONS = ("AUTO", "ON", "OFF")
 RENDERING_SPEEDS = ("FLASH", "TURBO", "BALANCED", "DEFAULT", "QUALITY")
 COLOR_PALETTE_PRESETS = ("EMBER", "FRESH", "JUNGLE", "MAGIC", "MELON", "MOSAIC", "PASTEL", "ULTRAMARINE")
+# v2 spells its enums in lower case (reference `ideogram-api-2026.md` §3); the v2 OpenAPI excerpt is the source.
+RESOLUTIONS_V4 = (  # ResolutionV4 (38): the 2K sizes, then the 1K sizes
+    "2048x2048", "1440x2880", "2880x1440", "1664x2496", "2496x1664", "1792x2240", "2240x1792", "1440x2560",
+    "2560x1440", "1600x2560", "2560x1600", "1728x2304", "2304x1728", "1296x3168", "3168x1296", "1152x2944",
+    "2944x1152", "1248x3328", "3328x1248", "1280x3072", "3072x1280", "1024x3072", "3072x1024", "1024x1024",
+    "896x1120", "1120x896", "864x1152", "1152x864", "832x1248", "1248x832", "800x1280", "1280x800", "720x1280",
+    "1280x720", "720x1440", "1440x720", "512x1536", "1536x512",
+)  # fmt: skip
+ASPECT_RATIOS_V4 = (  # IdeogramV4AspectRatio (18), taken by the auto route
+    "auto", "1x4", "1x3", "1x2", "9x16", "10x16", "2x3", "3x4", "4x5", "1x1", "5x4", "4x3", "3x2", "16x10",
+    "16x9", "2x1", "3x1", "4x1",
+)  # fmt: skip
+RENDERING_SPEEDS_V2 = ("turbo", "default", "quality")
+MAGIC_PROMPT_MODES = ("auto", "on", "off")  # MagicPromptMode
+STYLE_TYPES_V2 = ("auto", "general", "realistic", "design", "custom", "fiction", "stylized")  # IdeogramV3StyleType
+STYLE_TYPES_V2_CHARACTER = ("auto", "realistic", "fiction")
+STYLE_PRESETS_V2 = tuple(preset.lower() for preset in STYLE_PRESETS_V3)  # IdeogramV3StylePreset
+COLOR_PALETTE_PRESETS_V2 = tuple(name.lower() for name in COLOR_PALETTE_PRESETS)  # IdeogramColorPalettePresetName
+RESOLUTION_TIERS = ("1k", "2k")
+RESOLUTION_PATTERN_AUTO = r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$"
+CUSTOM_MODEL_URI_PATTERN = r"^model/[^/]+/version/[^/]+$"
+PROMPT_MAX_CHARS_V2 = 10_000
 IMAGE_WEIGHT_RANGE = (1, 100)
 SEED_RANGE = (0, 2147483647)
 NUM_IMAGES_RANGE = (1, 8)
@@ -85,16 +102,3 @@ COLOR_WEIGHT_RANGE = (0.05, 1.0)
 COLOR_MEMBERS_RANGE = (1, 8)
 COLOR_HEX_PATTERN = r"^#(?:[0-9a-fA-F]{3}){1,2}$"
 STYLE_CODE_PATTERN = r"^[0-9a-fA-F]{8}$"
-
-# USD per output image. Source: https://ideogram.ai/features/api-pricing ("Last revised: Aug 6, 2025"),
-# copied in reference ideogram-api.md §5. Remix is billed at the model's Generate rate, per image returned
-# (unsafe-withheld images included). 3.0 is priced by rendering_speed, DEFAULT when unset.
-PRICE_PER_IMAGE_USD: dict[str, float] = {
-    "V_1": 0.06, "V_1_TURBO": 0.02, "V_2": 0.08, "V_2_TURBO": 0.05, "V_2A": 0.04, "V_2A_TURBO": 0.025,
-}  # fmt: skip
-PRICE_PER_IMAGE_V3_USD: dict[str, float] = {
-    "FLASH": 0.03, "TURBO": 0.03, "DEFAULT": 0.06, "QUALITY": 0.09,
-    # BALANCED is in the schema but not on the price page (UNCONFIRMED): priced like DEFAULT, the speed
-    # it sits beside, so budgets do not undercount it as one of the cheap speeds.
-    "BALANCED": 0.06,
-}  # fmt: skip

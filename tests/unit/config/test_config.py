@@ -190,7 +190,8 @@ def test_a_bad_aspect_ratio_is_located(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + "      model: V_2\n      aspect_ratio: ASPECT_2_1\n")
     assert one_problem(path) == (
         f"{path}:12: rules[0].request.aspect_ratio: 'ASPECT_2_1' is not an aspect ratio of model V_2 "
-        "(legacy /remix) (only V_3 has it) — use one of ASPECT_10_16, ASPECT_16_10, ASPECT_9_16, "
+        "(legacy /remix) (only V_3, ideogram-3, ideogram-3-character, ideogram-3-custom-model, auto have it) — "
+        "use one of ASPECT_10_16, ASPECT_16_10, ASPECT_9_16, "
         "ASPECT_16_9, ASPECT_3_2, ASPECT_2_3, ASPECT_4_3, ASPECT_3_4, ASPECT_1_1, ASPECT_1_3, ASPECT_3_1"
     )
 
@@ -290,7 +291,10 @@ def test_a_bad_default_is_reported_at_the_defaults_line_naming_the_rule(tmp_path
         MINIMAL + '      model: V_2A\n  - name: fast\n    match: ["*"]\n    request: {prompt: x, model: V_2A_TURBO}\n'
     )
     path = write(tmp_path, text + "defaults:\n  model: V_2\n  negative_prompt: blurry\n")
-    fix = "remove negative_prompt, or use a model that takes it: V_1, V_1_TURBO, V_2, V_2_TURBO, V_3"
+    fix = (
+        "remove negative_prompt, or use a model that takes it: V_1, V_1_TURBO, V_2, V_2_TURBO, V_3, ideogram-3, "
+        "ideogram-3-character, ideogram-3-custom-model, auto"
+    )
     assert problems(path) == [  # one per rule: the message names each rule's model
         f"{path}:17: defaults.negative_prompt: negative_prompt is not available for model V_2A "
         f"(in rule 'poster') — {fix}",
@@ -312,7 +316,8 @@ def test_a_model_specific_error_is_at_the_rules_line_when_the_rule_wrote_it(tmp_
     path = write(tmp_path, MINIMAL + "      rendering_speed: TURBO\ndefaults:\n  model: V_2\n")
     assert one_problem(path) == (
         f"{path}:11: rules[0].request.rendering_speed: rendering_speed is not available for model V_2 — "
-        "remove rendering_speed, or use a model that takes it: V_3"
+        "remove rendering_speed, or use a model that takes it: V_3, ideogram-4, ideogram-3, ideogram-3-character, "
+        "ideogram-3-custom-model"
     )
 
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from remixd.ideogram import enums as apireference
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse, ResultItem
+from remixd.ideogram.routes import MODELS
 from tests.helpers import REPO
 
 REFERENCE = REPO / "tests/fixtures/reference"
@@ -58,7 +59,7 @@ def test_enums_match_the_openapi_schema(schemas: dict[str, Any], ours: str, sche
 
 
 def test_models_are_the_openapi_models_without_auto(schemas: dict[str, Any]) -> None:
-    assert set(schemas["ModelEnum"]["enum"]) - set(apireference.MODELS) == {"AUTO"}
+    assert set(schemas["ModelEnum"]["enum"]) - set(MODELS) == {"AUTO"}
 
 
 def test_ranges_match_the_openapi_schema(schemas: dict[str, Any]) -> None:
@@ -158,7 +159,10 @@ def test_both_magic_prompt_spellings_at_once_are_refused() -> None:
 
 def test_aspect_ratio_only_v3_has_names_the_legacy_values() -> None:
     message = errors(model="V_2", aspect_ratio="ASPECT_2_1")["aspect_ratio"]
-    assert message.startswith("'ASPECT_2_1' is not an aspect ratio of model V_2 (legacy /remix) (only V_3 has it)")
+    assert message.startswith(
+        "'ASPECT_2_1' is not an aspect ratio of model V_2 (legacy /remix) (only V_3, ideogram-3, "
+        "ideogram-3-character, ideogram-3-custom-model, auto have it)"
+    )
     assert ", ".join(apireference.ASPECT_RATIOS_LEGACY) in message
 
 
@@ -176,32 +180,72 @@ def test_render_3d_is_not_a_v3_style() -> None:
 
 
 def test_resolution_v3_only_value_is_refused_for_legacy() -> None:
-    assert "(only V_3 has it)" in errors(model="V_2", resolution="800x1280")["resolution"]
+    assert "(only V_3, ideogram-4, ideogram-3, " in errors(model="V_2", resolution="800x1280")["resolution"]
 
 
 @pytest.mark.parametrize(
     ("fields", "field", "allowed"),
     [
-        ({"model": "V_2", "rendering_speed": "TURBO"}, "rendering_speed", "V_3"),
-        ({"model": "V_2", "style_preset": "WATERCOLOR"}, "style_preset", "V_3"),
-        ({"model": "V_2", "style_codes": ["AAFF5733"]}, "style_codes", "V_3"),
-        ({"model": "V_1", "style_type": "GENERAL"}, "style_type", "V_2, V_2_TURBO, V_2A, V_2A_TURBO, V_3"),
+        (
+            {"model": "V_2", "rendering_speed": "TURBO"},
+            "rendering_speed",
+            "V_3, ideogram-4, ideogram-3, ideogram-3-character, ideogram-3-custom-model",
+        ),
+        (
+            {"model": "V_2", "style_preset": "WATERCOLOR"},
+            "style_preset",
+            "V_3, ideogram-3, ideogram-3-custom-model, auto",
+        ),
+        (
+            {"model": "V_2", "style_codes": ["AAFF5733"]},
+            "style_codes",
+            "V_3, ideogram-3, ideogram-3-custom-model, auto",
+        ),
+        (
+            {"model": "V_1", "style_type": "GENERAL"},
+            "style_type",
+            "V_2, V_2_TURBO, V_2A, V_2A_TURBO, V_3, ideogram-3, ideogram-3-character, auto",
+        ),
         (
             {"model": "V_1_TURBO", "style_type": "GENERAL"},
             "style_type",
-            "V_2, V_2_TURBO, V_2A, V_2A_TURBO, V_3",
+            "V_2, V_2_TURBO, V_2A, V_2A_TURBO, V_3, ideogram-3, ideogram-3-character, auto",
         ),
-        ({"model": "V_2A", "negative_prompt": "x"}, "negative_prompt", "V_1, V_1_TURBO, V_2, V_2_TURBO, V_3"),
+        (
+            {"model": "V_2A", "negative_prompt": "x"},
+            "negative_prompt",
+            "V_1, V_1_TURBO, V_2, V_2_TURBO, V_3, ideogram-3, ideogram-3-character, ideogram-3-custom-model, auto",
+        ),
         (
             {"model": "V_2A_TURBO", "negative_prompt": "x"},
             "negative_prompt",
-            "V_1, V_1_TURBO, V_2, V_2_TURBO, V_3",
+            "V_1, V_1_TURBO, V_2, V_2_TURBO, V_3, ideogram-3, ideogram-3-character, ideogram-3-custom-model, auto",
         ),
-        ({"model": "V_1", "color_palette": {"name": "PASTEL"}}, "color_palette", "V_2, V_2_TURBO, V_3"),
-        ({"model": "V_2A", "color_palette": {"name": "PASTEL"}}, "color_palette", "V_2, V_2_TURBO, V_3"),
-        ({"model": "V_1", "resolution": "RESOLUTION_1024_1024"}, "resolution", "V_2, V_2_TURBO, V_3"),
-        ({"model": "V_2A", "resolution": "RESOLUTION_1024_1024"}, "resolution", "V_2, V_2_TURBO, V_3"),
-        ({"model": "V_2A_TURBO", "resolution": "1024x1024"}, "resolution", "V_2, V_2_TURBO, V_3"),
+        (
+            {"model": "V_1", "color_palette": {"name": "PASTEL"}},
+            "color_palette",
+            "V_2, V_2_TURBO, V_3, ideogram-3, ideogram-3-custom-model, auto",
+        ),
+        (
+            {"model": "V_2A", "color_palette": {"name": "PASTEL"}},
+            "color_palette",
+            "V_2, V_2_TURBO, V_3, ideogram-3, ideogram-3-custom-model, auto",
+        ),
+        (
+            {"model": "V_1", "resolution": "RESOLUTION_1024_1024"},
+            "resolution",
+            "V_2, V_2_TURBO, V_3, ideogram-4, ideogram-3, ideogram-3-character, ideogram-3-custom-model, auto",
+        ),
+        (
+            {"model": "V_2A", "resolution": "RESOLUTION_1024_1024"},
+            "resolution",
+            "V_2, V_2_TURBO, V_3, ideogram-4, ideogram-3, ideogram-3-character, ideogram-3-custom-model, auto",
+        ),
+        (
+            {"model": "V_2A_TURBO", "resolution": "1024x1024"},
+            "resolution",
+            "V_2, V_2_TURBO, V_3, ideogram-4, ideogram-3, ideogram-3-character, ideogram-3-custom-model, auto",
+        ),
     ],
 )
 def test_fields_a_model_does_not_take(fields: dict[str, Any], field: str, allowed: str) -> None:
@@ -222,8 +266,9 @@ def test_style_codes_xor_style_type() -> None:
     assert message.startswith("style_codes and style_type are both set")
 
 
-def test_auto_model_is_refused_with_the_remix_models() -> None:
-    assert "use one of V_1, V_1_TURBO, V_2, V_2_TURBO, V_2A, V_2A_TURBO, V_3" in errors(model="AUTO")["model"]
+def test_legacy_auto_model_is_refused_with_the_remix_models() -> None:
+    message = errors(model="AUTO")["model"]
+    assert "use one of V_1, V_1_TURBO, V_2, V_2_TURBO, V_2A, V_2A_TURBO, V_3, ideogram-4, " in message
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ def spellings(value: str, name: str, route: Route) -> list[str]:
     """The ways a user may have written a value of this route's enum, the route's own first."""
     prefix = _PREFIXES.get(name)
     if prefix is None:
-        return [value, value.lower() if route.is_v2 else value.upper()]
+        return [value, value.lower()] if route.is_v2 else [value]
     if route.family == "legacy":
         return [value if value.startswith(prefix) else prefix + value.replace("x", "_")]
     flat = value.removeprefix(prefix).replace("_", "x") if value.startswith(prefix) else value

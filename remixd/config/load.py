@@ -203,21 +203,11 @@ class _Builder:
         if isinstance(ratio, str) and re.fullmatch(r"\d+:\d+", ratio):  # `4:3` as people write it means 4x3
             merged["aspect_ratio"] = ratio.replace(":", "x")
         request_path: KeyPath = (*path, "request")
-        remix = None
 
         def where(loc: KeyPath) -> KeyPath:  # a field comes from the rule or from `defaults:`
             return (*origin.get(str(loc[0]), (*request_path, loc[0])), *loc[1:]) if loc else request_path
 
-        try:
-            remix = RemixRequest.model_validate(merged)
-        except ValidationError as error:
-            for problem in located.convert(error, RemixRequest, where):
-                if problem.key_path.startswith("defaults."):
-                    from_defaults.setdefault(problem, []).append(str(item.get("name")))
-                else:
-                    located.problems.append(problem)
-        if remix is not None:
-            remix = self._references(remix, where)
+        remix = self._request(merged, where, str(item.get("name")), from_defaults)
         if isinstance(merged.get("prompt"), str):
             for message, fix in template_problems(merged["prompt"]):
                 located.add(origin["prompt"], message, fix)
@@ -226,8 +216,23 @@ class _Builder:
             return None
         return Rule(schema.name, schema.match, schema.continue_, remix, tuple(patterns), outputs)
 
-    def _references(self, remix: RemixRequest, where: Callable[[KeyPath], KeyPath]) -> RemixRequest:
-        """The request with its reference images checked and their paths made absolute."""
+    def _request(
+        self,
+        merged: dict[str, Any],
+        where: Callable[[KeyPath], KeyPath],
+        rule_name: str,
+        from_defaults: dict[Problem, list[str]],
+    ) -> RemixRequest | None:
+        """The rule's request, its reference images checked and their paths made absolute."""
+        try:
+            remix = RemixRequest.model_validate(merged)
+        except ValidationError as error:
+            for problem in self.located.convert(error, RemixRequest, where):
+                if problem.key_path.startswith("defaults."):
+                    from_defaults.setdefault(problem, []).append(rule_name)
+                else:
+                    self.located.problems.append(problem)
+            return None
         remix, problems = check_references(remix, self.base)
         for loc, message, fix in problems:
             self.located.add(where(loc), message, fix)

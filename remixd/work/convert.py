@@ -6,6 +6,7 @@ Each conversion appends a short note to `steps`, which becomes the sidecar's `so
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 from PIL import Image, ImageOps
@@ -91,6 +92,24 @@ def _flatten(image: Image.Image) -> Image.Image:
     background = Image.new("RGB", rgba.size, (255, 255, 255))
     background.paste(rgba, mask=rgba.getchannel("A"))
     return background
+
+
+def downscale_factor(size: tuple[int, int], max_pixels: int) -> int:
+    """The whole factor that brings `size` within `max_pixels` (1: it is within already)."""
+    return max(1, math.ceil(math.sqrt(size[0] * size[1] / max_pixels)))
+
+
+def downscale(image: Image.Image, original: tuple[int, int], max_pixels: int, steps: list[str]) -> Image.Image:
+    """An input with more pixels than Ideogram could use is reduced to fit before it is encoded (a JPEG may
+    arrive decoded at a smaller scale already); box-averaging by a whole factor is fast on 179 MP."""
+    if image.mode in ("1", "P"):  # averaging palette indices would be noise
+        image = image.convert("RGBA" if _has_alpha(image) else "RGB" if image.mode == "P" else "L")
+    factor = downscale_factor(image.size, max_pixels)
+    result = image.reduce(factor) if factor > 1 else image
+    steps.append(
+        f"over {max_pixels // 1_000_000} MP: downscaled {original[0]}x{original[1]}->{result.width}x{result.height}"
+    )
+    return result
 
 
 def shrink(image: Image.Image, max_bytes: int, steps: list[str], name: str) -> tuple[Image.Image, bytes, str]:

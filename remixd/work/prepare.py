@@ -14,17 +14,21 @@ import io
 import os
 import re
 import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 from remixd.errors import InputError
-from remixd.work.convert import SENT_AS_IS, colour_space, encode, normalise, shrink
+from remixd.work.convert import SENT_AS_IS, colour_space, downscale, downscale_factor, encode, normalise, shrink
 
 JPEG_END_OF_IMAGE = b"\xff\xd9"
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the reference's "max size 10MB" for /remix and v3 remix
-MAX_PIXELS = 64_000_000  # far beyond anything Ideogram renders; refuses decompression bombs politely
+# Pillow's own decompression-bomb limit (twice Image.MAX_IMAGE_PIXELS, about 179 MP): what is beyond it is
+# refused politely; what is below it but over UPLOAD_MAX_PIXELS (beyond anything Ideogram renders) is downscaled.
+MAX_PIXELS = 2 * 89_478_485
+UPLOAD_MAX_PIXELS = 64_000_000
 MAX_SOURCE_BYTES = 256 * 1024 * 1024  # read before decoding, so a huge file cannot exhaust memory
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
@@ -62,16 +66,20 @@ def prepare(
         )
     formats = _allowed_formats(data, name)
     image = _open(data, name, formats, max_pixels)
+    original = image.size
+    factor = downscale_factor(original, UPLOAD_MAX_PIXELS)
     try:
         image.verify()  # checks what decoding alone does not (PNG chunk CRCs)
-        image = Image.open(io.BytesIO(data), formats=formats)
+        image = _quiet_open(data, formats)
         if image.format in ("JPEG", "MPO"):
+            if factor > 1:  # decode a big photo scaled down already (DCT scaling): a fraction of the memory
+                image.draft(image.mode, (original[0] // factor, original[1] // factor))
             # Decoding a 2 MB JPEG is most of what a file costs remixd (bench figure 5), and a copy cut short
             # (the damage that happens here) is told by its missing end-of-image marker. Only a file without
             # it at the end (cut short, or a camera's trailer after it) pays for a decode, at 1/8 scale:
             # that still entropy-decodes every block, so truncation fails it all the same.
             if not data.rstrip(b"\0").endswith(JPEG_END_OF_IMAGE):
-                check = Image.open(io.BytesIO(data), formats=formats)
+                check = _quiet_open(data, formats)
                 check.draft(check.mode, (max(1, check.width // 8), max(1, check.height // 8)))
                 check.load()
         else:
@@ -86,7 +94,9 @@ def prepare(
     converted = normalise(image, source_format, data, steps)
     stem = _safe_stem(path)
     sent: Image.Image = image if converted is None else converted
-    if converted is None and len(data) <= max_upload_bytes:
+    if factor > 1:
+        sent = downscale(sent, original, UPLOAD_MAX_PIXELS, steps)
+    if converted is None and factor == 1 and len(data) <= max_upload_bytes:
         payload, target = data, source_format  # the original bytes, untouched
     else:
         target = source_format if source_format in SENT_AS_IS else "PNG"  # lossless; shrink() may pick JPEG
@@ -197,9 +207,18 @@ def _is_heic(data: bytes) -> bool:
     return any(brand in _HEIC_BRANDS for brand in brands)
 
 
+def _quiet_open(data: bytes, formats: tuple[str, ...]) -> Image.Image:
+    """Image.open without Pillow's warning at half its bomb limit: remixd checks the pixel count itself (a
+    100 MP phone photo is fine). Warning filters are process-wide: should this block interleave with another
+    thread's, what outlives it is this one "ignore", of this one warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(data), formats=formats)
+
+
 def _open(data: bytes, name: str, formats: tuple[str, ...], max_pixels: int) -> Image.Image:
     try:
-        image = Image.open(io.BytesIO(data), formats=formats)
+        image = _quiet_open(data, formats)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         # Pillow refused before we could see the size; read it from the header alone for a useful message.
         raise _too_many_pixels(name, _header_size(data, formats), max_pixels) from None
@@ -213,7 +232,7 @@ def _open(data: bytes, name: str, formats: tuple[str, ...], max_pixels: int) -> 
 
 
 def _too_many_pixels(name: str, size: tuple[int, int] | None, max_pixels: int) -> InputError:
-    limit = f"the most remixd accepts is {max_pixels // 1_000_000} MP"
+    limit = f"the most remixd accepts is {max_pixels / 1_000_000:.0f} MP"
     if size is None:
         return InputError(f"{name} has too many pixels; {limit}", "downscale it before dropping it in")
     width, height = size

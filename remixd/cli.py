@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--latency", type=float, default=0.0, help="seconds added to every remix request")
     sandbox.add_argument("--inflight-limit", type=int, default=10, help="images in progress at once")
     sandbox.add_argument(
+        "--output-scale", type=float, default=1.0, help="result pixels per declared pixel, (0, 1] (default: 1)"
+    )
+    sandbox.add_argument(
         "--api-key", action="append", default=None, help="a key to accept (repeatable; default: any non-empty key)"
     )
     return parser
@@ -270,7 +273,10 @@ def _sandbox(args: argparse.Namespace) -> ExitStatus:
     from remixd.sandbox import DEFAULT_PORT, SandboxOptions, serve_forever
 
     options = SandboxOptions(
-        api_keys=frozenset(args.api_key or ()), latency_s=args.latency, inflight_limit=args.inflight_limit
+        api_keys=frozenset(args.api_key or ()),
+        latency_s=args.latency,
+        inflight_limit=args.inflight_limit,
+        output_scale=args.output_scale,
     )
 
     def ready(url: str) -> None:

@@ -21,7 +21,8 @@ def reap_daemons() -> Iterator[None]:
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY})))
+    # Small images keep the suite fast; a user's sandbox answers the declared resolution (test_images.py).
+    server = SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY}), output_scale=0.25))
     server.start()
     try:
         yield server

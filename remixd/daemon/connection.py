@@ -74,7 +74,7 @@ class ApiConnection:
             if self._sandbox is None:
                 from remixd.sandbox import SandboxOptions, SandboxServer  # loaded only when asked for
 
-                self._sandbox = SandboxServer(SandboxOptions(api_keys=frozenset(), output_scale=0.5))
+                self._sandbox = SandboxServer(SandboxOptions(api_keys=frozenset()))
                 self._sandbox.start()
             # Any key goes in the sandbox; a random one, because a registered secret is scrubbed from every
             # log line and a word like "sandbox" would be scrubbed out of the sandbox's own event names.

@@ -267,7 +267,7 @@ class Sandbox:
                 if self.options.unsafe_url != "absent":
                     item["url"] = None if self.options.unsafe_url == "null" else ""
             else:
-                label = f"SANDBOX {index + 1}/{order.num_images} seed {seed}"
+                label = f"SANDBOX  {order.price_key}  seed {seed}  {index + 1}/{order.num_images}"
                 png = images.render(
                     order.source,
                     width=order.width,

@@ -1,8 +1,9 @@
 """The sandbox's image maker: the input, cropped to the answer's aspect ratio and visibly marked as fake.
 
-Output is the declared resolution scaled down by ``output_scale`` (fast tests) while keeping the exact ratio,
-tinted by a colour derived from the seed (stronger for a lower image_weight) and stamped "SANDBOX" so nobody
-mistakes it for Ideogram's work.
+Output is the declared resolution (``output_scale`` below 1 shrinks it, keeping the exact ratio, for tests and
+the bench that ask for it), tinted by a colour derived from the seed (stronger for a lower image_weight) and
+stamped "SANDBOX" with the model and seed in a thin see-through strip and frame, so nobody mistakes it for
+Ideogram's work and the picture still shows what the settings did.
 """
 
 from __future__ import annotations
@@ -90,11 +91,16 @@ def render(
     return buffer.getvalue()
 
 
+STAMP_SHARE = 16  # the strip is 1/16 of the height: the label reads at a glance, the picture stays visible
+STAMP_OPACITY = 0.45  # how dark the strip is behind the label: the picture shows through it
+
+
 def _stamp(image: Image.Image, label: str) -> None:
-    draw = ImageDraw.Draw(image)
     width, height = image.size
-    band = max(8, height // 8)
-    draw.rectangle((0, height - band, width, height), fill=(0, 0, 0))
+    band = max(10, height // STAMP_SHARE)
+    strip = image.crop((0, height - band, width, height))
+    image.paste(Image.blend(strip, Image.new("RGB", strip.size, (0, 0, 0)), STAMP_OPACITY), (0, height - band))
+    draw = ImageDraw.Draw(image)
     size = max(6, int(band * 0.7))
     font = ImageFont.load_default(size=size)
     room = width * 0.94
@@ -103,5 +109,5 @@ def _stamp(image: Image.Image, label: str) -> None:
         size = max(6, int(size * room / length))
         font = ImageFont.load_default(size=size)
     draw.text((width * 0.03, height - band + (band - size) / 2), label, fill=(255, 255, 0), font=font)
-    # A frame so even a tiny thumbnail shows it is not a real result.
-    draw.rectangle((0, 0, width - 1, height - 1), outline=(255, 255, 0), width=max(1, width // 100))
+    # A thin frame so even a tiny thumbnail shows it is not a real result.
+    draw.rectangle((0, 0, width - 1, height - 1), outline=(255, 255, 0), width=max(1, width // 200))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 from pathlib import Path
@@ -34,3 +35,5 @@ def test_the_quick_start_creates_its_inbox_and_starts_without_an_error(tmp_path:
     make_image(tmp_path / "inbox/photo.gif")  # a converted format, through the catch-all rule
     wait_for(lambda: (tmp_path / "outbox/photo.poster.1.json").exists(), message="the GIF's result")
     assert daemon.stop(signal.SIGINT) == 0
+    sidecar = json.loads((tmp_path / "outbox/photo.poster.1.json").read_text(encoding="utf-8"))
+    assert f"{sidecar['image']['width']}x{sidecar['image']['height']}" == sidecar["result"]["resolution"]

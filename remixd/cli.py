@@ -226,9 +226,9 @@ def _status(args: argparse.Namespace) -> ExitStatus:
                             "inbox": f.inbox,
                             "relpath": f.relpath,
                             "rule": f.rule,
-                            "kind": f.kind,
-                            "message": f.message,
-                            "hint": f.hint,
+                            "kind": f.error.kind,
+                            "message": f.error.message,
+                            "hint": f.error.hint,
                             "failed_at": f.failed_at.isoformat(),
                         }
                         for f in failures
@@ -254,8 +254,8 @@ def _status(args: argparse.Namespace) -> ExitStatus:
         for failure in failures:
             rule = f" [{failure.rule}]" if failure.rule else ""
             print(
-                f"  {failure.failed_at.isoformat()}  {failure.relpath}{rule}: {failure.message}"
-                + (f" — {failure.hint}" if failure.hint else "")
+                f"  {failure.failed_at.isoformat()}  {failure.relpath}{rule}: {failure.error.message}"
+                + (f" — {failure.error.hint}" if failure.error.hint else "")
             )
     return ExitStatus.OK
 

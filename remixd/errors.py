@@ -1,12 +1,35 @@
 """The error tree. Every error carries a message a person reads and a hint that says how to fix it.
 
-Only `cli.py` maps these to exit statuses; stages raise them, the worker records them per job.
+    RemixdError                 kind "remixd": base of every error remixd raises on purpose
+    ├── ConfigError             "config": every located Problem of a config at once; exit status 2
+    ├── ApiError                "api": the API answered with an error, or could not be reached
+    │   ├── ApiRejected         "api_rejected": permanent (400, 422 safety, other 4xx); the input fails
+    │   ├── ApiUnavailable      "api_unavailable": transient (429, 5xx, connection); retried within the policy
+    │   ├── AuthError           "auth": 401/403; pauses every submission until the key works
+    │   │   └── PaymentRequired "payment_required": 402 or a billing reject_reason; pauses likewise
+    │   └── UrlExpired          "url_expired": a result link past its lifetime; the input fails
+    ├── InputError              "input": the file cannot be processed; it goes to the failed folder
+    ├── OutputError             "output": a result or disposal cannot be written; retried, never lost
+    ├── JournalError            "journal": the journal cannot be opened or written
+    ├── InboxUnavailable        "inbox_unavailable": an inbox is missing or unmounted; it is paused
+    ├── AlreadyRunning          "already_running": another remixd holds the state_dir's lock; exit status 3
+    └── StateDirUnusable        "state_dir": state_dir cannot be created or written; nothing starts
+
+Two control-flow signals are not errors and never reach a person:
+
+    Stopped     the daemon is stopping; the job stays where the journal says it is.
+    JobFailed   a job failed for good and is already journalled; its input fails with `.error`.
+
+An error travels as an `ErrorRecord` (kind, message, hint, HTTP status, the API's answer): from the worker
+to the journal, from the journal to the error file and to `remixd status`, and back again on a resume,
+without losing its kind. Only `cli.py` maps errors to exit statuses.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,9 +51,45 @@ class RemixdError(Exception):
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
 
-    def to_dict(self) -> dict[str, Any]:
-        """The `error` object of an error file."""
-        return {"kind": self.kind, "message": self.message, "hint": self.hint}
+    def record(self) -> ErrorRecord:
+        """The error as a value: what the journal keeps, the error file shows and a resume raises again."""
+        return ErrorRecord(self.kind, self.message, self.hint)
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """An error as it travels: worker -> journal -> error file -> `remixd status` (and back on a resume).
+
+    `to_json` is the `error` object of a `remixd.error/1` file and the journal's stored form; `from_json`
+    is the one place that reads it back.
+    """
+
+    kind: str
+    message: str
+    hint: str = ""
+    http_status: int | None = None
+    response: Any = None  # the API's answer, scrubbed of secrets and cut to MAX_RESPONSE_CHARS
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "message": self.message, "hint": self.hint}
+        if self.http_status is not None:
+            data["http_status"] = self.http_status
+        if self.response is not None:
+            data["response"] = self.response
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> ErrorRecord:
+        """Read back what `to_json` wrote (or an older journal's row; missing fields get defaults)."""
+        data = data or {}
+        status = data.get("http_status")
+        return cls(
+            kind=str(data.get("kind") or "remixd"),
+            message=str(data.get("message") or "the job failed"),
+            hint=str(data.get("hint") or ""),
+            http_status=status if isinstance(status, int) else None,
+            response=data.get("response"),
+        )
 
 
 @dataclass(frozen=True)
@@ -89,13 +148,8 @@ class ApiError(RemixdError):
         self.http_status = http_status
         self.response = _truncate(response)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        if self.http_status is not None:
-            data["http_status"] = self.http_status
-        if self.response is not None:
-            data["response"] = self.response
-        return data
+    def record(self) -> ErrorRecord:
+        return ErrorRecord(self.kind, self.message, self.hint, self.http_status, self.response)
 
 
 class ApiRejected(ApiError):
@@ -163,11 +217,40 @@ class OutputError(RemixdError):
     kind = "output"
 
 
-class JobFailed(Exception):
-    """A job failed for good (already recorded in the journal): its input fails with `error`."""
+class JournalError(RemixdError):
+    """The journal cannot be opened or written, or a state change breaks the state machine (a bug)."""
 
-    def __init__(self, error: RemixdError) -> None:
-        super().__init__(str(error))
+    kind = "journal"
+
+
+class InboxUnavailable(RemixdError):
+    """The inbox folder is missing, unmounted or unreadable: pause the inbox and retry later. Never read
+    this as 'every file in it was deleted'."""
+
+    kind = "inbox_unavailable"
+
+
+class AlreadyRunning(RemixdError):
+    """Another remixd holds the state_dir's lock."""
+
+    kind = "already_running"
+
+
+class StateDirUnusable(RemixdError):
+    """state_dir is read-only or cannot be created: nothing can be journalled, so nothing may start."""
+
+    kind = "state_dir"
+
+
+class Stopped(Exception):
+    """Control flow, not an error: the daemon is stopping; leave the job where the journal says it is."""
+
+
+class JobFailed(Exception):
+    """Control flow, not an error: a job failed for good (already journalled); its input fails with `error`."""
+
+    def __init__(self, error: ErrorRecord) -> None:
+        super().__init__(error.message)
         self.error = error
 
 

@@ -13,21 +13,9 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from remixd.errors import RemixdError
+from remixd.errors import AlreadyRunning, StateDirUnusable
 
 LOCK_NAME = "remixd.lock"
-
-
-class AlreadyRunning(RemixdError):
-    """Another remixd holds the state_dir's lock."""
-
-    kind = "already_running"
-
-
-class StateDirUnusable(RemixdError):
-    """state_dir is read-only or cannot be created: nothing can be journalled, so nothing may start."""
-
-    kind = "state_dir"
 
 
 class StateLock:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import remixd
+from remixd.errors import ErrorRecord
 from remixd.files.atomic import atomic_write, write_json
 
 RESULT_SCHEMA = "remixd.result/1"
@@ -124,18 +125,16 @@ def error_document(
     source: Source,
     rule: str | None,
     fingerprint: str | None,
-    error: Mapping[str, Any],
+    error: ErrorRecord,
     attempts: int,
     failed_at: datetime,
 ) -> dict[str, Any]:
-    """The contract's `remixd.error/1` document; `error` is `RemixdError.to_dict()`."""
-    details = {"kind": error.get("kind", "remixd"), "message": error.get("message", ""), "hint": error.get("hint", "")}
-    details.update({key: error[key] for key in ("http_status", "response") if error.get(key) is not None})
+    """The contract's `remixd.error/1` document."""
     return {
         "schema": ERROR_SCHEMA,
         "source": source.to_dict(),
         "rule": None if rule is None else {"name": rule, "fingerprint": fingerprint},
-        "error": details,
+        "error": error.to_json(),
         "attempts": attempts,
         "failed_at": _iso(failed_at),
     }

@@ -21,10 +21,10 @@ import structlog
 
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig
-from remixd.errors import RemixdError
+from remixd.errors import InboxUnavailable, RemixdError
 from remixd.intake.complete import looks_complete
 from remixd.intake.readiness import Readiness, stat_signature
-from remixd.intake.scan import InboxUnavailable, is_ignored, scan_stat
+from remixd.intake.scan import is_ignored, scan_stat
 from remixd.intake.watch import Watcher
 from remixd.journal.records import Candidate, InputRecord, Journal
 

@@ -18,9 +18,9 @@ from typing import Protocol
 
 import structlog
 
-from remixd.errors import RemixdError
+from remixd.errors import InboxUnavailable
 
-__all__ = ["BUILTIN_IGNORES", "InboxConfig", "InboxUnavailable", "is_ignored", "scan_stat", "unrecordable_name"]
+__all__ = ["BUILTIN_IGNORES", "InboxConfig", "is_ignored", "scan_stat", "unrecordable_name"]
 
 log = structlog.get_logger(__name__)
 
@@ -63,13 +63,6 @@ class InboxConfig(Protocol):
     def excluded_dirs(self) -> tuple[Path, ...]: ...
     @property
     def poll_s(self) -> float: ...
-
-
-class InboxUnavailable(RemixdError):
-    """The inbox folder is missing, unmounted or unreadable: pause the inbox and retry later. Never read
-    this as 'every file in it was deleted'."""
-
-    kind = "inbox_unavailable"
 
 
 def inbox_missing(root: object) -> InboxUnavailable:

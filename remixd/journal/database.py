@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from remixd.journal.records import JournalError
+from remixd.errors import JournalError
 from remixd.journal.schema import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may hold the write lock briefly

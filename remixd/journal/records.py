@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
-from remixd.errors import RemixdError
+from remixd.errors import ErrorRecord
 
 InputState = Literal["claimed", "done", "duplicate", "failed", "vanished", "retried"]
 FinishState = Literal["done", "duplicate", "failed", "vanished"]
@@ -23,12 +23,6 @@ JobState = Literal["pending", "submitting", "answered", "written", "duplicate", 
 Disposal = Literal["pending", "moved", "deleted", "kept", "none"]
 INPUT_STATES: tuple[InputState, ...] = ("claimed", "done", "duplicate", "failed", "vanished", "retried")
 JOB_STATES: tuple[JobState, ...] = ("pending", "submitting", "answered", "written", "duplicate", "failed")
-
-
-class JournalError(RemixdError):
-    """The journal cannot be opened or written, or a state change breaks the state machine (a bug)."""
-
-    kind = "journal"
 
 
 class Candidate(NamedTuple):
@@ -66,7 +60,7 @@ class JobRecord:
     cost_usd: float
     state: JobState
     attempts: int
-    last_error: Mapping[str, Any] | None
+    last_error: ErrorRecord | None
     response: Mapping[str, Any] | None
     files: tuple[str, ...]
     created_at: datetime
@@ -108,9 +102,7 @@ class Failure:
     inbox: str
     relpath: str
     rule: str | None
-    kind: str
-    message: str
-    hint: str
+    error: ErrorRecord
     failed_at: datetime
 
 
@@ -126,7 +118,7 @@ class Journal(Protocol):
         self, job_id: int, response: Mapping[str, Any], *, images: int | None = None, cost_usd: float | None = None
     ) -> None: ...
     def record_written(self, job_id: int, files: Sequence[str]) -> None: ...
-    def record_job_failure(self, job_id: int, error: Mapping[str, Any], *, final: bool) -> JobRecord: ...
+    def record_job_failure(self, job_id: int, error: ErrorRecord, *, final: bool) -> JobRecord: ...
     def mark_duplicate(self, job_id: int, of_job_id: int, files: Sequence[str] | None = None) -> None: ...
     def finish_input(self, input_id: int, state: FinishState, error: Mapping[str, Any] | None = None) -> None: ...
     def set_disposed(self, input_id: int, disposal: Disposal, destination: str | None = None) -> None: ...

@@ -11,6 +11,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from remixd.errors import ErrorRecord
 from remixd.journal.records import Disposal, InputRecord, InputState, JobRecord, JobState
 
 # One tuple of statements per schema version; a new version appends a tuple (never edits an old one).
@@ -79,7 +80,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         cost_usd=row["cost_usd"],
         state=cast("JobState", row["state"]),
         attempts=row["attempts"],
-        last_error=load_json(row["last_error"]),
+        last_error=None if row["last_error"] is None else ErrorRecord.from_json(load_json(row["last_error"])),
         response=load_json(row["response"]),
         files=tuple(load_json(row["files"])),
         created_at=parse_moment(row["created_at"]),

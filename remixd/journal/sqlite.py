@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from remixd.clock import SYSTEM_CLOCK, Clock
+from remixd.errors import ErrorRecord, JournalError
 from remixd.journal.database import Database, count_states, expect
 from remixd.journal.records import (
     INPUT_STATES,
@@ -26,7 +27,6 @@ from remixd.journal.records import (
     InputRecord,
     JobRecord,
     JobSpec,
-    JournalError,
     Spend,
 )
 from remixd.journal.schema import (
@@ -154,7 +154,7 @@ class SqliteJournal:
                 (dump_json(list(files)), self._now(), job_id),
             )
 
-    def record_job_failure(self, job_id: int, error: Mapping[str, Any], *, final: bool) -> JobRecord:
+    def record_job_failure(self, job_id: int, error: ErrorRecord, *, final: bool) -> JobRecord:
         """final: the job failed. Otherwise keep the error and the job retryable: an answered job stays
         answered (its download is retried, it is never sent again); any other goes back to pending.
         A written job can fail too: its files went missing and its links expired before a new download."""
@@ -169,7 +169,7 @@ class SqliteJournal:
                 state, completed = ("answered" if row["state"] == "answered" else "pending"), None
             db.execute(
                 "UPDATE jobs SET state = ?, last_error = ?, completed_at = ? WHERE id = ?",
-                (state, dump_json(error), completed, job_id),
+                (state, dump_json(error.to_json()), completed, job_id),
             )
         return self.get_job(job_id)
 
@@ -280,18 +280,16 @@ class SqliteJournal:
         )
         failures = []
         for row in rows:
-            error = load_json(row["error"]) or {}
-            if isinstance(error.get("error"), dict):  # an input's error is its whole error file
-                error = error["error"]
+            stored = load_json(row["error"]) or {}
+            if isinstance(stored.get("error"), dict):  # an input's error is its whole error file
+                stored = stored["error"]
             failures.append(
                 Failure(
                     input_id=row["id"],
                     inbox=row["inbox"],
                     relpath=row["relpath"],
                     rule=row["rule"],
-                    kind=str(error.get("kind", "unknown")),
-                    message=str(error.get("message", "")),
-                    hint=str(error.get("hint", "")),
+                    error=ErrorRecord.from_json(stored),
                     failed_at=parse_moment(row["failed_at"]),
                 )
             )

@@ -14,7 +14,7 @@ from typing import TypeVar
 import structlog
 
 from remixd.clock import Clock
-from remixd.errors import OutputError
+from remixd.errors import OutputError, Stopped
 from remixd.work.budget import Budget
 from remixd.work.retry import InflightLimiter, Pause
 
@@ -23,10 +23,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 WAIT_SLICE_S = 0.25  # waits are cut into slices: a stop is noticed, and the worker beats, between them
 OUTPUT_RETRY_MAX_S = 60.0  # a full disk or a read-only folder is retried this often at most, forever
-
-
-class Stopped(Exception):
-    """The daemon is stopping: leave the job where the journal says it is."""
 
 
 def _no_heartbeat() -> None:

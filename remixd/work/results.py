@@ -22,13 +22,13 @@ import structlog
 
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig, OutputsConfig
-from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, OutputError, UrlExpired, with_hint
+from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, OutputError, Stopped, UrlExpired, with_hint
 from remixd.files import atomic, embed, encode, names, sidecar
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse, ResultItem
 from remixd.journal.records import InputRecord, JobRecord, Journal
-from remixd.work.gates import Gates, Stopped
+from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage
 from remixd.work.retry import RetryPolicy
 
@@ -159,8 +159,8 @@ class Results:
                 "set outputs.format: original (or embed_metadata: false) for this rule; "
                 "`remixd retry` sends it again (and pays again)",
             )
-            self.journal.record_job_failure(job.id, failed.to_dict(), final=True)
-            raise JobFailed(failed) from None
+            self.journal.record_job_failure(job.id, failed.record(), final=True)
+            raise JobFailed(failed.record()) from None
         return _Final(encoded, download, _sha256(encoded.data))
 
     def _describe_written(
@@ -207,19 +207,19 @@ class Results:
                     "its result links expired before remixd could fetch them; "
                     "`remixd retry` sends it again (and pays again)",
                 )
-                self.journal.record_job_failure(job.id, expired.to_dict(), final=True)
-                raise JobFailed(expired) from None
+                self.journal.record_job_failure(job.id, expired.record(), final=True)
+                raise JobFailed(expired.record()) from None
             except ApiUnavailable as error:
                 if self.policy.gives_up(attempts, self.clock.monotonic() - first):
-                    self.journal.record_job_failure(job.id, error.to_dict(), final=True)
-                    raise JobFailed(error) from None
+                    self.journal.record_job_failure(job.id, error.record(), final=True)
+                    raise JobFailed(error.record()) from None
                 delay = self.policy.delay(attempts, error.retry_after, self.rng)
                 log.warning("remixd.download.retry", attempt=attempts, delay_s=round(delay, 2), error=error.message)
                 if self.gates.sleep(delay):
                     raise Stopped from None
             except ApiRejected as error:
-                self.journal.record_job_failure(job.id, error.to_dict(), final=True)
-                raise JobFailed(error) from None
+                self.journal.record_job_failure(job.id, error.record(), final=True)
+                raise JobFailed(error.record()) from None
 
 
 def _expected_files(files: Sequence[str]) -> list[str]:

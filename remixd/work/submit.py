@@ -13,11 +13,11 @@ import random
 import structlog
 
 from remixd.clock import Clock
-from remixd.errors import ApiRejected, ApiUnavailable, AuthError, JobFailed, with_hint
+from remixd.errors import ApiRejected, ApiUnavailable, AuthError, JobFailed, Stopped, with_hint
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import JobRecord, Journal
-from remixd.work.gates import Gates, Stopped
+from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage
 from remixd.work.retry import RetryPolicy
 
@@ -62,14 +62,14 @@ class Submitter:
                 )
                 billed = True
             except AuthError as error:
-                self._journal.record_job_failure(job.id, error.to_dict(), final=False)
+                self._journal.record_job_failure(job.id, error.record(), final=False)
                 if gates.auth.pause(f"{error.message} — {error.hint}"):  # several workers may hear it at once
                     log.error("remixd.api.paused", reason=error.message, hint=error.hint)
                 attempts -= 1  # not an attempt: the key is wrong for every file, so wait for it to work
                 continue
             except ApiRejected as error:
-                self._journal.record_job_failure(job.id, error.to_dict(), final=True)
-                raise JobFailed(error) from None
+                self._journal.record_job_failure(job.id, error.record(), final=True)
+                raise JobFailed(error.record()) from None
             except ApiUnavailable as error:
                 limited += error.inflight_limit
                 self._unavailable(job, error, attempts, first, limited)
@@ -99,9 +99,9 @@ class Submitter:
             # pay twice, so the input fails with a way back instead of being resent behind the user's back.
             error = with_hint(error, f"{UNKNOWN_OUTCOME_HINT}")
         if unknown or self._policy.gives_up(attempts - limited, self._clock.monotonic() - first):
-            self._journal.record_job_failure(job.id, error.to_dict(), final=True)
-            raise JobFailed(error)
-        self._journal.record_job_failure(job.id, error.to_dict(), final=False)
+            self._journal.record_job_failure(job.id, error.record(), final=True)
+            raise JobFailed(error.record())
+        self._journal.record_job_failure(job.id, error.record(), final=False)
         delay = self._policy.delay(attempts, error.retry_after, self._rng)
         log.warning(
             "remixd.api.retry", status=error.http_status, attempt=attempts, delay_s=round(delay, 2), error=error.message

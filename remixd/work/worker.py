@@ -24,15 +24,16 @@ from remixd import rules
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig, Rule
 from remixd.errors import (
+    ErrorRecord,
     InputError,
     JobFailed,
-    RemixdError,
+    Stopped,
 )
 from remixd.files import dispose, sidecar
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal
-from remixd.work.gates import Gates, Stopped
+from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage, prepare
 from remixd.work.results import Results
 from remixd.work.retry import RetryPolicy
@@ -115,7 +116,7 @@ class Worker:
                     InputError(
                         f"{record.relpath} is a symbolic link",
                         "remixd never follows links out of an inbox; copy the file itself into the inbox",
-                    ),
+                    ).record(),
                 )
             if record.jobs and all(job.state in ("written", "duplicate") for job in record.jobs):
                 return self._dispose(self._finish(record, "done"), inbox, source_path)
@@ -129,13 +130,13 @@ class Worker:
         try:
             prepared = prepare(source_path)
         except InputError as error:
-            return self._fail_input(record, inbox, source_path, None, error)
+            return self._fail_input(record, inbox, source_path, None, error.record())
         if record.sha256 != prepared.source_sha256:
             self._journal.set_hash(record.id, prepared.source_sha256)
         try:
             jobs = self._plan(record, inbox_rules)
         except InputError as error:  # e.g. a prompt template that renders empty for this file's name
-            return self._fail_input(record, inbox, source_path, prepared, error)
+            return self._fail_input(record, inbox, source_path, prepared, error.record())
         if not jobs:
             return self._fail_input(
                 record,
@@ -145,10 +146,10 @@ class Worker:
                 InputError(
                     f"no rule matches {record.relpath}",
                     f"add a rule whose match covers it (rules tried: {', '.join(inbox.rules)}) or remove the file",
-                ),
+                ).record(),
             )
         requests = {job.rule: RemixRequest.model_validate(job.request) for job in jobs}
-        failures: list[tuple[JobRecord, RemixdError]] = []
+        failures: list[tuple[JobRecord, ErrorRecord]] = []
         for job in jobs:
             try:
                 self._run_job(job, requests[job.rule], record, inbox, prepared)
@@ -192,7 +193,7 @@ class Worker:
                 self._results.verify_written(job, request, record, inbox, prepared)
                 return
             if job.state == "failed":
-                raise JobFailed(_error_from(job))
+                raise JobFailed(job.last_error or ErrorRecord("remixd", "the job failed"))
             key = (prepared.source_sha256, job.rule, job.fingerprint)
             # Only a job never sent can still become a duplicate; one sent before a crash goes on alone.
             with self._leading(key, wait=job.state == "pending"):
@@ -263,7 +264,7 @@ class Worker:
         inbox: InboxConfig,
         source_path: Path,
         prepared: PreparedImage | None,
-        error: RemixdError,
+        error: ErrorRecord,
         job: JobRecord | None = None,
     ) -> Outcome:
         source = sidecar.Source(
@@ -277,7 +278,7 @@ class Worker:
             source=source,
             rule=job.rule if job else None,
             fingerprint=job.fingerprint if job else None,
-            error=error.to_dict(),
+            error=error,
             attempts=self._journal.get_job(job.id).attempts if job else 0,
             failed_at=self._clock.utcnow(),
         )
@@ -286,8 +287,3 @@ class Worker:
         )
         self._journal.finish_input(record.id, "failed", document)
         return self._dispose(self._journal.get_input(record.id), inbox, source_path)
-
-
-def _error_from(job: JobRecord) -> RemixdError:
-    error = job.last_error or {}
-    return RemixdError(str(error.get("message", "the job failed")), str(error.get("hint", "")))

@@ -76,7 +76,7 @@ def _raises(kind: type[E], call: Callable[[], object]) -> E:
     with pytest.raises(kind) as caught:
         call()
     error = caught.value
-    shown = " ".join([str(error), repr(error.args), json.dumps(error.to_dict(), default=str)])
+    shown = " ".join([str(error), repr(error.args), json.dumps(error.record().to_json(), default=str)])
     assert KEY not in shown
     assert OTHER_KEY not in shown
     return error
@@ -508,8 +508,8 @@ def test_a_gateway_echoing_the_key_is_scrubbed(gateway: Gateway, session: reques
     client = _client(session, base_url, auth="bearer", key=echo_key)
     error = _raises(AuthError, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
     assert f"Bearer {echo_key}" in json.dumps(state.seen[0])  # the gateway really did echo it
-    assert echo_key not in " ".join([str(error), json.dumps(error.to_dict())])
-    assert "[REDACTED]" in json.dumps(error.to_dict())
+    assert echo_key not in " ".join([str(error), json.dumps(error.record().to_json())])
+    assert "[REDACTED]" in json.dumps(error.record().to_json())
 
 
 def test_a_gateway_wrapper_around_the_native_body_is_accepted(gateway: Gateway, session: requests.Session) -> None:

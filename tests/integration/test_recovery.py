@@ -22,6 +22,8 @@ from remixd import rules
 from remixd.config.load import load_config
 from remixd.config.model import Config
 from remixd.daemon.service import JOURNAL_NAME, Service
+from remixd.errors import ApiRejected
+from remixd.ideogram.answers import SAFETY_HINT
 from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import JobRecord, JobSpec
@@ -186,6 +188,30 @@ def test_lost_results_whose_links_expired_fail_the_input_clearly(tmp_path: Path,
         assert journal.job_counts()["failed"] == 1  # the lost results are not a duplicate source any more
     finally:
         journal.close()
+
+
+def test_a_job_that_failed_before_a_crash_keeps_its_kind_in_the_error_file(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Killed after the job's rejection was journalled, before its input was failed: the error file written
+    on the restart names the API's rejection, its status and its answer, not a generic remixd error."""
+    config_path = write_config(tmp_path, sandbox.base_url)
+    crash = Crash(load_config(config_path), sandbox)
+    rejection = ApiRejected(
+        "the API rejected the request (422): unsafe image", SAFETY_HINT, http_status=422, response={"detail": "no"}
+    )
+    try:
+        job = crash.submitting("rejected.jpg", (90, 0, 0))
+        crash.journal.record_job_failure(job.id, rejection.record(), final=True)
+    finally:
+        crash.journal.close()
+
+    service = run_once(config_path)
+
+    assert service.outcomes == {"failed": 1}
+    error = json.loads((tmp_path / "failed/rejected.jpg.error.json").read_text())
+    assert error["error"] == rejection.record().to_json()
+    assert error["error"]["kind"] == "api_rejected"
 
 
 def test_identical_content_dropped_together_is_sent_once(tmp_path: Path, sandbox: SandboxServer) -> None:

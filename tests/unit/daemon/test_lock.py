@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from remixd.daemon.lock import AlreadyRunning, StateDirUnusable, StateLock
+from remixd.daemon.lock import StateLock
+from remixd.errors import AlreadyRunning, StateDirUnusable
 from tests.helpers import read_only
 
 

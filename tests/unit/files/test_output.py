@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import remixd
-from remixd.errors import OutputError
+from remixd.errors import ApiRejected, InputError, OutputError
 from remixd.files.atomic import NAME_MAX, TEMP_PREFIX, atomic_write, remove_stale_temps, temp_name, write_json
 from remixd.files.names import error_file_name, result_paths
 from remixd.files.sidecar import ERROR_SCHEMA, RESULT_SCHEMA, ImageInfo, Source, error_document, sidecar, write_result
@@ -248,14 +248,7 @@ def test_a_withheld_image_has_a_null_image_and_conversion_is_an_extension() -> N
 
 
 def test_the_error_document_follows_the_contract() -> None:
-    api_error = {
-        "kind": "api_rejected",
-        "message": "422",
-        "hint": "change the image",
-        "http_status": 422,
-        "response": {"error": "unsafe"},
-        "retry_after": 3,
-    }
+    api_error = ApiRejected("422", "change the image", http_status=422, response={"error": "unsafe"}).record()
     document = error_document(
         source=source(), rule="poster", fingerprint="f1", error=api_error, attempts=2, failed_at=WHEN
     )
@@ -277,7 +270,7 @@ def test_the_error_document_follows_the_contract() -> None:
         source=Source("/in", "a.jpg", None, None),
         rule=None,
         fingerprint=None,
-        error={"kind": "input", "message": "not an image", "hint": ""},
+        error=InputError("not an image").record(),
         attempts=0,
         failed_at=WHEN,
     )

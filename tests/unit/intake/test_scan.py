@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from remixd.intake.scan import BUILTIN_IGNORES, InboxUnavailable, _builtin_ignored, is_ignored, scan_stat
+from remixd.errors import InboxUnavailable
+from remixd.intake.scan import BUILTIN_IGNORES, _builtin_ignored, is_ignored, scan_stat
 
 
 def scan(inbox: Inbox) -> Iterator[Path]:

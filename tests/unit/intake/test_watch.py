@@ -36,8 +36,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from remixd.errors import InboxUnavailable
 from remixd.intake.detect import Mode, choose_mode, filesystem_type
-from remixd.intake.scan import InboxUnavailable, scan_stat
+from remixd.intake.scan import scan_stat
 from remixd.intake.watch import Watcher, _EnqueueHandler
 
 WAIT_S = 10.0

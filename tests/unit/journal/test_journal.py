@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from remixd.clock import Clock
-from remixd.journal.records import Candidate, JobSpec, Journal, JournalError
+from remixd.errors import ErrorRecord, JournalError
+from remixd.journal.records import Candidate, JobSpec, Journal
 from remixd.journal.sqlite import SqliteJournal
 
 INBOX = "/srv/inbox"
@@ -228,16 +229,16 @@ def test_failures_keep_an_answer_and_never_lose_it(journal: SqliteJournal) -> No
     assert input_id is not None
     [job] = journal.add_jobs(input_id, [spec()])
     journal.start_submit(job.id)
-    busy = {"kind": "api_unavailable", "message": "429", "hint": "wait"}
+    busy = ErrorRecord("api_unavailable", "429", "wait", http_status=429)
     retry = journal.record_job_failure(job.id, busy, final=False)
     assert (retry.state, retry.last_error, retry.completed_at) == ("pending", busy, None)
     assert journal.start_submit(job.id).attempts == 2
     journal.record_answer(job.id, {"data": [{"url": "http://u/1"}]})
-    download = {"kind": "api_unavailable", "message": "reset", "hint": ""}
+    download = ErrorRecord("api_unavailable", "reset")
     kept = journal.record_job_failure(job.id, download, final=False)
     assert kept.state == "answered"  # the download is retried; the request is never sent again
     assert kept.response == {"data": [{"url": "http://u/1"}]}
-    expired = {"kind": "url_expired", "message": "410", "hint": ""}
+    expired = ErrorRecord("url_expired", "410", http_status=410, response={"detail": "expired"})
     failed = journal.record_job_failure(job.id, expired, final=True)
     assert (failed.state, failed.last_error) == ("failed", expired)
 
@@ -399,9 +400,9 @@ def test_counts_failures_and_retry(journal: SqliteJournal, clock: Moments) -> No
     clock.advance(minutes=1)
     [job] = journal.add_jobs(rejected, [spec("square")])
     journal.start_submit(job.id)
-    safety = {"kind": "api_rejected", "message": "422 unsafe image", "hint": "", "http_status": 422}
+    safety = ErrorRecord("api_rejected", "422 unsafe image", http_status=422)
     journal.record_job_failure(job.id, safety, final=True)
-    journal.finish_input(rejected, "failed", safety)
+    journal.finish_input(rejected, "failed", {"error": safety.to_json()})
     journal.set_disposed(rejected, "moved", "/failed/rejected.jpg")
 
     counts = journal.counts()
@@ -409,9 +410,9 @@ def test_counts_failures_and_retry(journal: SqliteJournal, clock: Moments) -> No
     assert journal.job_counts()["written"] == 1
     assert journal.job_counts()["failed"] == 1
     failures = journal.recent_failures(10)
-    assert [(f.relpath, f.rule, f.kind, f.message) for f in failures] == [
-        ("rejected.jpg", "square", "api_rejected", "422 unsafe image"),
-        ("broken.jpg", None, "input", "not an image"),
+    assert [(f.relpath, f.rule, f.error) for f in failures] == [
+        ("rejected.jpg", "square", safety),
+        ("broken.jpg", None, ErrorRecord("input", "not an image", "drop a JPEG")),
     ]
     assert failures[0].failed_at == clock.now
     assert len(journal.recent_failures(1)) == 1

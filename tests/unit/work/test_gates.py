@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from remixd.config.model import BudgetConfig
-from remixd.errors import OutputError
+from remixd.errors import OutputError, Stopped
 from remixd.journal.sqlite import SqliteJournal
 from remixd.work.budget import Budget
-from remixd.work.gates import OUTPUT_RETRY_MAX_S, WAIT_SLICE_S, Gates, Stopped
+from remixd.work.gates import OUTPUT_RETRY_MAX_S, WAIT_SLICE_S, Gates
 from remixd.work.retry import InflightLimiter, Pause
 from tests.helpers import FakeClock
 

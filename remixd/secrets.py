@@ -3,15 +3,20 @@
 The API key is registered as soon as it is read; logs, sidecars, error files and exception texts pass through
 `scrub` before they leave the process, which also covers gateways that echo request headers back in errors.
 A key is also registered in the spellings an echo may use: JSON-escaped (an error body quoting the header
-inside a JSON string) and percent-encoded (an echoed URL or form body).
+inside a JSON string) and percent-encoded (an echoed URL or form body), and matched whatever its case (a
+gateway that upper-cases what it echoes leaks the key just as well). `scrub_document` does the same for every
+string, key and value, of a parsed answer before any of it is kept.
 """
 
 import json
+import re
 import threading
 import urllib.parse
+from typing import Any
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
 REDACTED = "[REDACTED]"
 MIN_SECRET_CHARS = 4
 
@@ -26,17 +31,28 @@ def register(secret: str | None) -> None:
         urllib.parse.quote(secret, safe=""),
         urllib.parse.quote_plus(secret, safe=""),
     }
+    global _pattern  # noqa: PLW0603 — one compiled pattern for the whole process, rebuilt on a new secret
     with _lock:
         _secrets.update(spelling for spelling in spellings if len(spelling) >= MIN_SECRET_CHARS)
+        # Longest first, so a spelling that contains another is replaced whole.
+        alternatives = "|".join(re.escape(known) for known in sorted(_secrets, key=len, reverse=True))
+        _pattern = re.compile(alternatives, re.IGNORECASE)
 
 
 def scrub(text: str) -> str:
-    """Return `text` with every registered secret replaced by a marker."""
-    if not _secrets:
+    """Return `text` with every registered secret, in any case, replaced by a marker."""
+    pattern = _pattern
+    if pattern is None:
         return text
-    with _lock:
-        known = sorted(_secrets, key=len, reverse=True)
-    for secret in known:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+    return pattern.sub(REDACTED, text)
+
+
+def scrub_document(document: Any) -> Any:
+    """A parsed JSON document with every string in it scrubbed, keys included; other values unchanged."""
+    if isinstance(document, str):
+        return scrub(document)
+    if isinstance(document, dict):
+        return {scrub(key) if isinstance(key, str) else key: scrub_document(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [scrub_document(item) for item in document]
+    return document

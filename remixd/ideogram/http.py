@@ -38,15 +38,17 @@ def read_limited(response: requests.Response, limit: int) -> bytes | None:
 
 
 def json_or_text(body: bytes) -> Any:
-    """The parsed JSON document, or the body as text when it is not JSON.
+    """The parsed JSON document, or the body as text when it is not JSON; secrets scrubbed from every string.
 
+    Every answer remixd keeps (journal, sidecar, error file) is parsed here, so a gateway that echoes the key
+    into any field of an answer, even a 200, leaves no copy of it anywhere.
     RecursionError too: `[[[[…` a few thousand deep (well within the 4 MiB answer limit) exhausts the parser,
     and that must end as a clear "unexpected body", not as a crashed worker.
     """
     try:
-        return json.loads(body)
+        return secrets.scrub_document(json.loads(body))
     except (ValueError, RecursionError):
-        return body.decode("utf-8", "replace")
+        return secrets.scrub(body.decode("utf-8", "replace"))
 
 
 def message_of(document: Any) -> str | None:

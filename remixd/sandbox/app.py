@@ -24,7 +24,7 @@ from remixd.sandbox import images, reference
 from remixd.sandbox.control import handle_control
 from remixd.sandbox.multipart import MultipartError, parse_multipart
 from remixd.sandbox.options import Faults, SandboxOptions
-from remixd.sandbox.replies import Action, Reply, json_reply, problem
+from remixd.sandbox.replies import Action, Reply, echo_key, json_reply, problem
 from remixd.sandbox.state import (
     Accounts,
     DownloadRecord,
@@ -197,7 +197,10 @@ class Sandbox:
         if not self.inflight.try_acquire(order.num_images, self.options.inflight_limit):
             return self._inflight_reply(), order
         try:
-            return self._work(order, draft, headers.get("host"), started_wall), order
+            reply = self._work(order, draft, headers.get("host"), started_wall)
+            if reply.status == HTTPStatus.OK and self.take("echo_key_next"):
+                reply = echo_key(reply, headers)
+            return reply, order
         finally:
             self.inflight.release(order.num_images)
 

@@ -87,6 +87,7 @@ class Faults:
     truncate_downloads_next: int = 0  # image GETs send half the bytes under the full Content-Length
     unsafe_next: int = 0  # results withheld as unsafe (billed)
     unsafe_items: int = 0  # how many items of such a request are withheld; 0 = all
+    echo_key_next: int = 0  # 200 answers that echo the caller's key, in several spellings (a leaky gateway)
     url_base: str | None = None  # rewrite result URLs to this base (gateway proxy); None: options/own address
 
     def as_dict(self) -> dict[str, Any]:

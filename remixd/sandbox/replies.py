@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,3 +26,15 @@ def json_reply(status: int, document: Any, headers: tuple[tuple[str, str], ...] 
 def problem(status: int, title: str, detail: str) -> Reply:
     """connexion's RFC 7807 body, which Ideogram's backend (a connexion app) most likely sends."""
     return json_reply(status, {"detail": detail, "status": status, "title": title, "type": "about:blank"})
+
+
+def echo_key(reply: Reply, headers: Mapping[str, str]) -> Reply:
+    """A gateway that echoes request headers into a 200 answer: the key as sent in `created`, upper-cased in
+    each item's prompt and with its case swapped in style_type, so a client must scrub every field, any case."""
+    key = headers.get("api-key", "").strip() or headers.get("authorization", "")[7:].strip()
+    document = json.loads(reply.body)
+    document["created"] = f"{document['created']} (key {key})"
+    for item in document["data"]:
+        item["prompt"] = f"{item['prompt']} [{key.upper()}]"
+        item["style_type"] = key.swapcase()
+    return json_reply(reply.status, document, reply.headers, action=reply.action)

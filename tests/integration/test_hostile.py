@@ -39,7 +39,7 @@ from remixd.daemon.service import Service
 from remixd.errors import InputError
 from remixd.sandbox import SandboxServer
 from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES, prepare
-from tests.helpers import POSTER, TEST_KEY, make_image, wait_for, write_config
+from tests.helpers import POSTER, TEST_KEY, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 ANY = {
@@ -605,6 +605,26 @@ def test_an_echoed_key_never_reaches_logs_sidecars_or_error_files(
     assert TEST_KEY not in rendered_logs.getvalue()
     assert "remixd.input.failed" in rendered_logs.getvalue()
     assert_normal_done(tmp_path)
+
+
+def test_a_200_answer_echoing_the_key_in_any_field_or_case_leaves_no_copy(
+    tmp_path: Path, sandbox: SandboxServer, rendered_logs: io.StringIO
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url)
+    sandbox.set_faults(echo_key_next=1)
+    drop_normal(tmp_path)
+
+    service = run_once(config)
+
+    assert service.outcomes["done"] == 1 and sandbox.ledger.requests == 1
+    (document,) = sidecars(tmp_path / "outbox")
+    assert "[REDACTED]" in document["api"]["created"]
+    assert document["result"]["prompt"].endswith("[[REDACTED]]")
+    assert document["result"]["style_type"] == "[REDACTED]"
+    for path in files_under(tmp_path):  # results, sidecars, the journal and its WAL
+        data = path.read_bytes().lower()
+        assert TEST_KEY.lower().encode() not in data, path
+    assert TEST_KEY.lower() not in rendered_logs.getvalue().lower()
 
 
 def run_cli(*argv: str) -> tuple[int, str]:

@@ -8,6 +8,7 @@ page) do not take it and keep working beside a running daemon.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -30,8 +31,9 @@ class StateLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as error:
+            what = "is read-only" if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else "cannot be written"
             raise StateDirUnusable(
-                f"the state folder {self.path.parent} cannot be written: {error.strerror or error}",
+                f"the state folder {self.path.parent} {what} ({error.strerror or error})",
                 f"make {self.path.parent} writable by the user remixd runs as, or point state_dir elsewhere",
             ) from None
         try:

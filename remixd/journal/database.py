@@ -6,6 +6,7 @@ check-then-insert is atomic even against another process using the same file.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from remixd.errors import JournalError
 from remixd.journal.schema import MIGRATIONS
 
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may hold the write lock briefly
 
 
@@ -24,6 +26,7 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.RLock()
+        self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = sqlite3.connect(
@@ -43,15 +46,42 @@ class Database:
             self._connection.execute("PRAGMA synchronous=NORMAL")
             self._connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._connection.execute("PRAGMA foreign_keys=ON")
+            # A damaged page found later would crash a worker, and systemd would restart remixd into the
+            # same damage every 10 s: find it now, while the start can still stop with the fix.
+            self._check_pages()
             self._migrate(path)
         except sqlite3.Error as error:  # e.g. "file is not a database"
             self._connection.close()
-            raise JournalError(
-                f"cannot open the journal {path}: {error}", f"move {path} aside; remixd starts a new journal"
-            ) from error
+            raise self._unusable(error, "cannot open") from error
         except BaseException:
             self._connection.close()
             raise
+
+    def _check_pages(self) -> None:
+        problem = self._connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if problem != "ok":
+            raise self._damaged(" ".join(str(problem).split()))
+
+    def _unusable(self, error: sqlite3.Error, doing: str) -> JournalError:
+        """What went wrong with the file, told as what to do: a read-only folder is not a damaged journal."""
+        path = self.path
+        if not _writable(path):
+            return JournalError(
+                f"the journal {path} is read-only ({error})",
+                f"make {path.parent} and the files in it writable by the user remixd runs as "
+                "(a read-only mount or a wrong owner); nothing needs to be moved",
+            )
+        if getattr(error, "sqlite_errorcode", None) in _DAMAGED:
+            return self._damaged(str(error))
+        return JournalError(f"{doing} the journal {path}: {error}", f"move {path} aside; remixd starts a new journal")
+
+    def _damaged(self, detail: str) -> JournalError:
+        path = self.path
+        return JournalError(
+            f"the journal {path} is damaged ({detail})",
+            f"stop remixd, move {path} and its -wal and -shm files aside (keep them: `sqlite3 FILE .recover` "
+            "may save their rows), and start again: remixd begins a new journal",
+        )
 
     def _migrate(self, path: Path) -> None:
         with self.write() as db:
@@ -87,6 +117,8 @@ class Database:
             except sqlite3.Error as error:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
+                if getattr(error, "sqlite_errorcode", None) in (*_DAMAGED, sqlite3.SQLITE_READONLY):
+                    raise self._unusable(error, "cannot write") from error
                 raise JournalError(
                     f"cannot write the journal: {error}", "check free space and permissions of state_dir"
                 ) from error
@@ -99,21 +131,31 @@ class Database:
             try:
                 return self._connection.execute(sql, parameters).fetchall()
             except sqlite3.Error as error:
-                raise JournalError(f"cannot read the journal: {error}", "check state_dir") from error
+                raise self._unusable(error, "cannot read") from error
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """One read transaction: several reads see the same state of the file."""
         with self._lock:
-            self._connection.execute("BEGIN")
             try:
-                yield
-            finally:
-                self._connection.execute("COMMIT")
+                self._connection.execute("BEGIN")
+                try:
+                    yield
+                finally:
+                    self._connection.execute("COMMIT")
+            except sqlite3.Error as error:
+                raise self._unusable(error, "cannot read") from error
 
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def _writable(path: Path) -> bool:
+    """Whether remixd may write the journal: its folder (for -wal and -shm) and the file itself, if it exists.
+    access(2) answers EROFS for a read-only mount even to root."""
+    folder_ok = os.access(path.parent, os.W_OK | os.X_OK)
+    return folder_ok and (not path.exists() or os.access(path, os.W_OK))
 
 
 def _enable_wal(db: sqlite3.Connection, path: Path) -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from remixd.daemon.service import JOURNAL_NAME
 from remixd.sandbox import SandboxServer
-from tests.helpers import TEST_KEY, Daemon, make_image, remixd, wait_for, write_config
+from tests.helpers import TEST_KEY, Daemon, make_image, read_only, remixd, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -35,3 +36,46 @@ def test_a_second_remixd_on_one_state_dir_exits_3_and_pays_nothing(tmp_path: Pat
     wait_for(lambda: not any((tmp_path / "inbox").iterdir()), message="a.jpg to finish")
     assert first.stop() == 0
     assert sandbox.ledger.requests == 1
+
+
+def journal_with_work_done(root: Path, base_url: str) -> tuple[Path, Path]:
+    """(config, journal) after a `remixd once` that finished three inputs."""
+    config = write_config(root, base_url)
+    for number in range(3):
+        make_image(root / f"inbox/old-{number}.jpg", color=(number * 60, 9, 9))
+    assert remixd("once", "-c", str(config), env=ENV).returncode == 0
+    return config, root / "state" / JOURNAL_NAME
+
+
+def test_a_damaged_journal_stops_the_start_with_exit_3_the_path_and_the_fix(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config, journal = journal_with_work_done(tmp_path, sandbox.base_url)
+    with journal.open("r+b") as file:  # a torn page, as a bad disk or a careless copy leaves it
+        file.seek(2 * 4096)
+        file.write(b"\xde\xad" * 2048)
+    make_image(tmp_path / "inbox/new.jpg")
+
+    for command in ("run", "once"):
+        started = remixd(command, "-c", str(config), env=ENV)
+        assert started.returncode == 3, started.stderr
+        assert f"the journal {journal} is damaged" in started.stderr
+        assert f"move {journal} and its -wal and -shm files aside" in started.stderr
+        assert "Traceback" not in started.stderr
+    assert (tmp_path / "inbox/new.jpg").exists()
+    assert sandbox.ledger.requests == 3
+
+
+def test_a_read_only_state_dir_is_reported_as_read_only_not_as_a_journal_to_move(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config, journal = journal_with_work_done(tmp_path, sandbox.base_url)
+    with read_only(journal.parent):
+        started = remixd("run", "-c", str(config), env=ENV)
+        status = remixd("status", "-c", str(config), env=ENV)
+    assert started.returncode == 3, started.stderr
+    assert f"the state folder {journal.parent} is read-only" in started.stderr
+    assert status.returncode == 3, status.stdout + status.stderr
+    assert f"the journal {journal} is read-only" in status.stderr
+    for result in (started, status):
+        assert "aside" not in result.stderr and "Traceback" not in result.stderr

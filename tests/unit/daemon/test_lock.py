@@ -40,5 +40,8 @@ def test_the_lock_dies_with_a_killed_process(tmp_path: Path) -> None:
 
 
 def test_a_read_only_state_dir_is_reported_as_read_only(tmp_path: Path) -> None:
-    with read_only(tmp_path), pytest.raises(StateDirUnusable, match=r"Read-only file system|Permission denied"):
+    with (
+        read_only(tmp_path),
+        pytest.raises(StateDirUnusable, match=r"is read-only \((Read-only file system|Permission denied)\)"),
+    ):
         StateLock(tmp_path).acquire()

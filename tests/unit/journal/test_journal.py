@@ -460,7 +460,7 @@ def test_an_unwritable_state_dir_is_a_journal_error(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_journal_is_a_journal_error(path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a database" * 100)
-    with pytest.raises(JournalError, match="cannot open the journal"):
+    with pytest.raises(JournalError, match=r"is damaged \(file is not a database\)"):
         SqliteJournal(path)
 
 

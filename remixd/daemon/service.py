@@ -260,7 +260,9 @@ class Service:
 
     def _healthy(self) -> bool:
         """WATCHDOG=1 only while the watchers and every worker thread are alive, and no busy worker has gone
-        without a heartbeat for longer than its longest legitimate blocking call (an HTTP request)."""
+        without a heartbeat for longer than its longest legitimate blocking call: a worker beats before every
+        request and every download, and each is bounded by its total deadline (ideogram/http.py, Deadline),
+        so a slow API never gets the service killed while a hung worker still does."""
         api = self.config.api
         hung_after = max(api.timeout_s, api.download_timeout_s) + HUNG_MARGIN_S
         return self.pool.healthy(hung_after) and self.intake.watchers_alive()

@@ -25,8 +25,8 @@ from remixd.errors import ApiRejected, AuthError
 from remixd.ideogram.answers import UNKNOWN_OUTCOME, parse_success, status_error, transport_error
 from remixd.ideogram.download import ResultDownloader
 from remixd.ideogram.http import (
-    CONNECT_TIMEOUT_S,
     USER_AGENT,
+    Deadline,
     json_or_text,
     read_limited,
 )
@@ -72,7 +72,7 @@ class IdeogramClient:
         self._auth_headers = {"Api-Key": api_key} if auth == "api-key" else {"Authorization": f"Bearer {api_key}"}
         self._auth = auth
         self._session = session
-        self._timeout = (min(CONNECT_TIMEOUT_S, timeout_s), timeout_s)
+        self.timeout_s = timeout_s  # a total deadline per request (ideogram/http.py, Deadline)
         self._key_source = key_source
         self._clock = clock
         self._downloader = ResultDownloader(
@@ -90,19 +90,20 @@ class IdeogramClient:
         url = self.endpoint_url(request)
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_headers}
         started = self._clock.monotonic()
+        deadline = Deadline(self.timeout_s, self._clock.monotonic)
         try:
             response = self._session.post(
                 self._post_base + request.endpoint_path(),
                 files=_multipart(request, image, filename, content_type),
                 headers=headers,
-                timeout=self._timeout,
+                timeout=deadline.timeouts(),
                 allow_redirects=False,
                 stream=True,
             )
             with response:
-                body = read_limited(response, MAX_ANSWER_BYTES)
+                body = read_limited(response, MAX_ANSWER_BYTES, deadline)
         except requests.RequestException as error:
-            raise transport_error(error, url, self._timeout[1]) from None
+            raise transport_error(error, url, self.timeout_s) from None
         elapsed_ms = round((self._clock.monotonic() - started) * 1000)
         log.debug("remixd.api.answered", endpoint=url, status=response.status_code, duration_ms=elapsed_ms)
         if body is None:
@@ -133,19 +134,20 @@ class IdeogramClient:
         url = self.base_url + LEGACY_PATH
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_headers}
         probe = [("image_request", (None, b"{}", "application/json"))]
+        deadline = Deadline(self.timeout_s, self._clock.monotonic)
         try:
             response = self._session.post(
                 self._post_base + LEGACY_PATH,
                 files=probe,
                 headers=headers,
-                timeout=self._timeout,
+                timeout=deadline.timeouts(),
                 allow_redirects=False,
                 stream=True,
             )
             with response:
-                body = read_limited(response, MAX_ANSWER_BYTES) or b""
+                body = read_limited(response, MAX_ANSWER_BYTES, deadline) or b""
         except requests.RequestException as error:
-            raise transport_error(error, url, self._timeout[1]) from None
+            raise transport_error(error, url, self.timeout_s) from None
         if response.status_code in (400, 422, 429) or 200 <= response.status_code < 300:  # noqa: PLR2004
             answer = status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
             if not isinstance(answer, AuthError):  # a billing reject_reason still means "cannot spend"

@@ -20,8 +20,8 @@ from PIL import Image, UnidentifiedImageError
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import ApiRejected, ApiUnavailable, UrlExpired
 from remixd.ideogram.http import (
-    CONNECT_TIMEOUT_S,
     USER_AGENT,
+    Deadline,
     content_length,
     json_or_text,
     read_limited,
@@ -53,7 +53,7 @@ class ResultDownloader:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._session = session
-        self._timeout = (min(CONNECT_TIMEOUT_S, timeout_s), timeout_s)
+        self.timeout_s = timeout_s  # one total deadline per download, redirects included
         self.max_bytes = max_bytes
         self._clock = clock
         api_host = (urllib.parse.urlsplit(api_base_url).hostname or "").lower()
@@ -67,13 +67,14 @@ class ResultDownloader:
         ApiUnavailable(sent=False) (downloads are free to retry); a URL or host remixd will not fetch, a body
         over the cap, an image with too many pixels and any other status -> ApiRejected.
         """
+        deadline = Deadline(self.timeout_s, self._clock.monotonic)
         for _ in range(MAX_REDIRECTS + 1):
             self.check_url(url)
             try:
                 response = self._session.get(
                     url,
                     headers={"Accept": "image/*", "User-Agent": USER_AGENT},
-                    timeout=self._timeout,
+                    timeout=deadline.timeouts(),
                     allow_redirects=False,  # each hop is checked against the allowed hosts
                     stream=True,
                 )
@@ -81,7 +82,7 @@ class ResultDownloader:
                     if response.is_redirect:
                         url = urllib.parse.urljoin(url, response.headers.get("Location", ""))
                         continue
-                    return self._body(url, response)
+                    return self._body(url, response, deadline)
             except requests.RequestException as error:
                 raise ApiUnavailable(
                     f"downloading {short_url(url)} failed: {reason_of(error)}", "remixd tries again", sent=False
@@ -110,14 +111,14 @@ class ResultDownloader:
                 f"if the gateway serves results from {host}, add it to api.allowed_result_hosts",
             )
 
-    def _body(self, url: str, response: requests.Response) -> bytes:
+    def _body(self, url: str, response: requests.Response, deadline: Deadline) -> bytes:
         status = response.status_code
         if status in (403, 404, 410):
             raise UrlExpired(
                 f"the result {short_url(url)} is no longer available ({status})",
                 "result links expire after 24 hours; the image cannot be fetched any more",
                 http_status=status,
-                response=json_or_text(read_limited(response, MAX_ERROR_BODY_BYTES) or b""),
+                response=json_or_text(read_limited(response, MAX_ERROR_BODY_BYTES, deadline) or b""),
             )
         if status in (408, 429) or status >= 500:  # noqa: PLR2004
             raise ApiUnavailable(
@@ -140,7 +141,7 @@ class ResultDownloader:
         declared = content_length(response)
         if declared is not None and declared > self.max_bytes:
             raise too_big
-        data = read_limited(response, self.max_bytes)
+        data = read_limited(response, self.max_bytes, deadline)
         if data is None:
             raise too_big
         if declared is not None and len(data) != declared and not response.headers.get("Content-Encoding"):

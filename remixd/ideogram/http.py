@@ -8,33 +8,78 @@ may end up in a message passes through `secrets.scrub`.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import requests
+import urllib3.exceptions
 
 from remixd import __version__, secrets
 
 USER_AGENT = f"remixd/{__version__}"
 CONNECT_TIMEOUT_S = 10.0
 CHUNK_BYTES = 64 * 1024
+MIN_WAIT_S = 0.001  # a deadline that has just passed still gets one short try, and then fails
 
 
-def read_limited(response: requests.Response, limit: int) -> bytes | None:
+class Deadline:
+    """A total time limit for one exchange: connecting, sending, waiting and reading the whole body.
+
+    requests' timeouts bound each read from the socket, so a server that sends one byte every few seconds
+    never trips them and holds a worker (and an in-flight slot) for as long as it likes.
+    """
+
+    def __init__(self, seconds: float, monotonic: Callable[[], float]) -> None:
+        self.seconds = seconds
+        self._monotonic = monotonic
+        self._ends = monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self._ends - self._monotonic()
+
+    def timeouts(self) -> tuple[float, float]:
+        """requests' (connect, read) timeouts for the next call: never beyond the deadline."""
+        remaining = max(MIN_WAIT_S, self.remaining())
+        return min(CONNECT_TIMEOUT_S, remaining), remaining
+
+
+def read_limited(response: requests.Response, limit: int, deadline: Deadline) -> bytes | None:
     """The body, or None past `limit` bytes (stops reading there: a huge answer costs nothing).
 
-    `iter_content` yields decoded bytes, so a small gzip body that inflates past the limit stops here too.
+    Reads what has arrived (`read1`), with the socket's timeout cut to what is left of `deadline` before each
+    read, so the whole body arrives within the deadline or requests.exceptions.ReadTimeout is raised. Bytes
+    are decoded as they come, so a small gzip body that inflates past the limit stops here too; a failure
+    of the connection or of the decoding is raised as requests.exceptions.ConnectionError.
     """
+    raw = response.raw
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_content(CHUNK_BYTES):
+    while True:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise requests.exceptions.ReadTimeout(f"the body took longer than {deadline.seconds:g} s")
+        # Asked afresh each time: once the body is complete urllib3 hands the connection back to the pool
+        # (None here), where another request may be using it already.
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # http.client closed it at the end of the body: nothing to wait for
+                sock.settimeout(remaining)
+        try:
+            chunk = raw.read1(CHUNK_BYTES, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError as error:
+            raise requests.exceptions.ReadTimeout(error) from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise requests.exceptions.ConnectionError(error) from None
+        if not chunk:
+            return b"".join(chunks)
         total += len(chunk)
         if total > limit:
             return None
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def json_or_text(body: bytes) -> Any:

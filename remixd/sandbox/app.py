@@ -7,6 +7,7 @@ route -> auth -> injected 429/5xx -> multipart -> validation (400) -> safety (42
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 import threading
@@ -105,6 +106,10 @@ class Sandbox:
     def release(self) -> None:
         self._gate.set()
 
+    def pause(self, seconds: float) -> bool:
+        """Wait (a dripped answer's next byte); False when the server stops meanwhile."""
+        return not self._stopping.wait(seconds)
+
     def stop(self) -> None:
         self._stopping.set()
         self._gate.set()
@@ -200,6 +205,8 @@ class Sandbox:
             reply = self._work(order, draft, headers.get("host"), started_wall)
             if reply.status == HTTPStatus.OK and self.take("echo_key_next"):
                 reply = echo_key(reply, headers)
+            if reply.status == HTTPStatus.OK and self.take("drip_answers_next"):
+                reply = dataclasses.replace(reply, action="drip")
             return reply, order
         finally:
             self.inflight.release(order.num_images)
@@ -316,7 +323,8 @@ class Sandbox:
             self._downloads.append(DownloadRecord(match.group(1), found.status, truncated, self.now()))
         log.info("remixd.sandbox.download", status=found.status, truncated=truncated)
         if found.data is not None:
-            return Reply(200, found.data, "image/png", action="truncate" if truncated else "send")
+            action: Action = "truncate" if truncated else "drip" if self.take("drip_downloads_next") else "send"
+            return Reply(200, found.data, "image/png", action=action)
         messages = {
             "signature": "Invalid or missing signature.",
             "unknown": "No such image.",

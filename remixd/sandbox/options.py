@@ -87,6 +87,9 @@ class Faults:
     truncate_downloads_next: int = 0  # image GETs send half the bytes under the full Content-Length
     unsafe_next: int = 0  # results withheld as unsafe (billed)
     unsafe_items: int = 0  # how many items of such a request are withheld; 0 = all
+    drip_answers_next: int = 0  # 200 remix answers sent one byte per drip_interval_s (billed first)
+    drip_downloads_next: int = 0  # image GETs sent the same way
+    drip_interval_s: float = 1.0
     echo_key_next: int = 0  # 200 answers that echo the caller's key, in several spellings (a leaky gateway)
     url_base: str | None = None  # rewrite result URLs to this base (gateway proxy); None: options/own address
 
@@ -102,9 +105,9 @@ class Faults:
             if name == "url_base":
                 if value is not None and not isinstance(value, str):
                     raise ValueError("url_base must be a string or null")
-            elif name == "latency_s":
+            elif name in ("latency_s", "drip_interval_s"):
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
-                    raise ValueError("latency_s must be a non-negative number or null")
+                    raise ValueError(f"{name} must be a non-negative number or null")
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer")
         if changes.get("fail_before_status", 503) not in (500, 502, 503, 504):

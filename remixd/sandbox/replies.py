@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Action = Literal["send", "reset", "truncate"]
+Action = Literal["send", "reset", "truncate", "drip"]
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,8 @@ class Reply:
     body: bytes
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
-    action: Action = "send"  # reset: drop the connection unanswered; truncate: send half the body
+    # reset: drop the connection unanswered; truncate: send half the body; drip: one byte at a time, slowly
+    action: Action = "send"
 
 
 def json_reply(status: int, document: Any, headers: tuple[tuple[str, str], ...] = (), action: Action = "send") -> Reply:

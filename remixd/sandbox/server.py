@@ -83,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers:
             self.send_header(name, value)
-        if reply.action == "truncate" or self.close_connection:
+        if reply.action in ("truncate", "drip") or self.close_connection:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
@@ -92,7 +92,16 @@ class _Handler(BaseHTTPRequestHandler):
         # A truncated download: the full Content-Length promised, half the bytes sent, then the close.
         body = reply.body[: len(reply.body) // 2] if reply.action == "truncate" else reply.body
         with contextlib.suppress(OSError):  # the client may have gone; nothing to tell it
-            self.wfile.write(body)
+            if reply.action != "drip":
+                self.wfile.write(body)
+                return
+            # A slow server that never goes quiet for long: no per-read timeout ever fires.
+            interval = self.server.sandbox.faults().drip_interval_s
+            for index in range(len(body)):
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+                if not self.server.sandbox.pause(interval):
+                    return
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (bad request line, oversized headers) as JSON too, not HTML."""

@@ -198,6 +198,7 @@ class Results:
         attempts, first = 0, self.clock.monotonic()
         while True:
             attempts += 1
+            self.gates.beat()  # each download may take its whole deadline: the watchdog's limit is one deadline
             try:
                 return self.client.download(url)
             except UrlExpired as error:

@@ -56,6 +56,7 @@ class Submitter:
             try:
                 self._journal.start_submit(job.id)
                 attempts += 1
+                gates.beat()  # the request may take its whole deadline: the watchdog's limit is one deadline
                 response = self._client.remix(request, prepared.data, prepared.filename, prepared.content_type)
                 self._journal.record_answer(
                     job.id, response.model_dump(mode="json"), images=len(response.data), cost_usd=request.cost_usd()

@@ -9,6 +9,7 @@ import io
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from tests.helpers import FakeClock
 KEY = "sk-remixd-test-7f3a9c2e51d04b8a"
 OTHER_KEY = "sk-remixd-wrong-0000000000000000"
 E = TypeVar("E", bound=RemixdError)
+DEADLINE_SLACK_S = 10.0  # a 0.5 s deadline, against minutes without one: a loaded machine never comes close
 MakeServer = Callable[..., SandboxServer]
 
 
@@ -282,6 +284,19 @@ def test_read_timeout_is_sent_with_unknown_outcome(make_server: MakeServer, sess
     assert "api.timeout_s" in error.hint
 
 
+def test_an_answer_dripping_in_is_cut_at_the_total_deadline(make_server: MakeServer, session: requests.Session) -> None:
+    # One byte every 0.2 s never trips a per-read timeout: the ~400-byte answer would take 80 s.
+    server = make_server()
+    server.set_faults(drip_answers_next=1, drip_interval_s=0.2)
+    client = _client(session, server.base_url, timeout_s=0.5)
+    started = time.monotonic()
+    error = _raises(ApiUnavailable, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
+    assert time.monotonic() - started < DEADLINE_SLACK_S
+    assert error.sent is True  # it ran and was billed: the outcome is unknown to the client
+    assert "within 0.5 s" in error.message
+    assert server.ledger.requests == 1
+
+
 def test_safety_422_is_a_permanent_rejection_with_a_hint(make_server: MakeServer, session: requests.Session) -> None:
     server = make_server()
     error = _raises(
@@ -402,6 +417,18 @@ def test_truncated_download_is_retryable(make_server: MakeServer, session: reque
     error = _raises(ApiUnavailable, lambda: client.download(url))
     assert error.sent is False
     assert len(client.download(url)) > 0  # the next try succeeds
+
+
+def test_a_download_dripping_in_is_cut_at_its_deadline(make_server: MakeServer, session: requests.Session) -> None:
+    server = make_server()
+    client = _client(session, server.base_url, download_timeout_s=0.5)
+    url = _remix_one(client)
+    server.set_faults(drip_downloads_next=1, drip_interval_s=0.2)
+    started = time.monotonic()
+    error = _raises(ApiUnavailable, lambda: client.download(url))
+    assert time.monotonic() - started < DEADLINE_SLACK_S
+    assert error.sent is False  # downloads are free to retry
+    assert len(client.download(url)) > 0
 
 
 def test_download_over_the_size_cap_is_refused(make_server: MakeServer, session: requests.Session) -> None:

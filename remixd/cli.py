@@ -116,9 +116,10 @@ def _run(args: argparse.Namespace) -> ExitStatus:
 
 
 def _run_locked(config: Config) -> ExitStatus:
+    from remixd.daemon.parts import build_parts
     from remixd.daemon.service import Service
 
-    service = Service(config, mode="run")
+    service = Service(build_parts(config, environ=os.environ), mode="run")
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
         log.info(
@@ -147,10 +148,11 @@ def _once(args: argparse.Namespace) -> ExitStatus:
 
 
 def _once_locked(config: Config) -> ExitStatus:
+    from remixd.daemon.parts import build_parts
     from remixd.daemon.service import Service
 
     progress = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
-    service = Service(config, mode="once", progress=progress)
+    service = Service(build_parts(config, environ=os.environ), mode="once", progress=progress)
     signal.signal(signal.SIGTERM, lambda _s, _f: service.request_stop())
     signal.signal(signal.SIGINT, lambda _s, _f: service.request_stop())
     summary = service.run()
@@ -171,18 +173,12 @@ def _once_locked(config: Config) -> ExitStatus:
 
 def _check(args: argparse.Namespace) -> ExitStatus:
     config = _load(args)
-    if args.api:
-        from remixd.daemon.service import Service
-
-        service = Service(config, mode="once")
-        service.open()
-        try:
-            service.client.check_key()
-        except AuthError as error:  # a key the API refuses makes the configuration invalid: exit 2
-            print(f"remixd: {error}", file=sys.stderr)
-            return ExitStatus.CONFIG
-        finally:
-            service.journal.close()
+    if args.api and config.api.sandbox:
+        print("api.sandbox: true, so there is no key to try: the sandbox accepts any")
+    elif args.api:
+        status = _check_key(config)
+        if status is not ExitStatus.OK:
+            return status
         print("the API accepted the key (nothing was spent)")
     print(
         f"{config.source}: valid — {len(config.inboxes)} inbox(es), {len(config.rules)} rule(s)"
@@ -191,11 +187,29 @@ def _check(args: argparse.Namespace) -> ExitStatus:
     return ExitStatus.OK
 
 
+def _check_key(config: Config) -> ExitStatus:
+    """Only the key, against the API: no journal, no folders, no metrics port, so it works beside a
+    running daemon (which holds the port and the state_dir's lock)."""
+    import requests
+
+    from remixd.clock import Clock
+    from remixd.daemon.connection import ApiConnection
+
+    connection = ApiConnection(os.environ, requests.Session(), Clock())
+    try:
+        connection.build_client(config, None).check_key()
+    except AuthError as error:  # a key the API refuses makes the configuration invalid: exit 2
+        print(f"remixd: {error}", file=sys.stderr)
+        return ExitStatus.CONFIG
+    finally:
+        connection.close()
+    return ExitStatus.OK
+
+
 def _status(args: argparse.Namespace) -> ExitStatus:
     from remixd.clock import Clock
-    from remixd.daemon.service import JOURNAL_NAME
     from remixd.daemon.status import read_status
-    from remixd.journal.sqlite import SqliteJournal
+    from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 
     config = _load(args)
     path = config.state_dir / JOURNAL_NAME

@@ -20,6 +20,10 @@ import yaml
 from PIL import Image
 
 from remixd.clock import Clock
+from remixd.config.load import load_config
+from remixd.daemon.notify import Notifier
+from remixd.daemon.parts import build_parts
+from remixd.daemon.service import Mode, Service
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,6 +72,14 @@ class FakeClock(Clock):
         self.waits.append(timeout)
         self.advance(timeout)
         return waitable.wait(0)  # a Condition lets go of its lock for a moment, as a real wait would
+
+
+def make_service(config_path: Path, mode: Mode, environ: dict[str, str], **parts: Any) -> Service:
+    """A service on the config at `config_path`, its parts built as `remixd run` builds them; `parts` swaps
+    some (clock, policy, limiter, session) and `environ` stands for the process environment."""
+    return Service(
+        build_parts(load_config(config_path), environ=environ, **parts), mode=mode, notifier=Notifier(environ)
+    )
 
 
 def make_image(

@@ -31,12 +31,16 @@ LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 180)
 
 
 def serve(
-    settings: MetricsConfig, snapshot: Callable[[], Snapshot], *, healthy: Callable[[], bool], ready: Callable[[], bool]
-) -> tuple[ApiMetrics, MetricsServer]:
-    """Start serving on `settings.listen`: the API's metrics (observed by wrapping each client the service
-    builds) and the service's, read through `snapshot` at scrape time."""
-    registry = CollectorRegistry()
-    api_metrics = ApiMetrics(registry)
+    settings: MetricsConfig,
+    api_metrics: ApiMetrics,
+    snapshot: Callable[[], Snapshot],
+    *,
+    healthy: Callable[[], bool],
+    ready: Callable[[], bool],
+) -> MetricsServer:
+    """Start serving on `settings.listen`: the API's metrics (observed by wrapping each client the builder
+    makes) and the service's, read through `snapshot` at scrape time."""
+    registry = api_metrics.registry
     registry.register(ServiceCollector(snapshot))
     try:
         server = MetricsServer(settings.host, settings.port, registry, healthy=healthy, ready=ready)
@@ -47,7 +51,7 @@ def serve(
         ) from None
     server.start()
     log.info("remixd.metrics.listening", listen=f"{settings.host}:{server.port}")
-    return api_metrics, server
+    return server
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,8 @@ class ServiceCollector(Collector):
 class ApiMetrics:
     """The API's latency and errors; registered once, shared by every client a reload builds."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry = registry or CollectorRegistry()
         self.latency = Histogram(
             "remixd_api_latency_seconds", "API call duration", ["call"], buckets=LATENCY_BUCKETS, registry=registry
         )

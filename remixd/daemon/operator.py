@@ -17,7 +17,7 @@ def retry_failed(config: Config, only: Sequence[Path] = ()) -> Iterator[str]:
 
     A failed input never blocks a claim, so a running daemon claims the file as new when it lands.
     """
-    from remixd.daemon.service import JOURNAL_NAME
+    from remixd.journal.sqlite import JOURNAL_NAME
 
     inboxes = {str(inbox.path): inbox for inbox in config.inboxes}
     journal = SqliteJournal(config.state_dir / JOURNAL_NAME)

@@ -17,20 +17,10 @@ from remixd.intake.claims import Claimed
 
 
 class WorkerPool:
-    def __init__(
-        self,
-        process: Callable[[Claimed], str],
-        *,
-        stop: threading.Event,
-        drain: threading.Event,
-        on_done: Callable[[Counter[str], int], None],
-        clock: Clock,
-    ) -> None:
+    def __init__(self, *, stop: threading.Event, drain: threading.Event, clock: Clock) -> None:
         self._clock = clock
-        self._process = process
         self._stop = stop  # abort: workers end without taking more work
         self._drain = drain  # stopping: what is taken from the queue is deferred, not processed
-        self._on_done = on_done  # after each input: the outcomes so far and how many are outstanding
         self._work: queue.Queue[Claimed | None] = queue.Queue()
         self._lock = threading.Lock()
         self._outstanding = 0
@@ -60,13 +50,23 @@ class WorkerPool:
         for item in claimed:
             self._work.put(item)
 
-    def start(self, count: int) -> None:
-        for number in range(count):
-            thread = threading.Thread(target=self._work_loop, name=f"remixd-worker-{number}", daemon=True)
+    @property
+    def size(self) -> int:
+        return len(self._threads)
+
+    def start(
+        self, count: int, process: Callable[[Claimed], str], on_done: Callable[[Counter[str], int], None]
+    ) -> None:
+        """Start `count` threads that `process` each claimed input; `on_done` hears the outcomes so far and
+        how many inputs are outstanding after each one."""
+        for number in range(len(self._threads), len(self._threads) + count):
+            thread = threading.Thread(
+                target=self._work_loop, args=(process, on_done), name=f"remixd-worker-{number}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
-    def _work_loop(self) -> None:
+    def _work_loop(self, process: Callable[[Claimed], str], on_done: Callable[[Counter[str], int], None]) -> None:
         while True:
             item = self._work.get()
             if item is None or self._stop.is_set():
@@ -76,14 +76,14 @@ class WorkerPool:
             self.beat()
             try:
                 # Stopping: what is still queued stays claimed in the journal for the next start.
-                outcome = "deferred" if self._drain.is_set() else self._process(item)
+                outcome = "deferred" if self._drain.is_set() else process(item)
             finally:
                 with self._lock:
                     self._beats.pop(threading.get_ident(), None)  # idle workers cannot hang
                     self._busy -= 1
                     self._outstanding -= 1
                     self.outcomes[outcome] += 1
-            self._on_done(self.outcomes, self._outstanding)
+            on_done(self.outcomes, self._outstanding)
 
     def beat(self) -> None:
         with self._lock:

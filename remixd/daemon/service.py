@@ -1,4 +1,5 @@
-"""The daemon: wires the stages together and owns the lifecycle (start, recover, run, reload, drain, stop).
+"""The daemon: runs the parts `daemon/parts.py` built and owns the lifecycle (start, recover, run, reload,
+drain, stop).
 
 Threads: the caller's thread runs the intake loop and the housekeeping (status, systemd notify, probes);
 worker threads take claimed inputs from a queue. Stages never call each other; everything meets here.
@@ -9,35 +10,27 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import requests
 import structlog
 
-from remixd.clock import Clock
-from remixd.config.model import Config, InboxConfig, MetricsConfig
-from remixd.daemon.connection import ApiConnection, CurrentClient, KeyProbe
+from remixd.config.model import Config, InboxConfig
+from remixd.daemon.connection import KeyProbe
 from remixd.daemon.folders import check_folders, remove_stale_temps
 from remixd.daemon.notify import Notifier
-from remixd.daemon.pool import WorkerPool
+from remixd.daemon.parts import Parts
 from remixd.daemon.status import status_line, write_status
 from remixd.errors import ConfigError
-from remixd.intake.claims import Claimed, Intake, resumable
-from remixd.journal.sqlite import SqliteJournal
-from remixd.work.budget import Budget
-from remixd.work.gates import Gates
-from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
-from remixd.work.worker import Worker
+from remixd.intake.claims import Claimed, resumable
 
 if TYPE_CHECKING:
-    from remixd.daemon.metrics import ApiMetrics, MetricsServer, Snapshot
+    from remixd.daemon.metrics import MetricsServer, Snapshot
 
 log = structlog.get_logger(__name__)
 
 Mode = Literal["run", "once"]
-JOURNAL_NAME = "journal.sqlite3"
 HOUSEKEEPING_S = 5.0  # status file and STATUS= refresh while idle; no busy loop
 HUNG_MARGIN_S = 60.0  # beyond the HTTP timeouts before a silent busy worker counts as hung
 EXTRA_WORKERS = 4  # workers beyond the in-flight ceiling: downloads and writes happen outside the slots
@@ -53,37 +46,37 @@ class Summary:
 
 
 class Service:
+    """Runs the parts `daemon.parts.build_parts` made: start, recover, run, reload, drain, stop."""
+
     def __init__(
         self,
-        config: Config,
+        parts: Parts,
         *,
         mode: Mode = "run",
-        environ: Mapping[str, str] | None = None,
         notifier: Notifier | None = None,
-        session: requests.Session | None = None,
         progress: Callable[[Counter[str], int], None] | None = None,
-        policy: RetryPolicy | None = None,
-        clock: Clock | None = None,
     ) -> None:
-        self.config = config
-        self.clock = clock or Clock()
+        self.parts = parts
+        self.config = parts.config
+        self.clock = parts.clock
         self.mode = mode
-        environ = os.environ if environ is None else environ
-        self.notifier = notifier or Notifier(environ)
-        self._connection = ApiConnection(environ, session or requests.Session(), self.clock)
-        self._progress = progress
-        self._policy = policy or RetryPolicy()
-        self.stop = threading.Event()  # abort: leave every unfinished job in the journal, now
-        self.drain = threading.Event()  # no new work; in-flight inputs finish within shutdown_grace_s
-        self._reload_requested = threading.Event()
-        self.pool = WorkerPool(
-            self._process, stop=self.stop, drain=self.drain, on_done=self._processed, clock=self.clock
-        )
+        self.notifier = notifier or Notifier(os.environ)
+        self.client = parts.client
+        self.journal = parts.journal
+        self.limiter = parts.limiter
+        self.gates = parts.gates
+        self.worker = parts.worker
+        self.pool = parts.pool
+        self.stop = parts.gates.stop  # abort: leave every unfinished job in the journal, now
+        self.drain = parts.drain  # no new work; in-flight inputs finish within shutdown_grace_s
+        self.intake = parts.intake(parts.config.inboxes)
         self.outcomes = self.pool.outcomes
         self.gave_up: str | None = None  # `once` stopped because submissions were paused: why
-        self._api_metrics: ApiMetrics | None = None
+        self._progress = progress
+        self._reload_requested = threading.Event()
         self._metrics: MetricsServer | None = None
-        self._ready = threading.Event()  # READY=1 sent: /readyz answers 200
+        self._opened = False  # open() went through: there is a status to report
+        self.ready = threading.Event()  # READY=1 sent: /readyz answers 200
 
     # -- signals (called from signal handlers: only set flags and wake the loop) -----------------------------
 
@@ -91,45 +84,27 @@ class Service:
         if self.drain.is_set():
             self.stop.set()  # second signal: exit at once; the journal keeps what is unfinished
         self.drain.set()
-        if hasattr(self, "intake"):
-            self.intake.wake()
+        self.intake.wake()
 
     def request_reload(self) -> None:
         self._reload_requested.set()
-        if hasattr(self, "intake"):
-            self.intake.wake()
+        self.intake.wake()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Everything that can fail at start fails here, before READY=1: key, journal, folders, watchers."""
+        """What can still fail at start fails here, before READY=1: the metrics port, the folders. (The key
+        and the journal were checked when the parts were built.)"""
         config = self.config
-        if config.metrics is not None:
-            self._start_metrics(config.metrics)
-        self.client = CurrentClient(self._connection.build_client(config, self._api_metrics))
-        config.state_dir.mkdir(parents=True, exist_ok=True)
-        self.journal = SqliteJournal(config.state_dir / JOURNAL_NAME, self.clock)
-        self.limiter = InflightLimiter(config.api.max_in_flight_images, self.clock)
-        self.gates = Gates(
-            self.stop,
-            Pause(self.clock),
-            Pause(self.clock),
-            self.limiter,
-            Budget(config.budget, self.journal, self.clock),
-            self.clock,
-            beat=self.pool.beat,
-        )
-        self.worker = Worker(self.journal, self.client, self.gates, self._policy, clock=self.clock)
+        if config.metrics is not None and self.parts.api_metrics is not None:
+            from remixd.daemon import metrics  # loaded only when metrics are configured: prometheus_client
+
+            self._metrics = metrics.serve(
+                config.metrics, self.parts.api_metrics, self._snapshot, healthy=self._healthy, ready=self.ready.is_set
+            )
         for inbox in config.inboxes:
             check_folders(inbox, config.source.parent)
-        self.intake = Intake(config.inboxes, self.journal, clock=self.clock)
-
-    def _start_metrics(self, settings: MetricsConfig) -> None:
-        from remixd.daemon import metrics  # loaded only when metrics are configured: it imports prometheus_client
-
-        self._api_metrics, self._metrics = metrics.serve(
-            settings, self._snapshot, healthy=self._healthy, ready=self._ready.is_set
-        )
+        self._opened = True
 
     def _snapshot(self) -> Snapshot:
         from remixd.daemon.metrics import Snapshot
@@ -154,10 +129,10 @@ class Service:
         self.open()
         try:
             self._recover()
-            self.pool.start(self.config.api.max_in_flight_images + EXTRA_WORKERS)
+            self.pool.start(self.config.api.max_in_flight_images + EXTRA_WORKERS, self._process, self._processed)
             self.intake.start(watch=self.mode == "run", on_claimed=self.pool.enqueue)
             self.notifier.ready(self._status_line())
-            self._ready.set()
+            self.ready.set()
             log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes), watch=self.intake.modes)
             self._loop()
         finally:
@@ -212,13 +187,10 @@ class Service:
     def _shutdown(self) -> None:
         self.drain.set()
         self.stop.set()
-        if hasattr(self, "intake"):
-            self.intake.stop()
+        self.intake.stop()
         self.pool.join()
         self._write_status(stopped=True)
-        if hasattr(self, "journal"):
-            self.journal.close()
-        self._connection.close()
+        self.parts.close()
         if self._metrics is not None:
             self._metrics.stop()
         log.info("remixd.stopped", **{key: value for key, value in sorted(self.outcomes.items())})
@@ -294,7 +266,7 @@ class Service:
             self.config = new
             self.limiter.set_maximum(new.api.max_in_flight_images)
             self.gates.budget.reconfigure(new.budget)
-            self.intake = Intake(new.inboxes, self.journal, clock=self.clock)
+            self.intake = self.parts.intake(new.inboxes)
             self.intake.start(watch=self.mode == "run", on_claimed=self.pool.enqueue)
             log.info("remixd.reload.done", inboxes=len(new.inboxes), rules=len(new.rules))
         self.notifier.ready(self._status_line())
@@ -302,8 +274,9 @@ class Service:
     def _reload_api(self, new: Config) -> None:
         """A new key or API setting takes effect for the next request; a reload also lifts an auth pause
         (the operator fixed something; if not, the next 401 pauses again)."""
-        if not self._connection.is_current(new.api):
-            self.client.swap(self._connection.build_client(new, self._api_metrics))
+        connection = self.parts.connection
+        if not connection.is_current(new.api):
+            self.client.swap(connection.build_client(new, self.parts.api_metrics))
             log.info("remixd.reload.api_changed")
         if self.gates.auth.is_paused:
             self.gates.auth.resume()
@@ -324,7 +297,7 @@ class Service:
         self._write_status()
 
     def _write_status(self, stopped: bool = False) -> None:
-        if not hasattr(self, "intake"):  # open() failed before there was anything to report
+        if not self._opened:  # open() failed before there was anything to report
             return
         write_status(
             self.config.state_dir,

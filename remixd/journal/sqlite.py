@@ -47,6 +47,8 @@ _INSERT_INPUT = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, de
     VALUES (?, ?, ?, ?, 'claimed', ?, ?)"""
 _UNFINISHED = "state = 'claimed' OR disposal = 'pending'"
 
+JOURNAL_NAME = "journal.sqlite3"  # in state_dir
+
 
 class SqliteJournal:
     """The SQLite journal: one connection shared by the worker threads, guarded by a lock."""

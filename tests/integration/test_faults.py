@@ -1,8 +1,7 @@
 """Faults injected into the sandbox, end to end through the service: what each one costs, and how it ends.
 
-Every test runs the real service against the sandbox over loopback. `Tuned` gives the service the seams its
-constructor does not take yet: a fast retry policy (so a storm of retries takes milliseconds), a budget clock,
-and a limiter that records its ceiling.
+Every test runs the real service against the sandbox over loopback, built by `tuned` from parts some of which
+the test chose: a fast retry policy, a clock, a limiter that records its ceiling.
 """
 
 from __future__ import annotations
@@ -24,14 +23,12 @@ import structlog
 
 from remixd.clock import Clock
 from remixd.config.load import load_config
-from remixd.daemon.service import JOURNAL_NAME, Service
-from remixd.journal.sqlite import SqliteJournal
+from remixd.daemon.parts import build_parts
+from remixd.daemon.service import Mode, Service
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox import SandboxOptions, SandboxServer
-from remixd.work.budget import Budget
-from remixd.work.gates import Gates
 from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
 from remixd.work.submit import UNKNOWN_OUTCOME_HINT
-from remixd.work.worker import Worker
 from tests.helpers import TEST_KEY, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
@@ -68,32 +65,27 @@ class Shifted(Clock):
         return super().utcnow() + timedelta(seconds=self.offset_s)
 
 
-class Tuned(Service):
-    def __init__(
-        self,
-        config_path: Path,
-        *,
-        mode: str = "once",
-        policy: RetryPolicy = FAST,
-        clock: Clock | None = None,
-        environ: dict[str, str] | None = None,
-        session: requests.Session | None = None,
-    ) -> None:
-        super().__init__(
-            load_config(config_path),
-            mode=mode,
-            environ=environ or ENV,  # type: ignore[arg-type]
-            session=session,
-            clock=clock,
-        )
-        self._policy = policy
-
-    def open(self) -> None:
-        super().open()
-        self.limiter = RecordingLimiter(self.config.api.max_in_flight_images)
-        budget = Budget(self.config.budget, self.journal, self.clock)
-        self.gates = Gates(self.stop, Pause(self.clock), Pause(self.clock), self.limiter, budget, self.clock)
-        self.worker = Worker(self.journal, self.client, self.gates, self._policy, clock=self.clock)
+def tuned(
+    config_path: Path,
+    *,
+    mode: Mode = "once",
+    policy: RetryPolicy = FAST,
+    clock: Clock | None = None,
+    environ: dict[str, str] | None = None,
+    session: requests.Session | None = None,
+) -> Service:
+    """The service with the parts these tests change: a fast retry policy (so a storm of retries takes
+    milliseconds), a clock, and a limiter that records its ceiling."""
+    config = load_config(config_path)
+    parts = build_parts(
+        config,
+        environ=environ or ENV,
+        session=session,
+        clock=clock,
+        policy=policy,
+        limiter=RecordingLimiter(config.api.max_in_flight_images),
+    )
+    return Service(parts, mode=mode)
 
 
 @pytest.fixture
@@ -105,7 +97,7 @@ def running() -> Iterator[Callable[[Service], Service]]:
         thread = threading.Thread(target=service.run, name="test-service")
         thread.start()
         started.append((service, thread))
-        wait_for(lambda: hasattr(service, "intake") and service.intake.modes, message="the service to start")
+        wait_for(service.ready.is_set, message="the service to start")
         return service
 
     yield start
@@ -158,7 +150,7 @@ def test_a_429_storm_halves_the_ceiling_then_it_creeps_back_and_every_input_is_d
     drop(tmp_path, 12)
     sandbox.set_faults(rate_limit_next=8, latency_s=0.05)
 
-    service = Tuned(config)
+    service = tuned(config)
     service.run()
 
     assert service.outcomes == {"done": 12}
@@ -182,7 +174,7 @@ def test_a_long_shared_limit_storm_slows_an_input_down_instead_of_failing_it(
     drop(tmp_path, 1)
     sandbox.set_faults(rate_limit_next=FAST.max_attempts + 3)
 
-    service = Tuned(config)
+    service = tuned(config)
     service.run()
 
     assert service.outcomes == {"done": 1}
@@ -195,7 +187,7 @@ def test_retry_after_on_a_429_is_honoured(tmp_path: Path) -> None:
         drop(tmp_path, 1)
         sandbox.set_faults(rate_limit_next=1)
 
-        service = Tuned(config)  # its own backoff is 20 ms: only Retry-After makes it wait a second
+        service = tuned(config)  # its own backoff is 20 ms: only Retry-After makes it wait a second
         service.run()
 
         assert service.outcomes == {"done": 1}
@@ -212,7 +204,7 @@ def test_5xx_before_the_work_is_retried(tmp_path: Path, sandbox: SandboxServer) 
     drop(tmp_path, 1)
     sandbox.set_faults(fail_before_next=2, fail_before_status=503)
 
-    service = Tuned(config)
+    service = tuned(config)
     service.run()
 
     assert service.outcomes == {"done": 1}
@@ -226,7 +218,7 @@ def test_5xx_retries_are_bounded_by_attempts(tmp_path: Path, sandbox: SandboxSer
     drop(tmp_path, 1)
     sandbox.set_faults(fail_before_next=FAST.max_attempts + 5)
 
-    service = Tuned(config)
+    service = tuned(config)
     service.run()
 
     assert service.outcomes == {"failed": 1}
@@ -245,7 +237,7 @@ def test_500_after_the_work_is_retried_and_recorded_as_readme_says(tmp_path: Pat
     drop(tmp_path, 1)
     sandbox.set_faults(fail_after_next=1)
 
-    service = Tuned(config)
+    service = tuned(config)
     service.run()
 
     assert service.outcomes == {"done": 1}
@@ -267,7 +259,7 @@ def test_a_refused_connection_is_retried_until_the_api_is_back(
         port = probe.port  # a port that was free a moment ago, and is closed now
     config = write_config(tmp_path, f"http://127.0.0.1:{port}")
     with structlog.testing.capture_logs() as logs:
-        running(Tuned(config, mode="run", policy=RetryPolicy(base_s=0.3, jitter=0.0, total_s=30.0)))
+        running(tuned(config, mode="run", policy=RetryPolicy(base_s=0.3, jitter=0.0, total_s=30.0)))
         drop(tmp_path, 1)
         wait_for(lambda: any(e["event"] == "remixd.api.retry" for e in logs), message="the first retry")
         with SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY})), port=port) as sandbox:
@@ -284,7 +276,7 @@ def test_a_reset_after_the_work_fails_with_an_unknown_outcome_and_retry_sends_it
     drop(tmp_path, 1)
     sandbox.set_faults(reset_after_next=1)
 
-    first = Tuned(config)
+    first = tuned(config)
     first.run()
 
     assert first.outcomes == {"failed": 1}
@@ -297,7 +289,7 @@ def test_a_reset_after_the_work_fails_with_an_unknown_outcome_and_retry_sends_it
     assert "retrying in-00.jpg" in retried.stdout
     assert (tmp_path / "inbox/in-00.jpg").is_file() and not (tmp_path / "failed/in-00.jpg.error.json").exists()
 
-    second = Tuned(config)
+    second = tuned(config)
     second.run()
 
     assert second.outcomes == {"done": 1}
@@ -310,7 +302,7 @@ def test_truncated_downloads_are_retried_and_complete(tmp_path: Path, sandbox: S
     drop(tmp_path, 1)
     sandbox.set_faults(truncate_downloads_next=2)
 
-    service = Tuned(config)
+    service = tuned(config)
     service.run()
 
     assert service.outcomes == {"done": 1}
@@ -342,7 +334,7 @@ def test_expired_links_fail_with_the_reason_and_retry_sends_again(tmp_path: Path
     config = write_config(tmp_path, sandbox.base_url)
     drop(tmp_path, 1)
 
-    first = Tuned(config, session=ExpiringSession(sandbox))
+    first = tuned(config, session=ExpiringSession(sandbox))
     first.run()
 
     assert first.outcomes == {"failed": 1}
@@ -352,7 +344,7 @@ def test_expired_links_fail_with_the_reason_and_retry_sends_again(tmp_path: Path
     assert len(sandbox.received) == 1  # remixd never re-buys on its own
     assert remixd("retry", "-c", str(config)).returncode == 0
 
-    second = Tuned(config)
+    second = tuned(config)
     second.run()
 
     assert second.outcomes == {"done": 1}
@@ -367,7 +359,7 @@ def test_unsafe_results_get_sidecars_and_the_input_is_done(tmp_path: Path, sandb
     drop(tmp_path, 1)
     sandbox.set_faults(unsafe_next=1)
 
-    service = Tuned(config)
+    service = tuned(config)
     service.run()
 
     assert service.outcomes == {"done": 1}
@@ -382,7 +374,7 @@ def test_a_422_fails_at_once_with_the_apis_message(tmp_path: Path, sandbox: Sand
     config = write_config(tmp_path, sandbox.base_url, rules=rules)
     drop(tmp_path, 1)
 
-    service = Tuned(config)
+    service = tuned(config)
     service.run()
 
     assert service.outcomes == {"failed": 1}
@@ -404,7 +396,7 @@ def test_a_wrong_key_pauses_says_so_once_and_resumes_when_the_key_works(
     config = write_config(tmp_path, sandbox.base_url)
     wrong = "wrong-key-4b7d21e9"
     with structlog.testing.capture_logs() as logs:
-        service = running(Tuned(config, mode="run", environ={"IDEOGRAM_API_KEY": wrong}))
+        service = running(tuned(config, mode="run", environ={"IDEOGRAM_API_KEY": wrong}))
         drop(tmp_path, 2)
         wait_for(lambda: service.gates.auth.is_paused, message="the auth pause")
         # The housekeeping writes status.json (what `remixd status` shows) every few seconds.
@@ -440,7 +432,7 @@ def test_the_daily_image_budget_pauses_until_the_next_utc_day(
     )
     clock = Shifted()
     today = clock.utcnow()
-    service = running(Tuned(config, mode="run", clock=clock))
+    service = running(tuned(config, mode="run", clock=clock))
     drop(tmp_path, 3)
 
     def paused_in_status() -> bool:
@@ -476,7 +468,7 @@ def test_an_unusable_output_folder_makes_the_job_wait_until_it_is_fixed(
     config = write_config(tmp_path, sandbox.base_url)
     (tmp_path / "outbox").write_text("not a folder")
     with structlog.testing.capture_logs() as logs:
-        service = running(Tuned(config, mode="run"))
+        service = running(tuned(config, mode="run"))
         drop(tmp_path, 1)
         wait_for(lambda: any(e["event"] == "remixd.output.blocked" for e in logs), message="the blocked log line")
         blocked = next(e for e in logs if e["event"] == "remixd.output.blocked")
@@ -487,10 +479,11 @@ def test_an_unusable_output_folder_makes_the_job_wait_until_it_is_fixed(
 
         (tmp_path / "outbox").unlink()
         (tmp_path / "outbox").mkdir()
-        wait_for(lambda: (tmp_path / "done/in-00.jpg").is_file(), message="the job after the fix")
+        # The outcome is counted after the input reached done/: wait for the count, then look at the disk.
+        wait_for(lambda: service.outcomes["done"] == 1, message="the job after the fix")
+    assert (tmp_path / "done/in-00.jpg").is_file()
     assert (tmp_path / "outbox/in-00.poster.1.png").is_file()
     assert len(sandbox.received) == 1
-    assert service.outcomes["done"] == 1
     assert any(e["event"] in ("remixd.folder.unusable", "remixd.folder.not_writable") for e in logs)
 
 

@@ -34,12 +34,11 @@ from PIL import Image, features
 from structlog.testing import capture_logs
 
 from remixd import cli, logs
-from remixd.config.load import load_config
 from remixd.daemon.service import Service
 from remixd.errors import InputError
 from remixd.sandbox import SandboxServer
 from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES, prepare
-from tests.helpers import POSTER, TEST_KEY, make_image, sidecars, wait_for, write_config
+from tests.helpers import POSTER, TEST_KEY, make_image, make_service, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 ANY = {
@@ -54,7 +53,7 @@ HOSTILE = {"name": "hostile", "match": ["hostile-*"], "request": {"prompt": "HOS
 
 
 def run_once(config: Path, environ: dict[str, str] | None = None) -> Service:
-    service = Service(load_config(config), mode="once", environ=environ or ENV)
+    service = make_service(config, "once", environ or ENV)
     service.run()
     return service
 
@@ -348,11 +347,11 @@ def test_a_link_dropped_while_running_is_refused_and_the_daemon_goes_on(tmp_path
 
 @contextmanager
 def running(config: Path) -> Iterator[Service]:
-    service = Service(load_config(config), mode="run", environ=ENV)
+    service = make_service(config, "run", ENV)
     thread = threading.Thread(target=service.run, name="test-service")
     thread.start()
     try:
-        wait_for(lambda: hasattr(service, "intake") and service.intake.modes, message="the service to start")
+        wait_for(service.ready.is_set, message="the service to start")
         yield service
     finally:
         service.request_stop()

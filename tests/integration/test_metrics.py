@@ -8,10 +8,8 @@ from pathlib import Path
 
 import requests
 
-from remixd.config.load import load_config
-from remixd.daemon.service import Service
 from remixd.sandbox import SandboxServer
-from tests.helpers import TEST_KEY, make_image, wait_for, write_config
+from tests.helpers import TEST_KEY, make_image, make_service, wait_for, write_config
 
 
 def free_port() -> int:
@@ -23,7 +21,7 @@ def free_port() -> int:
 def test_metrics_health_and_readiness(tmp_path: Path, sandbox: SandboxServer) -> None:
     port = free_port()
     config = write_config(tmp_path, sandbox.base_url, extra={"metrics": {"listen": f"127.0.0.1:{port}"}})
-    service = Service(load_config(config), mode="run", environ={"IDEOGRAM_API_KEY": TEST_KEY})
+    service = make_service(config, "run", {"IDEOGRAM_API_KEY": TEST_KEY})
     thread = threading.Thread(target=service.run, name="test-service")
     thread.start()
     base = f"http://127.0.0.1:{port}"

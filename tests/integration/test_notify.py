@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from remixd.config.load import load_config
 from remixd.daemon.notify import Notifier
 from remixd.daemon.service import Service
 from remixd.sandbox import SandboxServer
-from tests.helpers import TEST_KEY, make_image, wait_for, write_config
+from tests.helpers import TEST_KEY, make_image, make_service, wait_for, write_config
 
 
 class NotifySocket:
@@ -73,7 +72,7 @@ def supervised(tmp_path: Path, sandbox: SandboxServer, notify_socket: NotifySock
     """The daemon running in a thread as systemd would run it: NOTIFY_SOCKET set, a 0.2 s watchdog."""
     config = write_config(tmp_path, sandbox.base_url)
     environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "200000"}
-    service = Service(load_config(config), mode="run", environ=environ)
+    service = make_service(config, "run", environ)
     thread = threading.Thread(target=service.run, name="test-service")
     thread.start()
     yield service

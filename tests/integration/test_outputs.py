@@ -8,16 +8,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from remixd.config.load import load_config
 from remixd.daemon.service import Service
 from remixd.sandbox import SandboxServer
-from tests.helpers import POSTER, TEST_KEY, exiftool, make_image, write_config
+from tests.helpers import POSTER, TEST_KEY, exiftool, make_image, make_service, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 
 
 def _run_once(config: Path) -> Service:
-    service = Service(load_config(config), mode="once", environ=ENV)
+    service = make_service(config, "once", ENV)
     service.run()
     return service
 

@@ -21,16 +21,16 @@ import requests
 from remixd import rules
 from remixd.config.load import load_config
 from remixd.config.model import Config
-from remixd.daemon.service import JOURNAL_NAME, Service
+from remixd.daemon.service import Service
 from remixd.errors import ApiRejected
 from remixd.ideogram.answers import SAFETY_HINT
 from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import JobRecord, JobSpec
-from remixd.journal.sqlite import SqliteJournal
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox import SandboxServer
 from remixd.work.prepare import prepare
-from tests.helpers import POSTER, TEST_KEY, make_image, wait_for, write_config
+from tests.helpers import POSTER, TEST_KEY, make_image, make_service, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 
@@ -47,7 +47,7 @@ def remixd(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_once(config_path: Path) -> Service:
-    service = Service(load_config(config_path), mode="once", environ=ENV)
+    service = make_service(config_path, "once", ENV)
     service.run()
     return service
 
@@ -283,11 +283,11 @@ def test_daemon_picks_up_a_retried_input(tmp_path: Path, sandbox: SandboxServer)
     sandbox.set_faults(reset_after_next=1)
     run_once(config_path)
     assert (tmp_path / "failed/later.jpg").is_file()
-    service = Service(load_config(config_path), mode="run", environ=ENV)
+    service = make_service(config_path, "run", ENV)
     thread = threading.Thread(target=service.run, name="test-service")
     thread.start()
     try:
-        wait_for(lambda: hasattr(service, "intake") and service.intake.modes, message="the service to start")
+        wait_for(service.ready.is_set, message="the service to start")
         assert remixd("retry", "-c", str(config_path)).returncode == 0
         wait_for(lambda: (tmp_path / "done/later.jpg").is_file(), message="the retried input to finish")
     finally:

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from remixd.config.load import load_config
 from remixd.daemon.service import Service
 from remixd.sandbox import SandboxServer
-from tests.helpers import POSTER, TEST_KEY, make_image, sidecars, wait_for, write_config
+from tests.helpers import POSTER, TEST_KEY, make_image, make_service, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 
 
 def run_once(config_path: Path, environ: dict[str, str] | None = None) -> Service:
-    service = Service(load_config(config_path), mode="once", environ=environ or ENV)
+    service = make_service(config_path, "once", environ or ENV)
     service.run()
     return service
 
@@ -176,11 +175,11 @@ def test_after_keep_is_not_redone_on_the_next_run(tmp_path: Path, sandbox: Sandb
 
 def test_run_mode_picks_up_a_dropped_file_and_stops_cleanly(tmp_path: Path, sandbox: SandboxServer) -> None:
     config = write_config(tmp_path, sandbox.base_url)
-    service = Service(load_config(config), mode="run", environ=ENV)
+    service = make_service(config, "run", ENV)
     thread = threading.Thread(target=service.run, name="test-service")
     thread.start()
     try:
-        wait_for(lambda: hasattr(service, "intake") and service.intake.modes, message="the service to start")
+        wait_for(service.ready.is_set, message="the service to start")
         make_image(tmp_path / "inbox/late.jpg")
         wait_for(lambda: (tmp_path / "outbox/late.poster.1.json").exists(), message="the result")
         wait_for(lambda: (tmp_path / "done/late.jpg").exists(), message="the disposal")
@@ -194,11 +193,11 @@ def test_run_mode_picks_up_a_dropped_file_and_stops_cleanly(tmp_path: Path, sand
 
 def test_wrong_key_pauses_submissions_instead_of_failing_inputs(tmp_path: Path, sandbox: SandboxServer) -> None:
     config = write_config(tmp_path, sandbox.base_url)
-    service = Service(load_config(config), mode="run", environ={"IDEOGRAM_API_KEY": "wrong-key-123456"})
+    service = make_service(config, "run", {"IDEOGRAM_API_KEY": "wrong-key-123456"})
     thread = threading.Thread(target=service.run, name="test-service")
     thread.start()
     try:
-        wait_for(lambda: hasattr(service, "intake") and service.intake.modes, message="the service to start")
+        wait_for(service.ready.is_set, message="the service to start")
         make_image(tmp_path / "inbox/waiting.jpg")
         wait_for(lambda: service.gates.auth.is_paused, message="the auth pause")
         assert "wrong-key-123456" not in (service.gates.auth.reason or "")

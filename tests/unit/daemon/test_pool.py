@@ -24,8 +24,8 @@ def test_a_busy_worker_silent_past_the_margin_is_hung_and_healthy_again_once_don
         release.wait(10)  # a blocking call that never beats, like a stuck HTTP request
         return "done"
 
-    pool = WorkerPool(process, stop=stop, drain=drain, on_done=lambda _o, left: done.append(left), clock=clock)
-    pool.start(2)
+    pool = WorkerPool(stop=stop, drain=drain, clock=clock)
+    pool.start(2, process, lambda _o, left: done.append(left))
     try:
         pool.enqueue([Claimed(1, _inbox(tmp_path))])
         wait_for(lambda: pool.busy == 1, timeout=10, message="the worker to take the input")
@@ -45,8 +45,8 @@ def test_a_busy_worker_silent_past_the_margin_is_hung_and_healthy_again_once_don
 
 def test_a_dead_worker_thread_is_unhealthy(tmp_path: Path) -> None:
     stop, drain = threading.Event(), threading.Event()
-    pool = WorkerPool(lambda _item: "done", stop=stop, drain=drain, on_done=lambda _o, _n: None, clock=FakeClock())
-    pool.start(1)
+    pool = WorkerPool(stop=stop, drain=drain, clock=FakeClock())
+    pool.start(1, lambda _item: "done", lambda _o, _n: None)
     assert pool.healthy(HUNG_AFTER_S)
     pool.join()  # the thread takes its None and ends, as a crashed one would
     assert not pool.healthy(HUNG_AFTER_S)
@@ -55,16 +55,10 @@ def test_a_dead_worker_thread_is_unhealthy(tmp_path: Path) -> None:
 def test_what_is_taken_while_draining_is_deferred_not_processed(tmp_path: Path) -> None:
     stop, drain = threading.Event(), threading.Event()
     processed: list[Claimed] = []
-    pool = WorkerPool(
-        lambda item: processed.append(item) or "done",
-        stop=stop,
-        drain=drain,
-        on_done=lambda _o, _n: None,
-        clock=FakeClock(),
-    )
+    pool = WorkerPool(stop=stop, drain=drain, clock=FakeClock())
     drain.set()
     pool.enqueue([Claimed(1, _inbox(tmp_path)), Claimed(2, _inbox(tmp_path))])
-    pool.start(1)
+    pool.start(1, lambda item: processed.append(item) or "done", lambda _o, _n: None)
     wait_for(lambda: pool.outstanding == 0, timeout=10, message="the queue to empty")
     pool.join()
     assert processed == [] and pool.outcomes == Counter(deferred=2)

@@ -1,0 +1,106 @@
+"""The parts the daemon runs, made from one config: the building half of the composition root.
+
+`build_parts` makes, in the order that fails earliest for the user, everything `Service` runs: the clock, the
+API connection and its client (the key is looked up here: no key, no start), the journal, the limiter, the
+pauses and the budget (the gates), the worker, the worker pool and a factory for the intake (a reload makes
+a new intake for the new inboxes). `Service(parts)` wires them to each other and runs them. A test builds
+the parts it wants to change (a limiter that records, a fake clock, another retry policy) and passes them in,
+rather than subclassing the service.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import requests
+
+from remixd.clock import Clock
+from remixd.config.model import Config, InboxConfig
+from remixd.daemon.connection import ApiConnection, CurrentClient
+from remixd.daemon.pool import WorkerPool
+from remixd.intake.claims import Intake
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
+from remixd.work.budget import Budget
+from remixd.work.gates import Gates
+from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
+from remixd.work.worker import Worker
+
+if TYPE_CHECKING:
+    from remixd.daemon.metrics import ApiMetrics
+
+IntakeFactory = Callable[[Sequence[InboxConfig]], Intake]
+
+
+@dataclass(frozen=True)
+class Parts:
+    config: Config
+    clock: Clock
+    connection: ApiConnection  # builds a new client when a reload changes the API settings or the key
+    client: CurrentClient
+    journal: SqliteJournal
+    limiter: InflightLimiter
+    gates: Gates  # holds the stop switch every wait gives way to
+    worker: Worker
+    pool: WorkerPool
+    drain: threading.Event  # stopping: no new work; what is in flight finishes within shutdown_grace_s
+    intake: IntakeFactory
+    api_metrics: ApiMetrics | None  # set when the config has a metrics section; the service serves them
+
+    def close(self) -> None:
+        self.journal.close()
+        self.connection.close()
+
+
+def build_parts(
+    config: Config,
+    *,
+    environ: Mapping[str, str],
+    session: requests.Session | None = None,
+    clock: Clock | None = None,
+    policy: RetryPolicy | None = None,
+    limiter: InflightLimiter | None = None,
+) -> Parts:
+    """Everything the daemon runs for `config`; raises ConfigError (no key, a key file unreadable) or
+    JournalError (state_dir unusable) with nothing left open."""
+    clock = clock or Clock()
+    api_metrics = _api_metrics() if config.metrics is not None else None
+    connection = ApiConnection(environ, session or requests.Session(), clock)
+    try:
+        client = CurrentClient(connection.build_client(config, api_metrics))
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        journal = SqliteJournal(config.state_dir / JOURNAL_NAME, clock)
+    except BaseException:
+        connection.close()  # a sandbox it started stops with it
+        raise
+    limiter = limiter or InflightLimiter(config.api.max_in_flight_images, clock)
+    stop, drain = threading.Event(), threading.Event()
+    pool = WorkerPool(stop=stop, drain=drain, clock=clock)
+    budget = Budget(config.budget, journal, clock)
+    gates = Gates(stop, Pause(clock), Pause(clock), limiter, budget, clock, beat=pool.beat)
+
+    def intake(inboxes: Sequence[InboxConfig]) -> Intake:
+        return Intake(inboxes, journal, clock=clock)
+
+    return Parts(
+        config=config,
+        clock=clock,
+        connection=connection,
+        client=client,
+        journal=journal,
+        limiter=limiter,
+        gates=gates,
+        worker=Worker(journal, client, gates, policy or RetryPolicy(), clock=clock),
+        pool=pool,
+        drain=drain,
+        intake=intake,
+        api_metrics=api_metrics,
+    )
+
+
+def _api_metrics() -> ApiMetrics:
+    from remixd.daemon.metrics import ApiMetrics  # loaded only when metrics are configured: prometheus_client
+
+    return ApiMetrics()

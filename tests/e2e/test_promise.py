@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from remixd.daemon.service import JOURNAL_NAME
+from remixd.journal.sqlite import JOURNAL_NAME
 from remixd.sandbox import SandboxServer
 from tests.helpers import TEST_KEY, Daemon, make_image, read_only, remixd, wait_for, write_config
 

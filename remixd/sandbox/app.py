@@ -21,11 +21,12 @@ from typing import Any
 import structlog
 
 from remixd.clock import Clock
-from remixd.sandbox import images, reference
+from remixd.sandbox import reference, reference_v2
 from remixd.sandbox.control import handle_control
 from remixd.sandbox.multipart import MultipartError, parse_multipart
 from remixd.sandbox.options import Faults, SandboxOptions
 from remixd.sandbox.replies import Action, Reply, echo_key, json_reply, problem
+from remixd.sandbox.results import make_items
 from remixd.sandbox.state import (
     Accounts,
     DownloadRecord,
@@ -35,13 +36,13 @@ from remixd.sandbox.state import (
     ReceivedRequest,
     RecordDraft,
 )
+from remixd.sandbox.v2 import V2Api
 from remixd.sandbox.validation import BadRequest, Order, Submission, extract_legacy, validate_legacy
 from remixd.sandbox.validation_v3 import extract_v3, validate_v3
 
 log = structlog.get_logger(__name__)
 
 _IMAGE_PATH = re.compile(re.escape(reference.IMAGE_PATH_PREFIX) + r"([0-9A-Za-z]{22})\.png")
-_SEED_SPACE = reference.SEED_RANGE[1] + 1
 
 
 class Sandbox:
@@ -68,6 +69,7 @@ class Sandbox:
         self._gate = threading.Event()
         self._gate.set()
         self._stopping = threading.Event()
+        self.v2 = V2Api(self)
         self.base_url = ""  # set by the server once it is bound
         self.use_host_header = False  # bound to a wildcard address: URLs follow the Host the client used
 
@@ -110,9 +112,27 @@ class Sandbox:
         """Wait (a dripped answer's next byte); False when the server stops meanwhile."""
         return not self._stopping.wait(seconds)
 
+    def released(self) -> bool:
+        return self._gate.is_set()
+
+    def latency(self) -> float:
+        faults = self.faults()
+        return self.options.latency_s if faults.latency_s is None else faults.latency_s
+
+    def wait_latency(self) -> None:
+        """A synchronous request's work time, then the hold, if any."""
+        latency = self.latency()
+        if latency > 0:
+            self._stopping.wait(latency)  # a stop cuts the wait short
+        self._gate.wait()
+
     def stop(self) -> None:
         self._stopping.set()
         self._gate.set()
+
+    def record(self, draft: RecordDraft, status: int | None) -> None:
+        with self._lock:
+            self._received.append(draft.freeze(status, self.now()))
 
     def received(self) -> list[ReceivedRequest]:
         with self._lock:
@@ -128,6 +148,7 @@ class Sandbox:
             self._received.clear()
             self._downloads.clear()
             self._clock_offset = 0.0
+        self.v2.reset()
         self.accounts.reset()
         self.store.clear()
         self._gate.set()
@@ -150,6 +171,14 @@ class Sandbox:
                 return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
             return self._download(path, parsed.query)
         route = path[len(reference.GATEWAY_PREFIX) :] if path.startswith(reference.GATEWAY_PREFIX + "/") else path
+        if route.startswith(reference_v2.REMIX_PREFIX):
+            if method != "POST":
+                return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
+            return self.v2.remix(route.removeprefix(reference_v2.REMIX_PREFIX), path, parsed.query, headers, body)
+        if route.startswith(reference_v2.GENERATIONS_PREFIX):
+            if method not in ("GET", "HEAD"):
+                return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
+            return self.v2.poll(route.removeprefix(reference_v2.GENERATIONS_PREFIX), headers)
         if route in (reference.LEGACY_PATH, reference.V3_PATH):
             if method != "POST":
                 return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
@@ -161,8 +190,7 @@ class Sandbox:
         draft = RecordDraft(path=path)
         reply, order = self._remix_steps(v3, headers, body, draft, started_wall)
         status = None if reply.action == "reset" else reply.status
-        with self._lock:
-            self._received.append(draft.freeze(status, self.now()))
+        self.record(draft, status)
         log.info(
             "remixd.sandbox.request",
             path=path,
@@ -177,12 +205,12 @@ class Sandbox:
     def _remix_steps(  # noqa: PLR0911 - one return per check, in the order the API applies them
         self, v3: bool, headers: Mapping[str, str], body: bytes, draft: RecordDraft, started_wall: float
     ) -> tuple[Reply, Order | None]:
-        draft.auth_scheme, draft.key_valid, auth_error = self._authenticate(headers)
+        draft.auth_scheme, draft.key_valid, auth_error = self.authenticate(headers)
         if not draft.key_valid:
             status = self.options.auth_status_v3 if v3 else self.options.auth_status_legacy
             return json_reply(status, {"error": auth_error}), None
         if self.take("rate_limit_next"):
-            return self._inflight_reply(), None
+            return self.inflight_reply(), None
         if self.take("fail_before_next"):
             status = self.faults().fail_before_status
             return json_reply(status, {"error": "The service is temporarily unavailable (sandbox fault)."}), None
@@ -193,14 +221,14 @@ class Sandbox:
             draft.fields, draft.image = submission.fields, submission.image
             order = validate_v3(submission, self.options) if v3 else validate_legacy(submission, self.options)
         except MultipartError as error:
-            return self._bad_request(400, str(error)), None
+            return self.bad_request(400, str(error)), None
         except BadRequest as error:
-            return self._bad_request(error.status, error.detail), None
+            return self.bad_request(error.status, error.detail), None
         token = self.options.forbidden_token
         if token and token in order.prompt:
             return json_reply(422, {"error": reference.SAFETY_ERROR}), order
         if not self.inflight.try_acquire(order.num_images, self.options.inflight_limit):
-            return self._inflight_reply(), order
+            return self.inflight_reply(), order
         try:
             reply = self._work(order, draft, headers.get("host"), started_wall)
             if reply.status == HTTPStatus.OK and self.take("echo_key_next"):
@@ -211,7 +239,7 @@ class Sandbox:
         finally:
             self.inflight.release(order.num_images)
 
-    def _authenticate(self, headers: Mapping[str, str]) -> tuple[str | None, bool, str]:
+    def authenticate(self, headers: Mapping[str, str]) -> tuple[str | None, bool, str]:
         mode = self.options.auth
         api_key = headers.get("api-key", "").strip()
         authorization = headers.get("authorization", "")
@@ -231,13 +259,13 @@ class Sandbox:
             return scheme_text, False, f"This server accepts the {expected} header only."
         return scheme_text, False, "Not authorized to generate an image: invalid API key."
 
-    def _bad_request(self, status: int, detail: str) -> Reply:
+    def bad_request(self, status: int, detail: str) -> Reply:
         title = "Request Entity Too Large" if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE else "Bad Request"
         if self.options.bad_request_style == "error":
             return json_reply(status, {"error": detail})
         return problem(status, title, detail)
 
-    def _inflight_reply(self) -> Reply:
+    def inflight_reply(self) -> Reply:
         limit = self.options.inflight_limit
         headers: tuple[tuple[str, str], ...] = ()
         if self.options.inflight_retry_after_s is not None:
@@ -250,66 +278,14 @@ class Sandbox:
         return json_reply(429, document, headers)
 
     def _work(self, order: Order, draft: RecordDraft, host: str | None, started_wall: float) -> Reply:
-        faults = self.faults()
-        latency = self.options.latency_s if faults.latency_s is None else faults.latency_s
-        if latency > 0:
-            self._stopping.wait(latency)  # a stop cuts the wait short
-        self._gate.wait()
-        token = self.options.unsafe_token
-        unsafe = bool(token and token in order.prompt) or self.take("unsafe_next")
-        base = self._url_base(faults, host)
-        answered_prompt = order.prompt
-        if order.magic_prompt == "ON":
-            # A visible rewrite, so clients that assume the answer echoes the prompt get caught.
-            answered_prompt = f"{order.prompt}, in a richly detailed scene with soft natural light (magic prompt)"
-        data = []
-        for index in range(order.num_images):
-            seed = self._seed_for(order.seed, index)
-            withheld = unsafe and (faults.unsafe_items == 0 or index < faults.unsafe_items)
-            item: dict[str, Any] = {
-                "prompt": answered_prompt,
-                "resolution": f"{order.width}x{order.height}",
-                "is_image_safe": not withheld,
-                "seed": seed,
-                "style_type": order.style_type,
-            }
-            if withheld:
-                if self.options.unsafe_url != "absent":
-                    item["url"] = None if self.options.unsafe_url == "null" else ""
-            else:
-                label = f"SANDBOX  {order.price_key}  seed {seed}  {index + 1}/{order.num_images}"
-                png = images.render(
-                    order.source,
-                    width=order.width,
-                    height=order.height,
-                    seed=seed,
-                    image_weight=order.image_weight,
-                    scale=self.options.output_scale,
-                    label=label,
-                )
-                image_id, expires, signature = self.store.put(png, self.now())
-                item["url"] = f"{base}{reference.IMAGE_PATH_PREFIX}{image_id}.png?exp={expires}&sig={signature}"
-            data.append(item)
+        self.wait_latency()
+        data = make_items(self, order, self.faults(), host)
         draft.billed = self.accounts.charge(order.price_key, order.price_per_image, order.num_images)
         if self.take("fail_after_next"):
             return json_reply(500, {"error": "Internal server error (sandbox fault, after the work was billed)."})
         created = datetime.fromtimestamp(started_wall, tz=UTC).isoformat(timespec="microseconds")
         action: Action = "reset" if self.take("reset_after_next") else "send"
         return json_reply(200, {"created": created, "data": data}, action=action)
-
-    def _seed_for(self, seed: int | None, index: int) -> int:
-        if seed is None:
-            return secrets.randbelow(_SEED_SPACE)
-        return (seed + index) % _SEED_SPACE if self.options.multi_seed == "increment" else seed
-
-    def _url_base(self, faults: Faults, host: str | None) -> str:
-        if faults.url_base:
-            return faults.url_base.rstrip("/")
-        if self.options.public_base_url:
-            return self.options.public_base_url.rstrip("/")
-        if self.use_host_header and host and re.fullmatch(r"[A-Za-z0-9.\-\[\]:]{1,255}", host):
-            return f"http://{host}"
-        return self.base_url
 
     def _download(self, path: str, query: str) -> Reply:
         match = _IMAGE_PATH.fullmatch(path)

@@ -57,6 +57,7 @@ def handle_control(  # noqa: PLR0911 - one return per control and per refusal
 
 
 def state_document(sandbox: Sandbox) -> dict[str, Any]:
+    sandbox.v2.settle()  # async generations that have ended by now are billed
     ledger = sandbox.accounts.snapshot()
     return {
         "ledger": {
@@ -70,5 +71,7 @@ def state_document(sandbox: Sandbox) -> dict[str, Any]:
         "faults": sandbox.faults().as_dict(),
         "in_flight_images": sandbox.inflight.images,
         "stored_images": len(sandbox.store),
+        "pending_generations": len(sandbox.v2.pending()),
+        "polls": dataclasses.asdict(sandbox.v2.poll_counts),
         "now": sandbox.now(),
     }

@@ -28,10 +28,13 @@ class SandboxOptions:
 
     inflight_limit: int = 10  # images in progress, across all keys
     inflight_retry_after_s: int | None = None  # Retry-After on the 429; not documented for this case, so off
-    latency_s: float = 0.0  # added to every remix request (a fault switch can change it at run time)
+    latency_s: float = 0.0  # added to every remix request; an async v2 generation takes this long
+    poll_limit: int = 1000  # GET /v2/generations per poll_window_s per organisation, then 429 + Retry-After
+    poll_window_s: float = 10.0
 
     max_image_bytes: int = 10 * MIB  # legacy /remix per SPEC
     max_image_bytes_v3: int = 10 * MIB  # SPEC says 10 MB, the newer DOC-R3 page 25 MB
+    max_image_bytes_v2: int = 50 * 1000 * 1000  # "max 50MB" on every v2 remix route
     max_reference_bytes_v3: int = 10 * MIB  # total across style (and, separately, character) references
     max_request_bytes: int = 64 * MIB  # bodies bigger than this are refused unread with 413
     max_input_pixels: int = 50_000_000  # refuse decompression bombs before decoding
@@ -92,6 +95,8 @@ class Faults:
     drip_interval_s: float = 1.0
     echo_key_next: int = 0  # 200 answers that echo the caller's key, in several spellings (a leaky gateway)
     url_base: str | None = None  # rewrite result URLs to this base (gateway proxy); None: options/own address
+    fail_generation_next: int = 0  # async v2 generations that end `failed` (content policy; not billed)
+    payment_required: str | None = None  # a reject_reason: every v2 remix (quotes too) answers 402 while set
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -102,9 +107,9 @@ class Faults:
         for name, value in changes.items():
             if name not in types:
                 raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(types))}")
-            if name == "url_base":
+            if name in ("url_base", "payment_required"):
                 if value is not None and not isinstance(value, str):
-                    raise ValueError("url_base must be a string or null")
+                    raise ValueError(f"{name} must be a string or null")
             elif name in ("latency_s", "drip_interval_s"):
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
                     raise ValueError(f"{name} must be a non-negative number or null")

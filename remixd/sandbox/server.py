@@ -22,6 +22,7 @@ from remixd.sandbox.app import Sandbox
 from remixd.sandbox.options import Faults, SandboxOptions
 from remixd.sandbox.replies import Reply, problem
 from remixd.sandbox.state import Ledger, ReceivedRequest
+from remixd.sandbox.v2 import PollCounts
 
 log = structlog.get_logger(__name__)
 
@@ -230,6 +231,8 @@ class SandboxServer:
 
     @property
     def ledger(self) -> Ledger:
+        """What was billed, async generations that have ended by now included."""
+        self._sandbox.v2.settle()
         return self._sandbox.accounts.snapshot()
 
     @property
@@ -238,8 +241,18 @@ class SandboxServer:
 
     @property
     def in_flight(self) -> int:
-        """Images in progress right now."""
+        """Images in progress right now (pending async generations included)."""
+        self._sandbox.v2.settle()
         return self._sandbox.inflight.images
+
+    @property
+    def pending_generations(self) -> int:
+        self._sandbox.v2.settle()
+        return len(self._sandbox.v2.pending())
+
+    @property
+    def polls(self) -> PollCounts:
+        return self._sandbox.v2.poll_counts
 
     @property
     def stored_images(self) -> int:

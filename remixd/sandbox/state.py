@@ -43,6 +43,8 @@ class ReceivedRequest:
     status: int | None  # None: the connection was reset instead of answered
     billed_usd: float
     at: float  # the sandbox clock when the answer was decided
+    ignored_fields: tuple[str, ...] = ()  # fields the route does not read (v2 ignores them silently)
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,11 +203,14 @@ class RecordDraft:
     parts: tuple[PartInfo, ...] = ()
     image: Any = None  # the image Part, if any
     billed: Decimal = field(default_factory=Decimal)
+    method: str = "POST"
+    ignored_fields: tuple[str, ...] = ()
+    dry_run: bool = False
 
     def freeze(self, status: int | None, now: float) -> ReceivedRequest:
         image = self.image
         return ReceivedRequest(
-            method="POST",
+            method=self.method,
             path=self.path,
             auth_scheme=self.auth_scheme,
             key_valid=self.key_valid,
@@ -219,4 +224,6 @@ class RecordDraft:
             status=status,
             billed_usd=float(self.billed),
             at=now,
+            ignored_fields=self.ignored_fields,
+            dry_run=self.dry_run,
         )

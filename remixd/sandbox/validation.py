@@ -93,14 +93,16 @@ def prompt_value(value: Any, name: str) -> str:
     return text
 
 
-def color_palette_value(value: Any, name: str) -> dict[str, Any]:
+def color_palette_value(
+    value: Any, name: str, presets: Sequence[str] = reference.COLOR_PALETTE_PRESETS
+) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest(f"{show(value)} is not of type 'object' - {name!r}")
     has_name, has_members = "name" in value, "members" in value
     if has_name == has_members:
         raise BadRequest(f"{name!r} needs exactly one of 'name' (a preset) or 'members' (a list of colours)")
     if has_name:
-        return {"name": enum_value(value["name"], f"{name}.name", reference.COLOR_PALETTE_PRESETS)}
+        return {"name": enum_value(value["name"], f"{name}.name", presets)}
     members = value["members"]
     low, high = reference.PALETTE_MEMBERS_RANGE
     if not isinstance(members, list) or not low <= len(members) <= high:

@@ -48,7 +48,7 @@ def extract_v3(parts: Sequence[Part]) -> Submission:
     return Submission(fields=fields, image=image, parts=grouped)
 
 
-def _form_integer(bounds: tuple[int, int]) -> Callable[[str, str], int]:
+def form_integer(bounds: tuple[int, int]) -> Callable[[str, str], int]:
     def check(text: str, name: str) -> int:
         # Form fields are text; connexion coerces "50" to 50 but nothing else ("50.0", "true", "").
         if not _INTEGER_TEXT.fullmatch(text):
@@ -69,9 +69,9 @@ def _custom_model(text: str, name: str) -> str:
 
 
 _CHECKS: dict[str, Callable[[str, str], Any]] = {
-    "image_weight": _form_integer(reference.IMAGE_WEIGHT_RANGE),
-    "seed": _form_integer(reference.SEED_RANGE),
-    "num_images": _form_integer(reference.NUM_IMAGES_RANGE),
+    "image_weight": form_integer(reference.IMAGE_WEIGHT_RANGE),
+    "seed": form_integer(reference.SEED_RANGE),
+    "num_images": form_integer(reference.NUM_IMAGES_RANGE),
     "resolution": lambda v, n: enum_value(v, n, reference.RESOLUTIONS_V3),
     "aspect_ratio": lambda v, n: enum_value(v, n, reference.ASPECT_RATIOS_V3),
     "rendering_speed": lambda v, n: enum_value(v, n, reference.RENDERING_SPEEDS),

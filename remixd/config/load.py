@@ -35,6 +35,7 @@ from remixd.config.model import (
 from remixd.config.reader import ConfigFile, KeyPath
 from remixd.config.references import check_references
 from remixd.errors import ConfigError, Problem
+from remixd.files import templates
 from remixd.ideogram.requests import RemixRequest
 from remixd.rules import compile_glob, template_problems
 
@@ -276,6 +277,7 @@ class _Builder:
             except ValueError as error:
                 located.add((*path, "ignore", index), str(error), "globs are relative to the inbox, e.g. '*.xmp'")
         own_outputs = outputs.under(self._outputs(item, path))
+        self._check_output_name(item, path, [rule for rule in rules if rule and rule.name in (names or written)])
         if schema is None:
             return None
         folders = {
@@ -289,9 +291,20 @@ class _Builder:
             after=schema.after, recursive=schema.recursive, settle_s=schema.settle_s, detect=schema.detect,
             rules=schema.rules if schema.rules is not None else tuple(dict.fromkeys(written)),
             ignore=schema.ignore, excluded_dirs=(), rescan_s=schema.rescan_s, poll_s=schema.poll_s,
-            outputs=own_outputs,
+            outputs=own_outputs, output_name=schema.output_name,
             rule_outputs=tuple((rule.name, own_outputs.under(rule.outputs)) for rule in rules if rule and rule.outputs),
         )  # fmt: skip
+
+    def _check_output_name(self, item: dict[str, Any], path: KeyPath, inbox_rules: list[Rule]) -> None:
+        """An output name template that could make two results of one input collide, or leave the output
+        folder, is refused here rather than found out after paying."""
+        template = item.get("output_name")
+        if not isinstance(template, str):
+            return  # absent (the default), or not text: the schema pass reports that
+        several_images = any(rule.request.num_images > 1 for rule in inbox_rules)
+        several_rules = any(rule.continue_ for rule in inbox_rules[:-1])
+        for message, fix in templates.problems(template, several_images=several_images, several_rules=several_rules):
+            self.located.add((*path, "output_name"), message, fix)
 
     def _feedback(self, inboxes: list[tuple[int, InboxConfig]], state_dir: Path | None) -> tuple[InboxConfig, ...]:
         """Folders must not feed back: remixd's own folders may lie inside an inbox (then the watcher skips

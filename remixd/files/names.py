@@ -6,12 +6,14 @@ the root, stem variants), so both stages name files the same way.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from remixd.errors import OutputError
+from remixd.files import templates
 from remixd.files.atomic import NAME_MAX, fit, output_error, read_no_follow, sha256_of
 from remixd.files.sidecar import ResultPaths, Source
 
@@ -26,32 +28,66 @@ def result_paths(
     *,
     extensions: Sequence[str | None],
     image_sha256s: Sequence[str | frozenset[str] | None] = (),
+    template: str = templates.DEFAULT,
+    values: Sequence[Mapping[str, str]] = (),
 ) -> list[ResultPaths]:
-    """Where one job's results go: `OUTPUT/REL/STEM.RULE.K.EXT` + `STEM.RULE.K.json`, K = 1…len(extensions).
+    """Where one job's results go: by default `OUTPUT/REL/STEM.RULE.K.EXT` + `STEM.RULE.K.json`, K = 1…
+    len(extensions); `template` (checked at load) and the tokens in `values[K-1]` choose other names.
 
     `extensions[K-1]` is the downloaded format ("png") or None for a withheld image. Names already taken by
-    another source's results (or by an image without a sidecar) make it `STEM-<sha8>.RULE.K.*`; the same
-    source, rule and request (a resume after a crash) gets its own names back. `image_sha256s` lets an image
-    of ours that lost its sidecar to a crash be recognised as ours (by any of the hashes given for its slot:
-    the file as written now, or as an earlier version wrote it).
+    another source's results (or by an image without a sidecar) make it `STEM-<sha8>.RULE.K.*` (the tag goes
+    after `{stem}`, or before the extension when the template has none); the same source, rule and request (a
+    resume after a crash) gets its own names back. `image_sha256s` lets an image of ours that lost its sidecar
+    to a crash be recognised as ours (by any of the hashes given for its slot: the file as written now, or as
+    an earlier version wrote it). Results never overwrite anything else.
     """
     if source.sha256 is None:
         raise ValueError("results need the source's sha256")
     relative = relative_path(source.relpath)
-    folder = folder_inside(output_dir, relative.parent)
     count = len(extensions)
-    reserve = len(f".{rule}.{count}.") + max([4, *(len(ext) for ext in extensions if ext)])
-    entries = _names_in(folder)
+    per_result = [
+        {"rule": rule, "n": str(index), "count": str(count), "relparent": _parent(relative), "name": relative.name}
+        | dict(values[index - 1] if index <= len(values) else {})
+        for index in range(1, count + 1)
+    ]
+    longest_extension = max([4, *(len(ext) for ext in extensions if ext)])
+    reserve = (
+        1
+        + longest_extension
+        + max(
+            len(os.fsencode(templates.render_base(template, {**tokens, "stem": "x"}).name)) - 1 for tokens in per_result
+        )
+    )
     identity = (source.inbox, source.relpath, source.sha256, fingerprint)
-    for stem in stem_variants(name_stem(relative.name), source.sha256, reserve):
-        slots = [(index, f"{stem}.{rule}.{index}.") for index in range(1, count + 1)]
-        expected = list(image_sha256s) + [None] * (count - len(image_sha256s))
-        if all(_slot_is_ours(folder, entries, prefix, identity, expected[index - 1]) for index, prefix in slots):
+    expected = list(image_sha256s) + [None] * (count - len(image_sha256s))
+    entries: dict[Path, set[str]] = {}
+    stem = name_stem(relative.name)
+    variants: Iterable[tuple[str, str]] = (
+        ((variant, "") for variant in stem_variants(stem, source.sha256, reserve))
+        if "{stem}" in template
+        else itertools.chain([(stem, "")], ((stem, tag) for tag in variant_tags(source.sha256)))
+    )
+    for stem, tag in variants:
+        slots = []
+        for index, tokens in enumerate(per_result, start=1):
+            base = templates.render_base(template, {**tokens, "stem": stem})
+            folder = folder_inside(output_dir, base.parent)
+            prefix = f"{fit(base.name, NAME_MAX - longest_extension - 1 - len(tag))}{tag}."
+            if folder not in entries:
+                entries[folder] = _names_in(folder)
+            slots.append((index, folder, prefix))
+        names = {folder / prefix for _, folder, prefix in slots}
+        if len(names) == count and all(
+            _slot_is_ours(folder, entries[folder], prefix, identity, expected[index - 1])
+            for index, folder, prefix in slots
+        ):
             return [
                 ResultPaths(index, None if ext is None else folder / f"{prefix}{ext}", folder / f"{prefix}json")
-                for (index, prefix), ext in zip(slots, extensions, strict=True)
+                for (index, folder, prefix), ext in zip(slots, extensions, strict=True)
             ]
-    raise OutputError(f"no free result name for {source.relpath} in {folder}", f"move old results out of {folder}")
+    raise OutputError(
+        f"no free result name for {source.relpath} in {output_dir}", f"move old results out of {output_dir}"
+    )
 
 
 def error_file_name(name: str) -> str:
@@ -89,9 +125,19 @@ def name_stem(name: str) -> str:
 def stem_variants(stem: str, sha256: str, reserve: int) -> Iterator[str]:
     """STEM, then STEM-<sha8>, STEM-<sha8>-2 …, each cut so `reserve` more bytes still fit in NAME_MAX."""
     yield fit(stem, NAME_MAX - reserve)
-    for number in range(1, MAX_NAME_VARIANTS):
-        tag = f"-{sha256[:8]}" + ("" if number == 1 else f"-{number}")
+    for tag in variant_tags(sha256):
         yield fit(stem, NAME_MAX - reserve - len(tag)) + tag
+
+
+def variant_tags(sha256: str) -> Iterator[str]:
+    """-<sha8>, -<sha8>-2 …: what tells apart two inputs whose names would collide."""
+    for number in range(1, MAX_NAME_VARIANTS):
+        yield f"-{sha256[:8]}" + ("" if number == 1 else f"-{number}")
+
+
+def _parent(relative: PurePosixPath) -> str:
+    parent = str(relative.parent)
+    return "" if parent == "." else parent
 
 
 def _slot_is_ours(

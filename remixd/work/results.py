@@ -23,7 +23,7 @@ import structlog
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig, OutputsConfig
 from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, OutputError, Stopped, UrlExpired, with_hint
-from remixd.files import atomic, embed, encode, names, sidecar
+from remixd.files import atomic, embed, encode, names, sidecar, templates
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse, ResultItem
@@ -100,9 +100,20 @@ class Results:
             for data, document, item in zip(downloads, documents, response.data, strict=True)
         ]
         digests = [None if final is None else final.sha256 for final in finals]
+        shared = templates.tokens(
+            record.relpath,
+            rule=job.rule,
+            model=request.model,
+            count=count,
+            source_sha256=prepared.source_sha256,
+            moment=job.submitted_at or completed,  # from the journal: a resume renders the same names
+        )
+        values = [{**shared, "seed": "none" if item.seed is None else str(item.seed)} for item in response.data]
         # Choosing free names and taking them is one step per output folder: two inputs whose names collide
-        # (same.jpg and same.png, or two long names cut to one) must never both pick the same free name.
-        with self._folder_locked(inbox.output / PurePosixPath(record.relpath).parent):
+        # (same.jpg and same.png, or two long names cut to one) must never both pick the same free name. A
+        # template of the user's own may send inputs of any folder to one place: then the lock is the output's.
+        locked = PurePosixPath(record.relpath).parent if inbox.output_name == templates.DEFAULT else PurePosixPath()
+        with self._folder_locked(inbox.output / locked):
             paths = self.gates.retry_output(
                 lambda: names.result_paths(
                     inbox.output,
@@ -116,6 +127,8 @@ class Results:
                         None if final is None else frozenset({final.sha256, _sha256(final.download)})
                         for final in finals
                     ],
+                    template=inbox.output_name,
+                    values=values,
                 )
             )
             for final, digest, document, place in zip(finals, digests, documents, paths, strict=True):

@@ -86,3 +86,26 @@ def test_embed_metadata_off_writes_the_download_as_it_came(tmp_path: Path, sandb
     tags = exiftool(tmp_path / "outbox/plain.poster.1.png")
     assert not [name for name in tags if name.startswith("XMP")]
     assert json.loads((tmp_path / "outbox/plain.poster.1.json").read_text())["output"]["metadata_embedded"] is False
+
+
+def test_an_output_name_template_places_results_and_their_sidecars(tmp_path: Path, sandbox: SandboxServer) -> None:
+    poster = {**POSTER, "request": {**POSTER["request"], "num_images": 2}}  # type: ignore[dict-item]
+    config = write_config(
+        tmp_path,
+        sandbox.base_url,
+        rules=[poster],
+        inbox={"recursive": True, "output_name": "{rule}/{date}/{relparent}/{stem}-{seed}-{n}.{ext}"},
+    )
+    make_image(tmp_path / "inbox/shop/mug.jpg")
+
+    assert _run_once(config).outcomes["done"] == 1
+
+    written = sorted(path.relative_to(tmp_path / "outbox").as_posix() for path in (tmp_path / "outbox").rglob("*.*"))
+    documents = [json.loads((tmp_path / "outbox" / name).read_text()) for name in written if name.endswith(".json")]
+    day = documents[0]["timings"]["submitted_at"][:10]
+    expected = []
+    for document in documents:
+        stem = f"poster/{day}/shop/mug-{document['result']['seed']}-{document['result']['index']}"
+        expected += [f"{stem}.json", f"{stem}.png"]
+        assert document["image"]["file"] == f"{stem.rsplit('/', 1)[1]}.png"
+    assert written == sorted(expected) and len(written) == 4

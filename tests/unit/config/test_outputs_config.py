@@ -54,3 +54,17 @@ def test_bad_outputs_are_located_at_every_level(tmp_path: Path) -> None:
 
 def test_outputs_must_be_a_mapping(tmp_path: Path) -> None:
     assert "outputs: input should be a valid dictionary" in one_problem(write(tmp_path, "outputs: jpeg\n" + MINIMAL))
+
+
+def test_an_output_name_that_could_collide_is_refused_at_its_line(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "    failed_dir: ./failed\n", '    failed_dir: ./failed\n    output_name: "{stem}.{rul}.{ext}"\n'
+    ).replace('prompt: "A beach, {stem}"', 'prompt: "A beach, {stem}"\n      num_images: 2')
+    found = problems(write(tmp_path, text))
+    assert [problem.split(": ", 2)[1] for problem in found] == ["inboxes[0].output_name"] * 2
+    assert ":6:" in found[0] and "unknown token '{rul}'" in found[0] and "did you mean '{rule}'" in found[0]
+    assert "results of one request would all get the same name" in found[1]
+
+
+def test_output_name_defaults_to_the_names_remixd_always_gave(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL)).inboxes[0].output_name == "{relparent}/{stem}.{rule}.{n}.{ext}"

@@ -34,6 +34,7 @@ class Sizes:
     rescan_s: float = 60.0  # remixd's default; --quick scales it with the window
     cost_inputs: int = 60
     cost_bytes: int = 2 * 1024 * 1024
+    plan_files: int = 10_000
     naive: bool = True  # --skip-naive: leave out the 150 s baseline (e.g. when trying a fix)
 
 
@@ -51,6 +52,7 @@ SMOKE = Sizes(
     idle_window_s=2.0,
     rescan_s=2.0,
     cost_inputs=3,
+    plan_files=200,
 )
 
 
@@ -432,10 +434,17 @@ def per_file_cost(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list
     ]
 
 
+def _plan(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
+    from bench.planning import plan  # its own module: it builds on this one's Row and Sizes
+
+    return plan(work, sizes, note)
+
+
 FIGURES: dict[str, Callable[[Path, Sizes, Callable[[str], None]], list[Row]]] = {
     "throughput": throughput,
     "reaction": reaction,
     "backlog": backlog,
     "idle": idle_and_soak,
     "cost": per_file_cost,
+    "plan": _plan,
 }

@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--api", action="store_true", help="also try the API key, without spending")
     status = command("status", _status, "what the journal knows: states, failures, spend, pauses")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    plan = command("plan", _plan, "what a run would send and cost now, without paying or writing anything")
+    plan.add_argument("paths", nargs="*", type=Path, help="files or folders in the inboxes (default: all)")
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
     retry = command("retry", _retry, "put failed inputs back into their inbox")
     retry.add_argument("paths", nargs="*", type=Path, help="failed inputs to retry (default: all)")
     sandbox = command("sandbox", _sandbox, "run the built-in Ideogram-compatible emulator standalone")
@@ -271,6 +274,21 @@ def _status(args: argparse.Namespace) -> ExitStatus:
                 f"  {failure.failed_at.isoformat()}  {failure.relpath}{rule}: {failure.error.message}"
                 + (f" — {failure.error.hint}" if failure.error.hint else "")
             )
+    return ExitStatus.OK
+
+
+def _plan(args: argparse.Namespace) -> ExitStatus:
+    from remixd.clock import Clock
+    from remixd.daemon.plan import make_plan, render
+    from remixd.journal.sqlite import JOURNAL_NAME
+
+    config = _load(args)
+    plan = make_plan(config, config.state_dir / JOURNAL_NAME, Clock().utcnow().date(), args.paths)
+    if args.json:
+        print(json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        for line in render(plan):
+            print(line)
     return ExitStatus.OK
 
 

@@ -36,6 +36,7 @@ def test_the_smoke_bench_runs_every_figure(tmp_path: Path) -> None:
         "4 idle",
         "4 soak",
         "5 per-file CPU",
+        "6 plan",
     ):
         assert f"| {figure}" in done.stdout, done.stdout
     assert "python -m bench --smoke" in done.stdout

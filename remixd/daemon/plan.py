@@ -1,0 +1,236 @@
+"""`remixd plan`: what a run would do and cost, found by the run's own parts, without paying or writing.
+
+The scan, the ignore rules, the rules and their rendered requests, the journal's knowledge and the price table
+are the ones `remixd run` uses, so the plan cannot drift from the run (README, "remixd plan"). It sends
+nothing, claims nothing and opens the journal read-only, so it works beside a running daemon. A file is
+checked only as far as its header (is it an image remixd can send): a full decode of a 10,000-file backlog
+would take minutes, and `run` still checks every file before paying for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from remixd import rules
+from remixd.config.model import BudgetConfig, Config, InboxConfig
+from remixd.errors import InboxUnavailable, InputError
+from remixd.intake.scan import scan_stat
+from remixd.journal.readonly import JournalView, read_journal
+
+USD_NOISE = 1e-9  # sums of float prices: $40.00 left must admit $40.00 of requests
+SANDBOX_BASE_URL = "sandbox:"  # api.sandbox: true sends to the in-process emulator, which has no fixed address
+
+
+@dataclass(frozen=True)
+class Row:
+    """One candidate file and one rule, or one file no request would be made for (`rule` or `request` None)."""
+
+    inbox: str
+    relpath: str
+    rule: str | None
+    journal: str  # new | duplicate | done | failed | in progress | none (no request)
+    reason: str | None = None  # why no request would be sent
+    endpoint: str | None = None
+    request: dict[str, Any] | None = None  # the fields exactly as sent
+    images: int = 0
+    usd: float = 0.0
+    within_budget: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inbox": self.inbox, "relpath": self.relpath, "rule": self.rule, "journal": self.journal,
+            "reason": self.reason, "endpoint": self.endpoint, "request": self.request, "images": self.images,
+            "usd": self.usd, "within_budget": self.within_budget,
+        }  # fmt: skip
+
+
+@dataclass
+class Total:
+    inputs: int = 0
+    images: int = 0
+    usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    rows: list[Row]
+    budget: BudgetConfig
+    spent_images: int
+    spent_usd: float
+    totals: dict[str, Total] = field(default_factory=dict)  # per rule, for the requests that would be paid
+
+    @property
+    def paid(self) -> list[Row]:
+        return [row for row in self.rows if row.journal == "new"]
+
+    def to_dict(self) -> dict[str, Any]:
+        paid = self.paid
+        return {
+            "rows": [row.to_dict() for row in self.rows],
+            "totals": {name: vars(total) for name, total in self.totals.items()},
+            "total": {
+                "inputs": len({(row.inbox, row.relpath) for row in paid}),
+                "images": sum(row.images for row in paid),
+                "usd": round(sum(row.usd for row in paid), 6),
+                "within_budget": sum(1 for row in paid if row.within_budget),
+            },
+            "budget": {
+                "max_images_per_day": self.budget.max_images_per_day,
+                "max_usd_per_day": self.budget.max_usd_per_day,
+                "spent_today": {"images": self.spent_images, "usd": self.spent_usd},
+            },
+        }
+
+
+def make_plan(config: Config, journal_path: Path, today: date, only: Sequence[Path] = ()) -> Plan:
+    """The plan for every candidate file of every inbox (or those at or under the paths in `only`)."""
+    view = read_journal(journal_path, today)
+    base_url = SANDBOX_BASE_URL if config.api.sandbox else config.api.base_url
+    wanted = [str(path.resolve()) for path in only]
+    rows: list[Row] = []
+    for inbox in config.inboxes:
+        rows += _inbox_rows(config, inbox, view, base_url, wanted)
+    for path in wanted:
+        if not any(_inside(path, str(inbox.path)) for inbox in config.inboxes):
+            rows.append(Row("", path, None, "none", f"{path} is in no inbox of {config.source}"))
+    totals: dict[str, Total] = {}
+    images_left, usd_left = _left(config.budget, view)
+    placed: list[Row] = []
+    fits = True
+    for row in rows:
+        if row.journal == "new":
+            images_left -= row.images
+            usd_left -= row.usd
+            # The first request over the budget pauses every submission until the next UTC day.
+            fits = fits and images_left >= 0 and usd_left >= -USD_NOISE
+            row = dataclasses.replace(row, within_budget=fits)  # noqa: PLW2901 — the same row, now placed
+            total = totals.setdefault(str(row.rule), Total())
+            total.inputs, total.images, total.usd = total.inputs + 1, total.images + row.images, total.usd + row.usd
+        placed.append(row)
+    return Plan(placed, config.budget, view.spent_today.images, view.spent_today.usd, totals)
+
+
+def _left(budget: BudgetConfig, view: JournalView) -> tuple[float, float]:
+    images = budget.max_images_per_day
+    usd = budget.max_usd_per_day
+    return (
+        float("inf") if images is None else images - view.spent_today.images,
+        float("inf") if usd is None else usd - view.spent_today.usd,
+    )
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _inbox_rows(
+    config: Config, inbox: InboxConfig, view: JournalView, base_url: str, wanted: list[str]
+) -> Iterator[Row]:
+    inbox_rules = config.rules_for(inbox)
+    name = str(inbox.path)
+    if wanted and not any(_inside(path, name) or _inside(name, path) for path in wanted):
+        return
+    try:
+        files = list(scan_stat(inbox))
+    except InboxUnavailable as error:
+        yield Row(name, "", None, "none", f"{error.message} — {error.hint}")
+        return
+    for path, relpath, status in files:
+        if wanted and not any(_inside(path, folder) for folder in wanted):
+            continue
+        known = view.known(name, relpath, status.st_size, status.st_mtime_ns)
+        if known is not None:
+            yield Row(name, relpath, None, known, f"the journal has it as {known}; it is not sent again")
+            continue
+        problem = _header_problem(path, status)
+        if problem is not None:
+            yield Row(name, relpath, None, "none", problem)
+            continue
+        try:
+            jobs = rules.plan(relpath, inbox_rules)
+        except InputError as error:
+            yield Row(name, relpath, None, "none", f"{error.message} — {error.hint}")
+            continue
+        if not jobs:
+            tried = ", ".join(inbox.rules)
+            yield Row(name, relpath, None, "none", f"no rule matches it (rules tried: {tried})")
+            continue
+        sha256 = _sha256(path) if status.st_size in view.written_sizes else None
+        for job in jobs:
+            duplicate = sha256 is not None and (sha256, job.rule, job.fingerprint) in view.written
+            yield Row(
+                name,
+                relpath,
+                job.rule,
+                "duplicate" if duplicate else "new",
+                None,
+                base_url + job.request.endpoint_path(),
+                job.request.wire_fields(),
+                0 if duplicate else job.request.num_images,
+                0.0 if duplicate else job.request.cost_usd(),
+            )
+
+
+def _header_problem(path: str, status: os.stat_result) -> str | None:
+    """Why `run` would fail this file without sending it, as far as its header tells; None when it looks fine."""
+    if stat.S_ISLNK(status.st_mode):
+        return "a symbolic link: remixd never follows links out of an inbox; copy the file itself in"
+    if status.st_size == 0:
+        return "empty (0 bytes)"
+    try:
+        with Image.open(path):
+            return None
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        return f"not an image remixd can read ({type(error).__name__}); it would go to the failed folder"
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        with Path(path).open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def render(plan: Plan) -> Iterator[str]:
+    """The plan for a person: a block per file, then the totals."""
+    for row in plan.rows:
+        where = f"{row.relpath}" if not row.inbox else f"{row.inbox}/{row.relpath}"
+        if row.request is None:
+            yield f"{where}: {row.reason}"
+            continue
+        cost = f"{row.images} image{'s' if row.images != 1 else ''}, ${row.usd:.2f}"
+        over = "" if row.within_budget else "  (over today's budget: waits for tomorrow)"
+        yield f"{where}  [{row.rule}]  {row.journal}  {cost}{over}"
+        yield f"    POST {row.endpoint}  {_compact(row.request)}"
+    summary = plan.to_dict()["total"]
+    for name, total in plan.totals.items():
+        yield f"{name}: {total.inputs} inputs -> {total.images} images -> ${total.usd:.2f}"
+    line = f"total: {summary['inputs']} inputs -> {summary['images']} images -> ${summary['usd']:.2f}"
+    if plan.budget.max_images_per_day is None and plan.budget.max_usd_per_day is None:
+        yield line + "; no daily budget set"
+        return
+    caps = []
+    if plan.budget.max_images_per_day is not None:
+        caps.append(f"{plan.spent_images} of {plan.budget.max_images_per_day} images")
+    if plan.budget.max_usd_per_day is not None:
+        caps.append(f"${plan.spent_usd:.2f} of ${plan.budget.max_usd_per_day:.2f}")
+    fits = summary["within_budget"]
+    paid = len(plan.paid)
+    verdict = "all fit in today's budget" if fits == paid else f"the budget stops after {fits} of {paid} requests"
+    yield f"{line}; spent today {' and '.join(caps)}: {verdict}"
+
+
+def _compact(request: dict[str, Any]) -> str:
+    return json.dumps(request, sort_keys=True, ensure_ascii=False)

@@ -61,6 +61,9 @@ def read_journal(path: Path, today: date) -> JournalView:
         raise JournalError(f"cannot read the journal {path}: {error}", f"check that {path} is readable") from error
     try:
         connection.execute("BEGIN")  # one snapshot: a daemon's commits in between do not mix in
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'spend'")
+        if tables.fetchone() is None:  # a daemon starting this moment has not made its tables yet
+            return JournalView({}, frozenset(), frozenset(), Spend(0, 0.0))
         blocking = {
             (inbox, relpath): KnownInput(state, size, mtime_ns)
             for inbox, relpath, state, size, mtime_ns in connection.execute(_BLOCKING)

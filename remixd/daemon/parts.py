@@ -21,7 +21,7 @@ from remixd.clock import Clock
 from remixd.config.model import Config, InboxConfig
 from remixd.daemon.connection import ApiConnection, CurrentClient
 from remixd.daemon.pool import WorkerPool
-from remixd.intake.claims import Intake
+from remixd.intake.claims import Intake, IntakeCounters
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.work.budget import Budget
 from remixd.work.gates import Gates
@@ -80,9 +80,10 @@ def build_parts(
     pool = WorkerPool(stop=stop, drain=drain, clock=clock)
     budget = Budget(config.budget, journal, clock)
     gates = Gates(stop, Pause(clock), Pause(clock), limiter, budget, clock, beat=pool.beat)
+    counters = IntakeCounters()  # one set for the daemon's life: a reload's new intake counts on
 
     def intake(inboxes: Sequence[InboxConfig]) -> Intake:
-        return Intake(inboxes, journal, clock=clock)
+        return Intake(inboxes, journal, clock=clock, counters=counters)
 
     return Parts(
         config=config,

@@ -112,8 +112,8 @@ class Service:
         oldest = self.journal.oldest_claim()
         spent = self.gates.budget.spent_today()
         return Snapshot(
-            discovered=dict(self.intake.claimed),
-            missed_by_events=self.intake.missed_by_events,
+            discovered=dict(self.intake.counters.claimed),
+            missed_by_events=self.intake.counters.missed_by_events,
             outcomes=dict(self.outcomes),
             queue_depth=self.pool.queued,
             oldest_pending_age_s=0.0 if oldest is None else (self.clock.utcnow() - oldest).total_seconds(),
@@ -265,6 +265,11 @@ class Service:
                 check_folders(inbox, new.source.parent)
             self.config = new
             self.limiter.set_maximum(new.api.max_in_flight_images)
+            # A higher ceiling needs the workers to fill it; a lower one keeps its idle workers, the limiter
+            # bounds what they send.
+            missing = new.api.max_in_flight_images + EXTRA_WORKERS - self.pool.size
+            if missing > 0:
+                self.pool.start(missing, self._process, self._processed)
             self.gates.budget.reconfigure(new.budget)
             self.intake = self.parts.intake(new.inboxes)
             self.intake.start(watch=self.mode == "run", on_claimed=self.pool.enqueue)
@@ -307,6 +312,6 @@ class Service:
             queued=self.pool.queued,
             in_flight_images=self.limiter.in_flight,
             ceiling=self.limiter.ceiling,
-            missed_by_events=self.intake.missed_by_events,
+            missed_by_events=self.intake.counters.missed_by_events,
             updated_at=self.clock.wall(),
         )

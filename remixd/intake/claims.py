@@ -83,6 +83,14 @@ def resumable(unfinished: Sequence[InputRecord], inboxes: Sequence[InboxConfig])
 Ready = tuple[InboxState, str, os.stat_result | None]
 
 
+@dataclass
+class IntakeCounters:
+    """What the metrics and the status file count across the daemon's life, reloads included."""
+
+    claimed: Counter[str] = field(default_factory=Counter)  # inbox path -> inputs claimed
+    missed_by_events: int = 0  # files a rescan found that no event had announced
+
+
 class Intake:
     """Owns the watchers; `step()` turns events, due readiness checks and due rescans into claims."""
 
@@ -92,6 +100,7 @@ class Intake:
         journal: Journal,
         *,
         clock: Clock,
+        counters: IntakeCounters | None = None,
     ) -> None:
         self.events: queue.Queue[tuple[int, Path]] = queue.Queue()
         self._journal = journal
@@ -99,8 +108,7 @@ class Intake:
         self.inboxes = [
             InboxState(inbox, index, Readiness(inbox.settle_s, clock=clock)) for index, inbox in enumerate(inboxes)
         ]
-        self.missed_by_events = 0  # files a rescan found that no event had announced
-        self.claimed: Counter[str] = Counter()  # inbox path -> inputs claimed (metrics)
+        self.counters = counters or IntakeCounters()  # the builder's, so they outlive a reload's new intake
         self._watch = True
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -210,7 +218,7 @@ class Intake:
                         continue
                     state.readiness.forget(path)
                 elif path is not None and not initial and path not in state.announced:
-                    self.missed_by_events += 1
+                    self.counters.missed_by_events += 1
                 if info.st_mtime < horizon and (info.st_mtime < second_horizon or looks_complete(Path(name))):
                     yield state, relpath, info
                 elif path is not None:
@@ -279,7 +287,7 @@ class Intake:
                 if input_id is not None
             ]
             for item in fresh:
-                self.claimed[str(item.inbox.path)] += 1
+                self.counters.claimed[str(item.inbox.path)] += 1
             if on_claimed is not None and fresh:
                 on_claimed(fresh)
             claimed += fresh

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from remixd.daemon.service import Service
+from remixd.daemon.service import EXTRA_WORKERS, Service
 from remixd.sandbox import SandboxServer
 from tests.helpers import POSTER, TEST_KEY, make_image, make_service, sidecars, wait_for, write_config
 
@@ -224,3 +224,32 @@ def test_a_request_for_four_images_holds_four_slots(tmp_path: Path) -> None:
 
         assert [r.status for r in server.received] == [200, 200]  # no 429: they never overlapped
         assert len(list((tmp_path / "outbox").glob("*.png"))) == 8
+
+
+def test_a_reload_that_raises_the_in_flight_ceiling_starts_the_workers_it_needs_and_keeps_the_counts(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url, api={"max_in_flight_images": 2})
+    service = make_service(config, "run", ENV)
+    thread = threading.Thread(target=service.run, name="test-service")
+    thread.start()
+    try:
+        wait_for(service.ready.is_set, message="the service to start")
+        assert service.pool.size == 2 + EXTRA_WORKERS
+        make_image(tmp_path / "inbox/before.jpg")
+        wait_for(lambda: (tmp_path / "done/before.jpg").exists(), message="the first input")
+
+        write_config(tmp_path, sandbox.base_url, api={"max_in_flight_images": 8})
+        service.request_reload()
+        wait_for(lambda: service.limiter.ceiling == 8, message="the reload")
+        assert service.pool.size == 8 + EXTRA_WORKERS  # 8 images in flight need 8 workers to send them
+        assert service.pool.healthy(60.0)
+
+        make_image(tmp_path / "inbox/after.jpg", color=(1, 2, 3))
+        wait_for(lambda: (tmp_path / "done/after.jpg").exists(), message="the input after the reload")
+        # The metrics' and status' counts go on across the reload's new intake instead of starting again.
+        assert service.intake.counters.claimed == {str(tmp_path / "inbox"): 2}
+    finally:
+        service.request_stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()

@@ -30,7 +30,7 @@ from remixd.ideogram.responses import RemixResponse, ResultItem
 from remixd.journal.records import InputRecord, JobRecord, Journal
 from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage
-from remixd.work.retry import RetryPolicy
+from remixd.work.retry import RetryPolicy, retry_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -208,32 +208,36 @@ class Results:
             lock.release()
 
     def _download(self, job: JobRecord, url: str) -> bytes:
-        attempts, first = 0, self.clock.monotonic()
-        while True:
-            attempts += 1
-            self.gates.beat()  # each download may take its whole deadline: the watchdog's limit is one deadline
-            try:
-                return self.client.download(url)
-            except UrlExpired as error:
-                # Policy (README, "Expired result links"): never pay again on our own; fail with the way back.
-                expired = with_hint(
-                    error,
-                    "its result links expired before remixd could fetch them; "
-                    "`remixd retry` sends it again (and pays again)",
-                )
-                self.journal.record_job_failure(job.id, expired.record(), final=True)
-                raise JobFailed(expired.record()) from None
-            except ApiUnavailable as error:
-                if self.policy.gives_up(attempts, self.clock.monotonic() - first):
-                    self.journal.record_job_failure(job.id, error.record(), final=True)
-                    raise JobFailed(error.record()) from None
-                delay = self.policy.delay(attempts, error.retry_after, self.rng)
-                log.warning("remixd.download.retry", attempt=attempts, delay_s=round(delay, 2), error=error.message)
-                if self.gates.sleep(delay):
-                    raise Stopped from None
-            except ApiRejected as error:
+        def journal(error: ApiUnavailable, final: bool) -> None:
+            if final:  # an answered job stays answered while its download is retried
                 self.journal.record_job_failure(job.id, error.record(), final=True)
-                raise JobFailed(error.record()) from None
+
+        return retry_unavailable(
+            lambda: self._fetch(job, url),
+            policy=self.policy,
+            clock=self.clock,
+            rng=self.rng,
+            sleep=self.gates.sleep,
+            on_error=journal,
+            event="remixd.download.retry",
+        )
+
+    def _fetch(self, job: JobRecord, url: str) -> bytes:
+        self.gates.beat()  # each download may take its whole deadline: the watchdog's limit is one deadline
+        try:
+            return self.client.download(url)
+        except UrlExpired as error:
+            # Policy (README, "Expired result links"): never pay again on our own; fail with the way back.
+            expired = with_hint(
+                error,
+                "its result links expired before remixd could fetch them; "
+                "`remixd retry` sends it again (and pays again)",
+            )
+            self.journal.record_job_failure(job.id, expired.record(), final=True)
+            raise JobFailed(expired.record()) from None
+        except ApiRejected as error:
+            self.journal.record_job_failure(job.id, error.record(), final=True)
+            raise JobFailed(error.record()) from None
 
 
 def _expected_files(files: Sequence[str]) -> list[str]:

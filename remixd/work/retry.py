@@ -1,6 +1,8 @@
 """How long to wait before trying again, and how many images may be in flight at once.
 
-`RetryPolicy` is pure arithmetic (the worker owns the loop and the sleeping). `InflightLimiter` counts
+`RetryPolicy` is pure arithmetic; `retry_unavailable` is the one bounded loop that applies it, to a submission
+and to a download alike, and the one place that refuses to resend a request whose outcome is unknown (README,
+"Retries never pay twice"). `InflightLimiter` counts
 images, not requests, because that is what Ideogram's in-flight limit counts ("a request for 4 images takes 4
 places", reference §4.2); its ceiling backs off when Ideogram answers 429 `inflight_limit` and creeps back up
 on success (AIMD), so a shared organisation limit is found instead of hammered. `Pause` holds every worker
@@ -16,8 +18,17 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
 
 from remixd.clock import SYSTEM_CLOCK, Clock
+from remixd.errors import ApiUnavailable, JobFailed, Stopped, with_hint
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+UNKNOWN_OUTCOME_HINT = "check the API's usage page; `remixd retry` sends it again (it may be billed twice)"
 
 POLL_S = 0.05  # how often a waiter re-checks its stop event; Condition.wait cannot also wait on an Event
 
@@ -54,6 +65,47 @@ class RetryPolicy:
     def gives_up(self, attempt: int, elapsed_s: float) -> bool:
         """True when `attempt` attempts have been made or the job has spent its whole time budget."""
         return attempt >= self.max_attempts or elapsed_s >= self.total_s
+
+
+def retry_unavailable(
+    attempt: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    clock: Clock,
+    rng: random.Random,
+    sleep: Callable[[float], bool],
+    on_error: Callable[[ApiUnavailable, bool], None],
+    event: str,
+) -> T:
+    """`attempt()` until it returns, trying again after an ApiUnavailable within `policy`.
+
+    `on_error(error, final)` journals each failure; a final one then raises JobFailed. `sleep(seconds)` waits
+    out the backoff and says whether the daemon is stopping (then Stopped). A 5xx is retried: the reference
+    says a generation that fails is not billed. A reset or timeout after sending (`sent`, no status) is never
+    retried: Ideogram may have run and billed it, so the input fails with a way back instead of being resent
+    behind the user's back. 429 `inflight_limit` answers (other clients of the organisation were busy,
+    nothing ran) count against the time bound only, so a long shared-limit storm slows remixd down instead of
+    failing inputs.
+    """
+    attempts = limited = 0
+    first = clock.monotonic()
+    while True:
+        attempts += 1
+        try:
+            return attempt()
+        except ApiUnavailable as error:
+            limited += error.inflight_limit
+            unknown = error.sent and error.http_status is None
+            if unknown:
+                error = with_hint(error, UNKNOWN_OUTCOME_HINT)
+            if unknown or policy.gives_up(attempts - limited, clock.monotonic() - first):
+                on_error(error, True)
+                raise JobFailed(error.record()) from None
+            on_error(error, False)
+            delay = policy.delay(attempts, error.retry_after, rng)
+            log.warning(event, status=error.http_status, attempt=attempts, delay_s=round(delay, 2), error=error.message)
+            if sleep(delay):
+                raise Stopped from None
 
 
 class InflightLimiter:

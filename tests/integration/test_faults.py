@@ -27,8 +27,7 @@ from remixd.daemon.parts import build_parts
 from remixd.daemon.service import Mode, Service
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox import SandboxOptions, SandboxServer
-from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
-from remixd.work.submit import UNKNOWN_OUTCOME_HINT
+from remixd.work.retry import UNKNOWN_OUTCOME_HINT, InflightLimiter, Pause, RetryPolicy
 from tests.helpers import TEST_KEY, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

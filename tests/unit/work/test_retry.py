@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
+from remixd.errors import ApiUnavailable, JobFailed, Stopped
+from remixd.work.retry import UNKNOWN_OUTCOME_HINT, InflightLimiter, Pause, RetryPolicy, retry_unavailable
 from tests.helpers import FakeClock
 
 WAIT_S = 5.0  # upper bound for anything a test waits on; success never takes this long
@@ -283,3 +284,99 @@ def test_stop_releases_a_paused_waiter_with_false() -> None:
     stop.set()
     thread.join(WAIT_S)
     assert results == [False]
+
+
+# --- the retry loop, on a fake clock with the production policy -------------------------------------
+
+
+DEFAULT = RetryPolicy()  # what remixd runs with: 6 attempts, 1 s doubling, 15 minutes in all
+
+
+class Script:
+    """An attempt that fails with each of `errors` in turn, then returns "answered"."""
+
+    def __init__(self, *errors: ApiUnavailable) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+        self.journalled: list[tuple[str, bool]] = []
+
+    def attempt(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "answered"
+
+    def on_error(self, error: ApiUnavailable, final: bool) -> None:
+        self.journalled.append((error.message, final))
+
+
+def _run(script: Script, clock: FakeClock, policy: RetryPolicy = DEFAULT) -> str:
+    stop = threading.Event()
+    return retry_unavailable(
+        script.attempt,
+        policy=policy,
+        clock=clock,
+        rng=random.Random(7),
+        sleep=lambda seconds: clock.wait(stop, seconds),
+        on_error=script.on_error,
+        event="test.retry",
+    )
+
+
+def _failed(status: int) -> ApiUnavailable:
+    return ApiUnavailable(f"the API failed ({status})", http_status=status, sent=True)
+
+
+def test_a_5xx_is_retried_with_backoff_until_it_is_answered() -> None:
+    clock = FakeClock()
+    script = Script(_failed(503), _failed(502))
+    assert _run(script, clock, RetryPolicy(jitter=0.0)) == "answered"
+    assert script.calls == 3 and clock.waits == [1.0, 2.0]
+    assert script.journalled == [("the API failed (503)", False), ("the API failed (502)", False)]
+
+
+def test_the_loop_gives_up_after_the_policy_s_attempts_and_journals_the_last_error_as_final() -> None:
+    clock = FakeClock()
+    script = Script(*[_failed(500) for _ in range(10)])
+    with pytest.raises(JobFailed) as failed:
+        _run(script, clock)
+    assert script.calls == DEFAULT.max_attempts
+    assert failed.value.error.kind == "api_unavailable" and failed.value.error.http_status == 500
+    assert [final for _message, final in script.journalled] == [False] * 5 + [True]
+    assert 0 < clock.now < DEFAULT.total_s  # an hour of real backoff would have passed; the test took none
+
+
+def test_an_unknown_outcome_is_never_resent() -> None:
+    clock = FakeClock()
+    reset = ApiUnavailable("the connection broke after the request was sent", sent=True)  # no status: unknown
+    script = Script(reset)
+    with pytest.raises(JobFailed) as failed:
+        _run(script, clock)
+    assert script.calls == 1 and clock.waits == []  # not sent again, not even after a pause
+    assert failed.value.error.hint == UNKNOWN_OUTCOME_HINT
+    assert script.journalled == [(reset.message, True)]
+
+
+def test_inflight_limit_answers_count_against_time_not_attempts() -> None:
+    clock = FakeClock()
+    busy = [
+        ApiUnavailable("busy (429 inflight_limit)", http_status=429, sent=False, inflight_limit=True) for _ in range(9)
+    ]
+    script = Script(*busy)
+    assert _run(script, clock) == "answered"  # nine 429s, more than max_attempts: the shared limit at work
+    assert script.calls == 10
+
+
+def test_a_stop_during_the_backoff_ends_the_loop() -> None:
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Stopped):
+        retry_unavailable(
+            Script(_failed(503)).attempt,
+            policy=DEFAULT,
+            clock=FakeClock(),
+            rng=random.Random(7),
+            sleep=lambda seconds: FakeClock().wait(stop, seconds),
+            on_error=lambda _error, _final: None,
+            event="test.retry",
+        )

@@ -222,7 +222,8 @@ def _status(args: argparse.Namespace) -> ExitStatus:
     clock = Clock()
     journal = SqliteJournal(path, clock)
     try:
-        spent = journal.spent(clock.utcnow().date())
+        today = clock.utcnow().date()
+        spent, sandbox = journal.spent(today), journal.spent(today, sandbox=True)
         inputs, jobs, failures = journal.counts(), journal.job_counts(), journal.recent_failures(10)
     finally:
         journal.close()
@@ -236,6 +237,7 @@ def _status(args: argparse.Namespace) -> ExitStatus:
                     "inputs": inputs,
                     "jobs": jobs,
                     "spent_today": {"images": spent.images, "usd": spent.usd},
+                    "sandbox_today": {"images": sandbox.images, "usd": sandbox.usd, "billed": False},
                     "paused": paused,
                     "daemon": daemon,
                     "recent_failures": [
@@ -259,6 +261,8 @@ def _status(args: argparse.Namespace) -> ExitStatus:
     print("inputs: " + ", ".join(f"{state} {count}" for state, count in inputs.items()))
     print("jobs:   " + ", ".join(f"{state} {count}" for state, count in jobs.items()))
     print(f"spent today (UTC): {spent.images} images, ${spent.usd:.2f}")
+    if sandbox.images:
+        print(f"sandbox today: {sandbox.images} images, not billed (${sandbox.usd:.2f} at Ideogram's prices)")
     if daemon.get("running"):
         print(
             f"daemon: pid {daemon.get('pid')}, {daemon.get('queued')} queued, "

@@ -36,11 +36,12 @@ class CurrentClient:
     """The client in force, for everyone who holds it. A reload with a new key or API setting swaps what is
     behind it, so a worker already waiting out an auth pause sends its next request with the new key."""
 
-    def __init__(self, client: RemixApi) -> None:
+    def __init__(self, client: RemixApi, *, sandbox: bool = False) -> None:
         self._client = client
+        self.sandbox = sandbox  # the client is the built-in sandbox: its jobs are marked so (never billed)
 
-    def swap(self, client: RemixApi) -> None:
-        self._client = client
+    def swap(self, client: RemixApi, *, sandbox: bool = False) -> None:
+        self._client, self.sandbox = client, sandbox
 
     def endpoint_url(self, request: RemixRequest) -> str:
         return self._client.endpoint_url(request)

@@ -69,7 +69,7 @@ def build_parts(
     api_metrics = _api_metrics() if config.metrics is not None else None
     connection = ApiConnection(environ, session or requests.Session(), clock)
     try:
-        client = CurrentClient(connection.build_client(config, api_metrics))
+        client = CurrentClient(connection.build_client(config, api_metrics), sandbox=config.api.sandbox)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         journal = SqliteJournal(config.state_dir / JOURNAL_NAME, clock)
     except BaseException:
@@ -93,7 +93,7 @@ def build_parts(
         journal=journal,
         limiter=limiter,
         gates=gates,
-        worker=Worker(journal, client, gates, policy or RetryPolicy(), clock=clock),
+        worker=Worker(journal, client, gates, policy or RetryPolicy(), clock=clock, sandbox=lambda: client.sandbox),
         pool=pool,
         drain=drain,
         intake=intake,

@@ -281,7 +281,7 @@ class Service:
         (the operator fixed something; if not, the next 401 pauses again)."""
         connection = self.parts.connection
         if not connection.is_current(new.api):
-            self.client.swap(connection.build_client(new, self.parts.api_metrics))
+            self.client.swap(connection.build_client(new, self.parts.api_metrics), sandbox=new.api.sandbox)
             log.info("remixd.reload.api_changed")
         if self.gates.auth.is_paused:
             self.gates.auth.resume()

@@ -85,10 +85,13 @@ def sidecar(
     detected_at: datetime,
     submitted_at: datetime,
     completed_at: datetime,
+    sandbox: bool = False,
 ) -> dict[str, Any]:
-    """The contract's `remixd.result/1` document; `item` is the API's result item (its url is not kept)."""
+    """The contract's `remixd.result/1` document; `item` is the API's result item (its url is not kept).
+    `sandbox`: made by the built-in sandbox, a stamped placeholder nobody paid for."""
     return {
         "schema": RESULT_SCHEMA,
+        "sandbox": sandbox,
         "remixd_version": remixd.__version__,
         "source": source.to_dict(),
         "rule": {"name": rule, "fingerprint": fingerprint},
@@ -128,10 +131,12 @@ def error_document(
     error: ErrorRecord,
     attempts: int,
     failed_at: datetime,
+    sandbox: bool = False,
 ) -> dict[str, Any]:
     """The contract's `remixd.error/1` document."""
     return {
         "schema": ERROR_SCHEMA,
+        "sandbox": sandbox,
         "source": source.to_dict(),
         "rule": None if rule is None else {"name": rule, "fingerprint": fingerprint},
         "error": error.to_json(),

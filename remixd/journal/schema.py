@@ -42,6 +42,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         at TEXT NOT NULL, images INTEGER NOT NULL, usd REAL NOT NULL)""",
         "CREATE INDEX spend_day ON spend (day)",
     ),
+    # Jobs sent to the built-in sandbox: never billed, so never counted against budget.* (README "The sandbox").
+    ("ALTER TABLE jobs ADD COLUMN sandbox INTEGER NOT NULL DEFAULT 0",),
 )
 
 
@@ -88,6 +90,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         answered_at=parse_moment_or_none(row["answered_at"]),
         completed_at=parse_moment_or_none(row["completed_at"]),
         duplicate_of=row["duplicate_of"],
+        sandbox=bool(row["sandbox"]),
     )
 
 

@@ -100,7 +100,7 @@ class SqliteJournal:
             for spec in specs:
                 db.execute(
                     """INSERT OR IGNORE INTO jobs (input_id, rule, fingerprint, endpoint, request, images,
-                       cost_usd, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+                       cost_usd, state, created_at, sandbox) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)""",
                     (
                         input_id,
                         spec.rule,
@@ -110,6 +110,7 @@ class SqliteJournal:
                         spec.images,
                         spec.cost_usd,
                         now,
+                        int(spec.sandbox),
                     ),
                 )
         jobs = {job.rule: job for job in self._jobs("input_id = ?", (input_id,))}
@@ -259,9 +260,12 @@ class SqliteJournal:
         row = self._db.read("SELECT min(claimed_at) FROM inputs WHERE state = 'claimed'", ())[0]
         return parse_moment_or_none(row[0])
 
-    def spent(self, day: date) -> Spend:
+    def spent(self, day: date, *, sandbox: bool = False) -> Spend:
+        """What the API billed that day; with `sandbox`, what the sandbox would have (never billed)."""
         row = self._db.read(
-            "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?", (day.isoformat(),)
+            """SELECT coalesce(sum(s.images), 0), coalesce(sum(s.usd), 0.0) FROM spend s
+               JOIN jobs j ON j.id = s.job_id WHERE s.day = ? AND j.sandbox = ?""",
+            (day.isoformat(), int(sandbox)),
         )[0]
         return Spend(images=int(row[0]), usd=round(float(row[1]), 6))
 

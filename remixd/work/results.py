@@ -91,6 +91,7 @@ class Results:
                 detected_at=record.detected_at,
                 submitted_at=job.submitted_at or completed,
                 completed_at=completed,
+                sandbox=job.sandbox,
             )
             for index, item in enumerate(response.data, start=1)
         ]

@@ -63,10 +63,12 @@ class Submitter:
         """One attempt: wait for the pauses and the budget, take the slots, send, journal the answer. A
         rejected key is not an attempt (it is wrong for every file): it pauses, and this waits for it to work."""
         gates = self._gates
+        # The sandbox bills nothing: its requests take no part of budget.* (README "The sandbox").
+        images, usd = (0, 0.0) if job.sandbox else (job.images, job.cost_usd)
         while True:
-            self._wait_until_allowed(job.images, job.cost_usd)
+            self._wait_until_allowed(images, usd)
             if not gates.wait_for(lambda seconds: gates.limiter.acquire(job.images, gates.stop, seconds)):
-                gates.budget.release(job.images, job.cost_usd)
+                gates.budget.release(images, usd)
                 raise Stopped
             try:
                 self._journal.start_submit(job.id)
@@ -85,7 +87,7 @@ class Submitter:
                 raise JobFailed(error.record()) from None
             finally:
                 gates.limiter.release(job.images)
-                gates.budget.release(job.images, job.cost_usd)
+                gates.budget.release(images, usd)
             gates.limiter.on_success()
             log.debug("remixd.job.answered")
             return

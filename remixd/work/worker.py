@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from remixd.files import dispose, sidecar
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal
+from remixd.work.destination import destination, job_fingerprint
 from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage, prepare
 from remixd.work.results import Results
@@ -63,9 +64,11 @@ class Worker:
         *,
         clock: Clock,
         rng: random.Random | None = None,
+        sandbox: Callable[[], bool] = lambda: False,
     ) -> None:
         self._journal = journal
         self._client = client
+        self._sandbox = sandbox  # whether `client` is the built-in sandbox right now (a reload may change it)
         self._gates = gates
         self._policy = policy
         self._clock = clock
@@ -167,17 +170,22 @@ class Worker:
     def _plan(self, record: InputRecord, inbox_rules: Sequence[Rule]) -> list[JobRecord]:
         if record.jobs:  # planned before a crash: the journal, not today's config, says what was promised
             return list(record.jobs)
-        specs = [
-            JobSpec(
-                rule=planned.rule,
-                fingerprint=planned.fingerprint,
-                endpoint=planned.request.endpoint_path(),
-                request=planned.request.model_dump(mode="json", exclude_unset=True),
-                images=planned.request.num_images,
-                cost_usd=planned.request.cost_usd(),
+        sandbox = self._sandbox()
+        specs = []
+        for planned in rules.plan(record.relpath, inbox_rules):
+            path = planned.request.endpoint_path()
+            where = destination(self._client.endpoint_url(planned.request).removesuffix(path), sandbox=sandbox)
+            specs.append(
+                JobSpec(
+                    rule=planned.rule,
+                    fingerprint=job_fingerprint(planned.fingerprint, where),
+                    endpoint=path,
+                    request=planned.request.model_dump(mode="json", exclude_unset=True),
+                    images=planned.request.num_images,
+                    cost_usd=planned.request.cost_usd(),
+                    sandbox=sandbox,
+                )
             )
-            for planned in rules.plan(record.relpath, inbox_rules)
-        ]
         return self._journal.add_jobs(record.id, specs) if specs else []
 
     # -- one (input, rule) job -------------------------------------------------------------------------------
@@ -281,6 +289,7 @@ class Worker:
             error=error,
             attempts=self._journal.get_job(job.id).attempts if job else 0,
             failed_at=self._clock.utcnow(),
+            sandbox=job.sandbox if job else self._sandbox(),
         )
         log.error(
             "remixd.input.failed", kind=error.kind, error=error.message, hint=error.hint, rule=job.rule if job else None

@@ -38,6 +38,7 @@ def test_once_writes_results_sidecars_and_moves_inputs(tmp_path: Path, sandbox: 
     document = json.loads((tmp_path / "outbox/beach.poster.1.json").read_text())
     assert set(document) == {
         "schema",
+        "sandbox",
         "remixd_version",
         "source",
         "rule",

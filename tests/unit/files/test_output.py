@@ -188,6 +188,7 @@ def test_a_relpath_that_climbs_out_is_refused(tmp_path: Path, relpath: str) -> N
 
 CONTRACT_SIDECAR_KEYS = {
     "schema": None,
+    "sandbox": None,  # added to the contract's keys: made by the built-in sandbox, never billed
     "remixd_version": None,
     "cost_usd": None,
     "source": {"inbox", "relpath", "sha256", "bytes"},
@@ -254,6 +255,7 @@ def test_the_error_document_follows_the_contract() -> None:
     )
     assert document == {
         "schema": ERROR_SCHEMA,
+        "sandbox": False,
         "source": {"inbox": "/srv/inbox", "relpath": "sub/a.jpg", "sha256": SHA, "bytes": 123},
         "rule": {"name": "poster", "fingerprint": "f1"},
         "error": {

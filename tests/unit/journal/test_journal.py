@@ -16,6 +16,7 @@ import pytest
 from remixd.clock import Clock
 from remixd.errors import ErrorRecord, JournalError
 from remixd.journal.records import Candidate, JobSpec, Journal
+from remixd.journal.schema import MIGRATIONS
 from remixd.journal.sqlite import SqliteJournal
 
 INBOX = "/srv/inbox"
@@ -438,11 +439,11 @@ def test_a_vanished_input_needs_no_disposal(journal: SqliteJournal) -> None:
 def test_the_file_is_wal_with_a_schema_version(journal: SqliteJournal, path: Path, clock: Moments) -> None:
     with sqlite3.connect(path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert other.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+        assert other.execute("SELECT max(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
     reopened = SqliteJournal(path, clock=clock)  # opening again migrates nothing
     reopened.close()
     with sqlite3.connect(path) as other:
-        assert other.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+        assert other.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
         other.execute("INSERT INTO schema_version VALUES (99)")
     other.close()
     with pytest.raises(JournalError, match="newer than this remixd"):

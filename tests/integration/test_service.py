@@ -242,8 +242,9 @@ def test_a_reload_that_raises_the_in_flight_ceiling_starts_the_workers_it_needs_
 
         write_config(tmp_path, sandbox.base_url, api={"max_in_flight_images": 8})
         service.request_reload()
-        wait_for(lambda: service.limiter.ceiling == 8, message="the reload")
-        assert service.pool.size == 8 + EXTRA_WORKERS  # 8 images in flight need 8 workers to send them
+        # 8 images in flight need 8 workers to send them (threads start one by one: wait for the last)
+        wait_for(lambda: service.pool.size == 8 + EXTRA_WORKERS, message="the workers of the new ceiling")
+        assert service.limiter.ceiling == 8
         assert service.pool.healthy(60.0)
 
         make_image(tmp_path / "inbox/after.jpg", color=(1, 2, 3))

@@ -35,6 +35,10 @@ class ApiConfig(BaseModel):
     max_download_bytes: Annotated[StrictInt, Field(gt=0)] = 50 * 1024 * 1024
     # Hosts (or URLs) result links may point at besides the API's host and its parent domain.
     allowed_result_hosts: tuple[StrictStr, ...] = ()
+    # v2 routes: submit with async=true, keep the generation_id, poll for the result (README, "Async
+    # generations"); false for gateways without the polling route.
+    async_: StrictBool = Field(default=True, alias="async")
+    poll_interval_s: Annotated[float, Field(strict=True, gt=0, le=60)] = 1.0
 
     @field_validator("base_url")
     @classmethod

@@ -20,7 +20,7 @@ from remixd.config.model import ApiConfig, Config
 from remixd.errors import ConfigError, Problem, RemixdError
 from remixd.ideogram.client import IdeogramClient, RemixApi
 from remixd.ideogram.requests import RemixRequest
-from remixd.ideogram.responses import RemixResponse
+from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.work.retry import Pause
 
 if TYPE_CHECKING:
@@ -48,6 +48,12 @@ class CurrentClient:
 
     def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
         return self._client.remix(request, image, filename, content_type)
+
+    def generation(self, generation_id: str) -> GenerationState:
+        return self._client.generation(generation_id)
+
+    def quote(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> PriceQuote:
+        return self._client.quote(request, image, filename, content_type)
 
     def download(self, url: str) -> bytes:
         return self._client.download(url)
@@ -106,6 +112,7 @@ class ApiConnection:
             config.api.allowed_result_hosts,
             key_source=found.source,
             clock=self._clock,
+            async_v2=config.api.async_,
         )
         if metrics is not None:
             from remixd.daemon.metrics import MeteredClient

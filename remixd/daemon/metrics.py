@@ -22,7 +22,7 @@ from remixd.config.model import MetricsConfig
 from remixd.errors import ApiError, RemixdError
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
-from remixd.ideogram.responses import RemixResponse
+from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 
 log = structlog.get_logger(__name__)
 
@@ -136,6 +136,12 @@ class MeteredClient:
 
     def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
         return self._observe("remix", lambda: self._client.remix(request, image, filename, content_type))
+
+    def generation(self, generation_id: str) -> GenerationState:
+        return self._observe("poll", lambda: self._client.generation(generation_id))
+
+    def quote(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> PriceQuote:
+        return self._observe("quote", lambda: self._client.quote(request, image, filename, content_type))
 
     def download(self, url: str) -> bytes:
         return self._observe("download", lambda: self._client.download(url))

@@ -25,6 +25,7 @@ from remixd.intake.claims import Intake, IntakeCounters
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.work.budget import Budget
 from remixd.work.gates import Gates
+from remixd.work.poll import PollSettings
 from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
 from remixd.work.worker import Worker
 
@@ -93,7 +94,15 @@ def build_parts(
         journal=journal,
         limiter=limiter,
         gates=gates,
-        worker=Worker(journal, client, gates, policy or RetryPolicy(), clock=clock, sandbox=lambda: client.sandbox),
+        worker=Worker(
+            journal,
+            client,
+            gates,
+            policy or RetryPolicy(),
+            clock=clock,
+            sandbox=lambda: client.sandbox,
+            polls=PollSettings(config.api.poll_interval_s, config.api.timeout_s),
+        ),
         pool=pool,
         drain=drain,
         intake=intake,

@@ -110,7 +110,7 @@ def parse_success(body: bytes, status: int) -> RemixResponse:
             )
         document = inner
     if isinstance(document, dict) and isinstance(document.get("data"), list):
-        document = {**document, "data": [_withhold_unsafe(item) for item in document["data"]]}
+        document = {**document, "data": [withhold_unsafe(item) for item in document["data"]]}
     try:
         return RemixResponse.model_validate(document)
     except ValidationError:
@@ -122,7 +122,7 @@ def parse_success(body: bytes, status: int) -> RemixResponse:
         ) from None
 
 
-def _withhold_unsafe(item: Any) -> Any:
+def withhold_unsafe(item: Any) -> Any:
     """An item marked unsafe has no image, whatever a gateway left in its url (never download it)."""
     if isinstance(item, dict) and item.get("is_image_safe") is False:
         return {**item, "url": None}

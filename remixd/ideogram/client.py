@@ -14,24 +14,27 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from pathlib import Path
 from typing import Protocol
 
 import requests
 import structlog
+from pydantic import ValidationError
 
 from remixd import secrets
 from remixd.clock import SYSTEM_CLOCK, Clock
-from remixd.errors import ApiRejected, AuthError
-from remixd.ideogram.answers import UNKNOWN_OUTCOME, parse_success, status_error, transport_error
+from remixd.errors import ApiRejected, ApiUnavailable, AuthError
+from remixd.ideogram.answers import UNKNOWN_OUTCOME, parse_success, status_error, transport_error, withhold_unsafe
 from remixd.ideogram.download import ResultDownloader
 from remixd.ideogram.http import (
     USER_AGENT,
     Deadline,
     json_or_text,
     read_limited,
+    snippet,
 )
 from remixd.ideogram.requests import RemixRequest
-from remixd.ideogram.responses import RemixResponse
+from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.ideogram.routes import LEGACY_PATH
 
 log = structlog.get_logger(__name__)
@@ -44,6 +47,8 @@ class RemixApi(Protocol):
 
     def endpoint_url(self, request: RemixRequest) -> str: ...
     def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse: ...
+    def generation(self, generation_id: str) -> GenerationState: ...
+    def quote(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> PriceQuote: ...
     def download(self, url: str) -> bytes: ...
     def check_key(self) -> None: ...
 
@@ -62,6 +67,7 @@ class IdeogramClient:
         *,
         key_source: str = "$IDEOGRAM_API_KEY",
         clock: Clock = SYSTEM_CLOCK,
+        async_v2: bool = True,
     ) -> None:
         if auth not in ("api-key", "bearer"):
             raise ValueError(f"auth must be 'api-key' or 'bearer', not {auth!r}")
@@ -75,6 +81,7 @@ class IdeogramClient:
         self.timeout_s = timeout_s  # a total deadline per request (ideogram/http.py, Deadline)
         self._key_source = key_source
         self._clock = clock
+        self.async_v2 = async_v2  # v2 routes: submit with async=true and poll (README, "Async generations")
         self._downloader = ResultDownloader(
             session, self._post_base, download_timeout_s, max_download_bytes, allowed_result_hosts, clock=clock
         )
@@ -86,15 +93,92 @@ class IdeogramClient:
     # ------------------------------------------------------------------------------------------- remix
 
     def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
-        """One POST. Raises ApiRejected / AuthError / ApiUnavailable (see the module docstring)."""
+        """One POST. On a v2 route with `async_v2` the answer is an acknowledgement (`accepted`): poll
+        `generation()` with its id. Raises ApiRejected / AuthError / ApiUnavailable (module docstring)."""
+        status, body = self._post(request, image, filename, content_type, async_=self.async_v2 and request.route.is_v2)
+        answer = parse_success(body, status)
+        problem = None
+        if len(answer.data) > request.num_images:
+            # Each item is a download of up to max_download_bytes: an answer listing thousands of
+            # URLs must not turn into thousands of downloads.
+            problem = f"{len(answer.data)} images for a request of {request.num_images}"
+        elif request.route.is_v2 and answer.generation_id is None:
+            problem = f"no generation_id ({snippet(json_or_text(body))})"
+        if problem is not None:
+            raise ApiRejected(
+                f"the API answered {status} with {problem}",
+                f"check api.base_url points at Ideogram or a pass-through gateway; {UNKNOWN_OUTCOME}",
+                http_status=status,
+                response=json_or_text(body),
+            )
+        return answer
+
+    def quote(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> PriceQuote:
+        """A free `dry_run` quote of exactly this request (v2 routes only: elsewhere dry_run could run)."""
+        if not request.route.is_v2:
+            raise ValueError(f"model {request.model} has no price quotes; only the v2 routes do")
+        status, body = self._post(request, image, filename, content_type, async_=False, dry_run=True)
+        try:
+            return PriceQuote.model_validate(json_or_text(body))
+        except ValidationError:
+            raise ApiRejected(
+                f"the API answered {status} to a dry_run with {snippet(json_or_text(body))}, not a price quote",
+                "check api.base_url points at Ideogram's v2 API",
+                http_status=status,
+            ) from None
+
+    def generation(self, generation_id: str) -> GenerationState:
+        """One poll of `GET /v2/generations/{id}`. A 429 carries the Retry-After to honour."""
+        path = "/v2/generations/" + urllib.parse.quote(generation_id, safe="")
+        url = self.base_url + path
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_headers}
+        deadline = Deadline(self.timeout_s, self._clock.monotonic)
+        try:
+            response = self._session.get(
+                self._post_base + path, headers=headers, timeout=deadline.timeouts(), allow_redirects=False, stream=True
+            )
+            with response:
+                body = read_limited(response, MAX_ANSWER_BYTES, deadline)
+        except requests.RequestException as error:
+            failure = transport_error(error, url, self.timeout_s)
+            raise ApiUnavailable(failure.message, "remixd polls again; nothing is sent twice", sent=False) from None
+        if body is None or not 200 <= response.status_code < 300:  # noqa: PLR2004
+            raise status_error(response, body or b"", auth_hint=self._auth_hint(), now=self._clock.wall())
+        document = json_or_text(body)
+        if isinstance(document, dict) and isinstance(document.get("data"), list):
+            document = {**document, "data": [withhold_unsafe(item) for item in document["data"]]}
+        try:
+            return GenerationState.model_validate(document)
+        except ValidationError:
+            raise ApiUnavailable(
+                f"polling {generation_id} answered an unexpected body: {snippet(document)}",
+                "remixd polls again; nothing is sent twice",
+                sent=False,
+                http_status=response.status_code,
+            ) from None
+
+    def _post(
+        self,
+        request: RemixRequest,
+        image: bytes,
+        filename: str,
+        content_type: str,
+        *,
+        async_: bool,
+        dry_run: bool = False,
+    ) -> tuple[int, bytes]:
+        """One POST of a request; (status, body) of a success, else raises the error the answer means."""
         url = self.endpoint_url(request)
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_headers}
         started = self._clock.monotonic()
         deadline = Deadline(self.timeout_s, self._clock.monotonic)
+        parts = _multipart(request, image, filename, content_type)
+        if async_:
+            parts.insert(len(parts) - 1, ("async", (None, "true")))
         try:
             response = self._session.post(
-                self._post_base + request.endpoint_path(),
-                files=_multipart(request, image, filename, content_type),
+                self._post_base + request.endpoint_path() + ("?dry_run=true" if dry_run else ""),
+                files=parts,
                 headers=headers,
                 timeout=deadline.timeouts(),
                 allow_redirects=False,
@@ -113,18 +197,7 @@ class IdeogramClient:
                 http_status=response.status_code,
             )
         if 200 <= response.status_code < 300:  # noqa: PLR2004
-            answer = parse_success(body, response.status_code)
-            if len(answer.data) > request.num_images:
-                # Each item is a download of up to max_download_bytes: an answer listing thousands of
-                # URLs must not turn into thousands of downloads.
-                raise ApiRejected(
-                    f"the API answered {response.status_code} with {len(answer.data)} images for a request "
-                    f"of {request.num_images}",
-                    f"check api.base_url points at Ideogram or a pass-through gateway; {UNKNOWN_OUTCOME}",
-                    http_status=response.status_code,
-                    response=json_or_text(body),
-                )
-            return answer
+            return response.status_code, body
         raise status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
 
     def check_key(self) -> None:
@@ -175,13 +248,15 @@ class IdeogramClient:
 # ----------------------------------------------------------------------------------------------- helpers
 
 
-def _multipart(
-    request: RemixRequest, image: bytes, filename: str, content_type: str
-) -> list[tuple[str, tuple[str | None, bytes | str] | tuple[str | None, bytes | str, str]]]:
-    """Legacy: an `image_request` JSON part + `image_file`. V_3: flat text fields, JSON `color_palette`,
-    repeated `style_codes`, and `image` (reference §1.1, §2)."""
+Part = tuple[str, tuple[str | None, bytes | str] | tuple[str | None, bytes | str, str]]
+
+
+def _multipart(request: RemixRequest, image: bytes, filename: str, content_type: str) -> list[Part]:
+    """Legacy: an `image_request` JSON part + `image_file`. V_3 and v2: flat text fields, JSON objects
+    (`color_palette`), repeated lists (`style_codes`), `true`/`false`, reference image files, and `image`
+    (reference `ideogram-api.md` §1.1, §2; `ideogram-api-2026.md` §2)."""
     fields = request.wire_fields()
-    parts: list[tuple[str, tuple[str | None, bytes | str] | tuple[str | None, bytes | str, str]]] = []
+    parts: list[Part] = []
     if not request.is_v3():
         parts.append(("image_request", (None, json.dumps(fields).encode(), "application/json")))
     else:
@@ -190,10 +265,25 @@ def _multipart(
                 parts.append((name, (None, json.dumps(value).encode(), "application/json")))
             elif isinstance(value, list | tuple):
                 parts.extend((name, (None, str(item))) for item in value)
+            elif isinstance(value, bool):
+                parts.append((name, (None, "true" if value else "false")))
             else:
                 parts.append((name, (None, str(value))))
+    parts.extend((name, _reference_file(Path(path))) for name, path in request.reference_files())
     parts.append((request.image_part_name(), (filename, image, content_type)))
     return parts
+
+
+def _reference_file(path: Path) -> tuple[str, bytes, str]:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ApiRejected(
+            f"the reference image {path} cannot be read ({error.strerror})",
+            "put the image back, or change the rule's reference paths and reload",
+        ) from None
+    kinds = {b"\x89PNG": "image/png", b"RIFF": "image/webp"}
+    return path.name, data, next((kind for magic, kind in kinds.items() if data.startswith(magic)), "image/jpeg")
 
 
 def _split_credentials(base_url: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ Both endpoints answer in this shape (reference `ideogram-api.md` §3: `GenerateI
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
@@ -42,7 +42,66 @@ class ResultItem(BaseModel):
 
 
 class RemixResponse(BaseModel):
+    """An answer with its images. Legacy and V_3 answer `{created, data}`; v2 answers `{generation_id, seed,
+    data}` (no `created`), and an async v2 submission only `{generation_id, seed}`: `accepted` is then true, and
+    the images come from polling the generation (`GenerationState`)."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    created: StrictStr
-    data: Annotated[tuple[ResultItem, ...], Field(min_length=1)]
+    created: StrictStr | None = None
+    data: tuple[ResultItem, ...] = ()
+    generation_id: StrictStr | None = None
+    seed: int | None = None  # v2: the seed the request resolved to
+    usage_cost_usd_micros: int | None = None  # a completed generation billed by usage (auto)
+
+    @model_validator(mode="after")
+    def _images_or_a_generation(self) -> RemixResponse:
+        if self.generation_id is None and (self.created is None or not self.data):
+            raise ValueError("an answer needs `created` and images, or a `generation_id`")
+        return self
+
+    @property
+    def accepted(self) -> bool:
+        """An async acknowledgement: a generation to poll, no images yet."""
+        return self.generation_id is not None and not self.data
+
+
+class GenerationState(BaseModel):
+    """`GET /v2/generations/{id}`: pending, completed (with its images) or failed (with a reason)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    generation_id: StrictStr
+    status: StrictStr  # pending | completed | failed; anything else is treated as pending
+    created: StrictStr | None = None
+    data: tuple[ResultItem, ...] = ()
+    failure_reason: StrictStr | None = None
+    usage_cost_usd_micros: int | None = None
+
+    def as_response(self, seed: int | None) -> RemixResponse:
+        """A completed generation as the answer the results stage writes from."""
+        return RemixResponse(
+            created=self.created,
+            data=self.data,
+            generation_id=self.generation_id,
+            seed=seed,
+            usage_cost_usd_micros=self.usage_cost_usd_micros,
+        )
+
+
+class PriceQuote(BaseModel):
+    """A `dry_run` answer: what the request would cost, without generating or billing anything."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    object: Literal["price_quote"]
+    billing_identifier: StrictStr
+    quantity: int
+    usd_micros: Annotated[int, Field(ge=0)]
+    qualifier: StrictStr  # exact | estimate
+    upper_bound_usd_micros: int | None = None
+
+    @property
+    def usd(self) -> float:
+        """The most it may cost: the upper bound of an estimate."""
+        return (self.upper_bound_usd_micros or self.usd_micros) / 1_000_000

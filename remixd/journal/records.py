@@ -5,6 +5,7 @@ hosts sharing one inbox and one budget) can replace `SqliteJournal` without touc
 
 Input states: claimed -> done | duplicate | failed | vanished; failed -> retried (by `remixd retry`).
 Job states: pending -> submitting -> answered -> written; pending -> duplicate; any unfinished -> failed.
+An async v2 job: submitting -> generating (its generation id kept) -> answered, or failed when it failed.
 Disposal of a finished input: pending -> moved | deleted | kept (vanished inputs: none).
 """
 
@@ -19,10 +20,12 @@ from remixd.errors import ErrorRecord
 
 InputState = Literal["claimed", "done", "duplicate", "failed", "vanished", "retried"]
 FinishState = Literal["done", "duplicate", "failed", "vanished"]
-JobState = Literal["pending", "submitting", "answered", "written", "duplicate", "failed"]
+JobState = Literal["pending", "submitting", "generating", "answered", "written", "duplicate", "failed"]
 Disposal = Literal["pending", "moved", "deleted", "kept", "none"]
 INPUT_STATES: tuple[InputState, ...] = ("claimed", "done", "duplicate", "failed", "vanished", "retried")
-JOB_STATES: tuple[JobState, ...] = ("pending", "submitting", "answered", "written", "duplicate", "failed")
+JOB_STATES: tuple[JobState, ...] = (
+    "pending", "submitting", "generating", "answered", "written", "duplicate", "failed",
+)  # fmt: skip
 
 
 class Candidate(NamedTuple):
@@ -70,6 +73,9 @@ class JobRecord:
     completed_at: datetime | None
     duplicate_of: int | None
     sandbox: bool = False
+    generation_id: str | None = None  # an async v2 generation at Ideogram
+    generation_at: datetime | None = None  # when Ideogram accepted it
+    generation_seed: int | None = None  # the seed it resolved to
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,7 @@ class Journal(Protocol):
     def record_answer(
         self, job_id: int, response: Mapping[str, Any], *, images: int | None = None, cost_usd: float | None = None
     ) -> None: ...
+    def record_generation(self, job_id: int, generation_id: str, seed: int | None, *, images: int) -> None: ...
     def record_written(self, job_id: int, files: Sequence[str]) -> None: ...
     def record_job_failure(self, job_id: int, error: ErrorRecord, *, final: bool) -> JobRecord: ...
     def mark_duplicate(self, job_id: int, of_job_id: int, files: Sequence[str] | None = None) -> None: ...

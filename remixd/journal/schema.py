@@ -44,6 +44,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # Jobs sent to the built-in sandbox: never billed, so never counted against budget.* (README "The sandbox").
     ("ALTER TABLE jobs ADD COLUMN sandbox INTEGER NOT NULL DEFAULT 0",),
+    (
+        # An async v2 submission's generation: its id is committed before anything else happens, so after a
+        # crash the job is polled, never sent again (README, "Async generations").
+        "ALTER TABLE jobs ADD COLUMN generation_id TEXT",
+        "ALTER TABLE jobs ADD COLUMN generation_at TEXT",
+        "ALTER TABLE jobs ADD COLUMN generation_seed INTEGER",
+    ),
 )
 
 
@@ -91,6 +98,9 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         completed_at=parse_moment_or_none(row["completed_at"]),
         duplicate_of=row["duplicate_of"],
         sandbox=bool(row["sandbox"]),
+        generation_id=row["generation_id"],
+        generation_at=parse_moment_or_none(row["generation_at"]),
+        generation_seed=row["generation_seed"],
     )
 
 

@@ -127,17 +127,43 @@ class SqliteJournal:
             )
         return self.get_job(job_id)
 
-    def record_answer(
-        self, job_id: int, response: Mapping[str, Any], *, images: int | None = None, cost_usd: float | None = None
-    ) -> None:
-        """The API answered 200: keep its answer (the result URLs) before downloading, and bill it today."""
+    def record_generation(self, job_id: int, generation_id: str, seed: int | None, *, images: int) -> None:
+        """Ideogram accepted an async request: its id first, durably, and it is billed today from now on (a
+        generation that fails is refunded in `record_job_failure`)."""
         with self._db.write(durable=True) as db:
             row = expect(db, "jobs", job_id, ("submitting",))
             moment = self._clock.utcnow()
             db.execute(
-                "UPDATE jobs SET state = 'answered', response = ?, answered_at = ?, last_error = NULL WHERE id = ?",
-                (dump_json(response), stamp(moment), job_id),
+                "UPDATE jobs SET state = 'generating', generation_id = ?, generation_at = ?, generation_seed = ?,"
+                " last_error = NULL WHERE id = ?",
+                (generation_id, stamp(moment), seed, job_id),
             )
+            db.execute(
+                "INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)",
+                (job_id, moment.astimezone(UTC).date().isoformat(), stamp(moment), images, row["cost_usd"]),
+            )
+
+    def record_answer(
+        self, job_id: int, response: Mapping[str, Any], *, images: int | None = None, cost_usd: float | None = None
+    ) -> None:
+        """The API answered 200 (or the generation completed): keep its answer (the result URLs) before
+        downloading, and bill it today; a generation was billed when accepted, now at what it really cost."""
+        with self._db.write(durable=True) as db:
+            row = expect(db, "jobs", job_id, ("submitting", "generating"))
+            moment = self._clock.utcnow()
+            db.execute(
+                "UPDATE jobs SET state = 'answered', response = ?, answered_at = ?, last_error = NULL,"
+                " cost_usd = COALESCE(?, cost_usd) WHERE id = ?",
+                (dump_json(response), stamp(moment), cost_usd, job_id),
+            )
+            if row["state"] == "generating":
+                if cost_usd is not None or images is not None:
+                    db.execute(
+                        "UPDATE spend SET images = COALESCE(?, images), usd = COALESCE(?, usd) WHERE id ="
+                        " (SELECT MAX(id) FROM spend WHERE job_id = ?)",
+                        (images, cost_usd, job_id),
+                    )
+                return
             db.execute(
                 "INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)",
                 (
@@ -163,13 +189,22 @@ class SqliteJournal:
         A written job can fail too: its files went missing and its links expired before a new download."""
         with self._db.write() as db:
             states = (
-                ("pending", "submitting", "answered", "written") if final else ("pending", "submitting", "answered")
+                ("pending", "submitting", "generating", "answered", "written")
+                if final
+                else ("pending", "submitting", "generating", "answered")
             )
             row = expect(db, "jobs", job_id, states)
+            if final and row["state"] == "generating":
+                # A generation that failed is not billed (reference `ideogram-api-2026.md` §7): refund it.
+                db.execute(
+                    "UPDATE spend SET images = 0, usd = 0 WHERE id = (SELECT MAX(id) FROM spend WHERE job_id = ?)",
+                    (job_id,),
+                )
             if final:
                 state, completed = "failed", self._now()
             else:
-                state, completed = ("answered" if row["state"] == "answered" else "pending"), None
+                kept = row["state"] in ("answered", "generating")  # never sent again: downloaded or polled
+                state, completed = (row["state"] if kept else "pending"), None
             db.execute(
                 "UPDATE jobs SET state = ?, last_error = ?, completed_at = ? WHERE id = ?",
                 (state, dump_json(error.to_json()), completed, job_id),

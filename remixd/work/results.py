@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -75,6 +76,7 @@ class Results:
             record.inbox, record.relpath, prepared.source_sha256, prepared.source_bytes, prepared.conversion
         )
         completed, count = self.clock.utcnow(), len(response.data)
+        created = response.created or stamp_now(completed)  # v2 answers carry no `created`: when it was seen
         documents = [
             sidecar.sidecar(
                 source=source,
@@ -82,7 +84,10 @@ class Results:
                 fingerprint=job.fingerprint,
                 endpoint=self.client.endpoint_url(request),
                 request=request.wire_fields(),
-                created=response.created,
+                created=created,
+                route=request.model,
+                generation_id=response.generation_id,
+                cost_source=_cost_source(response, job.cost_usd, request),
                 index=index,
                 count=count,
                 item=item.model_dump(mode="json"),
@@ -97,7 +102,7 @@ class Results:
         ]
         story = functools.partial(_story, request=request, source_sha256=prepared.source_sha256, rule=job.rule)
         finals = [
-            None if data is None else self._final(job, data, document, settings, story(item, response.created))
+            None if data is None else self._final(job, data, document, settings, story(item, created))
             for data, document, item in zip(downloads, documents, response.data, strict=True)
         ]
         digests = [None if final is None else final.sha256 for final in finals]
@@ -267,6 +272,17 @@ def _story(item: ResultItem, created: str, *, request: RemixRequest, source_sha2
         seed=item.seed,
         created=created,
     )
+
+
+def _cost_source(response: RemixResponse, cost_usd: float, request: RemixRequest) -> str:
+    """Where the job's cost came from (README, "Prices"): the generation's own usage, a quote, or the table."""
+    if response.usage_cost_usd_micros is not None:
+        return "usage"
+    return "table" if cost_usd == request.cost_usd() else "quote"
+
+
+def stamp_now(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
 
 
 def _sha256(data: bytes) -> str:

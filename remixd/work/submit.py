@@ -18,6 +18,7 @@ from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import JobRecord, Journal
 from remixd.work.gates import Gates
+from remixd.work.poll import Poller, PollPacer, PollSettings
 from remixd.work.prepare import PreparedImage
 from remixd.work.retry import RetryPolicy, retry_unavailable
 
@@ -34,7 +35,10 @@ class Submitter:
         *,
         clock: Clock,
         rng: random.Random,
+        polls: PollSettings | None = None,
     ) -> None:
+        self.pacer = PollPacer(clock, polls)
+        self._poller = Poller(journal, client, gates, self.pacer)
         self._journal = journal
         self._client = client
         self._gates = gates
@@ -49,7 +53,7 @@ class Submitter:
                 self._gates.limiter.on_inflight_limit()
             self._journal.record_job_failure(job.id, error.record(), final=final)
 
-        retry_unavailable(
+        generating = retry_unavailable(
             lambda: self._send(job, request, prepared),
             policy=self._policy,
             clock=self._clock,
@@ -58,10 +62,28 @@ class Submitter:
             on_error=journal,
             event="remixd.api.retry",
         )
+        if generating:
+            self._await(job.id)
 
-    def _send(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> None:
+    def resume(self, job: JobRecord) -> None:
+        """A job whose generation was accepted before a crash or restart: poll it, holding its places."""
+        gates = self._gates
+        if not gates.wait_for(lambda seconds: gates.limiter.acquire(job.images, gates.stop, seconds)):
+            raise Stopped
+        log.info("remixd.generation.resumed", generation_id=job.generation_id)
+        self._await(job.id)
+
+    def _await(self, job_id: int) -> None:
+        """Poll the job's generation to its end; its in-flight places are released then, whatever happens."""
+        try:
+            self._poller.wait(self._journal.get_job(job_id))
+        finally:
+            self._gates.limiter.release(self._journal.get_job(job_id).images)
+
+    def _send(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> bool:
         """One attempt: wait for the pauses and the budget, take the slots, send, journal the answer. A
-        rejected key is not an attempt (it is wrong for every file): it pauses, and this waits for it to work."""
+        rejected key is not an attempt (it is wrong for every file): it pauses, and this waits for it to work.
+        True when Ideogram accepted an async generation: its id is journalled and its slots are still held."""
         gates = self._gates
         # The sandbox bills nothing: its requests take no part of budget.* (README "The sandbox").
         images, usd = (0, 0.0) if job.sandbox else (job.images, job.cost_usd)
@@ -70,13 +92,19 @@ class Submitter:
             if not gates.wait_for(lambda seconds: gates.limiter.acquire(job.images, gates.stop, seconds)):
                 gates.budget.release(images, usd)
                 raise Stopped
+            generating = False
             try:
                 self._journal.start_submit(job.id)
                 gates.beat()  # the request may take its whole deadline: the watchdog's limit is one deadline
                 response = self._client.remix(request, prepared.data, prepared.filename, prepared.content_type)
-                self._journal.record_answer(
-                    job.id, response.model_dump(mode="json"), images=len(response.data), cost_usd=request.cost_usd()
-                )
+                if response.accepted and response.generation_id is not None:
+                    # The id first, before anything else: from here a crash means "poll", never "send again".
+                    self._journal.record_generation(job.id, response.generation_id, response.seed, images=job.images)
+                    generating = True
+                else:
+                    self._journal.record_answer(
+                        job.id, response.model_dump(mode="json"), images=len(response.data), cost_usd=request.cost_usd()
+                    )
             except AuthError as error:
                 self._journal.record_job_failure(job.id, error.record(), final=False)
                 if gates.auth.pause(f"{error.message} — {error.hint}"):  # several workers may hear it at once
@@ -86,11 +114,12 @@ class Submitter:
                 self._journal.record_job_failure(job.id, error.record(), final=True)
                 raise JobFailed(error.record()) from None
             finally:
-                gates.limiter.release(job.images)
+                if not generating:  # a pending generation's images keep their places until it ends
+                    gates.limiter.release(job.images)
                 gates.budget.release(images, usd)
             gates.limiter.on_success()
-            log.debug("remixd.job.answered")
-            return
+            log.debug("remixd.job.answered", generating=generating)
+            return generating
 
     def _wait_until_allowed(self, images: int, usd: float) -> None:
         gates = self._gates

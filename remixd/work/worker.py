@@ -32,9 +32,12 @@ from remixd.errors import (
 from remixd.files import dispose, sidecar
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
+from remixd.ideogram.routes import ROUTES
 from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.gates import Gates
+from remixd.work.poll import PollSettings
+from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES as DEFAULT_MAX_UPLOAD
 from remixd.work.prepare import PreparedImage, prepare
 from remixd.work.results import Results
 from remixd.work.retry import RetryPolicy
@@ -65,6 +68,7 @@ class Worker:
         clock: Clock,
         rng: random.Random | None = None,
         sandbox: Callable[[], bool] = lambda: False,
+        polls: PollSettings | None = None,
     ) -> None:
         self._journal = journal
         self._client = client
@@ -74,7 +78,7 @@ class Worker:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 — jitter, not cryptography
         self._results = Results(journal, client, gates, policy, clock=clock, rng=self._rng)
-        self._submitter = Submitter(journal, client, gates, policy, clock=clock, rng=self._rng)
+        self._submitter = Submitter(journal, client, gates, policy, clock=clock, rng=self._rng, polls=polls)
         # Identical content in flight at once (two copies dropped together) would both miss the journal's
         # duplicate check, which only sees written jobs: the first leads, the others wait for its outcome.
         self._leaders: dict[ContentKey, threading.Event] = {}
@@ -131,7 +135,7 @@ class Worker:
             self._journal.finish_input(record.id, "vanished")
             return "vanished"
         try:
-            prepared = prepare(source_path)
+            prepared = prepare(source_path, _upload_limit(record, inbox_rules))
         except InputError as error:
             return self._fail_input(record, inbox, source_path, None, error.record())
         if record.sha256 != prepared.source_sha256:
@@ -202,6 +206,11 @@ class Worker:
                 return
             if job.state == "failed":
                 raise JobFailed(job.last_error or ErrorRecord("remixd", "the job failed"))
+            problem = request.input_problem(prepared.width, prepared.height) if job.state == "pending" else None
+            if problem is not None:  # refused by the route for this file's shape: fail before paying
+                error = InputError(f"{record.relpath}: {problem[0]}", problem[1]).record()
+                self._journal.record_job_failure(job.id, error, final=True)
+                raise JobFailed(error)
             key = (prepared.source_sha256, job.rule, job.fingerprint)
             # Only a job never sent can still become a duplicate; one sent before a crash goes on alone.
             with self._leading(key, wait=job.state == "pending"):
@@ -212,7 +221,9 @@ class Worker:
                         self._journal.mark_duplicate(job.id, earlier.id)
                         log.info("remixd.job.finished", status="duplicate", of_job=earlier.id, files=earlier.files)
                         return
-                if job.state != "answered":
+                if job.state == "generating":  # accepted before a restart: polled, never sent again
+                    self._submitter.resume(job)
+                elif job.state != "answered":
                     self._submitter.submit(job, request, prepared)
                 self._results.download_and_write(self._journal.get_job(job.id), request, record, inbox, prepared)
         finally:
@@ -296,3 +307,12 @@ class Worker:
         )
         self._journal.finish_input(record.id, "failed", document)
         return self._dispose(self._journal.get_input(record.id), inbox, source_path)
+
+
+def _upload_limit(record: InputRecord, inbox_rules: Sequence[Rule]) -> int:
+    """The largest upload every route this input goes to takes (50 MB on v2, 10 MB on legacy and V_3)."""
+    if record.jobs:
+        models = [str(job.request.get("model", "V_2")) for job in record.jobs]
+    else:
+        models = [rule.request.model for rule in rules.match(record.relpath, inbox_rules)]
+    return min((ROUTES[model].max_source_bytes for model in models if model in ROUTES), default=DEFAULT_MAX_UPLOAD)

@@ -191,9 +191,10 @@ CONTRACT_SIDECAR_KEYS = {
     "sandbox": None,  # added to the contract's keys: made by the built-in sandbox, never billed
     "remixd_version": None,
     "cost_usd": None,
+    "cost_source": None,
     "source": {"inbox", "relpath", "sha256", "bytes"},
     "rule": {"name", "fingerprint"},
-    "api": {"endpoint", "request", "created"},
+    "api": {"endpoint", "request", "created", "route", "generation_id"},
     "result": {"index", "count", "prompt", "resolution", "seed", "is_image_safe", "style_type"},
     "image": {"file", "sha256", "bytes", "width", "height"},
     "timings": {"detected_at", "submitted_at", "completed_at"},
@@ -208,6 +209,9 @@ def make_sidecar(image: ImageInfo | None, conversion: str | None = None) -> dict
         endpoint="https://api.ideogram.ai/remix",
         request={"prompt": "a beach", "model": "V_2"},
         created="2024-08-27T15:40:31.101790+00:00",
+        route="V_2",
+        generation_id=None,
+        cost_source="table",
         index=1,
         count=1,
         item={

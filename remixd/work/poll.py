@@ -1,0 +1,179 @@
+"""Waiting for an async v2 generation: poll `GET /v2/generations/{id}` until it completes or fails.
+
+The generation id is in the journal before the first poll, so this is also how a job is resumed after a crash
+or restart: it is polled, never sent again (README, "Async generations"). Every poller of the process shares one
+`PollPacer`: together they stay under the organisation's poll limit (1,000 per 10 s) whatever the number in
+flight, all wait out a 429's Retry-After, and each first poll is timed by how long generations have been taking.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import structlog
+
+from remixd.clock import Clock
+from remixd.errors import ApiRejected, ApiUnavailable, AuthError, JobFailed, Stopped
+from remixd.ideogram.client import RemixApi
+from remixd.ideogram.responses import GenerationState, RemixResponse
+from remixd.journal.records import JobRecord, Journal
+from remixd.work.gates import Gates
+
+log = structlog.get_logger(__name__)
+
+POLL_WINDOW_S = 10.0
+POLLS_PER_WINDOW = 800  # Ideogram allows 1,000 per organisation; the rest is left to its other clients
+MIN_INTERVAL_S = 0.15
+MAX_INTERVAL_S = 15.0
+FAILURE_HINTS = {
+    "content_policy_violation": "the prompt or image broke Ideogram's content policy; change the prompt or the image",
+}
+FAILURE_HINT = "Ideogram could not make this image (not billed); `remixd retry` sends it again"
+
+
+@dataclass
+class PollSettings:
+    interval_s: float = 1.0  # api.poll_interval_s: the first poll, before remixd has seen any generation end
+    slow_after_s: float = 180.0  # api.timeout_s: past this, say the generation is slow (and keep polling)
+
+
+class PollPacer:
+    """The process's polls, shared by every worker: a sliding window, a hold after a 429, and an estimate of
+    how long a generation takes (to time first polls)."""
+
+    def __init__(self, clock: Clock, settings: PollSettings | None = None, per_window: int = POLLS_PER_WINDOW) -> None:
+        self.clock = clock
+        self.settings = settings or PollSettings()
+        self._per_window = per_window
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque()
+        self._not_before = 0.0
+        self._typical_s: float | None = None
+        self.polls = 0
+
+    def take(self, stop: threading.Event, within: float) -> bool:
+        """Take a poll slot if one comes within `within` seconds (False otherwise, or when stopping)."""
+        deadline = self.clock.monotonic() + within
+        while True:
+            with self._lock:
+                now = self.clock.monotonic()
+                while self._sent and self._sent[0] <= now - POLL_WINDOW_S:
+                    self._sent.popleft()
+                wait = self._not_before - now
+                if len(self._sent) >= self._per_window:
+                    wait = max(wait, self._sent[0] + POLL_WINDOW_S - now)
+                if wait <= 0:
+                    self._sent.append(now)
+                    self.polls += 1
+                    return True
+            wait = min(wait, deadline - now)
+            if wait <= 0 or self.clock.wait(stop, wait):
+                return False
+
+    def hold(self, seconds: float) -> None:
+        """A 429's Retry-After: no poller polls before it has passed."""
+        with self._lock:
+            self._not_before = max(self._not_before, self.clock.monotonic() + seconds)
+
+    def observe(self, seconds: float) -> None:
+        """A generation ended `seconds` after it was accepted."""
+        with self._lock:
+            self._typical_s = seconds if self._typical_s is None else 0.8 * self._typical_s + 0.2 * seconds
+
+    def intervals(self) -> tuple[float, float]:
+        """(first wait, then the interval): a little before generations usually end, then often."""
+        with self._lock:
+            typical = self._typical_s
+        configured = self.settings.interval_s
+        if typical is None:
+            return configured, configured
+        return max(MIN_INTERVAL_S, 0.9 * typical), min(configured, max(MIN_INTERVAL_S, 0.2 * typical))
+
+
+class Poller:
+    def __init__(self, journal: Journal, client: RemixApi, gates: Gates, pacer: PollPacer) -> None:
+        self._journal = journal
+        self._client = client
+        self._gates = gates
+        self._pacer = pacer
+
+    def wait(self, job: JobRecord) -> RemixResponse:
+        """Poll the job's generation until it completes (its answer is journalled) or fails (JobFailed)."""
+        generation_id = job.generation_id
+        if generation_id is None:
+            raise ValueError(f"job {job.id} has no generation to poll")
+        gates, pacer, clock = self._gates, self._pacer, self._pacer.clock
+        started = clock.monotonic()
+        wait, interval = pacer.intervals()
+        told_slow = False
+        while True:
+            if gates.sleep(wait):
+                raise Stopped
+            if not gates.wait_for(lambda seconds: pacer.take(gates.stop, seconds)):
+                raise Stopped
+            state = self._poll_once(job, generation_id)
+            if state is None:
+                continue
+            if state.status == "completed":
+                pacer.observe(clock.monotonic() - started)
+                return self._completed(job, state)
+            if state.status == "failed":
+                self._failed(job, state)
+            wait, interval = interval, min(interval * 1.5, MAX_INTERVAL_S)
+            elapsed = clock.monotonic() - started
+            if not told_slow and elapsed > pacer.settings.slow_after_s:
+                told_slow = True
+                log.warning(
+                    "remixd.generation.slow",
+                    generation_id=generation_id,
+                    pending_s=round(elapsed),
+                    hint="Ideogram is still working on it; remixd keeps polling and never sends it again",
+                )
+
+    def _poll_once(self, job: JobRecord, generation_id: str) -> GenerationState | None:
+        """One poll; None when it should simply be tried again later."""
+        gates = self._gates
+        try:
+            return self._client.generation(generation_id)
+        except AuthError as error:
+            if gates.auth.pause(f"{error.message} — {error.hint}"):
+                log.error("remixd.api.paused", reason=error.message, hint=error.hint)
+            if not gates.wait_for(lambda seconds: gates.auth.wait_while_paused(gates.stop, seconds)):
+                raise Stopped from None
+        except ApiUnavailable as error:
+            if error.http_status == 429:  # noqa: PLR2004
+                self._pacer.hold(error.retry_after or POLL_WINDOW_S)
+            log.warning("remixd.generation.poll_failed", generation_id=generation_id, error=error.message)
+        except ApiRejected as error:  # 404: Ideogram does not know it. Never resent: it may have been billed.
+            failed = ApiRejected(
+                f"Ideogram no longer knows generation {generation_id}: {error.message}",
+                "check the API's usage page; `remixd retry` sends it again (it may be billed twice)",
+                http_status=error.http_status,
+                response=error.response,
+            )
+            self._journal.record_job_failure(job.id, failed.record(), final=True)
+            raise JobFailed(failed.record()) from None
+        return None
+
+    def _completed(self, job: JobRecord, state: GenerationState) -> RemixResponse:
+        response = state.as_response(job.generation_seed)
+        usage = state.usage_cost_usd_micros
+        self._journal.record_answer(
+            job.id,
+            response.model_dump(mode="json"),
+            images=len(response.data),
+            cost_usd=None if usage is None else usage / 1_000_000,
+        )
+        return response
+
+    def _failed(self, job: JobRecord, state: GenerationState) -> None:
+        reason = state.failure_reason or "no reason given"
+        error = ApiRejected(
+            f"Ideogram's generation {state.generation_id} failed: {reason}",
+            FAILURE_HINTS.get(reason, FAILURE_HINT),
+            response=state.model_dump(mode="json"),
+        )
+        self._journal.record_job_failure(job.id, error.record(), final=True)
+        raise JobFailed(error.record())

@@ -1,0 +1,116 @@
+"""The pipeline on a v2 route against the sandbox: async submission, the generation id journalled before
+anything else, polling, resume by polling after a restart, failed generations, sync v2 for gateways."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from remixd.ideogram.client import IdeogramClient
+from remixd.ideogram.requests import RemixRequest
+from remixd.journal.records import JobSpec
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
+from remixd.sandbox import SandboxOptions, SandboxServer
+from tests.helpers import TEST_KEY, image_bytes, make_image, make_service, sidecars, write_config
+
+ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
+PRODUCT: dict[str, Any] = {
+    "name": "product",
+    "match": ["*.jpg", "*.png"],
+    "request": {"model": "ideogram-4", "prompt": "studio shot of {stem}", "rendering_speed": "TURBO", "num_images": 2},
+}
+
+
+def run_once(root: Path, sandbox: SandboxServer, api: dict[str, Any] | None = None) -> None:
+    config = write_config(root, sandbox.base_url, rules=[PRODUCT], api={"poll_interval_s": 0.05, **(api or {})})
+    make_service(config, "once", ENV).run()
+
+
+def test_an_async_v2_run_polls_writes_and_pays_once(tmp_path: Path, sandbox: SandboxServer) -> None:
+    sandbox.set_faults(latency_s=0.3)
+    for index in range(3):
+        make_image(tmp_path / "inbox" / f"p{index}.jpg", color=(40 * index, 90, 10))
+    run_once(tmp_path, sandbox)
+    documents = sidecars(tmp_path / "outbox")
+    assert len(documents) == 6
+    assert {doc["api"]["route"] for doc in documents} == {"ideogram-4"}
+    assert all(doc["api"]["generation_id"] for doc in documents)
+    assert {doc["cost_source"] for doc in documents} == {"table"}
+    assert all(doc["api"]["request"]["rendering_speed"] == "turbo" for doc in documents)
+    received = [r for r in sandbox.received if r.path.startswith("/v2/image/remix/")]
+    assert len(received) == 3
+    assert all(r.fields["async"] == "true" and not r.ignored_fields for r in received)
+    assert (sandbox.ledger.images, sandbox.ledger.usd) == (6, pytest.approx(0.18))
+    assert sandbox.polls.answered >= 3
+    journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
+    try:
+        spent = journal.spent(datetime.now(UTC).date())  # the journal's money agrees with the API's ledger
+        assert (spent.images, spent.usd) == (6, pytest.approx(sandbox.ledger.usd))
+    finally:
+        journal.close()
+
+
+def test_a_job_with_a_generation_id_is_resumed_by_polling_never_resent(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """The daemon died after the generation id was committed: the restart polls it and sends nothing."""
+    config_path = write_config(tmp_path, sandbox.base_url, rules=[PRODUCT], api={"poll_interval_s": 0.05})
+    source = make_image(tmp_path / "inbox" / "crash.jpg")
+    request = RemixRequest.model_validate(PRODUCT["request"] | {"prompt": "studio shot of crash"})
+    client = IdeogramClient(sandbox.base_url, TEST_KEY, "api-key", requests.Session(), 20, 20, 1 << 26)
+    accepted = client.remix(request, source.read_bytes(), "crash.jpg", "image/jpeg")
+    assert accepted.accepted and accepted.generation_id
+    journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
+    info = source.stat()
+    input_id = journal.claim(str(tmp_path / "inbox"), "crash.jpg", info.st_size, info.st_mtime_ns)
+    assert input_id is not None
+    journal.set_hash(input_id, hashlib.sha256(source.read_bytes()).hexdigest())
+    wire = request.model_dump(mode="json", exclude_unset=True)
+    spec = JobSpec("product", request.fingerprint(), request.endpoint_path(), wire, 2, request.cost_usd())
+    job = journal.add_jobs(input_id, [spec])[0]
+    journal.start_submit(job.id)
+    journal.record_generation(job.id, accepted.generation_id, accepted.seed, images=2)
+    journal.close()
+    make_service(config_path, "once", ENV).run()
+    remixes = [r for r in sandbox.received if r.path.startswith("/v2/image/remix/")]
+    assert len(remixes) == 1  # only the one sent before the "crash"
+    documents = sidecars(tmp_path / "outbox")
+    assert [doc["api"]["generation_id"] for doc in documents] == [accepted.generation_id] * 2
+    assert sandbox.ledger.images == 2
+
+
+def test_a_failed_generation_fails_the_input_with_its_reason(tmp_path: Path, sandbox: SandboxServer) -> None:
+    sandbox.set_faults(fail_generation_next=1)
+    make_image(tmp_path / "inbox" / "bad.jpg")
+    run_once(tmp_path, sandbox)
+    error = json.loads((tmp_path / "failed" / "bad.jpg.error.json").read_text(encoding="utf-8"))["error"]
+    assert "content_policy_violation" in error["message"]
+    assert "content policy" in error["hint"]
+    assert sandbox.ledger.images == 0
+
+
+def test_api_async_false_sends_synchronous_v2_requests(tmp_path: Path, sandbox: SandboxServer) -> None:
+    make_image(tmp_path / "inbox" / "gw.jpg")
+    run_once(tmp_path, sandbox, {"async": False})
+    received = [r for r in sandbox.received if r.path.startswith("/v2/image/remix/")]
+    assert len(received) == 1 and "async" not in received[0].fields
+    assert sandbox.polls.answered == 0
+    assert len(sidecars(tmp_path / "outbox")) == 2
+
+
+def test_image_weight_with_a_shape_change_fails_the_file_before_paying(tmp_path: Path) -> None:
+    with SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY}))) as sandbox:
+        rule = {
+            **PRODUCT,
+            "request": {"model": "ideogram-4", "prompt": "p", "image_weight": 30, "resolution": "1024x1024"},
+        }
+        config = write_config(tmp_path, sandbox.base_url, rules=[rule])
+        (tmp_path / "inbox" / "wide.jpg").write_bytes(image_bytes((96, 48)))
+        make_service(config, "once", ENV).run()
+        error = json.loads((tmp_path / "failed" / "wide.jpg.error.json").read_text(encoding="utf-8"))["error"]
+        assert "refuses image_weight with resolution 1024x1024" in error["message"]
+        assert sandbox.received == []

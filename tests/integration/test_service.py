@@ -46,6 +46,7 @@ def test_once_writes_results_sidecars_and_moves_inputs(tmp_path: Path, sandbox: 
         "result",
         "image",
         "cost_usd",
+        "cost_source",
         "timings",
         "output",
     }
@@ -61,7 +62,8 @@ def test_once_writes_results_sidecars_and_moves_inputs(tmp_path: Path, sandbox: 
     assert document["source"]["sha256"] == hashlib.sha256((tmp_path / "done/beach.jpg").read_bytes()).hexdigest()
     image = tmp_path / "outbox/beach.poster.1.png"
     assert document["image"]["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
-    assert document["cost_usd"] == pytest.approx(0.08)
+    assert (document["cost_usd"], document["cost_source"]) == (pytest.approx(0.08), "table")
+    assert (document["api"]["route"], document["api"]["generation_id"]) == ("V_2", None)
     assert sandbox.ledger.usd == pytest.approx(0.16)
     received = [r for r in sandbox.received if r.path == "/remix"]
     assert all(r.auth_scheme == "api-key" and r.key_valid for r in received)

@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     plan = command("plan", _plan, "what a run would send and cost now, without paying or writing anything")
     plan.add_argument("paths", nargs="*", type=Path, help="files or folders in the inboxes (default: all)")
     plan.add_argument("--json", action="store_true", help="machine-readable output")
+    reroll = command("reroll", _reroll, "send done inputs again on purpose, with a new seed (the cost is shown first)")
+    reroll.add_argument("paths", nargs="+", type=Path, help="inputs in a done folder, or results' sidecars")
+    seeds = reroll.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=None, help="send with this seed")
+    seeds.add_argument("--new-seed", action="store_true", help="a new random seed for each (the default)")
+    reroll.add_argument("--yes", action="store_true", help="send without asking")
     retry = command("retry", _retry, "put failed inputs back into their inbox")
     retry.add_argument("paths", nargs="*", type=Path, help="failed inputs to retry (default: all)")
     sandbox = command("sandbox", _sandbox, "run the built-in Ideogram-compatible emulator standalone")
@@ -293,6 +299,33 @@ def _plan(args: argparse.Namespace) -> ExitStatus:
     else:
         for line in render(plan):
             print(line)
+    return ExitStatus.OK
+
+
+def _reroll(args: argparse.Namespace) -> ExitStatus:
+    from remixd.daemon.reroll import find_rerolls, send_rerolls
+
+    config = _load(args)
+    orders, problems = find_rerolls(config, args.paths, seed=args.seed)
+    for problem in problems:
+        print(f"remixd: {problem}", file=sys.stderr)
+    if problems:
+        print("remixd: nothing was sent", file=sys.stderr)
+        return ExitStatus.INPUT_FAILED
+    for order in orders:
+        print(order.describe())
+    images, usd = sum(order.images for order in orders), sum(order.usd for order in orders)
+    print(f"total: {len(orders)} input(s) -> {images} image(s) -> ${usd:.2f}, within the daily budget")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("remixd: pass --yes to send without asking", file=sys.stderr)
+            return ExitStatus.INPUT_FAILED
+        if input("send them? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing was sent")
+            return ExitStatus.OK
+    for line in send_rerolls(config, orders):
+        print(line)
+    print("a running remixd sends them now; otherwise run `remixd once`")
     return ExitStatus.OK
 
 

@@ -220,3 +220,13 @@ def plan(relpath: str, rules: Sequence[RuleLike]) -> list[PlannedJob]:
             ) from error
         jobs.append(PlannedJob(rule=rule.name, request=request, fingerprint=request.fingerprint()))
     return jobs
+
+
+def reseeded(job: PlannedJob, seed: int) -> PlannedJob:
+    """The job with `seed` instead of the rule's (`remixd reroll`); the fingerprint follows the request. A route
+    that takes no seed is sent as it is: each of its answers is new anyway."""
+    if not job.request.route.takes("seed"):
+        return job
+    fields = {**job.request.model_dump(mode="json", exclude_unset=True), "seed": seed}
+    request = type(job.request).model_validate(fields)
+    return PlannedJob(rule=job.rule, request=request, fingerprint=request.fingerprint())

@@ -30,6 +30,7 @@ def result_paths(
     image_sha256s: Sequence[str | frozenset[str] | None] = (),
     template: str = templates.DEFAULT,
     values: Sequence[Mapping[str, str]] = (),
+    reroll: int | None = None,
 ) -> list[ResultPaths]:
     """Where one job's results go: by default `OUTPUT/REL/STEM.RULE.K.EXT` + `STEM.RULE.K.json`, K = 1…
     len(extensions); `template` (checked at load) and the tokens in `values[K-1]` choose other names.
@@ -39,7 +40,8 @@ def result_paths(
     after `{stem}`, or before the extension when the template has none); the same source, rule and request (a
     resume after a crash) gets its own names back. `image_sha256s` lets an image of ours that lost its sidecar
     to a crash be recognised as ours (by any of the hashes given for its slot: the file as written now, or as
-    an earlier version wrote it). Results never overwrite anything else.
+    an earlier version wrote it). A reroll (`reroll`, its id) is a job of its own: it never takes the names of
+    the results it repeats, only its own back. Results never overwrite anything else.
     """
     if source.sha256 is None:
         raise ValueError("results need the source's sha256")
@@ -58,7 +60,7 @@ def result_paths(
             len(os.fsencode(templates.render_base(template, {**tokens, "stem": "x"}).name)) - 1 for tokens in per_result
         )
     )
-    identity = (source.inbox, source.relpath, source.sha256, fingerprint)
+    identity = (source.inbox, source.relpath, source.sha256, fingerprint, reroll)
     expected = list(image_sha256s) + [None] * (count - len(image_sha256s))
     entries: dict[Path, set[str]] = {}
     stem = name_stem(relative.name)
@@ -141,7 +143,7 @@ def _parent(relative: PurePosixPath) -> str:
 
 
 def _slot_is_ours(
-    folder: Path, entries: set[str], prefix: str, identity: tuple[str, ...], expected: str | frozenset[str] | None
+    folder: Path, entries: set[str], prefix: str, identity: tuple[object, ...], expected: str | frozenset[str] | None
 ) -> bool:
     """Free, or holding this very job's result (same source, rule and request) from before a crash."""
     sidecar_name = prefix + "json"
@@ -149,7 +151,8 @@ def _slot_is_ours(
         try:
             document = json.loads(read_no_follow(folder / sidecar_name))
             source, rule = document["source"], document["rule"]
-            found = (source["inbox"], source["relpath"], source["sha256"], rule["fingerprint"])
+            reroll = (document.get("reroll") or {}).get("id")
+            found = (source["inbox"], source["relpath"], source["sha256"], rule["fingerprint"], reroll)
         except (OSError, ValueError, TypeError, KeyError):
             return False  # unreadable or not ours to judge: never overwrite it
         return found == identity

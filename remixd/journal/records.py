@@ -114,6 +114,15 @@ class Failure:
     failed_at: datetime
 
 
+@dataclass(frozen=True)
+class Reroll:
+    """`remixd reroll`: send this input's content again on purpose, with `seed`, bypassing the duplicate check."""
+
+    id: int
+    seed: int
+    of_input: int  # the done input it repeats
+
+
 class Journal(Protocol):
     def claim(
         self, inbox: str, relpath: str, size: int, mtime_ns: int, detected_at: datetime | None = None
@@ -142,4 +151,6 @@ class Journal(Protocol):
     def recent_failures(self, limit: int = 10) -> list[Failure]: ...
     def failed_inputs(self) -> list[InputRecord]: ...
     def reset_for_retry(self, input_id: int) -> bool: ...
+    def add_reroll(self, of_input: InputRecord, seed: int) -> int: ...
+    def take_reroll(self, input_id: int) -> Reroll | None: ...
     def close(self) -> None: ...

@@ -51,6 +51,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE jobs ADD COLUMN generation_at TEXT",
         "ALTER TABLE jobs ADD COLUMN generation_seed INTEGER",
     ),
+    (
+        # `remixd reroll`: a done input asked for again on purpose, with the seed to send. The input that
+        # claims the file back takes it (input_id), in the same transaction that finds it.
+        """CREATE TABLE rerolls (
+        id INTEGER PRIMARY KEY, inbox TEXT NOT NULL, relpath TEXT NOT NULL, sha256 TEXT NOT NULL,
+        seed INTEGER NOT NULL, of_input INTEGER NOT NULL REFERENCES inputs (id), requested_at TEXT NOT NULL,
+        input_id INTEGER REFERENCES inputs (id))""",
+        "CREATE INDEX rerolls_pending ON rerolls (inbox, relpath, sha256) WHERE input_id IS NULL",
+    ),
 )
 
 

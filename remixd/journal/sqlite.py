@@ -16,6 +16,7 @@ from typing import Any
 
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import ErrorRecord, JournalError
+from remixd.journal import rerolls
 from remixd.journal.database import Database, count_states, expect
 from remixd.journal.records import (
     INPUT_STATES,
@@ -27,6 +28,7 @@ from remixd.journal.records import (
     InputRecord,
     JobRecord,
     JobSpec,
+    Reroll,
     Spend,
 )
 from remixd.journal.schema import (
@@ -287,6 +289,36 @@ class SqliteJournal:
                 (input_id,),
             )
             return cursor.rowcount == 1
+
+    def add_reroll(self, of_input: InputRecord, seed: int) -> int:
+        """`remixd reroll`: the next claim of this content at this path is sent again, with `seed`."""
+        with self._db.write() as db:
+            return rerolls.add(db, of_input, seed, self._now())
+
+    def take_reroll(self, input_id: int) -> Reroll | None:
+        with self._db.write() as db:
+            return rerolls.take(db, input_id)
+
+    def cancel_reroll(self, reroll_id: int) -> None:
+        with self._db.write() as db:
+            rerolls.cancel(db, reroll_id)
+
+    def done_input(
+        self, *, disposed_to: str | None = None, source: tuple[str, str, str] | None = None
+    ) -> InputRecord | None:
+        """The latest done input moved to `disposed_to`, or made from `source` (inbox, relpath, sha256)."""
+        if disposed_to is not None:
+            found = self._inputs(
+                "state IN ('done', 'duplicate') AND disposal = 'moved' AND disposed_to = ?", (disposed_to,)
+            )
+        elif source is not None:
+            found = self._inputs(
+                "state IN ('done', 'duplicate') AND disposal = 'moved' AND inbox = ? AND relpath = ? AND sha256 = ?",
+                source,
+            )
+        else:
+            raise ValueError("name the done copy or the source")
+        return found[-1] if found else None
 
     # -- operator views --------------------------------------------------------------------------------------
 

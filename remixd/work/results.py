@@ -28,7 +28,7 @@ from remixd.files import atomic, embed, encode, names, sidecar, templates
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse, ResultItem
-from remixd.journal.records import InputRecord, JobRecord, Journal
+from remixd.journal.records import InputRecord, JobRecord, Journal, Reroll
 from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage
 from remixd.work.retry import RetryPolicy, retry_unavailable
@@ -51,8 +51,14 @@ class Results:
     clock: Clock
     rng: random.Random
 
-    def verify_written(
-        self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig, prepared: PreparedImage
+    def verify_written(  # noqa: PLR0917 — as download_and_write
+        self,
+        job: JobRecord,
+        request: RemixRequest,
+        record: InputRecord,
+        inbox: InboxConfig,
+        prepared: PreparedImage,
+        reroll: Reroll | None = None,
     ) -> None:
         """An unfinished input's written job whose files went missing (a crash on a file system that lost
         them, or someone deleting them): download again while the links are valid, never send again."""
@@ -64,10 +70,16 @@ class Results:
             missing=missing,
             hint="downloading the results again from the links the API answered with",
         )
-        self.download_and_write(job, request, record, inbox, prepared)
+        self.download_and_write(job, request, record, inbox, prepared, reroll)
 
-    def download_and_write(
-        self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig, prepared: PreparedImage
+    def download_and_write(  # noqa: PLR0917 — the job, its input and where it is, and whether it is a reroll
+        self,
+        job: JobRecord,
+        request: RemixRequest,
+        record: InputRecord,
+        inbox: InboxConfig,
+        prepared: PreparedImage,
+        reroll: Reroll | None = None,
     ) -> None:
         response = RemixResponse.model_validate(job.response)
         downloads = [self._download(job, item.url) if item.url else None for item in response.data]
@@ -100,6 +112,9 @@ class Results:
             )
             for index, item in enumerate(response.data, start=1)
         ]
+        if reroll is not None:  # sent again on purpose: its results take names beside the earlier ones
+            for document in documents:
+                document["reroll"] = {"id": reroll.id, "of_input": reroll.of_input, "seed": reroll.seed}
         story = functools.partial(_story, request=request, source_sha256=prepared.source_sha256, rule=job.rule)
         finals = [
             None if data is None else self._final(job, data, document, settings, story(item, created))
@@ -135,6 +150,7 @@ class Results:
                     ],
                     template=inbox.output_name,
                     values=values,
+                    reroll=None if reroll is None else reroll.id,
                 )
             )
             for final, digest, document, place in zip(finals, digests, documents, paths, strict=True):

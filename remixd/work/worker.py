@@ -33,7 +33,7 @@ from remixd.files import dispose, sidecar
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.routes import ROUTES
-from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal
+from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal, Reroll
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.gates import Gates
 from remixd.work.poll import PollSettings
@@ -140,8 +140,9 @@ class Worker:
             return self._fail_input(record, inbox, source_path, None, error.record())
         if record.sha256 != prepared.source_sha256:
             self._journal.set_hash(record.id, prepared.source_sha256)
+        reroll = self._journal.take_reroll(record.id)  # `remixd reroll` asked for this content again
         try:
-            jobs = self._plan(record, inbox_rules)
+            jobs = self._plan(record, inbox_rules, reroll)
         except InputError as error:  # e.g. a prompt template that renders empty for this file's name
             return self._fail_input(record, inbox, source_path, prepared, error.record())
         if not jobs:
@@ -159,7 +160,7 @@ class Worker:
         failures: list[tuple[JobRecord, ErrorRecord]] = []
         for job in jobs:
             try:
-                self._run_job(job, requests[job.rule], record, inbox, prepared)
+                self._run_job(job, requests[job.rule], record, inbox, prepared, reroll)
             except JobFailed as failed:
                 failures.append((job, failed.error))
         record = self._journal.get_input(record.id)
@@ -171,12 +172,15 @@ class Worker:
             self._finish(record, "duplicate" if states == {"duplicate"} else "done"), inbox, source_path
         )
 
-    def _plan(self, record: InputRecord, inbox_rules: Sequence[Rule]) -> list[JobRecord]:
+    def _plan(self, record: InputRecord, inbox_rules: Sequence[Rule], reroll: Reroll | None) -> list[JobRecord]:
         if record.jobs:  # planned before a crash: the journal, not today's config, says what was promised
             return list(record.jobs)
         sandbox = self._sandbox()
+        planned_jobs = rules.plan(record.relpath, inbox_rules)
+        if reroll is not None:
+            planned_jobs = [rules.reseeded(job, reroll.seed) for job in planned_jobs]
         specs = []
-        for planned in rules.plan(record.relpath, inbox_rules):
+        for planned in planned_jobs:
             path = planned.request.endpoint_path()
             where = destination(self._client.endpoint_url(planned.request).removesuffix(path), sandbox=sandbox)
             specs.append(
@@ -194,15 +198,21 @@ class Worker:
 
     # -- one (input, rule) job -------------------------------------------------------------------------------
 
-    def _run_job(
-        self, job: JobRecord, request: RemixRequest, record: InputRecord, inbox: InboxConfig, prepared: PreparedImage
+    def _run_job(  # noqa: PLR0917 — the job, its input and where it is, and whether it is a reroll
+        self,
+        job: JobRecord,
+        request: RemixRequest,
+        record: InputRecord,
+        inbox: InboxConfig,
+        prepared: PreparedImage,
+        reroll: Reroll | None,
     ) -> None:
         structlog.contextvars.bind_contextvars(job_id=job.id, rule=job.rule)
         try:
             if job.state == "duplicate":
                 return
             if job.state == "written":
-                self._results.verify_written(job, request, record, inbox, prepared)
+                self._results.verify_written(job, request, record, inbox, prepared, reroll)
                 return
             if job.state == "failed":
                 raise JobFailed(job.last_error or ErrorRecord("remixd", "the job failed"))
@@ -215,7 +225,7 @@ class Worker:
             # Only a job never sent can still become a duplicate; one sent before a crash goes on alone.
             with self._leading(key, wait=job.state == "pending"):
                 job = self._journal.get_job(job.id)
-                if job.state == "pending":
+                if job.state == "pending" and reroll is None:  # a reroll is sent again on purpose
                     earlier = self._journal.find_duplicate(prepared.source_sha256, job.rule, job.fingerprint)
                     if earlier is not None:
                         self._journal.mark_duplicate(job.id, earlier.id)
@@ -225,7 +235,8 @@ class Worker:
                     self._submitter.resume(job)
                 elif job.state != "answered":
                     self._submitter.submit(job, request, prepared)
-                self._results.download_and_write(self._journal.get_job(job.id), request, record, inbox, prepared)
+                answered = self._journal.get_job(job.id)
+                self._results.download_and_write(answered, request, record, inbox, prepared, reroll)
         finally:
             structlog.contextvars.unbind_contextvars("job_id", "rule")
 

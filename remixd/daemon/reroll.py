@@ -1,0 +1,138 @@
+"""`remixd reroll`: send done inputs again on purpose (README, "Re-roll"), for the CLI and the review page.
+
+`find_rerolls` says what each would cost (nothing is changed); `send_rerolls` records each reroll in the
+journal, then puts the done copy back into its inbox, where a running daemon (or the next `remixd once`) claims
+it as usual: a new job with the reroll's seed, the duplicate check bypassed for it alone, results named beside
+the earlier ones, the daily budget applied.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from remixd import rules
+from remixd.config.model import Config, InboxConfig
+from remixd.errors import InputError
+from remixd.journal.records import InputRecord
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
+
+MAX_SEED = 2_147_483_647  # Ideogram's seed range is 0..2^31-1
+
+
+@dataclass(frozen=True)
+class RerollOrder:
+    """One done input to send again: where its copy is, where it goes back to, and what it will cost."""
+
+    done_copy: Path
+    record: InputRecord
+    inbox: InboxConfig
+    seed: int
+    jobs: tuple[rules.PlannedJob, ...]
+
+    @property
+    def images(self) -> int:
+        return sum(job.request.num_images for job in self.jobs)
+
+    @property
+    def usd(self) -> float:
+        return round(sum(job.request.cost_usd() for job in self.jobs), 6)
+
+    def describe(self) -> str:
+        parts = ", ".join(
+            f"{job.rule} ({job.request.num_images} image(s), ${job.request.cost_usd():.2f})" for job in self.jobs
+        )
+        return f"{self.record.relpath}: {parts}, seed {self.seed}"
+
+
+def find_rerolls(
+    config: Config, paths: Sequence[Path], *, seed: int | None = None, rng: random.Random | None = None
+) -> tuple[list[RerollOrder], list[str]]:
+    """What rerolling each path would send (a done copy, or a result's sidecar), and the paths that cannot be
+    rerolled, each with why. `seed` None: a new random seed for each."""
+    rng = rng or random.SystemRandom()
+    inboxes = {str(inbox.path): inbox for inbox in config.inboxes}
+    orders: list[RerollOrder] = []
+    problems: list[str] = []
+    journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
+    try:
+        for path in paths:
+            try:
+                orders.append(_order(journal, inboxes, config, path.resolve(), seed=seed, rng=rng))
+            except InputError as error:
+                problems.append(f"{path}: {error.message} — {error.hint}")
+    finally:
+        journal.close()
+    return orders, problems
+
+
+def _order(
+    journal: SqliteJournal,
+    inboxes: dict[str, InboxConfig],
+    config: Config,
+    path: Path,
+    *,
+    seed: int | None,
+    rng: random.Random,
+) -> RerollOrder:
+    record = journal.done_input(disposed_to=str(path))
+    if record is None and path.suffix == ".json":
+        source = _sidecar_source(path)
+        record = None if source is None else journal.done_input(source=source)
+    if record is None or record.disposed_to is None:
+        raise InputError(
+            "not a done input", "name an input in a done folder, or a result's sidecar (after: move inboxes)"
+        )
+    inbox = inboxes.get(record.inbox)
+    if inbox is None:
+        raise InputError(f"its inbox {record.inbox} is no longer in the config", "add the inbox back to reroll it")
+    done_copy = Path(record.disposed_to)
+    if not done_copy.is_file():
+        raise InputError(f"its done copy {done_copy} is gone", "put the file back there, or drop it in the inbox")
+    home = inbox.path / record.relpath
+    if home.exists() or home.is_symlink():
+        raise InputError(f"{home} exists already", "wait until remixd has processed it, or move it aside")
+    chosen = rng.randint(0, MAX_SEED) if seed is None else seed
+    try:
+        jobs = tuple(rules.reseeded(job, chosen) for job in rules.plan(record.relpath, config.rules_for(inbox)))
+    except ValidationError as error:
+        raise InputError(f"seed {chosen} cannot be sent ({error.errors()[0]['msg']})", f"use 0..{MAX_SEED}") from None
+    if not jobs:
+        raise InputError("no rule of its inbox matches it now", "add a rule whose match covers it")
+    return RerollOrder(done_copy, record, inbox, chosen, jobs)
+
+
+def _sidecar_source(path: Path) -> tuple[str, str, str] | None:
+    try:
+        source = json.loads(path.read_text(encoding="utf-8"))["source"]
+        return str(source["inbox"]), str(source["relpath"]), str(source["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def send_rerolls(config: Config, orders: Sequence[RerollOrder]) -> Iterator[str]:
+    """Record each reroll, then put its done copy back into its inbox; one line per order."""
+    journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
+    try:
+        for order in orders:
+            # Recorded first: a running daemon may claim the file the moment it is back (a move keeps its
+            # old mtime, so it is settled at once), and the claim must find the reroll.
+            reroll_id = journal.add_reroll(order.record, order.seed)
+            home = order.inbox.path / order.record.relpath
+            try:
+                home.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(order.done_copy, home)
+            except OSError as error:
+                journal.cancel_reroll(reroll_id)
+                reason = error.strerror or str(error)
+                yield f"skipped {order.record.relpath}: cannot move {order.done_copy} to {home}: {reason}"
+                continue
+            yield f"rerolling {order.record.relpath} with seed {order.seed} (back in {order.inbox.path})"
+    finally:
+        journal.close()

@@ -1,4 +1,5 @@
-"""The five figures of issue 5. Each returns rows: a measurement beside a reference measured in the same run.
+"""The five figures of README's "Benchmarks". Each returns rows: a measurement beside a reference measured in the
+same run.
 
 Every figure starts its own sandbox and its own remixd, in a fresh folder, so none inherits another's journal,
 page cache warmth aside.

@@ -1,5 +1,5 @@
-"""`python -m bench [--quick | --smoke] [--only NAME,…]`: run remixd against the sandbox on loopback and print
-the figures of issue 5, each beside a reference measured in the same run; write them to bench/RESULTS.md.
+"""`python -m bench [--quick | --smoke] [--only NAME,…]`: run remixd against the sandbox on loopback and print the
+figures of README's "Benchmarks", each beside a reference measured in the same run; write them to bench/RESULTS.md.
 
 --quick   the idle window (and remixd's rescan_s with it) is 15 s instead of 60 s; the target scales with it
 --smoke   every figure at tiny sizes, in well under a minute: checks that the bench works, not the timings

@@ -32,7 +32,8 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture(autouse=True)
 def no_leaked_threads() -> Iterator[None]:
-    """Every thread a test starts (workers, watchers, servers) is gone when it ends (style.md habit 13)."""
+    """Every thread a test starts (workers, watchers, servers) is gone when it ends: a leaked thread would
+    keep writing into the next test's folders."""
     before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + 10

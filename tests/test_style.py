@@ -1,4 +1,4 @@
-"""The house style's strict tools (style.md habit 14), configured in pyproject.toml: ruff and mypy --strict."""
+"""The strict tools, configured in pyproject.toml: ruff check, ruff format --check and mypy --strict."""
 
 from __future__ import annotations
 

@@ -212,7 +212,7 @@ class Service:
         inbox = self._current_inbox(item.inbox)
         try:
             return self.worker.process(item.input_id, inbox, self.config.rules_for(inbox)).outcome
-        except Exception:  # one bad input never stops the daemon (habit 4); the journal keeps it claimed
+        except Exception:  # one bad input never stops the daemon (README, "The daemon keeps going"); it stays claimed
             log.exception(
                 "remixd.worker.crashed",
                 input_id=item.input_id,

@@ -1,9 +1,9 @@
 """Where an input goes once its jobs are over: to done, deleted or kept; or to failed, with an error file.
 
-The input is removed only once its copy is durable (style habit 8), and every disposal can be repeated after a
-crash: source gone and destination present means done. A move across file systems copies to a temp name beside
-the destination, fsyncs and renames, so a crash mid-copy never leaves a partial file under the input's name.
-Names come from `files.names` and temp files and folder fsyncs from `files.atomic`, so both stages name files
+The input is removed only once its copy is durable (README, "What lands on disk"), and every disposal can be
+repeated after a crash: source gone and destination present means done. A move across file systems copies to a temp
+name beside the destination, fsyncs and renames, so a crash mid-copy never leaves a partial file under the input's
+name. Names come from `files.names` and temp files and folder fsyncs from `files.atomic`, so both stages name files
 the same way.
 """
 

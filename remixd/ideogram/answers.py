@@ -7,6 +7,7 @@ Each becomes one error of the tree in `remixd.errors`, carrying what the worker 
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -45,7 +46,7 @@ def status_error(  # noqa: PLR0911  # one return per row of the status table
     reject_reason = document.get("reject_reason") if isinstance(document, dict) else None
     retry_after = retry_after_s(response.headers.get("Retry-After"), now)
     common: dict[str, Any] = {"http_status": status, "response": document}
-    if status == 402 or (  # noqa: PLR2004
+    if status == HTTPStatus.PAYMENT_REQUIRED or (
         isinstance(reject_reason, str) and any(word in reject_reason for word in _BILLING_REASONS)
     ):
         return PaymentRequired(
@@ -53,9 +54,9 @@ def status_error(  # noqa: PLR0911  # one return per row of the status table
             "top up the Ideogram balance or raise the account's limit; submissions pause until then",
             **common,
         )
-    if status in (401, 403):
+    if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
         return AuthError(f"the API refused the key ({status}): {said}", auth_hint, **common)
-    if status == 429:  # noqa: PLR2004
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
         # A 429 is rejected before it runs and is not billed (reference §4.1), hence sent=False.
         return ApiUnavailable(
             f"the API is busy (429{f' {reject_reason}' if reject_reason else ''}): {said}",
@@ -65,9 +66,9 @@ def status_error(  # noqa: PLR0911  # one return per row of the status table
             inflight_limit=reject_reason == "inflight_limit",
             **common,
         )
-    if status == 408:  # noqa: PLR2004  # the server gave up waiting for our request: it never ran
+    if status == HTTPStatus.REQUEST_TIMEOUT:  # the server gave up waiting for our request: it never ran
         return ApiUnavailable(f"the API timed out reading the upload (408): {said}", sent=False, **common)
-    if status >= 500:  # noqa: PLR2004
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         return ApiUnavailable(
             f"the API failed ({status}): {said}",
             "Ideogram bills no failed generation, so remixd sends it again after a pause",
@@ -75,18 +76,22 @@ def status_error(  # noqa: PLR0911  # one return per row of the status table
             retry_after=retry_after,
             **common,
         )
-    if 300 <= status < 400:  # noqa: PLR2004
+    if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
         location = response.headers.get("Location", "?")
         return ApiRejected(
             f"the API answered {status}, a redirect to {short_url(location)}",
             "set api.base_url to the final address (remixd does not resend an upload to another place)",
             **common,
         )
-    hints = {
-        400: "the API found the request invalid; compare the rule's request with the API reference",
-        404: "no such endpoint: check api.base_url (a gateway usually needs its prefix, e.g. /ideogram)",
-        413: "the image is over the API's upload limit; lower its size or resolution",
-        422: SAFETY_HINT,
+    hints: dict[int, str] = {
+        HTTPStatus.BAD_REQUEST: (
+            "the API found the request invalid; compare the rule's request with the API reference"
+        ),
+        HTTPStatus.NOT_FOUND: (
+            "no such endpoint: check api.base_url (a gateway usually needs its prefix, e.g. /ideogram)"
+        ),
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "the image is over the API's upload limit; lower its size or resolution",
+        HTTPStatus.UNPROCESSABLE_ENTITY: SAFETY_HINT,
     }
     hint = hints.get(status, "the API refused this request; sending it again gives the same answer")
     return ApiRejected(f"the API rejected the request ({status}): {said}", hint, **common)

@@ -1,8 +1,9 @@
 """The one-shot HTTP client for Ideogram's Remix API (or a gateway in front of it): remix() and download().
 
-No retries in here (house style, habit 10): each call makes one attempt and raises the error tree, and the
-worker decides what to try again. What it needs to decide well is in the error: `ApiUnavailable.sent` says
-whether the request may have run (and been billed), `retry_after` and `inflight_limit` come from a 429.
+No retries in here (the one retry loop is `work/retry.py`, README "Retries never pay twice"): each call makes one
+attempt and raises the error tree, and the worker decides what to try again. What it needs to decide well is in the
+error: `ApiUnavailable.sent` says whether the request may have run (and been billed), `retry_after` and
+`inflight_limit` come from a 429.
 
 The API key only ever goes to `base_url`: result URLs are signed and need none, and the POST never follows a
 redirect (requests keeps custom headers such as Api-Key across a redirect to another host). Which result URLs
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from http import HTTPStatus
 from pathlib import Path
 from typing import Protocol
 
@@ -142,7 +144,7 @@ class IdeogramClient:
         except requests.RequestException as error:
             failure = transport_error(error, url, self.timeout_s)
             raise ApiUnavailable(failure.message, "remixd polls again; nothing is sent twice", sent=False) from None
-        if body is None or not 200 <= response.status_code < 300:  # noqa: PLR2004
+        if body is None or not HTTPStatus.OK <= response.status_code < HTTPStatus.MULTIPLE_CHOICES:
             raise status_error(response, body or b"", auth_hint=self._auth_hint(), now=self._clock.wall())
         document = json_or_text(body)
         if isinstance(document, dict) and isinstance(document.get("data"), list):
@@ -196,7 +198,7 @@ class IdeogramClient:
                 "check api.base_url: this does not look like Ideogram's API",
                 http_status=response.status_code,
             )
-        if 200 <= response.status_code < 300:  # noqa: PLR2004
+        if HTTPStatus.OK <= response.status_code < HTTPStatus.MULTIPLE_CHOICES:
             return response.status_code, body
         raise status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
 
@@ -221,7 +223,8 @@ class IdeogramClient:
                 body = read_limited(response, MAX_ANSWER_BYTES, deadline) or b""
         except requests.RequestException as error:
             raise transport_error(error, url, self.timeout_s) from None
-        if response.status_code in (400, 422, 429) or 200 <= response.status_code < 300:  # noqa: PLR2004
+        accepted = (HTTPStatus.BAD_REQUEST, HTTPStatus.UNPROCESSABLE_ENTITY, HTTPStatus.TOO_MANY_REQUESTS)
+        if response.status_code in accepted or HTTPStatus.OK <= response.status_code < HTTPStatus.MULTIPLE_CHOICES:
             answer = status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
             if not isinstance(answer, AuthError):  # a billing reject_reason still means "cannot spend"
                 return

@@ -6,13 +6,14 @@ carry no credentials, and point at the API's host, its parent domain (Ideogram a
 checked the same way. No key is ever sent: result URLs are signed. The body is read up to
 `api.max_download_bytes` and no further, and must decode completely as a PNG, JPEG or WebP of a sane size.
 
-No retries in here (house style, habit 10): the worker decides, from the error type, what to try again.
+No retries in here: `work/retry.py` decides, from the error type, what to try again.
 """
 
 from __future__ import annotations
 
 import io
 import urllib.parse
+from http import HTTPStatus
 
 import requests
 from PIL import Image, UnidentifiedImageError
@@ -120,7 +121,10 @@ class ResultDownloader:
                 http_status=status,
                 response=json_or_text(read_limited(response, MAX_ERROR_BODY_BYTES, deadline) or b""),
             )
-        if status in (408, 429) or status >= 500:  # noqa: PLR2004
+        if (
+            status in (HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS)
+            or status >= HTTPStatus.INTERNAL_SERVER_ERROR
+        ):
             raise ApiUnavailable(
                 f"downloading {short_url(url)} failed ({status})",
                 "remixd tries again",
@@ -128,7 +132,7 @@ class ResultDownloader:
                 sent=False,
                 retry_after=retry_after_s(response.headers.get("Retry-After"), self._clock.wall()),
             )
-        if status != 200:  # noqa: PLR2004
+        if status != HTTPStatus.OK:
             raise ApiRejected(
                 f"downloading {short_url(url)} answered {status}",
                 "the result host refused the download; check the gateway that serves the results",
@@ -195,10 +199,10 @@ def check_image(data: bytes, url: str) -> None:
 def parent_domain(host: str) -> str:
     """api.ideogram.ai -> ideogram.ai (results live there); IPs, two-label and co.uk-style hosts stay."""
     labels = host.split(".")
-    if len(labels) < 3 or host.replace(".", "").isdigit() or ":" in host:  # noqa: PLR2004
+    if len(labels) < 3 or host.replace(".", "").isdigit() or ":" in host:  # noqa: PLR2004 — name.domain.tld
         return host
     parent = labels[1:]
-    if len(parent) == 2 and parent[0] in _SHARED_SECOND_LEVEL and len(parent[1]) == 2:  # noqa: PLR2004
+    if len(parent) == 2 and parent[0] in _SHARED_SECOND_LEVEL and len(parent[1]) == 2:  # noqa: PLR2004 — co.uk
         return host
     return ".".join(parent)
 

@@ -1,9 +1,9 @@
 """Intake: watchers and scans find candidate files, readiness waits for them to settle, the journal claims them.
 
-Events are hints; the folder is the truth (style habit 7): the backlog is scanned at start, every inbox is
-rescanned every `rescan_s` and after any watcher trouble or reload, and what a rescan finds that no event
-announced is counted. A claim is the journal's, so repeated events, rescans and restarts never queue a file
-twice. An inbox that is missing or unmounted is paused and reported, never read as "all files gone".
+Events are hints; the folder is the truth (a missed event costs a wait, never a file): the backlog is scanned at
+start, every inbox is rescanned every `rescan_s` and after any watcher trouble or reload, and what a rescan finds
+that no event announced is counted. A claim is the journal's, so repeated events, rescans and restarts never queue a
+file twice. An inbox that is missing or unmounted is paused and reported, never read as "all files gone".
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def _boxes_fit(descriptor: int, size: int) -> bool:
             length = int.from_bytes(header[8:16], "big")  # a 64-bit size follows the type
         elif length == 0:
             return True  # "to the end of the file"
-        if length < 8:  # noqa: PLR2004
+        if length < 8:  # noqa: PLR2004  # a box is at least its 8-byte header
             return True  # malformed: let the worker's decoder say what is wrong
         offset += length
     return True

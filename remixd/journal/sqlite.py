@@ -1,10 +1,10 @@
 """The SQLite journal: what remixd claimed, sent, was answered, wrote and disposed of.
 
-SQLite in WAL mode is the source of truth after a crash (style habit 9): each state is written before the work
-it describes starts, so a restart resumes from here, never from memory. Stages see only `journal.records`
-(the records, the states and the `Journal` protocol); the SQL schema and the row conversion live in
-`journal.schema`, the connection, its transactions and migrations in `journal.database`. This module is the
-one implementation of the protocol.
+SQLite in WAL mode is the source of truth after a crash (README, "The journal decides"): each state is written
+before the work it describes starts, so a restart resumes from here, never from memory. Stages see only
+`journal.records` (the records, the states and the `Journal` protocol); the SQL schema and the row conversion live
+in `journal.schema`, the connection, its transactions and migrations in `journal.database`. This module is the one
+implementation of the protocol.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import structlog
 
@@ -143,7 +144,7 @@ class Poller:
             if not gates.wait_for(lambda seconds: gates.auth.wait_while_paused(gates.stop, seconds)):
                 raise Stopped from None
         except ApiUnavailable as error:
-            if error.http_status == 429:  # noqa: PLR2004
+            if error.http_status == HTTPStatus.TOO_MANY_REQUESTS:
                 self._pacer.hold(error.retry_after or POLL_WINDOW_S)
             log.warning("remixd.generation.poll_failed", generation_id=generation_id, error=error.message)
         except ApiRejected as error:  # 404: Ideogram does not know it. Never resent: it may have been billed.

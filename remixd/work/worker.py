@@ -3,7 +3,7 @@
 Every step reads its starting point from the journal, so the same call resumes an input after a crash: a job
 that was answered is downloaded again (its URLs are in the journal), never sent again; a job caught in
 `submitting` had no answer recorded and is sent again (the one case a crash can cost a second request).
-One bad input fails alone (style habit 4): per-input errors end as a failed input with an error file.
+One bad input fails alone (README, "The daemon keeps going"): per-input errors end as a failed input with an error file.
 Sending a job is `submit.Submitter`; downloading and writing an answered job's results is `results.Results`;
 what workers share is `gates.Gates`.
 """

@@ -1,4 +1,4 @@
-"""Property-based tests (issue 6, point 5): whatever a config file holds, `load_config` answers with a valid
+"""Property-based tests: whatever a config file holds, `load_config` answers with a valid
 config or a ConfigError, and `remixd check` with exit status 2 and located messages; never a traceback.
 
 Documents are built from the real keys (so the fuzzing reaches deep into every section) with values of every

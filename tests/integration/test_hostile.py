@@ -1,5 +1,5 @@
-"""Hostile and odd inputs (issue 6): every bad file gets a clear answer on disk, nothing escapes the folders
-remixd was given, no secret leaks, and the daemon keeps serving the other inputs meanwhile.
+"""Hostile and odd inputs (README, "Odd and hostile inputs"): every bad file gets a clear answer on disk, nothing
+escapes the folders remixd was given, no secret leaks, and the daemon keeps serving the other inputs meanwhile.
 
 Each test drops the hostile entries together with ordinary images and runs the whole pipeline in process
 (`Service`, against the sandbox on loopback, sometimes through a hostile gateway in front of it), then checks

@@ -1,0 +1,156 @@
+"""The worker on one claimed input, start to finish, against a scripted API and a fake clock.
+
+The API is replaced at the worker's own seam (the `RemixApi` protocol), never inside `requests`; HTTP itself is
+tested against the sandbox in tests/integration. The clock is fake, so backoffs run the production policy in
+no time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remixd.config.load import load_config
+from remixd.config.model import BudgetConfig, Config
+from remixd.errors import ApiError, ApiUnavailable
+from remixd.ideogram.requests import RemixRequest
+from remixd.ideogram.responses import RemixResponse
+from remixd.journal.sqlite import SqliteJournal
+from remixd.work.budget import Budget
+from remixd.work.gates import Gates
+from remixd.work.retry import UNKNOWN_OUTCOME_HINT, InflightLimiter, Pause, RetryPolicy
+from remixd.work.worker import Worker
+from tests.helpers import FakeClock, image_bytes, make_image, write_config
+
+NOWHERE = "http://127.0.0.1:9"  # nothing listens: the scripted API answers instead
+
+
+class ScriptedApi:
+    """Each remix() raises the next scripted error, or answers with one image once the script is done."""
+
+    def __init__(self, *errors: ApiError) -> None:
+        self.errors = list(errors)
+        self.sent = 0
+
+    def endpoint_url(self, request: RemixRequest) -> str:
+        return NOWHERE + request.endpoint_path()
+
+    def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
+        self.sent += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        item = {"url": NOWHERE + "/r/1.png", "prompt": "p", "resolution": "1024x1024", "seed": 7}
+        return RemixResponse.model_validate({"created": "2026-03-01T12:00:00Z", "data": [item]})
+
+    def download(self, url: str) -> bytes:
+        return image_bytes(fmt="PNG")
+
+    def check_key(self) -> None:
+        return None
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return load_config(write_config(tmp_path, NOWHERE))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def journal(config: Config, clock: FakeClock) -> Iterator[SqliteJournal]:
+    config.state_dir.mkdir(parents=True)
+    opened = SqliteJournal(config.state_dir / "journal.sqlite3", clock)
+    yield opened
+    opened.close()
+
+
+def make_worker(journal: SqliteJournal, api: ScriptedApi, clock: FakeClock) -> Worker:
+    gates = Gates(
+        threading.Event(),
+        Pause(clock),
+        Pause(clock),
+        InflightLimiter(4, clock),
+        Budget(BudgetConfig(), journal, clock),
+        clock,
+    )
+    return Worker(journal, api, gates, RetryPolicy(), clock=clock)
+
+
+def claim(config: Config, journal: SqliteJournal, name: str, color: tuple[int, int, int] = (200, 80, 40)) -> int:
+    path = make_image(config.inboxes[0].path / name, color=color)
+    info = path.stat()
+    input_id = journal.claim(str(config.inboxes[0].path), name, info.st_size, info.st_mtime_ns)
+    assert input_id is not None
+    return input_id
+
+
+def process(worker: Worker, config: Config, input_id: int) -> str:
+    inbox = config.inboxes[0]
+    return worker.process(input_id, inbox, config.rules_for(inbox)).outcome
+
+
+def test_a_5xx_storm_is_waited_out_with_the_production_backoff(
+    config: Config, journal: SqliteJournal, clock: FakeClock, tmp_path: Path
+) -> None:
+    failing = [ApiUnavailable("the API failed (503)", http_status=503, sent=True) for _ in range(3)]
+    api = ScriptedApi(*failing)
+    assert process(make_worker(journal, api, clock), config, claim(config, journal, "a.jpg")) == "done"
+    assert api.sent == 4  # three 503s, then the answer; each billed nothing
+    assert sum(clock.waits) >= 1 + 2 + 4 - 2  # 1 s doubling, with jitter: seconds of backoff in no real time
+    assert (tmp_path / "done/a.jpg").is_file()
+    [sidecar] = (tmp_path / "outbox").glob("*.json")
+    assert json.loads(sidecar.read_text())["source"]["relpath"] == "a.jpg"
+
+
+def test_an_unknown_outcome_fails_the_input_without_sending_it_again(
+    config: Config, journal: SqliteJournal, clock: FakeClock, tmp_path: Path
+) -> None:
+    api = ScriptedApi(ApiUnavailable("the connection broke after the request was sent", sent=True))
+    assert process(make_worker(journal, api, clock), config, claim(config, journal, "a.jpg")) == "failed"
+    assert api.sent == 1 and clock.waits == []
+    error = json.loads((tmp_path / "failed/a.jpg.error.json").read_text())["error"]
+    assert (error["kind"], error["hint"]) == ("api_unavailable", UNKNOWN_OUTCOME_HINT)
+    assert journal.counts()["failed"] == 1
+
+
+def test_the_same_content_again_is_a_duplicate_and_is_not_sent(clock: FakeClock, tmp_path: Path) -> None:
+    fixed = [{"name": "fixed", "match": ["*.jpg"], "request": {"prompt": "a fixed prompt", "seed": 7}}]
+    config = load_config(write_config(tmp_path, NOWHERE, rules=fixed))  # no {stem}: the same request
+    config.state_dir.mkdir(parents=True)
+    journal = SqliteJournal(config.state_dir / "journal.sqlite3", clock)
+    try:
+        api = ScriptedApi()
+        worker = make_worker(journal, api, clock)
+        first = claim(config, journal, "a.jpg")
+        (tmp_path / "inbox/b.jpg").write_bytes((tmp_path / "inbox/a.jpg").read_bytes())
+        assert process(worker, config, first) == "done"
+        info = (tmp_path / "inbox/b.jpg").stat()
+        second = journal.claim(str(config.inboxes[0].path), "b.jpg", info.st_size, info.st_mtime_ns)
+        assert second is not None
+        assert process(worker, config, second) == "duplicate"
+        assert api.sent == 1  # paid once for both
+        assert (tmp_path / "done/b.jpg").is_file()
+    finally:
+        journal.close()
+
+
+def test_a_symbolic_link_in_the_inbox_fails_with_the_reason_and_is_never_followed(
+    config: Config, journal: SqliteJournal, clock: FakeClock, tmp_path: Path
+) -> None:
+    secret = make_image(tmp_path / "elsewhere.jpg")
+    (tmp_path / "inbox/link.jpg").symlink_to(secret)
+    info = (tmp_path / "inbox/link.jpg").lstat()
+    input_id = journal.claim(str(config.inboxes[0].path), "link.jpg", info.st_size, info.st_mtime_ns)
+    assert input_id is not None
+    api = ScriptedApi()
+    assert process(make_worker(journal, api, clock), config, input_id) == "failed"
+    assert api.sent == 0 and secret.is_file()
+    error = json.loads((tmp_path / "failed/link.jpg.error.json").read_text())["error"]
+    assert error["kind"] == "input" and "symbolic link" in error["message"]

@@ -47,6 +47,9 @@ _BLOCKING = """SELECT inbox, relpath, state, size, mtime_ns FROM inputs
     OR (disposal = 'kept' AND state IN ('done', 'duplicate', 'failed')) ORDER BY id"""
 _WRITTEN = """SELECT inputs.sha256, jobs.rule, jobs.fingerprint, inputs.size FROM jobs
     JOIN inputs ON inputs.id = jobs.input_id WHERE jobs.state = 'written' AND inputs.sha256 IS NOT NULL"""
+_SPENT = """SELECT coalesce(sum(s.images), 0), coalesce(sum(s.usd), 0.0) FROM spend s
+    JOIN jobs j ON j.id = s.job_id WHERE s.day = ? AND j.sandbox = 0"""
+_SPENT_UNMARKED = "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?"
 
 
 def read_journal(path: Path, today: date) -> JournalView:
@@ -69,9 +72,9 @@ def read_journal(path: Path, today: date) -> JournalView:
             for inbox, relpath, state, size, mtime_ns in connection.execute(_BLOCKING)
         }
         rows = connection.execute(_WRITTEN).fetchall()
-        spent = connection.execute(
-            "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?", (today.isoformat(),)
-        ).fetchone()
+        # The sandbox's spend is never billed; a journal from before jobs were marked has none of it.
+        marked = any(column[1] == "sandbox" for column in connection.execute("PRAGMA table_info(jobs)"))
+        spent = connection.execute(_SPENT if marked else _SPENT_UNMARKED, (today.isoformat(),)).fetchone()
     except sqlite3.Error as error:
         raise JournalError(
             f"cannot read the journal {path}: {error}", "run remixd status; if it fails too, the journal is damaged"

@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     plan = command("plan", _plan, "what a run would send and cost now, without paying or writing anything")
     plan.add_argument("paths", nargs="*", type=Path, help="files or folders in the inboxes (default: all)")
     plan.add_argument("--json", action="store_true", help="machine-readable output")
+    plan.add_argument("--quote", action="store_true", help="also ask Ideogram's price of v2 requests (free dry_run)")
     reroll = command("reroll", _reroll, "send done inputs again on purpose, with a new seed (the cost is shown first)")
     reroll.add_argument("paths", nargs="+", type=Path, help="inputs in a done folder, or results' sidecars")
     seeds = reroll.add_mutually_exclusive_group()
@@ -289,11 +290,14 @@ def _status(args: argparse.Namespace) -> ExitStatus:
 
 def _plan(args: argparse.Namespace) -> ExitStatus:
     from remixd.clock import Clock
-    from remixd.daemon.plan import make_plan, render
+    from remixd.daemon.plan import make_plan, quoter, render, with_quotes
     from remixd.journal.sqlite import JOURNAL_NAME
 
     config = _load(args)
     plan = make_plan(config, config.state_dir / JOURNAL_NAME, Clock().utcnow().date(), args.paths)
+    if args.quote:
+        with quoter(config) as quote:
+            plan = with_quotes(plan, quote)
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
     else:

@@ -14,20 +14,26 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import requests
 from PIL import Image, UnidentifiedImageError
 
 from remixd import rules
+from remixd.clock import Clock
 from remixd.config.model import BudgetConfig, Config, InboxConfig
-from remixd.errors import InboxUnavailable, InputError
+from remixd.daemon.connection import ApiConnection
+from remixd.errors import InboxUnavailable, InputError, RemixdError
+from remixd.ideogram.requests import RemixRequest
 from remixd.intake.scan import scan_stat
 from remixd.journal.readonly import JournalView, read_journal
 from remixd.work.destination import destination, job_fingerprint
+from remixd.work.prepare import prepare
 
 USD_NOISE = 1e-9  # sums of float prices: $40.00 left must admit $40.00 of requests
 SANDBOX_BASE_URL = "sandbox:"  # api.sandbox: true sends to the in-process emulator, which has no fixed address
@@ -47,12 +53,14 @@ class Row:
     images: int = 0
     usd: float = 0.0
     within_budget: bool = True
+    quote: str | None = None  # with --quote: Ideogram's own price for a v2 request, or why there is none
+    remix: RemixRequest | None = field(default=None, repr=False, compare=False)  # the request, for a quote
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "inbox": self.inbox, "relpath": self.relpath, "rule": self.rule, "journal": self.journal,
             "reason": self.reason, "endpoint": self.endpoint, "request": self.request, "images": self.images,
-            "usd": self.usd, "within_budget": self.within_budget,
+            "usd": self.usd, "within_budget": self.within_budget, "quote": self.quote,
         }  # fmt: skip
 
 
@@ -182,6 +190,7 @@ def _inbox_rows(
                 job.request.wire_fields(),
                 0 if duplicate else job.request.num_images,
                 0.0 if duplicate else job.request.cost_usd(),
+                remix=job.request,
             )
 
 
@@ -215,7 +224,8 @@ def render(plan: Plan) -> Iterator[str]:
             continue
         cost = f"{row.images} image{'s' if row.images != 1 else ''}, ${row.usd:.2f}"
         over = "" if row.within_budget else "  (over today's budget: waits for tomorrow)"
-        yield f"{where}  [{row.rule}]  {row.journal}  {cost}{over}"
+        quoted = "" if row.quote is None else f"  (quote: {row.quote})"
+        yield f"{where}  [{row.rule}]  {row.journal}  {cost}{quoted}{over}"
         yield f"    POST {row.endpoint}  {_compact(row.request)}"
     summary = plan.to_dict()["total"]
     for name, total in plan.totals.items():
@@ -237,3 +247,36 @@ def render(plan: Plan) -> Iterator[str]:
 
 def _compact(request: dict[str, Any]) -> str:
     return json.dumps(request, sort_keys=True, ensure_ascii=False)
+
+
+def with_quotes(plan: Plan, quote: Callable[[Row], str]) -> Plan:
+    """The plan with `quote(row)` for each new request on a v2 route (`remixd plan --quote`)."""
+    rows = [
+        dataclasses.replace(row, quote=quote(row))
+        if row.journal == "new" and row.remix is not None and row.remix.route.is_v2
+        else row
+        for row in plan.rows
+    ]
+    return dataclasses.replace(plan, rows=rows)
+
+
+@contextmanager
+def quoter(config: Config) -> Iterator[Callable[[Row], str]]:
+    """Ask the API for each v2 request's price with a free `dry_run` (the image is read and checked as `run`
+    would, so this is slower than the plan itself); the in-process sandbox is stopped afterwards."""
+    connection = ApiConnection(os.environ, requests.Session(), Clock())
+    try:
+        client = connection.build_client(config, None)
+
+        def quote(row: Row) -> str:
+            assert row.remix is not None  # with_quotes asks only for rows with a request
+            try:
+                prepared = prepare(Path(row.inbox) / row.relpath, row.remix.route.max_source_bytes)
+                answer = client.quote(row.remix, prepared.data, prepared.filename, prepared.content_type)
+            except RemixdError as error:
+                return f"none: {error.message}"
+            return f"${answer.usd:.2f} {answer.qualifier}"
+
+        yield quote
+    finally:
+        connection.close()

@@ -140,3 +140,26 @@ def test_plan_works_beside_a_running_daemon(tmp_path: Path, sandbox: SandboxServ
     states = {row["relpath"]: row["journal"] for row in json.loads(shown.stdout)["rows"]}
     assert states == {"first.jpg": "in progress", "new.jpg": "new"}
     daemon.reap()
+
+
+def test_quote_asks_ideogram_s_own_price_for_v2_requests_and_pays_nothing(
+    tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from remixd.daemon.plan import quoter, with_quotes
+
+    monkeypatch.setenv("IDEOGRAM_API_KEY", TEST_KEY)
+    v2 = {"name": "v2", "match": ["*-v2.*"], "request": {"prompt": "A poster of {stem}", "model": "ideogram-3"}}
+    config = write_config(tmp_path, sandbox.base_url, rules=[v2, POSTER])
+    make_image(tmp_path / "inbox/mug-v2.jpg")
+    make_image(tmp_path / "inbox/lamp.jpg")
+    loaded = load_config(config)
+    plan = make_plan(loaded, loaded.state_dir / JOURNAL_NAME, datetime.now(UTC).date())
+
+    with quoter(loaded) as quote:
+        quoted = with_quotes(plan, quote)
+
+    quotes = {row.relpath: row.quote for row in quoted.rows}
+    assert quotes["lamp.jpg"] is None  # legacy /remix has no dry_run
+    assert quotes["mug-v2.jpg"] is not None and quotes["mug-v2.jpg"].startswith("$"), quotes
+    assert [received.path for received in sandbox.received] == ["/v2/image/remix/ideogram-3"]
+    assert sandbox.ledger.usd == 0

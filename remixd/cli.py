@@ -231,6 +231,7 @@ def _status(args: argparse.Namespace) -> ExitStatus:
     try:
         today = clock.utcnow().date()
         spent, sandbox = journal.spent(today), journal.spent(today, sandbox=True)
+        possible = journal.possible_payments()
         inputs, jobs, failures = journal.counts(), journal.job_counts(), journal.recent_failures(10)
     finally:
         journal.close()
@@ -243,8 +244,9 @@ def _status(args: argparse.Namespace) -> ExitStatus:
                 {
                     "inputs": inputs,
                     "jobs": jobs,
-                    "spent_today": {"images": spent.images, "usd": spent.usd},
+                    "spent_today": {"images": spent.images, "usd": spent.usd, "unknown_outcome": spent.unknown},
                     "sandbox_today": {"images": sandbox.images, "usd": sandbox.usd, "billed": False},
+                    "possible_payments": {"requests": possible.unknown, "images": possible.images, "usd": possible.usd},
                     "paused": paused,
                     "daemon": daemon,
                     "recent_failures": [
@@ -267,7 +269,16 @@ def _status(args: argparse.Namespace) -> ExitStatus:
         return ExitStatus.OK
     print("inputs: " + ", ".join(f"{state} {count}" for state, count in inputs.items()))
     print("jobs:   " + ", ".join(f"{state} {count}" for state, count in jobs.items()))
-    print(f"spent today (UTC): {spent.images} images, ${spent.usd:.2f}")
+    print(
+        f"spent today (UTC): {spent.images} images, ${spent.usd:.2f}"
+        + (f" (counting {spent.unknown} request(s) with an unknown outcome as paid)" if spent.unknown else "")
+    )
+    if possible.unknown:
+        print(
+            f"possible payments: {possible.unknown} request(s), {possible.images} images, ${possible.usd:.2f}, were "
+            "sent and never answered (a crash, a timeout or a reset caught them): Ideogram may have billed them; "
+            "check its usage page"
+        )
     if sandbox.images:
         print(f"sandbox today: {sandbox.images} images, not billed (${sandbox.usd:.2f} at Ideogram's prices)")
     if daemon.get("running"):

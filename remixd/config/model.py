@@ -32,6 +32,9 @@ class ApiConfig(BaseModel):
     max_in_flight_images: Annotated[StrictInt, Field(ge=1, le=64)] = 8
     timeout_s: Seconds = 180.0
     download_timeout_s: Seconds = 60.0
+    # A legacy or 3.0 request caught in flight by a crash may have been billed and cannot be looked up:
+    # resend it (counted twice) or hold it as "outcome unknown" for `remixd retry` (README, "After a crash").
+    after_crash: Literal["resend", "hold"] = "resend"
     max_download_bytes: Annotated[StrictInt, Field(gt=0)] = 50 * 1024 * 1024
     # Hosts (or URLs) result links may point at besides the API's host and its parent domain.
     allowed_result_hosts: tuple[StrictStr, ...] = ()

@@ -10,6 +10,7 @@ rather than subclassing the service.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ def build_parts(
             journal,
             client,
             gates,
-            policy or RetryPolicy(),
+            _with_after_crash(policy or RetryPolicy(), config),
             clock=clock,
             sandbox=lambda: client.sandbox,
             polls=PollSettings(config.api.poll_interval_s, config.api.timeout_s),
@@ -114,3 +115,8 @@ def _api_metrics() -> ApiMetrics:
     from remixd.daemon.metrics import ApiMetrics  # loaded only when metrics are configured: prometheus_client
 
     return ApiMetrics()
+
+
+def _with_after_crash(policy: RetryPolicy, config: Config) -> RetryPolicy:
+    """The configured api.after_crash wins over a policy passed in (a test's fast backoff keeps it too)."""
+    return dataclasses.replace(policy, after_crash=config.api.after_crash)

@@ -85,13 +85,16 @@ def sidecar(
     item: Mapping[str, Any],
     image: ImageInfo | None,
     cost_usd: float,
+    possible_payments: int,
     detected_at: datetime,
     submitted_at: datetime,
     completed_at: datetime,
     sandbox: bool = False,
 ) -> dict[str, Any]:
     """The contract's `remixd.result/1` document; `item` is the API's result item (its url is not kept).
-    `sandbox`: made by the built-in sandbox, a stamped placeholder nobody paid for."""
+    `sandbox`: made by the built-in sandbox, a stamped placeholder nobody paid for.
+    `possible_payments`: earlier requests for these results that were sent and never answered (a crash
+    caught them in flight): each may have been billed on top of `cost_usd`."""
     return {
         "schema": RESULT_SCHEMA,
         "sandbox": sandbox,
@@ -125,6 +128,7 @@ def sidecar(
             "height": image.height,
         },
         "cost_usd": cost_usd,
+        "possible_payments": possible_payments,
         "timings": {
             "detected_at": _iso(detected_at),
             "submitted_at": _iso(submitted_at),

@@ -60,6 +60,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         input_id INTEGER REFERENCES inputs (id))""",
         "CREATE INDEX rerolls_pending ON rerolls (inbox, relpath, sha256) WHERE input_id IS NULL",
     ),
+    (
+        # Every request is a possible payment from the moment it is sent (README, "Every request counts"):
+        # its spend row is written then, as `sent`, and becomes `billed` when the API answers; an answer that
+        # says nothing ran (429, 5xx, a 4xx rejection) withdraws it. A row still `sent` is a request whose
+        # outcome nobody knows (a crash, a timeout, a reset): counted against the budget as paid.
+        "ALTER TABLE spend ADD COLUMN status TEXT NOT NULL DEFAULT 'billed'",
+        "CREATE INDEX spend_job ON spend (job_id, status)",
+        # Jobs a crash caught in flight under an earlier schema: their requests were sent, never answered.
+        """INSERT INTO spend (job_id, day, at, images, usd, status)
+        SELECT id, substr(submitted_at, 1, 10), submitted_at, images, cost_usd, 'sent' FROM jobs
+        WHERE state = 'submitting' AND submitted_at IS NOT NULL""",
+    ),
 )
 
 
@@ -110,6 +122,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         generation_id=row["generation_id"],
         generation_at=parse_moment_or_none(row["generation_at"]),
         generation_seed=row["generation_seed"],
+        possible_payments=row["possible_payments"],
     )
 
 

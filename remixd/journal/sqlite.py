@@ -10,13 +10,13 @@ implementation of the protocol.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import ErrorRecord, JournalError
-from remixd.journal import rerolls
+from remixd.journal import ledger, rerolls
 from remixd.journal.database import Database, count_states, expect
 from remixd.journal.records import (
     INPUT_STATES,
@@ -119,19 +119,22 @@ class SqliteJournal:
         return [jobs[spec.rule] for spec in specs]
 
     def start_submit(self, job_id: int) -> JobRecord:
-        """Written (durably) before the request is sent: after a crash, `submitting` means "maybe billed".
-        From `answered` only when a policy resends a job whose URLs expired: that is billed again."""
+        """Written (durably) before the request is sent: after a crash, `submitting` means "maybe billed", and
+        the request already counts as paid (journal/ledger.py). From `submitting` when a job caught in flight
+        by a crash is sent again; from `answered` only when a policy resends a job whose URLs expired."""
         with self._db.write(durable=True) as db:
-            expect(db, "jobs", job_id, ("pending", "submitting", "answered"))
+            row = expect(db, "jobs", job_id, ("pending", "submitting", "answered"))
+            moment = self._clock.utcnow()
             db.execute(
                 "UPDATE jobs SET state = 'submitting', attempts = attempts + 1, submitted_at = ? WHERE id = ?",
-                (self._now(), job_id),
+                (stamp(moment), job_id),
             )
+            ledger.record_sent(db, row, moment)
         return self.get_job(job_id)
 
     def record_generation(self, job_id: int, generation_id: str, seed: int | None, *, images: int) -> None:
-        """Ideogram accepted an async request: its id first, durably, and it is billed today from now on (a
-        generation that fails is refunded in `record_job_failure`)."""
+        """Ideogram accepted an async request: its id first, durably, and its request is billed from now on
+        (a generation that fails is refunded in `record_job_failure`)."""
         with self._db.write(durable=True) as db:
             row = expect(db, "jobs", job_id, ("submitting",))
             moment = self._clock.utcnow()
@@ -140,16 +143,13 @@ class SqliteJournal:
                 " last_error = NULL WHERE id = ?",
                 (generation_id, stamp(moment), seed, job_id),
             )
-            db.execute(
-                "INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)",
-                (job_id, moment.astimezone(UTC).date().isoformat(), stamp(moment), images, row["cost_usd"]),
-            )
+            ledger.record_billed(db, job_id, images, row["cost_usd"], moment)
 
     def record_answer(
         self, job_id: int, response: Mapping[str, Any], *, images: int | None = None, cost_usd: float | None = None
     ) -> None:
         """The API answered 200 (or the generation completed): keep its answer (the result URLs) before
-        downloading, and bill it today; a generation was billed when accepted, now at what it really cost."""
+        downloading; the request was billed (a generation when accepted, now at what it really cost)."""
         with self._db.write(durable=True) as db:
             row = expect(db, "jobs", job_id, ("submitting", "generating"))
             moment = self._clock.utcnow()
@@ -166,15 +166,12 @@ class SqliteJournal:
                         (images, cost_usd, job_id),
                     )
                 return
-            db.execute(
-                "INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)",
-                (
-                    job_id,
-                    moment.astimezone(UTC).date().isoformat(),
-                    stamp(moment),
-                    row["images"] if images is None else images,
-                    row["cost_usd"] if cost_usd is None else cost_usd,
-                ),
+            ledger.record_billed(
+                db,
+                job_id,
+                row["images"] if images is None else images,
+                row["cost_usd"] if cost_usd is None else cost_usd,
+                moment,
             )
 
     def record_written(self, job_id: int, files: Sequence[str]) -> None:
@@ -185,11 +182,16 @@ class SqliteJournal:
                 (dump_json(list(files)), self._now(), job_id),
             )
 
-    def record_job_failure(self, job_id: int, error: ErrorRecord, *, final: bool) -> JobRecord:
+    def record_job_failure(
+        self, job_id: int, error: ErrorRecord, *, final: bool, not_billed: bool = False
+    ) -> JobRecord:
         """final: the job failed. Otherwise keep the error and the job retryable: an answered job stays
         answered (its download is retried, it is never sent again); any other goes back to pending.
-        A written job can fail too: its files went missing and its links expired before a new download."""
+        A written job can fail too: its files went missing and its links expired before a new download.
+        not_billed: the API's answer to the request just sent says nothing ran; it no longer counts as paid."""
         with self._db.write() as db:
+            if not_billed:
+                ledger.withdraw(db, job_id)
             states = (
                 ("pending", "submitting", "generating", "answered", "written")
                 if final
@@ -328,13 +330,21 @@ class SqliteJournal:
         return parse_moment_or_none(row[0])
 
     def spent(self, day: date, *, sandbox: bool = False) -> Spend:
-        """What the API billed that day; with `sandbox`, what the sandbox would have (never billed)."""
-        row = self._db.read(
-            """SELECT coalesce(sum(s.images), 0), coalesce(sum(s.usd), 0.0) FROM spend s
-               JOIN jobs j ON j.id = s.job_id WHERE s.day = ? AND j.sandbox = ?""",
-            (day.isoformat(), int(sandbox)),
-        )[0]
-        return Spend(images=int(row[0]), usd=round(float(row[1]), 6))
+        """What the requests sent that UTC day cost, answered or not (`unknown`: never answered); with
+        `sandbox`, what the sandbox's would have (never billed, never counted against budget.*)."""
+        return self._spend("s.day = ? AND j.sandbox = ?", (day.isoformat(), int(sandbox)))
+
+    def possible_payments(self) -> Spend:
+        """Every request, any day, that was sent and never answered either way: each may have been billed."""
+        return self._spend("s.status = 'sent' AND j.sandbox = 0", ())
+
+    def _spend(self, where: str, parameters: Sequence[Any]) -> Spend:
+        sql = (
+            "SELECT coalesce(sum(s.images), 0), coalesce(sum(s.usd), 0.0), coalesce(sum(s.status = 'sent'), 0) "
+            "FROM spend s JOIN jobs j ON j.id = s.job_id WHERE " + where  # one of this module's literal conditions
+        )
+        row = self._db.read(sql, parameters)[0]
+        return Spend(images=int(row[0]), usd=round(float(row[1]), 6), unknown=int(row[2]))
 
     def counts(self) -> dict[str, int]:
         return count_states(self._db.read("SELECT state, count(*) FROM inputs GROUP BY state"), INPUT_STATES)
@@ -375,7 +385,7 @@ class SqliteJournal:
 
     # `where` is always one of this module's literal conditions, values go through parameters: no injection.
     def _jobs(self, where: str, parameters: Sequence[Any]) -> list[JobRecord]:
-        sql = "SELECT * FROM jobs WHERE " + where  # noqa: S608 — literal condition, see above
+        sql = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS} FROM jobs WHERE " + where  # noqa: S608 — see above
         return [job_record(row) for row in self._db.read(sql, parameters)]
 
     def _inputs(self, where: str, parameters: Sequence[Any] = ()) -> list[InputRecord]:

@@ -1,18 +1,23 @@
 """The daily spending cap: unattended runs stop spending at `budget.max_*_per_day` until the next UTC day.
 
-Spend comes from the journal (what the API billed), plus what is in flight right now, reserved before a request
-is sent, so ten workers checking at once cannot overshoot the cap by ten requests.
+Spend comes from the journal, which counts every request from the moment it is sent (answered or not: a crash
+cannot hide a payment), plus the requests about to be sent, reserved until the journal has recorded them, so
+ten workers checking at once cannot overshoot the cap by ten requests.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import TypeVar
 
 from remixd.clock import Clock
 from remixd.config.model import BudgetConfig
 from remixd.journal.records import Journal, Spend
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,19 @@ class Budget:
             self._reserved_usd += usd
             return None
 
+    def sent(self, images: int, usd: float, record: Callable[[], T]) -> T:
+        """`record()` journals the reserved request as sent (from then on the journal counts it) and the
+        reservation is freed, as one step for every other check: between the two, a check would count the
+        request twice and pause the budget for the day while it still had room."""
+        with self._lock:
+            try:
+                return record()
+            finally:
+                self._reserved_images -= images
+                self._reserved_usd -= usd
+
     def release(self, images: int, usd: float) -> None:
-        """The request was answered (the journal now holds its cost) or not billed: free the reservation."""
+        """The request was never sent (a stop, a failed journal write): free its reservation."""
         with self._lock:
             self._reserved_images -= images
             self._reserved_usd -= usd

@@ -105,6 +105,7 @@ class Results:
                 item=item.model_dump(mode="json"),
                 image=None,
                 cost_usd=round(job.cost_usd / count, 6),
+                possible_payments=job.possible_payments,
                 detected_at=record.detected_at,
                 submitted_at=job.submitted_at or completed,
                 completed_at=completed,

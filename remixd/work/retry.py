@@ -18,7 +18,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import structlog
 
@@ -42,6 +42,7 @@ class RetryPolicy:
     max_backoff_s: float = 60.0
     total_s: float = 900.0
     jitter: float = 0.25  # each delay is drawn from backoff * [1 - jitter, 1 + jitter]
+    after_crash: Literal["resend", "hold"] = "resend"  # api.after_crash: a request a crash caught in flight
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.base_s < 0 or self.max_backoff_s < 0 or self.total_s < 0:

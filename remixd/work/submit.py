@@ -1,7 +1,8 @@
 """Sending one job: wait for the pauses and the budget, take in-flight slots, send, and record the answer.
 
-The request is journalled as `submitting` before it is sent, and its answer before anything is downloaded, so
-a crash never pays twice for an answered job (README, "Retries never pay twice"). What is retried, and what
+The request is journalled as `submitting` (and counted as paid) before it is sent, and its answer before anything
+is downloaded, so a crash never pays twice for an answered job (README, "Retries never pay twice"); a job a
+crash caught in flight is resent or held as `api.after_crash` says. What is retried, and what
 never is, is `retry.retry_unavailable`'s business.
 """
 
@@ -13,14 +14,14 @@ import random
 import structlog
 
 from remixd.clock import Clock
-from remixd.errors import ApiRejected, ApiUnavailable, AuthError, JobFailed, Stopped
+from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, ErrorRecord, JobFailed, Stopped
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import JobRecord, Journal
 from remixd.work.gates import Gates
 from remixd.work.poll import Poller, PollPacer, PollSettings
 from remixd.work.prepare import PreparedImage
-from remixd.work.retry import RetryPolicy, retry_unavailable
+from remixd.work.retry import UNKNOWN_OUTCOME_HINT, RetryPolicy, retry_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -47,11 +48,14 @@ class Submitter:
         self._rng = rng
 
     def submit(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> None:
+        if job.state == "submitting":  # sent before a crash, never answered: it may have been billed
+            self._after_crash(job)
+
         def journal(error: ApiUnavailable, final: bool) -> None:
             if error.inflight_limit:
                 # Other clients of the organisation hold slots too: back off our own ceiling (AIMD).
                 self._gates.limiter.on_inflight_limit()
-            self._journal.record_job_failure(job.id, error.record(), final=final)
+            self._journal.record_job_failure(job.id, error.record(), final=final, not_billed=not _may_have_run(error))
 
         generating = retry_unavailable(
             lambda: self._send(job, request, prepared),
@@ -94,7 +98,8 @@ class Submitter:
                 raise Stopped
             generating = False
             try:
-                self._journal.start_submit(job.id)
+                # From here the journal counts the request as paid, and the reservation is freed.
+                gates.budget.sent(images, usd, lambda: self._journal.start_submit(job.id))
                 gates.beat()  # the request may take its whole deadline: the watchdog's limit is one deadline
                 response = self._client.remix(request, prepared.data, prepared.filename, prepared.content_type)
                 if response.accepted and response.generation_id is not None:
@@ -106,20 +111,43 @@ class Submitter:
                         job.id, response.model_dump(mode="json"), images=len(response.data), cost_usd=request.cost_usd()
                     )
             except AuthError as error:
-                self._journal.record_job_failure(job.id, error.record(), final=False)
+                self._journal.record_job_failure(job.id, error.record(), final=False, not_billed=True)
                 if gates.auth.pause(f"{error.message} — {error.hint}"):  # several workers may hear it at once
                     log.error("remixd.api.paused", reason=error.message, hint=error.hint)
                 continue
             except ApiRejected as error:
-                self._journal.record_job_failure(job.id, error.record(), final=True)
+                self._journal.record_job_failure(
+                    job.id, error.record(), final=True, not_billed=not _may_have_run(error)
+                )
                 raise JobFailed(error.record()) from None
             finally:
                 if not generating:  # a pending generation's images keep their places until it ends
                     gates.limiter.release(job.images)
-                gates.budget.release(images, usd)
             gates.limiter.on_success()
             log.debug("remixd.job.answered", generating=generating)
             return generating
+
+    def _after_crash(self, job: JobRecord) -> None:
+        """api.after_crash for a request a crash (or a stop past its deadline) caught in flight: the legacy and
+        3.0 routes cannot be asked whether it ran, so either send it again, counted once more, or hold it."""
+        sent_at = job.submitted_at.isoformat() if job.submitted_at else "before the last stop"
+        if self._policy.after_crash == "hold":
+            error = ErrorRecord(
+                "outcome_unknown",
+                f"the request sent at {sent_at} was never answered (remixd stopped first); "
+                "the outcome is unknown: Ideogram may have run and billed it",
+                f"{UNKNOWN_OUTCOME_HINT}; api.after_crash: hold kept remixd from sending it again on its own",
+            )
+            self._journal.record_job_failure(job.id, error, final=True)
+            log.warning("remixd.job.held", sent_at=sent_at, possible_payments=job.possible_payments)
+            raise JobFailed(error)
+        log.warning(
+            "remixd.job.resent_after_crash",
+            sent_at=sent_at,
+            possible_payments=job.possible_payments,
+            hint="the earlier request may have been billed too; both count against the budget "
+            "(api.after_crash: hold fails it for `remixd retry` instead)",
+        )
 
     def _wait_until_allowed(self, images: int, usd: float) -> None:
         gates = self._gates
@@ -134,3 +162,15 @@ class Submitter:
                 f"{refusal.reason}; submissions resume at {refusal.until.isoformat()}", until=refusal.until.timestamp()
             ):
                 log.warning("remixd.budget.paused", reason=refusal.reason, until=refusal.until.isoformat())
+
+
+def _may_have_run(error: ApiError) -> bool:
+    """Whether a request that ended in `error` may still have been billed (it stays counted as paid).
+
+    No status: a reset or timeout after sending may have run; one never sent (`sent=False`, a bad URL) did
+    not. A 2xx that could not be used ran. Every other status is the API saying nothing ran: 429 and 4xx are
+    refused before any work, and "a generation that fails is not billed" (README, "Every request counts").
+    """
+    if error.http_status is None:
+        return isinstance(error, ApiUnavailable) and error.sent
+    return 200 <= error.http_status < 300  # noqa: PLR2004

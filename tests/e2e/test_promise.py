@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from remixd.journal.sqlite import JOURNAL_NAME
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox import SandboxServer
-from tests.helpers import TEST_KEY, Daemon, make_image, read_only, remixd, wait_for, write_config
+from tests.helpers import TEST_KEY, Daemon, make_image, read_only, remixd, sidecars, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -79,3 +82,44 @@ def test_a_read_only_state_dir_is_reported_as_read_only_not_as_a_journal_to_move
     assert f"the journal {journal} is read-only" in status.stderr
     for result in (started, status):
         assert "aside" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("after_crash", ["resend", "hold"])
+def test_a_request_caught_in_flight_by_a_crash_is_counted_and_resent_or_held(
+    tmp_path: Path, sandbox: SandboxServer, after_crash: str
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url, api={"after_crash": after_crash})
+    crashed = Daemon(config, ENV)
+    crashed.wait_started()
+    sandbox.hold()
+    make_image(tmp_path / "inbox/a.jpg")
+    wait_for(lambda: sandbox.in_flight, message="a.jpg to be sent")
+    crashed.stop(signal.SIGKILL)
+    sandbox.release()  # the request runs to the end: Ideogram billed it, remixd never heard
+    wait_for(lambda: sandbox.ledger.requests == 1, message="the sandbox to bill the orphaned request")
+
+    status = remixd("status", "-c", str(config), env=ENV)
+    assert "possible payments: 1 request(s), 1 images, $0.08" in status.stdout, status.stdout
+    assert "spent today (UTC): 1 images, $0.08 (counting 1 request(s) with an unknown outcome" in status.stdout
+
+    restarted = Daemon(config, ENV)
+    restarted.wait_started()
+    wait_for(lambda: not any((tmp_path / "inbox").iterdir()), message="a.jpg to end")
+    assert restarted.stop() == 0
+    journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
+    try:
+        spent = journal.spent(datetime.now(UTC).date())
+    finally:
+        journal.close()
+    if after_crash == "resend":
+        assert sandbox.ledger.requests == 2  # paid twice, and counted twice: the budget saw both
+        (document,) = sidecars(tmp_path / "outbox")
+        assert document["possible_payments"] == 1
+        assert (spent.images, spent.unknown) == (2, 1)
+    else:
+        assert sandbox.ledger.requests == 1  # never sent again on its own
+        error = json.loads((tmp_path / "failed/a.jpg.error.json").read_text())
+        assert error["error"]["kind"] == "outcome_unknown"
+        assert "remixd retry" in error["error"]["hint"]
+        assert (spent.images, spent.unknown) == (1, 1)
+    assert spent.images >= sandbox.ledger.images  # the journal never counts less than the API billed

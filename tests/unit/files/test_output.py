@@ -199,6 +199,8 @@ CONTRACT_SIDECAR_KEYS = {
     "image": {"file", "sha256", "bytes", "width", "height"},
     "timings": {"detected_at", "submitted_at", "completed_at"},
 }
+# Fields remixd adds to the contract's (README, "What lands on disk"): only ever added, never renamed.
+ADDED_SIDECAR_KEYS = {"possible_payments"}
 
 
 def make_sidecar(image: ImageInfo | None, conversion: str | None = None) -> dict[str, object]:
@@ -224,6 +226,7 @@ def make_sidecar(image: ImageInfo | None, conversion: str | None = None) -> dict
         },
         image=image,
         cost_usd=0.08,
+        possible_payments=0,
         detected_at=WHEN,
         submitted_at=WHEN + timedelta(seconds=1),
         completed_at=WHEN + timedelta(seconds=9),
@@ -232,7 +235,7 @@ def make_sidecar(image: ImageInfo | None, conversion: str | None = None) -> dict
 
 def test_the_sidecar_has_exactly_the_contract_fields(tmp_path: Path) -> None:
     document = make_sidecar(ImageInfo("a.poster.1.png", SHA, 5337, 800, 1280))
-    assert set(document) == set(CONTRACT_SIDECAR_KEYS)
+    assert set(document) == set(CONTRACT_SIDECAR_KEYS) | ADDED_SIDECAR_KEYS
     for key, fields in CONTRACT_SIDECAR_KEYS.items():
         if fields is not None:
             assert set(document[key]) == fields, key  # type: ignore[call-overload]

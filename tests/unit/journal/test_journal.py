@@ -15,7 +15,7 @@ import pytest
 
 from remixd.clock import Clock
 from remixd.errors import ErrorRecord, JournalError
-from remixd.journal.records import Candidate, JobSpec, Journal
+from remixd.journal.records import Candidate, JobSpec, Journal, Spend
 from remixd.journal.schema import MIGRATIONS
 from remixd.journal.sqlite import SqliteJournal
 
@@ -364,13 +364,13 @@ def answer(journal: SqliteJournal, relpath: str, images: int, cost: float) -> in
     return job.id
 
 
-def test_spend_counts_answers_by_utc_day(journal: SqliteJournal, clock: Moments) -> None:
+def test_spend_counts_every_request_sent_by_utc_day(journal: SqliteJournal, clock: Moments) -> None:
     clock.now = datetime(2025, 3, 1, 23, 59, tzinfo=UTC)
     answer(journal, "a.jpg", 2, 0.16)
     never_answered = journal.claim(INBOX, "b.jpg", 1, 1)
     assert never_answered is not None
     [job] = journal.add_jobs(never_answered, [spec(images=4, cost=0.32)])
-    journal.start_submit(job.id)
+    journal.start_submit(job.id)  # sent, never answered: it may have been billed, so it counts
     clock.advance(minutes=2)
     answered_twice = answer(journal, "c.jpg", 1, 0.1)
     journal.start_submit(answered_twice)  # resubmitted after its URLs expired: billed again
@@ -378,11 +378,56 @@ def test_spend_counts_answers_by_utc_day(journal: SqliteJournal, clock: Moments)
     # 01:30 at UTC+2 is 23:30 UTC the day before
     clock.now = datetime(2025, 3, 3, 1, 30, tzinfo=timezone(timedelta(hours=2)))
     answer(journal, "d.jpg", 3, 0.3)
-    assert journal.spent(date(2025, 3, 1)).images == 2
-    assert journal.spent(date(2025, 3, 1)).usd == pytest.approx(0.16)
-    assert journal.spent(date(2025, 3, 2)).images == 1 + 1 + 3
-    assert journal.spent(date(2025, 3, 2)).usd == pytest.approx(0.5)
+    assert journal.spent(date(2025, 3, 1)) == Spend(images=2 + 4, usd=pytest.approx(0.48), unknown=1)
+    assert journal.spent(date(2025, 3, 2)) == Spend(images=1 + 1 + 3, usd=pytest.approx(0.5), unknown=0)
     assert journal.spent(date(2025, 3, 3)).images == 0
+    assert journal.possible_payments() == Spend(images=4, usd=pytest.approx(0.32), unknown=1)
+    assert journal.get_job(job.id).possible_payments == 1
+
+
+def test_an_answer_that_says_nothing_ran_withdraws_the_payment(journal: SqliteJournal, clock: Moments) -> None:
+    today = clock.now.date()
+    input_id = journal.claim(INBOX, "a.jpg", 1, 1)
+    assert input_id is not None
+    [job] = journal.add_jobs(input_id, [spec(images=2, cost=0.16)])
+    journal.start_submit(job.id)
+    assert journal.spent(today) == Spend(images=2, usd=pytest.approx(0.16), unknown=1)
+    busy = ErrorRecord("api_unavailable", "429 inflight_limit", http_status=429)
+    journal.record_job_failure(job.id, busy, final=False, not_billed=True)
+    assert journal.spent(today) == Spend(images=0, usd=0.0, unknown=0)
+    journal.start_submit(job.id)
+    reset = ErrorRecord("api_unavailable", "the connection broke after the request was sent")
+    journal.record_job_failure(job.id, reset, final=False)  # it may have run: still counted, as unknown
+    journal.start_submit(job.id)
+    journal.record_answer(job.id, {}, images=2, cost_usd=0.16)
+    assert journal.spent(today) == Spend(images=4, usd=pytest.approx(0.32), unknown=1)
+    assert journal.get_job(job.id).possible_payments == 1
+
+
+def test_a_first_schema_journal_counts_its_requests_caught_in_flight(path: Path, clock: Moments) -> None:
+    path.parent.mkdir(parents=True)
+    first = sqlite3.connect(path)
+    first.executescript(";".join([*MIGRATIONS[0], "CREATE TABLE schema_version (version INTEGER NOT NULL)"]))
+    moment = "2025-03-01T12:00:00.000000+00:00"
+    first.execute("INSERT INTO schema_version VALUES (1)")
+    first.execute(
+        "INSERT INTO inputs (id, inbox, relpath, size, mtime_ns, state, detected_at, claimed_at) "
+        "VALUES (1, ?, 'a.jpg', 1, 1, 'claimed', ?, ?)",
+        (INBOX, moment, moment),
+    )
+    first.execute(
+        "INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts, "
+        "created_at, submitted_at) VALUES (1, 1, 'poster', 'f1', 'e', '{}', 2, 0.16, 'submitting', 1, ?, ?)",
+        (moment, moment),
+    )
+    first.commit()
+    first.close()
+    journal = SqliteJournal(path, clock=clock)
+    try:
+        assert journal.spent(date(2025, 3, 1)) == Spend(images=2, usd=pytest.approx(0.16), unknown=1)
+        assert journal.get_job(1).possible_payments == 1
+    finally:
+        journal.close()
 
 
 # -- operator views ------------------------------------------------------------------------------------------

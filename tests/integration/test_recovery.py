@@ -245,7 +245,8 @@ def test_status_and_retry_commands(tmp_path: Path, sandbox: SandboxServer) -> No
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     assert (report["inputs"]["done"], report["inputs"]["failed"]) == (1, 2)
-    assert report["spent_today"] == {"images": 1, "usd": pytest.approx(0.08)}
+    assert report["spent_today"] == {"images": 1, "usd": pytest.approx(0.08), "unknown_outcome": 0}
+    assert report["possible_payments"] == {"requests": 0, "images": 0, "usd": 0.0}
     reasons = {failure["relpath"]: failure for failure in report["recent_failures"]}
     assert reasons["a-risky.jpg"]["kind"] == "api_rejected" and "safety" in reasons["a-risky.jpg"]["message"]
     assert reasons["a-risky.jpg"]["rule"] == "risky"

@@ -47,9 +47,11 @@ def test_once_writes_results_sidecars_and_moves_inputs(tmp_path: Path, sandbox: 
         "image",
         "cost_usd",
         "cost_source",
+        "possible_payments",
         "timings",
         "output",
     }
+    assert document["possible_payments"] == 0
     assert document["schema"] == "remixd.result/1"
     assert document["api"]["request"] == {
         "prompt": "A serene tropical beach, beach",

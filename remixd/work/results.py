@@ -135,34 +135,34 @@ class Results:
         # (same.jpg and same.png, or two long names cut to one) must never both pick the same free name. A
         # template of the user's own may send inputs of any folder to one place: then the lock is the output's.
         locked = PurePosixPath(record.relpath).parent if inbox.output_name == templates.DEFAULT else PurePosixPath()
-        with self._folder_locked(inbox.output / locked):
-            paths = self.gates.retry_output(
-                lambda: names.result_paths(
-                    inbox.output,
-                    source,
-                    job.rule,
-                    job.fingerprint,
-                    extensions=[None if final is None else final.encoded.extension for final in finals],
-                    # An image without its sidecar is ours if it is what we write, or the download as it came
-                    # (what remixd wrote before it embedded metadata, or with embed_metadata off).
-                    image_sha256s=[
-                        None if final is None else frozenset({final.sha256, _sha256(final.download)})
-                        for final in finals
-                    ],
-                    template=inbox.output_name,
-                    values=values,
-                    reroll=None if reroll is None else reroll.id,
-                )
+
+        def name_and_write() -> list[sidecar.ResultPaths]:
+            """Names, then each image and its sidecar: one step for the output-retry, so a full disk is
+            waited out once, and a retry finds its own names (and what it already wrote) again."""
+            paths = names.result_paths(
+                inbox.output,
+                source,
+                job.rule,
+                job.fingerprint,
+                extensions=[None if final is None else final.encoded.extension for final in finals],
+                # An image without its sidecar is ours if it is what we write, or the download as it came
+                # (what remixd wrote before it embedded metadata, or with embed_metadata off).
+                image_sha256s=[
+                    None if final is None else frozenset({final.sha256, _sha256(final.download)}) for final in finals
+                ],
+                template=inbox.output_name,
+                values=values,
+                reroll=None if reroll is None else reroll.id,
             )
             for final, digest, document, place in zip(finals, digests, documents, paths, strict=True):
                 data = None if final is None else final.encoded.data
                 if final is not None and digest is not None and place.image is not None:
                     self._describe_written(final, digest, document, place.image, settings.keep_download)
-                self.gates.retry_output(
-                    lambda place=place, data=data, document=document: (  # type: ignore[misc]
-                        sidecar.write_result(place, data, document)
-                    )
-                )
+                sidecar.write_result(place, data, document)
+            return paths
+
+        with self._folder_locked(inbox.output / locked):
+            paths = self.gates.retry_output(name_and_write)
         files = [str(place.image or place.sidecar) for place in paths]
         self.journal.record_written(job.id, files)
         unsafe = sum(1 for item in response.data if not item.url)
@@ -211,7 +211,7 @@ class Results:
         if keep_download and final.download != encoded.data:
             extension = encode.facts(final.download)[0]
             kept = image.with_name(f"{names.name_stem(image.name)}.download.{extension}")
-            self.gates.retry_output(lambda: atomic.atomic_write(kept, final.download))
+            atomic.atomic_write(kept, final.download)
             document["output"]["download"] = {
                 "file": kept.name,
                 "sha256": _sha256(final.download),

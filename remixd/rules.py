@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from remixd.errors import InputError
 from remixd.ideogram.requests import RemixRequest
 
-PLACEHOLDERS = ("stem", "name", "ext", "parent", "relpath", "rule")
+PLACEHOLDERS = ("stem", "name", "ext", "parent", "relpath", "rule", "caption")
 
 
 class RuleLike(Protocol):
@@ -165,13 +165,13 @@ def template_problems(template: str) -> list[tuple[str, str]]:
     return problems
 
 
-def placeholder_values(relpath: str, rule: str) -> dict[str, str]:
+def placeholder_values(relpath: str, rule: str, caption: str = "") -> dict[str, str]:
     """Values of the prompt placeholders for a file, e.g. for `sub/My photo.v2.JPG`:
 
     `{name}` `My photo.v2.JPG`; `{stem}` `My photo.v2` (the name without its last suffix); `{ext}` `JPG`
     (the last suffix without its dot and in its original case, "" when there is none; `.bashrc` has stem
     `.bashrc` and no ext); `{parent}` `sub` ("" at the inbox's top level); `{relpath}` `sub/My photo.v2.JPG`;
-    `{rule}` the rule's name.
+    `{rule}` the rule's name; `{caption}` the caption embedded in the image ("" when it has none).
     """
     path = PurePosixPath(relpath)
     parent = str(path.parent)
@@ -182,11 +182,19 @@ def placeholder_values(relpath: str, rule: str) -> dict[str, str]:
         "parent": "" if parent == "." else parent,
         "relpath": path.as_posix(),
         "rule": rule,
+        "caption": caption,
     }
 
 
-def render_prompt(template: str, relpath: str, rule: str) -> str:
-    return template.format(**placeholder_values(relpath, rule))
+def render_prompt(template: str, relpath: str, rule: str, caption: str = "") -> str:
+    return template.format(**placeholder_values(relpath, rule, caption))
+
+
+def uses(placeholder: str, rules: Sequence[RuleLike]) -> bool:
+    """Whether any of `rules` has `{placeholder}` in its prompt (the caption is read only when one does)."""
+    return any(
+        field == placeholder for rule in rules for _, field, _, _ in string.Formatter().parse(rule.request.prompt)
+    )
 
 
 def rule_matches(rule: RuleLike, relpath: str) -> bool:
@@ -205,18 +213,18 @@ def match(relpath: str, rules: Sequence[R]) -> list[R]:
     return matched
 
 
-def plan(relpath: str, rules: Sequence[RuleLike]) -> list[PlannedJob]:
-    """The jobs for one input. Raises InputError when a rule's prompt renders empty for this file name
-    (config/load.py refuses such templates at load time; this guards rules built elsewhere)."""
+def plan(relpath: str, rules: Sequence[RuleLike], *, caption: str = "") -> list[PlannedJob]:
+    """The jobs for one input. Raises InputError when a rule's prompt renders empty for this file (config/load.py
+    refuses templates that do for a file name; a `{caption}` alone is empty for an image without a caption)."""
     jobs: list[PlannedJob] = []
     for rule in match(relpath, rules):
-        prompt = render_prompt(rule.request.prompt, relpath, rule.name)
+        prompt = render_prompt(rule.request.prompt, relpath, rule.name, caption)
         try:
             request = rule.request.with_prompt(prompt)
         except ValidationError as error:
             raise InputError(
                 f"rule '{rule.name}' gives an empty prompt for '{relpath}'",
-                "put words around the placeholders in the rule's prompt",
+                "give the image a caption, or put words around the placeholders in the rule's prompt",
             ) from error
         jobs.append(PlannedJob(rule=rule.name, request=request, fingerprint=request.fingerprint()))
     return jobs

@@ -32,6 +32,7 @@ from remixd.errors import InboxUnavailable, InputError, RemixdError
 from remixd.ideogram.requests import RemixRequest
 from remixd.intake.scan import scan_stat
 from remixd.journal.readonly import JournalView, read_journal
+from remixd.work.caption import read_caption
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.prepare import prepare
 
@@ -148,6 +149,7 @@ def _inbox_rows(
 ) -> Iterator[Row]:
     inbox_rules = config.rules_for(inbox)
     where = destination(config.api.base_url, sandbox=config.api.sandbox)
+    captions = rules.uses("caption", inbox_rules)
     name = str(inbox.path)
     if wanted and not any(_inside(path, name) or _inside(name, path) for path in wanted):
         return
@@ -168,7 +170,8 @@ def _inbox_rows(
             yield Row(name, relpath, None, "none", problem)
             continue
         try:
-            jobs = rules.plan(relpath, inbox_rules)
+            caption = read_caption(Path(path)) if captions else ""
+            jobs = rules.plan(relpath, inbox_rules, caption=caption)
         except InputError as error:
             yield Row(name, relpath, None, "none", f"{error.message} — {error.hint}")
             continue

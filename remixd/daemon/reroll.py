@@ -22,6 +22,7 @@ from remixd.config.model import Config, InboxConfig
 from remixd.errors import InputError
 from remixd.journal.records import InputRecord
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
+from remixd.work.caption import read_caption
 
 MAX_SEED = 2_147_483_647  # Ideogram's seed range is 0..2^31-1
 
@@ -100,7 +101,10 @@ def _order(
         raise InputError(f"{home} exists already", "wait until remixd has processed it, or move it aside")
     chosen = rng.randint(0, MAX_SEED) if seed is None else seed
     try:
-        jobs = tuple(rules.reseeded(job, chosen) for job in rules.plan(record.relpath, config.rules_for(inbox)))
+        inbox_rules = config.rules_for(inbox)
+        caption = read_caption(done_copy) if rules.uses("caption", inbox_rules) else ""
+        planned = rules.plan(record.relpath, inbox_rules, caption=caption)
+        jobs = tuple(rules.reseeded(job, chosen) for job in planned)
     except ValidationError as error:
         raise InputError(f"seed {chosen} cannot be sent ({error.errors()[0]['msg']})", f"use 0..{MAX_SEED}") from None
     if not jobs:

@@ -136,7 +136,9 @@ def test_placeholder_values() -> None:
         "parent": "sub",
         "relpath": "sub/My photo.v2.JPG",
         "rule": "poster",
+        "caption": "",
     }
+    assert placeholder_values("a.jpg", "r", "A red mug")["caption"] == "A red mug"
     top = placeholder_values("a.png", "r")
     assert (top["parent"], top["stem"], top["ext"]) == ("", "a", "png")
     assert placeholder_values("x/y/README", "r")["ext"] == ""

@@ -215,9 +215,9 @@ def config_warnings(
     warnings: list[str] = []
     if not config.api.sandbox and not has_key:
         warnings.append(
-            f"api: no API key: ${config.api.api_key_env} is not set and api.api_key_file is not named, so every "
-            f"submission waits for a key — export {config.api.api_key_env}=…, set api.api_key_file, or set "
-            "api.sandbox: true to try remixd without one"
+            f"api: no API key: ${config.api.api_key_env} is not set and api.api_key_file is not named, so "
+            f"`remixd run` and `remixd once` refuse to start — export {config.api.api_key_env}=…, set "
+            "api.api_key_file, or set api.sandbox: true to try remixd without one"
         )
     config_dir = config.source.parent
     for index, inbox in enumerate(config.inboxes):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import requests
@@ -134,8 +134,9 @@ class ApiConnection:
 class KeyProbe:
     """While `auth` is paused, check the key at growing intervals; lift the pause once it works again."""
 
-    def __init__(self, auth: Pause) -> None:
+    def __init__(self, auth: Pause, refresh: Callable[[], None] = lambda: None) -> None:
         self._auth = auth
+        self._refresh = refresh  # before each probe: pick up a key fixed since (a key file read again)
         self._wait = AUTH_PROBE_S[0]
         self._next: float | None = None
 
@@ -152,6 +153,7 @@ class KeyProbe:
         """Ask once; the wait before the next probe."""
         wait = self._wait
         try:
+            self._refresh()
             client.check_key()
         except RemixdError as error:
             log.info("remixd.api.probe_failed", error=error.message, next_probe_s=min(wait * 2, AUTH_PROBE_S[1]))

@@ -146,7 +146,7 @@ class Service:
         )
 
     def _loop(self) -> None:
-        next_housekeeping, probe = 0.0, KeyProbe(self.gates.auth)
+        next_housekeeping, probe = 0.0, KeyProbe(self.gates.auth, refresh=self._reread_key)
         heartbeat = self.notifier.watchdog_interval_s
         tick = min(HOUSEKEEPING_S, heartbeat) if heartbeat else HOUSEKEEPING_S
         while not self.drain.is_set():
@@ -271,10 +271,24 @@ class Service:
             if missing > 0:
                 self.pool.start(missing, self._process, self._processed)
             self.gates.budget.reconfigure(new.budget)
+            if self.gates.budget_pause.is_paused:
+                # The caps may have been raised: the next submission decides again (and pauses again if the
+                # day's budget is still spent), instead of waiting for UTC midnight.
+                self.gates.budget_pause.resume()
+                log.warning("remixd.budget.resumed", reason="configuration reloaded")
             self.intake = self.parts.intake(new.inboxes)
             self.intake.start(watch=self.mode == "run", on_claimed=self.pool.enqueue)
             log.info("remixd.reload.done", inboxes=len(new.inboxes), rules=len(new.rules))
         self.notifier.ready(self._status_line())
+
+    def _reread_key(self) -> None:
+        """Before a key probe: a key that was fixed where the config says it is (a key file, the credential)
+        is read again and used, without a reload (README "How remixd keeps files and money safe")."""
+        connection = self.parts.connection
+        if not connection.is_current(self.config.api):
+            api = self.config.api
+            self.client.swap(connection.build_client(self.config, self.parts.api_metrics), sandbox=api.sandbox)
+            log.info("remixd.api.key_reread", hint="the key changed where the config points; trying it now")
 
     def _reload_api(self, new: Config) -> None:
         """A new key or API setting takes effect for the next request; a reload also lifts an auth pause

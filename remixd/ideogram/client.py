@@ -231,14 +231,20 @@ class IdeogramClient:
         raise status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
 
     def _auth_hint(self) -> str:
+        # Said with every refused key: where it was read, how it was sent, and how a fix takes effect.
+        reload = (
+            "; remixd reads a fixed key file again at its next probe; after a config edit (or a new "
+            "environment variable, which needs a restart) reload: systemctl reload remixd, or kill -HUP the "
+            "remixd process"
+        )
         if self._auth == "api-key":
             return (
                 f"check the key in {self._key_source}; it was sent as the Api-Key header (api.auth: "
-                "api-key). A gateway (base_url ending in /ideogram) usually needs api.auth: bearer"
+                "api-key). A gateway (base_url ending in /ideogram) usually needs api.auth: bearer" + reload
             )
         return (
             f"check the key in {self._key_source}; it was sent as Authorization: Bearer (api.auth: bearer). "
-            "api.ideogram.ai itself needs api.auth: api-key"
+            "api.ideogram.ai itself needs api.auth: api-key" + reload
         )
 
     # ---------------------------------------------------------------------------------------- download

@@ -14,9 +14,9 @@ BUDGET = "budget: {max_usd_per_day: 5}\n"
 def test_no_api_key_where_one_is_needed_is_warned(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + BUDGET)
     assert load_config(path, env={}).warnings == (
-        "api: no API key: $IDEOGRAM_API_KEY is not set and api.api_key_file is not named, so every submission "
-        "waits for a key — export IDEOGRAM_API_KEY=…, set api.api_key_file, or set api.sandbox: true to try "
-        "remixd without one",
+        "api: no API key: $IDEOGRAM_API_KEY is not set and api.api_key_file is not named, so `remixd run` and "
+        "`remixd once` refuse to start — export IDEOGRAM_API_KEY=…, set api.api_key_file, or set api.sandbox: "
+        "true to try remixd without one",
     )
     assert load_config(path, env={"IDEOGRAM_API_KEY": "k-1"}).warnings == ()
     credentials = tmp_path / "credentials"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -11,14 +12,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import structlog
 import yaml
 from PIL import Image
 
+from remixd import cli
 from remixd.clock import Clock
 from remixd.config.load import load_config
 from remixd.daemon.notify import Notifier
@@ -80,6 +84,18 @@ def make_service(config_path: Path, mode: Mode, environ: dict[str, str], **parts
     return Service(
         build_parts(load_config(config_path), environ=environ, **parts), mode=mode, notifier=Notifier(environ)
     )
+
+
+def run_cli(*argv: str) -> tuple[int, str]:
+    """`remixd ARGV…` in process: (exit status, stdout + stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = structlog.get_config()  # main() configures logging for the process; give it back afterwards
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            status = cli.main(list(argv))
+    finally:
+        structlog.configure(**saved)
+    return status, out.getvalue() + err.getvalue()
 
 
 def make_image(

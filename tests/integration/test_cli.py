@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import socket
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-import structlog
 
 from remixd import cli
 from remixd.sandbox import SandboxServer
-from tests.helpers import TEST_KEY, write_config
-
-
-def run_cli(*argv: str) -> tuple[int, str]:
-    """`remixd ARGV…` in process: (exit status, stdout + stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = structlog.get_config()  # main() configures logging for the process; give it back afterwards
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            status = cli.main(list(argv))
-    finally:
-        structlog.configure(**saved)
-    return status, out.getvalue() + err.getvalue()
+from tests.helpers import TEST_KEY, run_cli, write_config
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import threading
 import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,12 +33,12 @@ import structlog
 from PIL import Image, features
 from structlog.testing import capture_logs
 
-from remixd import cli, logs
+from remixd import logs
 from remixd.daemon.service import Service
 from remixd.errors import InputError
 from remixd.sandbox import SandboxServer
 from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES, prepare
-from tests.helpers import POSTER, TEST_KEY, make_image, make_service, sidecars, wait_for, write_config
+from tests.helpers import POSTER, TEST_KEY, make_image, make_service, run_cli, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 ANY = {
@@ -624,18 +624,6 @@ def test_a_200_answer_echoing_the_key_in_any_field_or_case_leaves_no_copy(
         data = path.read_bytes().lower()
         assert TEST_KEY.lower().encode() not in data, path
     assert TEST_KEY.lower() not in rendered_logs.getvalue().lower()
-
-
-def run_cli(*argv: str) -> tuple[int, str]:
-    """`remixd ARGV…` in process: (exit status, stdout + stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = structlog.get_config()  # main() configures logging for the process; give it back afterwards
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            status = cli.main(list(argv))
-    finally:
-        structlog.configure(**saved)
-    return status, out.getvalue() + err.getvalue()
 
 
 def test_check_never_prints_the_key_even_when_a_gateway_echoes_it(

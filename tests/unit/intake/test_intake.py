@@ -1,0 +1,90 @@
+"""The intake as a whole: scan -> settle -> claim against real folders and the real journal, on a fake clock.
+
+Watchers are left out (`start(watch=False)`, as `remixd once` runs): their events are tested in test_watch.py.
+The fake clock decides when a file has been quiet for `settle_s`, so no test waits for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from remixd.config.load import load_config
+from remixd.config.model import Config
+from remixd.intake.claims import MISSING_RETRY_S, Claimed, Intake
+from remixd.journal.sqlite import SqliteJournal
+from tests.helpers import FakeClock, make_image, write_config
+
+SETTLE_S = 2.0
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return load_config(write_config(tmp_path, None, inbox={"settle_s": SETTLE_S}))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # Wall time a year before the files' mtimes: nothing looks quiet for long already, so settling decides.
+    return FakeClock(start=datetime(2025, 1, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+def journal(tmp_path: Path, clock: FakeClock) -> Iterator[SqliteJournal]:
+    opened = SqliteJournal(tmp_path / "journal.sqlite3", clock)
+    yield opened
+    opened.close()
+
+
+def names(claimed: list[Claimed], journal: SqliteJournal) -> list[str]:
+    return sorted(journal.get_input(item.input_id).relpath for item in claimed)
+
+
+def test_a_file_is_claimed_once_it_has_been_quiet_for_settle_s_and_only_once(
+    config: Config, journal: SqliteJournal, clock: FakeClock, tmp_path: Path
+) -> None:
+    make_image(tmp_path / "inbox/a.jpg")
+    intake = Intake(config.inboxes, journal, clock=clock)
+    claimed: list[Claimed] = []
+    intake.start(watch=False, on_claimed=claimed.extend)
+    assert claimed == [] and intake.pending == 1  # seen, still settling
+    clock.advance(SETTLE_S - 0.1)
+    assert intake.step(timeout=0) == []
+    clock.advance(0.2)
+    claimed += intake.step(timeout=0)
+    assert names(claimed, journal) == ["a.jpg"] and intake.pending == 0
+    clock.advance(config.inboxes[0].rescan_s + 1)  # a rescan sees the file again: the journal says it is taken
+    assert intake.step(timeout=0) == []
+    assert intake.counters.claimed == {str(tmp_path / "inbox"): 1}
+
+
+def test_a_file_still_being_written_waits_until_it_stops_changing(
+    config: Config, journal: SqliteJournal, clock: FakeClock, tmp_path: Path
+) -> None:
+    whole = make_image(tmp_path / "whole.jpg").read_bytes()
+    path = tmp_path / "inbox/slow.jpg"
+    path.write_bytes(whole[: len(whole) // 2])  # the copier's first half
+    intake = Intake(config.inboxes, journal, clock=clock)
+    intake.start(watch=False)
+    clock.advance(SETTLE_S - 0.5)
+    path.write_bytes(whole)  # and the rest
+    intake.events.put((0, path))  # what the watcher would report
+    clock.advance(1.0)  # past the first window, but not quiet since the write
+    assert intake.step(timeout=0) == []
+    clock.advance(SETTLE_S)
+    assert names(intake.step(timeout=0), journal) == ["slow.jpg"]
+
+
+def test_a_missing_inbox_is_paused_and_reported_not_read_as_empty(
+    tmp_path: Path, journal: SqliteJournal, clock: FakeClock
+) -> None:
+    config = load_config(write_config(tmp_path, None, inbox={"settle_s": SETTLE_S, "path": "./later"}))
+    intake = Intake(config.inboxes, journal, clock=clock)
+    intake.start(watch=False)
+    assert intake.paused == [f"inbox {tmp_path / 'later'}: inbox {tmp_path / 'later'} is missing or not a folder"]
+    assert intake.modes == {str(tmp_path / "later"): "paused"}
+    clock.advance(MISSING_RETRY_S)
+    assert intake.step(timeout=0) == [] and intake.paused  # still missing: still paused, nothing claimed

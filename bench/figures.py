@@ -36,6 +36,10 @@ class Sizes:
     cost_inputs: int = 60
     cost_bytes: int = 2 * 1024 * 1024
     plan_files: int = 10_000
+    storm_inputs: int = 1_000
+    storm_kills: int = 100
+    storm_latency_s: float = 0.2
+    storm_seed: int = 20261201  # the kill moments are drawn from it, so a storm can be replayed
     naive: bool = True  # --skip-naive: leave out the 150 s baseline (e.g. when trying a fix)
 
 
@@ -54,6 +58,9 @@ SMOKE = Sizes(
     rescan_s=2.0,
     cost_inputs=3,
     plan_files=200,
+    storm_inputs=20,
+    storm_kills=3,
+    storm_latency_s=0.05,
 )
 
 
@@ -441,6 +448,12 @@ def _plan(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
     return plan(work, sizes, note)
 
 
+def _kill_storm(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
+    from bench.killstorm import kill_storm  # its own module, as the plan figure
+
+    return kill_storm(work, sizes, note)
+
+
 FIGURES: dict[str, Callable[[Path, Sizes, Callable[[str], None]], list[Row]]] = {
     "throughput": throughput,
     "reaction": reaction,
@@ -448,4 +461,5 @@ FIGURES: dict[str, Callable[[Path, Sizes, Callable[[str], None]], list[Row]]] = 
     "idle": idle_and_soak,
     "cost": per_file_cost,
     "plan": _plan,
+    "killstorm": _kill_storm,
 }

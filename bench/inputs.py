@@ -80,7 +80,13 @@ def age(folder: Path, age_s: float) -> None:
 
 
 def write_config(
-    root: Path, base_url: str, *, max_in_flight: int = 10, inbox: dict[str, Any] | None = None, timeout_s: float = 60
+    root: Path,
+    base_url: str,
+    *,
+    max_in_flight: int = 10,
+    inbox: dict[str, Any] | None = None,
+    timeout_s: float = 60,
+    budget: dict[str, Any] | None = None,
 ) -> Path:
     """root/remixd.yaml: one inbox root/inbox -> root/outbox, done/failed beside it, the poster rule."""
     inbox_section: dict[str, Any] = {
@@ -98,6 +104,8 @@ def write_config(
         "inboxes": [inbox_section],
         "rules": [{"name": "poster", "match": ["*.jpg", "*.jpeg", "*.png", "*.webp"], "request": REQUEST}],
     }
+    if budget is not None:
+        document["budget"] = budget
     (root / "inbox").mkdir(parents=True, exist_ok=True)
     path = root / "remixd.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")

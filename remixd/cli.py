@@ -354,7 +354,8 @@ def _retry(args: argparse.Namespace) -> ExitStatus:
 
 
 def _sandbox(args: argparse.Namespace) -> ExitStatus:
-    from remixd.sandbox import DEFAULT_PORT, SandboxOptions, serve_forever
+    from remixd.sandbox.options import SandboxOptions
+    from remixd.sandbox.server import DEFAULT_PORT, serve_forever
 
     options = SandboxOptions(
         api_keys=frozenset(args.api_key or ()),

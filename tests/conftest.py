@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from remixd.sandbox import SandboxOptions, SandboxServer
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, Daemon
 
 

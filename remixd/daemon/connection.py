@@ -25,7 +25,7 @@ from remixd.work.retry import Pause
 
 if TYPE_CHECKING:
     from remixd.daemon.metrics import ApiMetrics
-    from remixd.sandbox import SandboxServer
+    from remixd.sandbox.server import SandboxServer
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +79,8 @@ class ApiConnection:
         base_url, key = config.api.base_url, found.value
         if config.api.sandbox:
             if self._sandbox is None:
-                from remixd.sandbox import SandboxOptions, SandboxServer  # loaded only when asked for
+                from remixd.sandbox.options import SandboxOptions  # loaded only when asked for
+                from remixd.sandbox.server import SandboxServer
 
                 self._sandbox = SandboxServer(SandboxOptions(api_keys=frozenset()))
                 self._sandbox.start()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, Daemon, image_bytes, make_image, remixd, wait_for, write_config
 
 pytestmark = pytest.mark.e2e

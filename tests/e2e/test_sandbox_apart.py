@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, make_image, remixd, sidecars, write_config
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,8 @@ from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import JobSpec
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
-from remixd.sandbox import SandboxOptions, SandboxServer
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, image_bytes, make_image, make_service, sidecars, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

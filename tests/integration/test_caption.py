@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import POSTER, TEST_KEY, make_image, make_service, sidecars, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

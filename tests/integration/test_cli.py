@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from remixd import cli
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, run_cli, write_config
 
 

@@ -26,7 +26,8 @@ from remixd.config.load import load_config
 from remixd.daemon.parts import build_parts
 from remixd.daemon.service import Mode, Service
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
-from remixd.sandbox import SandboxOptions, SandboxServer
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer
 from remixd.work.retry import UNKNOWN_OUTCOME_HINT, InflightLimiter, Pause, RetryPolicy
 from tests.helpers import TEST_KEY, make_image, sidecars, wait_for, write_config
 

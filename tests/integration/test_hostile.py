@@ -36,7 +36,7 @@ from structlog.testing import capture_logs
 from remixd import logs
 from remixd.daemon.service import Service
 from remixd.errors import InputError
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES, prepare
 from tests.helpers import POSTER, TEST_KEY, make_image, make_service, run_cli, sidecars, wait_for, write_config
 

@@ -25,7 +25,8 @@ from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.download import parent_domain as _parent_domain
 from remixd.ideogram.http import USER_AGENT
 from remixd.ideogram.requests import RemixRequest
-from remixd.sandbox import SandboxOptions, SandboxServer
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import FakeClock
 
 KEY = "sk-remixd-test-7f3a9c2e51d04b8a"

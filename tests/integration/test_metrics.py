@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, make_image, make_service, wait_for, write_config
 
 

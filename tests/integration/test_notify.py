@@ -12,7 +12,7 @@ import pytest
 
 from remixd.daemon.notify import Notifier
 from remixd.daemon.service import Service
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, make_image, make_service, wait_for, write_config
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from remixd.daemon.service import Service
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import POSTER, TEST_KEY, exiftool, make_image, make_service, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

@@ -14,7 +14,7 @@ import pytest
 from remixd.config.load import load_config
 from remixd.daemon.plan import make_plan, render
 from remixd.journal.sqlite import JOURNAL_NAME
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import POSTER, TEST_KEY, Daemon, make_image, make_service, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

@@ -28,7 +28,7 @@ from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import JobRecord, JobSpec
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from remixd.work.prepare import prepare
 from tests.helpers import POSTER, TEST_KEY, make_image, make_service, wait_for, write_config
 

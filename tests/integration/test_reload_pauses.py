@@ -9,7 +9,7 @@ import structlog
 import yaml
 
 from remixd.daemon.service import Service
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, wait_for, write_config
 from tests.integration.test_faults import drop, running, tuned
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from remixd.daemon.service import EXTRA_WORKERS, Service
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import POSTER, TEST_KEY, make_image, make_service, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
@@ -217,7 +217,7 @@ def test_wrong_key_pauses_submissions_instead_of_failing_inputs(tmp_path: Path, 
 
 def test_a_request_for_four_images_holds_four_slots(tmp_path: Path) -> None:
     """Ideogram counts images in flight, not requests: two 4-image requests may not overlap under a limit of 4."""
-    from remixd.sandbox import SandboxOptions
+    from remixd.sandbox.options import SandboxOptions
 
     with SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY}), inflight_limit=4, latency_s=0.3)) as server:
         rules = [{"name": "four", "match": ["*.jpg"], "request": {"prompt": "four of {stem}", "num_images": 4}}]

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from remixd.sandbox import SandboxOptions, SandboxServer, serve_forever
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer, serve_forever
 from tests.helpers import REPO, FakeClock
 
 KEY = "sandbox"
@@ -939,7 +940,7 @@ def test_malformed_http_gets_json(server: SandboxServer) -> None:
 
 def test_standalone_stops_cleanly_on_sigterm() -> None:
     code = (
-        "from remixd.sandbox import serve_forever; "
+        "from remixd.sandbox.server import serve_forever; "
         "raise SystemExit(serve_forever('127.0.0.1', 0, on_ready=lambda u: print('READY', u, flush=True)))"
     )
     command = [sys.executable, "-c", code]

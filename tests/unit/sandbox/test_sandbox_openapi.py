@@ -14,7 +14,9 @@ import pytest
 import requests
 from PIL import Image
 
-from remixd.sandbox import SandboxOptions, SandboxServer, reference
+from remixd.sandbox import reference
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer
 from remixd.sandbox.validation import LEGACY_FIELDS
 from remixd.sandbox.validation_v3 import V3_FIELDS
 from tests.helpers import REPO, FakeClock

@@ -12,7 +12,9 @@ import pytest
 import requests
 from PIL import Image
 
-from remixd.sandbox import SandboxOptions, SandboxServer, reference, reference_v2
+from remixd.sandbox import reference, reference_v2
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import REPO
 from tests.unit.sandbox.test_sandbox_openapi import check
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from remixd.sandbox import SandboxOptions, SandboxServer
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import FakeClock
 from tests.unit.sandbox.test_sandbox_openapi_v2 import KEY, png, post
 

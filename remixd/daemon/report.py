@@ -1,0 +1,91 @@
+"""What `remixd status` prints: read beside a running daemon, from the journal and state_dir/status.json.
+
+It only reads (README, "Commands"): the journal's counts and today's spend, what the daemon says is paused,
+and the recent failures with their hints.
+"""
+
+from __future__ import annotations
+
+import json
+
+from remixd.clock import Clock
+from remixd.config.model import Config
+from remixd.daemon.status import read_status
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
+
+
+def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
+    """`remixd status`: the journal's counts, today's spend, the daemon's pauses and the recent failures."""
+    path = config.state_dir / JOURNAL_NAME
+    if not path.exists():
+        print(f"no journal yet at {path}: remixd has not run with this config")
+        return
+    journal = SqliteJournal(path, clock)
+    try:
+        today = clock.utcnow().date()
+        spent, sandbox = journal.spent(today), journal.spent(today, sandbox=True)
+        possible = journal.possible_payments()
+        inputs, jobs, failures = journal.counts(), journal.job_counts(), journal.recent_failures(10)
+    finally:
+        journal.close()
+    daemon = read_status(config.state_dir) or {}
+    listed = daemon.get("paused") if daemon.get("running") else None
+    paused = [str(reason) for reason in listed] if isinstance(listed, list) else []
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "inputs": inputs,
+                    "jobs": jobs,
+                    "spent_today": {"images": spent.images, "usd": spent.usd, "unknown_outcome": spent.unknown},
+                    "sandbox_today": {"images": sandbox.images, "usd": sandbox.usd, "billed": False},
+                    "possible_payments": {"requests": possible.unknown, "images": possible.images, "usd": possible.usd},
+                    "paused": paused,
+                    "daemon": daemon,
+                    "recent_failures": [
+                        {
+                            "inbox": f.inbox,
+                            "relpath": f.relpath,
+                            "rule": f.rule,
+                            "kind": f.error.kind,
+                            "message": f.error.message,
+                            "hint": f.error.hint,
+                            "failed_at": f.failed_at.isoformat(),
+                        }
+                        for f in failures
+                    ],
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
+        return
+    print("inputs: " + ", ".join(f"{state} {count}" for state, count in inputs.items()))
+    print("jobs:   " + ", ".join(f"{state} {count}" for state, count in jobs.items()))
+    print(
+        f"spent today (UTC): {spent.images} images, ${spent.usd:.2f}"
+        + (f" (counting {spent.unknown} request(s) with an unknown outcome as paid)" if spent.unknown else "")
+    )
+    if possible.unknown:
+        print(
+            f"possible payments: {possible.unknown} request(s), {possible.images} images, ${possible.usd:.2f}, were "
+            "sent and never answered (a crash, a timeout or a reset caught them): Ideogram may have billed them; "
+            "check its usage page"
+        )
+    if sandbox.images:
+        print(f"sandbox today: {sandbox.images} images, not billed (${sandbox.usd:.2f} at Ideogram's prices)")
+    if daemon.get("running"):
+        print(
+            f"daemon: pid {daemon.get('pid')}, {daemon.get('queued')} queued, "
+            f"{daemon.get('in_flight_images')} images in flight (ceiling {daemon.get('ceiling')})"
+        )
+    for reason in paused:
+        print(f"PAUSED: {reason}")
+    if failures:
+        print("recent failures:")
+        for failure in failures:
+            rule = f" [{failure.rule}]" if failure.rule else ""
+            print(
+                f"  {failure.failed_at.isoformat()}  {failure.relpath}{rule}: {failure.error.message}"
+                + (f" — {failure.error.hint}" if failure.error.hint else "")
+            )

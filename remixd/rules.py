@@ -20,6 +20,7 @@ a `**` segment crosses folders, and `**/` may match no folder at all. `\\` escap
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import string
 from collections.abc import Sequence
@@ -46,6 +47,8 @@ class RuleLike(Protocol):
     def continue_(self) -> bool: ...
     @property
     def request(self) -> RemixRequest: ...
+    @property
+    def match_input(self) -> bool: ...
 
 
 R = TypeVar("R", bound=RuleLike)
@@ -213,14 +216,23 @@ def match(relpath: str, rules: Sequence[R]) -> list[R]:
     return matched
 
 
-def plan(relpath: str, rules: Sequence[RuleLike], *, caption: str = "") -> list[PlannedJob]:
-    """The jobs for one input. Raises InputError when a rule's prompt renders empty for this file (config/load.py
-    refuses templates that do for a file name; a `{caption}` alone is empty for an image without a caption)."""
+def plan(
+    relpath: str, rules: Sequence[RuleLike], *, caption: str = "", size: tuple[int, int] | None = None
+) -> list[PlannedJob]:
+    """The jobs for one input of `size` (as shown; for `aspect_ratio: match_input`). Raises InputError when a
+    rule's prompt renders empty for this file (config/load.py refuses templates that do for a file name; a
+    `{caption}` alone is empty for an image without a caption)."""
     jobs: list[PlannedJob] = []
     for rule in match(relpath, rules):
         prompt = render_prompt(rule.request.prompt, relpath, rule.name, caption)
         try:
             request = rule.request.with_prompt(prompt)
+            if rule.match_input:
+                if size is None:
+                    raise InputError(f"the size of '{relpath}' cannot be read", "check that it is a whole image")
+                fields = request.model_dump(mode="json", exclude_unset=True)
+                ratio = nearest_ratio(size, request.route.enums["aspect_ratio"])
+                request = type(request).model_validate({**fields, "aspect_ratio": ratio})
         except ValidationError as error:
             raise InputError(
                 f"rule '{rule.name}' gives an empty prompt for '{relpath}'",
@@ -238,3 +250,16 @@ def reseeded(job: PlannedJob, seed: int) -> PlannedJob:
     fields = {**job.request.model_dump(mode="json", exclude_unset=True), "seed": seed}
     request = type(job.request).model_validate(fields)
     return PlannedJob(rule=job.rule, request=request, fingerprint=request.fingerprint())
+
+
+def nearest_ratio(size: tuple[int, int], allowed: Sequence[str]) -> str:
+    """The allowed aspect ratio (`ASPECT_4_3`, `4x3`) nearest to `size`'s, by how far apart their logs are:
+    a 2:1 panorama is as far from 1:1 as a 1:2 portrait."""
+    width, height = size
+    target = math.log(width / height)
+
+    def distance(value: str) -> float:
+        found = re.search(r"(\d+)[x_](\d+)$", value)
+        return abs(math.log(int(found.group(1)) / int(found.group(2))) - target) if found else math.inf
+
+    return min(allowed, key=distance)

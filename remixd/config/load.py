@@ -40,6 +40,7 @@ from remixd.ideogram.requests import RemixRequest
 from remixd.rules import compile_glob, template_problems
 
 # Fields that exclude each other: a rule setting one of a group replaces the whole group from `defaults`.
+MATCH_INPUT = "match_input"  # aspect_ratio: the route's ratio nearest to each input's
 _EXCLUSIVE_GROUPS = (("aspect_ratio", "resolution"), ("style_type", "style_codes"))
 
 
@@ -203,19 +204,28 @@ class _Builder:
         ratio = merged.get("aspect_ratio")
         if isinstance(ratio, str) and re.fullmatch(r"\d+:\d+", ratio):  # `4:3` as people write it means 4x3
             merged["aspect_ratio"] = ratio.replace(":", "x")
+        match_input = merged.get("aspect_ratio") == MATCH_INPUT
+        if match_input:  # chosen per input; the rest of the request is checked as written
+            del merged["aspect_ratio"]
         request_path: KeyPath = (*path, "request")
 
         def where(loc: KeyPath) -> KeyPath:  # a field comes from the rule or from `defaults:`
             return (*origin.get(str(loc[0]), (*request_path, loc[0])), *loc[1:]) if loc else request_path
 
         remix = self._request(merged, where, str(item.get("name")), from_defaults)
+        if match_input and remix is not None:
+            ratio_at = origin.get("aspect_ratio", (*request_path, "aspect_ratio"))
+            if not remix.route.takes("aspect_ratio"):
+                located.add(ratio_at, f"model {remix.model} takes no aspect_ratio", "remove aspect_ratio")
+            elif remix.resolution is not None:
+                located.add(ratio_at, "aspect_ratio: match_input and resolution are both set", "keep one")
         if isinstance(merged.get("prompt"), str):
             for message, fix in template_problems(merged["prompt"]):
                 located.add(origin["prompt"], message, fix)
         outputs = self._outputs(item, path)
         if schema is None or remix is None or len(located.problems) != before:
             return None
-        return Rule(schema.name, schema.match, schema.continue_, remix, tuple(patterns), outputs)
+        return Rule(schema.name, schema.match, schema.continue_, remix, tuple(patterns), outputs, match_input)
 
     def _request(
         self,

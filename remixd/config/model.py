@@ -178,6 +178,7 @@ class Rule:
     request: RemixRequest  # defaults merged under it; prompt is the unrendered template
     patterns: tuple[re.Pattern[str], ...]  # `match`, compiled (rules.compile_glob)
     outputs: OutputsConfig | None = None  # only the keys the rule sets (`model_fields_set`)
+    match_input: bool = False  # aspect_ratio: match_input, chosen per input (rules.nearest_ratio)
 
 
 @dataclass(frozen=True)

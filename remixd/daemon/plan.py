@@ -32,8 +32,8 @@ from remixd.errors import InboxUnavailable, InputError, RemixdError
 from remixd.ideogram.requests import RemixRequest
 from remixd.intake.scan import scan_stat
 from remixd.journal.readonly import JournalView, read_journal
-from remixd.work.caption import read_caption
 from remixd.work.destination import destination, job_fingerprint
+from remixd.work.header import oriented_size, read_caption
 from remixd.work.prepare import prepare
 
 USD_NOISE = 1e-9  # sums of float prices: $40.00 left must admit $40.00 of requests
@@ -150,6 +150,7 @@ def _inbox_rows(
     inbox_rules = config.rules_for(inbox)
     where = destination(config.api.base_url, sandbox=config.api.sandbox)
     captions = rules.uses("caption", inbox_rules)
+    sizes = any(rule.match_input for rule in inbox_rules)
     name = str(inbox.path)
     if wanted and not any(_inside(path, name) or _inside(name, path) for path in wanted):
         return
@@ -171,7 +172,8 @@ def _inbox_rows(
             continue
         try:
             caption = read_caption(Path(path)) if captions else ""
-            jobs = rules.plan(relpath, inbox_rules, caption=caption)
+            size = oriented_size(Path(path)) if sizes else None
+            jobs = rules.plan(relpath, inbox_rules, caption=caption, size=size)
         except InputError as error:
             yield Row(name, relpath, None, "none", f"{error.message} — {error.hint}")
             continue

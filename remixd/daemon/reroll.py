@@ -22,7 +22,7 @@ from remixd.config.model import Config, InboxConfig
 from remixd.errors import InputError
 from remixd.journal.records import InputRecord
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
-from remixd.work.caption import read_caption
+from remixd.work.header import oriented_size, read_caption
 
 MAX_SEED = 2_147_483_647  # Ideogram's seed range is 0..2^31-1
 
@@ -103,7 +103,7 @@ def _order(
     try:
         inbox_rules = config.rules_for(inbox)
         caption = read_caption(done_copy) if rules.uses("caption", inbox_rules) else ""
-        planned = rules.plan(record.relpath, inbox_rules, caption=caption)
+        planned = rules.plan(record.relpath, inbox_rules, caption=caption, size=oriented_size(done_copy))
         jobs = tuple(rules.reseeded(job, chosen) for job in planned)
     except ValidationError as error:
         raise InputError(f"seed {chosen} cannot be sent ({error.errors()[0]['msg']})", f"use 0..{MAX_SEED}") from None

@@ -34,9 +34,9 @@ from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.routes import ROUTES
 from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal, Reroll
-from remixd.work.caption import read_caption
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.gates import Gates
+from remixd.work.header import read_caption
 from remixd.work.poll import PollSettings
 from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES as DEFAULT_MAX_UPLOAD
 from remixd.work.prepare import PreparedImage, prepare
@@ -143,7 +143,7 @@ class Worker:
             self._journal.set_hash(record.id, prepared.source_sha256)
         reroll = self._journal.take_reroll(record.id)  # `remixd reroll` asked for this content again
         try:
-            jobs = self._plan(record, source_path, inbox_rules, reroll)
+            jobs = self._plan(record, source_path, inbox_rules, reroll, size=(prepared.width, prepared.height))
         except InputError as error:  # e.g. a prompt template that renders empty for this file's name
             return self._fail_input(record, inbox, source_path, prepared, error.record())
         if not jobs:
@@ -174,13 +174,19 @@ class Worker:
         )
 
     def _plan(
-        self, record: InputRecord, source: Path, inbox_rules: Sequence[Rule], reroll: Reroll | None
+        self,
+        record: InputRecord,
+        source: Path,
+        inbox_rules: Sequence[Rule],
+        reroll: Reroll | None,
+        *,
+        size: tuple[int, int],  # as shown (EXIF orientation applied), for aspect_ratio: match_input
     ) -> list[JobRecord]:
         if record.jobs:  # planned before a crash: the journal, not today's config, says what was promised
             return list(record.jobs)
         sandbox = self._sandbox()
         caption = read_caption(source) if rules.uses("caption", inbox_rules) else ""
-        planned_jobs = rules.plan(record.relpath, inbox_rules, caption=caption)
+        planned_jobs = rules.plan(record.relpath, inbox_rules, caption=caption, size=size)
         if reroll is not None:
             planned_jobs = [rules.reseeded(job, reroll.seed) for job in planned_jobs]
         specs = []

@@ -1,7 +1,8 @@
-"""`{caption}`: the caption a photographer or a DAM already wrote into the image (README, "Prompt placeholders").
+"""What is read from an input's header and metadata without decoding its pixels, for the prompt and request.
 
-Looked for in the order tools write it: XMP `dc:description`, IPTC `Caption-Abstract`, EXIF `ImageDescription`.
-Only the header and metadata are read, never the pixels.
+`{caption}`: the caption a photographer or a DAM already wrote into the image (README, "Prompt placeholders"),
+looked for in the order tools write it: XMP `dc:description`, IPTC `Caption-Abstract`, EXIF `ImageDescription`.
+`oriented_size`: the size as the image is shown (EXIF orientation applied), for `aspect_ratio: match_input`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from xml.sax.saxutils import unescape
 from PIL import Image, ImageFile, IptcImagePlugin, UnidentifiedImageError
 
 EXIF_IMAGE_DESCRIPTION = 0x010E
+EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = (5, 6, 7, 8)  # orientations whose upright image is the stored one turned on its side
 IPTC_CAPTION = (2, 120)
 _XMP_KEYS = ("xmp", "XML:com.adobe.xmp")  # where Pillow keeps XMP: JPEG and WebP, PNG's iTXt
 _DESCRIPTION = re.compile(
@@ -60,3 +63,14 @@ def _exif_description(image: Image.Image) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     return value if isinstance(value, str) else ""
+
+
+def oriented_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) as the image is shown; None when it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            turned = image.getexif().get(EXIF_ORIENTATION) in _QUARTER_TURNS
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return None
+    return (height, width) if turned else (width, height)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from remixd.work.caption import read_caption
+from remixd.work.header import read_caption
 from tests.helpers import make_image
 
 

@@ -26,6 +26,7 @@ from remixd.config.model import (
     DocumentSchema,
     InboxConfig,
     InboxSchema,
+    JournalConfig,
     MetricsConfig,
     OutputsConfig,
     Rule,
@@ -109,6 +110,11 @@ class _Builder:
         budget = (
             located.schema(BudgetConfig, data.get("budget") or {}, ("budget",)) if _is_mapping(data, "budget") else None
         )
+        journal = (
+            located.schema(JournalConfig, data.get("journal") or {}, ("journal",))
+            if _is_mapping(data, "journal")
+            else None
+        )
         metrics = (
             located.schema(MetricsConfig, data.get("metrics") or {}, ("metrics",))
             if data.get("metrics") is not None and _is_mapping(data, "metrics")
@@ -130,11 +136,11 @@ class _Builder:
         final_inboxes = self._feedback([(i, inbox) for i, inbox in enumerate(inboxes) if inbox], state_dir)
         valid_rules = tuple(rule for rule in rules if rule is not None)
         complete = len(final_inboxes) == len(inboxes) and len(valid_rules) == len(rules)
-        if document is None or api is None or budget is None or state_dir is None or not complete:
+        if document is None or api is None or budget is None or journal is None or state_dir is None or not complete:
             return None
         return Config(
             source=self.source, api=api, state_dir=state_dir, budget=budget, inboxes=final_inboxes,
-            rules=valid_rules, shutdown_grace_s=document.shutdown_grace_s, metrics=metrics,
+            rules=valid_rules, shutdown_grace_s=document.shutdown_grace_s, metrics=metrics, journal=journal,
         )  # fmt: skip
 
     def _path(self, path: KeyPath, value: Any) -> Path | None:

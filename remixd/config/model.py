@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -61,6 +61,14 @@ class BudgetConfig(BaseModel):
 
     max_images_per_day: Annotated[StrictInt, Field(ge=0)] | None = None
     max_usd_per_day: Annotated[float, Field(strict=True, ge=0)] | None = None
+
+
+class JournalConfig(BaseModel):
+    """How long a finished input keeps its details before it is compacted (README "A year of journal")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keep_days: Annotated[StrictInt, Field(ge=1)] = 90
 
 
 class MetricsConfig(BaseModel):
@@ -139,6 +147,7 @@ class DocumentSchema(BaseModel):
     api: dict[str, Any] | None = None
     state_dir: StrictStr = "./state"
     budget: dict[str, Any] | None = None
+    journal: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     defaults: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
@@ -191,6 +200,7 @@ class Config:
     rules: tuple[Rule, ...]
     shutdown_grace_s: float = 30.0
     metrics: MetricsConfig | None = None  # None: no metrics endpoint
+    journal: JournalConfig = field(default_factory=JournalConfig)
     warnings: tuple[str, ...] = ()
 
     def rules_for(self, inbox: InboxConfig) -> tuple[Rule, ...]:

@@ -24,6 +24,7 @@ from remixd.daemon.connection import ApiConnection, CurrentClient
 from remixd.daemon.pool import WorkerPool
 from remixd.intake.claims import Intake, IntakeCounters
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
+from remixd.journal.upkeep import Upkeep
 from remixd.work.budget import Budget
 from remixd.work.gates import Gates
 from remixd.work.poll import PollSettings
@@ -43,6 +44,7 @@ class Parts:
     connection: ApiConnection  # builds a new client when a reload changes the API settings or the key
     client: CurrentClient
     journal: SqliteJournal
+    upkeep: Upkeep  # compacts what is older than journal.keep_days, from the housekeeping
     limiter: InflightLimiter
     gates: Gates  # holds the stop switch every wait gives way to
     worker: Worker
@@ -93,6 +95,7 @@ def build_parts(
         connection=connection,
         client=client,
         journal=journal,
+        upkeep=Upkeep(journal, config.journal.keep_days, clock),
         limiter=limiter,
         gates=gates,
         worker=Worker(

@@ -314,6 +314,7 @@ class Service:
     def _housekeeping(self) -> None:
         self.notifier.status(self._status_line())
         self._write_status()
+        self.parts.upkeep.step()
 
     def _write_status(self, stopped: bool = False) -> None:
         if not self._opened:  # open() failed before there was anything to report

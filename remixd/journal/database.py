@@ -14,10 +14,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+import structlog
+
 from remixd.errors import JournalError
 from remixd.journal.schema import MIGRATIONS
 
+log = structlog.get_logger(__name__)
+
 _DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages are kept until `PRAGMA incremental_vacuum` returns them
 BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may hold the write lock briefly
 
 
@@ -38,6 +43,8 @@ class Database:
             ) from error
         self._connection.row_factory = sqlite3.Row
         try:
+            # Before the first table exists (else a no-op): freed pages can be given back a few at a time.
+            self._connection.execute(f"PRAGMA auto_vacuum={INCREMENTAL}")
             _enable_wal(self._connection, path)
             # In WAL mode a commit appends to the WAL file; NORMAL skips the fsync at commit and syncs at
             # checkpoints. A killed process loses nothing (the OS holds the written WAL pages); only a power
@@ -145,6 +152,21 @@ class Database:
                     self._connection.execute("COMMIT")
             except sqlite3.Error as error:
                 raise self._unusable(error, "cannot read") from error
+
+    def reclaim(self, pages: int) -> int:
+        """Give up to `pages` free pages back to the file system; the number of free pages left. A journal made
+        before incremental vacuum is converted once, by a full VACUUM."""
+        with self._lock:
+            try:
+                if self._connection.execute("PRAGMA auto_vacuum").fetchone()[0] != INCREMENTAL:
+                    log.info("remixd.journal.vacuum", reason="converting the journal to incremental vacuum")
+                    self._connection.execute(f"PRAGMA auto_vacuum={INCREMENTAL}")
+                    self._connection.execute("VACUUM")
+                # executescript steps the pragma to its end; execute() would free a single page.
+                self._connection.executescript(f"PRAGMA incremental_vacuum({int(pages)})")
+                return int(self._connection.execute("PRAGMA freelist_count").fetchone()[0])
+            except sqlite3.Error as error:
+                raise self._unusable(error, "cannot vacuum") from error
 
     def close(self) -> None:
         with self._lock:

@@ -72,6 +72,44 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         SELECT id, substr(submitted_at, 1, 10), submitted_at, images, cost_usd, 'sent' FROM jobs
         WHERE state = 'submitting' AND submitted_at IS NOT NULL""",
     ),
+    (
+        # What a finished input older than journal.keep_days is compacted to (journal.compact): per result,
+        # what the duplicate check needs (README "A year of journal"). `key` is result_key(); `job_id` the
+        # job that wrote `files` (its row is gone).
+        "CREATE TABLE results (key BLOB PRIMARY KEY, job_id INTEGER NOT NULL, files TEXT NOT NULL) WITHOUT ROWID",
+        # A kept input, unchanged, is never claimed again: its path outlives its row.
+        """CREATE TABLE kept (inbox TEXT NOT NULL, relpath TEXT NOT NULL, size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL, PRIMARY KEY (inbox, relpath)) WITHOUT ROWID""",
+        # Deleting a job looks up the rows that refer to it (foreign keys; spend_job serves the spend rows):
+        # without it, each lookup reads the whole table, and compacting a day of a year-old journal takes
+        # hours instead of seconds.
+        "CREATE INDEX jobs_duplicate_of ON jobs (duplicate_of)",
+        # The spend ledger of compacted jobs, summed per day, apart for the sandbox (never billed) and for
+        # requests never answered (possible payments, `requests` of them): the days' totals stay as they were.
+        """CREATE TABLE spend_days (day TEXT NOT NULL, sandbox INTEGER NOT NULL, status TEXT NOT NULL,
+        requests INTEGER NOT NULL, images INTEGER NOT NULL, usd REAL NOT NULL,
+        PRIMARY KEY (day, sandbox, status)) WITHOUT ROWID""",
+        # Rows per state, kept by triggers, so `remixd status` does not count millions of rows. A compacted
+        # row keeps its place: journal.compact adds back what its DELETE took away.
+        """CREATE TABLE tallies (kind TEXT NOT NULL, state TEXT NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (kind, state)) WITHOUT ROWID""",
+        "INSERT INTO tallies SELECT 'inputs', state, count(*) FROM inputs GROUP BY state",
+        "INSERT INTO tallies SELECT 'jobs', state, count(*) FROM jobs GROUP BY state",
+        """CREATE TRIGGER inputs_tally_insert AFTER INSERT ON inputs BEGIN
+        INSERT INTO tallies VALUES ('inputs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
+        """CREATE TRIGGER inputs_tally_update AFTER UPDATE OF state ON inputs WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE tallies SET count = count - 1 WHERE kind = 'inputs' AND state = OLD.state;
+        INSERT INTO tallies VALUES ('inputs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
+        """CREATE TRIGGER inputs_tally_delete AFTER DELETE ON inputs BEGIN
+        UPDATE tallies SET count = count - 1 WHERE kind = 'inputs' AND state = OLD.state; END""",
+        """CREATE TRIGGER jobs_tally_insert AFTER INSERT ON jobs BEGIN
+        INSERT INTO tallies VALUES ('jobs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
+        """CREATE TRIGGER jobs_tally_update AFTER UPDATE OF state ON jobs WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE tallies SET count = count - 1 WHERE kind = 'jobs' AND state = OLD.state;
+        INSERT INTO tallies VALUES ('jobs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
+        """CREATE TRIGGER jobs_tally_delete AFTER DELETE ON jobs BEGIN
+        UPDATE tallies SET count = count - 1 WHERE kind = 'jobs' AND state = OLD.state; END""",
+    ),
 )
 
 

@@ -17,12 +17,14 @@ from typing import Any
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import ErrorRecord, JournalError
 from remixd.journal import ledger, rerolls
+from remixd.journal.compact import compact, result_key
 from remixd.journal.database import Database, count_states, expect
 from remixd.journal.records import (
     INPUT_STATES,
     JOB_STATES,
     Candidate,
     Disposal,
+    Earlier,
     Failure,
     FinishState,
     InputRecord,
@@ -41,9 +43,10 @@ from remixd.journal.schema import (
     stamp,
 )
 
-_BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ? AND relpath = ? AND (
+_BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND (
     state = 'claimed' OR disposal = 'pending'
-    OR (disposal = 'kept' AND size = ? AND mtime_ns = ? AND state IN ('done', 'duplicate', 'failed')))
+    OR (disposal = 'kept' AND size = ?3 AND mtime_ns = ?4 AND state IN ('done', 'duplicate', 'failed')))
+    UNION ALL SELECT 1 FROM kept WHERE inbox = ?1 AND relpath = ?2 AND size = ?3 AND mtime_ns = ?4
     LIMIT 1"""
 _INSERT_INPUT = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, detected_at, claimed_at)
     VALUES (?, ?, ?, ?, 'claimed', ?, ?)"""
@@ -215,23 +218,31 @@ class SqliteJournal:
             )
         return self.get_job(job_id)
 
-    def mark_duplicate(self, job_id: int, of_job_id: int, files: Sequence[str] | None = None) -> None:
-        """Not sent: same content, rule and request were done before (files default to that job's)."""
+    def mark_duplicate(self, job_id: int, earlier: Earlier) -> None:
+        """Not sent: same content, rule and request were done before; the job points at those files (and at
+        the earlier job, unless that one was compacted away)."""
         with self._db.write() as db:
             expect(db, "jobs", job_id, ("pending",))
-            earlier = expect(db, "jobs", of_job_id, ("written",))
+            if not earlier.compacted:
+                expect(db, "jobs", earlier.id, ("written",))
             db.execute(
                 "UPDATE jobs SET state = 'duplicate', duplicate_of = ?, files = ?, completed_at = ? WHERE id = ?",
-                (of_job_id, earlier["files"] if files is None else dump_json(list(files)), self._now(), job_id),
+                (None if earlier.compacted else earlier.id, dump_json(list(earlier.files)), self._now(), job_id),
             )
 
-    def find_duplicate(self, sha256: str, rule: str, fingerprint: str) -> JobRecord | None:
+    def find_duplicate(self, sha256: str, rule: str, fingerprint: str) -> Earlier | None:
+        """The first written result of the same content, rule and request, whether its input is still whole
+        or was compacted (journal.compact)."""
         jobs = self._jobs(
             "rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN "
             "(SELECT id FROM inputs WHERE sha256 = ?) ORDER BY id LIMIT 1",
             (rule, fingerprint, sha256),
         )
-        return jobs[0] if jobs else None
+        if jobs:
+            return Earlier(jobs[0].id, jobs[0].files, compacted=False)
+        key = result_key(sha256, rule, fingerprint)
+        rows = self._db.read("SELECT job_id, files FROM results WHERE key = ?", (key,))
+        return Earlier(rows[0]["job_id"], tuple(load_json(rows[0]["files"])), compacted=True) if rows else None
 
     # -- inputs ----------------------------------------------------------------------------------------------
 
@@ -331,26 +342,33 @@ class SqliteJournal:
 
     def spent(self, day: date, *, sandbox: bool = False) -> Spend:
         """What the requests sent that UTC day cost, answered or not (`unknown`: never answered); with
-        `sandbox`, what the sandbox's would have (never billed, never counted against budget.*)."""
-        return self._spend("s.day = ? AND j.sandbox = ?", (day.isoformat(), int(sandbox)))
+        `sandbox`, what the sandbox's would have (never billed, never counted against budget.*). Compacted
+        inputs' spend is summed per day (journal.compact)."""
+        return self._spend(
+            "s.day = ?1 AND j.sandbox = ?2", "day = ?1 AND sandbox = ?2", (day.isoformat(), int(sandbox))
+        )
 
     def possible_payments(self) -> Spend:
         """Every request, any day, that was sent and never answered either way: each may have been billed."""
-        return self._spend("s.status = 'sent' AND j.sandbox = 0", ())
+        return self._spend("s.status = 'sent' AND j.sandbox = 0", "status = 'sent' AND sandbox = 0", ())
 
-    def _spend(self, where: str, parameters: Sequence[Any]) -> Spend:
+    def _spend(self, where: str, where_days: str, parameters: Sequence[Any]) -> Spend:
+        # `where` and `where_days` are always one of this module's literal conditions
         sql = (
-            "SELECT coalesce(sum(s.images), 0), coalesce(sum(s.usd), 0.0), coalesce(sum(s.status = 'sent'), 0) "
-            "FROM spend s JOIN jobs j ON j.id = s.job_id WHERE " + where  # one of this module's literal conditions
+            "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0), coalesce(sum(unknown), 0) FROM ("  # noqa: S608
+            "SELECT s.images, s.usd, s.status = 'sent' AS unknown FROM spend s JOIN jobs j ON j.id = s.job_id "
+            "WHERE " + where + " UNION ALL SELECT images, usd, CASE status WHEN 'sent' THEN requests ELSE 0 END "
+            "FROM spend_days WHERE " + where_days + ")"
         )
         row = self._db.read(sql, parameters)[0]
         return Spend(images=int(row[0]), usd=round(float(row[1]), 6), unknown=int(row[2]))
 
     def counts(self) -> dict[str, int]:
-        return count_states(self._db.read("SELECT state, count(*) FROM inputs GROUP BY state"), INPUT_STATES)
+        """Inputs by state, compacted ones included (kept by triggers: no count over millions of rows)."""
+        return count_states(self._db.read("SELECT state, count FROM tallies WHERE kind = 'inputs'"), INPUT_STATES)
 
     def job_counts(self) -> dict[str, int]:
-        return count_states(self._db.read("SELECT state, count(*) FROM jobs GROUP BY state"), JOB_STATES)
+        return count_states(self._db.read("SELECT state, count FROM tallies WHERE kind = 'jobs'"), JOB_STATES)
 
     def recent_failures(self, limit: int = 10) -> list[Failure]:
         """Newest first; one line per failed job, or per failed input when no job failed (e.g. unreadable)."""
@@ -377,6 +395,17 @@ class SqliteJournal:
                 )
             )
         return failures
+
+    # -- keeping a year of journal small (README "A year of journal") ----------------------------------------
+
+    def compact(self, before: datetime, limit: int) -> int:
+        """Compact up to `limit` inputs finished before `before` to what the duplicate check needs."""
+        with self._db.write() as db:
+            return compact(db, stamp(before), limit)
+
+    def reclaim(self, pages: int) -> int:
+        """Give up to `pages` free pages back to the file system; the number of free pages left."""
+        return self._db.reclaim(pages)
 
     def close(self) -> None:
         self._db.close()

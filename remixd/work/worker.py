@@ -238,7 +238,7 @@ class Worker:
                 if job.state == "pending" and reroll is None:  # a reroll is sent again on purpose
                     earlier = self._journal.find_duplicate(prepared.source_sha256, job.rule, job.fingerprint)
                     if earlier is not None:
-                        self._journal.mark_duplicate(job.id, earlier.id)
+                        self._journal.mark_duplicate(job.id, earlier)
                         log.info("remixd.job.finished", status="duplicate", of_job=earlier.id, files=earlier.files)
                         return
                 if job.state == "generating":  # accepted before a restart: polled, never sent again

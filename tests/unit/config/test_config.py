@@ -161,9 +161,10 @@ def test_extension_keys_are_accepted(tmp_path: Path) -> None:
     text += (
         "api:\n  base_url: http://127.0.0.1:8080/ideogram/\n  auth: bearer\n  download_timeout_s: 5\n"
         "  max_download_bytes: 1000\n  allowed_result_hosts: [ideogram.ai]\n  max_in_flight_images: 64\n"
-        "shutdown_grace_s: 2\nbudget: {max_images_per_day: 10, max_usd_per_day: 1}\n"
+        "shutdown_grace_s: 2\nbudget: {max_images_per_day: 10, max_usd_per_day: 1}\njournal: {keep_days: 30}\n"
     )
     config = load_config(write(tmp_path, text), env={"IDEOGRAM_API_KEY": "key-0001"})
+    assert config.journal.keep_days == 30
     assert config.api.base_url == "http://127.0.0.1:8080/ideogram"
     assert (config.api.auth, config.api.max_download_bytes, config.api.allowed_result_hosts) == (
         "bearer",
@@ -424,6 +425,8 @@ def test_a_folder_beside_a_non_recursive_inbox_is_fine(tmp_path: Path) -> None:
         ("api:\n  api_key_env: MY KEY\n", 12, "api.api_key_env", "string should match pattern"),
         ("budget:\n  max_usd_per_day: -1\n", 12, "budget.max_usd_per_day", "greater than or equal to 0"),
         ("shutdown_grace_s: 0\n", 11, "shutdown_grace_s", "greater than 0"),
+        ("journal:\n  keep_days: 0\n", 12, "journal.keep_days", "greater than or equal to 1"),
+        ("journal: postgresql://db/remixd\n", 11, "journal", "valid dictionary"),
         ("state_dir: 5\n", 11, "state_dir", "valid string"),
         ("api: [1]\n", 11, "api", "valid dictionary"),
     ],

@@ -15,6 +15,7 @@ import pytest
 
 from remixd.clock import Clock
 from remixd.errors import ErrorRecord, JournalError
+from remixd.journal.database import INCREMENTAL
 from remixd.journal.records import Candidate, JobSpec, Journal, Spend
 from remixd.journal.schema import MIGRATIONS
 from remixd.journal.sqlite import SqliteJournal
@@ -335,7 +336,7 @@ def test_duplicates_are_found_by_content_rule_and_request(journal: SqliteJournal
     assert later is not None
     journal.set_hash(later, sha)
     [job] = journal.add_jobs(later, [spec()])
-    journal.mark_duplicate(job.id, earlier)
+    journal.mark_duplicate(job.id, found)
     duplicate = journal.get_job(job.id)
     assert (duplicate.state, duplicate.duplicate_of) == ("duplicate", earlier)
     assert duplicate.files == ("/out/a.jpg.poster.1.png",)
@@ -484,6 +485,7 @@ def test_a_vanished_input_needs_no_disposal(journal: SqliteJournal) -> None:
 def test_the_file_is_wal_with_a_schema_version(journal: SqliteJournal, path: Path, clock: Moments) -> None:
     with sqlite3.connect(path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert other.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL
         assert other.execute("SELECT max(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
     reopened = SqliteJournal(path, clock=clock)  # opening again migrates nothing
     reopened.close()

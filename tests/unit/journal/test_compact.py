@@ -1,0 +1,211 @@
+"""A year of journal: finished inputs older than keep_days shrink to what the duplicate check needs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from remixd.journal.database import INCREMENTAL
+from remixd.journal.records import Disposal, FinishState, JobSpec
+from remixd.journal.schema import MIGRATIONS
+from remixd.journal.sqlite import SqliteJournal
+from remixd.journal.upkeep import IDLE_S, Upkeep
+from tests.helpers import FakeClock
+
+INBOX = "/srv/inbox"
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+LATER = START + timedelta(days=100)
+
+
+DAY_S = 86_400.0
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "journal.sqlite3"
+
+
+@pytest.fixture
+def journal(path: Path, clock: FakeClock) -> Iterator[SqliteJournal]:
+    opened = SqliteJournal(path, clock=clock)
+    yield opened
+    opened.close()
+
+
+def spec(rule: str = "poster", *, sandbox: bool = False) -> JobSpec:
+    return JobSpec(rule, "f1", "http://127.0.0.1:1/remix", {"prompt": "p " * 40}, 1, 0.08, sandbox=sandbox)
+
+
+def processed(
+    journal: SqliteJournal,
+    relpath: str,
+    sha256: str,
+    *,
+    state: FinishState = "done",
+    disposal: Disposal | None = "moved",
+    size: int = 10,
+    sandbox: bool = False,
+) -> int:
+    """An input taken through a paid, written job to `state` and `disposal`; its job id."""
+    input_id = journal.claim(INBOX, relpath, size, 1)
+    assert input_id is not None
+    journal.set_hash(input_id, sha256)
+    [job] = journal.add_jobs(input_id, [spec(sandbox=sandbox)])
+    journal.start_submit(job.id)
+    journal.record_answer(job.id, {"data": [{"url": "http://u/" + "x" * 200}]})
+    journal.record_written(job.id, [f"/out/{relpath}.poster.1.png"])
+    journal.finish_input(input_id, state)
+    if disposal is not None:
+        journal.set_disposed(input_id, disposal, None if disposal != "moved" else f"/done/{relpath}")
+    return job.id
+
+
+def test_an_old_result_is_still_found_by_the_duplicate_check(journal: SqliteJournal, clock: FakeClock) -> None:
+    job_id = processed(journal, "a.jpg", "aa" * 32)
+    processed(journal, "tried.jpg", "cc" * 32, sandbox=True)  # never billed: counted apart
+    spent, counts, job_counts = journal.spent(START.date()), journal.counts(), journal.job_counts()
+    tried = journal.spent(START.date(), sandbox=True)
+    assert (spent.images, tried.images) == (1, 1)
+    clock.advance(100 * DAY_S)
+    assert journal.compact(LATER - timedelta(days=90), limit=100) == 2
+    assert journal.compact(LATER - timedelta(days=90), limit=100) == 0  # nothing left to compact
+    found = journal.find_duplicate("aa" * 32, "poster", "f1")
+    assert found is not None
+    assert (found.id, found.files, found.compacted) == (job_id, ("/out/a.jpg.poster.1.png",), True)
+    assert journal.find_duplicate("aa" * 32, "square", "f1") is None
+    assert journal.find_duplicate("bb" * 32, "poster", "f1") is None
+    # status and the budget see the same history as before
+    assert (journal.spent(START.date()), journal.counts(), journal.job_counts()) == (spent, counts, job_counts)
+    assert journal.spent(START.date(), sandbox=True) == tried
+
+    later = journal.claim(INBOX, "copy.jpg", 10, 1)
+    assert later is not None
+    journal.set_hash(later, "aa" * 32)
+    [job] = journal.add_jobs(later, [spec()])
+    journal.mark_duplicate(job.id, found)
+    duplicate = journal.get_job(job.id)
+    assert (duplicate.state, duplicate.duplicate_of, duplicate.files) == ("duplicate", None, found.files)
+
+
+def test_only_finished_disposed_inputs_older_than_the_cutoff_are_compacted(
+    journal: SqliteJournal, clock: FakeClock
+) -> None:
+    processed(journal, "failed.jpg", "01" * 32, state="failed")  # waits for `remixd retry`
+    processed(journal, "pending.jpg", "02" * 32, disposal=None)  # its move is not done yet
+    still_claimed = journal.claim(INBOX, "claimed.jpg", 1, 1)
+    old = processed(journal, "old.jpg", "03" * 32)
+    clock.advance(10 * DAY_S)
+    processed(journal, "recent.jpg", "04" * 32)
+    assert journal.compact(START + timedelta(days=5), limit=100) == 1
+    assert {record.relpath for record in journal.unfinished()} == {"pending.jpg", "claimed.jpg"}
+    assert [record.relpath for record in journal.failed_inputs()] == ["failed.jpg"]
+    assert journal.get_input(still_claimed or 0).state == "claimed"
+    found = journal.find_duplicate("03" * 32, "poster", "f1")
+    assert found is not None
+    assert (found.id, found.compacted) == (old, True)
+    recent = journal.find_duplicate("04" * 32, "poster", "f1")
+    assert recent is not None
+    assert not recent.compacted
+
+
+def test_a_kept_input_is_not_claimed_again_after_compaction(journal: SqliteJournal, clock: FakeClock) -> None:
+    processed(journal, "kept.jpg", "aa" * 32, disposal="kept", size=10)
+    clock.advance(100 * DAY_S)
+    assert journal.compact(LATER - timedelta(days=90), limit=100) == 1
+    assert journal.claim(INBOX, "kept.jpg", 10, 1) is None  # unchanged: nothing to do
+    assert journal.claim(INBOX, "kept.jpg", 11, 1) is not None  # changed: a new input
+
+
+def test_a_result_a_newer_duplicate_points_at_waits_for_it(journal: SqliteJournal, clock: FakeClock) -> None:
+    processed(journal, "a.jpg", "aa" * 32)
+    clock.advance(10 * DAY_S)
+    later = journal.claim(INBOX, "copy.jpg", 10, 1)
+    assert later is not None
+    journal.set_hash(later, "aa" * 32)
+    [job] = journal.add_jobs(later, [spec()])
+    found = journal.find_duplicate("aa" * 32, "poster", "f1")
+    assert found is not None
+    journal.mark_duplicate(job.id, found)
+    journal.finish_input(later, "duplicate")
+    journal.set_disposed(later, "moved", "/done/copy.jpg")
+    assert journal.compact(START + timedelta(days=5), limit=100) == 0
+    assert journal.compact(START + timedelta(days=20), limit=100) == 1  # the duplicate first,
+    assert journal.compact(START + timedelta(days=20), limit=100) == 1  # then the original
+    found = journal.find_duplicate("aa" * 32, "poster", "f1")
+    assert found is not None
+    assert found.compacted
+
+
+def test_compaction_is_bounded_and_the_space_goes_back_to_the_file_system(
+    journal: SqliteJournal, path: Path, clock: FakeClock
+) -> None:
+    for number in range(300):
+        processed(journal, f"{number}.jpg", f"{number:064x}")
+    journal.reclaim(pages=1_000_000)
+    full = path.stat().st_size + Path(f"{path}-wal").stat().st_size
+    clock.advance(100 * DAY_S)
+    assert journal.compact(LATER, limit=120) == 120
+    assert journal.compact(LATER, limit=1000) == 180
+    assert journal.reclaim(pages=1_000_000) == 0  # no free page left
+    with sqlite3.connect(path) as other:
+        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    other.close()
+    assert path.stat().st_size < full / 3
+    assert journal.counts()["done"] == 300
+
+
+def test_a_journal_from_before_compaction_is_migrated(path: Path, clock: FakeClock) -> None:
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in MIGRATIONS[0]:
+            old.execute(statement)
+        old.execute("INSERT INTO schema_version VALUES (1)")
+        old.execute(
+            """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, detected_at, claimed_at)
+               VALUES ('/srv/inbox', 'a.jpg', 1, 1, 'claimed', 'x', 'x')"""
+        )
+    old.close()
+    journal = SqliteJournal(path, clock=clock)
+    try:
+        assert journal.counts()["claimed"] == 1  # the counts start from the rows already there
+        journal.reclaim(pages=100)
+        with sqlite3.connect(path) as other:
+            assert other.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL
+        other.close()
+    finally:
+        journal.close()
+
+
+def test_upkeep_compacts_in_batches_then_rests(journal: SqliteJournal, path: Path, clock: FakeClock) -> None:
+    for number in range(5):
+        processed(journal, f"{number}.jpg", f"{number:064x}")
+    clock.advance(100 * DAY_S)
+    upkeep = Upkeep(journal, 90, clock, batch=2)
+    assert [upkeep.step(), upkeep.step(), upkeep.step()] == [2, 2, 1]
+    late = SqliteJournal(path, clock=FakeClock(START))  # another writer, whose input is as old as the others
+    try:
+        processed(late, "late.jpg", "ff" * 32)
+    finally:
+        late.close()
+    assert upkeep.step() == 0  # resting: nothing was left at the last look
+    clock.advance(IDLE_S)
+    assert upkeep.step() == 1
+
+
+def test_an_input_asked_for_again_is_kept_whole(journal: SqliteJournal, clock: FakeClock) -> None:
+    processed(journal, "again.jpg", "aa" * 32)
+    processed(journal, "other.jpg", "bb" * 32)
+    [record] = [r for r in (journal.get_input(1), journal.get_input(2)) if r.relpath == "again.jpg"]
+    journal.add_reroll(record, seed=7)
+    clock.advance(100 * DAY_S)
+    assert journal.compact(LATER - timedelta(days=90), limit=100) == 1  # only the other one
+    assert journal.get_input(record.id).relpath == "again.jpg"

@@ -188,7 +188,9 @@ class Usage:
 class Remixd:
     """`remixd run|once -c CONFIG` as a subprocess, its JSON log in a file, its resources from /proc."""
 
-    def __init__(self, command: str, config: Path, workdir: Path, log_level: str = "info") -> None:
+    def __init__(
+        self, command: str, config: Path, workdir: Path, log_level: str = "info", env: dict[str, str] | None = None
+    ) -> None:
         self.log = JsonLog(workdir / f"remixd-{command}-{time.monotonic_ns()}.log")
         self._log_file = self.log.path.open("ab")
         self.started = time.time()
@@ -208,7 +210,7 @@ class Remixd:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             cwd=REPOSITORY,
-            env=CHILD_ENV,
+            env={**CHILD_ENV, **(env or {})},
         )
         self.pid = self.process.pid
         self.usage: Usage | None = None

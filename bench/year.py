@@ -1,0 +1,251 @@
+"""The journal of a year: 10,000 inputs a day for 365 days, with finished inputs compacted after keep_days.
+
+Building it through remixd would take days, so it is written with SQL, in the shapes remixd writes: inputs
+within keep_days whole (request, answer, times, paths as a real run leaves them), older ones in the compacted
+form of `remixd.journal.compact`, except one day, which is written whole and compacted by remixd itself (and
+timed), so the two forms are compared on the same data. A few inputs are left claimed, for the recovery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench import inputs, procs
+
+INBOX = "/srv/shop/inbox"
+RULE, FINGERPRINT = "poster", hashlib.sha256(b"poster rule").hexdigest()
+ENDPOINT = "https://api.ideogram.ai/remix"
+Rows = tuple[tuple[object, ...], ...]  # one input's (input, job, spend) rows
+UNFINISHED = 100  # claimed when the daemon stopped: what the recovery resumes
+FAILED_EVERY = 500  # one input in 500 fails, and stays whole however old
+
+
+@dataclass(frozen=True)
+class Year:
+    path: Path
+    inputs: int
+    build_s: float
+    compact_day_s: float  # remixd compacting one day of 10,000 finished inputs
+    bytes_whole_per_input: float
+    bytes_compacted_per_input: float
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _relpath(number: int) -> str:
+    return f"folder-{number // 1000:05d}/photo-{number:08d}.jpg"
+
+
+def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) -> Iterator[Rows]:
+    """(input, job, spend) rows of `count` inputs finished on `day`, as remixd's journal holds them."""
+    for offset in range(count):
+        number = first_id + offset
+        if failed_only and number % FAILED_EVERY:
+            continue
+        failed = number % FAILED_EVERY == 0
+        moment = day + timedelta(seconds=offset * 86_400 / count)
+        at = _stamp(moment)
+        sha = hashlib.sha256(number.to_bytes(8, "big")).hexdigest()
+        relpath = _relpath(number)
+        request = {**inputs.REQUEST, "prompt": f"A serene tropical beach, photo-{number:08d}", "num_images": 1}
+        error = {"kind": "api_rejected", "message": "the API refused the image: 400 bad image", "hint": "check it"}
+        response = {
+            "created": at,
+            "data": [
+                {
+                    "url": f"https://ideogram.ai/api/images/ephemeral/{sha}.png?exp=1724862031&signature={sha[:32]}",
+                    "prompt": f"A serene tropical beach, photo-{number:08d}, with palm trees and soft light",
+                    "resolution": "1024x1024",
+                    "is_image_safe": True,
+                    "seed": 12345,
+                    "style_type": None,
+                }
+            ],
+        }
+        output = f"/srv/shop/outbox/{relpath[:-4]}.poster.1.png"
+        yield (
+            (number, INBOX, relpath, 123_456, 1_700_000_000_000_000_000 + number, sha,
+             "failed" if failed else "done", at, at, at, json.dumps({"error": error}) if failed else None, "moved",
+             ("/srv/shop/failed/" if failed else "/srv/shop/done/") + relpath),
+            (number, number, RULE, FINGERPRINT, ENDPOINT, json.dumps(request, sort_keys=True), 1, 0.08,
+             "failed" if failed else "written", 1, json.dumps(error) if failed else None,
+             None if failed else json.dumps(response, sort_keys=True), "[]" if failed else json.dumps([output]),
+             at, at, None if failed else at, at, None),
+            (number, moment.date().isoformat(), at, 1, 0.08),
+        )  # fmt: skip
+
+
+def _insert_whole(db: sqlite3.Connection, rows: Iterator[Rows]) -> None:
+    batch: list[Rows] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == 10_000:
+            _flush(db, batch)
+            batch = []
+    _flush(db, batch)
+
+
+def _flush(db: sqlite3.Connection, batch: list[Rows]) -> None:
+    db.executemany("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [row[0] for row in batch])
+    db.executemany(
+        """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts,
+           last_error, response, files, created_at, submitted_at, answered_at, completed_at, duplicate_of)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [row[1] for row in batch],
+    )
+    db.executemany("INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)", [row[2] for row in batch])
+
+
+def _insert_compacted(db: sqlite3.Connection, first_id: int, count: int, day: datetime) -> None:
+    """What remixd.journal.compact leaves of a day of finished inputs (failed ones stay whole)."""
+    from remixd.journal.compact import result_key  # the remixd beside bench/
+
+    done = [number for number in range(first_id, first_id + count) if number % FAILED_EVERY]
+    db.executemany(
+        "INSERT INTO results VALUES (?, ?, ?)",
+        (
+            (
+                result_key(hashlib.sha256(number.to_bytes(8, "big")).hexdigest(), RULE, FINGERPRINT),
+                number,
+                json.dumps([f"/srv/shop/outbox/{_relpath(number)[:-4]}.poster.1.png"]),
+            )
+            for number in done
+        ),
+    )
+    db.execute(
+        "INSERT INTO spend_days VALUES (?, 0, 'billed', ?, ?, ?)",
+        (day.date().isoformat(), len(done), len(done), 0.08 * len(done)),
+    )
+    for kind, state in (("inputs", "done"), ("jobs", "written")):
+        db.execute(
+            "INSERT INTO tallies VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            (kind, state, len(done)),
+        )
+    _insert_whole(db, _whole(first_id, count, day, failed_only=True))
+
+
+def size(path: Path) -> int:
+    return sum(Path(f"{path}{suffix}").stat().st_size for suffix in ("", "-wal") if Path(f"{path}{suffix}").exists())
+
+
+def build(path: Path, *, per_day: int, days: int, keep_days: int, note: Callable[[str], None]) -> Year:
+    from remixd.journal.sqlite import SqliteJournal
+
+    started = time.perf_counter()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    SqliteJournal(path).close()  # remixd's own schema
+    now = datetime.now(UTC)
+    first = now - timedelta(days=days)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("BEGIN")
+    old_days = days - keep_days
+    for day in range(old_days - 1):  # compacted: what daily compaction leaves
+        _insert_compacted(db, 1 + day * per_day, per_day, first + timedelta(days=day))
+    one_day = 1 + (old_days - 1) * per_day
+    _insert_whole(db, _whole(one_day, per_day, first + timedelta(days=old_days - 1)))  # remixd compacts it below
+    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before_day = size(path)
+    db.execute("BEGIN")
+    recent = one_day + per_day
+    _insert_whole(db, _whole(recent, keep_days * per_day, first + timedelta(days=old_days)))
+    total = recent + keep_days * per_day - 1
+    db.executemany(
+        """INSERT INTO inputs (id, inbox, relpath, size, mtime_ns, state, detected_at, claimed_at)
+           VALUES (?, ?, ?, 1, 1, 'claimed', ?, ?)""",
+        ((total + n, INBOX, f"unfinished/{n}.jpg", _stamp(now), _stamp(now)) for n in range(1, UNFINISHED + 1)),
+    )
+    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    whole_size = size(path)
+    journal = SqliteJournal(path)
+    try:
+        compact_started = time.perf_counter()
+        compacted = 0
+        while batch := journal.compact(now - timedelta(days=keep_days), 2_000):
+            compacted += batch
+        compact_s = time.perf_counter() - compact_started
+        journal.reclaim(pages=1 << 30)
+    finally:
+        journal.close()
+    checkpoint = sqlite3.connect(path)
+    checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    checkpoint.close()
+    recent_count = keep_days * per_day
+    day_saved = whole_size - size(path)
+    note(
+        f"year journal: built in {time.perf_counter() - started:.0f} s; remixd compacted {compacted} inputs of one "
+        f"day in {compact_s:.2f} s, freeing {day_saved / 1e6:.1f} MB"
+    )
+    whole_per_input = (whole_size - before_day) / recent_count
+    compacted_part = size(path) - recent_count * whole_per_input
+    return Year(
+        path=path,
+        inputs=total + UNFINISHED,
+        build_s=time.perf_counter() - started,
+        compact_day_s=compact_s * per_day / max(compacted, 1),
+        bytes_whole_per_input=whole_per_input,
+        bytes_compacted_per_input=compacted_part / (old_days * per_day),
+    )
+
+
+def status_s(config: Path, runs: int = 3) -> float:
+    """`remixd status` as an operator runs it, best of `runs`: interpreter start, imports, journal, answer."""
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "remixd", "status", "-c", str(config)],
+            check=True,
+            capture_output=True,
+            cwd=procs.REPOSITORY,
+            env=procs.CHILD_ENV,
+            timeout=120,
+        )
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def status_query_s(path: Path, runs: int = 3) -> float:
+    """What `remixd status` asks the journal, in this process (its part of the status time)."""
+    from remixd.journal.sqlite import SqliteJournal
+
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        journal = SqliteJournal(path)
+        journal.spent(datetime.now(UTC).date())
+        journal.counts(), journal.job_counts(), journal.recent_failures(10)
+        journal.close()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def recovery_s(path: Path, runs: int = 3) -> float:
+    """A restart's recovery, in this process: open the journal (its checks and migrations) and take the first
+    queue's worth of unfinished inputs, as the daemon does before READY=1."""
+    from remixd.journal.sqlite import SqliteJournal
+
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        journal = SqliteJournal(path)
+        assert len(journal.unfinished_after(0, 24)) == min(24, UNFINISHED)
+        journal.close()
+        best = min(best, time.perf_counter() - started)
+    return best

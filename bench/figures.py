@@ -236,7 +236,10 @@ def remixd_scan(inboxes: Any) -> None:
     from remixd.clock import Clock  # the remixd beside bench/ (python -m bench puts it first on the path)
     from remixd.intake.claims import Intake
 
-    Intake(inboxes, _ClaimNothing(), clock=Clock()).start(watch=False)
+    intake = Intake(inboxes, _ClaimNothing(), clock=Clock())
+    intake.start(watch=False)
+    while intake.scanning:
+        intake.step(timeout=0.0)
 
 
 def _best_of(runs: int, action: Callable[[], object]) -> float:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from remixd.clock import Clock
-from remixd.intake.claims import Claimed
+from remixd.intake.backlog import Claimed
 
 
 class WorkerPool:

@@ -10,7 +10,7 @@ import json
 
 from remixd.clock import Clock
 from remixd.config.model import Config
-from remixd.daemon.status import read_status
+from remixd.daemon.status import read_status, scan_line
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 
 
@@ -79,6 +79,9 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
             f"daemon: pid {daemon.get('pid')}, {daemon.get('queued')} queued, "
             f"{daemon.get('in_flight_images')} images in flight (ceiling {daemon.get('ceiling')})"
         )
+        scanning = scan_line(daemon)
+        if scanning:
+            print(scanning)
     for reason in paused:
         print(f"PAUSED: {reason}")
     if failures:

@@ -23,7 +23,7 @@ from remixd.daemon.notify import Notifier
 from remixd.daemon.parts import Parts
 from remixd.daemon.status import status_line, write_status
 from remixd.errors import ConfigError
-from remixd.intake.claims import Claimed, resumable
+from remixd.intake.backlog import Backlog, Claimed
 
 if TYPE_CHECKING:
     from remixd.daemon.metrics import MetricsServer, Snapshot
@@ -34,6 +34,7 @@ Mode = Literal["run", "once"]
 HOUSEKEEPING_S = 5.0  # status file and STATUS= refresh while idle; no busy loop
 HUNG_MARGIN_S = 60.0  # beyond the HTTP timeouts before a silent busy worker counts as hung
 EXTRA_WORKERS = 4  # workers beyond the in-flight ceiling: downloads and writes happen outside the slots
+QUEUED_PER_WORKER = 2  # the queue is topped up from the journal to this many inputs per worker (intake.backlog)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Service:
         self.stop = parts.gates.stop  # abort: leave every unfinished job in the journal, now
         self.drain = parts.drain  # no new work; in-flight inputs finish within shutdown_grace_s
         self.intake = parts.intake(parts.config.inboxes)
+        self.backlog = Backlog(parts.journal, parts.config.inboxes)  # what is claimed waits in the journal
         self.outcomes = self.pool.outcomes
         self.gave_up: str | None = None  # `once` stopped because submissions were paused: why
         self._progress = progress
@@ -130,7 +132,9 @@ class Service:
         try:
             self._recover()
             self.pool.start(self.config.api.max_in_flight_images + EXTRA_WORKERS, self._process, self._processed)
-            self.intake.start(watch=self.mode == "run", on_claimed=self.pool.enqueue)
+            # The scans begin here and go on in the loop (README "A million files"): READY=1 waits for the
+            # journal and the watchers, never for a backlog.
+            self.intake.start(watch=self.mode == "run")
             self.notifier.ready(self._status_line())
             self.ready.set()
             log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes), watch=self.intake.modes)
@@ -146,11 +150,17 @@ class Service:
         )
 
     def _loop(self) -> None:
-        next_housekeeping, probe = 0.0, KeyProbe(self.gates.auth, refresh=self._reread_key)
+        next_housekeeping, next_ping, probe = 0.0, 0.0, KeyProbe(self.gates.auth, refresh=self._reread_key)
+        # WATCHDOG=1 at least every WatchdogSec/2 (`watchdog_interval_s`): the loop wakes twice as often, and
+        # while a scan keeps it busy each turn is a slice of milliseconds, so no ping is ever late.
         heartbeat = self.notifier.watchdog_interval_s
-        tick = min(HOUSEKEEPING_S, heartbeat) if heartbeat else HOUSEKEEPING_S
+        tick = min(HOUSEKEEPING_S, heartbeat / 2) if heartbeat else HOUSEKEEPING_S
         while not self.drain.is_set():
-            self.pool.enqueue(self.intake.step(timeout=tick))
+            scanning = self.intake.scanning
+            self.backlog.grew(self.intake.step(timeout=tick))
+            self._feed()
+            if scanning and not self.intake.scanning:
+                self._housekeeping()  # systemd and status.json learn at once that the scan is done
             if self._reload_requested.is_set():
                 self._reload()
             now = self.clock.monotonic()
@@ -158,8 +168,9 @@ class Service:
             if now >= next_housekeeping:
                 self._housekeeping()
                 next_housekeeping = now + HOUSEKEEPING_S
-            if heartbeat and self._healthy():
+            if heartbeat and now >= next_ping and self._healthy():
                 self.notifier.watchdog()
+                next_ping = now + heartbeat / 2
             if self.mode == "once" and self._idle():
                 return
             if self.mode == "once" and (self.gates.auth.reason or self.gates.budget_pause.reason):
@@ -198,15 +209,26 @@ class Service:
     # -- work ------------------------------------------------------------------------------------------------
 
     def _recover(self) -> None:
-        """The journal, not memory, says what to resume: temp files go, unfinished inputs are queued again."""
+        """The journal, not memory, says what to resume: temp files go, unfinished inputs are queued first."""
         remove_stale_temps(self.config.state_dir, self.config.inboxes)
-        self.pool.enqueue(resumable(self.journal.unfinished(), self.config.inboxes))
+        if self._feed():
+            log.info("remixd.recover.resumed", inputs=self.journal.counts()["claimed"])
+
+    def _feed(self) -> int:
+        """Top the workers' queue up from the journal once it runs low; the number of inputs queued."""
+        workers = self.config.api.max_in_flight_images + EXTRA_WORKERS
+        if self.pool.queued >= workers:
+            return 0
+        taken = self.backlog.take(workers * QUEUED_PER_WORKER - self.pool.queued)
+        self.pool.enqueue(taken)
+        return len(taken)
 
     def _processed(self, outcomes: Counter[str], outstanding: int) -> None:
         if self._progress is not None:
             self._progress(outcomes, outstanding)
-        if self.mode == "once":
-            self.intake.wake()  # the loop checks whether everything is finished
+        workers = self.config.api.max_in_flight_images + EXTRA_WORKERS
+        if self.mode == "once" or (self.pool.queued < workers and not self.backlog.exhausted):
+            self.intake.wake()  # the loop checks whether everything is finished, or tops the queue up
 
     def _process(self, item: Claimed) -> str:
         inbox = self._current_inbox(item.inbox)
@@ -228,7 +250,12 @@ class Service:
         return inbox
 
     def _idle(self) -> bool:
-        return self.pool.outstanding == 0 and self.intake.pending == 0
+        return (
+            self.pool.outstanding == 0
+            and self.intake.pending == 0
+            and not self.intake.scanning
+            and self.backlog.exhausted
+        )
 
     def _healthy(self) -> bool:
         """WATCHDOG=1 only while the watchers and every worker thread are alive, and no busy worker has gone
@@ -277,7 +304,8 @@ class Service:
                 self.gates.budget_pause.resume()
                 log.warning("remixd.budget.resumed", reason="configuration reloaded")
             self.intake = self.parts.intake(new.inboxes)
-            self.intake.start(watch=self.mode == "run", on_claimed=self.pool.enqueue)
+            self.backlog.inboxes = new.inboxes
+            self.intake.start(watch=self.mode == "run")
             log.info("remixd.reload.done", inboxes=len(new.inboxes), rules=len(new.rules))
         self.notifier.ready(self._status_line())
 
@@ -309,7 +337,8 @@ class Service:
         return paused + self.intake.paused
 
     def _status_line(self) -> str:
-        return status_line(len(self.config.inboxes), self.pool.queued, self.limiter.in_flight, self._paused())
+        scanned = self.intake.progress.files if self.intake.scanning else None
+        return status_line(len(self.config.inboxes), self.pool.queued, self.limiter.in_flight, self._paused(), scanned)
 
     def _housekeeping(self) -> None:
         self.notifier.status(self._status_line())
@@ -329,4 +358,5 @@ class Service:
             ceiling=self.limiter.ceiling,
             missed_by_events=self.intake.counters.missed_by_events,
             updated_at=self.clock.wall(),
+            scan=self.intake.progress.as_dict(),
         )

@@ -4,6 +4,9 @@ Events are hints; the folder is the truth (a missed event costs a wait, never a 
 start, every inbox is rescanned every `rescan_s` and after any watcher trouble or reload, and what a rescan finds
 that no event announced is counted. A claim is the journal's, so repeated events, rescans and restarts never queue a
 file twice. An inbox that is missing or unmounted is paused and reported, never read as "all files gone".
+
+A scan is walked a slice at a time by `step()`, between events (README "A million files"): a backlog of a
+million files neither delays READY=1 nor starves the watchdog, and what it claims waits in the journal.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import itertools
 import os
 import queue
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,15 +25,16 @@ import structlog
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig
 from remixd.errors import InboxUnavailable, RemixdError
+from remixd.intake.backlog import ScanProgress
 from remixd.intake.complete import looks_complete
 from remixd.intake.readiness import Readiness, stat_signature
 from remixd.intake.scan import is_ignored, scan_stat
 from remixd.intake.watch import Watcher
-from remixd.journal.records import Candidate, InputRecord, Journal
+from remixd.journal.records import Candidate, Journal
 
 log = structlog.get_logger(__name__)
 
-CLAIM_BATCH = 256  # claims per transaction: big enough for a 20,000-file backlog, small enough to start fast
+CLAIM_BATCH = 256  # claims per transaction, and files a scan claims per step: a few milliseconds of the loop
 MISSING_RETRY_S = 10.0  # how often a missing inbox is looked for again
 
 
@@ -49,33 +53,6 @@ class InboxState:
     @functools.cached_property
     def root(self) -> str:
         return os.fspath(self.config.path)
-
-
-@dataclass(frozen=True)
-class Claimed:
-    input_id: int
-    inbox: InboxConfig
-
-
-def resumable(unfinished: Sequence[InputRecord], inboxes: Sequence[InboxConfig]) -> list[Claimed]:
-    """What a previous run left unfinished, each with its inbox's settings today; an input whose inbox is no
-    longer configured stays in the journal until the inbox comes back."""
-    by_path = {str(inbox.path): inbox for inbox in inboxes}
-    resumed = []
-    for record in unfinished:
-        known = by_path.get(record.inbox)
-        if known is None:
-            log.warning(
-                "remixd.recover.unknown_inbox",
-                inbox=record.inbox,
-                relpath=record.relpath,
-                hint="add the inbox back to the config to finish it",
-            )
-            continue
-        resumed.append(Claimed(record.id, known))
-    if resumed:
-        log.info("remixd.recover.resumed", inputs=len(resumed))
-    return resumed
 
 
 # A file ready to claim: its inbox, its relative path, and the lstat the scan already made (None: it settled
@@ -109,21 +86,26 @@ class Intake:
             InboxState(inbox, index, Readiness(inbox.settle_s, clock=clock)) for index, inbox in enumerate(inboxes)
         ]
         self.counters = counters or IntakeCounters()  # the builder's, so they outlive a reload's new intake
+        self.progress = ScanProgress()  # the latest round of scans
+        self._scans: dict[int, Iterator[Ready]] = {}  # inbox index -> its scan, while it runs
         self._watch = True
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
-    def start(self, watch: bool = True, on_claimed: Callable[[list[Claimed]], None] | None = None) -> None:
-        """Arm every watcher first, then scan: a file dropped between the two is seen by both, never by none.
-
-        `watch=False` (`remixd once`) scans only: what is there now, plus files still settling. The backlog's
-        claims go to `on_claimed` batch by batch.
-        """
+    def start(self, watch: bool = True) -> None:
+        """Arm every watcher first, then begin the scans: a file dropped between the two is seen by both, never
+        by none. The scans go on in `step()`; `watch=False` (`remixd once`) scans only: what is there now,
+        plus files still settling."""
         self._watch = watch
         if watch:
             for state in self.inboxes:
                 self._arm(state)
-        self._claim(self._scan_all(initial=True), on_claimed)
+        for state in self.inboxes:
+            self._begin_scan(state, initial=True)
+
+    @property
+    def scanning(self) -> bool:
+        return bool(self._scans)
 
     def stop(self) -> None:
         for state in self.inboxes:
@@ -156,12 +138,13 @@ class Intake:
 
     # -- the loop body ---------------------------------------------------------------------------------------
 
-    def step(self, timeout: float) -> list[Claimed]:
-        """Wait up to `timeout` for an event or a due check, then claim whatever is ready."""
+    def step(self, timeout: float) -> int:
+        """Wait up to `timeout` for an event or a due check (not at all while a scan runs), then claim whatever
+        is ready and one slice of the running scans; the number of new claims."""
         now = self._clock.monotonic()
         due = [d for d in (s.readiness.next_due() for s in self.inboxes) if d is not None]
-        due += [s.next_rescan for s in self.inboxes]
-        wait = max(0.0, min([now + timeout, *due]) - now)
+        due += [s.next_rescan for s in self.inboxes if s.index not in self._scans]
+        wait = 0.0 if self._scans else max(0.0, min([now + timeout, *due]) - now)
         try:
             item = self.events.get(timeout=wait) if wait > 0 else self.events.get_nowait()
         except queue.Empty:
@@ -175,11 +158,11 @@ class Intake:
         ready: list[Ready] = []
         for state in self.inboxes:
             self._check_health(state)
-            if self._clock.monotonic() >= state.next_rescan:
-                ready += self._rescan(state)
+            if self._clock.monotonic() >= state.next_rescan and state.index not in self._scans:
+                self._begin_scan(state)
             # events and scans only report paths under the root: the relative path is what follows it
             ready += [(state, os.fspath(path)[len(state.root) + 1 :], None) for path in state.readiness.pop_ready()]
-        return self._claim(ready)
+        return self._claim(ready) + self._advance_scans()
 
     def _on_event(self, index: int, path: Path) -> None:
         if index < 0 or index >= len(self.inboxes):
@@ -194,15 +177,40 @@ class Intake:
 
     # -- scans -----------------------------------------------------------------------------------------------
 
-    def _scan_all(self, initial: bool) -> Iterator[Ready]:
-        return itertools.chain.from_iterable(self._rescan(state, initial=initial) for state in self.inboxes)
+    def _begin_scan(self, state: InboxState, initial: bool = False) -> None:
+        if not self._scans:  # a new round of scans
+            self.progress = ScanProgress(running=True, started_at=self._clock.wall())
+        state.next_rescan = self._clock.monotonic() + state.config.rescan_s
+        self._scans[state.index] = self._rescan(state, initial=initial)
+
+    def _advance_scans(self) -> int:
+        """Claim the next CLAIM_BATCH files the running scans find; a scan that runs dry ends its round."""
+        ready: list[Ready] = []
+        for index, scan in list(self._scans.items()):
+            wanted = CLAIM_BATCH - len(ready)
+            found = list(itertools.islice(scan, wanted))
+            ready += found
+            if len(found) < wanted:
+                del self._scans[index]
+            if len(ready) == CLAIM_BATCH:
+                break
+        claimed = self._claim(ready)
+        progress = self.progress
+        progress.files += len(ready)
+        progress.claimed += claimed
+        if progress.running and not self._scans:
+            progress.running, progress.finished_at = False, self._clock.wall()
+            log.info(
+                "remixd.scan.finished",
+                files=progress.files,
+                claimed=progress.claimed,
+                duration_s=round(progress.finished_at - (progress.started_at or progress.finished_at), 3),
+            )
+        return claimed
 
     def _rescan(self, state: InboxState, initial: bool = False) -> Iterator[Ready]:
-        """Files quiet for settle_s already are ready now; others are tracked until they settle.
-
-        A generator: the claims of a big backlog start while the scan goes on, so the first request leaves
-        after the first batch is found, not after the whole tree is walked."""
-        state.next_rescan = self._clock.monotonic() + state.config.rescan_s
+        """Files quiet for settle_s already are ready now; others are tracked until they settle. A generator,
+        walked a slice at a time by `_advance_scans`."""
         if state.missing:
             return
         horizon = self._clock.wall() - state.config.settle_s
@@ -263,12 +271,10 @@ class Intake:
 
     # -- claims ----------------------------------------------------------------------------------------------
 
-    def _claim(
-        self, ready: Iterable[Ready], on_claimed: Callable[[list[Claimed]], None] | None = None
-    ) -> list[Claimed]:
-        """Claim in batches; `on_claimed` gets each batch as soon as it is committed, so a 20,000-file
-        backlog has its first request out while the rest is still being found and claimed."""
-        claimed: list[Claimed] = []
+    def _claim(self, ready: Iterable[Ready]) -> int:
+        """Claim in batches of CLAIM_BATCH (one transaction each); the number of new claims. What is claimed
+        waits in the journal for `Backlog.take`."""
+        claimed = 0
         pending = iter(ready)
         while chunk := list(itertools.islice(pending, CLAIM_BATCH)):
             batch: list[tuple[InboxState, Candidate]] = []
@@ -281,16 +287,10 @@ class Intake:
                 signature = None if is_ignored(relpath, state.config) else stat_signature(state.config.path / relpath)
                 if signature is not None:
                     batch.append((state, Candidate(state.root, relpath, signature[0], signature[1], now)))
-            fresh = [
-                Claimed(input_id, state.config)
-                for (state, candidate), input_id in zip(batch, self._claim_batch(batch), strict=True)
-                if input_id is not None
-            ]
-            for item in fresh:
-                self.counters.claimed[str(item.inbox.path)] += 1
-            if on_claimed is not None and fresh:
-                on_claimed(fresh)
-            claimed += fresh
+            for (state, _candidate), input_id in zip(batch, self._claim_batch(batch), strict=True):
+                if input_id is not None:
+                    self.counters.claimed[state.root] += 1
+                    claimed += 1
         return claimed
 
     def _claim_batch(self, batch: list[tuple[InboxState, Candidate]]) -> list[int | None]:

@@ -291,6 +291,17 @@ class SqliteJournal:
         """What a restart must resume: claimed inputs (with their jobs) and finished ones not disposed of."""
         return self._inputs(_UNFINISHED)
 
+    def unfinished_after(self, after: int, limit: int) -> list[tuple[int, str]]:
+        """(id, inbox) of up to `limit` unfinished inputs with ids above `after`, in claim order: the queue's
+        supply (intake.backlog). NOT INDEXED: walking the table by id from `after` reads only what lies ahead,
+        where the partial index would sort every unfinished input at each call."""
+        rows = self._db.read(
+            """SELECT id, inbox FROM inputs NOT INDEXED WHERE id > ? AND (state = 'claimed' OR disposal = 'pending')
+               ORDER BY id LIMIT ?""",
+            (after, limit),
+        )
+        return [(row["id"], row["inbox"]) for row in rows]
+
     def failed_inputs(self) -> list[InputRecord]:
         return self._inputs("state = 'failed'")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -126,3 +127,37 @@ def test_no_watchdog_ping_while_a_busy_worker_has_stopped_beating(
     with supervised.pool._lock:
         del supervised.pool._beats[-1]
     wait_for(lambda: notify_socket.names().count("WATCHDOG") > pings, message="pings after recovery")
+
+
+def test_ready_comes_before_a_20000_file_backlog_is_scanned(
+    tmp_path: Path, sandbox: SandboxServer, notify_socket: NotifySocket
+) -> None:
+    """READY=1 waits for the journal and the watchers, never for the backlog (README "A million files")."""
+    inbox = tmp_path / "inbox"
+    settled = time.time() - 60
+    for folder in range(20):
+        (inbox / f"batch-{folder:02d}").mkdir(parents=True)
+        for number in range(1000):
+            path = inbox / f"batch-{folder:02d}" / f"{number:04d}.dat"  # matched by no rule: never sent
+            path.write_bytes(b"x")
+            os.utime(path, (settled, settled))
+    config = write_config(tmp_path, sandbox.base_url, inbox={"recursive": True, "after": "keep"})
+    environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "2000000"}
+    service = make_service(config, "run", environ)
+    thread = threading.Thread(target=service.run, name="test-service")
+    thread.start()
+    try:
+        ready = wait_for(lambda: next((m for m in notify_socket.messages if m.get("READY") == "1"), None))
+        assert "scanning" in ready["STATUS"]  # at READY=1 the daemon itself said the scan was still running
+        done = wait_for(
+            lambda: [m for m in notify_socket.messages if "STATUS" in m and "scanning" not in m["STATUS"]],
+            timeout=120,
+            message="a STATUS= after the scan",
+        )
+        assert notify_socket.messages.index(ready) < notify_socket.messages.index(done[0])
+        assert (service.intake.progress.files, service.intake.progress.running) == (20_000, False)
+    finally:
+        service.request_stop()
+        service.request_stop()  # at once: what is claimed stays in the journal
+        thread.join(timeout=60)
+    assert not thread.is_alive()

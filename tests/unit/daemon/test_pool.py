@@ -9,7 +9,7 @@ from typing import cast
 
 from remixd.config.model import InboxConfig
 from remixd.daemon.pool import WorkerPool
-from remixd.intake.claims import Claimed
+from remixd.intake.backlog import Claimed
 from tests.helpers import FakeClock, wait_for
 
 HUNG_AFTER_S = 120.0  # the production margin is the HTTP timeout plus a minute: the fake clock passes it

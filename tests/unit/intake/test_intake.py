@@ -14,7 +14,7 @@ import pytest
 
 from remixd.config.load import load_config
 from remixd.config.model import Config
-from remixd.intake.claims import MISSING_RETRY_S, Claimed, Intake
+from remixd.intake.claims import MISSING_RETRY_S, Intake
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, make_image, write_config
 
@@ -39,8 +39,9 @@ def journal(tmp_path: Path, clock: FakeClock) -> Iterator[SqliteJournal]:
     opened.close()
 
 
-def names(claimed: list[Claimed], journal: SqliteJournal) -> list[str]:
-    return sorted(journal.get_input(item.input_id).relpath for item in claimed)
+def claimed(journal: SqliteJournal) -> list[str]:
+    """What the intake claimed so far: it waits in the journal (intake.backlog takes it from there)."""
+    return sorted(record.relpath for record in journal.unfinished())
 
 
 def test_a_file_is_claimed_once_it_has_been_quiet_for_settle_s_and_only_once(
@@ -48,16 +49,15 @@ def test_a_file_is_claimed_once_it_has_been_quiet_for_settle_s_and_only_once(
 ) -> None:
     make_image(tmp_path / "inbox/a.jpg")
     intake = Intake(config.inboxes, journal, clock=clock)
-    claimed: list[Claimed] = []
-    intake.start(watch=False, on_claimed=claimed.extend)
-    assert claimed == [] and intake.pending == 1  # seen, still settling
+    intake.start(watch=False)
+    assert intake.step(timeout=0) == 0 and intake.pending == 1  # the scan saw it, still settling
     clock.advance(SETTLE_S - 0.1)
-    assert intake.step(timeout=0) == []
+    assert intake.step(timeout=0) == 0
     clock.advance(0.2)
-    claimed += intake.step(timeout=0)
-    assert names(claimed, journal) == ["a.jpg"] and intake.pending == 0
+    assert intake.step(timeout=0) == 1
+    assert claimed(journal) == ["a.jpg"] and intake.pending == 0
     clock.advance(config.inboxes[0].rescan_s + 1)  # a rescan sees the file again: the journal says it is taken
-    assert intake.step(timeout=0) == []
+    assert [intake.step(timeout=0), intake.step(timeout=0)] == [0, 0]
     assert intake.counters.claimed == {str(tmp_path / "inbox"): 1}
 
 
@@ -73,9 +73,10 @@ def test_a_file_still_being_written_waits_until_it_stops_changing(
     path.write_bytes(whole)  # and the rest
     intake.events.put((0, path))  # what the watcher would report
     clock.advance(1.0)  # past the first window, but not quiet since the write
-    assert intake.step(timeout=0) == []
+    assert intake.step(timeout=0) == 0
     clock.advance(SETTLE_S)
-    assert names(intake.step(timeout=0), journal) == ["slow.jpg"]
+    assert intake.step(timeout=0) == 1
+    assert claimed(journal) == ["slow.jpg"]
 
 
 def test_a_missing_inbox_is_paused_and_reported_not_read_as_empty(
@@ -84,7 +85,8 @@ def test_a_missing_inbox_is_paused_and_reported_not_read_as_empty(
     config = load_config(write_config(tmp_path, None, inbox={"settle_s": SETTLE_S, "path": "./later"}))
     intake = Intake(config.inboxes, journal, clock=clock)
     intake.start(watch=False)
+    assert intake.step(timeout=0) == 0  # the scan begun by start() finds the inbox missing
     assert intake.paused == [f"inbox {tmp_path / 'later'}: inbox {tmp_path / 'later'} is missing or not a folder"]
     assert intake.modes == {str(tmp_path / "later"): "paused"}
     clock.advance(MISSING_RETRY_S)
-    assert intake.step(timeout=0) == [] and intake.paused  # still missing: still paused, nothing claimed
+    assert intake.step(timeout=0) == 0 and intake.paused  # still missing: still paused, nothing claimed

@@ -13,7 +13,7 @@ from remixd.daemon.plan import make_plan
 from remixd.errors import ConfigError
 from remixd.journal.sqlite import JOURNAL_NAME
 from remixd.rules import nearest_ratio
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import POSTER, TEST_KEY, make_image, make_service, sidecars, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

@@ -114,6 +114,7 @@ class ApiConnection:
             key_source=found.source,
             clock=self._clock,
             async_v2=config.api.async_,
+            probe_request=_probe_request(config),
         )
         if metrics is not None:
             from remixd.daemon.metrics import MeteredClient
@@ -162,3 +163,11 @@ class KeyProbe:
         self._auth.resume()
         log.warning("remixd.api.resumed", reason="the API key works again")
         return AUTH_PROBE_S[0]
+
+
+def _probe_request(config: Config) -> RemixRequest | None:
+    """A v2 rule's request with a neutral prompt: quoting it proves the key for free (README, "Prices")."""
+    for rule in config.rules:
+        if rule.request.route.is_v2:
+            return rule.request.with_prompt("remixd key check")
+    return None

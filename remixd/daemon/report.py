@@ -26,6 +26,15 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
         spent, sandbox = journal.spent(today), journal.spent(today, sandbox=True)
         possible = journal.possible_payments()
         inputs, jobs, failures = journal.counts(), journal.job_counts(), journal.recent_failures(10)
+        now = clock.utcnow()
+        generations = [
+            {
+                "generation_id": job.generation_id,
+                "rule": job.rule,
+                "pending_s": round((now - job.generation_at).total_seconds()) if job.generation_at else None,
+            }
+            for job in journal.generating()
+        ]
     finally:
         journal.close()
     daemon = read_status(config.state_dir) or {}
@@ -41,6 +50,7 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
                     "sandbox_today": {"images": sandbox.images, "usd": sandbox.usd, "billed": False},
                     "possible_payments": {"requests": possible.unknown, "images": possible.images, "usd": possible.usd},
                     "paused": paused,
+                    "generations_pending": generations,
                     "daemon": daemon,
                     "recent_failures": [
                         {
@@ -84,6 +94,12 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
             print(scanning)
     for reason in paused:
         print(f"PAUSED: {reason}")
+    if generations:
+        oldest = generations[0]
+        print(
+            f"pending at Ideogram: {len(generations)} generations; the oldest for {oldest['pending_s']} s "
+            f"({oldest['generation_id']}, rule {oldest['rule']}); remixd polls them, never sends them again"
+        )
     if failures:
         print("recent failures:")
         for failure in failures:

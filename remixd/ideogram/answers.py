@@ -20,7 +20,17 @@ from remixd.ideogram.responses import RemixResponse
 
 SAFETY_HINT = "the prompt or image failed Ideogram's safety check; change the prompt or the image"
 UNKNOWN_OUTCOME = "the outcome is unknown: Ideogram may have run and billed it"
-_BILLING_REASONS = ("insufficient_funds", "daily_limit", "credit", "balance", "quota")
+_BILLING_REASONS = ("insufficient_funds", "daily_limit", "credit", "balance", "quota", "subscription", "feature_limit")
+# 402's reject_reason (reference `ideogram-api-2026.md` §7): what it means, and what the user can do.
+PAYMENT_REASONS = {
+    "insufficient_funds": ("the account's balance is used up", "top up the balance on Ideogram's billing page"),
+    "daily_limit": ("the account's daily spending limit is reached", "raise the daily limit, or wait for tomorrow"),
+    "subscription_required": ("this needs an API subscription", "subscribe to an API plan that includes it"),
+    "priority_credit_required": ("this needs priority credits", "buy priority credits, or use another route"),
+    "feature_limit": ("the plan does not include this feature", "upgrade the plan, or remove the feature"),
+}
+# Ideogram answers 401 to a valid key whose account balance reached zero (reference `ideogram-api-2026.md` §7).
+ZERO_BALANCE_HINT = "A valid key is refused too when the account's balance reaches zero: check it on Ideogram"
 _BAD_URL = (
     requests.exceptions.InvalidURL,
     requests.exceptions.MissingSchema,
@@ -49,13 +59,15 @@ def status_error(  # noqa: PLR0911  # one return per row of the status table
     if status == HTTPStatus.PAYMENT_REQUIRED or (
         isinstance(reject_reason, str) and any(word in reject_reason for word in _BILLING_REASONS)
     ):
+        why, fix = PAYMENT_REASONS.get(str(reject_reason), PAYMENT_REASONS["insufficient_funds"])
         return PaymentRequired(
-            f"the API refused to run more work ({status}): {said}",
-            "top up the Ideogram balance or raise the account's limit; submissions pause until then",
+            f"the API refused to run more work ({status}{f' {reject_reason}' if reject_reason else ''}): {why}"
+            f" ({said})",
+            f"{fix}; submissions pause until then, and remixd checks with a free price quote when it may resume",
             **common,
         )
     if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
-        return AuthError(f"the API refused the key ({status}): {said}", auth_hint, **common)
+        return AuthError(f"the API refused the key ({status}): {said}", f"{auth_hint}. {ZERO_BALANCE_HINT}", **common)
     if status == HTTPStatus.TOO_MANY_REQUESTS:
         # A 429 is rejected before it runs and is not billed (reference §4.1), hence sent=False.
         return ApiUnavailable(

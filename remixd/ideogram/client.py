@@ -13,6 +13,7 @@ What an answer means (the status table, the gateway wrapper, a broken connection
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.parse
 from http import HTTPStatus
@@ -41,6 +42,10 @@ from remixd.ideogram.routes import LEGACY_PATH
 
 log = structlog.get_logger(__name__)
 
+# An 8x8 PNG: what a price-quote probe uploads (a quote is validated and priced, never run).
+_PROBE_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAAEElEQVR42mNsYIAAJgaKGAAmCACQtTEKkQAAAABJRU5ErkJggg=="
+)
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # an answer with 8 results is a few KB; a bigger one is an error page
 
 
@@ -70,6 +75,7 @@ class IdeogramClient:
         key_source: str = "$IDEOGRAM_API_KEY",
         clock: Clock = SYSTEM_CLOCK,
         async_v2: bool = True,
+        probe_request: RemixRequest | None = None,
     ) -> None:
         if auth not in ("api-key", "bearer"):
             raise ValueError(f"auth must be 'api-key' or 'bearer', not {auth!r}")
@@ -84,6 +90,7 @@ class IdeogramClient:
         self._key_source = key_source
         self._clock = clock
         self.async_v2 = async_v2  # v2 routes: submit with async=true and poll (README, "Async generations")
+        self.probe_request = probe_request
         self._downloader = ResultDownloader(
             session, self._post_base, download_timeout_s, max_download_bytes, allowed_result_hosts, clock=clock
         )
@@ -203,6 +210,15 @@ class IdeogramClient:
         raise status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
 
     def check_key(self) -> None:
+        """Try the key without spending. With `probe_request` (a v2 route in the config) a free `dry_run`
+        quote of it: it proves the key and that the account may spend (402 while it may not).
+        Otherwise the legacy probe below."""
+        if self.probe_request is not None:
+            self.quote(self.probe_request, _PROBE_PNG, "probe.png", "image/png")
+            return
+        self._check_key_legacy()
+
+    def _check_key_legacy(self) -> None:
         """Try the key without spending: an `image_request` with no prompt and no image. Auth is checked
         before the body, so a good key earns a 400 (never billed) and a bad one 401/403 (AuthError).
         Raises AuthError / PaymentRequired / ApiUnavailable / ApiRejected (e.g. 404: a wrong base_url)."""

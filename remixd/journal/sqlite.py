@@ -302,6 +302,10 @@ class SqliteJournal:
         )
         return [(row["id"], row["inbox"]) for row in rows]
 
+    def generating(self) -> list[JobRecord]:
+        """Jobs whose async generation Ideogram accepted and has not finished, oldest first."""
+        return self._jobs("state = 'generating' ORDER BY generation_at", ())
+
     def failed_inputs(self) -> list[InputRecord]:
         return self._inputs("state = 'failed'")
 

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 import requests
 
+from remixd.errors import AuthError, PaymentRequired
 from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import JobSpec
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, image_bytes, make_image, make_service, sidecars, write_config
+from tests.helpers import TEST_KEY, image_bytes, make_image, make_service, remixd, sidecars, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 PRODUCT: dict[str, Any] = {
@@ -76,6 +77,8 @@ def test_a_job_with_a_generation_id_is_resumed_by_polling_never_resent(tmp_path:
     journal.start_submit(job.id)
     journal.record_generation(job.id, accepted.generation_id, accepted.seed, images=2)
     journal.close()
+    status = json.loads(remixd("status", "--json", "-c", str(config_path), env=ENV).stdout)
+    assert [g["generation_id"] for g in status["generations_pending"]] == [accepted.generation_id]
     make_service(config_path, "once", ENV).run()
     remixes = [r for r in sandbox.received if r.path.startswith("/v2/image/remix/")]
     assert len(remixes) == 1  # only the one sent before the "crash"
@@ -115,3 +118,48 @@ def test_image_weight_with_a_shape_change_fails_the_file_before_paying(tmp_path:
         error = json.loads((tmp_path / "failed" / "wide.jpg.error.json").read_text(encoding="utf-8"))["error"]
         assert "refuses image_weight with resolution 1024x1024" in error["message"]
         assert sandbox.received == []
+
+
+def v2_client(sandbox: SandboxServer, probe: RemixRequest | None = None) -> IdeogramClient:
+    return IdeogramClient(
+        sandbox.base_url, TEST_KEY, "api-key", requests.Session(), 20, 20, 1 << 26, probe_request=probe
+    )
+
+
+def test_402_says_why_and_how_to_fix_and_the_key_probe_is_a_free_quote(sandbox: SandboxServer) -> None:
+    request = RemixRequest.model_validate(PRODUCT["request"])
+    client = v2_client(sandbox, probe=request.with_prompt("remixd key check"))
+    sandbox.set_faults(payment_required="daily_limit")
+    with pytest.raises(PaymentRequired) as refused:
+        client.remix(request, image_bytes(), "a.jpg", "image/jpeg")
+    assert "daily spending limit" in refused.value.message
+    assert "raise the daily limit" in refused.value.hint
+    with pytest.raises(PaymentRequired):
+        client.check_key()  # while the account cannot pay, the probe says so
+    sandbox.set_faults(payment_required=None)
+    client.check_key()
+    probes = [r for r in sandbox.received if r.dry_run]
+    assert len(probes) == 2 and all(r.status in (200, 402) for r in probes)
+    assert sandbox.ledger.requests == 0  # nothing was generated or billed
+
+
+def test_a_refused_key_hint_mentions_a_zero_balance(sandbox: SandboxServer) -> None:
+    client = IdeogramClient(sandbox.base_url, "wrong-key", "api-key", requests.Session(), 20, 20, 1 << 26)
+    with pytest.raises(AuthError) as refused:
+        client.remix(RemixRequest.model_validate(PRODUCT["request"]), image_bytes(), "a.jpg", "image/jpeg")
+    assert "balance reaches zero" in refused.value.hint
+
+
+def test_any_planned_request_can_be_quoted(sandbox: SandboxServer) -> None:
+    quote = v2_client(sandbox).quote(
+        RemixRequest.model_validate(PRODUCT["request"]), image_bytes(), "a.jpg", "image/jpeg"
+    )
+    assert (quote.usd_micros, quote.qualifier, quote.usd) == (60_000, "exact", 0.06)
+
+
+def test_check_api_on_a_v2_config_proves_the_key_with_a_quote(tmp_path: Path, sandbox: SandboxServer) -> None:
+    config = write_config(tmp_path, sandbox.base_url, rules=[PRODUCT])
+    result = remixd("check", "--api", "-c", str(config), env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert [r.dry_run for r in sandbox.received] == [True]
+    assert sandbox.ledger.requests == 0

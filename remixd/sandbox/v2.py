@@ -20,7 +20,7 @@ import threading
 import urllib.parse
 from collections import OrderedDict, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -49,7 +49,7 @@ class Generation:
     host: str | None
     fails: bool  # decided when it was accepted (a fault)
     status: str = "pending"
-    data: list[dict[str, Any]] = field(default_factory=list)
+    data: list[dict[str, Any]] | None = None  # rendered when first asked for, outside any lock
     usage_usd: Decimal | None = None
 
 
@@ -86,16 +86,26 @@ class V2Api:
             if generation.fails:
                 generation.status = "failed"
                 return
-            faults = sandbox.faults()
-            generation.data = [
-                {key: value for key, value in item.items() if key != "style_type"}
-                for item in make_items(sandbox, order, faults, generation.host, generation.seed)
-            ]
             price = reference_v2.AUTO_BILLED if generation.work.estimate else order.price_per_image
             generation.usage_usd = sandbox.accounts.charge(order.price_key, price, order.num_images)
             generation.status = "completed"
         finally:
             sandbox.inflight.release(order.num_images)
+
+    def _render(self, generation: Generation) -> list[dict[str, Any]]:
+        """A completed generation's images, made the first time they are asked for: a submission or a poll of
+        another generation never waits for them (a client killed between its request and its record must
+        not find a wider window here than at Ideogram)."""
+        with self._lock:
+            if generation.data is not None:
+                return generation.data
+        sandbox = self._sandbox
+        items = make_items(sandbox, generation.work.order, sandbox.faults(), generation.host, generation.seed)
+        data = [{key: value for key, value in item.items() if key != "style_type"} for item in items]
+        with self._lock:
+            if generation.data is None:
+                generation.data = data
+            return generation.data
 
     def pending(self) -> list[Generation]:
         with self._lock:
@@ -195,7 +205,7 @@ class V2Api:
         draft.billed = generation.usage_usd or Decimal(0)
         if sandbox.take("fail_after_next"):
             return json_reply(500, {"error": "Internal server error (sandbox fault, after the work was billed)."})
-        answer = {"generation_id": generation.generation_id, "seed": generation.seed, "data": generation.data}
+        answer = {"generation_id": generation.generation_id, "seed": generation.seed, "data": self._render(generation)}
         action: Action = "reset" if sandbox.take("reset_after_next") else "send"
         return json_reply(200, answer, action=action)
 
@@ -229,10 +239,11 @@ class V2Api:
         self.settle()
         with self._lock:
             generation = self._generations.get(generation_id)
-            document = None if generation is None else self._status(generation)
-        if document is None:
+        if generation is None:
             return json_reply(404, {"error": "Generation not found."})
-        return json_reply(200, document)
+        data = self._render(generation) if generation.status == "completed" else None
+        with self._lock:
+            return json_reply(200, self._status(generation, data))
 
     def _poll_slot(self) -> int | None:
         """None when this poll may be answered; else the seconds to wait (the limit is per organisation)."""
@@ -247,7 +258,7 @@ class V2Api:
             self.poll_counts.answered += 1
             return None
 
-    def _status(self, generation: Generation) -> dict[str, Any]:
+    def _status(self, generation: Generation, data: list[dict[str, Any]] | None) -> dict[str, Any]:
         created = datetime.fromtimestamp(generation.created, tz=UTC).isoformat()
         document: dict[str, Any] = {
             "generation_id": generation.generation_id,
@@ -258,7 +269,7 @@ class V2Api:
             document["failure_reason"] = reference_v2.FAILURE_REASON
         elif generation.status == "completed":
             document["response_type"] = "url"
-            document["data"] = [{"object_type": "image.generation", **item} for item in generation.data]
+            document["data"] = [{"object_type": "image.generation", **item} for item in data or ()]
             if generation.work.estimate and generation.usage_usd is not None:
                 document["usage_cost_usd_micros"] = usd_micros(generation.usage_usd)
         return document

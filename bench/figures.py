@@ -457,6 +457,12 @@ def _kill_storm(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[R
     return kill_storm(work, sizes, note)
 
 
+def _async_v2(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
+    from bench.async_v2 import async_v2  # imports this module: loaded when asked for
+
+    return async_v2(work, sizes, note)
+
+
 FIGURES: dict[str, Callable[[Path, Sizes, Callable[[str], None]], list[Row]]] = {
     "throughput": throughput,
     "reaction": reaction,
@@ -465,4 +471,5 @@ FIGURES: dict[str, Callable[[Path, Sizes, Callable[[str], None]], list[Row]]] = 
     "cost": per_file_cost,
     "plan": _plan,
     "killstorm": _kill_storm,
+    "async_v2": _async_v2,
 }

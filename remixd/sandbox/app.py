@@ -299,6 +299,8 @@ class Sandbox:
             self._downloads.append(DownloadRecord(match.group(1), found.status, truncated, self.now()))
         log.info("remixd.sandbox.download", status=found.status, truncated=truncated)
         if found.data is not None:
+            self.v2.downloaded(match.group(1))
+        if found.data is not None:
             action: Action = "truncate" if truncated else "drip" if self.take("drip_downloads_next") else "send"
             return Reply(200, found.data, "image/png", action=action)
         messages = {

@@ -17,6 +17,7 @@ import math
 import re
 import secrets
 import threading
+import time
 import urllib.parse
 from collections import OrderedDict, deque
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from remixd.sandbox import reference_v2
 from remixd.sandbox.multipart import MultipartError, parse_multipart
@@ -36,6 +39,7 @@ from remixd.sandbox.validation_v2 import V2Order, extract_v2, usd_micros, valida
 if TYPE_CHECKING:
     from remixd.sandbox.app import Sandbox
 
+log = structlog.get_logger(__name__)
 _SEED_SPACE = 2_147_483_648
 
 
@@ -66,6 +70,7 @@ class V2Api:
         self._generations: OrderedDict[str, Generation] = OrderedDict()
         self._polls: deque[float] = deque()
         self.poll_counts = PollCounts()
+        self._ended_at: OrderedDict[str, float] = OrderedDict()  # image id -> when its generation ended
 
     # ------------------------------------------------------------------------------------- state
 
@@ -105,7 +110,21 @@ class V2Api:
         with self._lock:
             if generation.data is None:
                 generation.data = data
+                for item in data:  # so a download can tell how long after the generation ended it came
+                    image_id = str(item.get("url") or "").rpartition("/")[2].partition(".")[0]
+                    if image_id:
+                        self._ended_at[image_id] = generation.ready_at
+                while len(self._ended_at) > sandbox.options.max_records:
+                    self._ended_at.popitem(last=False)
             return generation.data
+
+    def downloaded(self, image_id: str) -> None:
+        """Log how long after its generation ended an image's download began (bench: completion to download)."""
+        with self._lock:
+            ended = self._ended_at.pop(image_id, None)
+        if ended is not None:
+            since_ms = round((self._sandbox.now() - ended) * 1000, 1)
+            log.info("remixd.sandbox.generation.downloaded", image_id=image_id, since_completed_ms=since_ms)
 
     def pending(self) -> list[Generation]:
         with self._lock:
@@ -136,8 +155,18 @@ class V2Api:
         draft = RecordDraft(path=path)
         params = urllib.parse.parse_qs(query)
         draft.dry_run = params.get("dry_run", ["false"])[-1] == "true"
+        started = time.monotonic()
         reply = self._remix_steps(model, headers, body, draft)
-        self._sandbox.record(draft, None if reply.action == "reset" else reply.status)
+        status = None if reply.action == "reset" else reply.status
+        self._sandbox.record(draft, status)
+        log.info(
+            "remixd.sandbox.request",
+            path=draft.path,
+            status=status,
+            dry_run=draft.dry_run,
+            billed_usd=float(draft.billed),
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
         return reply
 
     def _remix_steps(  # noqa: PLR0911 - one return per check, in the order the API applies them
@@ -239,6 +268,7 @@ class V2Api:
         self.settle()
         with self._lock:
             generation = self._generations.get(generation_id)
+        log.info("remixd.sandbox.poll", generation_id=generation_id, status=generation and generation.status)
         if generation is None:
             return json_reply(404, {"error": "Generation not found."})
         data = self._render(generation) if generation.status == "completed" else None

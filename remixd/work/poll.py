@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 
 POLL_WINDOW_S = 10.0
 POLLS_PER_WINDOW = 800  # Ideogram allows 1,000 per organisation; the rest is left to its other clients
-MIN_INTERVAL_S = 0.15
+MIN_INTERVAL_S = 0.05
 MAX_INTERVAL_S = 15.0
 FAILURE_HINTS = {
     "content_policy_violation": "the prompt or image broke Ideogram's content policy; change the prompt or the image",
@@ -90,7 +90,7 @@ class PollPacer:
         configured = self.settings.interval_s
         if typical is None:
             return configured, configured
-        return max(MIN_INTERVAL_S, 0.9 * typical), min(configured, max(MIN_INTERVAL_S, 0.2 * typical))
+        return max(MIN_INTERVAL_S, 0.95 * typical), min(configured, max(MIN_INTERVAL_S, 0.1 * typical))
 
 
 class Poller:
@@ -108,7 +108,7 @@ class Poller:
         gates, pacer, clock = self._gates, self._pacer, self._pacer.clock
         started = clock.monotonic()
         wait, interval = pacer.intervals()
-        told_slow = False
+        told_slow, last_pending = False, None
         while True:
             if gates.sleep(wait):
                 raise Stopped
@@ -118,8 +118,12 @@ class Poller:
             if state is None:
                 continue
             if state.status == "completed":
-                pacer.observe(clock.monotonic() - started)
+                # It ended between the last poll that saw it pending and this one. Without such a poll the
+                # estimate shrinks, so later first polls come before the end instead of ever later.
+                now = clock.monotonic() - started
+                pacer.observe((last_pending + now) / 2 if last_pending is not None else 0.8 * now)
                 return self._completed(job, state)
+            last_pending = clock.monotonic() - started
             if state.status == "failed":
                 self._failed(job, state)
             wait, interval = interval, min(interval * 1.5, MAX_INTERVAL_S)

@@ -37,6 +37,9 @@ def test_the_smoke_bench_runs_every_figure(tmp_path: Path) -> None:
         "4 soak",
         "5 per-file CPU",
         "6 plan",
+        "8 async v2 throughput",
+        "8 async v2: generation completed",
+        "8 async v2: polls per image",
     ):
         assert f"| {figure}" in done.stdout, done.stdout
     assert "python -m bench --smoke" in done.stdout

@@ -65,7 +65,7 @@ def test_example_config_loads_cleanly() -> None:
     assert (inbox.settle_s, inbox.after, config.state_dir) == (2.0, "move", REPO / "state")
     assert inbox.settle_s == InboxSchema.model_fields["settle_s"].default  # README's documented default
     assert [rule.name for rule in config.rules_for(inbox)] == ["square", "poster"]
-    assert {rule.request.model for rule in config.rules} == {"V_2", "V_3"}
+    assert {rule.request.model for rule in config.rules} == {"ideogram-3", "ideogram-4"}  # v2 routes
 
 
 def test_minimal_config_gets_the_documented_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, Daemon, make_image, wait_for, write_config
 
 pytestmark = pytest.mark.e2e

@@ -273,9 +273,16 @@ def _retry(args: argparse.Namespace) -> ExitStatus:
     from remixd.daemon.operator import retry_failed
 
     config = _load(args)
-    for line in retry_failed(config, [path.resolve() for path in args.paths]):
+    report = retry_failed(config, [path.resolve() for path in args.paths])
+    for line in report.lines:
         print(line)
-    return ExitStatus.OK
+    for path in report.unknown:
+        print(
+            f"remixd: {path} is not a failed input — name a file in a failed folder or the inbox path that "
+            "`remixd status` lists under recent failures",
+            file=sys.stderr,
+        )
+    return ExitStatus.INPUT_FAILED if report.unknown or report.skipped else ExitStatus.OK
 
 
 def _sandbox(args: argparse.Namespace) -> ExitStatus:

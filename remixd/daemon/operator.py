@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from remixd.config.model import Config
@@ -12,7 +14,16 @@ from remixd.files.names import error_file_name
 from remixd.journal.sqlite import SqliteJournal
 
 
-def retry_failed(config: Config, only: Sequence[Path] = ()) -> Iterator[str]:
+@dataclass
+class RetryReport:
+    """What `remixd retry` did: a line per input, and the named paths that were not failed inputs."""
+
+    lines: list[str] = field(default_factory=list)
+    unknown: list[Path] = field(default_factory=list)
+    skipped: int = 0
+
+
+def retry_failed(config: Config, only: Sequence[Path] = ()) -> RetryReport:
     """Move each failed input (all, or those named by their failed or inbox path) back where it came from.
 
     A failed input never blocks a claim, so a running daemon claims the file as new when it lands.
@@ -21,7 +32,7 @@ def retry_failed(config: Config, only: Sequence[Path] = ()) -> Iterator[str]:
 
     inboxes = {str(inbox.path): inbox for inbox in config.inboxes}
     journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
-    count = 0
+    report, named, count = RetryReport(), set(only), 0
     try:
         for record in journal.failed_inputs():
             inbox = inboxes.get(record.inbox)
@@ -29,27 +40,55 @@ def retry_failed(config: Config, only: Sequence[Path] = ()) -> Iterator[str]:
                 continue
             failed_copy = Path(record.disposed_to)
             home = inbox.path / record.relpath
-            if only and failed_copy not in only and home not in only:
+            if only and failed_copy not in named and home not in named:
                 continue
-            if not failed_copy.is_file():
-                yield f"skipped {record.relpath}: {failed_copy} is gone"
-                continue
-            if os.path.lexists(home):
-                yield f"skipped {record.relpath}: {home} exists already"
-                continue
-            # Move first, then release the claim: a move that fails (a failed folder on another file system
-            # used to raise EXDEV here) leaves the input failed and listed, instead of "retried" and stuck.
-            try:
-                home.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(failed_copy, home)
-            except OSError as error:
-                yield f"skipped {record.relpath}: cannot move {failed_copy} to {home}: {error.strerror or error}"
-                continue
-            if not journal.reset_for_retry(record.id):
+            named -= {failed_copy, home}
+            problem = _blocked(failed_copy, home)
+            if problem is None:
+                # Move first, then release the claim: a move that fails leaves the input failed and listed,
+                # instead of "retried" and stuck; and it leaves no copy in the inbox (see _move).
+                problem = _move(failed_copy, home)
+            if problem is not None or not journal.reset_for_retry(record.id):
+                report.skipped += 1
+                report.lines.append(f"skipped {record.relpath}: {problem or 'it is no longer failed'}")
                 continue
             (failed_copy.parent / error_file_name(failed_copy.name)).unlink(missing_ok=True)
             count += 1
-            yield f"retrying {record.relpath} (back in {inbox.path})"
+            report.lines.append(f"retrying {record.relpath} (back in {inbox.path})")
     finally:
         journal.close()
-    yield f"{count} input(s) put back"
+    report.unknown = [path for path in only if path in named]
+    report.lines.append(f"{count} input(s) put back")
+    return report
+
+
+def _blocked(failed_copy: Path, home: Path) -> str | None:
+    if not failed_copy.is_file():
+        return f"{failed_copy} is gone"
+    if os.path.lexists(home):
+        return f"{home} exists already"
+    return None
+
+
+def _move(source: Path, target: Path) -> str | None:
+    """Move a failed input home; None when done, else why not. Across file systems (a failed folder on
+    another disk: EXDEV) it is copied under a temporary dot-name beside the target, renamed into place only
+    once the original is removed: a copy that cannot take the original's place is removed, never left for
+    the daemon to process while the original stays in the failed folder."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source.rename(target)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            return f"cannot move {source} to {target}: {error.strerror or error}"
+    else:
+        return None
+    temporary = target.parent / f".{target.name}.remixd-retry"
+    try:
+        shutil.copy2(source, temporary)
+        source.unlink()
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        return f"cannot move {source} to {target}: {error.strerror or error}"
+    temporary.replace(target)
+    return None

@@ -7,11 +7,16 @@ and the recent failures with their hints.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 from remixd.clock import Clock
-from remixd.config.model import Config
+from remixd.config.model import BudgetConfig, Config
 from remixd.daemon.status import read_status, scan_line
+from remixd.journal.records import Failure, Spend
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
+from remixd.work.budget import next_utc_midnight
 
 
 def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
@@ -40,6 +45,15 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
     daemon = read_status(config.state_dir) or {}
     listed = daemon.get("paused") if daemon.get("running") else None
     paused = [str(reason) for reason in listed] if isinstance(listed, list) else []
+    caps, spent_out = budget_today(config.budget, spent, clock.utcnow())
+    if spent_out is not None and not any("budget" in reason for reason in paused):
+        paused.append(spent_out)  # no daemon says so, but its next submission would pause
+    failed_dirs = {str(inbox.path): inbox.failed_dir for inbox in config.inboxes}
+
+    def failed_file(failure: Failure) -> str | None:
+        folder = failed_dirs.get(failure.inbox)
+        return None if folder is None else str(folder / failure.relpath)
+
     if as_json:
         print(
             json.dumps(
@@ -48,6 +62,7 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
                     "jobs": jobs,
                     "spent_today": {"images": spent.images, "usd": spent.usd, "unknown_outcome": spent.unknown},
                     "sandbox_today": {"images": sandbox.images, "usd": sandbox.usd, "billed": False},
+                    "budget": caps,
                     "possible_payments": {"requests": possible.unknown, "images": possible.images, "usd": possible.usd},
                     "paused": paused,
                     "generations_pending": generations,
@@ -61,6 +76,7 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
                             "message": f.error.message,
                             "hint": f.error.hint,
                             "failed_at": f.failed_at.isoformat(),
+                            "file": failed_file(f),
                         }
                         for f in failures
                     ],
@@ -82,6 +98,8 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
             "sent and never answered (a crash, a timeout or a reset caught them): Ideogram may have billed them; "
             "check its usage page"
         )
+    if (line := budget_text(caps, spent)) is not None:
+        print(line)
     if sandbox.images:
         print(f"sandbox today: {sandbox.images} images, not billed (${sandbox.usd:.2f} at Ideogram's prices)")
     if daemon.get("running"):
@@ -100,11 +118,43 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
             f"pending at Ideogram: {len(generations)} generations; the oldest for {oldest['pending_s']} s "
             f"({oldest['generation_id']}, rule {oldest['rule']}); remixd polls them, never sends them again"
         )
+    _print_failures(failures, failed_file)
+
+
+def _print_failures(failures: Sequence[Failure], failed_file: Callable[[Failure], str | None]) -> None:
     if failures:
         print("recent failures:")
-        for failure in failures:
-            rule = f" [{failure.rule}]" if failure.rule else ""
-            print(
-                f"  {failure.failed_at.isoformat()}  {failure.relpath}{rule}: {failure.error.message}"
-                + (f" — {failure.error.hint}" if failure.error.hint else "")
-            )
+    for failure in failures:
+        rule = f" [{failure.rule}]" if failure.rule else ""
+        print(
+            f"  {failure.failed_at.isoformat()}  {failure.relpath}{rule}: {failure.error.message}"
+            + (f" — {failure.error.hint}" if failure.error.hint else "")
+        )
+        if (where := failed_file(failure)) is not None:
+            print(f"    in {where}")
+
+
+def budget_today(budget: BudgetConfig, spent: Spend, now: datetime) -> tuple[dict[str, Any], str | None]:
+    """The caps, what is left of them today, and the pause they impose: known from the journal alone, so
+    `remixd status` shows a spent budget even when no daemon runs (its next submission would pause)."""
+    caps: dict[str, Any] = {
+        "max_images_per_day": budget.max_images_per_day,
+        "images_left": None if budget.max_images_per_day is None else max(0, budget.max_images_per_day - spent.images),
+        "max_usd_per_day": budget.max_usd_per_day,
+        "usd_left": None if budget.max_usd_per_day is None else round(max(0.0, budget.max_usd_per_day - spent.usd), 6),
+    }
+    resume = f"submissions resume at {next_utc_midnight(now).isoformat()}, or after a reload with higher caps"
+    if caps["images_left"] == 0:
+        return caps, f"the daily budget of {budget.max_images_per_day} images is spent; {resume}"
+    if caps["usd_left"] is not None and caps["usd_left"] <= 0:
+        return caps, f"the daily budget of ${budget.max_usd_per_day:.2f} is spent; {resume}"
+    return caps, None
+
+
+def budget_text(caps: Mapping[str, Any], spent: Spend) -> str | None:
+    parts = []
+    if caps["max_images_per_day"] is not None:
+        parts.append(f"{spent.images} of {caps['max_images_per_day']} images ({caps['images_left']} left)")
+    if caps["max_usd_per_day"] is not None:
+        parts.append(f"${spent.usd:.2f} of ${caps['max_usd_per_day']:.2f} (${caps['usd_left']:.2f} left)")
+    return f"budget today (UTC): {', '.join(parts)}" if parts else None

@@ -1,0 +1,70 @@
+"""Operator commands say what happened: retry refuses what it cannot do, status shows what is left."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from remixd.sandbox.server import SandboxServer
+from tests.helpers import TEST_KEY, make_image, remixd, write_config
+
+pytestmark = pytest.mark.e2e
+ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
+
+
+def failed_once(tmp_path: Path, failed: Path | None = None) -> Path:
+    (tmp_path / "inbox").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "inbox/broken.jpg").write_text("not a photo", encoding="utf-8")
+    path = write_config(tmp_path, None, inbox=None if failed is None else {"failed_dir": str(failed)})
+    assert remixd("once", "-c", str(path), "--log-format", "json", env=ENV).returncode == 1
+    assert ((failed or tmp_path / "failed") / "broken.jpg").is_file()
+    return path
+
+
+def test_retry_of_a_path_that_is_not_a_failed_input_says_so_and_exits_1(tmp_path: Path) -> None:
+    config = failed_once(tmp_path)
+    stray = tmp_path / "inbox/never-seen.jpg"
+    result = remixd("retry", "-c", str(config), str(stray))
+    assert result.returncode == 1
+    assert f"remixd: {stray} is not a failed input" in result.stderr
+    assert (tmp_path / "failed/broken.jpg").is_file()  # the failed one was not named: it stays
+    assert remixd("retry", "-c", str(config), str(tmp_path / "failed/broken.jpg")).returncode == 0
+    assert (tmp_path / "inbox/broken.jpg").is_file()
+
+
+def test_retry_across_file_systems_leaves_one_file_and_no_copy(tmp_path: Path) -> None:
+    elsewhere = Path("/dev/shm") / f"remixd-failed-{os.getpid()}-{tmp_path.name}"
+    if not Path("/dev/shm").is_dir() or Path("/dev/shm").stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a second file system (/dev/shm) for the failed folder")
+    try:
+        config = failed_once(tmp_path, elsewhere)
+        result = remixd("retry", "-c", str(config))
+        assert result.returncode == 0, result.stderr
+        assert sorted(path.name for path in (tmp_path / "inbox").iterdir()) == ["broken.jpg"]  # no temp copy
+        assert sorted(path.name for path in elsewhere.iterdir()) == []
+    finally:
+        for path in elsewhere.glob("*"):
+            path.unlink()
+        elsewhere.rmdir()
+
+
+def test_status_shows_the_caps_a_spent_budget_without_a_daemon_and_where_failures_are(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    make_image(tmp_path / "inbox/a.jpg", color=(1, 2, 3))
+    make_image(tmp_path / "inbox/b.jpg", color=(4, 5, 6))
+    config = write_config(
+        tmp_path, sandbox.base_url, extra={"budget": {"max_images_per_day": 1}}, api={"max_in_flight_images": 1}
+    )
+    (tmp_path / "inbox/broken.jpg").write_text("not a photo", encoding="utf-8")
+    remixd("once", "-c", str(config), "--log-format", "json", env=ENV)
+    text = remixd("status", "-c", str(config)).stdout  # no daemon runs now
+    assert "budget today (UTC): 1 of 1 images (0 left)" in text
+    assert "PAUSED: the daily budget of 1 images is spent; submissions resume at " in text
+    assert f"    in {tmp_path}/failed/broken.jpg" in text
+    report = json.loads(remixd("status", "-c", str(config), "--json").stdout)
+    assert report["budget"]["images_left"] == 0 and report["budget"]["max_usd_per_day"] is None
+    assert report["recent_failures"][0]["file"] == str(tmp_path / "failed/broken.jpg")

@@ -1,0 +1,192 @@
+"""Read-only views of the journal for the review page: the overview's counts and the gallery's pages.
+
+Each reader has its own SQLite connection, opened read-only beside the daemon's (WAL lets readers and the
+writer work at once), so a page never waits for a worker and can never change what the journal says. Pages are
+keyset-paged by input id, newest first: a page costs the same on the first page and the thousandth, at 100,000
+inputs as at 100 (bench/review.py measures it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from remixd.errors import JournalError
+from remixd.journal.records import INPUT_STATES, InputRecord, InputState, JobRecord, Spend
+from remixd.journal.schema import input_record, job_record, stamp
+
+MAX_PAGE = 100
+TRIGRAM = 3  # characters
+
+
+@dataclass(frozen=True)
+class GalleryQuery:
+    """What the gallery shows: a search in file names, prompts (sent and returned) and rule names, filters,
+    and where the page starts (`before`: older than that input id; `after`: newer than it)."""
+
+    text: str = ""
+    inbox: str | None = None
+    rule: str | None = None
+    state: InputState | None = None
+    before: int | None = None
+    after: int | None = None
+    limit: int = 24
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    inputs: tuple[InputRecord, ...]
+    newer: int | None  # pass as `after` for the newer page; None on the newest page
+    older: int | None  # pass as `before` for the older page; None on the oldest page
+
+
+@dataclass(frozen=True)
+class Overview:
+    inboxes: dict[str, dict[str, int]]  # inbox -> input state -> count
+    submitting: int  # requests sent and not answered yet: images being made at Ideogram
+    downloading: int  # answered, results not yet written
+    failed_since: int  # inputs failed since the overview's `since`
+    spent: Spend
+
+
+@contextmanager
+def reader(path: Path) -> Iterator[JournalReader]:
+    """A read-only reader of the journal at `path`, closed on leaving."""
+    opened = JournalReader(path)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+class JournalReader:
+    def __init__(self, path: Path) -> None:
+        try:
+            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as error:
+            raise JournalError(f"cannot read the journal {path}: {error}", "check state_dir") from error
+        self._db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self._db.close()
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (the daemon) committed: the cheap "anything new?" check."""
+        return int(self._read("PRAGMA data_version")[0][0])
+
+    def overview(self, since: datetime, today: date) -> Overview:
+        self._db.execute("BEGIN")  # one snapshot for every count
+        try:
+            inboxes: dict[str, dict[str, int]] = {}
+            for row in self._read("SELECT inbox, state, count(*) FROM inputs GROUP BY inbox, state"):
+                inboxes.setdefault(row[0], dict.fromkeys(INPUT_STATES, 0))[row[1]] = row[2]
+            jobs: dict[str, int] = {
+                row[0]: row[1]
+                for row in self._read(
+                    "SELECT state, count(*) FROM jobs WHERE state IN ('submitting', 'answered') GROUP BY state"
+                )
+            }
+            failed = self._read(
+                "SELECT count(*) FROM inputs WHERE state = 'failed' AND finished_at >= ?", (stamp(since),)
+            )[0][0]
+            spend = self._read(
+                "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?",
+                (today.isoformat(),),
+            )[0]
+        finally:
+            self._db.execute("COMMIT")
+        return Overview(
+            inboxes=inboxes,
+            submitting=int(jobs.get("submitting", 0)),
+            downloading=int(jobs.get("answered", 0)),
+            failed_since=int(failed),
+            spent=Spend(images=int(spend[0]), usd=round(float(spend[1]), 6)),
+        )
+
+    def rules(self) -> list[str]:
+        """Every rule name the journal has seen (the gallery's rule filter), from an index alone."""
+        return [row[0] for row in self._read("SELECT DISTINCT rule FROM jobs ORDER BY rule")]
+
+    def gallery(self, query: GalleryQuery) -> GalleryPage:
+        conditions, parameters = _conditions(query)
+        limit = max(1, min(query.limit, MAX_PAGE))
+        newest_first = query.after is None
+        if query.before is not None:
+            conditions.append("i.id < ?")
+            parameters.append(query.before)
+        if query.after is not None:
+            conditions.append("i.id > ?")
+            parameters.append(query.after)
+        where = " AND ".join(conditions) or "1"
+        order = "DESC" if newest_first else "ASC"
+        # `where` is built from this module's literal conditions; every value is a parameter: no injection.
+        sql = f"SELECT * FROM inputs i WHERE {where} ORDER BY i.id {order} LIMIT ?"  # noqa: S608
+        self._db.execute("BEGIN")
+        try:
+            rows = self._read(sql, (*parameters, limit + 1))
+            more = len(rows) > limit
+            rows = rows[:limit] if newest_first else list(reversed(rows[:limit]))
+            jobs = self._jobs_of([row["id"] for row in rows])
+        finally:
+            self._db.execute("COMMIT")
+        inputs = tuple(input_record(row, tuple(jobs.get(row["id"], ()))) for row in rows)
+        if not inputs:
+            return GalleryPage((), None, None)
+        came_from_newer, came_from_older = query.before is not None, query.after is not None
+        newer = inputs[0].id if (came_from_newer or (more and not newest_first)) else None
+        older = inputs[-1].id if (came_from_older or (more and newest_first)) else None
+        return GalleryPage(inputs, newer, older)
+
+    def get_input(self, input_id: int) -> InputRecord | None:
+        rows = self._read("SELECT * FROM inputs WHERE id = ?", (input_id,))
+        if not rows:
+            return None
+        return input_record(rows[0], tuple(self._jobs_of([input_id]).get(input_id, ())))
+
+    def get_job(self, job_id: int) -> JobRecord | None:
+        rows = self._read("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return job_record(rows[0]) if rows else None
+
+    def _jobs_of(self, input_ids: Sequence[int]) -> dict[int, list[JobRecord]]:
+        jobs: dict[int, list[JobRecord]] = {}
+        if not input_ids:
+            return jobs
+        marks = ", ".join("?" for _ in input_ids)
+        sql = f"SELECT * FROM jobs WHERE input_id IN ({marks}) ORDER BY id"  # noqa: S608 — only placeholders
+        for row in self._read(sql, input_ids):
+            jobs.setdefault(row["input_id"], []).append(job_record(row))
+        return jobs
+
+    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            raise JournalError(f"cannot read the journal: {error}", "check state_dir") from error
+
+
+def _conditions(query: GalleryQuery) -> tuple[list[str], list[Any]]:
+    conditions: list[str] = []
+    parameters: list[Any] = []
+    if query.inbox is not None:
+        conditions.append("i.inbox = ?")
+        parameters.append(query.inbox)
+    if query.state is not None:
+        conditions.append("i.state = ?")
+        parameters.append(query.state)
+    if query.rule is not None:
+        conditions.append("EXISTS (SELECT 1 FROM jobs r WHERE r.input_id = i.id AND r.rule = ?)")
+        parameters.append(query.rule)
+    if len(query.text) >= TRIGRAM:
+        # A phrase of the trigram index finds the text anywhere, in any case, without reading every row.
+        conditions.append("i.id IN (SELECT rowid FROM inputs_search WHERE inputs_search MATCH ?)")
+        parameters.append('"' + query.text.replace('"', '""') + '"')
+    elif query.text:  # too short for a trigram: a scan of the index's text
+        pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(r"i.id IN (SELECT rowid FROM inputs_search WHERE text LIKE ? ESCAPE '\')")
+        parameters.append(pattern)
+    return conditions, parameters

@@ -183,6 +183,10 @@ def _once_locked(config: Config) -> ExitStatus:
 
 def _check(args: argparse.Namespace) -> ExitStatus:
     config = _load(args)
+    if config.ui is not None:
+        from remixd.config.credentials import read_ui_token
+
+        read_ui_token(config.ui)  # an unreadable or short token fails here, not at the daemon's start
     if args.api and config.api.sandbox:
         print("api.sandbox: true, so there is no key to try: the sandbox accepts any")
     elif args.api:

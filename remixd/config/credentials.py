@@ -1,4 +1,5 @@
-"""The one place the API key is looked up: its value, and where it came from for the hint of a refused key.
+"""The one place the API key is looked up: its value, and where it came from for the hint of a refused key; and
+the review page's token (`ui.token_file`).
 
 The order: `api.api_key_file` if set, else `$CREDENTIALS_DIRECTORY/ideogram-api-key` (systemd
 `LoadCredential=`) when present, else the variable named by `api.api_key_env`. The key is registered with
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from remixd import secrets
-from remixd.config.model import ApiConfig
+from remixd.config.model import ApiConfig, UiConfig
 from remixd.errors import ConfigError, Problem
 
 CREDENTIAL_NAME = "ideogram-api-key"  # systemd LoadCredential=ideogram-api-key:/path
@@ -60,3 +61,27 @@ def find_api_key(api: ApiConfig, env: Mapping[str, str]) -> ApiKey:
     if not key:
         raise ConfigError([Problem(str(key_file), None, location, "the key file is empty", "write the key into it")])
     return ApiKey(key, source)
+
+
+MIN_UI_TOKEN_CHARS = 16
+
+
+def read_ui_token(ui: UiConfig) -> str | None:
+    """The review page's token from `ui.token_file` (None when unset), registered with `secrets` at once.
+
+    Raises ConfigError when the file cannot be read or holds too short a token (never showing its content).
+    """
+    if ui.token_file is None:
+        return None
+    try:
+        token = ui.token_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        message = f"the token file cannot be read ({reason})"
+        raise ConfigError([Problem(str(ui.token_file), None, "ui.token_file", message, _KEY_FILE_FIX)]) from None
+    if len(token) < MIN_UI_TOKEN_CHARS:  # refused, never used: not registered (it would redact short words)
+        message = f"the token is shorter than {MIN_UI_TOKEN_CHARS} characters"
+        fix = "write a long random token into it, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        raise ConfigError([Problem(str(ui.token_file), None, "ui.token_file", message, fix)])
+    secrets.register(token)
+    return token

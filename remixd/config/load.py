@@ -31,6 +31,7 @@ from remixd.config.model import (
     OutputsConfig,
     Rule,
     RuleSchema,
+    UiConfig,
     config_warnings,
 )
 from remixd.config.reader import ConfigFile, KeyPath
@@ -120,6 +121,7 @@ class _Builder:
             if data.get("metrics") is not None and _is_mapping(data, "metrics")
             else None
         )
+        ui = self._ui(data)
         defaults = data.get("defaults") or {} if _is_mapping(data, "defaults") else {}
         outputs = self._outputs(data, ()) or OutputsConfig()
         raw_rules: list[Any] = data["rules"] if isinstance(data.get("rules"), list) else []
@@ -141,7 +143,26 @@ class _Builder:
         return Config(
             source=self.source, api=api, state_dir=state_dir, budget=budget, inboxes=final_inboxes,
             rules=valid_rules, shutdown_grace_s=document.shutdown_grace_s, metrics=metrics, journal=journal,
+            ui=ui,
         )  # fmt: skip
+
+    def _ui(self, data: dict[str, Any]) -> UiConfig | None:
+        """The review page, off when absent; another address than loopback only behind a token (README,
+        "The review page": anyone who reaches the port could otherwise retry inputs and spend)."""
+        if data.get("ui") is None or not _is_mapping(data, "ui"):
+            return None
+        ui = self.located.schema(UiConfig, data.get("ui") or {}, ("ui",))
+        if ui is None:
+            return None
+        if ui.token_file is not None:
+            ui = ui.model_copy(update={"token_file": self._path(("ui", "token_file"), str(ui.token_file))})
+        elif not ui.loopback:
+            self.located.add(
+                ("ui", "listen"),
+                f"{ui.listen} is not a loopback address, and no ui.token_file guards the page",
+                "listen on 127.0.0.1, or set ui.token_file to a file holding a long random token",
+            )
+        return ui
 
     def _path(self, path: KeyPath, value: Any) -> Path | None:
         if not isinstance(value, str):

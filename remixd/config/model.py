@@ -7,6 +7,7 @@ or variable the config names) and the warnings about a config that works but des
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import stat
 from dataclasses import dataclass, field
@@ -108,6 +109,43 @@ class OutputsConfig(BaseModel):
 _DEFAULT_OUTPUTS = OutputsConfig()
 
 
+MAX_PORT = 65535
+
+
+class UiConfig(BaseModel):
+    """The review page (README, "The review page"): loopback unless a token guards it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listen: StrictStr = "127.0.0.1:8765"
+    token_file: Path | None = None  # absolute after loading
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        well_formed = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):\d{1,5}", value)
+        if not well_formed or int(value.rsplit(":", 1)[1]) > MAX_PORT:
+            raise ValueError(f"{value!r} is not HOST:PORT; write e.g. 127.0.0.1:8765 (port 0: any free port)")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name other than localhost may resolve anywhere
+
+
 # The shapes of an inbox, a rule and the top level as written; `config.load` builds the frozen objects below
 # from them after its cross-field checks.
 class InboxSchema(BaseModel):
@@ -149,6 +187,7 @@ class DocumentSchema(BaseModel):
     budget: dict[str, Any] | None = None
     journal: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
+    ui: dict[str, Any] | None = None
     defaults: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
     inboxes: Annotated[list[Any], Field(min_length=1)]
@@ -201,6 +240,7 @@ class Config:
     shutdown_grace_s: float = 30.0
     metrics: MetricsConfig | None = None  # None: no metrics endpoint
     journal: JournalConfig = field(default_factory=JournalConfig)
+    ui: UiConfig | None = None  # None: no review page
     warnings: tuple[str, ...] = ()
 
     def rules_for(self, inbox: InboxConfig) -> tuple[Rule, ...]:

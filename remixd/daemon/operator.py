@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +23,9 @@ class RetryReport:
     skipped: int = 0
 
 
-def retry_failed(config: Config, only: Sequence[Path] = ()) -> RetryReport:
-    """Move each failed input (all, or those named by their failed or inbox path) back where it came from.
+def retry_failed(config: Config, only: Sequence[Path] = (), input_ids: Collection[int] = ()) -> RetryReport:
+    """Move each failed input (all, or those named by their failed or inbox path, or by their journal id: the
+    review page's Retry) back where it came from.
 
     A failed input never blocks a claim, so a running daemon claims the file as new when it lands.
     """
@@ -41,6 +42,8 @@ def retry_failed(config: Config, only: Sequence[Path] = ()) -> RetryReport:
             failed_copy = Path(record.disposed_to)
             home = inbox.path / record.relpath
             if only and failed_copy not in named and home not in named:
+                continue
+            if input_ids and record.id not in input_ids:
                 continue
             named -= {failed_copy, home}
             problem = _blocked(failed_copy, home)

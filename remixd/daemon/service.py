@@ -24,9 +24,12 @@ from remixd.daemon.parts import Parts
 from remixd.daemon.status import status_line, write_status
 from remixd.errors import ConfigError
 from remixd.intake.backlog import Backlog, Claimed
+from remixd.journal.sqlite import JOURNAL_NAME
 
 if TYPE_CHECKING:
     from remixd.daemon.metrics import MetricsServer, Snapshot
+    from remixd.review.pages import Live
+    from remixd.review.server import ReviewServer
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +80,7 @@ class Service:
         self._progress = progress
         self._reload_requested = threading.Event()
         self._metrics: MetricsServer | None = None
+        self._ui: ReviewServer | None = None
         self._opened = False  # open() went through: there is a status to report
         self.ready = threading.Event()  # READY=1 sent: /readyz answers 200
 
@@ -108,6 +112,30 @@ class Service:
             check_folders(inbox, config.source.parent)
         self._opened = True
 
+    def _start_ui(self) -> None:
+        """The review page (README, "The review page"): loaded only when `ui:` is configured."""
+        from remixd.config.credentials import read_ui_token
+        from remixd.daemon.operator import retry_failed
+        from remixd.review.server import ReviewServer
+
+        if self.config.ui is None:
+            return
+        self._ui = ReviewServer(
+            self.config.ui,
+            token=read_ui_token(self.config.ui),
+            journal_path=self.config.state_dir / JOURNAL_NAME,
+            config=lambda: self.config,
+            live=self._live,
+            retry=lambda input_id: retry_failed(self.config, input_ids=[input_id]).lines,
+            clock=self.clock,
+        )
+        self._ui.start()
+
+    def _live(self) -> Live:
+        from remixd.review.pages import Live
+
+        return Live(self.pool.queued, self.limiter.in_flight, self.limiter.ceiling, tuple(self._paused()))
+
     def _snapshot(self) -> Snapshot:
         from remixd.daemon.metrics import Snapshot
 
@@ -130,6 +158,7 @@ class Service:
         """Run until stopped (`run`) or until every input present is finished (`once`)."""
         self.open()
         try:
+            self._start_ui()
             self._recover()
             self.pool.start(self.config.api.max_in_flight_images + EXTRA_WORKERS, self._process, self._processed)
             # The scans begin here and go on in the loop (README "A million files"): READY=1 waits for the
@@ -201,6 +230,8 @@ class Service:
         self.intake.stop()
         self.pool.join()
         self._write_status(stopped=True)
+        if self._ui is not None:
+            self._ui.stop()
         self.parts.close()
         if self._metrics is not None:
             self._metrics.stop()

@@ -1,0 +1,421 @@
+"""The review page's HTTP server: the standard library's ThreadingHTTPServer, one thread per request.
+
+Routes take ids, never paths (README, "The review page"); every answer carries the security headers; the
+overview streams as server-sent events and is recomputed only when the journal changed (SQLite's
+data_version) or the daemon's memory did, so an open page costs next to nothing while remixd is idle.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import structlog
+
+from remixd.config.model import Config, InboxConfig, UiConfig
+from remixd.errors import RemixdError
+from remixd.journal.browse import GalleryQuery, JournalReader, reader
+from remixd.journal.records import INPUT_STATES, InputState, utcnow
+from remixd.review import images, pages
+from remixd.review.security import HEADERS, Guard
+
+log = structlog.get_logger(__name__)
+
+MAX_QUERY = 2048  # characters; a longer query string is refused before it is parsed
+MAX_FORM = 4096  # bytes of a POST body
+MAX_TEXT = 200  # characters of a search
+MAX_STREAMS = 16  # pages open at once with a live overview; each holds a thread
+TICK_S = 1.0  # how often a live page looks for news
+KEEPALIVE_S = 15.0
+PAGE_SIZE = 24
+MAX_NOTES = 100  # retry outcomes kept for the page that follows the POST
+RECOUNT_S = 60.0  # "failed in the last day" moves with the clock, not only with the journal
+MAX_ID_DIGITS = 12
+SHUTDOWN_POLL_S = 0.05  # how soon stop() is noticed (the default half second slows every stop)
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+STATIC = {
+    item.name: (item.read_bytes(), STATIC_TYPES[Path(item.name).suffix])
+    for item in resources.files("remixd.review").joinpath("static").iterdir()
+    if Path(item.name).suffix in STATIC_TYPES
+}
+_ID = r"(\d{1,12})"
+_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (method, re.compile(pattern), name)
+    for method, pattern, name in (
+        ("GET", r"/", "home"),
+        ("GET", r"/gallery", "gallery"),
+        ("GET", r"/failures", "failures"),
+        ("GET", r"/failures/list", "failure_list"),
+        ("GET", rf"/input/{_ID}", "detail"),
+        ("GET", r"/events", "events"),
+        ("GET", rf"/(thumb|full)/input/{_ID}", "input_image"),
+        ("GET", rf"/(thumb|full)/result/{_ID}/{_ID}", "result_image"),
+        ("GET", r"/static/([a-z]+\.[a-z]+)", "static"),
+        ("POST", rf"/retry/{_ID}", "retry"),
+    )
+)
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+    cache: str = "no-store"
+
+
+class ReviewServer:
+    def __init__(
+        self,
+        settings: UiConfig,
+        *,
+        token: str | None,
+        journal_path: Path,
+        config: Callable[[], Config],
+        live: Callable[[], pages.Live],
+        retry: Callable[[int], list[str]],
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.journal_path = journal_path
+        self.config = config
+        self.live = live
+        self.retry = retry
+        self.now = now
+        self.stopping = threading.Event()
+        self.streams = threading.BoundedSemaphore(MAX_STREAMS)
+        self.thumbnails = images.Thumbnails(config().state_dir / "thumbnails")
+        self.notes: OrderedDict[int, tuple[str, ...]] = OrderedDict()  # what the last retries said, by input
+        try:
+            self._httpd = _Server((settings.host, settings.port), _Handler)
+        except OSError as error:
+            raise RemixdError(
+                f"the review page cannot listen on {settings.listen}: {error.strerror}",
+                "choose a free port in ui.listen, or remove the ui section",
+            ) from None
+        self._httpd.app = self
+        self.guard = Guard(token, settings.host, self._httpd.server_address[1])
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S}, name="remixd-ui", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        name = str(host)
+        return f"http://{f'[{name}]' if ':' in name else name}:{port}/"
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("remixd.ui.listening", url=self.url, token=self.guard.needs_token)
+
+    def stop(self) -> None:
+        self.stopping.set()  # live pages end their streams within a tick
+        self._httpd.shutdown()
+        self._httpd.server_close()  # joins the request threads
+        self._thread.join(timeout=5)
+
+    def remember(self, input_id: int, lines: list[str]) -> None:
+        self.notes[input_id] = tuple(lines)
+        while len(self.notes) > MAX_NOTES:
+            self.notes.popitem(last=False)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False
+    block_on_close = True
+    app: ReviewServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 30  # seconds a client may take to send its request: a stalled one does not hold a thread
+    server_version = "remixd"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args  # the live stream and thumbnails would drown the journal; actions are logged
+
+    def _serve(self, method: str) -> None:
+        app = self.server.app
+        try:
+            answer = self._route(app, method)
+        except Refused as refused:
+            answer = _page(refused.status, "error.html", message=refused.message)
+        except Exception:  # a bug in one page never stops the daemon; the browser gets no traceback
+            log.exception("remixd.ui.failed", path=urlsplit(self.path).path[:200])
+            answer = _page(500, "error.html", message="the page failed; remixd's log says why")
+        if answer is not None:
+            self._send(answer)
+
+    def _route(self, app: ReviewServer, method: str) -> Answer | None:
+        if not app.guard.host_allowed(self.headers.get("Host")):
+            raise Refused(421, "this page answers only to its own address (127.0.0.1 or localhost)")
+        parts = urlsplit(self.path)
+        if len(parts.query) > MAX_QUERY:
+            raise Refused(414, "the address is too long")
+        try:
+            query = parse_qs(parts.query, max_num_fields=20)
+        except ValueError:
+            raise Refused(400, "too many query fields") from None
+        if not app.guard.authorised(self.headers):
+            offered = query.get("token", [""])[0]
+            if method == "GET" and offered and app.guard.token_matches(offered):
+                rest = {key: values for key, values in query.items() if key != "token"}
+                location = parts.path + ("?" + urlencode(rest, doseq=True) if rest else "")
+                return Answer(303, b"", headers=(("Location", location), ("Set-Cookie", app.guard.session_cookie())))
+            raise Refused(401, "open this page with ?token=… (the contents of ui.token_file)")
+        for route_method, pattern, name in _ROUTES:
+            match = pattern.fullmatch(parts.path)
+            if match is not None and route_method == method:
+                arguments = [int(group) if group.isdigit() else group for group in match.groups()]
+                return getattr(self, f"_{name}")(app, query, *arguments)  # type: ignore[no-any-return]
+            if match is not None:
+                raise Refused(405, f"use {route_method}")
+        raise Refused(404, "no such page")
+
+    # -- pages -----------------------------------------------------------------------------------------------
+
+    def _home(self, app: ReviewServer, query: dict[str, list[str]]) -> Answer:
+        gallery = _gallery_query(query)
+        with reader(app.journal_path) as journal:
+            listing = self._listing(app, journal, gallery)
+            rules = journal.rules()
+            context = self._frame(app, journal)
+        return _page(200, "index.html", **context, **listing, rules=rules, states=INPUT_STATES)
+
+    def _gallery(self, app: ReviewServer, query: dict[str, list[str]]) -> Answer:
+        with reader(app.journal_path) as journal:
+            listing = self._listing(app, journal, _gallery_query(query))
+        return _page(200, "gallery_list.html", **listing, csrf=app.guard.csrf)
+
+    def _failures(self, app: ReviewServer, query: dict[str, list[str]]) -> Answer:
+        with reader(app.journal_path) as journal:
+            listing = self._listing(app, journal, _gallery_query(query, state="failed"))
+            context = self._frame(app, journal)
+        retried = _number(query.get("retried"))
+        notes = app.notes.get(retried, ()) if retried is not None else ()
+        return _page(200, "failures.html", **context, **listing, notes=notes)
+
+    def _failure_list(self, app: ReviewServer, query: dict[str, list[str]]) -> Answer:
+        with reader(app.journal_path) as journal:
+            listing = self._listing(app, journal, _gallery_query(query, state="failed"))
+        return _page(200, "failures_list.html", **listing, csrf=app.guard.csrf)
+
+    def _detail(self, app: ReviewServer, _query: dict[str, list[str]], input_id: int) -> Answer:
+        with reader(app.journal_path) as journal:
+            record = journal.get_input(input_id)
+            if record is None:
+                raise Refused(404, f"no input {input_id} in the journal")
+            context = self._frame(app, journal)
+        inbox = _inbox(app.config(), record.inbox)
+        item = pages.card(record, images.input_path(record, inbox) is not None)
+        return _page(200, "input.html", **context, card=item)
+
+    def _listing(self, app: ReviewServer, journal: JournalReader, gallery: GalleryQuery) -> dict[str, Any]:
+        page = journal.gallery(gallery)
+        config = app.config()
+        cards = [pages.card(r, images.input_path(r, _inbox(config, r.inbox)) is not None) for r in page.inputs]
+        filters = {
+            key: value
+            for key, value in (("q", gallery.text), ("inbox", gallery.inbox), ("rule", gallery.rule))
+            if value
+        }
+        if gallery.state is not None and gallery.state != "failed":
+            filters["state"] = gallery.state
+        return {
+            "cards": cards,
+            "query": gallery,
+            "filters": filters,
+            "newer": None if page.newer is None else urlencode({**filters, "after": page.newer}),
+            "older": None if page.older is None else urlencode({**filters, "before": page.older}),
+            "live": gallery.before is None and gallery.after is None,
+            "live_query": urlencode(filters),
+        }
+
+    def _frame(self, app: ReviewServer, journal: JournalReader) -> dict[str, Any]:
+        """What every full page shows around its content: the overview and the CSRF token for its forms."""
+        return {"overview": self._overview(app, journal), "csrf": app.guard.csrf}
+
+    def _overview(self, app: ReviewServer, journal: JournalReader) -> dict[str, Any]:
+        now = app.now()
+        counts = journal.overview(since=now - timedelta(days=1), today=now.date())
+        return pages.overview(counts, app.live(), app.config().budget)
+
+    # -- live ------------------------------------------------------------------------------------------------
+
+    def _events(self, app: ReviewServer, _query: dict[str, list[str]]) -> Answer | None:
+        if not app.streams.acquire(blocking=False):
+            raise Refused(503, "too many live pages are open; close one")
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            for name, value in HEADERS.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self._stream(app)
+        except OSError:
+            pass  # the page was closed
+        finally:
+            app.streams.release()
+        self.close_connection = True
+        return None
+
+    def _stream(self, app: ReviewServer) -> None:
+        with reader(app.journal_path) as journal:
+            version, changes, counted_at = None, 0, 0.0
+            sent: dict[str, Any] | None = None
+            counts = None
+            last_write = time.monotonic()
+            while not app.stopping.is_set():
+                moment = time.monotonic()
+                current = journal.data_version()
+                if current != version or moment - counted_at > RECOUNT_S or counts is None:
+                    changes += current != version
+                    version, counted_at = current, moment
+                    now = app.now()
+                    counts = journal.overview(since=now - timedelta(days=1), today=now.date())
+                document = {**pages.overview(counts, app.live(), app.config().budget), "changes": changes}
+                if document != sent:
+                    self.wfile.write(b"event: overview\ndata: " + json.dumps(document).encode() + b"\n\n")
+                    self.wfile.flush()
+                    sent, last_write = document, moment
+                elif moment - last_write > KEEPALIVE_S:
+                    self.wfile.write(b": keep-alive\n\n")
+                    self.wfile.flush()
+                    last_write = moment
+                if self._closed_within(TICK_S):
+                    return
+
+    def _closed_within(self, seconds: float) -> bool:
+        """Wait up to `seconds`; True when the browser closed the stream (its socket reads end of file), so
+        a closed page frees its thread at once instead of at the next write."""
+        readable, _, _ = select.select([self.connection], [], [], seconds)
+        if not readable:
+            return False
+        try:
+            peeked: bytes = self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
+        return peeked == b""
+
+    # -- images and assets -----------------------------------------------------------------------------------
+
+    def _input_image(self, app: ReviewServer, _query: dict[str, list[str]], size: str, input_id: int) -> Answer:
+        with reader(app.journal_path) as journal:
+            record = journal.get_input(input_id)
+        path = None if record is None else images.input_path(record, _inbox(app.config(), record.inbox))
+        if path is None:
+            raise Refused(404, f"input {input_id} has no image to show (deleted, or not in the journal)")
+        return self._image(app, path, size, f"input-{input_id}")
+
+    def _result_image(
+        self, app: ReviewServer, _query: dict[str, list[str]], size: str, job_id: int, index: int
+    ) -> Answer:
+        with reader(app.journal_path) as journal:
+            job = journal.get_job(job_id)
+            record = None if job is None else journal.get_input(job.input_id)
+        inbox = None if record is None else _inbox(app.config(), record.inbox)
+        path = None if job is None else images.result_path(job, index, inbox)
+        if path is None:
+            raise Refused(404, f"result {job_id}/{index} has no image (withheld, or not in the journal)")
+        return self._image(app, path, size, f"result-{job_id}-{index}")
+
+    def _image(self, app: ReviewServer, path: Path, size: str, key: str) -> Answer:
+        try:
+            served = app.thumbnails.thumbnail(path, key) if size == "thumb" else app.thumbnails.full(path, key)
+        except (OSError, ValueError, RemixdError) as error:
+            log.warning("remixd.ui.image_unreadable", file=str(path), error=str(error))
+            raise Refused(404, "that image cannot be read") from None
+        return Answer(200, served.body, served.content_type, cache="private, max-age=3600")
+
+    def _static(self, _app: ReviewServer, _query: dict[str, list[str]], name: str) -> Answer:
+        if name not in STATIC:
+            raise Refused(404, "no such file")
+        body, content_type = STATIC[name]
+        return Answer(200, body, content_type, cache="private, max-age=3600")
+
+    # -- actions ---------------------------------------------------------------------------------------------
+
+    def _retry(self, app: ReviewServer, _query: dict[str, list[str]], input_id: int) -> Answer:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_FORM:
+            raise Refused(413, "the form is too large")
+        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"), max_num_fields=10)
+        if not app.guard.state_change_allowed(self.headers, form):
+            raise Refused(403, "this form is out of date or came from another site; reload the page and try again")
+        lines = app.retry(input_id)
+        log.info("remixd.ui.retry", input_id=input_id, result=lines)
+        app.remember(input_id, lines)
+        return Answer(303, b"", headers=(("Location", f"/failures?retried={input_id}"),))
+
+    # -- answers ---------------------------------------------------------------------------------------------
+
+    def _send(self, answer: Answer) -> None:
+        try:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.send_header("Cache-Control", answer.cache)
+            for name, value in (*HEADERS.items(), *answer.headers):
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(answer.body)
+        except OSError:
+            self.close_connection = True  # the browser went away
+
+
+def _page(status: int, template: str, **values: Any) -> Answer:
+    return Answer(status, pages.render(template, **values))
+
+
+def _gallery_query(query: dict[str, list[str]], state: InputState | None = None) -> GalleryQuery:
+    def first(key: str) -> str | None:
+        values = query.get(key)
+        return values[0].strip() if values and values[0].strip() else None
+
+    wanted = first("state")
+    return GalleryQuery(
+        text=(first("q") or "")[:MAX_TEXT],
+        inbox=first("inbox"),
+        rule=first("rule"),
+        state=state or next((known for known in INPUT_STATES if known == wanted), None),
+        before=_number(query.get("before")),
+        after=_number(query.get("after")),
+        limit=PAGE_SIZE,
+    )
+
+
+def _number(values: list[str] | None) -> int | None:
+    return int(values[0]) if values and values[0].isdigit() and len(values[0]) <= MAX_ID_DIGITS else None
+
+
+def _inbox(config: Config, path: str) -> InboxConfig | None:
+    return next((inbox for inbox in config.inboxes if str(inbox.path) == path), None)

@@ -32,14 +32,20 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
+def no_leaked_threads(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every thread a test starts (workers, watchers, servers) is gone when it ends: a leaked thread would
-    keep writing into the next test's folders."""
+    keep writing into the next test's folders. A test module may name threads its module-wide fixtures own
+    (`MODULE_THREADS`, name prefixes): they end with the module."""
     before = set(threading.enumerate())
+    owned = tuple(getattr(request.module, "MODULE_THREADS", ()))
     yield
     deadline = time.monotonic() + 10
     while True:
-        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        leaked = [
+            t
+            for t in threading.enumerate()
+            if t not in before and t.is_alive() and not t.name.startswith(owned or "\0")
+        ]
         if not leaked:
             return
         if time.monotonic() > deadline:

@@ -351,8 +351,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _image(self, app: ReviewServer, path: Path, size: str, key: str) -> Answer:
         try:
             served = app.thumbnails.thumbnail(path, key) if size == "thumb" else app.thumbnails.full(path, key)
-        except (OSError, ValueError, RemixdError) as error:
+        except (OSError, ValueError, RemixdError) as error:  # e.g. the unreadable input that failed for it
             log.warning("remixd.ui.image_unreadable", file=str(path), error=str(error))
+            if size == "thumb":
+                body, content_type = STATIC["unreadable.svg"]
+                return Answer(200, body, content_type)
             raise Refused(404, "that image cannot be read") from None
         return Answer(200, served.body, served.content_type, cache="private, max-age=3600")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import inputs, procs
+from bench import inputs, procs, review
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Sizes:
     storm_kills: int = 100
     storm_latency_s: float = 0.2
     storm_seed: int = 20261201  # the kill moments are drawn from it, so a storm can be replayed
+    review_inputs: int = 100_000
     naive: bool = True  # --skip-naive: leave out the 150 s baseline (e.g. when trying a fix)
 
 
@@ -61,6 +62,7 @@ SMOKE = Sizes(
     storm_inputs=20,
     storm_kills=3,
     storm_latency_s=0.05,
+    review_inputs=2_000,
 )
 
 
@@ -472,4 +474,5 @@ FIGURES: dict[str, Callable[[Path, Sizes, Callable[[str], None]], list[Row]]] = 
     "plan": _plan,
     "killstorm": _kill_storm,
     "async_v2": _async_v2,
+    "review": review.review,
 }

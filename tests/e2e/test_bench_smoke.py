@@ -40,6 +40,8 @@ def test_the_smoke_bench_runs_every_figure(tmp_path: Path) -> None:
         "8 async v2 throughput",
         "8 async v2: generation completed",
         "8 async v2: polls per image",
+        "9 review: gallery newest page",
+        "9 review: gallery search, no match",
     ):
         assert f"| {figure}" in done.stdout, done.stdout
     assert "python -m bench --smoke" in done.stdout

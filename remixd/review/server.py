@@ -12,11 +12,10 @@ import re
 import select
 import socket
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -25,10 +24,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import structlog
 
+from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.config.model import Config, InboxConfig, UiConfig
 from remixd.errors import RemixdError
 from remixd.journal.browse import GalleryQuery, JournalReader, reader
-from remixd.journal.records import INPUT_STATES, InputState, utcnow
+from remixd.journal.records import INPUT_STATES, InputState
 from remixd.review import images, pages
 from remixd.review.security import HEADERS, Guard
 
@@ -95,13 +95,13 @@ class ReviewServer:
         config: Callable[[], Config],
         live: Callable[[], pages.Live],
         retry: Callable[[int], list[str]],
-        now: Callable[[], datetime] = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.journal_path = journal_path
         self.config = config
         self.live = live
         self.retry = retry
-        self.now = now
+        self.clock = clock
         self.stopping = threading.Event()
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)
         self.thumbnails = images.Thumbnails(config().state_dir / "thumbnails")
@@ -264,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
         return {"overview": self._overview(app, journal), "csrf": app.guard.csrf}
 
     def _overview(self, app: ReviewServer, journal: JournalReader) -> dict[str, Any]:
-        now = app.now()
+        now = app.clock.utcnow()
         counts = journal.overview(since=now - timedelta(days=1), today=now.date())
         return pages.overview(counts, app.live(), app.config().budget)
 
@@ -293,14 +293,14 @@ class _Handler(BaseHTTPRequestHandler):
             version, changes, counted_at = None, 0, 0.0
             sent: dict[str, Any] | None = None
             counts = None
-            last_write = time.monotonic()
+            last_write = app.clock.monotonic()
             while not app.stopping.is_set():
-                moment = time.monotonic()
+                moment = app.clock.monotonic()
                 current = journal.data_version()
                 if current != version or moment - counted_at > RECOUNT_S or counts is None:
                     changes += current != version
                     version, counted_at = current, moment
-                    now = app.now()
+                    now = app.clock.utcnow()
                     counts = journal.overview(since=now - timedelta(days=1), today=now.date())
                 document = {**pages.overview(counts, app.live(), app.config().budget), "changes": changes}
                 if document != sent:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from remixd.config.model import BudgetConfig
+from remixd.errors import ErrorRecord
 from remixd.journal.browse import Overview
 from remixd.journal.records import InputRecord, JobRecord
 
@@ -123,17 +124,19 @@ def _results(job: JobRecord) -> list[Result]:
 
 def failure(record: InputRecord) -> Failure:
     """The first failed job's error, else the input's own (an unreadable image fails before any job)."""
-    job = next((job for job in record.jobs if job.state == "failed" and job.last_error), None)
-    error: Mapping[str, Any] = (job.last_error if job is not None else record.error) or {}
-    if isinstance(error.get("error"), dict):  # an input's error is its whole error file
-        error = error["error"]
-    status = error.get("http_status")
+    job = next((job for job in record.jobs if job.state == "failed" and job.last_error is not None), None)
+    if job is not None and job.last_error is not None:
+        error = job.last_error
+    else:
+        document: Mapping[str, Any] = record.error or {}
+        nested = document.get("error")  # an input's error is its whole error file
+        error = ErrorRecord.from_json(nested if isinstance(nested, dict) else document)
     return Failure(
         rule=None if job is None else job.rule,
-        kind=str(error.get("kind", "unknown")),
-        message=str(error.get("message", "")),
-        hint=str(error.get("hint", "")),
-        http_status=status if isinstance(status, int) else None,
+        kind=error.kind,
+        message=error.message,
+        hint=error.hint,
+        http_status=error.http_status,
     )
 
 

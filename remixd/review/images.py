@@ -34,13 +34,16 @@ def input_path(record: InputRecord, inbox: InboxConfig | None) -> Path | None:
     """Where the input is now: its done or failed copy, or the inbox itself while claimed or when kept."""
     if inbox is None:
         return None
+    folders = [folder for folder in (inbox.done_dir, inbox.failed_dir) if folder is not None]
     if record.disposal == "moved" and record.disposed_to is not None:
-        candidate, roots = Path(record.disposed_to), [inbox.done_dir, inbox.failed_dir]
-    elif record.disposal in (None, "pending", "kept"):
-        candidate, roots = inbox.path / record.relpath, [inbox.path]
-    else:  # deleted, or vanished before it was finished
-        return None
-    return _inside(candidate, [root for root in roots if root is not None])
+        return _inside(Path(record.disposed_to), folders)
+    if record.disposal in (None, "pending", "kept"):
+        # While a disposal is pending the file may already be in its new folder: look there too.
+        for root in (inbox.path, *(folders if record.disposal == "pending" else ())):
+            found = _inside(root / record.relpath, [root])
+            if found is not None:
+                return found
+    return None  # deleted, or vanished before it was finished
 
 
 def result_path(job: JobRecord, index: int, inbox: InboxConfig | None) -> Path | None:

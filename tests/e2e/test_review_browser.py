@@ -29,7 +29,7 @@ FLAGS = [
     "--no-first-run",
 ]
 MODULE_THREADS = ("asyncio-waitpid", "asyncio_")  # Playwright's event loop helpers (driver watcher, file writes)
-WAIT_MS = 30_000
+WAIT_MS = 60_000  # generous: the suites of several engineers share two cores
 
 
 @dataclass

@@ -7,6 +7,7 @@
   const state = document.getElementById("live-state");
   let changes = null;
   let fetching = false;
+  let again = false;
 
   function show(value) {
     return value === null || value === undefined ? "–" : String(value);
@@ -43,14 +44,21 @@
     }
   }
 
+  // A change that arrives while a fetch is under way is fetched after it, never dropped.
   async function refresh() {
-    if (fetching) return;
+    if (fetching) {
+      again = true;
+      return;
+    }
     fetching = true;
     try {
-      for (const section of document.querySelectorAll("[data-live-url]")) {
-        const answer = await fetch(section.dataset.liveUrl, { credentials: "same-origin", cache: "no-store" });
-        if (answer.ok) section.innerHTML = await answer.text();
-      }
+      do {
+        again = false;
+        for (const section of document.querySelectorAll("[data-live-url]")) {
+          const answer = await fetch(section.dataset.liveUrl, { credentials: "same-origin", cache: "no-store" });
+          if (answer.ok) section.innerHTML = await answer.text();
+        }
+      } while (again);
     } finally {
       fetching = false;
     }
@@ -60,12 +68,14 @@
   events.addEventListener("overview", function (event) {
     const data = JSON.parse(event.data);
     fill(data);
-    if (changes !== null && data.changes !== changes) refresh();
+    // The first event of a stream (a new page, or a reconnect) may already know of changes the page missed.
+    if (changes === null || data.changes !== changes) refresh();
     changes = data.changes;
     document.body.dataset.live = "on";
     if (state) state.textContent = "live";
   });
   events.addEventListener("error", function () {
+    changes = null; // the next stream counts from its own start
     document.body.dataset.live = "off";
     if (state) state.textContent = "reconnecting…";
   });

@@ -49,6 +49,7 @@ class GalleryPage:
 class Overview:
     inboxes: dict[str, dict[str, int]]  # inbox -> input state -> count
     submitting: int  # requests sent and not answered yet: images being made at Ideogram
+    generating: int  # async v2 generations accepted by Ideogram, polled until done
     downloading: int  # answered, results not yet written
     failed_since: int  # inputs failed since the overview's `since`
     spent: Spend
@@ -88,7 +89,8 @@ class JournalReader:
             jobs: dict[str, int] = {
                 row[0]: row[1]
                 for row in self._read(
-                    "SELECT state, count(*) FROM jobs WHERE state IN ('submitting', 'answered') GROUP BY state"
+                    "SELECT state, count(*) FROM jobs"
+                    " WHERE state IN ('submitting', 'generating', 'answered') GROUP BY state"
                 )
             }
             failed = self._read(
@@ -103,6 +105,7 @@ class JournalReader:
         return Overview(
             inboxes=inboxes,
             submitting=int(jobs.get("submitting", 0)),
+            generating=int(jobs.get("generating", 0)),
             downloading=int(jobs.get("answered", 0)),
             failed_since=int(failed),
             spent=Spend(images=int(spend[0]), usd=round(float(spend[1]), 6)),

@@ -148,6 +148,11 @@ def test_the_overview_counts_per_inbox_what_is_in_flight_failed_and_spent(journa
     assert waiting is not None
     [job] = journal.add_jobs(waiting, [JobSpec("poster", "f", "e", {"prompt": "p"}, 2, 0.16)])
     journal.start_submit(job.id)
+    polled = journal.claim("/srv/other", "g.jpg", 1, 1)
+    assert polled is not None
+    [generation] = journal.add_jobs(polled, [JobSpec("product", "g", "e", {"prompt": "p"}, 1, 0.06)])
+    journal.start_submit(generation.id)
+    journal.record_generation(generation.id, "gen-1", 7, images=1)
     with reader(path) as browse:
         version = browse.data_version()
         counts = browse.overview(since=START - timedelta(days=1), today=START.date())
@@ -156,9 +161,9 @@ def test_the_overview_counts_per_inbox_what_is_in_flight_failed_and_spent(journa
         assert browse.data_version() != version  # the daemon's commit is seen
         later = browse.overview(since=START + timedelta(seconds=1), today=date(2026, 3, 2))
     assert counts.inboxes["/srv/inbox"]["done"] == 1 and counts.inboxes["/srv/inbox"]["claimed"] == 1
-    assert counts.inboxes["/srv/other"]["claimed"] == 1
-    assert (counts.submitting, counts.failed_since) == (1, 1)
-    assert (counts.spent.images, counts.spent.usd) == (1, 0.08)  # the failed request was never answered
+    assert counts.inboxes["/srv/other"]["claimed"] == 2
+    assert (counts.submitting, counts.generating, counts.failed_since) == (1, 1, 1)
+    assert (counts.spent.images, counts.spent.usd) == (2, 0.14)  # answered, and accepted as a generation
     assert (later.failed_since, later.spent.images) == (0, 0)
 
 

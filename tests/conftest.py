@@ -41,11 +41,7 @@ def no_leaked_threads(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     deadline = time.monotonic() + 10
     while True:
-        leaked = [
-            t
-            for t in threading.enumerate()
-            if t not in before and t.is_alive() and not t.name.startswith(owned or "\0")
-        ]
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.name.startswith(owned)]
         if not leaked:
             return
         if time.monotonic() > deadline:

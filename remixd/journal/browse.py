@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from remixd.errors import JournalError
+from remixd.journal import ledger
 from remixd.journal.records import INPUT_STATES, InputRecord, InputState, JobRecord, Spend
 from remixd.journal.schema import input_record, job_record, stamp
 
 MAX_PAGE = 100
+_JOBS = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS} FROM jobs "  # noqa: S608 — a literal column
 TRIGRAM = 3  # characters
 
 
@@ -52,7 +54,8 @@ class Overview:
     generating: int  # async v2 generations accepted by Ideogram, polled until done
     downloading: int  # answered, results not yet written
     failed_since: int  # inputs failed since the overview's `since`
-    spent: Spend
+    spent: Spend  # today (UTC), as budget.* counts it
+    sandbox: Spend  # what the sandbox's requests today would have cost: never billed
 
 
 @contextmanager
@@ -96,10 +99,16 @@ class JournalReader:
             failed = self._read(
                 "SELECT count(*) FROM inputs WHERE state = 'failed' AND finished_at >= ?", (stamp(since),)
             )[0][0]
-            spend = self._read(
-                "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?",
-                (today.isoformat(),),
-            )[0]
+            # As the budget counts it: every request sent today, answered or not, the sandbox's apart.
+            spend = {
+                row[0]: row
+                for row in self._read(
+                    "SELECT j.sandbox, coalesce(sum(s.images), 0), coalesce(sum(s.usd), 0.0),"
+                    " coalesce(sum(s.status = 'sent'), 0) FROM spend s JOIN jobs j ON j.id = s.job_id"
+                    " WHERE s.day = ? GROUP BY j.sandbox",
+                    (today.isoformat(),),
+                )
+            }
         finally:
             self._db.execute("COMMIT")
         return Overview(
@@ -108,7 +117,8 @@ class JournalReader:
             generating=int(jobs.get("generating", 0)),
             downloading=int(jobs.get("answered", 0)),
             failed_since=int(failed),
-            spent=Spend(images=int(spend[0]), usd=round(float(spend[1]), 6)),
+            spent=_spend(spend.get(0)),
+            sandbox=_spend(spend.get(1)),
         )
 
     def rules(self) -> list[str]:
@@ -152,7 +162,7 @@ class JournalReader:
         return input_record(rows[0], tuple(self._jobs_of([input_id]).get(input_id, ())))
 
     def get_job(self, job_id: int) -> JobRecord | None:
-        rows = self._read("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        rows = self._read(_JOBS + "WHERE id = ?", (job_id,))
         return job_record(rows[0]) if rows else None
 
     def _jobs_of(self, input_ids: Sequence[int]) -> dict[int, list[JobRecord]]:
@@ -160,7 +170,7 @@ class JournalReader:
         if not input_ids:
             return jobs
         marks = ", ".join("?" for _ in input_ids)
-        sql = f"SELECT * FROM jobs WHERE input_id IN ({marks}) ORDER BY id"  # noqa: S608 — only placeholders
+        sql = _JOBS + f"WHERE input_id IN ({marks}) ORDER BY id"
         for row in self._read(sql, input_ids):
             jobs.setdefault(row["input_id"], []).append(job_record(row))
         return jobs
@@ -170,6 +180,12 @@ class JournalReader:
             return self._db.execute(sql, parameters).fetchall()
         except sqlite3.Error as error:
             raise JournalError(f"cannot read the journal: {error}", "check state_dir") from error
+
+
+def _spend(row: sqlite3.Row | None) -> Spend:
+    if row is None:
+        return Spend(images=0, usd=0.0)
+    return Spend(images=int(row[1]), usd=round(float(row[2]), 6), unknown=int(row[3]))
 
 
 def _conditions(query: GalleryQuery) -> tuple[list[str], list[Any]]:

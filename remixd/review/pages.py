@@ -163,6 +163,8 @@ def overview(journal: Overview, live: Live | None, budget: BudgetConfig) -> dict
         "paused": [] if live is None else list(live.paused),
         "spent_images": journal.spent.images,
         "spent_usd": f"{journal.spent.usd:.2f}",
+        "unanswered": journal.spent.unknown,  # sent, never answered: counted as paid
+        "sandbox_usd": f"{journal.sandbox.usd:.2f}",
         "cap_images": budget.max_images_per_day,
         "cap_usd": None if budget.max_usd_per_day is None else f"{budget.max_usd_per_day:.2f}",
         "spend_percent": _percent(

@@ -116,7 +116,9 @@ def test_a_dropped_image_appears_without_a_reload(session: Session) -> None:
         timeout=WAIT_MS,
     )
     assert loaded_images(page, "#gallery article img") == 2  # the input and its result, side by side
-    assert page.inner_text("[data-field=spent_usd] >> nth=0") == "0.08"  # the overview followed, live
+    # The overview followed, live: on the sandbox nothing is billed, and what it would have cost is shown.
+    assert page.inner_text("[data-field=sandbox_usd] >> nth=0") == "0.08"
+    assert page.inner_text("[data-field=spent_usd] >> nth=0") == "0.00"
     not_blank(page.screenshot(full_page=True, path=session.root / "gallery.png"))
 
 

@@ -163,7 +163,10 @@ def test_the_overview_counts_per_inbox_what_is_in_flight_failed_and_spent(journa
     assert counts.inboxes["/srv/inbox"]["done"] == 1 and counts.inboxes["/srv/inbox"]["claimed"] == 1
     assert counts.inboxes["/srv/other"]["claimed"] == 2
     assert (counts.submitting, counts.generating, counts.failed_since) == (1, 1, 1)
-    assert (counts.spent.images, counts.spent.usd) == (2, 0.14)  # answered, and accepted as a generation
+    # Every request sent counts, answered or not (README, "Every request counts"): the answered one, the
+    # rejected one whose answer withdrew nothing here, the one in flight and the accepted generation.
+    assert (counts.spent.images, counts.spent.usd) == (5, 0.38)
+    assert counts.sandbox.images == 0
     assert (later.failed_since, later.spent.images) == (0, 0)
 
 

@@ -23,7 +23,8 @@ from remixd.journal.sqlite import JOURNAL_NAME
 from remixd.review.pages import Live
 from remixd.review.security import CSP
 from remixd.review.server import ReviewServer
-from remixd.sandbox import SandboxOptions, SandboxServer
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, make_image, make_service, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}

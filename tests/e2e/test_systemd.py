@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from remixd.config.model import SERVICE_CONFIG_DIR, SERVICE_WRITABLE
+from remixd.config.load import load_config
+from remixd.config.model import SERVICE_CONFIG_DIR, SERVICE_WRITABLE, config_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ("remixd.service", "remixd@.service")
@@ -128,3 +129,40 @@ def test_check_knows_where_the_units_let_remixd_write(name: str) -> None:
     assert f"ReadWritePaths={SERVICE_WRITABLE[0]}{instance}\n" in text
     assert f"StateDirectory={SERVICE_WRITABLE[1].relative_to('/var/lib')}{instance}\n" in text
     assert f"REMIXD_CONFIG={SERVICE_CONFIG_DIR}/" in text
+
+
+def test_the_readme_installs_what_the_units_point_at() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    steps = readme[readme.index("## Run as a service") :]
+    for name in UNITS:
+        text = (ROOT / "systemd" / name).read_text(encoding="utf-8")
+        documentation = re.search(r"^Documentation=file://(\S+)$", text, re.MULTILINE)
+        assert documentation, name
+        assert f"README.md {documentation.group(1)}" in steps  # installed where Documentation= points
+    assert "systemd-tmpfiles --create /usr/lib/tmpfiles.d/remixd.conf" in steps  # names its file
+    assert "systemd-sysusers /usr/lib/sysusers.d/remixd.conf" in steps
+    assert "systemd/remixd.yaml /etc/remixd/remixd.yaml" in steps
+
+
+def test_the_shipped_service_config_keeps_every_folder_where_the_unit_writes() -> None:
+    config = load_config(ROOT / "systemd/remixd.yaml", env={"CREDENTIALS_DIRECTORY": "/nonexistent"})
+    folders = [config.state_dir] + [
+        folder
+        for inbox in config.inboxes
+        for folder in (inbox.path, inbox.output, inbox.done_dir, inbox.failed_dir)
+        if folder is not None
+    ]
+    assert all(folder.is_absolute() for folder in folders)
+    found = config_warnings(config, has_key=True, service_dir=ROOT / "systemd")
+    assert not [warning for warning in found if "read-only" in warning], found
+    assert config.api.sandbox is False
+
+
+def test_an_instance_creates_its_own_folders_writable_by_the_group() -> None:
+    text = (ROOT / "systemd/remixd@.service").read_text(encoding="utf-8")
+    created = re.search(r"^ExecStartPre=\+/usr/bin/install -d -o remixd -g remixd -m 2770 (.+)$", text, re.MULTILINE)
+    assert created, "remixd@NAME must create /srv/remixd/NAME's folders before its sandbox needs them"
+    assert created.group(1).split() == [f"/srv/remixd/%i/{name}" for name in ("inbox", "outbox", "done", "failed")]
+    tmpfiles = (ROOT / "systemd/remixd.tmpfiles.conf").read_text(encoding="utf-8")
+    for name in ("inbox", "outbox", "done", "failed"):
+        assert f"d /srv/remixd/{name} 2770 remixd remixd -" in tmpfiles  # the group may clean up

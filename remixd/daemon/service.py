@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import structlog
@@ -127,9 +128,20 @@ class Service:
             config=lambda: self.config,
             live=self._live,
             retry=lambda input_id: retry_failed(self.config, input_ids=[input_id]).lines,
+            reroll=self._reroll,
             clock=self.clock,
         )
         self._ui.start()
+
+    def _reroll(self, input_id: int) -> list[str]:
+        """The review page's Re-roll: `remixd reroll --new-seed --yes` for one done input."""
+        from remixd.daemon.reroll import find_rerolls, send_rerolls
+
+        record = self.journal.get_input(input_id)
+        if record.state != "done" or record.disposed_to is None:
+            return [f"{record.relpath} is not a done input in a done folder: nothing was sent"]
+        orders, problems = find_rerolls(self.config, [Path(record.disposed_to)])
+        return problems + list(send_rerolls(self.config, orders))
 
     def _live(self) -> Live:
         from remixd.review.pages import Live

@@ -65,6 +65,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("GET", rf"/(thumb|full)/result/{_ID}/{_ID}", "result_image"),
         ("GET", r"/static/([a-z]+\.[a-z]+)", "static"),
         ("POST", rf"/retry/{_ID}", "retry"),
+        ("POST", rf"/reroll/{_ID}", "reroll"),
     )
 )
 
@@ -95,12 +96,14 @@ class ReviewServer:
         config: Callable[[], Config],
         live: Callable[[], pages.Live],
         retry: Callable[[int], list[str]],
+        reroll: Callable[[int], list[str]] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.journal_path = journal_path
         self.config = config
         self.live = live
         self.retry = retry
+        self.reroll = reroll  # `remixd reroll` for one done input, new seed; None: no Re-roll button
         self.clock = clock
         self.stopping = threading.Event()
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)
@@ -236,7 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
             context = self._frame(app, journal)
         inbox = _inbox(app.config(), record.inbox)
         item = pages.card(record, images.input_path(record, inbox) is not None)
-        return _page(200, "input.html", **context, card=item)
+        notes = app.notes.get(input_id, ()) if "noted" in _query else ()
+        return _page(200, "input.html", **context, card=item, notes=notes, reroll=app.reroll is not None)
 
     def _listing(self, app: ReviewServer, journal: JournalReader, gallery: GalleryQuery) -> dict[str, Any]:
         page = journal.gallery(gallery)
@@ -368,16 +372,29 @@ class _Handler(BaseHTTPRequestHandler):
     # -- actions ---------------------------------------------------------------------------------------------
 
     def _retry(self, app: ReviewServer, _query: dict[str, list[str]], input_id: int) -> Answer:
+        self._check_form(app)
+        lines = app.retry(input_id)
+        log.info("remixd.ui.retry", input_id=input_id, result=lines)
+        app.remember(input_id, lines)
+        return Answer(303, b"", headers=(("Location", f"/failures?retried={input_id}"),))
+
+    def _reroll(self, app: ReviewServer, _query: dict[str, list[str]], input_id: int) -> Answer:
+        if app.reroll is None:
+            raise Refused(404, "re-roll is not available here")
+        self._check_form(app)
+        lines = app.reroll(input_id)
+        log.info("remixd.ui.reroll", input_id=input_id, result=lines)
+        app.remember(input_id, lines)
+        return Answer(303, b"", headers=(("Location", f"/input/{input_id}?noted=1"),))
+
+    def _check_form(self, app: ReviewServer) -> None:
+        """A state change: a small form carrying this page's CSRF token, from this page."""
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_FORM:
             raise Refused(413, "the form is too large")
         form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"), max_num_fields=10)
         if not app.guard.state_change_allowed(self.headers, form):
             raise Refused(403, "this form is out of date or came from another site; reload the page and try again")
-        lines = app.retry(input_id)
-        log.info("remixd.ui.retry", input_id=input_id, result=lines)
-        app.remember(input_id, lines)
-        return Answer(303, b"", headers=(("Location", f"/failures?retried={input_id}"),))
 
     # -- answers ---------------------------------------------------------------------------------------------
 

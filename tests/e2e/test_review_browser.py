@@ -138,6 +138,18 @@ def test_its_before_and_after_open_from_the_gallery(session: Session) -> None:
     not_blank(page.screenshot(full_page=True, path=session.root / "before-after.png"))
 
 
+def test_a_done_input_is_rerolled_from_its_page_with_a_new_seed(session: Session) -> None:
+    page = session.page
+    page.goto(session.url)
+    page.click("article.card >> text=harbour at dusk.jpg")
+    page.click("button:has-text('Re-roll with a new seed')")
+    page.wait_for_selector("p.note:has-text('rerolling harbour at dusk.jpg with seed')", timeout=WAIT_MS)
+    page.goto(session.url + "?q=harbour")
+    page.wait_for_function("() => document.querySelectorAll('article.card.state-done').length === 2", timeout=WAIT_MS)
+    results = sorted(path.name for path in (session.root / "outbox").glob("harbour at dusk*.png"))
+    assert len(results) == 2  # the new result beside the earlier one, never over it
+
+
 def test_a_failed_input_is_retried_from_the_page_and_done(session: Session) -> None:
     page = session.page
     page.goto(session.url + "failures")

@@ -343,6 +343,13 @@ def test_state_changes_need_a_post_with_this_pages_csrf_token(page: ReviewServer
     assert (library.root / "failed/broken.jpg").is_file()  # nothing moved
 
 
+def test_re_roll_is_a_post_with_the_csrf_token_and_absent_when_not_wired(page: ReviewServer) -> None:
+    beach = card_ids(ask(page, "/").text)["beach.jpg"]
+    assert "Re-roll" not in ask(page, f"/input/{beach}").text  # this server has no reroll operation
+    assert ask(page, f"/reroll/{beach}", method="POST", body=f"csrf={page.guard.csrf}".encode()).status == 404
+    assert ask(page, f"/reroll/{beach}").status == 405
+
+
 def test_another_host_name_is_refused_on_loopback(page: ReviewServer) -> None:
     """A hostile site that rebinds its own name to 127.0.0.1 sends that name as Host: refused."""
     assert ask(page, "/", headers={"Host": "attacker.example:80"}).status == 421

@@ -163,8 +163,19 @@ def _once_locked(config: Config) -> ExitStatus:
 
     progress = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     service = Service(build_parts(config, environ=os.environ), mode="once", progress=progress)
-    signal.signal(signal.SIGTERM, lambda _s, _f: service.request_stop())
-    signal.signal(signal.SIGINT, lambda _s, _f: service.request_stop())
+
+    def on_stop(_signum: int, _frame: FrameType | None) -> None:
+        if not service.drain.is_set():  # the first: say what happens, and what a second one does
+            print(
+                "\nremixd: finishing the inputs in flight, the rest stay for the next run; "
+                "press Ctrl-C again to stop at once",
+                file=sys.stderr,
+                flush=True,
+            )
+        service.request_stop()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
     summary = service.run()
     if progress is not None:
         progress.close()

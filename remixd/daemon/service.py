@@ -80,6 +80,7 @@ class Service:
         self.gave_up: str | None = None  # `once` stopped because submissions were paused: why
         self._progress = progress
         self._reload_requested = threading.Event()
+        self._now = threading.Event()  # a second stop signal: exit at once, even under a request just sent
         self._metrics: MetricsServer | None = None
         self._ui: ReviewServer | None = None
         self._opened = False  # open() went through: there is a status to report
@@ -90,6 +91,7 @@ class Service:
     def request_stop(self) -> None:
         if self.drain.is_set():
             self.stop.set()  # second signal: exit at once; the journal keeps what is unfinished
+            self._now.set()
         self.drain.set()
         self.intake.wake()
 
@@ -227,14 +229,29 @@ class Service:
         self._drain()
 
     def _drain(self) -> None:
-        """Stop intake; give in-flight inputs `shutdown_grace_s` to finish; then leave the rest to the journal."""
+        """Stop intake; give in-flight inputs `shutdown_grace_s` to finish; then leave the rest to the journal,
+        once every request already sent has its answer."""
         self.notifier.stopping()
         self.intake.stop()
         deadline = self.clock.monotonic() + self.config.shutdown_grace_s
         log.info("remixd.stopping", in_flight=self.pool.busy, grace_s=self.config.shutdown_grace_s)
         while self.pool.busy and not self.stop.is_set() and self.clock.monotonic() < deadline:
             self.clock.wait(self.stop, 0.05)
-        self.stop.set()
+        self.stop.set()  # no request starts from here on
+        self._await_sent_requests()
+
+    def _await_sent_requests(self) -> None:
+        """A request already sent is waited for up to its own deadline (api.timeout_s): stopping under it would
+        leave a possible payment that the restart pays for again (README, "Stopping"). The unit's
+        TimeoutStopSec covers shutdown_grace_s plus that deadline; only a second signal cuts the wait short,
+        and then the journal keeps those requests as sent, for api.after_crash."""
+        if not self.limiter.in_flight or self._now.is_set():
+            return
+        timeout_s = self.config.api.timeout_s
+        log.info("remixd.stopping.awaiting_answers", in_flight_images=self.limiter.in_flight, deadline_s=timeout_s)
+        ends = self.clock.monotonic() + timeout_s
+        while self.limiter.in_flight and not self._now.is_set() and self.clock.monotonic() < ends:
+            self.clock.wait(self._now, 0.05)
 
     def _shutdown(self) -> None:
         self.drain.set()

@@ -24,6 +24,8 @@ log = structlog.get_logger(__name__)
 _DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages are kept until `PRAGMA incremental_vacuum` returns them
 BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may hold the write lock briefly
+WAL_CHECKPOINT_PAGES = 256  # 1 MiB of 4 KiB pages; SQLite's default is 1,000
+WAL_LIMIT_BYTES = 1024 * 1024  # the WAL is cut back to this after each checkpoint
 
 
 class Database:
@@ -53,6 +55,11 @@ class Database:
             self._connection.execute("PRAGMA synchronous=NORMAL")
             self._connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._connection.execute("PRAGMA foreign_keys=ON")
+            # The WAL is bounded: checkpointed every WAL_CHECKPOINT_PAGES and cut back to WAL_LIMIT_BYTES after
+            # each checkpoint. Left alone it stays at its high-water mark (4 MB and more), which on a small or
+            # nearly full state fs ate the space an operator had just freed and wedged the daemon.
+            self._connection.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            self._connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             # A damaged page found later would crash a worker, and systemd would restart remixd into the
             # same damage every 10 s: find it now, while the start can still stop with the fix.
             self._check_pages()

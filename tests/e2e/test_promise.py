@@ -95,6 +95,7 @@ def test_a_request_caught_in_flight_by_a_crash_is_counted_and_resent_or_held(
     make_image(tmp_path / "inbox/a.jpg")
     wait_for(lambda: sandbox.in_flight, message="a.jpg to be sent")
     crashed.stop(signal.SIGKILL)
+    crashed.log_path.rename(tmp_path / "crashed-run.log")  # the restart's wait_started reads its own log
     sandbox.release()  # the request runs to the end: Ideogram billed it, remixd never heard
     wait_for(lambda: sandbox.ledger.requests == 1, message="the sandbox to bill the orphaned request")
 
@@ -123,3 +124,29 @@ def test_a_request_caught_in_flight_by_a_crash_is_counted_and_resent_or_held(
         assert "remixd retry" in error["error"]["hint"]
         assert (spent.images, spent.unknown) == (1, 1)
     assert spent.images >= sandbox.ledger.images  # the journal never counts less than the API billed
+
+
+def test_a_stop_waits_for_a_sent_request_instead_of_paying_for_it_again(tmp_path: Path, sandbox: SandboxServer) -> None:
+    config = write_config(tmp_path, sandbox.base_url, api={"timeout_s": 30}, extra={"shutdown_grace_s": 0.2})
+    daemon = Daemon(config, ENV)
+    daemon.wait_started()
+    sandbox.set_faults(latency_s=2.0)  # well beyond the grace, well within the request's deadline
+    make_image(tmp_path / "inbox/a.jpg")
+    wait_for(lambda: sandbox.in_flight, message="a.jpg to be sent")
+    assert daemon.stop() == 0
+    journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
+    try:
+        assert journal.job_counts()["submitting"] == 0  # the answer was journalled before the exit
+        assert journal.possible_payments().unknown == 0
+    finally:
+        journal.close()
+    assert any(event.get("event") == "remixd.stopping.awaiting_answers" for event in daemon.events())
+    daemon.log_path.rename(tmp_path / "stopped-run.log")  # the restart's wait_started reads its own log
+
+    sandbox.set_faults(latency_s=0.0)
+    restarted = Daemon(config, ENV)
+    restarted.wait_started()
+    wait_for(lambda: not any((tmp_path / "inbox").iterdir()), message="a.jpg to finish")
+    assert restarted.stop() == 0
+    assert sandbox.ledger.requests == 1  # answered before the exit: never sent again
+    assert (tmp_path / "outbox/a.poster.1.png").is_file()

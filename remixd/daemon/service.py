@@ -23,7 +23,7 @@ from remixd.daemon.folders import check_folders, remove_stale_temps
 from remixd.daemon.notify import Notifier
 from remixd.daemon.parts import Parts
 from remixd.daemon.status import status_line, write_status
-from remixd.errors import ConfigError
+from remixd.errors import ConfigError, RemixdError
 from remixd.intake.backlog import Backlog, Claimed
 from remixd.journal.sqlite import JOURNAL_NAME
 
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 Mode = Literal["run", "once"]
+REQUEUE_S = 5.0  # a failed worker's input is queued again after this, doubling per failure
+REQUEUE_MAX_S = 600.0
 HOUSEKEEPING_S = 5.0  # status file and STATUS= refresh while idle; no busy loop
 HUNG_MARGIN_S = 60.0  # beyond the HTTP timeouts before a silent busy worker counts as hung
 EXTRA_WORKERS = 4  # workers beyond the in-flight ceiling: downloads and writes happen outside the slots
@@ -80,6 +82,9 @@ class Service:
         self.gave_up: str | None = None  # `once` stopped because submissions were paused: why
         self._progress = progress
         self._reload_requested = threading.Event()
+        self._later_lock = threading.Lock()
+        self._later: list[tuple[float, Claimed]] = []  # (when, input) queued again after its worker failed
+        self._failures: dict[int, int] = {}
         self._now = threading.Event()  # a second stop signal: exit at once, even under a request just sent
         self._metrics: MetricsServer | None = None
         self._ui: ReviewServer | None = None
@@ -202,6 +207,7 @@ class Service:
             scanning = self.intake.scanning
             self.backlog.grew(self.intake.step(timeout=tick))
             self._feed()
+            self.pool.enqueue(self._due())
             if scanning and not self.intake.scanning:
                 self._housekeeping()  # systemd and status.json learn at once that the scan is done
             if self._reload_requested.is_set():
@@ -294,13 +300,39 @@ class Service:
         inbox = self._current_inbox(item.inbox)
         try:
             return self.worker.process(item.input_id, inbox, self.config.rules_for(inbox)).outcome
+        except RemixdError as error:  # e.g. the journal could not be written (a full state fs): said, not traced
+            log.error(
+                "remixd.worker.failed",
+                input_id=item.input_id,
+                kind=error.kind,
+                error=error.message,
+                hint=f"{error.hint}; the input stays claimed and is tried again" if error.hint else None,
+            )
         except Exception:  # one bad input never stops the daemon (README, "The daemon keeps going"); it stays claimed
             log.exception(
                 "remixd.worker.crashed",
                 input_id=item.input_id,
-                hint="this is a bug in remixd; the input is retried at the next start",
+                hint="this is a bug in remixd; the input stays claimed and is tried again",
             )
-            return "deferred"
+        self._retry_later(item)
+        return "deferred"
+
+    def _retry_later(self, item: Claimed) -> None:
+        """A claimed input whose worker failed is queued again, after a backoff that doubles per failure; left
+        alone it stayed claimed, and never processed, until the next start. `once` leaves it to the next run."""
+        if self.mode != "run":
+            return
+        with self._later_lock:
+            failures = self._failures[item.input_id] = self._failures.get(item.input_id, 0) + 1
+            delay = min(REQUEUE_MAX_S, REQUEUE_S * 2 ** (failures - 1))
+            self._later.append((self.clock.monotonic() + delay, item))
+
+    def _due(self) -> list[Claimed]:
+        now = self.clock.monotonic()
+        with self._later_lock:
+            due = [item for when, item in self._later if when <= now]
+            self._later = [(when, item) for when, item in self._later if when > now]
+        return due
 
     def _current_inbox(self, inbox: InboxConfig) -> InboxConfig:
         """After a reload the same inbox path may have new settings: use them."""

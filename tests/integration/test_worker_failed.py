@@ -1,0 +1,59 @@
+"""The promise under faults, in process: a worker that fails leaves its input claimed and queued again."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from remixd.config.load import load_config
+from remixd.config.model import InboxConfig, Rule
+from remixd.daemon.notify import Notifier
+from remixd.daemon.parts import build_parts
+from remixd.daemon.service import Service
+from remixd.errors import JournalError
+from remixd.sandbox import SandboxServer
+from remixd.work.worker import Result, Worker
+from tests.helpers import TEST_KEY, make_image, wait_for, write_config
+
+ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
+
+
+class FailsFirst:
+    """The real worker, whose first input fails as a full state fs makes the journal fail."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self.failures = 0
+
+    def process(self, input_id: int, inbox: InboxConfig, inbox_rules: Sequence[Rule]) -> Result:
+        if not self.failures:
+            self.failures += 1
+            raise JournalError("cannot write the journal: database or disk is full", "free space on the state fs")
+        return self._worker.process(input_id, inbox, inbox_rules)
+
+
+def test_an_input_whose_worker_failed_is_queued_again_without_a_traceback(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url)
+    parts = build_parts(load_config(config), environ=ENV)
+    worker = FailsFirst(parts.worker)
+    service = Service(dataclasses.replace(parts, worker=worker), mode="run", notifier=Notifier(ENV))  # type: ignore[arg-type]
+    thread = threading.Thread(target=service.run, name="test-service")
+    with structlog.testing.capture_logs() as logs:
+        thread.start()
+        try:
+            wait_for(service.ready.is_set, message="the service to start")
+            make_image(tmp_path / "inbox/a.jpg")
+            wait_for(lambda: (tmp_path / "done/a.jpg").is_file(), message="a.jpg after its worker failed once")
+        finally:
+            service.request_stop()
+            thread.join(timeout=30)
+    assert worker.failures == 1 and sandbox.ledger.requests == 1
+    failed = [event for event in logs if event["event"] == "remixd.worker.failed"]
+    assert [event["kind"] for event in failed] == ["journal"]
+    assert not any("exc_info" in event or event["event"] == "remixd.worker.crashed" for event in logs)

@@ -24,6 +24,11 @@ from remixd.files.names import error_file_name, folder_inside, name_stem, relati
 After = Literal["move", "delete", "keep"]
 
 
+class Replaced(Exception):
+    """The file under the input's name is no longer the one processed (overwritten, or renamed over, since the
+    claim): it is left where it is, for the intake to claim as a new input, and nothing is disposed of."""
+
+
 @dataclass(frozen=True)
 class FailedDisposal:
     input: Path | None  # where the failed input is now (`remixd retry` moves it back); None: it was gone
@@ -39,6 +44,7 @@ def dispose_done(src: Path, after: After, done_dir: Path | None, relpath: str, s
     if after == "keep":
         return None
     if after == "delete":
+        _processed_identity(src, sha256)
         try:
             src.unlink(missing_ok=True)
             fsync_folder(src.parent)
@@ -75,6 +81,7 @@ def _move_input(src: Path, root: Path, relpath: str, sha256: str | None) -> Path
 
 
 def _move_to_free_name(src: Path, folder: Path, name: str, sha256: str | None) -> Path | None:
+    identity = _processed_identity(src, sha256)
     present = _lexists(src)
     digest = sha256 if sha256 is not None or not present else sha256_of(src)
     source_digest: str | None = None  # hashed only if a same-named file is in the way
@@ -84,7 +91,12 @@ def _move_to_free_name(src: Path, folder: Path, name: str, sha256: str | None) -
                 # Moves take the first free name, so the source's copy cannot lie further on.
                 return None
             folder.mkdir(parents=True, exist_ok=True)
-            _move(src, candidate)
+            renamed = _move(src, candidate)
+            moved = candidate.lstat()
+            if renamed and identity is not None and (moved.st_dev, moved.st_ino) != identity:
+                # Renamed over between the check and the move: that file is a new input, not this one.
+                _move(candidate, src)
+                raise Replaced(str(src))
             return candidate
         if present and source_digest is None:
             source_digest = sha256_of(src)
@@ -99,7 +111,9 @@ def _move_to_free_name(src: Path, folder: Path, name: str, sha256: str | None) -
     raise OutputError(f"no free name for {src} in {folder}", f"move old files out of {folder}")
 
 
-def _move(src: Path, destination: Path) -> None:
+def _move(src: Path, destination: Path) -> bool:
+    """True when it was a rename (the same file, now under `destination`), False for a copy across file systems."""
+    renamed = True
     try:
         src.replace(destination)
     except OSError as error:
@@ -107,8 +121,10 @@ def _move(src: Path, destination: Path) -> None:
             raise
         _copy_durably(src, destination)
         src.unlink()  # only now: the copy is complete, fsynced and under its final name
+        renamed = False
     fsync_folder(destination.parent)
     fsync_folder(src.parent)
+    return renamed
 
 
 def _copy_durably(src: Path, destination: Path) -> None:
@@ -140,6 +156,22 @@ def _name_variants(folder: Path, name: str, sha256: str | None) -> Iterator[Path
     suffix = PurePosixPath(name).suffix
     for stem in list(stem_variants(name_stem(name), sha256, len(os.fsencode(suffix))))[1:]:
         yield folder / f"{stem}{suffix}"
+
+
+def _processed_identity(src: Path, sha256: str | None) -> tuple[int, int] | None:
+    """(device, inode) of `src` when it is still the file that was processed (its hash is `sha256`); None
+    when it is gone or nothing is known of it; raises Replaced when another file holds its name."""
+    if sha256 is None:
+        return None
+    try:
+        before = src.lstat()
+        digest = sha256_of(src)
+        after = src.lstat()
+    except FileNotFoundError:
+        return None
+    if digest != sha256 or (before.st_ino, before.st_mtime_ns) != (after.st_ino, after.st_mtime_ns):
+        raise Replaced(str(src))
+    return after.st_dev, after.st_ino
 
 
 def _lexists(path: Path) -> bool:

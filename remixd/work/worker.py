@@ -280,6 +280,20 @@ class Worker:
         return self._journal.get_input(record.id)
 
     def _dispose(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
+        try:
+            return self._dispose_processed(record, inbox, source_path)
+        except dispose.Replaced:
+            # Overwritten or renamed over since its claim: the processed file is no longer there, and what is
+            # there now is a new input (the intake claims it); the results stay, nothing else is moved.
+            log.warning(
+                "remixd.input.replaced",
+                relpath=record.relpath,
+                hint="the file changed after it was claimed; the new one is processed as a new input",
+            )
+            self._journal.set_disposed(record.id, "kept", None)
+            return "failed" if record.state == "failed" else "duplicate" if record.state == "duplicate" else "done"
+
+    def _dispose_processed(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
         if record.state == "failed":
             error = record.error or {}
             disposed = self._gates.retry_output(

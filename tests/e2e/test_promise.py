@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 from datetime import UTC, datetime
@@ -150,3 +151,25 @@ def test_a_stop_waits_for_a_sent_request_instead_of_paying_for_it_again(tmp_path
     assert restarted.stop() == 0
     assert sandbox.ledger.requests == 1  # answered before the exit: never sent again
     assert (tmp_path / "outbox/a.poster.1.png").is_file()
+
+
+def test_an_input_renamed_over_while_it_was_sent_is_kept_as_a_new_input(tmp_path: Path, sandbox: SandboxServer) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"rescan_s": 1})
+    daemon = Daemon(config, ENV)
+    daemon.wait_started()
+    sandbox.hold()
+    old = make_image(tmp_path / "inbox/a.jpg", color=(1, 2, 3))
+    old_sha = hashlib.sha256(old.read_bytes()).hexdigest()
+    wait_for(lambda: sandbox.in_flight, message="the first a.jpg to be sent")
+    new = make_image(tmp_path / "staging/a.jpg", color=(200, 9, 9))
+    new_sha = hashlib.sha256(new.read_bytes()).hexdigest()
+    new.rename(tmp_path / "inbox/a.jpg")  # mv over it while its upload runs
+    sandbox.release()
+
+    wait_for(lambda: (tmp_path / "done/a.jpg").is_file(), timeout=60, message="the new a.jpg to be processed")
+    assert daemon.stop() == 0
+    assert hashlib.sha256((tmp_path / "done/a.jpg").read_bytes()).hexdigest() == new_sha
+    assert sorted(document["source"]["sha256"] for document in sidecars(tmp_path / "outbox")) == sorted(
+        [old_sha, new_sha]
+    )  # one result for each image, each under the sidecar that describes it
+    assert sandbox.ledger.requests == 2

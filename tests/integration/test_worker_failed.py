@@ -15,7 +15,7 @@ from remixd.daemon.notify import Notifier
 from remixd.daemon.parts import build_parts
 from remixd.daemon.service import Service
 from remixd.errors import JournalError
-from remixd.sandbox import SandboxServer
+from remixd.sandbox.server import SandboxServer
 from remixd.work.worker import Result, Worker
 from tests.helpers import TEST_KEY, make_image, wait_for, write_config
 

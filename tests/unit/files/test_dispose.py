@@ -13,7 +13,7 @@ import pytest
 
 from remixd.errors import OutputError
 from remixd.files.atomic import NAME_MAX, TEMP_PREFIX
-from remixd.files.dispose import dispose_done, dispose_failed
+from remixd.files.dispose import Replaced, dispose_done, dispose_failed
 from remixd.files.sidecar import ERROR_SCHEMA
 from tests.helpers import ODD_NAMES, SHA
 
@@ -191,3 +191,15 @@ def test_a_folder_in_the_way_is_skipped_for_the_hashed_name(inbox: Path, tmp_pat
     src, digest = drop(inbox)
     assert dispose_done(src, "move", done, "sub/a.jpg", digest) == done / "sub" / f"a-{digest[:8]}.jpg"
     assert not src.exists()
+
+
+@pytest.mark.parametrize("after", ["move", "delete"])
+def test_a_file_that_changed_since_it_was_processed_is_left_as_a_new_input(
+    inbox: Path, tmp_path: Path, after: str
+) -> None:
+    src, digest = drop(inbox)
+    src.write_bytes(b"another image saved over it")
+    with pytest.raises(Replaced):
+        dispose_done(src, after, tmp_path / "done", "sub/a.jpg", digest)
+    assert src.read_bytes() == b"another image saved over it"
+    assert not (tmp_path / "done").exists()

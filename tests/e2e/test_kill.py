@@ -1,19 +1,11 @@
 """kill -9 at random moments: every input ends done exactly once, and a crash costs at most what was in flight.
 
-`remixd run` is a subprocess against the sandbox (in this process, so the sandbox survives every kill). The
-delays are drawn from a seeded generator; the seed is printed and recorded, and REMIXD_KILL_SEED replays a
-run. The numbers the issue asks for (inputs, kills, requests, duplicates) are printed (`pytest -s`) and
-recorded as properties (`--junitxml`).
+`remixd run` is a subprocess against the sandbox (in this process, so the sandbox survives every kill); the
+storm itself, and the checks of the disk, are shared with the v2 kill test (`storm.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import random
-import signal
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,26 +15,20 @@ import pytest
 
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, Daemon, make_image, wait_for, write_config
+from tests.e2e import storm
+from tests.helpers import write_config
 
 pytestmark = pytest.mark.e2e
 
 INPUTS = 300
 KILLS = 30
 IN_FLIGHT = 4
-IN_STARTUP = 0.25  # the share of kills that land during start-up and recovery, before remixd.started
-STARTUP_KILL_S = (0.05, 0.5)  # from spawn
-WORK_KILL_S = (0.0, 0.3)  # from remixd.started: a few inputs finish per run, so every kill meets work
-LATENCY_S = (0.08, 0.2)  # the sandbox's answer time, drawn again for every run
 
 
 def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
     tmp_path: Path, sandbox: SandboxServer, record_property: Callable[[str, object], None]
 ) -> None:
-    seed = int(os.environ.get("REMIXD_KILL_SEED", str(random.SystemRandom().randrange(2**32))))
-    print(f"\nkill test seed: {seed} (replay with REMIXD_KILL_SEED={seed})")
-    record_property("seed", seed)
-    rng = random.Random(seed)
+    rng = storm.seeded(record_property)
     # A cap that the worst case just fits: every kill costs at most what was in flight, and the journal
     # counts those requests as paid, so reaching the cap would mean a payment counted beyond that bound.
     budget = {"max_images_per_day": INPUTS + KILLS * IN_FLIGHT}
@@ -53,42 +39,11 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
         inbox={"settle_s": 0.2},
         extra={"budget": budget},
     )
-    inbox, outbox, done = tmp_path / "inbox", tmp_path / "outbox", tmp_path / "done"
-    originals = {}
-    for number in range(INPUTS):
-        path = make_image(inbox / f"in-{number:03d}.jpg", color=(number % 256, number // 256 * 40, number * 37 % 256))
-        originals[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    env = {"IDEOGRAM_API_KEY": TEST_KEY}
+    names = [f"in-{number:03d}.jpg" for number in range(INPUTS)]
+    originals = storm.drop(tmp_path / "inbox", names, lambda n: (n % 256, n // 256 * 40, n * 37 % 256))
 
-    kills, finished_before_kill = 0, []
-    while kills < KILLS:
-        sandbox.set_faults(latency_s=round(rng.uniform(*LATENCY_S), 3))
-        in_startup = rng.random() < IN_STARTUP
-        delay = rng.uniform(*(STARTUP_KILL_S if in_startup else WORK_KILL_S))
-        daemon = Daemon(config, env)
-        if not in_startup:
-            daemon.wait_started()
-        time.sleep(delay)  # the scenario itself: a kill at a random moment, not a wait for some state
-        assert daemon.process.poll() is None, daemon.log_path.read_text()
-        daemon.stop(signal.SIGKILL)
-        kills += 1
-        daemon.log_path.rename(tmp_path / f"killed-run-{kills}.log")  # each run's wait_started reads its own
-        finished_before_kill.append(len(list(done.glob("*.jpg"))) if done.is_dir() else 0)
-        print(
-            f"kill {kills}: {delay:.3f} s after {'spawn' if in_startup else 'remixd.started'}, "
-            f"{finished_before_kill[-1]} inputs done so far"
-        )
-
-    daemon = Daemon(config, env)
-    try:
-        daemon.wait_started()
-        wait_for(
-            lambda: done.is_dir() and len(list(done.iterdir())) >= INPUTS and not any(inbox.iterdir()),
-            timeout=60,
-            message="every input to finish after the last kill",
-        )
-    finally:
-        assert daemon.stop() == 0
+    kills = storm.kill_at_random(config, sandbox, rng, KILLS)
+    storm.run_to_the_end(config, INPUTS)
 
     posts = [r for r in sandbox.received if r.path == "/remix"]
     # A kill in the middle of an upload leaves the sandbox a cut body: answered 400, never run or billed.
@@ -96,41 +51,27 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
     sent = Counter(r.sha256 for r in posts if r.sha256 is not None)
     resent = sum(count - 1 for count in sent.values())
     expected_outbox = sorted(f"in-{n:03d}.poster.1.{ext}" for n in range(INPUTS) for ext in ("json", "png"))
-    outbox_files = sorted(p.name for p in outbox.iterdir())
+    outbox_files = sorted(p.name for p in (tmp_path / "outbox").iterdir())
     duplicates = len([name for name in outbox_files if name not in expected_outbox])
     numbers = {
         "inputs": INPUTS,
-        "kills": kills,
+        "kills": kills.kills,
         "requests": len(posts),
         "billed": sandbox.ledger.requests,
         "resent": resent,
         "cut_uploads": len(cut),
         "duplicates": duplicates,
         "ceiling": IN_FLIGHT,
-        "bound": INPUTS + kills * IN_FLIGHT,
+        "bound": INPUTS + kills.kills * IN_FLIGHT,
     }
-    print("kill test numbers: " + json.dumps(numbers))
-    for name, value in numbers.items():
-        record_property(name, value)
+    storm.record(numbers, record_property)
 
-    assert len(posts) <= INPUTS + kills * IN_FLIGHT
+    assert len(posts) <= INPUTS + kills.kills * IN_FLIGHT
     assert set(sent) == set(originals.values())  # every input was sent, none other
-    assert len(cut) <= kills and all(r.status == 400 for r in cut)
+    assert len(cut) <= kills.kills and all(r.status == 400 for r in cut)
     # No 429 even with the dead daemons' requests still running in the sandbox.
     assert all(r.status == 200 for r in posts if r.sha256 is not None)
-    assert not any(inbox.iterdir())
-    assert sorted(p.name for p in done.iterdir()) == sorted(originals)  # no STEM-<sha8> copies either
-    for name, digest in originals.items():
-        assert hashlib.sha256((done / name).read_bytes()).hexdigest() == digest
-    assert outbox_files == expected_outbox  # each input's result and sidecar, exactly once
-    for number in range(INPUTS):
-        stem = f"in-{number:03d}"
-        document = json.loads((outbox / f"{stem}.poster.1.json").read_text())
-        assert document["source"]["sha256"] == originals[f"{stem}.jpg"]
-        image = (outbox / f"{stem}.poster.1.png").read_bytes()
-        assert document["image"]["sha256"] == hashlib.sha256(image).hexdigest()
-    assert not list(tmp_path.rglob(".remixd-tmp-*"))
-    assert not (tmp_path / "failed").exists() or not any((tmp_path / "failed").iterdir())
+    storm.check_disk(tmp_path, originals, expected_outbox)
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
         spent, unknown = journal.spent(datetime.now(UTC).date()), journal.possible_payments()
@@ -145,5 +86,4 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
         assert journal.unfinished() == []
     finally:
         journal.close()
-    landed_in_work = sum(1 for finished in finished_before_kill if finished < INPUTS)
-    assert landed_in_work >= 10, "kills must land while work remains; shorten WORK_KILL_S"
+    assert kills.landed_in_work(INPUTS) >= 10, "kills must land while work remains; shorten WORK_KILL_S"

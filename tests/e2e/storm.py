@@ -1,0 +1,114 @@
+"""What both kill tests share: seeded random kills of `remixd run`, the last run to the end, and the checks of
+what is on disk afterwards. Each test keeps its own route, sizes and money checks.
+
+The delays are drawn from a seeded generator; the seed is printed and recorded, and REMIXD_KILL_SEED replays a
+run. The numbers are printed (`pytest -s`) and recorded as properties (`--junitxml`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from remixd.sandbox.server import SandboxServer
+from tests.helpers import TEST_KEY, Daemon, make_image, wait_for
+
+IN_STARTUP = 0.25  # the share of kills that land during start-up and recovery, before remixd.started
+STARTUP_KILL_S = (0.05, 0.5)  # from spawn
+WORK_KILL_S = (0.0, 0.3)  # from remixd.started: a few inputs finish per run, so every kill meets work
+LATENCY_S = (0.08, 0.2)  # the sandbox's answer or generation time, drawn again for every run
+ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
+
+
+def seeded(record_property: Callable[[str, object], None]) -> random.Random:
+    seed = int(os.environ.get("REMIXD_KILL_SEED", str(random.SystemRandom().randrange(2**32))))
+    print(f"\nkill test seed: {seed} (replay with REMIXD_KILL_SEED={seed})")
+    record_property("seed", seed)
+    return random.Random(seed)
+
+
+def drop(inbox: Path, names: Iterable[str], color: Callable[[int], tuple[int, int, int]]) -> dict[str, str]:
+    """Write the inputs before the first start; returns each name's sha256."""
+    originals = {}
+    for number, name in enumerate(names):
+        path = make_image(inbox / name, color=color(number))
+        originals[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return originals
+
+
+@dataclass(frozen=True)
+class Storm:
+    kills: int
+    finished_before_kill: list[int]
+
+    def landed_in_work(self, inputs: int) -> int:
+        return sum(1 for finished in self.finished_before_kill if finished < inputs)
+
+
+def kill_at_random(config: Path, sandbox: SandboxServer, rng: random.Random, kills: int) -> Storm:
+    """Start remixd and SIGKILL it at a random moment, `kills` times; each run's log is kept apart."""
+    folder, done = config.parent, config.parent / "done"
+    finished_before_kill = []
+    for kill in range(1, kills + 1):
+        sandbox.set_faults(latency_s=round(rng.uniform(*LATENCY_S), 3))
+        in_startup = rng.random() < IN_STARTUP
+        delay = rng.uniform(*(STARTUP_KILL_S if in_startup else WORK_KILL_S))
+        daemon = Daemon(config, ENV)
+        if not in_startup:
+            daemon.wait_started()
+        time.sleep(delay)  # the scenario itself: a kill at a random moment, not a wait for some state
+        assert daemon.process.poll() is None, daemon.log_path.read_text()
+        daemon.stop(signal.SIGKILL)
+        daemon.log_path.rename(folder / f"killed-run-{kill}.log")  # each run's wait_started reads its own
+        finished_before_kill.append(len(list(done.glob("*.jpg"))) if done.is_dir() else 0)
+        print(
+            f"kill {kill}: {delay:.3f} s after {'spawn' if in_startup else 'remixd.started'}, "
+            f"{finished_before_kill[-1]} inputs done so far"
+        )
+    return Storm(kills, finished_before_kill)
+
+
+def run_to_the_end(config: Path, inputs: int) -> None:
+    """One last run, undisturbed, until every input is done; it must stop cleanly."""
+    inbox, done = config.parent / "inbox", config.parent / "done"
+    daemon = Daemon(config, ENV)
+    try:
+        daemon.wait_started()
+        wait_for(
+            lambda: done.is_dir() and len(list(done.iterdir())) >= inputs and not any(inbox.iterdir()),
+            timeout=60,
+            message="every input to finish after the last kill",
+        )
+    finally:
+        assert daemon.stop() == 0
+
+
+def record(numbers: dict[str, object], record_property: Callable[[str, object], None]) -> None:
+    print("kill test numbers: " + json.dumps(numbers))
+    for name, value in numbers.items():
+        record_property(name, value)
+
+
+def check_disk(folder: Path, originals: dict[str, str], expected_outbox: list[str]) -> None:
+    """Every input done exactly once, unchanged, with its one result and sidecar; nothing half-written."""
+    inbox, outbox, done = folder / "inbox", folder / "outbox", folder / "done"
+    assert not any(inbox.iterdir())
+    assert sorted(p.name for p in done.iterdir()) == sorted(originals)  # no STEM-<sha8> copies either
+    for name, digest in originals.items():
+        assert hashlib.sha256((done / name).read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in outbox.iterdir()) == expected_outbox  # each result and sidecar, exactly once
+    for name, digest in originals.items():
+        stem = Path(name).stem
+        document = json.loads((outbox / f"{stem}.poster.1.json").read_text())
+        assert document["source"]["sha256"] == digest
+        image = (outbox / f"{stem}.poster.1.png").read_bytes()
+        assert document["image"]["sha256"] == hashlib.sha256(image).hexdigest()
+    assert not list(folder.rglob(".remixd-tmp-*"))
+    assert not (folder / "failed").exists() or not any((folder / "failed").iterdir())

@@ -15,6 +15,7 @@ from remixd.config.model import SERVICE_CONFIG_DIR, SERVICE_WRITABLE, config_war
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ("remixd.service", "remixd@.service")
+USER_UNIT = "user/remixd.service"
 INSTALLED = "/opt/remixd/bin/remixd"  # where README's step 1 installs the command the units run
 MAX_EXPOSURE = 2.0
 
@@ -48,6 +49,33 @@ def test_units_pass_systemd_analyze_verify(units: list[Path]) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "remixd" not in result.stderr, result.stderr  # warnings about our units count as failures
+
+
+@needs_systemd
+def test_the_user_unit_passes_systemd_analyze_verify_as_a_user_unit(tmp_path: Path) -> None:
+    """`systemctl --user` reads it with %E as ~/.config and StateDirectory= under ~/.local/state."""
+    command = Path(sys.executable).with_name("remixd")
+    text = (ROOT / "systemd" / USER_UNIT).read_text(encoding="utf-8")
+    assert INSTALLED in text
+    unit = tmp_path / "remixd.service"
+    unit.write_text(text.replace(INSTALLED, str(command)), encoding="utf-8")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    result = subprocess.run(
+        [analyze, "--user", "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(runtime)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "remixd" not in result.stderr, result.stderr
+    assert "Environment=REMIXD_CONFIG=%E/remixd/remixd.yaml\n" in text
+    assert "LoadCredential=ideogram-api-key:%E/remixd/ideogram-api-key\n" in text
+    assert "StateDirectory=remixd\n" in text and "User=" not in text
+    assert re.search(r"^WantedBy=default.target$", text, re.MULTILINE)
 
 
 @needs_systemd
@@ -142,6 +170,8 @@ def test_the_readme_installs_what_the_units_point_at() -> None:
     assert "systemd-tmpfiles --create /usr/lib/tmpfiles.d/remixd.conf" in steps  # names its file
     assert "systemd-sysusers /usr/lib/sysusers.d/remixd.conf" in steps
     assert "systemd/remixd.yaml /etc/remixd/remixd.yaml" in steps
+    assert f"systemd/{USER_UNIT} ~/.config/systemd/user/" in steps
+    assert "systemctl --user enable --now remixd" in steps
 
 
 def test_the_shipped_service_config_keeps_every_folder_where_the_unit_writes() -> None:

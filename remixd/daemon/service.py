@@ -241,10 +241,16 @@ class Service:
         self.intake.stop()
         deadline = self.clock.monotonic() + self.config.shutdown_grace_s
         log.info("remixd.stopping", in_flight=self.pool.busy, grace_s=self.config.shutdown_grace_s)
-        while self.pool.busy and not self.stop.is_set() and self.clock.monotonic() < deadline:
+        # A worker waiting at a pause (a refused key, a spent budget) has nothing in flight: waiting the grace
+        # for it would only hold a Ctrl-C for `shutdown_grace_s`; the journal keeps its input for the next run.
+        while self._working() and not self.stop.is_set() and self.clock.monotonic() < deadline:
             self.clock.wait(self.stop, 0.05)
         self.stop.set()  # no request starts from here on
         self._await_sent_requests()
+
+    def _working(self) -> int:
+        """Busy workers that are not waiting at a pause."""
+        return self.pool.busy - self.gates.auth.waiting - self.gates.budget_pause.waiting
 
     def _await_sent_requests(self) -> None:
         """A request already sent is waited for up to its own deadline (api.timeout_s): stopping under it would

@@ -214,6 +214,12 @@ class Pause:
         self._condition = threading.Condition()
         self._reason: str | None = None
         self._until: float | None = None
+        self._waiting = 0  # workers blocked in wait_while_paused: not in flight, a drain need not wait for them
+
+    @property
+    def waiting(self) -> int:
+        with self._condition:
+            return self._waiting
 
     @property
     def reason(self) -> str | None:
@@ -244,7 +250,11 @@ class Pause:
     def wait_while_paused(self, stop: threading.Event, timeout: float | None = None) -> bool:
         """Block while paused. True when free to go; False when `stop` is set or `timeout` runs out first."""
         with self._condition:
-            return _wait(self._clock, self._condition, self._free, stop, timeout)
+            self._waiting += 1
+            try:
+                return _wait(self._clock, self._condition, self._free, stop, timeout)
+            finally:
+                self._waiting -= 1
 
     def _free(self) -> bool:
         self._expire()

@@ -181,7 +181,12 @@ def _once_locked(config: Config) -> ExitStatus:
         progress.close()
     print(
         f"{summary.done} done, {summary.duplicate} duplicates, {summary.failed} failed"
-        + (f", {summary.deferred} left for later" if summary.deferred else ""),
+        + (f", {summary.deferred} left for later" if summary.deferred else "")
+        + (
+            f", {summary.withheld_images} image{'s' * (summary.withheld_images != 1)} withheld"
+            if summary.withheld_images
+            else ""
+        ),
         file=sys.stderr,
     )
     if service.gave_up is not None:

@@ -16,11 +16,14 @@ from remixd.config.model import BudgetConfig, Config
 from remixd.daemon.status import read_status, scan_line
 from remixd.journal.records import Failure, Spend
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
+from remixd.journal.withheld import Withheld
 from remixd.work.budget import next_utc_midnight
+
+RECENT = 10  # failures and withheld inputs listed
 
 
 def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
-    """`remixd status`: the journal's counts, today's spend, the daemon's pauses and the recent failures."""
+    """`remixd status`: the journal's counts, today's spend, the daemon's pauses, withheld images, recent failures."""
     path = config.state_dir / JOURNAL_NAME
     if not path.exists():
         print(f"no journal yet at {path}: remixd has not run with this config")
@@ -30,7 +33,8 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
         today = clock.utcnow().date()
         spent, sandbox = journal.spent(today), journal.spent(today, sandbox=True)
         possible = journal.possible_payments()
-        inputs, jobs, failures = journal.counts(), journal.job_counts(), journal.recent_failures(10)
+        inputs, jobs, failures = journal.counts(), journal.job_counts(), journal.recent_failures(RECENT)
+        withheld = [found for found in journal.withheld() if found.all_withheld]  # paid for, nothing to see
         now = clock.utcnow()
         generations = [
             {
@@ -67,6 +71,19 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
                     "paused": paused,
                     "generations_pending": generations,
                     "daemon": daemon,
+                    "withheld": {
+                        "inputs": len(withheld),
+                        "recent": [
+                            {
+                                "inbox": w.inbox,
+                                "relpath": w.relpath,
+                                "rules": w.rules,
+                                "images": w.withheld,
+                                "at": w.at.isoformat(),
+                            }
+                            for w in withheld[:RECENT]
+                        ],
+                    },
                     "recent_failures": [
                         {
                             "inbox": f.inbox,
@@ -118,7 +135,18 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
             f"pending at Ideogram: {len(generations)} generations; the oldest for {oldest['pending_s']} s "
             f"({oldest['generation_id']}, rule {oldest['rule']}); remixd polls them, never sends them again"
         )
+    _print_withheld(withheld)
     _print_failures(failures, failed_file)
+
+
+def _print_withheld(withheld: Sequence[Withheld]) -> None:
+    if withheld:
+        print(
+            f"withheld by Ideogram's safety check: {len(withheld)} input(s) got no image (billed; only the sidecar "
+            "is written); the latest:"
+        )
+    for found in withheld[:RECENT]:
+        print(f"  {found.at.isoformat()}  {found.relpath} [{found.rules}]: {found.withheld} image(s) withheld")
 
 
 def _print_failures(failures: Sequence[Failure], failed_file: Callable[[Failure], str | None]) -> None:

@@ -50,6 +50,7 @@ class Summary:
     duplicate: int
     vanished: int
     deferred: int
+    withheld_images: int  # answered, paid for, and kept back by Ideogram's safety check
 
 
 class Service:
@@ -89,6 +90,8 @@ class Service:
         self._metrics: MetricsServer | None = None
         self._ui: ReviewServer | None = None
         self._opened = False  # open() went through: there is a status to report
+        self._started = self.clock.utcnow()  # `once` counts what was withheld from here on
+        self._withheld_images = 0
         self.ready = threading.Event()  # READY=1 sent: /readyz answers 200
 
     # -- signals (called from signal handlers: only set flags and wake the loop) -----------------------------
@@ -175,6 +178,7 @@ class Service:
 
     def run(self) -> Summary:
         """Run until stopped (`run`) or until every input present is finished (`once`)."""
+        self._started = self.clock.utcnow()
         self.open()
         try:
             self._start_ui()
@@ -195,6 +199,7 @@ class Service:
             self.outcomes["duplicate"],
             self.outcomes["vanished"],
             self.outcomes["deferred"],
+            self._withheld_images,
         )
 
     def _loop(self) -> None:
@@ -270,6 +275,8 @@ class Service:
         self.stop.set()
         self.intake.stop()
         self.pool.join()
+        if self.mode == "once":  # its summary line says what the safety check kept back of this run
+            self._withheld_images = sum(found.withheld for found in self.journal.withheld(self._started))
         self._write_status(stopped=True)
         if self._ui is not None:
             self._ui.stop()

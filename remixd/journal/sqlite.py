@@ -42,6 +42,7 @@ from remixd.journal.schema import (
     parse_moment_or_none,
     stamp,
 )
+from remixd.journal.withheld import Withheld, find_withheld
 
 _BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND (
     state = 'claimed' OR disposal = 'pending'
@@ -384,6 +385,10 @@ class SqliteJournal:
 
     def job_counts(self) -> dict[str, int]:
         return count_states(self._db.read("SELECT state, count FROM tallies WHERE kind = 'jobs'"), JOB_STATES)
+
+    def withheld(self, since: datetime | None = None) -> list[Withheld]:
+        """Inputs with images withheld by the safety check (journal/withheld.py), newest first."""
+        return find_withheld(self._db, since)
 
     def recent_failures(self, limit: int = 10) -> list[Failure]:
         """Newest first; one line per failed job, or per failed input when no job failed (e.g. unreadable)."""

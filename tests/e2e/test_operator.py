@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, make_image, remixd, write_config
+from tests.helpers import POSTER, TEST_KEY, make_image, remixd, write_config
 
 pytestmark = pytest.mark.e2e
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
@@ -68,3 +68,31 @@ def test_status_shows_the_caps_a_spent_budget_without_a_daemon_and_where_failure
     report = json.loads(remixd("status", "-c", str(config), "--json").stdout)
     assert report["budget"]["images_left"] == 0 and report["budget"]["max_usd_per_day"] is None
     assert report["recent_failures"][0]["file"] == str(tmp_path / "failed/broken.jpg")
+
+
+def test_inputs_whose_images_were_all_withheld_show_in_status_and_in_the_once_summary(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    rules = [
+        {"name": "odd", "match": ["odd*"], "request": {"prompt": "UNSAFE_RESULT {stem}", "num_images": 2}},
+        {**POSTER, "request": {**POSTER["request"], "num_images": 2}},
+    ]
+    config = write_config(tmp_path, sandbox.base_url, rules=rules)
+    make_image(tmp_path / "inbox/odd.jpg", color=(1, 2, 3))
+    make_image(tmp_path / "inbox/plain.jpg", color=(4, 5, 6))
+    first = remixd("once", "-c", str(config), "--log-format", "json", env=ENV)
+    assert first.returncode == 0, first.stderr
+    assert "2 done, 0 duplicates, 0 failed, 2 images withheld" in first.stderr  # paid for, nothing to see
+
+    make_image(tmp_path / "inbox/half.jpg", color=(7, 8, 9))
+    sandbox.set_faults(unsafe_next=1, unsafe_items=1)  # one of its two images withheld: not "all"
+    second = remixd("once", "-c", str(config), "--log-format", "json", env=ENV)
+    assert "1 done, 0 duplicates, 0 failed, 1 image withheld" in second.stderr  # this run's only
+
+    text = remixd("status", "-c", str(config)).stdout
+    assert "withheld by Ideogram's safety check: 1 input(s) got no image" in text
+    assert "odd.jpg [odd]: 2 image(s) withheld" in text
+    assert "half.jpg" not in text and "plain.jpg" not in text
+    report = json.loads(remixd("status", "-c", str(config), "--json").stdout)["withheld"]
+    assert report["inputs"] == 1
+    assert [(found["relpath"], found["images"]) for found in report["recent"]] == [("odd.jpg", 2)]

@@ -1,0 +1,49 @@
+"""Inputs whose images Ideogram's safety check withheld (`is_image_safe` false): paid for, and nothing to see.
+
+`remixd status` lists the inputs that got no image at all, `remixd once` counts the images withheld in its run
+(README "Commands"). Only inputs with a withheld image are returned, so the list stays as short as they are rare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from remixd.journal.database import Database
+from remixd.journal.schema import parse_moment, stamp
+
+# Per input, over its written jobs: the images answered and how many of them were withheld. An item without
+# `is_image_safe` counts as withheld when it has no URL, as the client reads it (ideogram/responses.py).
+_WITHHELD = """SELECT i.inbox, i.relpath, group_concat(j.rule, ', ') AS rules, max(j.completed_at) AS at,
+        sum(json_array_length(j.response, '$.data')) AS images,
+        sum((SELECT count(*) FROM json_each(j.response, '$.data') d
+             WHERE coalesce(json_extract(d.value, '$.is_image_safe'),
+                            coalesce(json_extract(d.value, '$.url'), '') != '') = 0)) AS withheld
+    FROM jobs j JOIN inputs i ON i.id = j.input_id
+    WHERE j.state = 'written' AND j.response IS NOT NULL AND j.completed_at >= ?
+    GROUP BY i.id HAVING withheld > 0 ORDER BY at DESC, i.id DESC"""
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """One input with at least one image withheld by the safety check."""
+
+    inbox: str
+    relpath: str
+    rules: str
+    images: int
+    withheld: int
+    at: datetime
+
+    @property
+    def all_withheld(self) -> bool:
+        return self.withheld >= self.images
+
+
+def find_withheld(db: Database, since: datetime | None) -> list[Withheld]:
+    """Newest first; only jobs written at or after `since` (all of them when None)."""
+    rows = db.read(_WITHHELD, ("" if since is None else stamp(since),))
+    return [
+        Withheld(row["inbox"], row["relpath"], row["rules"], row["images"], row["withheld"], parse_moment(row["at"]))
+        for row in rows
+    ]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+import structlog
 import urllib3.exceptions
 
 from remixd import __version__, secrets
@@ -24,6 +25,9 @@ USER_AGENT = f"remixd/{__version__}"
 CONNECT_TIMEOUT_S = 10.0
 CHUNK_BYTES = 64 * 1024
 MIN_WAIT_S = 0.001  # a deadline that has just passed still gets one short try, and then fails
+MAX_RETRY_AFTER_S = 600.0  # README, "Retries never pay twice": a server (or gateway) asking for longer is capped
+
+log = structlog.get_logger(__name__)
 
 
 class Deadline:
@@ -135,19 +139,28 @@ def short_url(url: str) -> str:
 
 
 def retry_after_s(value: str | None, now: float) -> float | None:
-    """Retry-After as seconds from `now` (wall clock): delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    """Retry-After as seconds from `now` (wall clock): delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+
+    At most MAX_RETRY_AFTER_S, logged when a longer wait was asked for: a gateway answering "Retry-After:
+    86400" (or a date next year) would otherwise hold every poller, or an input, for as long as it said.
+    """
     if not value:
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():  # "²".isdigit() is True too, and float("²") raises
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - now)
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = max(0.0, when.timestamp() - now)
+    if seconds > MAX_RETRY_AFTER_S:
+        log.warning("remixd.api.retry_after_capped", asked_s=round(seconds, 1), cap_s=MAX_RETRY_AFTER_S)
+        return MAX_RETRY_AFTER_S
+    return seconds
 
 
 def content_length(response: requests.Response) -> int | None:

@@ -18,12 +18,13 @@ from typing import Any, TypeVar
 
 import pytest
 import requests
+import structlog
 from PIL import Image
 
 from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, PaymentRequired, RemixdError, UrlExpired
 from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.download import parent_domain as _parent_domain
-from remixd.ideogram.http import USER_AGENT
+from remixd.ideogram.http import MAX_RETRY_AFTER_S, USER_AGENT
 from remixd.ideogram.requests import RemixRequest
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
@@ -605,6 +606,22 @@ def test_retry_after_as_an_http_date(gateway: Gateway, session: requests.Session
     error = _raises(ApiUnavailable, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
     assert error.retry_after == pytest.approx(30.0)
     assert error.sent is True
+
+
+@pytest.mark.parametrize("value", ["86400", "Thu, 21 Oct 2027 07:28:30 GMT"])
+def test_a_retry_after_beyond_the_bound_is_capped_and_logged(
+    gateway: Gateway, session: requests.Session, value: str
+) -> None:
+    state, base_url = gateway
+    state.status = 503
+    state.headers = {"Retry-After": value}
+    clock = FakeClock(start=datetime(2015, 10, 21, 7, 28, tzinfo=UTC))
+    client = _client(session, base_url, auth="bearer", clock=clock)
+    with structlog.testing.capture_logs() as logs:
+        error = _raises(ApiUnavailable, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
+    assert error.retry_after == MAX_RETRY_AFTER_S
+    capped = [entry for entry in logs if entry["event"] == "remixd.api.retry_after_capped"]
+    assert len(capped) == 1 and capped[0]["cap_s"] == MAX_RETRY_AFTER_S and capped[0]["asked_s"] > MAX_RETRY_AFTER_S
 
 
 def test_a_redirect_is_not_followed_with_the_key(gateway: Gateway, session: requests.Session) -> None:

@@ -1,9 +1,11 @@
 """Fetching result images: which URLs remixd will follow, and what it accepts back.
 
 The answer of the API (or of a gateway in front of it) is not trusted blindly. A result URL must be http(s),
-carry no credentials, and point at the API's host, its parent domain (Ideogram answers from
-`api.ideogram.ai` with URLs on `ideogram.ai`) or a host in `api.allowed_result_hosts`; every redirect hop is
-checked the same way. No key is ever sent: result URLs are signed. The body is read up to
+carry no credentials, and point at the API's host or its parent domain (Ideogram answers from
+`api.ideogram.ai` with URLs on `ideogram.ai`) on the API's port, or at a host in `api.allowed_result_hosts`
+(any port, or only the port of an entry written as a URL with one); every redirect hop is checked the same
+way. The port matters: another port of the API's host is another service (an admin page, a metadata
+endpoint behind a gateway), not the API. No key is ever sent: result URLs are signed. The body is read up to
 `api.max_download_bytes` and no further, and must decode completely as a PNG, JPEG or WebP of a sane size.
 
 No retries in here: `work/retry.py` decides, from the error type, what to try again.
@@ -57,9 +59,10 @@ class ResultDownloader:
         self.timeout_s = timeout_s  # one total deadline per download, redirects included
         self.max_bytes = max_bytes
         self._clock = clock
-        api_host = (urllib.parse.urlsplit(api_base_url).hostname or "").lower()
-        allowed = {api_host, parent_domain(api_host), *map(host_rule, allowed_result_hosts)}
-        self.allowed_hosts = tuple(sorted(host for host in allowed if host))
+        api = urllib.parse.urlsplit(api_base_url)
+        api_host, api_port = (api.hostname or "").lower(), effective_port(api)
+        rules = {(api_host, api_port), (parent_domain(api_host), api_port), *map(host_rule, allowed_result_hosts)}
+        self.allowed = tuple(sorted((rule for rule in rules if rule[0]), key=lambda rule: (rule[0], rule[1] or 0)))
 
     def download(self, url: str) -> bytes:
         """GET a result URL (no key sent), within the size cap, and check the bytes decode as an image.
@@ -99,17 +102,25 @@ class ResultDownloader:
             parts = urllib.parse.urlsplit(url)
             host = (parts.hostname or "").lower()
             credentials = parts.username or parts.password
+            port = effective_port(parts)
         except ValueError:  # an unbalanced "[" in the host, a port that is not a number, …
-            parts, host, credentials = None, "", None
+            parts, host, credentials, port = None, "", None, None
         if parts is None or parts.scheme not in ("http", "https") or not host or credentials:
             raise ApiRejected(
                 f"the API returned a result URL remixd will not fetch: {short_url(url)}",
                 "result URLs must be http(s) without credentials; check the gateway that rewrites them",
             )
-        if not any(host == rule or host.endswith("." + rule) for rule in self.allowed_hosts):
+        same_host = [rule for rule in self.allowed if host == rule[0] or host.endswith("." + rule[0])]
+        if not same_host:
+            allowed = ", ".join(sorted({rule[0] for rule in self.allowed}))
             raise ApiRejected(
-                f"the result URL's host {host} is not the API's ({', '.join(self.allowed_hosts)})",
+                f"the result URL's host {host} is not the API's ({allowed})",
                 f"if the gateway serves results from {host}, add it to api.allowed_result_hosts",
+            )
+        if not any(rule_port in (None, port) for _, rule_port in same_host):
+            raise ApiRejected(
+                f"the result URL {short_url(url)} is on port {port}, not the API's",
+                f"if the gateway serves results there, add {parts.scheme}://{host}:{port} to api.allowed_result_hosts",
             )
 
     def _body(self, url: str, response: requests.Response, deadline: Deadline) -> bytes:
@@ -207,13 +218,21 @@ def parent_domain(host: str) -> str:
     return ".".join(parent)
 
 
-def host_rule(entry: str) -> str:
-    """allowed_result_hosts: "cdn.example.com", "*.example.com" or ".example.com" mean host + subdomains;
-    a URL ("https://cdn.example.com/images") means its host."""
+def host_rule(entry: str) -> tuple[str, int | None]:
+    """allowed_result_hosts: "cdn.example.com", "*.example.com" or ".example.com" mean host + subdomains on
+    any port; a URL means its host, on any port ("https://cdn.example.com/images") or only the one it names
+    ("http://127.0.0.1:9000"). Returns (host, port or None for any)."""
     entry = entry.strip().lower()
+    port = None
     if "://" in entry:
         try:
-            entry = urllib.parse.urlsplit(entry).hostname or ""
+            parts = urllib.parse.urlsplit(entry)
+            entry, port = parts.hostname or "", parts.port
         except ValueError:
-            return ""
-    return entry.removeprefix("*").removeprefix(".")
+            return "", None
+    return entry.removeprefix("*").removeprefix("."), port
+
+
+def effective_port(parts: urllib.parse.SplitResult) -> int | None:
+    """The port a URL connects to: its own, or its scheme's default. Raises ValueError for a bad port."""
+    return parts.port or {"http": 80, "https": 443}.get(parts.scheme)

@@ -438,6 +438,11 @@ class HostileGateway:
         return upstream.status_code, {"Content-Type": "application/json"}, json.dumps(document).encode()
 
 
+def results_from(gateway: HostileGateway) -> dict[str, object]:
+    """The gateway passes the sandbox's result URLs through: another port of its host, allowed by name."""
+    return {"allowed_result_hosts": [gateway.upstream]}
+
+
 @pytest.fixture
 def gateway(sandbox: SandboxServer) -> Iterator[HostileGateway]:
     state = HostileGateway(sandbox.base_url)
@@ -503,7 +508,7 @@ def gateway(sandbox: SandboxServer) -> Iterator[HostileGateway]:
 
 
 def test_answers_of_the_wrong_shape_fail_with_a_clear_api_error(tmp_path: Path, gateway: HostileGateway) -> None:
-    config = write_config(tmp_path, gateway.base_url, rules=[HOSTILE, POSTER])
+    config = write_config(tmp_path, gateway.base_url, rules=[HOSTILE, POSTER], api=results_from(gateway))
     expected = {
         "hostile-shape-list": "the API answered 200 with an unexpected body: []",
         "hostile-shape-text": "the API answered 200 with an unexpected body: OK, done",
@@ -531,7 +536,12 @@ def test_answers_of_the_wrong_shape_fail_with_a_clear_api_error(tmp_path: Path, 
 
 
 def test_downloads_are_capped_and_must_decode(tmp_path: Path, gateway: HostileGateway) -> None:
-    config = write_config(tmp_path, gateway.base_url, rules=[HOSTILE, POSTER], api={"max_download_bytes": 2_000_000})
+    config = write_config(
+        tmp_path,
+        gateway.base_url,
+        rules=[HOSTILE, POSTER],
+        api={"max_download_bytes": 2_000_000, **results_from(gateway)},
+    )
     for stem in ("hostile-bigdl", "hostile-bigdl-chunked", "hostile-htmlonce"):
         make_image(tmp_path / f"inbox/{stem}.jpg")
     drop_normal(tmp_path)
@@ -552,7 +562,7 @@ def test_downloads_are_capped_and_must_decode(tmp_path: Path, gateway: HostileGa
 
 
 def test_huge_error_bodies_are_truncated_in_error_files(tmp_path: Path, gateway: HostileGateway) -> None:
-    config = write_config(tmp_path, gateway.base_url, rules=[HOSTILE, POSTER])
+    config = write_config(tmp_path, gateway.base_url, rules=[HOSTILE, POSTER], api=results_from(gateway))
     make_image(tmp_path / "inbox/hostile-huge-error.jpg")
     drop_normal(tmp_path)
 
@@ -586,7 +596,7 @@ def rendered_logs() -> Iterator[io.StringIO]:
 def test_an_echoed_key_never_reaches_logs_sidecars_or_error_files(
     tmp_path: Path, gateway: HostileGateway, rendered_logs: io.StringIO
 ) -> None:
-    config = write_config(tmp_path, gateway.base_url, rules=[HOSTILE, POSTER])
+    config = write_config(tmp_path, gateway.base_url, rules=[HOSTILE, POSTER], api=results_from(gateway))
     make_image(tmp_path / "inbox/hostile-echo.jpg")
     make_image(tmp_path / "inbox/hostile-echo-html.jpg", color=(3, 3, 3))
     drop_normal(tmp_path)

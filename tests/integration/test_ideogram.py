@@ -23,6 +23,7 @@ from PIL import Image
 
 from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, PaymentRequired, RemixdError, UrlExpired
 from remixd.ideogram.client import IdeogramClient
+from remixd.ideogram.download import ResultDownloader
 from remixd.ideogram.download import parent_domain as _parent_domain
 from remixd.ideogram.http import MAX_RETRY_AFTER_S, USER_AGENT
 from remixd.ideogram.requests import RemixRequest
@@ -448,6 +449,8 @@ def test_download_over_the_size_cap_is_refused(make_server: MakeServer, session:
         "ftp://127.0.0.1/x.png",
         "file:///etc/passwd",
         "http://user:pass@127.0.0.1/x.png",
+        "http://127.0.0.1:10/x.png",  # the API's host, another port: another service
+        "http://127.0.0.1/x.png",
     ],
 )
 def test_disallowed_result_urls_are_refused_without_a_request(session: requests.Session, url: str) -> None:
@@ -456,6 +459,15 @@ def test_disallowed_result_urls_are_refused_without_a_request(session: requests.
     client = _client(session, "http://127.0.0.1:9")
     _raises(ApiRejected, lambda: client.download(url))
     assert sent == []
+
+
+def test_another_port_is_allowed_only_as_named(session: requests.Session) -> None:
+    downloader = ResultDownloader(session, "http://127.0.0.1:9", 5.0, 1000, ("http://127.0.0.1:10", "localhost"))
+    downloader.check_url("http://127.0.0.1:10/x.png")
+    downloader.check_url("http://localhost:11/x.png")  # a bare host entry allows every port
+    error = _raises(ApiRejected, lambda: downloader.check_url("http://127.0.0.1:11/x.png"))
+    assert "port 11" in error.message
+    assert "http://127.0.0.1:11" in error.hint
 
 
 def test_result_urls_from_another_host_are_refused(make_server: MakeServer, session: requests.Session) -> None:

@@ -48,7 +48,9 @@ class InboxState:
     watcher: Watcher | None = None
     missing: str | None = None  # why the inbox is paused, when it is
     next_rescan: float = 0.0
-    announced: set[Path] = field(default_factory=set)  # paths an event told us about since the last rescan
+    # Paths an event announced, or the last rescan saw: a file a rescan finds outside it is one the events
+    # missed, counted once however many rescans see it again while it waits or is worked on.
+    known: set[str] = field(default_factory=set)
 
     @functools.cached_property
     def root(self) -> str:
@@ -172,7 +174,7 @@ class Intake:
             # A folder moved in brings files without events of their own; a vanished inbox shows up here too.
             state.next_rescan = self._clock.monotonic()
             return
-        state.announced.add(path)
+        state.known.add(os.fspath(path))
         state.readiness.touch(path)
 
     # -- scans -----------------------------------------------------------------------------------------------
@@ -218,14 +220,17 @@ class Intake:
         # copy); one quiet for longer than both windows gets its answer from prepare.
         second_horizon = horizon - state.config.settle_s
         tracked = len(state.readiness) > 0  # the start-up scan of a big backlog skips 20,000 lookups
+        known, state.known = state.known, set()  # events during the walk land in the new set
+        seen: set[str] = set()
         try:
             for name, relpath, info in scan_stat(state.config):
+                seen.add(name)
                 path = Path(name) if tracked or not initial or info.st_mtime >= second_horizon else None
                 if path is not None and tracked and path in state.readiness:
                     if info.st_mtime >= second_horizon:
                         continue
                     state.readiness.forget(path)
-                elif path is not None and not initial and path not in state.announced:
+                elif not initial and name not in known and name not in state.known:
                     self.counters.missed_by_events += 1
                 if info.st_mtime < horizon and (info.st_mtime < second_horizon or looks_complete(Path(name))):
                     yield state, relpath, info
@@ -233,7 +238,7 @@ class Intake:
                     state.readiness.touch(path)
         except InboxUnavailable as error:
             self._pause(state, error.message)
-        state.announced.clear()
+        state.known |= seen  # files gone since are forgotten: one that comes back under that name is news
 
     def _check_health(self, state: InboxState) -> None:
         watcher = state.watcher

@@ -90,3 +90,20 @@ def test_a_missing_inbox_is_paused_and_reported_not_read_as_empty(
     assert intake.modes == {str(tmp_path / "later"): "paused"}
     clock.advance(MISSING_RETRY_S)
     assert intake.step(timeout=0) == 0 and intake.paused  # still missing: still paused, nothing claimed
+
+
+def test_a_file_the_events_missed_counts_once_however_many_rescans_see_it(
+    config: Config, journal: SqliteJournal, clock: FakeClock, tmp_path: Path
+) -> None:
+    intake = Intake(config.inboxes, journal, clock=clock)
+    intake.start(watch=False)  # no watcher: no event will announce what arrives now
+    assert intake.step(timeout=0) == 0  # the start-up scan: an empty inbox
+    make_image(tmp_path / "inbox/early.jpg")
+    make_image(tmp_path / "inbox/late.jpg")
+    rescan_s = config.inboxes[0].rescan_s
+    for _ in range(4):  # settling, claimed, then still in the inbox while it is being worked on
+        clock.advance(rescan_s + 1)
+        while intake.step(timeout=0):
+            pass
+    assert claimed(journal) == ["early.jpg", "late.jpg"]
+    assert intake.counters.missed_by_events == 2

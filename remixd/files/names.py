@@ -18,6 +18,10 @@ from remixd.files.atomic import NAME_MAX, fit, output_error, read_no_follow, sha
 from remixd.files.sidecar import ResultPaths, Source
 
 MAX_NAME_VARIANTS = 100  # STEM, STEM-<sha8>, STEM-<sha8>-2 … : more means something else is wrong
+PATH_MAX = 4096  # bytes in a path with its closing NUL (Linux): longer ones fail with "File name too long"
+# The most remixd adds to a name it was given: a temporary prefix (21), a collision tag (12), and
+# `.download.jpeg` or `.error.json` (14); names already at NAME_MAX are cut instead of growing.
+NAME_SLACK = 48
 
 
 def result_paths(
@@ -95,6 +99,16 @@ def result_paths(
 def error_file_name(name: str) -> str:
     """`NAME.error.json`; a name near the 255-byte limit is cut so the error file can exist at all."""
     return fit(name, NAME_MAX - len(".error.json")) + ".error.json"
+
+
+def path_fits(path: Path) -> bool:
+    """Whether remixd can write `path`, or any name it derives from it (temporary, tagged, `.error.json`),
+    within PATH_MAX and NAME_MAX: a result that cannot be written must be refused before it is paid for."""
+    folder = os.fsencode(path.parent)
+    if any(len(part) > NAME_MAX for part in folder.split(b"/")):
+        return False
+    name = min(NAME_MAX, len(os.fsencode(path.name)) + NAME_SLACK)
+    return len(folder) + 1 + name < PATH_MAX
 
 
 def relative_path(relpath: str) -> PurePosixPath:

@@ -34,6 +34,7 @@ from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.routes import ROUTES
 from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal, Reroll
+from remixd.work import paths
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.gates import Gates
 from remixd.work.header import read_caption
@@ -143,7 +144,9 @@ class Worker:
             self._journal.set_hash(record.id, prepared.source_sha256)
         reroll = self._journal.take_reroll(record.id)  # `remixd reroll` asked for this content again
         try:
-            jobs = self._plan(record, source_path, inbox_rules, reroll, size=(prepared.width, prepared.height))
+            jobs = self._plan(
+                record, source_path, inbox_rules, reroll, inbox=inbox, size=(prepared.width, prepared.height)
+            )
         except InputError as error:  # e.g. a prompt template that renders empty for this file's name
             return self._fail_input(record, inbox, source_path, prepared, error.record())
         if not jobs:
@@ -180,6 +183,7 @@ class Worker:
         inbox_rules: Sequence[Rule],
         reroll: Reroll | None,
         *,
+        inbox: InboxConfig,
         size: tuple[int, int],  # as shown (EXIF orientation applied), for aspect_ratio: match_input
     ) -> list[JobRecord]:
         if record.jobs:  # planned before a crash: the journal, not today's config, says what was promised
@@ -204,6 +208,12 @@ class Worker:
                     sandbox=sandbox,
                 )
             )
+        outputs = [
+            (spec.rule, planned.request.model, spec.images) for spec, planned in zip(specs, planned_jobs, strict=True)
+        ]
+        unwritable = outputs and paths.too_long(record.relpath, inbox, outputs, now=self._clock.utcnow())
+        if unwritable:  # its results could never be written: fail before paying for them
+            raise unwritable
         return self._journal.add_jobs(record.id, specs) if specs else []
 
     # -- one (input, rule) job -------------------------------------------------------------------------------

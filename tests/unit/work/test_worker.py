@@ -8,6 +8,7 @@ no time.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,25 @@ def test_a_symbolic_link_in_the_inbox_fails_with_the_reason_and_is_never_followe
     assert api.sent == 0 and secret.is_file()
     error = json.loads((tmp_path / "failed/link.jpg.error.json").read_text())["error"]
     assert error["kind"] == "input" and "symbolic link" in error["message"]
+
+
+def test_an_input_whose_results_could_not_be_written_fails_before_it_is_paid(clock: FakeClock, tmp_path: Path) -> None:
+    outbox = "o" * 200  # results go 195 bytes deeper than the inbox: past PATH_MAX, the input's own path not
+    config = load_config(write_config(tmp_path, NOWHERE, inbox={"output": f"./{outbox}"}))
+    config.state_dir.mkdir(parents=True)
+    inbox = config.inboxes[0].path
+    folder = inbox
+    while len(os.fsencode(folder)) < 3800:
+        folder /= "d" * 200
+    relpath = str((folder / "photo.jpg").relative_to(inbox))
+    journal = SqliteJournal(config.state_dir / "journal.sqlite3", clock)
+    try:
+        api = ScriptedApi()
+        assert process(make_worker(journal, api, clock), config, claim(config, journal, relpath)) == "failed"
+        assert api.sent == 0 and journal.counts()["failed"] == 1
+        error = json.loads((tmp_path / "failed" / f"{relpath}.error.json").read_text())["error"]
+        assert error["kind"] == "input" and "too long" in error["message"] and relpath in error["message"]
+        assert "shorter" in error["hint"]
+        assert not (tmp_path / outbox).exists()
+    finally:
+        journal.close()

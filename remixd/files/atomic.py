@@ -157,6 +157,8 @@ def output_error(error: OSError, path: Path, action: str) -> OutputError:
     elif error.errno in (errno.ENOTDIR, errno.EEXIST):
         failed = Path(os.fsdecode(error.filename)) if error.filename else path
         hint = f"{_first_file_in(failed)} is a file where remixd needs a folder; move it aside"
+    elif error.errno == errno.ENAMETOOLONG:
+        hint = "the path is longer than the file system allows; choose shorter folders or a shorter file name"
     elif error.errno == errno.EISDIR:
         hint = f"a folder is in the way at {path}; move it aside"
     else:

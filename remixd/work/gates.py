@@ -22,7 +22,11 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 WAIT_SLICE_S = 0.25  # waits are cut into slices: a stop is noticed, and the worker beats, between them
-OUTPUT_RETRY_MAX_S = 60.0  # a full disk or a read-only folder is retried this often at most, forever
+OUTPUT_RETRY_MAX_S = 60.0  # a full disk or a read-only folder is retried this often at most
+# An output still blocked after this long is given up: a name the file system refuses ("File name too long")
+# never gets better, and a paid result must land or fail, never wait forever (README "How remixd keeps
+# files and money safe").
+OUTPUT_RETRY_LIMIT_S = 3600.0
 
 
 def _no_heartbeat() -> None:
@@ -65,8 +69,10 @@ class Gates:
         return True
 
     def retry_output(self, action: Callable[[], T]) -> T:
-        """Disk full or folder not writable: wait and try again, forever; the input stays where it is."""
+        """Disk full or folder not writable: wait and try again for up to OUTPUT_RETRY_LIMIT_S, then raise
+        the last OutputError (the caller fails the job or keeps the input where it is)."""
         delay, told = 1.0, False
+        give_up = self.clock.monotonic() + OUTPUT_RETRY_LIMIT_S
         while True:
             try:
                 return action()
@@ -74,6 +80,9 @@ class Gates:
                 if not told:
                     log.error("remixd.output.blocked", error=error.message, hint=error.hint)
                     told = True
+                if self.clock.monotonic() + delay > give_up:
+                    log.error("remixd.output.given_up", error=error.message, hint=error.hint)
+                    raise
                 if self.sleep(delay):
                     raise Stopped from None
                 delay = min(delay * 2, OUTPUT_RETRY_MAX_S)

@@ -161,8 +161,12 @@ class Results:
                 sidecar.write_result(place, data, document)
             return paths
 
-        with self._folder_locked(inbox.output / locked):
-            paths = self.gates.retry_output(name_and_write)
+        try:
+            with self._folder_locked(inbox.output / locked):
+                paths = self.gates.retry_output(name_and_write)
+        except OutputError as blocked:  # blocked past the bound: the input fails with the reason
+            self.journal.record_job_failure(job.id, blocked.record(), final=True)
+            raise JobFailed(blocked.record()) from None
         files = [str(place.image or place.sidecar) for place in paths]
         self.journal.record_written(job.id, files)
         unsafe = sum(1 for item in response.data if not item.url)

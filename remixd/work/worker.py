@@ -27,6 +27,7 @@ from remixd.errors import (
     ErrorRecord,
     InputError,
     JobFailed,
+    OutputError,
     Stopped,
 )
 from remixd.files import dispose, sidecar
@@ -300,8 +301,10 @@ class Worker:
                 relpath=record.relpath,
                 hint="the file changed after it was claimed; the new one is processed as a new input",
             )
-            self._journal.set_disposed(record.id, "kept", None)
-            return "failed" if record.state == "failed" else "duplicate" if record.state == "duplicate" else "done"
+        except OutputError as blocked:  # the done or failed folder stayed unwritable: the input stays put
+            log.error("remixd.input.kept", relpath=record.relpath, error=blocked.message, hint=blocked.hint)
+        self._journal.set_disposed(record.id, "kept", None)
+        return "failed" if record.state == "failed" else "duplicate" if record.state == "duplicate" else "done"
 
     def _dispose_processed(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
         if record.state == "failed":

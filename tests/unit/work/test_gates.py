@@ -12,7 +12,7 @@ from remixd.config.model import BudgetConfig
 from remixd.errors import OutputError, Stopped
 from remixd.journal.sqlite import SqliteJournal
 from remixd.work.budget import Budget
-from remixd.work.gates import OUTPUT_RETRY_MAX_S, WAIT_SLICE_S, Gates
+from remixd.work.gates import OUTPUT_RETRY_LIMIT_S, OUTPUT_RETRY_MAX_S, WAIT_SLICE_S, Gates
 from remixd.work.retry import InflightLimiter, Pause
 from tests.helpers import FakeClock
 
@@ -78,3 +78,12 @@ def test_a_blocked_output_gives_way_to_a_stop(gates: Gates) -> None:
 
     with pytest.raises(Stopped):
         gates.retry_output(write)
+
+
+def test_an_output_blocked_past_the_bound_is_given_up_with_its_reason(gates: Gates, clock: FakeClock) -> None:
+    def write() -> str:
+        raise OutputError("cannot write outbox/a.png: File name too long", "choose shorter folders")
+
+    with pytest.raises(OutputError, match="File name too long"):
+        gates.retry_output(write)
+    assert OUTPUT_RETRY_LIMIT_S - OUTPUT_RETRY_MAX_S <= clock.now <= OUTPUT_RETRY_LIMIT_S

@@ -21,8 +21,9 @@ from remixd.errors import ApiError, ApiUnavailable
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse
 from remixd.journal.sqlite import SqliteJournal
+from remixd.work import paths
 from remixd.work.budget import Budget
-from remixd.work.gates import Gates
+from remixd.work.gates import OUTPUT_RETRY_LIMIT_S, OUTPUT_RETRY_MAX_S, Gates
 from remixd.work.retry import UNKNOWN_OUTCOME_HINT, InflightLimiter, Pause, RetryPolicy
 from remixd.work.worker import Worker
 from tests.helpers import FakeClock, image_bytes, make_image, write_config
@@ -157,16 +158,23 @@ def test_a_symbolic_link_in_the_inbox_fails_with_the_reason_and_is_never_followe
     assert error["kind"] == "input" and "symbolic link" in error["message"]
 
 
-def test_an_input_whose_results_could_not_be_written_fails_before_it_is_paid(clock: FakeClock, tmp_path: Path) -> None:
-    outbox = "o" * 200  # results go 195 bytes deeper than the inbox: past PATH_MAX, the input's own path not
-    config = load_config(write_config(tmp_path, NOWHERE, inbox={"output": f"./{outbox}"}))
+OUTBOX = "o" * 200  # results go 195 bytes deeper than the inbox: past PATH_MAX, the input's own path not
+
+
+def deep_input(tmp_path: Path, clock: FakeClock) -> tuple[Config, SqliteJournal, str]:
+    """A config whose outbox is long, and an input about 3,800 bytes deep in its inbox."""
+    config = load_config(write_config(tmp_path, NOWHERE, inbox={"output": f"./{OUTBOX}"}))
     config.state_dir.mkdir(parents=True)
     inbox = config.inboxes[0].path
     folder = inbox
     while len(os.fsencode(folder)) < 3800:
         folder /= "d" * 200
     relpath = str((folder / "photo.jpg").relative_to(inbox))
-    journal = SqliteJournal(config.state_dir / "journal.sqlite3", clock)
+    return config, SqliteJournal(config.state_dir / "journal.sqlite3", clock), relpath
+
+
+def test_an_input_whose_results_could_not_be_written_fails_before_it_is_paid(clock: FakeClock, tmp_path: Path) -> None:
+    config, journal, relpath = deep_input(tmp_path, clock)
     try:
         api = ScriptedApi()
         assert process(make_worker(journal, api, clock), config, claim(config, journal, relpath)) == "failed"
@@ -174,6 +182,23 @@ def test_an_input_whose_results_could_not_be_written_fails_before_it_is_paid(clo
         error = json.loads((tmp_path / "failed" / f"{relpath}.error.json").read_text())["error"]
         assert error["kind"] == "input" and "too long" in error["message"] and relpath in error["message"]
         assert "shorter" in error["hint"]
-        assert not (tmp_path / outbox).exists()
+        assert not (tmp_path / OUTBOX).exists()
+    finally:
+        journal.close()
+
+
+def test_a_result_the_file_system_refuses_fails_after_the_bound_instead_of_retrying_forever(
+    clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paths, "too_long", lambda *args, **kwargs: None)  # as if a path slipped past the check
+    config, journal, relpath = deep_input(tmp_path, clock)
+    try:
+        api = ScriptedApi()
+        assert process(make_worker(journal, api, clock), config, claim(config, journal, relpath)) == "failed"
+        assert api.sent == 1  # paid once, and then it fails: never sent again, never waited on forever
+        assert OUTPUT_RETRY_LIMIT_S - OUTPUT_RETRY_MAX_S <= clock.now <= OUTPUT_RETRY_LIMIT_S
+        error = json.loads((tmp_path / "failed" / f"{relpath}.error.json").read_text())["error"]
+        assert error["kind"] == "output" and "File name too long" in error["message"]
+        assert "shorter" in error["hint"]
     finally:
         journal.close()

@@ -7,7 +7,10 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 from types import FrameType
@@ -154,22 +157,26 @@ def _once(args: argparse.Namespace) -> ExitStatus:
 
     config = _load(args)
     with StateLock(config.state_dir):
-        return _once_locked(config)
+        return _once_locked(config, args)
 
 
-def _once_locked(config: Config) -> ExitStatus:
+def _once_locked(config: Config, args: argparse.Namespace) -> ExitStatus:
     from remixd.daemon.parts import build_parts
     from remixd.daemon.service import Service
 
-    progress = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    progress = None
+    if sys.stderr.isatty():
+        progress = _ProgressBar(sys.stderr, lambda: service.gates.budget.spent_today().usd - spent_before)
+        logs.configure(args.log_format, args.log_level, stream=progress)  # log lines go above the bar
     service = Service(build_parts(config, environ=os.environ), mode="once", progress=progress)
+    spent_before = service.gates.budget.spent_today().usd
 
     def on_stop(_signum: int, _frame: FrameType | None) -> None:
         if not service.drain.is_set():  # the first: say what happens, and what a second one does
             print(
                 "\nremixd: finishing the inputs in flight, the rest stay for the next run; "
                 "press Ctrl-C again to stop at once",
-                file=sys.stderr,
+                file=progress or sys.stderr,
                 flush=True,
             )
         service.request_stop()
@@ -334,22 +341,53 @@ def _print_problems(error: ConfigError, stream: TextIO) -> None:
 
 
 class _ProgressBar:
-    """`remixd once` on a terminal: one line, redrawn in place."""
+    """`remixd once` on a terminal: one line, redrawn in place, with the run's spend and an ETA.
+
+    Log lines are written through it (`write`): the bar's line is cleared first and the bar drawn again
+    after, so a log line never starts glued to the end of the bar.
+    """
 
     WIDTH = 30
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, spent_usd: Callable[[], float]) -> None:
         self._stream = stream
+        self._spent_usd = spent_usd
+        self._lock = threading.RLock()
+        self._started = time.monotonic()
+        self._line = ""  # the bar as last drawn; "" until the first input is finished
+        self._pending = ""  # a log line's text until its newline arrives (print writes it in pieces)
 
     def __call__(self, outcomes: Counter[str], outstanding: int) -> None:
         finished = sum(outcomes.values())
         total = finished + outstanding
         filled = self.WIDTH * finished // total if total else self.WIDTH
-        self._stream.write(
-            f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {finished}/{total}"
-            f"  done {outcomes['done']}  failed {outcomes['failed']} "
+        elapsed = time.monotonic() - self._started
+        eta = f"{elapsed / finished * outstanding:.0f}s" if finished and outstanding else "-"
+        line = (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {finished}/{total}"
+            f"  done {outcomes['done']}  failed {outcomes['failed']}  vanished {outcomes['vanished']}"
+            f"  spent ${self._spent_usd():.2f}  eta {eta}"
         )
+        with self._lock:
+            self._line = line
+            self._stream.write(f"\r\x1b[K{line}")
+            self._stream.flush()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            if "\n" in self._pending:
+                complete, _, self._pending = self._pending.rpartition("\n")
+                self._stream.write(f"\r\x1b[K{complete}\n{self._line}")
+            return len(text)
+
+    def flush(self) -> None:
         self._stream.flush()
 
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
     def close(self) -> None:
-        self._stream.write("\n")
+        with self._lock:
+            self._stream.write("\n" if self._line else "")
+            self._line = ""

@@ -5,13 +5,23 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 import structlog
 
 from remixd.secrets import scrub
 
 LEVELS = ("debug", "info", "warning", "error")
+
+
+class LogStream(Protocol):
+    """Where log lines go: a file, or `once`'s progress bar, which keeps them above itself."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def isatty(self) -> bool: ...
 
 
 def _scrub_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -24,7 +34,7 @@ def _scrub_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, A
     return event_dict
 
 
-def configure(log_format: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+def configure(log_format: str = "auto", level: str = "info", stream: LogStream | None = None) -> None:
     """Configure structlog once per process; `auto` means console on a terminal, JSON otherwise."""
     stream = stream or sys.stderr
     as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
@@ -44,6 +54,6 @@ def configure(log_format: str = "auto", level: str = "info", stream: TextIO | No
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, stream)),
         cache_logger_on_first_use=False,
     )

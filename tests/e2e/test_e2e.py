@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -165,35 +162,3 @@ def test_run_refuses_a_bad_config_before_anything_runs(tmp_path: Path) -> None:
     result = remixd("run", "-c", str(config))
     assert result.returncode == 2
     assert not (tmp_path / "state").exists()
-
-
-def test_once_draws_a_progress_bar_on_a_terminal(tmp_path: Path, sandbox: SandboxServer) -> None:
-    import pty
-
-    config = write_config(tmp_path, sandbox.base_url)
-    for index in range(3):
-        make_image(tmp_path / f"inbox/p{index}.jpg", color=(index, 1, 1))
-    primary, secondary = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "remixd", "once", "-c", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=secondary,
-            env={**os.environ, "IDEOGRAM_API_KEY": TEST_KEY},
-        )
-        os.close(secondary)
-        output = b""
-        while True:
-            try:
-                chunk = os.read(primary, 4096)
-            except OSError:  # the terminal closed: remixd exited
-                break
-            if not chunk:
-                break
-            output += chunk
-        assert process.wait(timeout=60) == 0
-    finally:
-        os.close(primary)
-    text = output.decode(errors="replace")
-    assert "\r[" in text and "3/3" in text and "done 3" in text

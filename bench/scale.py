@@ -76,7 +76,7 @@ def make_tree(inbox: Path, files: int, folders: int, note: Callable[[str], None]
     """`files` distinct tiny PNGs in `folders` folders, a minute old (settled), made once and reused."""
     marker = inbox.parent / f"tree-{files}-{folders}.complete"
     if marker.exists():
-        note(f"backlog tree: reusing {files:,} files in {inbox}")
+        note(f"backlog tree: reusing {files:,} files made by an earlier run in the work folder")
         return
     started = time.monotonic()
     shutil.rmtree(inbox, ignore_errors=True)

@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import os
 import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -138,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     destination = args.results or (None if args.smoke else RESULTS)
     if destination is not None:
         body = (
-            f"`{command}` ({shlex.quote(sys.executable)}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s\n\n"
+            f"`{command}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s\n\n"
             f"Machine: {machine()}\n\n{report}\n\nNotes from the run:\n\n" + "".join(f"- {text}\n" for text in notes)
         )
         destination.write_text(_merge(destination, body, scaled=args.scale), encoding="utf-8")

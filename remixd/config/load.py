@@ -54,7 +54,7 @@ def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
     data = located.read(path)
     config = None
     if not located.problems:
-        config = _Builder(located, path.expanduser().resolve()).build(data)
+        config = Builder(located, path.expanduser().resolve()).build(data)
     if located.problems or config is None:
         raise ConfigError(sorted(located.problems, key=lambda problem: problem.line or 0))
     return dataclasses.replace(config, warnings=config_warnings(config, has_key=key_is_set(config.api, env)))
@@ -88,7 +88,7 @@ def _merge(
     return merged, origin
 
 
-class _Builder:
+class Builder:
     """Schema pass section by section, then the cross-field checks on what validated."""
 
     def __init__(self, located: ConfigFile, source: Path) -> None:
@@ -239,7 +239,7 @@ class _Builder:
         def where(loc: KeyPath) -> KeyPath:  # a field comes from the rule or from `defaults:`
             return (*origin.get(str(loc[0]), (*request_path, loc[0])), *loc[1:]) if loc else request_path
 
-        remix = self._request(merged, where, str(item.get("name")), from_defaults)
+        remix = self.request(merged, where, str(item.get("name")), from_defaults)
         if match_input and remix is not None:
             ratio_at = origin.get("aspect_ratio", (*request_path, "aspect_ratio"))
             if not remix.route.takes("aspect_ratio"):
@@ -254,7 +254,7 @@ class _Builder:
             return None
         return Rule(schema.name, schema.match, schema.continue_, remix, tuple(patterns), outputs, match_input)
 
-    def _request(
+    def request(
         self,
         merged: dict[str, Any],
         where: Callable[[KeyPath], KeyPath],
@@ -328,7 +328,8 @@ class _Builder:
             after=schema.after, recursive=schema.recursive, settle_s=schema.settle_s, detect=schema.detect,
             rules=schema.rules if schema.rules is not None else tuple(dict.fromkeys(written)),
             ignore=schema.ignore, excluded_dirs=(), rescan_s=schema.rescan_s, poll_s=schema.poll_s,
-            outputs=own_outputs, output_name=schema.output_name,
+            outputs=own_outputs, output_name=schema.output_name, companions=schema.companions,
+            companion_wait_s=schema.companion_wait_s,
             rule_outputs=tuple((rule.name, own_outputs.under(rule.outputs)) for rule in rules if rule and rule.outputs),
         )  # fmt: skip
 

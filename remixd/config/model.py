@@ -165,6 +165,13 @@ class InboxSchema(BaseModel):
     poll_s: Seconds = 1.0
     outputs: dict[str, Any] | None = None  # checked on its own as OutputsConfig
     output_name: StrictStr = templates.DEFAULT
+    companions: Literal["off", "optional", "required"] = "off"
+    companion_wait_s: Seconds = 2.0
+
+    @field_validator("companions", mode="before")
+    @classmethod
+    def _unquoted_off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML 1.1 reads `companions: off` as the boolean false
 
 
 class RuleSchema(BaseModel):
@@ -213,6 +220,8 @@ class InboxConfig:
     outputs: OutputsConfig = _DEFAULT_OUTPUTS  # the top level's with this inbox's keys on top
     output_name: str = templates.DEFAULT  # checked by files.templates.problems
     rule_outputs: tuple[tuple[str, OutputsConfig], ...] = ()  # where a rule sets its own keys, on top of those
+    companions: Literal["off", "optional", "required"] = "off"  # README "Companions"
+    companion_wait_s: float = 2.0
 
     def outputs_for(self, rule: str) -> OutputsConfig:
         return dict(self.rule_outputs).get(rule, self.outputs)

@@ -87,7 +87,7 @@ class ConfigFile:
     def add(self, path: KeyPath, message: str, fix: str = "") -> None:
         self.problems.append(self.problem(path, message, fix))
 
-    def read(self, path: Path) -> Any:  # noqa: PLR0911 -- one early return per way a file can be unusable
+    def read(self, path: Path) -> Any:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -101,6 +101,10 @@ class ConfigFile:
         except UnicodeDecodeError as error:
             line = raw[: error.start].count(b"\n") + 1
             return self._whole_file(line, "the file is not UTF-8 text", "save it as UTF-8")
+        return self.parse(text)
+
+    def parse(self, text: str) -> Any:
+        """YAML (or JSON, which YAML reads too) text -> plain data, its problems recorded."""
         try:
             loader = yaml.SafeLoader(text)  # the reader rejects control characters (a NUL) right here
         except yaml.reader.ReaderError as error:

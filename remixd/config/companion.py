@@ -1,0 +1,44 @@
+"""A `STEM.yaml` / `STEM.json` companion's request fields (README "Companions"), checked as the config's are.
+
+The companion's fields go on top of the rule's request and pass the config builder's own request checks, so a
+field the config would refuse for the rule's route is refused here, located in the companion's file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from remixd.config.load import Builder
+from remixd.config.reader import ConfigFile, KeyPath
+from remixd.errors import InputError
+from remixd.ideogram.requests import RemixRequest
+from remixd.rules import template_problems
+
+
+def overridden(request: RemixRequest, path: Path, text: str) -> RemixRequest:
+    """`request` with the fields of the companion at `path` (its `text`) on top; raises InputError naming
+    `file:line`, the key and the fix of every problem, before anything is sent."""
+    located = ConfigFile(str(path))
+    if "\ufffd" in text:  # how the intake records a companion that is not UTF-8
+        raise InputError(f"{path} is not UTF-8 text", "save it as UTF-8")
+    data: Any = located.parse(text)
+    if not located.problems and not isinstance(data, dict):
+        located.add((), "a companion holds request fields, one per line: prompt:, seed: …", "e.g. seed: 42")
+    remix = None
+    if not located.problems:
+        merged = {**request.model_dump(mode="json", exclude_unset=True), **data}
+
+        def where(loc: KeyPath) -> KeyPath:
+            return loc
+
+        remix = Builder(located, path).request(merged, where, "", {})
+        if isinstance(data.get("prompt"), str):
+            for message, fix in template_problems(data["prompt"]):
+                located.add(("prompt",), message, fix)
+    if located.problems or remix is None:
+        problems = sorted(located.problems, key=lambda problem: problem.line or 0)
+        message = "; ".join(str(dataclasses.replace(problem, fix="")) for problem in problems)
+        raise InputError(message, "; ".join(dict.fromkeys(problem.fix for problem in problems if problem.fix)))
+    return remix

@@ -25,6 +25,7 @@ import structlog
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig
 from remixd.errors import InboxUnavailable, RemixdError
+from remixd.intake import companions
 from remixd.intake.backlog import ScanProgress
 from remixd.intake.complete import looks_complete
 from remixd.intake.readiness import Readiness, stat_signature
@@ -85,7 +86,7 @@ class Intake:
         self._journal = journal
         self._clock = clock
         self.inboxes = [
-            InboxState(inbox, index, Readiness(inbox.settle_s, clock=clock)) for index, inbox in enumerate(inboxes)
+            InboxState(inbox, index, Readiness(_settle_s(inbox), clock=clock)) for index, inbox in enumerate(inboxes)
         ]
         self.counters = counters or IntakeCounters()  # the builder's, so they outlive a reload's new intake
         self.progress = ScanProgress()  # the latest round of scans
@@ -174,6 +175,11 @@ class Intake:
             # A folder moved in brings files without events of their own; a vanished inbox shows up here too.
             state.next_rescan = self._clock.monotonic()
             return
+        if state.config.companions != "off" and companions.is_companion(path.name):
+            # A companion is never an input; its image, if it waits for it (required), is looked at again.
+            for image in companions.images_of(path):
+                state.readiness.touch(image)
+            return
         state.known.add(os.fspath(path))
         state.readiness.touch(path)
 
@@ -215,15 +221,19 @@ class Intake:
         walked a slice at a time by `_advance_scans`."""
         if state.missing:
             return
-        horizon = self._clock.wall() - state.config.settle_s
+        settle_s = _settle_s(state.config)
+        horizon = self._clock.wall() - settle_s
         # Readiness holds a file back for a second window when it is empty or looks cut short (a stalled
         # copy); one quiet for longer than both windows gets its answer from prepare.
-        second_horizon = horizon - state.config.settle_s
+        second_horizon = horizon - settle_s
         tracked = len(state.readiness) > 0  # the start-up scan of a big backlog skips 20,000 lookups
         known, state.known = state.known, set()  # events during the walk land in the new set
         seen: set[str] = set()
+        skip_companions = state.config.companions != "off"
         try:
             for name, relpath, info in scan_stat(state.config):
+                if skip_companions and companions.is_companion(relpath):
+                    continue
                 seen.add(name)
                 path = Path(name) if tracked or not initial or info.st_mtime >= second_horizon else None
                 if path is not None and tracked and path in state.readiness:
@@ -285,13 +295,18 @@ class Intake:
             batch: list[tuple[InboxState, Candidate]] = []
             now = self._clock.utcnow()
             for state, relpath, info in chunk:
+                found: tuple[tuple[str, str], ...] = ()
+                if state.config.companions != "off":
+                    found = companions.read(state.config.path / relpath)
+                    if not found and state.config.companions == "required":
+                        continue  # never sent without one: claimed when its companion arrives
                 if info is not None:  # the scan already kept only files and links: its lstat is the answer
-                    batch.append((state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now)))
+                    batch.append((state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now, found)))
                     continue
                 # settled after an event: look again, the scan's filters never saw it
                 signature = None if is_ignored(relpath, state.config) else stat_signature(state.config.path / relpath)
                 if signature is not None:
-                    batch.append((state, Candidate(state.root, relpath, signature[0], signature[1], now)))
+                    batch.append((state, Candidate(state.root, relpath, signature[0], signature[1], now, found)))
             for (state, _candidate), input_id in zip(batch, self._claim_batch(batch), strict=True):
                 if input_id is not None:
                     self.counters.claimed[state.root] += 1
@@ -318,3 +333,9 @@ class Intake:
                 )
                 ids.append(None)
         return ids
+
+
+def _settle_s(inbox: InboxConfig) -> float:
+    """How long a file must be quiet before it is claimed: with `companions: optional`, its companion may still
+    arrive for companion_wait_s after it settles (a script that writes the .txt after the image)."""
+    return inbox.settle_s + (inbox.companion_wait_s if inbox.companions == "optional" else 0.0)

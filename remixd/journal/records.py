@@ -39,6 +39,7 @@ class Candidate(NamedTuple):
     size: int
     mtime_ns: int
     detected_at: datetime
+    companions: tuple[tuple[str, str], ...] = ()  # (file name, its text) of each companion beside it
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class InputRecord:
     disposal: Disposal | None
     disposed_to: str | None
     jobs: tuple[JobRecord, ...] = ()
+    companions: tuple[tuple[str, str], ...] = ()  # (file name, its text), as read when it was claimed
 
 
 @dataclass(frozen=True)

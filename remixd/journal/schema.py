@@ -134,6 +134,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER jobs_tally_delete AFTER DELETE ON jobs BEGIN
         UPDATE tallies SET count = count - 1 WHERE kind = 'jobs' AND state = OLD.state; END""",
     ),
+    # A companion (STEM.txt, STEM.yaml, STEM.json: README "Companions") is read when its image is claimed, in
+    # the claim's transaction: a companion changed or added later never changes what that claim sends.
+    ("ALTER TABLE inputs ADD COLUMN companions TEXT",),
     # The review page's gallery pages newest first (by id) within an inbox, a state or a rule, and counts
     # per inbox from an index alone: a page stays fast with 100,000 inputs (bench/review.py measures it).
     (
@@ -224,4 +227,5 @@ def input_record(row: sqlite3.Row, jobs: tuple[JobRecord, ...]) -> InputRecord:
         disposal=cast("Disposal | None", row["disposal"]),
         disposed_to=row["disposed_to"],
         jobs=jobs,
+        companions=tuple((name, text) for name, text in load_json(row["companions"]) or ()),
     )

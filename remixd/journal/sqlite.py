@@ -49,8 +49,8 @@ _BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND 
     OR (disposal = 'kept' AND size = ?3 AND mtime_ns = ?4 AND state IN ('done', 'duplicate', 'failed')))
     UNION ALL SELECT 1 FROM kept WHERE inbox = ?1 AND relpath = ?2 AND size = ?3 AND mtime_ns = ?4
     LIMIT 1"""
-_INSERT_INPUT = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, detected_at, claimed_at)
-    VALUES (?, ?, ?, ?, 'claimed', ?, ?)"""
+_INSERT_INPUT = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, detected_at, claimed_at, companions)
+    VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?)"""
 _UNFINISHED = "state = 'claimed' OR disposal = 'pending'"
 
 JOURNAL_NAME = "journal.sqlite3"  # in state_dir
@@ -86,8 +86,12 @@ class SqliteJournal:
                     ids.append(None)
                     continue
                 cursor = db.execute(
-                    _INSERT_INPUT, (item.inbox, item.relpath, item.size, item.mtime_ns, stamp(item.detected_at), now)
-                )
+                    _INSERT_INPUT,
+                    (
+                        item.inbox, item.relpath, item.size, item.mtime_ns, stamp(item.detected_at), now,
+                        dump_json(item.companions) if item.companions else None,
+                    ),
+                )  # fmt: skip
                 ids.append(cursor.lastrowid)
         return ids
 

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from remixd.errors import InputError
 from remixd.ideogram.requests import RemixRequest
 
-PLACEHOLDERS = ("stem", "name", "ext", "parent", "relpath", "rule", "caption")
+PLACEHOLDERS = ("stem", "name", "ext", "parent", "relpath", "rule", "caption", "text")
 
 
 class RuleLike(Protocol):
@@ -168,13 +168,14 @@ def template_problems(template: str) -> list[tuple[str, str]]:
     return problems
 
 
-def placeholder_values(relpath: str, rule: str, caption: str = "") -> dict[str, str]:
+def placeholder_values(relpath: str, rule: str, caption: str = "", text: str = "") -> dict[str, str]:
     """Values of the prompt placeholders for a file, e.g. for `sub/My photo.v2.JPG`:
 
     `{name}` `My photo.v2.JPG`; `{stem}` `My photo.v2` (the name without its last suffix); `{ext}` `JPG`
     (the last suffix without its dot and in its original case, "" when there is none; `.bashrc` has stem
     `.bashrc` and no ext); `{parent}` `sub` ("" at the inbox's top level); `{relpath}` `sub/My photo.v2.JPG`;
-    `{rule}` the rule's name; `{caption}` the caption embedded in the image ("" when it has none).
+    `{rule}` the rule's name; `{caption}` the caption embedded in the image ("" when it has none); `{text}`
+    the text of its `STEM.txt` companion ("" when it has none).
     """
     path = PurePosixPath(relpath)
     parent = str(path.parent)
@@ -186,18 +187,25 @@ def placeholder_values(relpath: str, rule: str, caption: str = "") -> dict[str, 
         "relpath": path.as_posix(),
         "rule": rule,
         "caption": caption,
+        "text": text,
     }
 
 
-def render_prompt(template: str, relpath: str, rule: str, caption: str = "") -> str:
-    return template.format(**placeholder_values(relpath, rule, caption))
+def render_prompt(template: str, relpath: str, rule: str, caption: str = "", text: str = "") -> str:
+    """The prompt for one file; a `STEM.txt` companion's text is the whole prompt when the template has no
+    `{text}` for it (README "Companions"), sent as written (its braces are not placeholders)."""
+    if text and not _has_field(template, "text"):
+        return text
+    return template.format(**placeholder_values(relpath, rule, caption, text))
+
+
+def _has_field(template: str, placeholder: str) -> bool:
+    return any(field == placeholder for _, field, _, _ in string.Formatter().parse(template))
 
 
 def uses(placeholder: str, rules: Sequence[RuleLike]) -> bool:
     """Whether any of `rules` has `{placeholder}` in its prompt (the caption is read only when one does)."""
-    return any(
-        field == placeholder for rule in rules for _, field, _, _ in string.Formatter().parse(rule.request.prompt)
-    )
+    return any(_has_field(rule.request.prompt, placeholder) for rule in rules)
 
 
 def rule_matches(rule: RuleLike, relpath: str) -> bool:
@@ -217,14 +225,19 @@ def match(relpath: str, rules: Sequence[R]) -> list[R]:
 
 
 def plan(
-    relpath: str, rules: Sequence[RuleLike], *, caption: str = "", size: tuple[int, int] | None = None
+    relpath: str,
+    rules: Sequence[RuleLike],
+    *,
+    caption: str = "",
+    size: tuple[int, int] | None = None,
+    text: str = "",
 ) -> list[PlannedJob]:
     """The jobs for one input of `size` (as shown; for `aspect_ratio: match_input`). Raises InputError when a
     rule's prompt renders empty for this file (config/load.py refuses templates that do for a file name; a
     `{caption}` alone is empty for an image without a caption)."""
     jobs: list[PlannedJob] = []
     for rule in match(relpath, rules):
-        prompt = render_prompt(rule.request.prompt, relpath, rule.name, caption)
+        prompt = render_prompt(rule.request.prompt, relpath, rule.name, caption, text)
         try:
             request = rule.request.with_prompt(prompt)
             if rule.match_input:

@@ -30,8 +30,10 @@ from remixd.config.model import BudgetConfig, Config, InboxConfig
 from remixd.daemon.connection import ApiConnection
 from remixd.errors import InboxUnavailable, InputError, RemixdError
 from remixd.ideogram.requests import RemixRequest
+from remixd.intake import companions as intake_companions
 from remixd.intake.scan import scan_stat
 from remixd.journal.readonly import JournalView, read_journal
+from remixd.work import companions
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.header import oriented_size, read_caption
 from remixd.work.prepare import prepare
@@ -162,6 +164,8 @@ def _inbox_rows(
     for path, relpath, status in files:
         if wanted and not any(_inside(path, folder) for folder in wanted):
             continue
+        if inbox.companions != "off" and intake_companions.is_companion(relpath):
+            continue  # goes with its image, never alone
         known = view.known(name, relpath, status.st_size, status.st_mtime_ns)
         if known is not None:
             yield Row(name, relpath, None, known, f"the journal has it as {known}; it is not sent again")
@@ -170,10 +174,16 @@ def _inbox_rows(
         if problem is not None:
             yield Row(name, relpath, None, "none", problem)
             continue
+        found = intake_companions.read(Path(path)) if inbox.companions != "off" else ()
+        if not found and inbox.companions == "required":
+            fix = "add STEM.txt, STEM.yaml or STEM.json beside it"
+            yield Row(name, relpath, None, "none", f"it waits for its companion (companions: required) — {fix}")
+            continue
         try:
+            text, matched = companions.applied(relpath, Path(path), found, inbox_rules)
             caption = read_caption(Path(path)) if captions else ""
             size = oriented_size(Path(path)) if sizes else None
-            jobs = rules.plan(relpath, inbox_rules, caption=caption, size=size)
+            jobs = rules.plan(relpath, matched, caption=caption, size=size, text=text)
         except InputError as error:
             yield Row(name, relpath, None, "none", f"{error.message} — {error.hint}")
             continue

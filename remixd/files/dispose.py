@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -69,6 +69,25 @@ def dispose_failed(
         error_path = moved.parent / error_file_name(moved.name)
     write_json(error_path, error_doc)
     return FailedDisposal(input=moved, error_file=error_path)
+
+
+def dispose_companions(src: Path, names: Sequence[str], after: After, moved: Path | None) -> None:
+    """The companions `names` beside the input `src` follow it (README "Companions"): deleted with it, kept
+    with it, or moved beside where it went, under its new stem. Repeatable after a crash like the input's own
+    disposal; a companion already gone is left gone."""
+    if after == "keep" or (after == "move" and moved is None):
+        return  # an input that was gone when it was disposed: its companions stay where they are
+    for name in names:
+        companion = src.with_name(name)
+        try:
+            if after == "delete":
+                companion.unlink(missing_ok=True)
+            elif moved is not None:
+                _move_to_free_name(companion, moved.parent, moved.stem + PurePosixPath(name).suffix, None)
+        except OSError as error:
+            raise output_error(error, companion, "move or delete") from error
+    if after == "delete" and names:
+        fsync_folder(src.parent)
 
 
 def _move_input(src: Path, root: Path, relpath: str, sha256: str | None) -> Path | None:

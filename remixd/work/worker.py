@@ -35,7 +35,7 @@ from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.routes import ROUTES
 from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal, Reroll
-from remixd.work import paths
+from remixd.work import companions, paths
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.gates import Gates
 from remixd.work.header import read_caption
@@ -190,8 +190,9 @@ class Worker:
         if record.jobs:  # planned before a crash: the journal, not today's config, says what was promised
             return list(record.jobs)
         sandbox = self._sandbox()
+        text, inbox_rules = companions.applied(record.relpath, source, record.companions, inbox_rules)
         caption = read_caption(source) if rules.uses("caption", inbox_rules) else ""
-        planned_jobs = rules.plan(record.relpath, inbox_rules, caption=caption, size=size)
+        planned_jobs = rules.plan(record.relpath, inbox_rules, caption=caption, size=size, text=text)
         if reroll is not None:
             planned_jobs = [rules.reseeded(job, reroll.seed) for job in planned_jobs]
         specs = []
@@ -312,11 +313,13 @@ class Worker:
             disposed = self._gates.retry_output(
                 lambda: dispose.dispose_failed(source_path, inbox.failed_dir, record.relpath, record.sha256, error)
             )
+            self._dispose_companions(record, source_path, "move", disposed.input)
             self._journal.set_disposed(record.id, "moved", None if disposed.input is None else str(disposed.input))
             return "failed"
         destination = self._gates.retry_output(
             lambda: dispose.dispose_done(source_path, inbox.after, inbox.done_dir, record.relpath, record.sha256)
         )
+        self._dispose_companions(record, source_path, inbox.after, destination)
         disposal = {"move": "moved", "delete": "deleted", "keep": "kept"}[inbox.after]
         self._journal.set_disposed(
             record.id,
@@ -324,6 +327,13 @@ class Worker:
             None if destination is None else str(destination),
         )
         return "duplicate" if record.state == "duplicate" else "done"
+
+    def _dispose_companions(
+        self, record: InputRecord, source_path: Path, after: dispose.After, moved: Path | None
+    ) -> None:
+        names = [name for name, _text in record.companions]
+        if names:
+            self._gates.retry_output(lambda: dispose.dispose_companions(source_path, names, after, moved))
 
     def _fail_input(  # noqa: PLR0917 — the input, where it is, what is known of it, and why it failed
         self,

@@ -1,0 +1,76 @@
+"""Companions through the whole pipeline against the sandbox: what they change is what is sent, and paid."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from remixd.config.load import load_config
+from remixd.daemon.plan import make_plan
+from remixd.journal.sqlite import JOURNAL_NAME
+from remixd.sandbox.server import SandboxServer
+from tests.helpers import TEST_KEY, make_image, make_service, sidecars, write_config
+
+ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
+
+
+def test_a_txt_is_the_prompt_a_yaml_overrides_and_a_bad_one_fails_its_image_before_paying(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"companions": "optional", "companion_wait_s": 0.1})
+    inbox = tmp_path / "inbox"
+    make_image(inbox / "mug.jpg")
+    (inbox / "mug.txt").write_text("A red mug on {a} table\n", encoding="utf-8")  # braces sent as written
+    (inbox / "mug.yaml").write_text("seed: 7\nnum_images: 1\n", encoding="utf-8")
+    make_image(inbox / "cup.jpg", color=(9, 9, 9))
+    (inbox / "cup.yaml").write_text("seed: 1\nimage_weight: 500\n", encoding="utf-8")
+
+    make_service(config, "once", ENV).run()
+
+    [document] = sidecars(tmp_path / "outbox")
+    assert document["api"]["request"]["prompt"] == "A red mug on {a} table"
+    assert document["api"]["request"]["seed"] == 7
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["mug.jpg", "mug.txt", "mug.yaml"]
+    error = json.loads((tmp_path / "failed/cup.jpg.error.json").read_text())
+    assert f"{inbox / 'cup.yaml'}:2: image_weight:" in error["error"]["message"]
+    assert error["error"]["hint"]  # the fix, from the config's own check
+    assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == ["cup.jpg", "cup.jpg.error.json", "cup.yaml"]
+    assert len(sandbox.received) == 1  # the bad companion cost nothing
+    assert not any(inbox.iterdir())  # no companion was left behind, none was processed alone
+
+
+def test_the_same_image_with_another_companion_is_not_a_duplicate(tmp_path: Path, sandbox: SandboxServer) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"companions": "required", "after": "keep"})
+    inbox = tmp_path / "inbox"
+    for stem, text in (("a", "a lighthouse"), ("b", "a windmill")):
+        make_image(inbox / f"{stem}.jpg")  # the same bytes twice
+        (inbox / f"{stem}.txt").write_text(text, encoding="utf-8")
+    make_image(inbox / "alone.jpg")  # required: never sent without one
+
+    make_service(config, "once", ENV).run()
+
+    prompts = sorted(document["api"]["request"]["prompt"] for document in sidecars(tmp_path / "outbox"))
+    assert prompts == ["a lighthouse", "a windmill"]
+    assert len(sandbox.received) == 2
+    (inbox / "c.txt").write_text("a lighthouse", encoding="utf-8")
+    make_image(inbox / "c.jpg")  # same image, same companion: a duplicate, not paid again
+    make_service(config, "once", ENV).run()
+    assert len(sandbox.received) == 2
+
+
+def test_the_plan_shows_what_a_companion_changes_and_what_waits_for_one(tmp_path: Path) -> None:
+    config = write_config(tmp_path, None, inbox={"companions": "required"})
+    make_image(tmp_path / "inbox/mug.jpg")
+    (tmp_path / "inbox/mug.txt").write_text("a blue mug", encoding="utf-8")
+    (tmp_path / "inbox/mug.json").write_text('{"num_images": 3}', encoding="utf-8")
+    make_image(tmp_path / "inbox/alone.jpg")
+    loaded = load_config(config)
+
+    rows = make_plan(loaded, loaded.state_dir / JOURNAL_NAME, datetime.now(UTC).date()).to_dict()["rows"]
+
+    by_path = {row["relpath"]: row for row in rows}
+    assert set(by_path) == {"mug.jpg", "alone.jpg"}  # the companions are no rows of their own
+    assert by_path["mug.jpg"]["request"]["prompt"] == "a blue mug"
+    assert by_path["mug.jpg"]["images"] == 3
+    assert "waits for its companion" in by_path["alone.jpg"]["reason"]

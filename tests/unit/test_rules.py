@@ -137,12 +137,19 @@ def test_placeholder_values() -> None:
         "relpath": "sub/My photo.v2.JPG",
         "rule": "poster",
         "caption": "",
+        "text": "",
     }
     assert placeholder_values("a.jpg", "r", "A red mug")["caption"] == "A red mug"
     top = placeholder_values("a.png", "r")
     assert (top["parent"], top["stem"], top["ext"]) == ("", "a", "png")
     assert placeholder_values("x/y/README", "r")["ext"] == ""
     assert placeholder_values("x/y/README", "r")["parent"] == "x/y"
+
+
+def test_a_companion_text_fills_text_or_is_the_whole_prompt_as_written() -> None:
+    assert render_prompt("A poster of {text}", "a.jpg", "r", text="a {red} mug") == "A poster of a {red} mug"
+    assert render_prompt("A poster of {stem}", "a.jpg", "r", text="a {red} mug") == "a {red} mug"
+    assert render_prompt("A poster of {stem}", "a.jpg", "r") == "A poster of a"  # no companion: the rule's
     assert set(placeholder_values("a", "r")) == set(PLACEHOLDERS)
 
 

@@ -31,6 +31,18 @@ from remixd.daemon.service import Mode, Service
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The seed example's request (tests/fixtures/reference/seed-remix-api.txt) as it reaches the API: what the client
+# sends and the sandbox must receive, field by field.
+SEED_WIRE_FIELDS = {
+    "prompt": "A serene tropical beach",
+    "model": "V_1",
+    "aspect_ratio": "ASPECT_10_16",
+    "image_weight": 50,
+    "seed": 12345,
+    "magic_prompt_option": "AUTO",
+    "negative_prompt": "brush strokes, painting",
+}
+
 TEST_KEY = "test-key-5f1c9a77d2"
 
 # Names every file-writing stage must survive, and a stand-in content hash.

@@ -9,37 +9,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_ruff_finds_nothing() -> None:
+def run_tool(*arguments: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "remixd", "tests", "bench"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        [sys.executable, "-m", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_finds_nothing() -> None:
+    run_tool("ruff", "check", "remixd", "tests", "bench")
 
 
 def test_mypy_strict_finds_nothing() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "remixd"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_tool("mypy", "--strict", "remixd")
 
 
 def test_ruff_format_finds_nothing() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--check", "remixd", "tests", "bench"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_tool("ruff", "format", "--check", "remixd", "tests", "bench")

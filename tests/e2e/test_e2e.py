@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, Daemon, image_bytes, make_image, remixd, wait_for, write_config
+from tests.helpers import SEED_WIRE_FIELDS, TEST_KEY, Daemon, image_bytes, make_image, remixd, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -113,15 +113,7 @@ def test_seed_request_through_a_gateway_with_bearer_auth(tmp_path: Path, sandbox
     (received,) = sandbox.received
     assert received.path == "/ideogram/remix"
     assert received.auth_scheme == "bearer" and received.key_valid
-    assert received.fields == {
-        "prompt": "A serene tropical beach",
-        "model": "V_1",
-        "aspect_ratio": "ASPECT_10_16",
-        "image_weight": 50,
-        "seed": 12345,
-        "magic_prompt_option": "AUTO",
-        "negative_prompt": "brush strokes, painting",
-    }
+    assert received.fields == SEED_WIRE_FIELDS
     assert received.image_part == "image_file" and received.content_type == "image/png"
     assert received.filename is not None and received.filename.endswith(".png")
     assert received.sha256 == digest

@@ -29,7 +29,7 @@ from remixd.ideogram.http import MAX_RETRY_AFTER_S, USER_AGENT
 from remixd.ideogram.requests import RemixRequest
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import FakeClock
+from tests.helpers import SEED_WIRE_FIELDS, FakeClock
 
 KEY = "sk-remixd-test-7f3a9c2e51d04b8a"
 OTHER_KEY = "sk-remixd-wrong-0000000000000000"
@@ -116,15 +116,7 @@ def test_seed_request_through_the_gateway_route_with_bearer(make_server: MakeSer
     assert received.method == "POST"
     assert received.path == "/ideogram/remix"
     assert (received.auth_scheme, received.key_valid, received.status) == ("bearer", True, 200)
-    assert received.fields == {
-        "prompt": "A serene tropical beach",
-        "model": "V_1",
-        "aspect_ratio": "ASPECT_10_16",
-        "image_weight": 50,
-        "seed": 12345,
-        "magic_prompt_option": "AUTO",
-        "negative_prompt": "brush strokes, painting",
-    }
+    assert received.fields == SEED_WIRE_FIELDS
     assert (received.image_part, received.filename) == ("image_file", "flux.png")
     assert received.content_type == "image/png"
     assert received.bytes == len(IMAGE)

@@ -236,7 +236,7 @@ class _ClaimNothing:
 def remixd_scan(inboxes: Any) -> None:
     """What remixd does at start before claiming: walk, lstat, ignore rules, readiness, claim preparation."""
     from remixd.clock import Clock  # the remixd beside bench/ (python -m bench puts it first on the path)
-    from remixd.intake.claims import Intake
+    from remixd.intake.loop import Intake
 
     intake = Intake(inboxes, _ClaimNothing(), clock=Clock())
     intake.start(watch=False)

@@ -22,7 +22,8 @@ from remixd.clock import Clock
 from remixd.config.model import Config, InboxConfig
 from remixd.daemon.connection import ApiConnection, CurrentClient
 from remixd.daemon.pool import WorkerPool
-from remixd.intake.claims import Intake, IntakeCounters
+from remixd.intake.inbox import IntakeCounters
+from remixd.intake.loop import Intake
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.journal.upkeep import Upkeep
 from remixd.work.budget import Budget

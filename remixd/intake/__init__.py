@@ -7,5 +7,7 @@
 3. settle (`readiness.py`): a file is ready once nothing touched it for `settle_s` and its size, mtime and
    inode held still, so a slow copy is never taken half written.
 4. claim (`claims.py`): the journal records the claim before any work, so repeated events, rescans and
-   restarts never queue a file twice; `Intake` runs the four steps for every inbox.
+   restarts never queue a file twice.
+
+`Intake` (`loop.py`) runs the four steps for every inbox, whose run-time state is in `inbox.py`.
 """

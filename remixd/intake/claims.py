@@ -1,341 +1,72 @@
-"""Intake: watchers and scans find candidate files, readiness waits for them to settle, the journal claims them.
-
-Events are hints; the folder is the truth (a missed event costs a wait, never a file): the backlog is scanned at
-start, every inbox is rescanned every `rescan_s` and after any watcher trouble or reload, and what a rescan finds
-that no event announced is counted. A claim is the journal's, so repeated events, rescans and restarts never queue a
-file twice. An inbox that is missing or unmounted is paused and reported, never read as "all files gone".
-
-A scan is walked a slice at a time by `step()`, between events (README "A million files"): a backlog of a
-million files neither delays READY=1 nor starves the watchdog, and what it claims waits in the journal.
-"""
+"""Claims: the journal records a ready file before any work, so repeated events, rescans and restarts never queue
+it twice. Claims are made in batches of CLAIM_BATCH, one transaction each; one file the journal cannot hold never
+stops the others."""
 
 from __future__ import annotations
 
-import functools
 import itertools
-import os
-import queue
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterable
 
 import structlog
 
 from remixd.clock import Clock
-from remixd.config.model import InboxConfig
-from remixd.errors import InboxUnavailable, RemixdError
+from remixd.errors import RemixdError
 from remixd.intake import companions
-from remixd.intake.backlog import ScanProgress
-from remixd.intake.complete import looks_complete
-from remixd.intake.readiness import Readiness, stat_signature
-from remixd.intake.scan import is_ignored, scan_stat
-from remixd.intake.watch import Watcher
+from remixd.intake.inbox import InboxState, IntakeCounters, Ready
+from remixd.intake.readiness import stat_signature
+from remixd.intake.scan import is_ignored
 from remixd.journal.records import Candidate, Journal
 
 log = structlog.get_logger(__name__)
 
 CLAIM_BATCH = 256  # claims per transaction, and files a scan claims per step: a few milliseconds of the loop
-MISSING_RETRY_S = 10.0  # how often a missing inbox is looked for again
 
 
-@dataclass
-class InboxState:
-    """One inbox at run time: its watcher, its readiness tracker and its health."""
-
-    config: InboxConfig
-    index: int
-    readiness: Readiness
-    watcher: Watcher | None = None
-    missing: str | None = None  # why the inbox is paused, when it is
-    next_rescan: float = 0.0
-    # Paths an event announced, or the last rescan saw: a file a rescan finds outside it is one the events
-    # missed, counted once however many rescans see it again while it waits or is worked on.
-    known: set[str] = field(default_factory=set)
-
-    @functools.cached_property
-    def root(self) -> str:
-        return os.fspath(self.config.path)
-
-
-# A file ready to claim: its inbox, its relative path, and the lstat the scan already made (None: it settled
-# after an event, look again).
-Ready = tuple[InboxState, str, os.stat_result | None]
-
-
-@dataclass
-class IntakeCounters:
-    """What the metrics and the status file count across the daemon's life, reloads included."""
-
-    claimed: Counter[str] = field(default_factory=Counter)  # inbox path -> inputs claimed
-    missed_by_events: int = 0  # files a rescan found that no event had announced
+def claim(journal: Journal, clock: Clock, counters: IntakeCounters, ready: Iterable[Ready]) -> int:
+    """Claim in batches of CLAIM_BATCH (one transaction each); the number of new claims. What is claimed
+    waits in the journal for `Backlog.take`."""
+    claimed = 0
+    pending = iter(ready)
+    while chunk := list(itertools.islice(pending, CLAIM_BATCH)):
+        batch: list[tuple[InboxState, Candidate]] = []
+        now = clock.utcnow()
+        for state, relpath, info in chunk:
+            found: tuple[tuple[str, str], ...] = ()
+            if state.config.companions != "off":
+                found = companions.read(state.config.path / relpath)
+                if not found and state.config.companions == "required":
+                    continue  # never sent without one: claimed when its companion arrives
+            if info is not None:  # the scan already kept only files and links: its lstat is the answer
+                batch.append((state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now, found)))
+                continue
+            # settled after an event: look again, the scan's filters never saw it
+            signature = None if is_ignored(relpath, state.config) else stat_signature(state.config.path / relpath)
+            if signature is not None:
+                batch.append((state, Candidate(state.root, relpath, signature[0], signature[1], now, found)))
+        for (state, _candidate), input_id in zip(batch, _claim_batch(journal, batch), strict=True):
+            if input_id is not None:
+                counters.claimed[state.root] += 1
+                claimed += 1
+    return claimed
 
 
-class Intake:
-    """Owns the watchers; `step()` turns events, due readiness checks and due rescans into claims."""
-
-    def __init__(
-        self,
-        inboxes: Sequence[InboxConfig],
-        journal: Journal,
-        *,
-        clock: Clock,
-        counters: IntakeCounters | None = None,
-    ) -> None:
-        self.events: queue.Queue[tuple[int, Path]] = queue.Queue()
-        self._journal = journal
-        self._clock = clock
-        self.inboxes = [
-            InboxState(inbox, index, Readiness(_settle_s(inbox), clock=clock)) for index, inbox in enumerate(inboxes)
-        ]
-        self.counters = counters or IntakeCounters()  # the builder's, so they outlive a reload's new intake
-        self.progress = ScanProgress()  # the latest round of scans
-        self._scans: dict[int, Iterator[Ready]] = {}  # inbox index -> its scan, while it runs
-        self._watch = True
-
-    # -- lifecycle -------------------------------------------------------------------------------------------
-
-    def start(self, watch: bool = True) -> None:
-        """Arm every watcher first, then begin the scans: a file dropped between the two is seen by both, never
-        by none. The scans go on in `step()`; `watch=False` (`remixd once`) scans only: what is there now,
-        plus files still settling."""
-        self._watch = watch
-        if watch:
-            for state in self.inboxes:
-                self._arm(state)
-        for state in self.inboxes:
-            self._begin_scan(state, initial=True)
-
-    @property
-    def scanning(self) -> bool:
-        return bool(self._scans)
-
-    def stop(self) -> None:
-        for state in self.inboxes:
-            if state.watcher is not None:
-                state.watcher.stop()
-                state.watcher = None
-
-    def wake(self) -> None:
-        """Make a blocked `step()` return now (signals, reloads)."""
-        self.events.put((-1, Path()))
-
-    @property
-    def pending(self) -> int:
-        """Files seen but not yet settled."""
-        return sum(len(state.readiness) for state in self.inboxes)
-
-    @property
-    def paused(self) -> list[str]:
-        return [f"inbox {state.config.path}: {state.missing}" for state in self.inboxes if state.missing]
-
-    @property
-    def modes(self) -> dict[str, str]:
-        return {
-            str(s.config.path): (s.watcher.mode if s.watcher else "scan" if not s.missing else "paused")
-            for s in self.inboxes
-        }
-
-    def watchers_alive(self) -> bool:
-        return all(state.watcher is None or state.watcher.problem is None for state in self.inboxes)
-
-    # -- the loop body ---------------------------------------------------------------------------------------
-
-    def step(self, timeout: float) -> int:
-        """Wait up to `timeout` for an event or a due check (not at all while a scan runs), then claim whatever
-        is ready and one slice of the running scans; the number of new claims."""
-        now = self._clock.monotonic()
-        due = [d for d in (s.readiness.next_due() for s in self.inboxes) if d is not None]
-        due += [s.next_rescan for s in self.inboxes if s.index not in self._scans]
-        wait = 0.0 if self._scans else max(0.0, min([now + timeout, *due]) - now)
+def _claim_batch(journal: Journal, batch: list[tuple[InboxState, Candidate]]) -> list[int | None]:
+    candidates = [candidate for _state, candidate in batch]
+    try:
+        return journal.claim_many(candidates)
+    except (RemixdError, ValueError) as error:
+        # One candidate the journal cannot hold must not stop the others (nor the daemon): one by one.
+        log.warning("remixd.intake.batch_refused", error=str(error), files=len(candidates))
+    ids: list[int | None] = []
+    for candidate in candidates:
         try:
-            item = self.events.get(timeout=wait) if wait > 0 else self.events.get_nowait()
-        except queue.Empty:
-            item = None
-        while item is not None:  # drain: a burst of events costs one pass
-            self._on_event(*item)
-            try:
-                item = self.events.get_nowait()
-            except queue.Empty:
-                item = None
-        ready: list[Ready] = []
-        for state in self.inboxes:
-            self._check_health(state)
-            if self._clock.monotonic() >= state.next_rescan and state.index not in self._scans:
-                self._begin_scan(state)
-            # events and scans only report paths under the root: the relative path is what follows it
-            ready += [(state, os.fspath(path)[len(state.root) + 1 :], None) for path in state.readiness.pop_ready()]
-        return self._claim(ready) + self._advance_scans()
-
-    def _on_event(self, index: int, path: Path) -> None:
-        if index < 0 or index >= len(self.inboxes):
-            return  # a wake-up, or an event from a watcher of a config that was replaced
-        state = self.inboxes[index]
-        if path == state.config.path or path.is_dir():
-            # A folder moved in brings files without events of their own; a vanished inbox shows up here too.
-            state.next_rescan = self._clock.monotonic()
-            return
-        if state.config.companions != "off" and companions.is_companion(path.name):
-            # A companion is never an input; its image, if it waits for it (required), is looked at again.
-            for image in companions.images_of(path):
-                state.readiness.touch(image)
-            return
-        state.known.add(os.fspath(path))
-        state.readiness.touch(path)
-
-    # -- scans -----------------------------------------------------------------------------------------------
-
-    def _begin_scan(self, state: InboxState, initial: bool = False) -> None:
-        if not self._scans:  # a new round of scans
-            self.progress = ScanProgress(running=True, started_at=self._clock.wall())
-        state.next_rescan = self._clock.monotonic() + state.config.rescan_s
-        self._scans[state.index] = self._rescan(state, initial=initial)
-
-    def _advance_scans(self) -> int:
-        """Claim the next CLAIM_BATCH files the running scans find; a scan that runs dry ends its round."""
-        ready: list[Ready] = []
-        for index, scan in list(self._scans.items()):
-            wanted = CLAIM_BATCH - len(ready)
-            found = list(itertools.islice(scan, wanted))
-            ready += found
-            if len(found) < wanted:
-                del self._scans[index]
-            if len(ready) == CLAIM_BATCH:
-                break
-        claimed = self._claim(ready)
-        progress = self.progress
-        progress.files += len(ready)
-        progress.claimed += claimed
-        if progress.running and not self._scans:
-            progress.running, progress.finished_at = False, self._clock.wall()
-            log.info(
-                "remixd.scan.finished",
-                files=progress.files,
-                claimed=progress.claimed,
-                duration_s=round(progress.finished_at - (progress.started_at or progress.finished_at), 3),
-            )
-        return claimed
-
-    def _rescan(self, state: InboxState, initial: bool = False) -> Iterator[Ready]:
-        """Files quiet for settle_s already are ready now; others are tracked until they settle. A generator,
-        walked a slice at a time by `_advance_scans`."""
-        if state.missing:
-            return
-        settle_s = _settle_s(state.config)
-        horizon = self._clock.wall() - settle_s
-        # Readiness holds a file back for a second window when it is empty or looks cut short (a stalled
-        # copy); one quiet for longer than both windows gets its answer from prepare.
-        second_horizon = horizon - settle_s
-        tracked = len(state.readiness) > 0  # the start-up scan of a big backlog skips 20,000 lookups
-        known, state.known = state.known, set()  # events during the walk land in the new set
-        seen: set[str] = set()
-        skip_companions = state.config.companions != "off"
-        try:
-            for name, relpath, info in scan_stat(state.config):
-                if skip_companions and companions.is_companion(relpath):
-                    continue
-                seen.add(name)
-                path = Path(name) if tracked or not initial or info.st_mtime >= second_horizon else None
-                if path is not None and tracked and path in state.readiness:
-                    if info.st_mtime >= second_horizon:
-                        continue
-                    state.readiness.forget(path)
-                elif not initial and name not in known and name not in state.known:
-                    self.counters.missed_by_events += 1
-                if info.st_mtime < horizon and (info.st_mtime < second_horizon or looks_complete(Path(name))):
-                    yield state, relpath, info
-                elif path is not None:
-                    state.readiness.touch(path)
-        except InboxUnavailable as error:
-            self._pause(state, error.message)
-        state.known |= seen  # files gone since are forgotten: one that comes back under that name is news
-
-    def _check_health(self, state: InboxState) -> None:
-        watcher = state.watcher
-        if watcher is not None and watcher.problem is not None:
-            log.warning("remixd.watch.restart", inbox=str(state.config.path), problem=watcher.problem)
-            watcher.stop()
-            state.watcher = None
-            self._pause(state, f"watcher {watcher.problem}")
-        if self._watch and state.watcher is None and self._clock.monotonic() >= state.next_rescan:
-            self._arm(state)
-
-    def _arm(self, state: InboxState) -> None:
-        watcher = Watcher(state.config, self.events, state.index)
-        try:
-            watcher.start()
-        except (InboxUnavailable, OSError) as error:
-            self._pause(state, getattr(error, "message", str(error)))
-            return
-        if state.missing:
-            log.info("remixd.inbox.resumed", inbox=str(state.config.path))
-        state.watcher, state.missing = watcher, None
-        state.next_rescan = self._clock.monotonic()  # whatever happened while it was paused, the folder tells
-
-    def _pause(self, state: InboxState, reason: str) -> None:
-        if state.missing != reason:
-            log.error(
-                "remixd.inbox.paused",
-                inbox=str(state.config.path),
-                reason=reason,
-                hint="mount or create the folder; remixd looks for it again every "
-                f"{min(MISSING_RETRY_S, state.config.rescan_s):g} s and resumes by itself",
-            )
-        state.missing = reason
-        state.next_rescan = self._clock.monotonic() + min(MISSING_RETRY_S, state.config.rescan_s)
-
-    # -- claims ----------------------------------------------------------------------------------------------
-
-    def _claim(self, ready: Iterable[Ready]) -> int:
-        """Claim in batches of CLAIM_BATCH (one transaction each); the number of new claims. What is claimed
-        waits in the journal for `Backlog.take`."""
-        claimed = 0
-        pending = iter(ready)
-        while chunk := list(itertools.islice(pending, CLAIM_BATCH)):
-            batch: list[tuple[InboxState, Candidate]] = []
-            now = self._clock.utcnow()
-            for state, relpath, info in chunk:
-                found: tuple[tuple[str, str], ...] = ()
-                if state.config.companions != "off":
-                    found = companions.read(state.config.path / relpath)
-                    if not found and state.config.companions == "required":
-                        continue  # never sent without one: claimed when its companion arrives
-                if info is not None:  # the scan already kept only files and links: its lstat is the answer
-                    batch.append((state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now, found)))
-                    continue
-                # settled after an event: look again, the scan's filters never saw it
-                signature = None if is_ignored(relpath, state.config) else stat_signature(state.config.path / relpath)
-                if signature is not None:
-                    batch.append((state, Candidate(state.root, relpath, signature[0], signature[1], now, found)))
-            for (state, _candidate), input_id in zip(batch, self._claim_batch(batch), strict=True):
-                if input_id is not None:
-                    self.counters.claimed[state.root] += 1
-                    claimed += 1
-        return claimed
-
-    def _claim_batch(self, batch: list[tuple[InboxState, Candidate]]) -> list[int | None]:
-        candidates = [candidate for _state, candidate in batch]
-        try:
-            return self._journal.claim_many(candidates)
+            ids += journal.claim_many([candidate])
         except (RemixdError, ValueError) as error:
-            # One candidate the journal cannot hold must not stop the others (nor the daemon): one by one.
-            log.warning("remixd.intake.batch_refused", error=str(error), files=len(candidates))
-        ids: list[int | None] = []
-        for candidate in candidates:
-            try:
-                ids += self._journal.claim_many([candidate])
-            except (RemixdError, ValueError) as error:
-                log.error(
-                    "remixd.input.unclaimable",
-                    relpath=candidate.relpath,
-                    error=str(error),
-                    hint="rename the file to a plain name; remixd leaves it where it is",
-                )
-                ids.append(None)
-        return ids
-
-
-def _settle_s(inbox: InboxConfig) -> float:
-    """How long a file must be quiet before it is claimed: with `companions: optional`, its companion may still
-    arrive for companion_wait_s after it settles (a script that writes the .txt after the image)."""
-    return inbox.settle_s + (inbox.companion_wait_s if inbox.companions == "optional" else 0.0)
+            log.error(
+                "remixd.input.unclaimable",
+                relpath=candidate.relpath,
+                error=str(error),
+                hint="rename the file to a plain name; remixd leaves it where it is",
+            )
+            ids.append(None)
+    return ids

@@ -15,7 +15,8 @@ from remixd.config.load import load_config
 from remixd.config.model import Config
 from remixd.daemon.status import scan_line
 from remixd.intake.backlog import Backlog
-from remixd.intake.claims import CLAIM_BATCH, Intake
+from remixd.intake.claims import CLAIM_BATCH
+from remixd.intake.loop import Intake
 from remixd.journal.records import Candidate
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import write_config

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from remixd.config.load import load_config
-from remixd.intake.claims import Intake
+from remixd.intake.loop import Intake
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, make_image, write_config
 

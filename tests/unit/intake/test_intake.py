@@ -14,7 +14,7 @@ import pytest
 
 from remixd.config.load import load_config
 from remixd.config.model import Config
-from remixd.intake.claims import MISSING_RETRY_S, Intake
+from remixd.intake.loop import MISSING_RETRY_S, Intake
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, make_image, write_config
 

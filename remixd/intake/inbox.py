@@ -1,0 +1,50 @@
+"""One inbox at run time, what a scan or an event hands to the claims, and what intake counts across reloads."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+from remixd.config.model import InboxConfig
+from remixd.intake.readiness import Readiness
+from remixd.intake.watch import Watcher
+
+
+@dataclass
+class InboxState:
+    """One inbox at run time: its watcher, its readiness tracker and its health."""
+
+    config: InboxConfig
+    index: int
+    readiness: Readiness
+    watcher: Watcher | None = None
+    missing: str | None = None  # why the inbox is paused, when it is
+    next_rescan: float = 0.0
+    # Paths an event announced, or the last rescan saw: a file a rescan finds outside it is one the events
+    # missed, counted once however many rescans see it again while it waits or is worked on.
+    known: set[str] = field(default_factory=set)
+
+    @functools.cached_property
+    def root(self) -> str:
+        return os.fspath(self.config.path)
+
+
+# A file ready to claim: its inbox, its relative path, and the lstat the scan already made (None: it settled
+# after an event, look again).
+Ready = tuple[InboxState, str, os.stat_result | None]
+
+
+@dataclass
+class IntakeCounters:
+    """What the metrics and the status file count across the daemon's life, reloads included."""
+
+    claimed: Counter[str] = field(default_factory=Counter)  # inbox path -> inputs claimed
+    missed_by_events: int = 0  # files a rescan found that no event had announced
+
+
+def settle_s_of(inbox: InboxConfig) -> float:
+    """How long a file must be quiet before it is claimed: with `companions: optional`, its companion may still
+    arrive for companion_wait_s after it settles (a script that writes the .txt after the image)."""
+    return inbox.settle_s + (inbox.companion_wait_s if inbox.companions == "optional" else 0.0)

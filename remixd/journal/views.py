@@ -1,0 +1,86 @@
+"""The SQLite journal's operator views: spend, counts by state, the oldest claim, withheld images, failures.
+
+They read and never write; `remixd status`, the metrics, the budget and the review page use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from remixd.errors import ErrorRecord
+from remixd.journal.database import count_states
+from remixd.journal.records import INPUT_STATES, JOB_STATES, Failure, Spend
+from remixd.journal.rows import JournalRows
+from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none
+from remixd.journal.withheld import Withheld, find_withheld
+
+
+class OperatorViews(JournalRows):
+    """The read-only views of `SqliteJournal` (journal.sqlite)."""
+
+    def oldest_claim(self) -> datetime | None:
+        """When the oldest input still being processed was claimed (the metrics' backlog age)."""
+        row = self._db.read("SELECT min(claimed_at) FROM inputs WHERE state = 'claimed'", ())[0]
+        return parse_moment_or_none(row[0])
+
+    def spent(self, day: date, *, sandbox: bool = False) -> Spend:
+        """What the requests sent that UTC day cost, answered or not (`unknown`: never answered); with
+        `sandbox`, what the sandbox's would have (never billed, never counted against budget.*). Compacted
+        inputs' spend is summed per day (journal.compact)."""
+        return self._spend(
+            "s.day = ?1 AND j.sandbox = ?2", "day = ?1 AND sandbox = ?2", (day.isoformat(), int(sandbox))
+        )
+
+    def possible_payments(self) -> Spend:
+        """Every request, any day, that was sent and never answered either way: each may have been billed."""
+        return self._spend("s.status = 'sent' AND j.sandbox = 0", "status = 'sent' AND sandbox = 0", ())
+
+    def _spend(self, where: str, where_days: str, parameters: Sequence[Any]) -> Spend:
+        # `where` and `where_days` are always one of this module's literal conditions
+        sql = (
+            "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0), coalesce(sum(unknown), 0) FROM ("  # noqa: S608
+            "SELECT s.images, s.usd, s.status = 'sent' AS unknown FROM spend s JOIN jobs j ON j.id = s.job_id "
+            "WHERE " + where + " UNION ALL SELECT images, usd, CASE status WHEN 'sent' THEN requests ELSE 0 END "
+            "FROM spend_days WHERE " + where_days + ")"
+        )
+        row = self._db.read(sql, parameters)[0]
+        return Spend(images=int(row[0]), usd=round(float(row[1]), 6), unknown=int(row[2]))
+
+    def counts(self) -> dict[str, int]:
+        """Inputs by state, compacted ones included (kept by triggers: no count over millions of rows)."""
+        return count_states(self._db.read("SELECT state, count FROM tallies WHERE kind = 'inputs'"), INPUT_STATES)
+
+    def job_counts(self) -> dict[str, int]:
+        return count_states(self._db.read("SELECT state, count FROM tallies WHERE kind = 'jobs'"), JOB_STATES)
+
+    def withheld(self, since: datetime | None = None) -> list[Withheld]:
+        """Inputs with images withheld by the safety check (journal/withheld.py), newest first."""
+        return find_withheld(self._db, since)
+
+    def recent_failures(self, limit: int = 10) -> list[Failure]:
+        """Newest first; one line per failed job, or per failed input when no job failed (e.g. unreadable)."""
+        rows = self._db.read(
+            """SELECT i.id, i.inbox, i.relpath, j.rule, coalesce(j.last_error, i.error) AS error,
+                      coalesce(j.completed_at, i.finished_at) AS failed_at
+               FROM inputs i LEFT JOIN jobs j ON j.input_id = i.id AND j.state = 'failed'
+               WHERE i.state = 'failed' ORDER BY failed_at DESC, i.id DESC, j.id DESC LIMIT ?""",
+            (limit,),
+        )
+        failures = []
+        for row in rows:
+            stored = load_json(row["error"]) or {}
+            if isinstance(stored.get("error"), dict):  # an input's error is its whole error file
+                stored = stored["error"]
+            failures.append(
+                Failure(
+                    input_id=row["id"],
+                    inbox=row["inbox"],
+                    relpath=row["relpath"],
+                    rule=row["rule"],
+                    error=ErrorRecord.from_json(stored),
+                    failed_at=parse_moment(row["failed_at"]),
+                )
+            )
+        return failures

@@ -5,7 +5,8 @@ that was answered is downloaded again (its URLs are in the journal), never sent 
 `submitting` had no answer recorded and is sent again (the one case a crash can cost a second request).
 One bad input fails alone (README, "The daemon keeps going"): per-input errors end as a failed input with an error file.
 Sending a job is `submit.Submitter`; downloading and writing an answered job's results is `results.Results`;
-what workers share is `gates.Gates`.
+how the input ends (disposed, or failed with an error file) is `finish.Finisher`; what workers share is
+`gates.Gates`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import structlog
 
@@ -27,16 +27,15 @@ from remixd.errors import (
     ErrorRecord,
     InputError,
     JobFailed,
-    OutputError,
     Stopped,
 )
-from remixd.files import dispose, sidecar
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.routes import ROUTES
 from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal, Reroll
 from remixd.work import companions, paths
 from remixd.work.destination import destination, job_fingerprint
+from remixd.work.finish import Finisher, Outcome
 from remixd.work.gates import Gates
 from remixd.work.header import read_caption
 from remixd.work.poll import PollSettings
@@ -48,7 +47,6 @@ from remixd.work.submit import Submitter
 
 log = structlog.get_logger(__name__)
 
-Outcome = Literal["done", "duplicate", "failed", "vanished", "deferred"]
 ContentKey = tuple[str, str, str]  # (source sha256, rule, request fingerprint): what makes a duplicate
 DEFAULT_POLICY = RetryPolicy()
 
@@ -82,6 +80,7 @@ class Worker:
         self._rng = rng or random.Random()  # noqa: S311 — jitter, not cryptography
         self._results = Results(journal, client, gates, policy, clock=clock, rng=self._rng)
         self._submitter = Submitter(journal, client, gates, policy, clock=clock, rng=self._rng, polls=polls)
+        self._finisher = Finisher(journal, gates, clock=clock, sandbox=sandbox)
         # Identical content in flight at once (two copies dropped together) would both miss the journal's
         # duplicate check, which only sees written jobs: the first leads, the others wait for its outcome.
         self._leaders: dict[ContentKey, threading.Event] = {}
@@ -115,10 +114,10 @@ class Worker:
     ) -> Outcome:
         source_path = inbox.path / record.relpath
         if record.state != "claimed":  # finished before a crash, disposal still pending
-            return self._dispose(record, inbox, source_path)
+            return self._finisher.dispose_of(record, inbox, source_path)
         if not source_path.is_file() or source_path.is_symlink():
             if source_path.is_symlink():
-                return self._fail_input(
+                return self._finisher.fail(
                     record,
                     inbox,
                     source_path,
@@ -129,7 +128,7 @@ class Worker:
                     ).record(),
                 )
             if record.jobs and all(job.state in ("written", "duplicate") for job in record.jobs):
-                return self._dispose(self._finish(record, "done"), inbox, source_path)
+                return self._finisher.dispose_of(self._finisher.finish(record, "done"), inbox, source_path)
             log.warning(
                 "remixd.input.vanished",
                 relpath=record.relpath,
@@ -140,7 +139,7 @@ class Worker:
         try:
             prepared = prepare(source_path, _upload_limit(record, inbox_rules))
         except InputError as error:
-            return self._fail_input(record, inbox, source_path, None, error.record())
+            return self._finisher.fail(record, inbox, source_path, None, error.record())
         if record.sha256 != prepared.source_sha256:
             self._journal.set_hash(record.id, prepared.source_sha256)
         reroll = self._journal.take_reroll(record.id)  # `remixd reroll` asked for this content again
@@ -149,9 +148,9 @@ class Worker:
                 record, source_path, inbox_rules, reroll, inbox=inbox, size=(prepared.width, prepared.height)
             )
         except InputError as error:  # e.g. a prompt template that renders empty for this file's name
-            return self._fail_input(record, inbox, source_path, prepared, error.record())
+            return self._finisher.fail(record, inbox, source_path, prepared, error.record())
         if not jobs:
-            return self._fail_input(
+            return self._finisher.fail(
                 record,
                 inbox,
                 source_path,
@@ -171,10 +170,10 @@ class Worker:
         record = self._journal.get_input(record.id)
         if failures:
             failed_job, first_error = failures[0]
-            return self._fail_input(record, inbox, source_path, prepared, first_error, failed_job)
+            return self._finisher.fail(record, inbox, source_path, prepared, first_error, failed_job)
         states = {job.state for job in record.jobs}
-        return self._dispose(
-            self._finish(record, "duplicate" if states == {"duplicate"} else "done"), inbox, source_path
+        return self._finisher.dispose_of(
+            self._finisher.finish(record, "duplicate" if states == {"duplicate"} else "done"), inbox, source_path
         )
 
     def _plan(
@@ -284,87 +283,6 @@ class Worker:
                 with self._leaders_lock:
                     del self._leaders[key]
                 mine.set()
-
-    # -- finishing -------------------------------------------------------------------------------------------
-
-    def _finish(self, record: InputRecord, state: Literal["done", "duplicate"]) -> InputRecord:
-        self._journal.finish_input(record.id, state)
-        return self._journal.get_input(record.id)
-
-    def _dispose(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
-        try:
-            return self._dispose_processed(record, inbox, source_path)
-        except dispose.Replaced:
-            # Overwritten or renamed over since its claim: the processed file is no longer there, and what is
-            # there now is a new input (the intake claims it); the results stay, nothing else is moved.
-            log.warning(
-                "remixd.input.replaced",
-                relpath=record.relpath,
-                hint="the file changed after it was claimed; the new one is processed as a new input",
-            )
-        except OutputError as blocked:  # the done or failed folder stayed unwritable: the input stays put
-            log.error("remixd.input.kept", relpath=record.relpath, error=blocked.message, hint=blocked.hint)
-        self._journal.set_disposed(record.id, "kept", None)
-        return "failed" if record.state == "failed" else "duplicate" if record.state == "duplicate" else "done"
-
-    def _dispose_processed(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
-        if record.state == "failed":
-            error = record.error or {}
-            disposed = self._gates.retry_output(
-                lambda: dispose.dispose_failed(source_path, inbox.failed_dir, record.relpath, record.sha256, error)
-            )
-            self._dispose_companions(record, source_path, "move", disposed.input)
-            self._journal.set_disposed(record.id, "moved", None if disposed.input is None else str(disposed.input))
-            return "failed"
-        destination = self._gates.retry_output(
-            lambda: dispose.dispose_done(source_path, inbox.after, inbox.done_dir, record.relpath, record.sha256)
-        )
-        self._dispose_companions(record, source_path, inbox.after, destination)
-        disposal = {"move": "moved", "delete": "deleted", "keep": "kept"}[inbox.after]
-        self._journal.set_disposed(
-            record.id,
-            disposal,  # type: ignore[arg-type]
-            None if destination is None else str(destination),
-        )
-        return "duplicate" if record.state == "duplicate" else "done"
-
-    def _dispose_companions(
-        self, record: InputRecord, source_path: Path, after: dispose.After, moved: Path | None
-    ) -> None:
-        names = [name for name, _text in record.companions]
-        if names:
-            self._gates.retry_output(lambda: dispose.dispose_companions(source_path, names, after, moved))
-
-    def _fail_input(  # noqa: PLR0917 — the input, where it is, what is known of it, and why it failed
-        self,
-        record: InputRecord,
-        inbox: InboxConfig,
-        source_path: Path,
-        prepared: PreparedImage | None,
-        error: ErrorRecord,
-        job: JobRecord | None = None,
-    ) -> Outcome:
-        source = sidecar.Source(
-            record.inbox,
-            record.relpath,
-            prepared.source_sha256 if prepared else record.sha256,
-            prepared.source_bytes if prepared else None,
-            prepared.conversion if prepared else None,
-        )
-        document = sidecar.error_document(
-            source=source,
-            rule=job.rule if job else None,
-            fingerprint=job.fingerprint if job else None,
-            error=error,
-            attempts=self._journal.get_job(job.id).attempts if job else 0,
-            failed_at=self._clock.utcnow(),
-            sandbox=job.sandbox if job else self._sandbox(),
-        )
-        log.error(
-            "remixd.input.failed", kind=error.kind, error=error.message, hint=error.hint, rule=job.rule if job else None
-        )
-        self._journal.finish_input(record.id, "failed", document)
-        return self._dispose(self._journal.get_input(record.id), inbox, source_path)
 
 
 def _upload_limit(record: InputRecord, inbox_rules: Sequence[Rule]) -> int:

@@ -14,10 +14,8 @@ What an answer means (the status table, the gateway wrapper, a broken connection
 from __future__ import annotations
 
 import base64
-import json
 import urllib.parse
 from http import HTTPStatus
-from pathlib import Path
 from typing import Protocol
 
 import requests
@@ -36,6 +34,7 @@ from remixd.ideogram.http import (
     read_limited,
     snippet,
 )
+from remixd.ideogram.multipart import multipart
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.ideogram.routes import LEGACY_PATH
@@ -181,7 +180,7 @@ class IdeogramClient:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_headers}
         started = self._clock.monotonic()
         deadline = Deadline(self.timeout_s, self._clock.monotonic)
-        parts = _multipart(request, image, filename, content_type)
+        parts = multipart(request, image, filename, content_type)
         if async_:
             parts.insert(len(parts) - 1, ("async", (None, "true")))
         try:
@@ -271,44 +270,6 @@ class IdeogramClient:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-
-Part = tuple[str, tuple[str | None, bytes | str] | tuple[str | None, bytes | str, str]]
-
-
-def _multipart(request: RemixRequest, image: bytes, filename: str, content_type: str) -> list[Part]:
-    """Legacy: an `image_request` JSON part + `image_file`. V_3 and v2: flat text fields, JSON objects
-    (`color_palette`), repeated lists (`style_codes`), `true`/`false`, reference image files, and `image`
-    (reference `ideogram-api.md` §1.1, §2; `ideogram-api-2026.md` §2)."""
-    fields = request.wire_fields()
-    parts: list[Part] = []
-    if not request.is_v3():
-        parts.append(("image_request", (None, json.dumps(fields).encode(), "application/json")))
-    else:
-        for name, value in fields.items():
-            if isinstance(value, dict):
-                parts.append((name, (None, json.dumps(value).encode(), "application/json")))
-            elif isinstance(value, list | tuple):
-                parts.extend((name, (None, str(item))) for item in value)
-            elif isinstance(value, bool):
-                parts.append((name, (None, "true" if value else "false")))
-            else:
-                parts.append((name, (None, str(value))))
-    parts.extend((name, _reference_file(Path(path))) for name, path in request.reference_files())
-    parts.append((request.image_part_name(), (filename, image, content_type)))
-    return parts
-
-
-def _reference_file(path: Path) -> tuple[str, bytes, str]:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ApiRejected(
-            f"the reference image {path} cannot be read ({error.strerror})",
-            "put the image back, or change the rule's reference paths and reload",
-        ) from None
-    kinds = {b"\x89PNG": "image/png", b"RIFF": "image/webp"}
-    return path.name, data, next((kind for magic, kind in kinds.items() if data.startswith(magic)), "image/jpeg")
 
 
 def _split_credentials(base_url: str) -> tuple[str, str]:

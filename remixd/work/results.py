@@ -7,9 +7,7 @@ disk or a read-only folder, holding the output folder's lock so two inputs never
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import hashlib
 import random
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,18 +15,18 @@ from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import structlog
 
 from remixd.clock import Clock
-from remixd.config.model import InboxConfig, OutputsConfig
+from remixd.config.model import InboxConfig
 from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, OutputError, Stopped, UrlExpired, with_hint
-from remixd.files import atomic, embed, encode, names, sidecar, templates
+from remixd.files import names, sidecar, templates
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
-from remixd.ideogram.responses import RemixResponse, ResultItem
+from remixd.ideogram.responses import RemixResponse
 from remixd.journal.records import InputRecord, JobRecord, Journal, Reroll
+from remixd.work.finals import describe_written, embed_story, encoded_result, sha256_hex
 from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage
 from remixd.work.retry import RetryPolicy, retry_unavailable
@@ -116,9 +114,11 @@ class Results:
         if reroll is not None:  # sent again on purpose: its results take names beside the earlier ones
             for document in documents:
                 document["reroll"] = {"id": reroll.id, "of_input": reroll.of_input, "seed": reroll.seed}
-        story = functools.partial(_story, request=request, source_sha256=prepared.source_sha256, rule=job.rule)
+        story = functools.partial(embed_story, request=request, source_sha256=prepared.source_sha256, rule=job.rule)
         finals = [
-            None if data is None else self._final(job, data, document, settings, story(item, created))
+            None
+            if data is None
+            else encoded_result(self.journal, job, data, document, settings=settings, story=story(item, created))
             for data, document, item in zip(downloads, documents, response.data, strict=True)
         ]
         digests = [None if final is None else final.sha256 for final in finals]
@@ -148,7 +148,7 @@ class Results:
                 # An image without its sidecar is ours if it is what we write, or the download as it came
                 # (what remixd wrote before it embedded metadata, or with embed_metadata off).
                 image_sha256s=[
-                    None if final is None else frozenset({final.sha256, _sha256(final.download)}) for final in finals
+                    None if final is None else frozenset({final.sha256, sha256_hex(final.download)}) for final in finals
                 ],
                 template=inbox.output_name,
                 values=values,
@@ -157,7 +157,7 @@ class Results:
             for final, digest, document, place in zip(finals, digests, documents, paths, strict=True):
                 data = None if final is None else final.encoded.data
                 if final is not None and digest is not None and place.image is not None:
-                    self._describe_written(final, digest, document, place.image, settings.keep_download)
+                    describe_written(final, digest, document, place.image, settings.keep_download)
                 sidecar.write_result(place, data, document)
             return paths
 
@@ -171,56 +171,6 @@ class Results:
         self.journal.record_written(job.id, files)
         unsafe = sum(1 for item in response.data if not item.url)
         log.info("remixd.job.finished", status="written", images=count - unsafe, withheld=unsafe, cost_usd=job.cost_usd)
-
-    def _final(
-        self, job: JobRecord, download: bytes, document: dict[str, Any], settings: OutputsConfig, story: embed.Story
-    ) -> _Final:
-        """The bytes to write for one download: converted as `outputs` asks, with the metadata inside.
-
-        What is embedded leaves out the facts of the written file (its name, hash and size, and when it was
-        written), so the same answer always gives the same bytes: a result written before a crash is then
-        recognised as this job's by its hash."""
-        try:
-            encoded = encode.encode(download, settings.format, settings.quality, settings.max_side)
-            document["output"] = {
-                "format": encoded.extension,
-                "steps": list(encoded.steps),
-                "metadata_embedded": settings.embed_metadata,
-            }
-            if settings.embed_metadata:
-                timings = {key: value for key, value in document["timings"].items() if key != "completed_at"}
-                embedded = {**{key: value for key, value in document.items() if key != "image"}, "timings": timings}
-                encoded = dataclasses.replace(
-                    encoded, data=embed.embed(encoded.data, encoded.extension, story, embedded)
-                )
-        except (OSError, ValueError) as error:  # a download Pillow cannot re-encode, or a malformed one
-            failed = OutputError(
-                f"cannot write the result as {settings.format}: {error}",
-                "set outputs.format: original (or embed_metadata: false) for this rule; "
-                "`remixd retry` sends it again (and pays again)",
-            )
-            self.journal.record_job_failure(job.id, failed.record(), final=True)
-            raise JobFailed(failed.record()) from None
-        return _Final(encoded, download, _sha256(encoded.data))
-
-    def _describe_written(
-        self, final: _Final, digest: str, document: dict[str, Any], image: Path, keep_download: bool
-    ) -> None:
-        """The sidecar's `image` (the file as written), and the download beside it when asked to keep it."""
-        encoded = final.encoded
-        document["image"] = {
-            "file": image.name, "sha256": digest, "bytes": len(encoded.data),
-            "width": encoded.width, "height": encoded.height,
-        }  # fmt: skip
-        if keep_download and final.download != encoded.data:
-            extension = encode.facts(final.download)[0]
-            kept = image.with_name(f"{names.name_stem(image.name)}.download.{extension}")
-            atomic.atomic_write(kept, final.download)
-            document["output"]["download"] = {
-                "file": kept.name,
-                "sha256": _sha256(final.download),
-                "bytes": len(final.download),
-            }
 
     @contextmanager
     def _folder_locked(self, folder: Path) -> Iterator[None]:
@@ -277,24 +227,6 @@ def _expected_files(files: Sequence[str]) -> list[str]:
     return expected
 
 
-@dataclass(frozen=True)
-class _Final:
-    encoded: encode.Encoded  # what is written
-    download: bytes  # what the API sent
-    sha256: str  # of `encoded.data`
-
-
-def _story(item: ResultItem, created: str, *, request: RemixRequest, source_sha256: str, rule: str) -> embed.Story:
-    return embed.Story(
-        prompt=item.prompt or request.prompt,
-        source_sha256=source_sha256,
-        rule=rule,
-        model=request.model,
-        seed=item.seed,
-        created=created,
-    )
-
-
 def _cost_source(response: RemixResponse, cost_usd: float, request: RemixRequest) -> str:
     """Where the job's cost came from (README, "Prices"): the generation's own usage, a quote, or the table."""
     if response.usage_cost_usd_micros is not None:
@@ -304,7 +236,3 @@ def _cost_source(response: RemixResponse, cost_usd: float, request: RemixRequest
 
 def stamp_now(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -22,39 +22,25 @@ import urllib.parse
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from remixd.sandbox import reference_v2
+from remixd.sandbox.generations import Generation, quote_reply, status_document
 from remixd.sandbox.multipart import MultipartError, parse_multipart
 from remixd.sandbox.replies import Action, Reply, json_reply
 from remixd.sandbox.results import make_items
 from remixd.sandbox.state import PartInfo, RecordDraft
 from remixd.sandbox.validation import BadRequest
-from remixd.sandbox.validation_v2 import V2Order, extract_v2, usd_micros, validate_v2
+from remixd.sandbox.validation_v2 import extract_v2, validate_v2
 
 if TYPE_CHECKING:
     from remixd.sandbox.app import Sandbox
 
 log = structlog.get_logger(__name__)
 _SEED_SPACE = 2_147_483_648
-
-
-@dataclass
-class Generation:
-    generation_id: str
-    created: float  # sandbox clock
-    ready_at: float
-    work: V2Order
-    seed: int
-    host: str | None
-    fails: bool  # decided when it was accepted (a fault)
-    status: str = "pending"
-    data: list[dict[str, Any]] | None = None  # rendered when first asked for, outside any lock
-    usage_usd: Decimal | None = None
 
 
 @dataclass
@@ -200,7 +186,7 @@ class V2Api:
             return sandbox.bad_request(error.status, error.detail)
         draft.ignored_fields = work.ignored
         if draft.dry_run:
-            return self._quote(work)
+            return quote_reply(work)
         order = work.order
         token = sandbox.options.forbidden_token
         if token and token in order.prompt:
@@ -238,21 +224,6 @@ class V2Api:
         action: Action = "reset" if sandbox.take("reset_after_next") else "send"
         return json_reply(200, answer, action=action)
 
-    def _quote(self, work: V2Order) -> Reply:
-        order = work.order
-        amount = order.price_per_image * order.num_images
-        quote: dict[str, Any] = {
-            "object": "price_quote",
-            "billing_identifier": work.billing_identifier,
-            "quantity": order.num_images,
-            "usd_micros": usd_micros(amount),
-            "credit_millis": usd_micros(amount) // 10,
-            "qualifier": "estimate" if work.estimate else "exact",
-        }
-        if work.estimate:
-            quote["upper_bound_usd_micros"] = usd_micros(amount)
-        return json_reply(200, quote)
-
     # ------------------------------------------------------------------------------------- polling
 
     def poll(self, generation_id: str, headers: Mapping[str, str]) -> Reply:
@@ -273,7 +244,7 @@ class V2Api:
             return json_reply(404, {"error": "Generation not found."})
         data = self._render(generation) if generation.status == "completed" else None
         with self._lock:
-            return json_reply(200, self._status(generation, data))
+            return json_reply(200, status_document(generation, data))
 
     def _poll_slot(self) -> int | None:
         """None when this poll may be answered; else the seconds to wait (the limit is per organisation)."""
@@ -287,19 +258,3 @@ class V2Api:
             self._polls.append(now)
             self.poll_counts.answered += 1
             return None
-
-    def _status(self, generation: Generation, data: list[dict[str, Any]] | None) -> dict[str, Any]:
-        created = datetime.fromtimestamp(generation.created, tz=UTC).isoformat()
-        document: dict[str, Any] = {
-            "generation_id": generation.generation_id,
-            "status": generation.status,
-            "created": created,
-        }
-        if generation.status == "failed":
-            document["failure_reason"] = reference_v2.FAILURE_REASON
-        elif generation.status == "completed":
-            document["response_type"] = "url"
-            document["data"] = [{"object_type": "image.generation", **item} for item in data or ()]
-            if generation.work.estimate and generation.usage_usd is not None:
-                document["usage_cost_usd_micros"] = usd_micros(generation.usage_usd)
-        return document

@@ -14,10 +14,8 @@ import socket
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -25,32 +23,23 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import structlog
 
 from remixd.clock import SYSTEM_CLOCK, Clock
-from remixd.config.model import Config, InboxConfig, UiConfig
+from remixd.config.model import Config, UiConfig
 from remixd.errors import RemixdError
-from remixd.journal.browse import GalleryQuery, JournalReader, reader
-from remixd.journal.records import INPUT_STATES, InputState
-from remixd.review import images, pages
+from remixd.journal.browse import reader
+from remixd.review import images, pages, views
 from remixd.review.security import HEADERS, Guard
+from remixd.review.views import Answer, Refused, html
 
 log = structlog.get_logger(__name__)
 
 MAX_QUERY = 2048  # characters; a longer query string is refused before it is parsed
 MAX_FORM = 4096  # bytes of a POST body
-MAX_TEXT = 200  # characters of a search
 MAX_STREAMS = 16  # pages open at once with a live overview; each holds a thread
 TICK_S = 1.0  # how often a live page looks for news
 KEEPALIVE_S = 15.0
-PAGE_SIZE = 24
 MAX_NOTES = 100  # retry outcomes kept for the page that follows the POST
 RECOUNT_S = 60.0  # "failed in the last day" moves with the clock, not only with the journal
-MAX_ID_DIGITS = 12
 SHUTDOWN_POLL_S = 0.05  # how soon stop() is noticed (the default half second slows every stop)
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
-STATIC = {
-    item.name: (item.read_bytes(), STATIC_TYPES[Path(item.name).suffix])
-    for item in resources.files("remixd.review").joinpath("static").iterdir()
-    if Path(item.name).suffix in STATIC_TYPES
-}
 _ID = r"(\d{1,12})"
 _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     (method, re.compile(pattern), name)
@@ -68,22 +57,6 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("POST", rf"/reroll/{_ID}", "reroll"),
     )
 )
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: bytes
-    content_type: str = "text/html; charset=utf-8"
-    headers: tuple[tuple[str, str], ...] = ()
-    cache: str = "no-store"
 
 
 class ReviewServer:
@@ -170,10 +143,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             answer = self._route(app, method)
         except Refused as refused:
-            answer = _page(refused.status, "error.html", message=refused.message)
+            answer = html(refused.status, "error.html", message=refused.message)
         except Exception:  # a bug in one page never stops the daemon; the browser gets no traceback
             log.exception("remixd.ui.failed", path=urlsplit(self.path).path[:200])
-            answer = _page(500, "error.html", message="the page failed; remixd's log says why")
+            answer = html(500, "error.html", message="the page failed; remixd's log says why")
         if answer is not None:
             self._send(answer)
 
@@ -198,79 +171,13 @@ class _Handler(BaseHTTPRequestHandler):
             match = pattern.fullmatch(parts.path)
             if match is not None and route_method == method:
                 arguments = [int(group) if group.isdigit() else group for group in match.groups()]
-                return getattr(self, f"_{name}")(app, query, *arguments)  # type: ignore[no-any-return]
+                # Pages and images answer from the journal and the config alone (views.py); the live stream
+                # and the actions read the request itself, so they are the handler's own.
+                view = getattr(views, name, None) or getattr(self, f"_{name}")
+                return view(app, query, *arguments)  # type: ignore[no-any-return]
             if match is not None:
                 raise Refused(405, f"use {route_method}")
         raise Refused(404, "no such page")
-
-    # -- pages -----------------------------------------------------------------------------------------------
-
-    def _home(self, app: ReviewServer, query: dict[str, list[str]]) -> Answer:
-        gallery = _gallery_query(query)
-        with reader(app.journal_path) as journal:
-            listing = self._listing(app, journal, gallery)
-            rules = journal.rules()
-            context = self._frame(app, journal)
-        return _page(200, "index.html", **context, **listing, rules=rules, states=INPUT_STATES)
-
-    def _gallery(self, app: ReviewServer, query: dict[str, list[str]]) -> Answer:
-        with reader(app.journal_path) as journal:
-            listing = self._listing(app, journal, _gallery_query(query))
-        return _page(200, "gallery_list.html", **listing, csrf=app.guard.csrf)
-
-    def _failures(self, app: ReviewServer, query: dict[str, list[str]]) -> Answer:
-        with reader(app.journal_path) as journal:
-            listing = self._listing(app, journal, _gallery_query(query, state="failed"))
-            context = self._frame(app, journal)
-        retried = _number(query.get("retried"))
-        notes = app.notes.get(retried, ()) if retried is not None else ()
-        return _page(200, "failures.html", **context, **listing, notes=notes)
-
-    def _failure_list(self, app: ReviewServer, query: dict[str, list[str]]) -> Answer:
-        with reader(app.journal_path) as journal:
-            listing = self._listing(app, journal, _gallery_query(query, state="failed"))
-        return _page(200, "failures_list.html", **listing, csrf=app.guard.csrf)
-
-    def _detail(self, app: ReviewServer, _query: dict[str, list[str]], input_id: int) -> Answer:
-        with reader(app.journal_path) as journal:
-            record = journal.get_input(input_id)
-            if record is None:
-                raise Refused(404, f"no input {input_id} in the journal")
-            context = self._frame(app, journal)
-        inbox = _inbox(app.config(), record.inbox)
-        item = pages.card(record, images.input_path(record, inbox) is not None)
-        notes = app.notes.get(input_id, ()) if "noted" in _query else ()
-        return _page(200, "input.html", **context, card=item, notes=notes, reroll=app.reroll is not None)
-
-    def _listing(self, app: ReviewServer, journal: JournalReader, gallery: GalleryQuery) -> dict[str, Any]:
-        page = journal.gallery(gallery)
-        config = app.config()
-        cards = [pages.card(r, images.input_path(r, _inbox(config, r.inbox)) is not None) for r in page.inputs]
-        filters = {
-            key: value
-            for key, value in (("q", gallery.text), ("inbox", gallery.inbox), ("rule", gallery.rule))
-            if value
-        }
-        if gallery.state is not None and gallery.state != "failed":
-            filters["state"] = gallery.state
-        return {
-            "cards": cards,
-            "query": gallery,
-            "filters": filters,
-            "newer": None if page.newer is None else urlencode({**filters, "after": page.newer}),
-            "older": None if page.older is None else urlencode({**filters, "before": page.older}),
-            "live": gallery.before is None and gallery.after is None,
-            "live_query": urlencode(filters),
-        }
-
-    def _frame(self, app: ReviewServer, journal: JournalReader) -> dict[str, Any]:
-        """What every full page shows around its content: the overview and the CSRF token for its forms."""
-        return {"overview": self._overview(app, journal), "csrf": app.guard.csrf}
-
-    def _overview(self, app: ReviewServer, journal: JournalReader) -> dict[str, Any]:
-        now = app.clock.utcnow()
-        counts = journal.overview(since=now - timedelta(days=1), today=now.date())
-        return pages.overview(counts, app.live(), app.config().budget)
 
     # -- live ------------------------------------------------------------------------------------------------
 
@@ -330,45 +237,6 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return peeked == b""
 
-    # -- images and assets -----------------------------------------------------------------------------------
-
-    def _input_image(self, app: ReviewServer, _query: dict[str, list[str]], size: str, input_id: int) -> Answer:
-        with reader(app.journal_path) as journal:
-            record = journal.get_input(input_id)
-        path = None if record is None else images.input_path(record, _inbox(app.config(), record.inbox))
-        if path is None:
-            raise Refused(404, f"input {input_id} has no image to show (deleted, or not in the journal)")
-        return self._image(app, path, size, f"input-{input_id}")
-
-    def _result_image(
-        self, app: ReviewServer, _query: dict[str, list[str]], size: str, job_id: int, index: int
-    ) -> Answer:
-        with reader(app.journal_path) as journal:
-            job = journal.get_job(job_id)
-            record = None if job is None else journal.get_input(job.input_id)
-        inbox = None if record is None else _inbox(app.config(), record.inbox)
-        path = None if job is None else images.result_path(job, index, inbox)
-        if path is None:
-            raise Refused(404, f"result {job_id}/{index} has no image (withheld, or not in the journal)")
-        return self._image(app, path, size, f"result-{job_id}-{index}")
-
-    def _image(self, app: ReviewServer, path: Path, size: str, key: str) -> Answer:
-        try:
-            served = app.thumbnails.thumbnail(path, key) if size == "thumb" else app.thumbnails.full(path, key)
-        except (OSError, ValueError, RemixdError) as error:  # e.g. the unreadable input that failed for it
-            log.warning("remixd.ui.image_unreadable", file=str(path), error=str(error))
-            if size == "thumb":
-                body, content_type = STATIC["unreadable.svg"]
-                return Answer(200, body, content_type)
-            raise Refused(404, "that image cannot be read") from None
-        return Answer(200, served.body, served.content_type, cache="private, max-age=3600")
-
-    def _static(self, _app: ReviewServer, _query: dict[str, list[str]], name: str) -> Answer:
-        if name not in STATIC:
-            raise Refused(404, "no such file")
-        body, content_type = STATIC[name]
-        return Answer(200, body, content_type, cache="private, max-age=3600")
-
     # -- actions ---------------------------------------------------------------------------------------------
 
     def _retry(self, app: ReviewServer, _query: dict[str, list[str]], input_id: int) -> Answer:
@@ -410,32 +278,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(answer.body)
         except OSError:
             self.close_connection = True  # the browser went away
-
-
-def _page(status: int, template: str, **values: Any) -> Answer:
-    return Answer(status, pages.render(template, **values))
-
-
-def _gallery_query(query: dict[str, list[str]], state: InputState | None = None) -> GalleryQuery:
-    def first(key: str) -> str | None:
-        values = query.get(key)
-        return values[0].strip() if values and values[0].strip() else None
-
-    wanted = first("state")
-    return GalleryQuery(
-        text=(first("q") or "")[:MAX_TEXT],
-        inbox=first("inbox"),
-        rule=first("rule"),
-        state=state or next((known for known in INPUT_STATES if known == wanted), None),
-        before=_number(query.get("before")),
-        after=_number(query.get("after")),
-        limit=PAGE_SIZE,
-    )
-
-
-def _number(values: list[str] | None) -> int | None:
-    return int(values[0]) if values and values[0].isdigit() and len(values[0]) <= MAX_ID_DIGITS else None
-
-
-def _inbox(config: Config, path: str) -> InboxConfig | None:
-    return next((inbox for inbox in config.inboxes if str(inbox.path) == path), None)

@@ -1,20 +1,17 @@
 """The sandbox's behaviour, free of HTTP plumbing: a request (method, target, headers, body) becomes a Reply.
 
-Order of checks for a remix, chosen so each failure costs what Ideogram says it costs:
-route -> auth -> injected 429/5xx -> multipart -> validation (400) -> safety (422) -> in-flight limit (429)
--> latency and hold -> work (images, URLs) -> bill -> injected 500 / reset after the work.
+`Sandbox` holds the state every route shares (accounts, in-flight images, stored images, faults, the clock),
+routes a request, and answers what the routes have in common (authentication, 400s, the in-flight 429) and
+the image downloads; the remixes are `legacy.py` (legacy and 3.0) and `v2.py`.
 """
-
 from __future__ import annotations
 
-import dataclasses
 import re
 import secrets
 import threading
 import urllib.parse
 from collections import deque
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -23,22 +20,18 @@ import structlog
 from remixd.clock import Clock
 from remixd.sandbox import reference, reference_v2
 from remixd.sandbox.control import handle_control
-from remixd.sandbox.multipart import MultipartError, parse_multipart
+from remixd.sandbox.legacy import LegacyApi
 from remixd.sandbox.options import Faults, SandboxOptions
-from remixd.sandbox.replies import Action, Reply, echo_key, json_reply, problem
-from remixd.sandbox.results import make_items
+from remixd.sandbox.replies import Action, Reply, json_reply, problem
 from remixd.sandbox.state import (
     Accounts,
     DownloadRecord,
     ImageStore,
     InflightCounter,
-    PartInfo,
     ReceivedRequest,
     RecordDraft,
 )
 from remixd.sandbox.v2 import V2Api
-from remixd.sandbox.validation import BadRequest, Order, Submission, extract_legacy, validate_legacy
-from remixd.sandbox.validation_v3 import extract_v3, validate_v3
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +63,7 @@ class Sandbox:
         self._gate.set()
         self._stopping = threading.Event()
         self.v2 = V2Api(self)
+        self.legacy = LegacyApi(self, clock)
         self.base_url = ""  # set by the server once it is bound
         self.use_host_header = False  # bound to a wildcard address: URLs follow the Host the client used
 
@@ -182,62 +176,8 @@ class Sandbox:
         if route in (reference.LEGACY_PATH, reference.V3_PATH):
             if method != "POST":
                 return problem(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
-            return self._remix(route == reference.V3_PATH, path, headers, body)
+            return self.legacy.remix(route == reference.V3_PATH, path, headers, body)
         return problem(404, "Not Found", "The requested URL was not found on the server.")
-
-    def _remix(self, v3: bool, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        started_wall, started = self.now(), self._clock.monotonic()
-        draft = RecordDraft(path=path)
-        reply, order = self._remix_steps(v3, headers, body, draft, started_wall)
-        status = None if reply.action == "reset" else reply.status
-        self.record(draft, status)
-        log.info(
-            "remixd.sandbox.request",
-            path=path,
-            status=status,
-            auth_scheme=draft.auth_scheme,
-            images=order.num_images if order else 0,
-            billed_usd=float(draft.billed),
-            duration_ms=round((self._clock.monotonic() - started) * 1000, 1),
-        )
-        return reply
-
-    def _remix_steps(  # noqa: PLR0911 - one return per check, in the order the API applies them
-        self, v3: bool, headers: Mapping[str, str], body: bytes, draft: RecordDraft, started_wall: float
-    ) -> tuple[Reply, Order | None]:
-        draft.auth_scheme, draft.key_valid, auth_error = self.authenticate(headers)
-        if not draft.key_valid:
-            status = self.options.auth_status_v3 if v3 else self.options.auth_status_legacy
-            return json_reply(status, {"error": auth_error}), None
-        if self.take("rate_limit_next"):
-            return self.inflight_reply(), None
-        if self.take("fail_before_next"):
-            status = self.faults().fail_before_status
-            return json_reply(status, {"error": "The service is temporarily unavailable (sandbox fault)."}), None
-        try:
-            parts = parse_multipart(body, headers.get("content-type"))
-            draft.parts = tuple(PartInfo(p.name, p.filename, p.content_type, len(p.data)) for p in parts)
-            submission: Submission = extract_v3(parts) if v3 else extract_legacy(parts)
-            draft.fields, draft.image = submission.fields, submission.image
-            order = validate_v3(submission, self.options) if v3 else validate_legacy(submission, self.options)
-        except MultipartError as error:
-            return self.bad_request(400, str(error)), None
-        except BadRequest as error:
-            return self.bad_request(error.status, error.detail), None
-        token = self.options.forbidden_token
-        if token and token in order.prompt:
-            return json_reply(422, {"error": reference.SAFETY_ERROR}), order
-        if not self.inflight.try_acquire(order.num_images, self.options.inflight_limit):
-            return self.inflight_reply(), order
-        try:
-            reply = self._work(order, draft, headers.get("host"), started_wall)
-            if reply.status == HTTPStatus.OK and self.take("echo_key_next"):
-                reply = echo_key(reply, headers)
-            if reply.status == HTTPStatus.OK and self.take("drip_answers_next"):
-                reply = dataclasses.replace(reply, action="drip")
-            return reply, order
-        finally:
-            self.inflight.release(order.num_images)
 
     def authenticate(self, headers: Mapping[str, str]) -> tuple[str | None, bool, str]:
         mode = self.options.auth
@@ -276,16 +216,6 @@ class Sandbox:
             "max_inflight_requests": limit,
         }
         return json_reply(429, document, headers)
-
-    def _work(self, order: Order, draft: RecordDraft, host: str | None, started_wall: float) -> Reply:
-        self.wait_latency()
-        data = make_items(self, order, self.faults(), host)
-        draft.billed = self.accounts.charge(order.price_key, order.price_per_image, order.num_images)
-        if self.take("fail_after_next"):
-            return json_reply(500, {"error": "Internal server error (sandbox fault, after the work was billed)."})
-        created = datetime.fromtimestamp(started_wall, tz=UTC).isoformat(timespec="microseconds")
-        action: Action = "reset" if self.take("reset_after_next") else "send"
-        return json_reply(200, {"created": created, "data": data}, action=action)
 
     def _download(self, path: str, query: str) -> Reply:
         match = _IMAGE_PATH.fullmatch(path)

@@ -4,6 +4,7 @@
 routes a request, and answers what the routes have in common (authentication, 400s, the in-flight 429) and
 the image downloads; the remixes are `legacy.py` (legacy and 3.0) and `v2.py`.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,17 +1,12 @@
-"""HTTP plumbing for the sandbox: a ThreadingHTTPServer around ``app.Sandbox``, its lifecycle, and the
-standalone entry point behind ``remixd sandbox``.
+"""The sandbox server: ``app.Sandbox`` on loopback (its wire is ``handler.py``), its lifecycle, the
+introspection and controls tests use, and the standalone entry point behind ``remixd sandbox``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import socket
-import struct
 import threading
 from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -19,8 +14,8 @@ import structlog
 
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.sandbox.app import Sandbox
+from remixd.sandbox.handler import HttpServer
 from remixd.sandbox.options import Faults, SandboxOptions
-from remixd.sandbox.replies import Reply, problem
 from remixd.sandbox.state import Ledger, ReceivedRequest
 from remixd.sandbox.v2 import PollCounts
 
@@ -28,138 +23,6 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_PORT = 8787
 _JOIN_TIMEOUT_S = 5.0
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as clients with connection pools expect
-    server_version = "remixd-sandbox"
-    timeout = 120  # a silent client must not hold a thread forever
-    # Headers and body are two writes: with Nagle on, the body waits for the client's delayed ACK (40 ms on
-    # Linux), so a kept-alive poll took 50 ms instead of 1 and the sandbox, not the client, set the pace.
-    disable_nagle_algorithm = True
-    server: _HttpServer
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
-
-    def _serve(self) -> None:
-        body, early = self._read_body()
-        if early is not None:
-            self.close_connection = True
-            self._send(early)
-            return
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        try:
-            reply = self.server.sandbox.handle(self.command, self.path, headers, body)
-        except Exception:
-            log.exception("remixd.sandbox.crashed", path=self.path)
-            reply = problem(500, "Internal Server Error", "The sandbox failed; see its log.")
-        self._send(reply)
-
-    def _read_body(self) -> tuple[bytes, Reply | None]:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return b"", problem(411, "Length Required", "send a Content-Length; chunked bodies are not accepted")
-        text = self.headers.get("Content-Length")
-        if text is None:
-            return b"", None
-        if not text.strip().isdigit():
-            return b"", problem(400, "Bad Request", "malformed Content-Length")
-        length = int(text)
-        if length > self.server.sandbox.options.max_request_bytes:
-            limit = self.server.sandbox.options.max_request_bytes
-            return b"", problem(413, "Request Entity Too Large", f"the body may be at most {limit} bytes")
-        return self.rfile.read(length), None
-
-    def _send(self, reply: Reply) -> None:
-        if reply.action == "reset":
-            # RST instead of an answer: SO_LINGER 0 makes close() abort the connection.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.connection.close()
-            return
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        if reply.action in ("truncate", "drip") or self.close_connection:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        # A truncated download: the full Content-Length promised, half the bytes sent, then the close.
-        body = reply.body[: len(reply.body) // 2] if reply.action == "truncate" else reply.body
-        with contextlib.suppress(OSError):  # the client may have gone; nothing to tell it
-            if reply.action != "drip":
-                self.wfile.write(body)
-                return
-            # A slow server that never goes quiet for long: no per-read timeout ever fires.
-            interval = self.server.sandbox.faults().drip_interval_s
-            for index in range(len(body)):
-                self.wfile.write(body[index : index + 1])
-                self.wfile.flush()
-                if not self.server.sandbox.pause(interval):
-                    return
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own refusals (bad request line, oversized headers) as JSON too, not HTML."""
-        self.close_connection = True
-        try:
-            phrase = HTTPStatus(code).phrase
-        except ValueError:
-            phrase = "Error"
-        self._send(problem(code, phrase, explain or message or phrase))
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("remixd.sandbox.http", message=format % args)
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        self._tracking = threading.Lock()
-        self._connections: set[socket.socket] = set()
-        self._handler_threads: set[threading.Thread] = set()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self.process_request_thread,
-            args=(request, client_address),
-            daemon=True,
-            name="remixd-sandbox-connection",
-        )
-        with self._tracking:
-            self._connections.add(request)
-            self._handler_threads.add(thread)
-        thread.start()
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._tracking:
-                self._connections.discard(request)
-                self._handler_threads.discard(threading.current_thread())
-
-    def close_connections(self) -> list[threading.Thread]:
-        """Wake idle keep-alive handlers so they exit; returns the threads to join."""
-        with self._tracking:
-            connections, threads = list(self._connections), list(self._handler_threads)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        return threads
 
 
 class SandboxServer:
@@ -176,14 +39,14 @@ class SandboxServer:
         self.host = host
         self.port = port
         self._sandbox = Sandbox(self.options, clock)
-        self._httpd: _HttpServer | None = None
+        self._httpd: HttpServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
 
     def start(self) -> str:
         if self._httpd is not None:
             return self.base_url
-        httpd = _HttpServer((self.host, self.port), self._sandbox)
+        httpd = HttpServer((self.host, self.port), self._sandbox)
         bound_host, bound_port = httpd.server_address[:2]
         shown = bound_host if isinstance(bound_host, str) else bound_host.decode()
         if shown in ("0.0.0.0", "::"):  # noqa: S104 - detecting a wildcard bind, not making one

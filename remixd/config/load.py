@@ -32,10 +32,10 @@ from remixd.config.model import (
     Rule,
     RuleSchema,
     UiConfig,
-    config_warnings,
 )
 from remixd.config.reader import ConfigFile, KeyPath
 from remixd.config.references import check_references
+from remixd.config.warnings import config_warnings
 from remixd.errors import ConfigError, Problem
 from remixd.files import templates
 from remixd.ideogram.requests import RemixRequest

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from remixd.config.load import load_config
-from remixd.config.model import SERVICE_CONFIG_DIR, SERVICE_WRITABLE, config_warnings
+from remixd.config.warnings import SERVICE_CONFIG_DIR, SERVICE_WRITABLE, config_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ("remixd.service", "remixd@.service")

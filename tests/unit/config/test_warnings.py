@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from remixd.config.load import load_config
-from remixd.config.model import config_warnings
+from remixd.config.warnings import config_warnings
 from tests.unit.config.test_config import MINIMAL, write
 
 BUDGET = "budget: {max_usd_per_day: 5}\n"

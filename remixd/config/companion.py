@@ -10,8 +10,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from remixd.config.load import Builder
 from remixd.config.reader import ConfigFile, KeyPath
+from remixd.config.rule_build import RuleBuilder
 from remixd.errors import InputError
 from remixd.ideogram.requests import RemixRequest
 from remixd.rules import template_problems
@@ -33,7 +33,7 @@ def overridden(request: RemixRequest, path: Path, text: str) -> RemixRequest:
         def where(loc: KeyPath) -> KeyPath:
             return loc
 
-        remix = Builder(located, path).request(merged, where, "", {})
+        remix = RuleBuilder(located, path.parent).request(merged, where, "", {})
         if isinstance(data.get("prompt"), str):
             for message, fix in template_problems(data["prompt"]):
                 located.add(("prompt",), message, fix)

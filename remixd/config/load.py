@@ -1,9 +1,10 @@
 """The YAML config file -> `Config`, loaded once. Every problem is reported at once, located.
 
 `config.reader` reads the YAML keeping the line of every value and turns pydantic's errors into located
-problems; `config.model` holds the schema and the frozen objects; this module holds the checks. Schema errors come
-first, section by section (a broken `api:` does not hide a broken rule), then the cross-field checks: rule
-names, inbox rule lists, prompt placeholders, and folders that would feed results back in.
+problems; `config.model` holds the schema and the frozen objects; `config.rule_build` checks the rules and
+their requests; this module holds the other checks. Schema errors come first, section by section (a broken
+`api:` does not hide a broken rule), then the cross-field checks: rule names, inbox rule lists, prompt
+placeholders, and folders that would feed results back in.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
 
 from remixd.config.credentials import key_is_set
 from remixd.config.model import (
@@ -30,20 +28,14 @@ from remixd.config.model import (
     MetricsConfig,
     OutputsConfig,
     Rule,
-    RuleSchema,
     UiConfig,
 )
 from remixd.config.reader import ConfigFile, KeyPath
-from remixd.config.references import check_references
+from remixd.config.rule_build import RuleBuilder, outputs_section
 from remixd.config.warnings import config_warnings
-from remixd.errors import ConfigError, Problem
+from remixd.errors import ConfigError
 from remixd.files import templates
-from remixd.ideogram.requests import RemixRequest
-from remixd.rules import compile_glob, template_problems
-
-# Fields that exclude each other: a rule setting one of a group replaces the whole group from `defaults`.
-MATCH_INPUT = "match_input"  # aspect_ratio: the route's ratio nearest to each input's
-_EXCLUSIVE_GROUPS = (("aspect_ratio", "resolution"), ("style_type", "style_codes"))
+from remixd.rules import compile_glob
 
 
 def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
@@ -58,34 +50,6 @@ def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
     if located.problems or config is None:
         raise ConfigError(sorted(located.problems, key=lambda problem: problem.line or 0))
     return dataclasses.replace(config, warnings=config_warnings(config, has_key=key_is_set(config.api, env)))
-
-
-def _canonical(key: str) -> str:
-    return "magic_prompt_option" if key == "magic_prompt" else key
-
-
-def _merge(
-    defaults: dict[str, Any], request: dict[str, Any], path: KeyPath
-) -> tuple[dict[str, Any], dict[str, KeyPath]]:
-    """`defaults` under the rule's request, and where each field was written (for error lines).
-
-    A rule setting one field of an exclusive pair (aspect_ratio/resolution, style_type/style_codes) drops
-    the whole pair from the defaults: `resolution:` in a rule means "this size", not "also this size".
-    """
-    own = {_canonical(key) for key in request}
-    for group in _EXCLUSIVE_GROUPS:
-        if own & set(group):
-            own |= set(group)
-    merged: dict[str, Any] = {}
-    origin: dict[str, KeyPath] = {"prompt": (*path, "request", "prompt")}
-    for key, value in defaults.items():
-        if _canonical(key) not in own:
-            merged[key] = value
-            origin[_canonical(key)] = ("defaults", key)
-    for key, value in request.items():
-        merged[key] = value
-        origin[_canonical(key)] = (*path, "request", key)
-    return merged, origin
 
 
 class Builder:
@@ -123,10 +87,10 @@ class Builder:
         )
         ui = self._ui(data)
         defaults = data.get("defaults") or {} if _is_mapping(data, "defaults") else {}
-        outputs = self._outputs(data, ()) or OutputsConfig()
+        outputs = outputs_section(self.located, data, ()) or OutputsConfig()
         raw_rules: list[Any] = data["rules"] if isinstance(data.get("rules"), list) else []
         written = [item["name"] for item in raw_rules if isinstance(item, dict) and isinstance(item.get("name"), str)]
-        rules = self._rules(raw_rules, defaults)
+        rules = RuleBuilder(self.located, self.base).rules(raw_rules, defaults)
         raw_inboxes: list[Any] = data["inboxes"] if isinstance(data.get("inboxes"), list) else []
         inboxes = [
             self._inbox(item, ("inboxes", index), written, outputs, rules) for index, item in enumerate(raw_inboxes)
@@ -173,109 +137,6 @@ class Builder:
             self.located.add(path, f"not a usable path ({error})", "write a plain folder path")
             return None
 
-    def _outputs(self, item: dict[str, Any], path: KeyPath) -> OutputsConfig | None:
-        """The `outputs:` of the top level, an inbox or a rule; None when absent or invalid (then reported)."""
-        value = item.get("outputs")
-        if not isinstance(value, dict):
-            return None  # absent, or not a mapping: the schema of the section around it reports that
-        return self.located.schema(OutputsConfig, value, (*path, "outputs"))
-
-    def _rules(self, raw: list[Any], defaults: dict[str, Any]) -> list[Rule | None]:
-        rules: list[Rule | None] = []
-        first_line: dict[str, int] = {}
-        from_defaults: dict[Problem, list[str]] = {}
-        for index, item in enumerate(raw):
-            path: KeyPath = ("rules", index)
-            if not isinstance(item, dict):
-                self.located.add(
-                    path,
-                    "a rule must be a mapping with name:, match: and request:",
-                    "see config.example.yaml",
-                )
-                rules.append(None)
-                continue
-            name = item.get("name")
-            if isinstance(name, str) and name in first_line:
-                message = f"rule name '{name}' is already used at line {first_line[name]}"
-                self.located.add((*path, "name"), message, "give every rule its own name")
-            elif isinstance(name, str):
-                first_line[name] = self.located.line((*path, "name"))
-            rules.append(self._rule(item, path, defaults, from_defaults))
-        for problem, names in from_defaults.items():  # one line per bad default, naming the rules it breaks
-            where = ("rules " if len(names) > 1 else "rule ") + ", ".join(f"'{name}'" for name in names)
-            self.located.problems.append(dataclasses.replace(problem, message=f"{problem.message} (in {where})"))
-        return rules
-
-    def _rule(
-        self,
-        item: dict[str, Any],
-        path: KeyPath,
-        defaults: dict[str, Any],
-        from_defaults: dict[Problem, list[str]],
-    ) -> Rule | None:
-        located = self.located
-        before = len(located.problems)
-        schema = located.schema(RuleSchema, item, path)
-        patterns: list[re.Pattern[str]] = []
-        globs = item.get("match")
-        for index, glob in enumerate(globs if isinstance(globs, list) else []):
-            try:
-                if isinstance(glob, str):
-                    patterns.append(compile_glob(glob))
-            except ValueError as error:
-                located.add((*path, "match", index), str(error), "globs are relative to the inbox, e.g. '*.jpg'")
-        request = item.get("request")
-        if not isinstance(request, dict):
-            return None
-        merged, origin = _merge(defaults, request, path)
-        ratio = merged.get("aspect_ratio")
-        if isinstance(ratio, str) and re.fullmatch(r"\d+:\d+", ratio):  # `4:3` as people write it means 4x3
-            merged["aspect_ratio"] = ratio.replace(":", "x")
-        match_input = merged.get("aspect_ratio") == MATCH_INPUT
-        if match_input:  # chosen per input; the rest of the request is checked as written
-            del merged["aspect_ratio"]
-        request_path: KeyPath = (*path, "request")
-
-        def where(loc: KeyPath) -> KeyPath:  # a field comes from the rule or from `defaults:`
-            return (*origin.get(str(loc[0]), (*request_path, loc[0])), *loc[1:]) if loc else request_path
-
-        remix = self.request(merged, where, str(item.get("name")), from_defaults)
-        if match_input and remix is not None:
-            ratio_at = origin.get("aspect_ratio", (*request_path, "aspect_ratio"))
-            if not remix.route.takes("aspect_ratio"):
-                located.add(ratio_at, f"model {remix.model} takes no aspect_ratio", "remove aspect_ratio")
-            elif remix.resolution is not None:
-                located.add(ratio_at, "aspect_ratio: match_input and resolution are both set", "keep one")
-        if isinstance(merged.get("prompt"), str):
-            for message, fix in template_problems(merged["prompt"]):
-                located.add(origin["prompt"], message, fix)
-        outputs = self._outputs(item, path)
-        if schema is None or remix is None or len(located.problems) != before:
-            return None
-        return Rule(schema.name, schema.match, schema.continue_, remix, tuple(patterns), outputs, match_input)
-
-    def request(
-        self,
-        merged: dict[str, Any],
-        where: Callable[[KeyPath], KeyPath],
-        rule_name: str,
-        from_defaults: dict[Problem, list[str]],
-    ) -> RemixRequest | None:
-        """The rule's request, its reference images checked and their paths made absolute."""
-        try:
-            remix = RemixRequest.model_validate(merged)
-        except ValidationError as error:
-            for problem in self.located.convert(error, RemixRequest, where):
-                if problem.key_path.startswith("defaults."):
-                    from_defaults.setdefault(problem, []).append(rule_name)
-                else:
-                    self.located.problems.append(problem)
-            return None
-        remix, problems = check_references(remix, self.base)
-        for loc, message, fix in problems:
-            self.located.add(where(loc), message, fix)
-        return remix
-
     def _inbox(
         self, item: Any, path: KeyPath, written: list[str], outputs: OutputsConfig, rules: list[Rule | None]
     ) -> InboxConfig | None:
@@ -313,7 +174,7 @@ class Builder:
                 compile_glob(glob) if isinstance(glob, str) else None
             except ValueError as error:
                 located.add((*path, "ignore", index), str(error), "globs are relative to the inbox, e.g. '*.xmp'")
-        own_outputs = outputs.under(self._outputs(item, path))
+        own_outputs = outputs.under(outputs_section(self.located, item, path))
         self._check_output_name(item, path, [rule for rule in rules if rule and rule.name in (names or written)])
         if schema is None:
             return None

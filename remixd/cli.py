@@ -7,10 +7,6 @@ import json
 import os
 import signal
 import sys
-import threading
-import time
-from collections import Counter
-from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 from types import FrameType
@@ -162,11 +158,12 @@ def _once(args: argparse.Namespace) -> ExitStatus:
 
 def _once_locked(config: Config, args: argparse.Namespace) -> ExitStatus:
     from remixd.daemon.parts import build_parts
+    from remixd.daemon.progress import ProgressBar, summary_line
     from remixd.daemon.service import Service
 
     progress = None
     if sys.stderr.isatty():
-        progress = _ProgressBar(sys.stderr, lambda: service.gates.budget.spent_today().usd - spent_before)
+        progress = ProgressBar(sys.stderr, lambda: service.gates.budget.spent_today().usd - spent_before)
         logs.configure(args.log_format, args.log_level, stream=progress)  # log lines go above the bar
     service = Service(build_parts(config, environ=os.environ), mode="once", progress=progress)
     spent_before = service.gates.budget.spent_today().usd
@@ -186,16 +183,7 @@ def _once_locked(config: Config, args: argparse.Namespace) -> ExitStatus:
     summary = service.run()
     if progress is not None:
         progress.close()
-    print(
-        f"{summary.done} done, {summary.duplicate} duplicates, {summary.failed} failed"
-        + (f", {summary.deferred} left for later" if summary.deferred else "")
-        + (
-            f", {summary.withheld_images} image{'s' * (summary.withheld_images != 1)} withheld"
-            if summary.withheld_images
-            else ""
-        ),
-        file=sys.stderr,
-    )
+    print(summary_line(summary), file=sys.stderr)
     if service.gave_up is not None:
         print(f"remixd: stopped early, submissions are paused: {service.gave_up}", file=sys.stderr)
         return ExitStatus.CONFIG if service.gates.auth.is_paused else ExitStatus.INPUT_FAILED
@@ -225,21 +213,13 @@ def _check(args: argparse.Namespace) -> ExitStatus:
 
 
 def _check_key(config: Config) -> ExitStatus:
-    """Only the key, against the API: no journal, no folders, no metrics port, so it works beside a
-    running daemon (which holds the port and the state_dir's lock)."""
-    import requests
+    from remixd.daemon.connection import check_key_alone
 
-    from remixd.clock import Clock
-    from remixd.daemon.connection import ApiConnection
-
-    connection = ApiConnection(os.environ, requests.Session(), Clock())
     try:
-        connection.build_client(config, None).check_key()
+        check_key_alone(config, os.environ)
     except AuthError as error:  # a key the API refuses makes the configuration invalid: exit 2
         print(f"remixd: {error}", file=sys.stderr)
         return ExitStatus.CONFIG
-    finally:
-        connection.close()
     return ExitStatus.OK
 
 
@@ -338,56 +318,3 @@ def _print_problems(error: ConfigError, stream: TextIO) -> None:
     for problem in error.problems:
         print(problem, file=stream)
     print(f"remixd: {error.hint}", file=stream)
-
-
-class _ProgressBar:
-    """`remixd once` on a terminal: one line, redrawn in place, with the run's spend and an ETA.
-
-    Log lines are written through it (`write`): the bar's line is cleared first and the bar drawn again
-    after, so a log line never starts glued to the end of the bar.
-    """
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO, spent_usd: Callable[[], float]) -> None:
-        self._stream = stream
-        self._spent_usd = spent_usd
-        self._lock = threading.RLock()
-        self._started = time.monotonic()
-        self._line = ""  # the bar as last drawn; "" until the first input is finished
-        self._pending = ""  # a log line's text until its newline arrives (print writes it in pieces)
-
-    def __call__(self, outcomes: Counter[str], outstanding: int) -> None:
-        finished = sum(outcomes.values())
-        total = finished + outstanding
-        filled = self.WIDTH * finished // total if total else self.WIDTH
-        elapsed = time.monotonic() - self._started
-        eta = f"{elapsed / finished * outstanding:.0f}s" if finished and outstanding else "-"
-        line = (
-            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {finished}/{total}"
-            f"  done {outcomes['done']}  failed {outcomes['failed']}  vanished {outcomes['vanished']}"
-            f"  spent ${self._spent_usd():.2f}  eta {eta}"
-        )
-        with self._lock:
-            self._line = line
-            self._stream.write(f"\r\x1b[K{line}")
-            self._stream.flush()
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._pending += text
-            if "\n" in self._pending:
-                complete, _, self._pending = self._pending.rpartition("\n")
-                self._stream.write(f"\r\x1b[K{complete}\n{self._line}")
-            return len(text)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def isatty(self) -> bool:
-        return self._stream.isatty()
-
-    def close(self) -> None:
-        with self._lock:
-            self._stream.write("\n" if self._line else "")
-            self._line = ""

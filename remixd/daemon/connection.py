@@ -171,3 +171,13 @@ def _probe_request(config: Config) -> RemixRequest | None:
         if rule.request.route.is_v2:
             return rule.request.with_prompt("remixd key check")
     return None
+
+
+def check_key_alone(config: Config, environ: Mapping[str, str]) -> None:
+    """Only the key, against the API: no journal, no folders, no metrics port, so it works beside a
+    running daemon (which holds the port and the state_dir's lock). Raises AuthError when it is refused."""
+    connection = ApiConnection(environ, requests.Session(), Clock())
+    try:
+        connection.build_client(config, None).check_key()
+    finally:
+        connection.close()

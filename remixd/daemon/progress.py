@@ -1,0 +1,79 @@
+"""`remixd once`'s output: the progress bar on a terminal (finished inputs, spend so far, an ETA) and the
+closing summary."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from remixd.daemon.service import Summary
+
+
+class ProgressBar:
+    """`remixd once` on a terminal: one line, redrawn in place, with the run's spend and an ETA.
+
+    Log lines are written through it (`write`): the bar's line is cleared first and the bar drawn again
+    after, so a log line never starts glued to the end of the bar.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO, spent_usd: Callable[[], float]) -> None:
+        self._stream = stream
+        self._spent_usd = spent_usd
+        self._lock = threading.RLock()
+        self._started = time.monotonic()
+        self._line = ""  # the bar as last drawn; "" until the first input is finished
+        self._pending = ""  # a log line's text until its newline arrives (print writes it in pieces)
+
+    def __call__(self, outcomes: Counter[str], outstanding: int) -> None:
+        finished = sum(outcomes.values())
+        total = finished + outstanding
+        filled = self.WIDTH * finished // total if total else self.WIDTH
+        elapsed = time.monotonic() - self._started
+        eta = f"{elapsed / finished * outstanding:.0f}s" if finished and outstanding else "-"
+        line = (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {finished}/{total}"
+            f"  done {outcomes['done']}  failed {outcomes['failed']}  vanished {outcomes['vanished']}"
+            f"  spent ${self._spent_usd():.2f}  eta {eta}"
+        )
+        with self._lock:
+            self._line = line
+            self._stream.write(f"\r\x1b[K{line}")
+            self._stream.flush()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            if "\n" in self._pending:
+                complete, _, self._pending = self._pending.rpartition("\n")
+                self._stream.write(f"\r\x1b[K{complete}\n{self._line}")
+            return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stream.write("\n" if self._line else "")
+            self._line = ""
+
+
+def summary_line(summary: Summary) -> str:
+    """The line `remixd once` ends with: what became of the inputs it took."""
+    return (
+        f"{summary.done} done, {summary.duplicate} duplicates, {summary.failed} failed"
+        + (f", {summary.deferred} left for later" if summary.deferred else "")
+        + (
+            f", {summary.withheld_images} image{'s' * (summary.withheld_images != 1)} withheld"
+            if summary.withheld_images
+            else ""
+        )
+    )

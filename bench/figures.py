@@ -41,6 +41,7 @@ class Sizes:
     storm_latency_s: float = 0.2
     storm_seed: int = 20261201  # the kill moments are drawn from it, so a storm can be replayed
     review_inputs: int = 100_000
+    rebuild_sidecars: int = 100_000
     naive: bool = True  # --skip-naive: leave out the 150 s baseline (e.g. when trying a fix)
 
 
@@ -63,6 +64,7 @@ SMOKE = Sizes(
     storm_kills=3,
     storm_latency_s=0.05,
     review_inputs=2_000,
+    rebuild_sidecars=2_000,
 )
 
 
@@ -459,6 +461,12 @@ def _kill_storm(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[R
     return kill_storm(work, sizes, note)
 
 
+def _rebuild(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
+    from bench.rebuild import rebuild  # its own module, as the plan figure
+
+    return rebuild(work, sizes, note)
+
+
 def _async_v2(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
     from bench.async_v2 import async_v2  # imports this module: loaded when asked for
 
@@ -475,4 +483,5 @@ FIGURES: dict[str, Callable[[Path, Sizes, Callable[[str], None]], list[Row]]] = 
     "killstorm": _kill_storm,
     "async_v2": _async_v2,
     "review": review.review,
+    "rebuild": _rebuild,
 }

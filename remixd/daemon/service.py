@@ -21,6 +21,7 @@ from remixd.daemon.connection import KeyProbe
 from remixd.daemon.folders import check_folders, remove_stale_temps
 from remixd.daemon.notify import Notifier
 from remixd.daemon.parts import Parts
+from remixd.daemon.rebuild import rebuild_from_sidecars
 from remixd.daemon.reload import reload, reread_key
 from remixd.daemon.requeue import Requeue
 from remixd.daemon.views import Views
@@ -238,6 +239,8 @@ class Service:
     def _recover(self) -> None:
         """The journal, not memory, says what to resume: temp files go, unfinished inputs are queued first."""
         remove_stale_temps(self.config.state_dir, self.config.inboxes)
+        if self.journal.is_new():  # lost, deleted or moved: the sidecars say what was done and paid
+            rebuild_from_sidecars(self.journal, self.config.inboxes)
         if self._feed():
             log.info("remixd.recover.resumed", inputs=self.journal.counts()["claimed"])
 

@@ -21,6 +21,7 @@ from remixd.journal import rerolls
 from remixd.journal.compact import compact
 from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
+from remixd.journal.rebuild import Rebuilding
 from remixd.journal.records import Candidate, Disposal, FinishState, InputRecord, JobRecord, Reroll
 from remixd.journal.schema import dump_json, stamp
 from remixd.journal.views import OperatorViews
@@ -37,7 +38,7 @@ _UNFINISHED = "state = 'claimed' OR disposal = 'pending'"
 JOURNAL_NAME = "journal.sqlite3"  # in state_dir
 
 
-class SqliteJournal(JobTransitions, OperatorViews):
+class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
     """The SQLite journal: one connection shared by the worker threads, guarded by a lock."""
 
     def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:

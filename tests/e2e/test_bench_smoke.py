@@ -42,6 +42,7 @@ def test_the_smoke_bench_runs_every_figure(tmp_path: Path) -> None:
         "8 async v2: polls per image",
         "9 review: gallery newest page",
         "9 review: gallery search, no match",
+        "10 rebuild",
     ):
         assert f"| {figure}" in done.stdout, done.stdout
     assert "python -m bench --smoke" in done.stdout

@@ -1,0 +1,129 @@
+"""At the start of a new journal, what the sidecars in the output folders say was done is written back, before
+any input is claimed (README "The sidecars are a second journal").
+
+A journal deleted, lost with its disk, or left behind by a moved state_dir forgot every input it finished; with
+`after: keep` those inputs are still in their inbox, and each was bought again. The sidecars name what made
+each result (the source's sha256, the rule and its fingerprint, the cost and the day it was sent), so the
+duplicate check finds them again and today's budget counts what was already paid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from remixd.config.model import InboxConfig
+from remixd.files.atomic import TEMP_PREFIX
+from remixd.files.sidecar import RESULT_SCHEMA
+from remixd.journal.rebuild import FinishedJob, Rebuilt
+from remixd.journal.sqlite import SqliteJournal
+
+log = structlog.get_logger(__name__)
+
+GroupKey = tuple[str, str, str, str, str, str, int | None]  # inbox, relpath, sha256, rule, fingerprint, sent, reroll
+
+
+def rebuild_from_sidecars(journal: SqliteJournal, inboxes: Sequence[InboxConfig]) -> Rebuilt:
+    """Called only while the journal `is_new()`; says what it found and wrote back."""
+    folders = sorted({inbox.output for inbox in inboxes})
+    jobs, sidecars, unreadable, incomplete = read_finished_jobs(folders)
+    rebuilt = journal.rebuild(jobs)
+    if sidecars or unreadable:
+        log.warning(
+            "remixd.recover.rebuilt",
+            sidecars=sidecars,
+            inputs=rebuilt.inputs,
+            jobs=rebuilt.jobs,
+            spend_usd=rebuilt.usd,
+            incomplete=incomplete,
+            unreadable=unreadable,
+            hint="the journal was new: what the sidecars in the output folders say was done is not sent again",
+        )
+    return rebuilt
+
+
+def read_finished_jobs(folders: Iterable[Path]) -> tuple[list[FinishedJob], int, list[str], int]:
+    """(the jobs, sidecars read, sidecars that could not be read, jobs with fewer sidecars than results)."""
+    groups: dict[GroupKey, list[tuple[int, str, dict[str, Any]]]] = {}
+    seen: set[str] = set()
+    sidecars, unreadable = 0, []
+    for path in (path for folder in folders for path in _json_files(folder)):
+        if path in seen:  # one output folder inside another
+            continue
+        seen.add(path)
+        try:
+            document = json.loads(Path(path).read_bytes())
+            key, index, file = _describe(document, path)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            unreadable.append(path)
+            continue
+        if key is None:
+            continue  # not a result sidecar
+        sidecars += 1
+        groups.setdefault(key, []).append((index, file, document))
+    jobs, incomplete = [], 0
+    for key, results in groups.items():
+        results.sort(key=lambda result: result[0])
+        first = results[0][2]
+        count = int(first["result"]["count"])
+        incomplete += len(results) < count
+        usd = round(float(first["cost_usd"]) * count, 6)
+        inbox, relpath, sha256, rule, fingerprint, sent, reroll = key
+        jobs.append(
+            FinishedJob(
+                inbox=inbox,
+                relpath=relpath,
+                sha256=sha256,
+                rule=rule,
+                fingerprint=fingerprint,
+                files=tuple(file for _, file, _ in results),
+                day=sent[:10],
+                sandbox=bool(first.get("sandbox")),
+                images=count,
+                usd=usd,
+                possible_payments=int(first.get("possible_payments") or 0),
+                reroll=reroll,
+            )
+        )
+    return jobs, sidecars, unreadable, incomplete
+
+
+def _describe(document: Any, path: str) -> tuple[GroupKey | None, int, str]:
+    """The job a sidecar belongs to, its result's index and the file the journal names for it."""
+    if not isinstance(document, dict) or document.get("schema") != RESULT_SCHEMA:
+        return None, 0, path
+    source, rule, image = document["source"], document["rule"], document["image"]
+    if not isinstance(source["sha256"], str):
+        return None, 0, path  # the source could not be read: nothing to find it by
+    reroll = document.get("reroll")
+    key: GroupKey = (
+        str(source["inbox"]),
+        str(source["relpath"]),
+        source["sha256"],
+        str(rule["name"]),
+        str(rule["fingerprint"]),
+        str(document["timings"]["submitted_at"]),
+        None if reroll is None else int(reroll["id"]),
+    )
+    file = path if image is None else str(Path(path).with_name(str(image["file"])))
+    return key, int(document["result"]["index"]), file
+
+
+def _json_files(folder: Path) -> Iterator[str]:
+    """Every *.json under `folder`, with scandir: 100,000 sidecars are read in seconds (bench, figure 10)."""
+    stack = [str(folder)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif entry.name.endswith(".json") and not entry.name.startswith(TEMP_PREFIX):
+                yield entry.path

@@ -1,0 +1,97 @@
+"""A lost journal rebuilt from the sidecars: what was done is never paid for again (README "The sidecars are a
+second journal").
+
+A sidecar on disk means its result is complete, and it names what made it: the source's sha256, the rule and its
+fingerprint, what it cost and when it was sent. With the journal gone (deleted, or state_dir moved), a kept
+input, or the same image dropped again, would be sent and paid for again. Each finished job the sidecars tell of
+is written back in the form compaction leaves (journal.compact): its result key and files for the duplicate
+check (`results`), its spend summed into its day (`spend_days`, so today's budget counts what was already paid)
+and its place in the counts by state (`tallies`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from remixd.journal.compact import result_key
+from remixd.journal.rows import JournalRows
+from remixd.journal.schema import dump_json
+
+_SPEND_DAY = """INSERT INTO spend_days VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT DO UPDATE SET
+    requests = requests + excluded.requests, images = images + excluded.images, usd = usd + excluded.usd"""
+_TALLY = """INSERT INTO tallies VALUES (?, ?, ?)
+    ON CONFLICT DO UPDATE SET count = count + excluded.count"""
+NO_JOB = 0  # `results.job_id` of a rebuilt result: the job that wrote it is in no journal
+
+
+@dataclass(frozen=True)
+class FinishedJob:
+    """One job as its sidecars tell it: one request sent, its results written."""
+
+    inbox: str
+    relpath: str
+    sha256: str  # the source's
+    rule: str
+    fingerprint: str
+    files: tuple[str, ...]  # as the journal keeps them: each result's image, or its sidecar when withheld
+    day: str  # the UTC day its request was sent, YYYY-MM-DD
+    sandbox: bool
+    images: int
+    usd: float
+    possible_payments: int  # earlier requests for it a crash caught in flight: each may have been billed
+    reroll: int | None  # `remixd reroll`'s id: sent again on purpose, paid again, not a result of its own
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    inputs: int
+    jobs: int
+    usd: float
+
+
+def rebuild(db: sqlite3.Connection, jobs: Sequence[FinishedJob]) -> Rebuilt:
+    """Write `jobs` back in the caller's write transaction."""
+    if not jobs:
+        return Rebuilt(0, 0, 0.0)
+    spend: dict[tuple[str, int, str], float] = defaultdict(float)
+    requests: Counter[tuple[str, int, str]] = Counter()
+    images: Counter[tuple[str, int, str]] = Counter()
+    results = []
+    for job in sorted(jobs, key=lambda job: job.reroll is not None):  # the first written result is the original
+        results.append((result_key(job.sha256, job.rule, job.fingerprint), NO_JOB, dump_json(list(job.files))))
+        billed = (job.day, int(job.sandbox), "billed")
+        requests[billed] += 1
+        images[billed] += job.images
+        spend[billed] += job.usd
+        if job.possible_payments:
+            sent = (job.day, int(job.sandbox), "sent")
+            requests[sent] += job.possible_payments
+            images[sent] += job.images * job.possible_payments
+            spend[sent] += job.usd * job.possible_payments
+    db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?)", results)
+    db.executemany(_SPEND_DAY, [(*key, requests[key], images[key], round(spend[key], 6)) for key in requests])
+    inputs = len({(job.inbox, job.relpath, job.sha256, job.reroll) for job in jobs})
+    db.execute(_TALLY, ("inputs", "done", inputs))
+    db.execute(_TALLY, ("jobs", "written", len(jobs)))
+    return Rebuilt(inputs, len(jobs), round(sum(value for key, value in spend.items() if key[2] == "billed"), 6))
+
+
+class Rebuilding(JournalRows):
+    """The lost-journal part of `SqliteJournal` (journal.sqlite)."""
+
+    def is_new(self) -> bool:
+        """Nothing was ever claimed, compacted, kept or spent here: a new journal, or one lost and begun again."""
+        row = self._db.read(
+            "SELECT EXISTS (SELECT 1 FROM inputs) OR EXISTS (SELECT 1 FROM results) "
+            "OR EXISTS (SELECT 1 FROM spend_days) OR EXISTS (SELECT 1 FROM kept)"
+        )[0]
+        return not row[0]
+
+    def rebuild(self, jobs: Sequence[FinishedJob]) -> Rebuilt:
+        """What the sidecars say was done and paid, in one transaction."""
+        with self._db.write(durable=True) as db:
+            return rebuild(db, jobs)

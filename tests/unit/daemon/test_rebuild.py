@@ -1,0 +1,128 @@
+"""A new journal learns from the sidecars what was done and paid, so nothing is bought again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from remixd.config.load import load_config
+from remixd.config.model import InboxConfig
+from remixd.daemon.rebuild import read_finished_jobs, rebuild_from_sidecars
+from remixd.files.sidecar import ImageInfo, ResultPaths, Source, sidecar, write_result
+from remixd.journal.sqlite import SqliteJournal
+from tests.helpers import FakeClock, write_config
+
+SENT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> InboxConfig:
+    return load_config(write_config(tmp_path, None)).inboxes[0]
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[SqliteJournal]:
+    opened = SqliteJournal(tmp_path / "state/journal.sqlite3", FakeClock(SENT))
+    yield opened
+    opened.close()
+
+
+def result(
+    inbox: InboxConfig,
+    stem: str,
+    *,
+    index: int = 1,
+    count: int = 1,
+    sha256: str = "a" * 64,
+    cost_usd: float = 0.08,
+    withheld: bool = False,
+    extra: dict[str, Any] | None = None,
+    possible_payments: int = 0,
+) -> Path:
+    """A result and its sidecar as remixd writes them, for source `stem`.jpg under rule poster."""
+    document = sidecar(
+        source=Source(str(inbox.path), f"{stem}.jpg", sha256, 1234),
+        rule="poster",
+        fingerprint="f" * 64,
+        endpoint="https://api.ideogram.ai/remix",
+        request={"prompt": stem},
+        created="2026-03-01T09:30:01+00:00",
+        route="V_2",
+        generation_id=None,
+        cost_source="table",
+        index=index,
+        count=count,
+        item={"seed": 1},
+        image=None if withheld else ImageInfo(f"{stem}.poster.{index}.png", "b" * 64, 3, 1, 1),
+        cost_usd=round(cost_usd / count, 6),
+        possible_payments=possible_payments,
+        detected_at=SENT,
+        submitted_at=SENT,
+        completed_at=SENT,
+    )
+    document.update(extra or {})
+    image = None if withheld else inbox.output / f"{stem}.poster.{index}.png"
+    write_result(
+        ResultPaths(index, image, inbox.output / f"{stem}.poster.{index}.json"), None if withheld else b"png", document
+    )
+    return image or inbox.output / f"{stem}.poster.{index}.json"
+
+
+def test_a_new_journal_finds_the_sidecars_results_as_duplicates_and_counts_their_spend(
+    inbox: InboxConfig, journal: SqliteJournal
+) -> None:
+    first = result(inbox, "beach", index=1, count=2, cost_usd=0.16)
+    second = result(inbox, "beach", index=2, count=2, cost_usd=0.16, withheld=True)
+    result(inbox, "dune", sha256="c" * 64)
+    assert journal.is_new()
+
+    with capture_logs() as logs:
+        rebuilt = rebuild_from_sidecars(journal, [inbox])
+
+    assert (rebuilt.inputs, rebuilt.jobs, rebuilt.usd) == (2, 2, 0.24)
+    earlier = journal.find_duplicate("a" * 64, "poster", "f" * 64)
+    assert earlier is not None and earlier.files == (str(first), str(second))
+    assert journal.find_duplicate("c" * 64, "poster", "f" * 64) is not None
+    assert journal.find_duplicate("d" * 64, "poster", "f" * 64) is None
+    spent = journal.spent(date(2026, 3, 1))
+    assert (spent.images, spent.usd) == (3, 0.24)  # today's budget counts what was already paid
+    assert journal.counts()["done"] == 2
+    assert not journal.is_new()
+    [said] = [entry for entry in logs if entry["event"] == "remixd.recover.rebuilt"]
+    assert (said["sidecars"], said["inputs"], said["spend_usd"], said["incomplete"]) == (3, 2, 0.24, 0)
+
+
+def test_a_reroll_and_a_possible_payment_are_paid_again_in_the_ledger_not_new_results(
+    inbox: InboxConfig, journal: SqliteJournal
+) -> None:
+    result(inbox, "beach", possible_payments=1)
+    reroll = {"reroll": {"id": 7, "of_input": 1, "seed": 9}}
+    result(inbox, "beach-again", extra=reroll)  # a reroll's sidecar names the same source
+    rebuilt = rebuild_from_sidecars(journal, [inbox])
+    assert rebuilt.jobs == 2
+    spent = journal.spent(date(2026, 3, 1))
+    assert (spent.images, spent.usd, spent.unknown) == (3, 0.24, 1)
+    assert journal.possible_payments().unknown == 1
+
+
+def test_unreadable_and_foreign_json_are_counted_apart_and_a_missing_result_is_incomplete(
+    inbox: InboxConfig, journal: SqliteJournal
+) -> None:
+    result(inbox, "beach", index=1, count=2)
+    (inbox.output / "cut.poster.1.json").write_text('{"schema": "remixd.result/1", "sour')
+    (inbox.output / "notes.json").write_text('{"mine": true}')
+    (inbox.output / "list.json").write_text("[1, 2]")
+    jobs, sidecars, unreadable, incomplete = read_finished_jobs([inbox.output, inbox.output])
+    assert (len(jobs), sidecars, incomplete) == (1, 1, 1)
+    assert unreadable == [str(inbox.output / "cut.poster.1.json")]
+
+
+def test_a_journal_that_knows_anything_is_not_new(inbox: InboxConfig, journal: SqliteJournal) -> None:
+    assert journal.is_new()
+    journal.claim(str(inbox.path), "a.jpg", 1, 1)
+    assert not journal.is_new()

@@ -11,6 +11,7 @@
     ├── InputError              "input": the file cannot be processed; it goes to the failed folder
     ├── OutputError             "output": a result or disposal cannot be written; retried, never lost
     ├── JournalError            "journal": the journal cannot be opened or written
+    │   └── JournalUnwritable   "journal": a write failed for now (full disk, I/O error, read-only); tried again
     ├── InboxUnavailable        "inbox_unavailable": an inbox is missing or unmounted; it is paused
     ├── AlreadyRunning          "already_running": another remixd holds the state_dir's lock; exit status 3
     └── StateDirUnusable        "state_dir": state_dir cannot be created or written; nothing starts
@@ -221,6 +222,11 @@ class JournalError(RemixdError):
     """The journal cannot be opened or written, or a state change breaks the state machine (a bug)."""
 
     kind = "journal"
+
+
+class JournalUnwritable(JournalError):
+    """A write the journal could not take for now (a full state fs, an I/O error, a read-only mount): what it
+    held, such as an answer already paid for, is kept and written again once the journal takes it."""
 
 
 class InboxUnavailable(RemixdError):

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import structlog
 
-from remixd.errors import JournalError
+from remixd.errors import JournalError, JournalUnwritable
 from remixd.journal.schema import MIGRATIONS
 
 log = structlog.get_logger(__name__)
@@ -80,7 +80,7 @@ class Database:
         """What went wrong with the file, told as what to do: a read-only folder is not a damaged journal."""
         path = self.path
         if not _writable(path):
-            return JournalError(
+            return JournalUnwritable(
                 f"the journal {path} is read-only ({error})",
                 f"make {path.parent} and the files in it writable by the user remixd runs as "
                 "(a read-only mount or a wrong owner); nothing needs to be moved",
@@ -133,7 +133,7 @@ class Database:
                     db.execute("ROLLBACK")
                 if getattr(error, "sqlite_errorcode", None) in (*_DAMAGED, sqlite3.SQLITE_READONLY):
                     raise self._unusable(error, "cannot write") from error
-                raise JournalError(
+                raise JournalUnwritable(
                     f"cannot write the journal: {error}", "check free space and permissions of state_dir"
                 ) from error
             finally:

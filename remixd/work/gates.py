@@ -14,7 +14,7 @@ from typing import TypeVar
 import structlog
 
 from remixd.clock import Clock
-from remixd.errors import OutputError, Stopped
+from remixd.errors import JournalUnwritable, OutputError, Stopped
 from remixd.work.budget import Budget
 from remixd.work.retry import InflightLimiter, Pause
 
@@ -27,6 +27,9 @@ OUTPUT_RETRY_MAX_S = 60.0  # a full disk or a read-only folder is retried this o
 # never gets better, and a paid result must land or fail, never wait forever (README "How remixd keeps
 # files and money safe").
 OUTPUT_RETRY_LIMIT_S = 3600.0
+JOURNAL_RETRY_S = 0.5  # an answer the journal refused is written again after this, doubling up to the next
+JOURNAL_RETRY_MAX_S = 30.0
+JOURNAL_AFTER_STOP_S = 30.0  # a stop waits this long for such an answer to be written; then it is a possible payment
 
 
 def _no_heartbeat() -> None:
@@ -86,3 +89,43 @@ class Gates:
                 if self.sleep(delay):
                     raise Stopped from None
                 delay = min(delay * 2, OUTPUT_RETRY_MAX_S)
+
+    def retry_journal(self, action: Callable[[], T]) -> T:
+        """An answer the journal cannot take now (a full state fs, an I/O error) is held here, in memory, and
+        written again until it is: dropped, it left its job `submitting`, and the restart sent it again and paid
+        twice. A stop does not cut the wait short for JOURNAL_AFTER_STOP_S; past that the error is raised and
+        the job stays what the journal says, a request sent and never answered (api.after_crash decides)."""
+        delay, told, stopped_at = JOURNAL_RETRY_S, False, None
+        never = threading.Event()  # waits between tries are not cut short by a stop
+        while True:
+            try:
+                result = action()
+            except JournalUnwritable as error:
+                if not told:
+                    log.error(
+                        "remixd.journal.answer_kept",
+                        error=error.message,
+                        hint=f"{error.hint}; the answer is kept in memory and written as soon as the journal "
+                        "takes it, never sent again",
+                    )
+                    told = True
+                now = self.clock.monotonic()
+                if self.stop.is_set():
+                    stopped_at = now if stopped_at is None else stopped_at
+                    if now - stopped_at >= JOURNAL_AFTER_STOP_S:
+                        log.error(
+                            "remixd.journal.answer_lost",
+                            error=error.message,
+                            hint="stopped before the journal took the answer: the request counts as a possible "
+                            "payment, and api.after_crash decides at the next start",
+                        )
+                        raise
+                ends = now + delay
+                while (remaining := ends - self.clock.monotonic()) > 0:
+                    self.beat()
+                    self.clock.wait(never, min(remaining, WAIT_SLICE_S))
+                delay = min(delay * 2, JOURNAL_RETRY_MAX_S)
+                continue
+            if told:
+                log.info("remixd.journal.answer_written")
+            return result

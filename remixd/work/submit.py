@@ -102,13 +102,28 @@ class Submitter:
                 gates.budget.sent(images, usd, lambda: self._journal.start_submit(job.id))
                 gates.beat()  # the request may take its whole deadline: the watchdog's limit is one deadline
                 response = self._client.remix(request, prepared.data, prepared.filename, prepared.content_type)
+                # What the API answered is paid for: a journal that cannot take it now gets it again until it does.
                 if response.accepted and response.generation_id is not None:
                     # The id first, before anything else: from here a crash means "poll", never "send again".
-                    self._journal.record_generation(job.id, response.generation_id, response.seed, images=job.images)
+                    gates.retry_journal(
+                        functools.partial(
+                            self._journal.record_generation,
+                            job.id,
+                            response.generation_id,
+                            response.seed,
+                            images=job.images,
+                        )
+                    )
                     generating = True
                 else:
-                    self._journal.record_answer(
-                        job.id, response.model_dump(mode="json"), images=len(response.data), cost_usd=request.cost_usd()
+                    gates.retry_journal(
+                        functools.partial(
+                            self._journal.record_answer,
+                            job.id,
+                            response.model_dump(mode="json"),
+                            images=len(response.data),
+                            cost_usd=request.cost_usd(),
+                        )
                     )
             except AuthError as error:
                 self._journal.record_job_failure(job.id, error.record(), final=False, not_billed=True)

@@ -7,12 +7,21 @@ import threading
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from remixd.config.model import BudgetConfig
-from remixd.errors import OutputError, Stopped
+from remixd.errors import JournalError, JournalUnwritable, OutputError, Stopped
 from remixd.journal.sqlite import SqliteJournal
 from remixd.work.budget import Budget
-from remixd.work.gates import OUTPUT_RETRY_LIMIT_S, OUTPUT_RETRY_MAX_S, WAIT_SLICE_S, Gates
+from remixd.work.gates import (
+    JOURNAL_AFTER_STOP_S,
+    JOURNAL_RETRY_MAX_S,
+    JOURNAL_RETRY_S,
+    OUTPUT_RETRY_LIMIT_S,
+    OUTPUT_RETRY_MAX_S,
+    WAIT_SLICE_S,
+    Gates,
+)
 from remixd.work.retry import InflightLimiter, Pause
 from tests.helpers import FakeClock
 
@@ -87,3 +96,44 @@ def test_an_output_blocked_past_the_bound_is_given_up_with_its_reason(gates: Gat
     with pytest.raises(OutputError, match="File name too long"):
         gates.retry_output(write)
     assert OUTPUT_RETRY_LIMIT_S - OUTPUT_RETRY_MAX_S <= clock.now <= OUTPUT_RETRY_LIMIT_S
+
+
+def test_an_answer_the_journal_refuses_is_kept_and_written_again_until_it_is_taken(
+    gates: Gates, clock: FakeClock, beats: list[float]
+) -> None:
+    tries: list[float] = []
+
+    def record() -> str:
+        tries.append(clock.now)
+        if len(tries) <= 8:
+            raise JournalUnwritable("cannot write the journal: database or disk is full", "free space")
+        return "journalled"
+
+    with capture_logs() as logs:
+        assert gates.retry_journal(record) == "journalled"
+    waits = [later - earlier for earlier, later in itertools.pairwise(tries)]
+    assert waits == pytest.approx([JOURNAL_RETRY_S * 2**n for n in range(6)] + [JOURNAL_RETRY_MAX_S] * 2)
+    assert max(b - a for a, b in itertools.pairwise(beats)) <= WAIT_SLICE_S + 1e-9
+    assert [entry["event"] for entry in logs] == ["remixd.journal.answer_kept", "remixd.journal.answer_written"]
+
+
+def test_a_stop_waits_a_bounded_time_for_a_refused_answer_then_leaves_it_a_possible_payment(
+    gates: Gates, clock: FakeClock
+) -> None:
+    def refused() -> None:
+        raise JournalUnwritable("cannot write the journal: disk I/O error", "check the disk")
+
+    gates.stop.set()
+    with capture_logs() as logs, pytest.raises(JournalUnwritable):
+        gates.retry_journal(refused)
+    assert JOURNAL_AFTER_STOP_S <= clock.now < JOURNAL_AFTER_STOP_S + JOURNAL_RETRY_MAX_S
+    assert logs[-1]["event"] == "remixd.journal.answer_lost"
+
+
+def test_a_state_the_journal_did_not_expect_is_not_retried(gates: Gates, clock: FakeClock) -> None:
+    def wrong_state() -> None:
+        raise JournalError("job 3 is pending, expected submitting")
+
+    with pytest.raises(JournalError, match="expected submitting"):
+        gates.retry_journal(wrong_state)
+    assert clock.now == 0.0

@@ -102,7 +102,7 @@ def test_units_promise_what_the_daemon_does(name: str) -> None:
         "Type=notify",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
-        "RestartPreventExitStatus=2",
+        "RestartPreventExitStatus=2 3",  # a config error, and a journal a restart cannot fix
         "User=remixd",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",

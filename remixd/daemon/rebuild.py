@@ -57,7 +57,8 @@ def read_finished_jobs(folders: Iterable[Path]) -> tuple[list[FinishedJob], int,
             continue
         seen.add(path)
         try:
-            document = json.loads(Path(path).read_bytes())
+            with open(path, "rb") as opened:  # noqa: PTH123 — pathlib took a third of the time for 100,000 files
+                document = json.load(opened)
             key, index, file = _describe(document, path)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             unreadable.append(path)
@@ -110,7 +111,7 @@ def _describe(document: Any, path: str) -> tuple[GroupKey | None, int, str]:
         str(document["timings"]["submitted_at"]),
         None if reroll is None else int(reroll["id"]),
     )
-    file = path if image is None else str(Path(path).with_name(str(image["file"])))
+    file = path if image is None else path[: path.rindex(os.sep) + 1] + str(image["file"])
     return key, int(document["result"]["index"]), file
 
 

@@ -286,3 +286,19 @@ def exiftool(path: Path) -> dict[str, Any]:
     assert found.stdout, f"exiftool read nothing from {path}: {found.stderr}"
     tags: dict[str, Any] = json.loads(found.stdout)[0]
     return tags
+
+
+class FakeFs:
+    """statvfs of a file system whose free space the test sets; raises while `broken`."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self.broken = False
+        self.asked: list[str] = []
+
+    def __call__(self, path: str) -> os.statvfs_result:
+        self.asked.append(path)
+        if self.broken:
+            raise OSError(5, "Input/output error")
+        # f_bsize, f_frsize, f_blocks, f_bfree, f_bavail, ...: one-byte fragments keep the arithmetic exact
+        return os.statvfs_result((4096, 1, 10**12, self.free, self.free, 10**5, 10**4, 10**4, 0, 255))

@@ -68,6 +68,9 @@ class JournalConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     keep_days: Annotated[StrictInt, Field(ge=1)] = 90
+    # Submissions pause while the state folder's file system has less free (README "How remixd keeps files
+    # and money safe"); 0 never pauses.
+    min_free_mb: Annotated[StrictInt, Field(ge=0)] = 64
 
 
 class MetricsConfig(BaseModel):

@@ -68,6 +68,7 @@ class Snapshot:
     spend_usd_today: float
     spend_images_today: int
     paused: int
+    state_free_bytes: int | None  # None: the state fs could not be asked
 
 
 class ServiceCollector(Collector):
@@ -102,6 +103,12 @@ class ServiceCollector(Collector):
             "remixd_spend_images_today", "Images billed today (UTC)", value=state.spend_images_today
         )
         yield GaugeMetricFamily("remixd_paused", "1 while submissions are paused", value=state.paused)
+        if state.state_free_bytes is not None:
+            yield GaugeMetricFamily(
+                "remixd_state_free_bytes",
+                "Free bytes on the state folder's file system (submissions pause below journal.min_free_mb)",
+                value=state.state_free_bytes,
+            )
 
 
 class ApiMetrics:

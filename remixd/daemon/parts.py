@@ -11,6 +11,7 @@ rather than subclassing the service.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from remixd.clock import Clock
 from remixd.config.model import Config, InboxConfig
 from remixd.daemon.connection import ApiConnection, CurrentClient
 from remixd.daemon.pool import WorkerPool
+from remixd.daemon.space import SpaceWatch, StatVfs
 from remixd.intake.inbox import IntakeCounters
 from remixd.intake.loop import Intake
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
@@ -53,6 +55,7 @@ class Parts:
     drain: threading.Event  # stopping: no new work; what is in flight finishes within shutdown_grace_s
     intake: IntakeFactory
     api_metrics: ApiMetrics | None  # set when the config has a metrics section; the service serves them
+    space: SpaceWatch  # the state fs's free space, from the housekeeping: pauses submissions when nearly full
 
     def close(self) -> None:
         self.journal.close()
@@ -67,6 +70,7 @@ def build_parts(
     clock: Clock | None = None,
     policy: RetryPolicy | None = None,
     limiter: InflightLimiter | None = None,
+    statvfs: StatVfs = os.statvfs,
 ) -> Parts:
     """Everything the daemon runs for `config`; raises ConfigError (no key, a key file unreadable) or
     JournalError (state_dir unusable) with nothing left open."""
@@ -84,7 +88,7 @@ def build_parts(
     stop, drain = threading.Event(), threading.Event()
     pool = WorkerPool(stop=stop, drain=drain, clock=clock)
     budget = Budget(config.budget, journal, clock)
-    gates = Gates(stop, Pause(clock), Pause(clock), limiter, budget, clock, beat=pool.beat)
+    gates = Gates(stop, Pause(clock), Pause(clock), limiter, budget, clock, beat=pool.beat, space=Pause(clock))
     counters = IntakeCounters()  # one set for the daemon's life: a reload's new intake counts on
 
     def intake(inboxes: Sequence[InboxConfig]) -> Intake:
@@ -112,6 +116,7 @@ def build_parts(
         drain=drain,
         intake=intake,
         api_metrics=api_metrics,
+        space=SpaceWatch(config.state_dir, config.journal.min_free_mb, gates.space, statvfs),
     )
 
 

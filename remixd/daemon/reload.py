@@ -48,6 +48,7 @@ def reload(service: Service, extra_workers: int) -> None:
         if missing > 0:
             service.pool.start(missing, service.process, service.processed)
         service.gates.budget.reconfigure(new.budget)
+        service.parts.space.min_free_mb = new.journal.min_free_mb  # the next housekeeping applies it
         if service.gates.budget_pause.is_paused:
             # The caps may have been raised: the next submission decides again (and pauses again if the
             # day's budget is still spent), instead of waiting for UTC midnight.

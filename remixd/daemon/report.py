@@ -13,6 +13,7 @@ from typing import Any
 
 from remixd.clock import Clock
 from remixd.config.model import BudgetConfig, Config
+from remixd.daemon.space import MB, free_bytes
 from remixd.daemon.status import read_status, scan_line
 from remixd.journal.records import Failure, Spend
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
@@ -47,6 +48,7 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
     finally:
         journal.close()
     daemon = read_status(config.state_dir) or {}
+    free = free_bytes(config.state_dir)
     listed = daemon.get("paused") if daemon.get("running") else None
     paused = [str(reason) for reason in listed] if isinstance(listed, list) else []
     caps, spent_out = budget_today(config.budget, spent, clock.utcnow())
@@ -70,6 +72,8 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
                     "possible_payments": {"requests": possible.unknown, "images": possible.images, "usd": possible.usd},
                     "paused": paused,
                     "generations_pending": generations,
+                    "state_free_bytes": free,
+                    "state_min_free_bytes": config.journal.min_free_mb * MB,
                     "daemon": daemon,
                     "withheld": {
                         "inputs": len(withheld),
@@ -127,6 +131,11 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
         scanning = scan_line(daemon)
         if scanning:
             print(scanning)
+    if free is not None:
+        print(
+            f"state folder: {free / MB:,.0f} MB free on its file system "
+            f"(submissions pause below {config.journal.min_free_mb} MB, journal.min_free_mb)"
+        )
     for reason in paused:
         print(f"PAUSED: {reason}")
     if generations:

@@ -122,6 +122,7 @@ class Service:
             )
         for inbox in config.inboxes:
             check_folders(inbox, config.source.parent)
+        self.parts.space.step()  # a nearly full state fs pauses submissions from the first one on
         self._opened = True
 
     def run(self) -> Summary:
@@ -176,9 +177,10 @@ class Service:
                 next_ping = now + heartbeat / 2
             if self.mode == "once" and self._idle():
                 return
-            if self.mode == "once" and (self.gates.auth.reason or self.gates.budget_pause.reason):
-                # `once` must end: what waits for a key or for tomorrow's budget stays in the journal.
-                self.gave_up = self.gates.auth.reason or self.gates.budget_pause.reason
+            paused = next((pause.reason for pause in self.gates.pauses if pause.reason), None)
+            if self.mode == "once" and paused:
+                # `once` must end: what waits for a key, tomorrow's budget or free space stays in the journal.
+                self.gave_up = paused
                 log.error(
                     "remixd.once.paused",
                     reason=self.gave_up,
@@ -204,7 +206,7 @@ class Service:
 
     def _working(self) -> int:
         """Busy workers that are not waiting at a pause."""
-        return self.pool.busy - self.gates.auth.waiting - self.gates.budget_pause.waiting
+        return self.pool.busy - sum(pause.waiting for pause in self.gates.pauses)
 
     def _await_sent_requests(self) -> None:
         """A request already sent is waited for up to its own deadline (api.timeout_s): stopping under it would
@@ -310,6 +312,7 @@ class Service:
 
     def _housekeeping(self) -> None:
         self.notifier.status(self.views.status_line())
+        self.parts.space.step()
         self._write_status()
         self.parts.upkeep.step()
 

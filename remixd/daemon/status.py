@@ -42,6 +42,7 @@ def write_status(
     missed_by_events: int,
     updated_at: float,
     scan: Mapping[str, object],
+    state_free_bytes: int | None,
 ) -> None:
     """state_dir/status.json: what `remixd status` shows beside the journal (pauses live in memory)."""
     document = {
@@ -55,6 +56,7 @@ def write_status(
         "ceiling": ceiling,
         "missed_by_events": missed_by_events,
         "scan": dict(scan),  # intake.backlog.ScanProgress: the review page shows it too
+        "state_free_bytes": state_free_bytes,  # daemon.space: below journal.min_free_mb, submissions pause
     }
     try:
         write_json(state_dir / STATUS_NAME, document)

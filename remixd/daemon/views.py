@@ -78,13 +78,13 @@ class Views:
             ceiling=service.limiter.ceiling,
             spend_usd_today=spent.usd,
             spend_images_today=spent.images,
-            paused=int(bool(service.gates.auth.reason or service.gates.budget_pause.reason or service.intake.paused)),
+            paused=int(bool(self.paused())),
+            state_free_bytes=service.parts.space.free_bytes,
         )
 
     def paused(self) -> list[str]:
-        """Why work waits: a rejected key, the day's budget, then each missing inbox."""
-        gates = self.service.gates
-        paused = [reason for reason in (gates.auth.reason, gates.budget_pause.reason) if reason]
+        """Why work waits: a rejected key, the day's budget, a nearly full state fs, then each missing inbox."""
+        paused = [reason for reason in (pause.reason for pause in self.service.gates.pauses) if reason]
         return paused + self.service.intake.paused
 
     def status_line(self) -> str:
@@ -107,4 +107,5 @@ class Views:
             missed_by_events=service.intake.counters.missed_by_events,
             updated_at=service.clock.wall(),
             scan=service.intake.progress.as_dict(),
+            state_free_bytes=service.parts.space.free_bytes,
         )

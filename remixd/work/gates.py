@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import structlog
@@ -50,6 +50,12 @@ class Gates:
     budget: Budget
     clock: Clock
     beat: Callable[[], None] = _no_heartbeat
+    space: Pause = field(default_factory=Pause)  # the state fs is nearly full (daemon.space)
+
+    @property
+    def pauses(self) -> tuple[Pause, Pause, Pause]:
+        """What holds every submission back: a rejected key, the day's budget, a nearly full state fs."""
+        return (self.auth, self.budget_pause, self.space)
 
     def sleep(self, seconds: float) -> bool:
         """Wait `seconds`, beating; True when the daemon is stopping (the caller gives up)."""

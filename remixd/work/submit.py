@@ -167,7 +167,7 @@ class Submitter:
     def _wait_until_allowed(self, images: int, usd: float) -> None:
         gates = self._gates
         while True:
-            for pause in (gates.auth, gates.budget_pause):
+            for pause in gates.pauses:
                 if not gates.wait_for(functools.partial(pause.wait_while_paused, gates.stop)):
                     raise Stopped
             refusal = gates.budget.reserve(images, usd)

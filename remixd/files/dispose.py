@@ -18,10 +18,21 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from remixd.errors import OutputError
-from remixd.files.atomic import fsync_folder, output_error, remove_quietly, sha256_of, temp_name, write_json
+from remixd.files.atomic import (
+    NAME_MAX,
+    TEMP_PREFIX,
+    fit,
+    fsync_folder,
+    output_error,
+    remove_quietly,
+    sha256_of,
+    temp_name,
+    write_json,
+)
 from remixd.files.names import error_file_name, folder_inside, name_stem, relative_path, stem_variants
 
 After = Literal["move", "delete", "keep"]
+HELD_PREFIX = f"{TEMP_PREFIX}held-"  # the processed input, out of the user's name while it is disposed of
 
 
 class Replaced(Exception):
@@ -44,10 +55,11 @@ def dispose_done(src: Path, after: After, done_dir: Path | None, relpath: str, s
     if after == "keep":
         return None
     if after == "delete":
-        _processed_identity(src, sha256)
         try:
-            src.unlink(missing_ok=True)
-            fsync_folder(src.parent)
+            held = _hold(src, sha256)
+            if held is not None:
+                held.unlink(missing_ok=True)
+                fsync_folder(src.parent)
         except OSError as error:
             raise output_error(error, src, "delete") from error
         return None
@@ -93,14 +105,58 @@ def dispose_companions(src: Path, names: Sequence[str], after: After, moved: Pat
 def _move_input(src: Path, root: Path, relpath: str, sha256: str | None) -> Path | None:
     relative = relative_path(relpath)
     folder = folder_inside(root, relative.parent)
+    held: Path | None = None
     try:
-        return _move_to_free_name(src, folder, relative.name, sha256)
+        held = _hold(src, sha256)
+        return _move_to_free_name(held or src, folder, relative.name, sha256)
     except OSError as error:
+        _put_back(held, src)
         raise output_error(error, folder / relative.name, f"move {src} to") from error
+    except OutputError:
+        _put_back(held, src)  # it waits under its own name, where the user sees it
+        raise
+
+
+def _hold(src: Path, sha256: str | None) -> Path | None:
+    """The processed input, first moved out of the user's name to a hidden one beside it (dot-files are never
+    claimed), then checked there: a file rewritten in place between a check and the move went to the done
+    folder under the old image's sidecar, and a rewrite now reaches no file of ours. A file that is not the
+    one processed is put back (Replaced): it is a new input. None: the input is gone. A crash while it is
+    held leaves it under the hidden name, where the repeated disposal takes it up again."""
+    if sha256 is None:
+        return src  # nothing to check it by (it could not be read): disposed of as it is
+    held = src.with_name(HELD_PREFIX + fit(src.name, NAME_MAX - len(HELD_PREFIX)))
+    if not _lexists(held):
+        try:
+            src.rename(held)
+        except FileNotFoundError:
+            return None
+    if sha256_of(held) != sha256:
+        _put_back(held, src)
+        raise Replaced(str(src))
+    return held
+
+
+def _put_back(held: Path | None, src: Path) -> None:
+    """A held file back under the user's name, or beside it when a new file took that name meanwhile
+    (a hard link never replaces what is there)."""
+    if held is None or held == src or not _lexists(held):
+        return
+    for candidate in _name_variants(src.parent, src.name, sha256_of(held)):
+        try:
+            os.link(held, candidate, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links
+            if _lexists(candidate):
+                continue
+            held.rename(candidate)
+            return
+        held.unlink()
+        return
 
 
 def _move_to_free_name(src: Path, folder: Path, name: str, sha256: str | None) -> Path | None:
-    identity = _processed_identity(src, sha256)
     present = _lexists(src)
     digest = sha256 if sha256 is not None or not present else sha256_of(src)
     source_digest: str | None = None  # hashed only if a same-named file is in the way
@@ -110,12 +166,7 @@ def _move_to_free_name(src: Path, folder: Path, name: str, sha256: str | None) -
                 # Moves take the first free name, so the source's copy cannot lie further on.
                 return None
             folder.mkdir(parents=True, exist_ok=True)
-            renamed = _move(src, candidate)
-            moved = candidate.lstat()
-            if renamed and identity is not None and (moved.st_dev, moved.st_ino) != identity:
-                # Renamed over between the check and the move: that file is a new input, not this one.
-                _move(candidate, src)
-                raise Replaced(str(src))
+            _move(src, candidate)
             return candidate
         if present and source_digest is None:
             source_digest = sha256_of(src)
@@ -130,9 +181,8 @@ def _move_to_free_name(src: Path, folder: Path, name: str, sha256: str | None) -
     raise OutputError(f"no free name for {src} in {folder}", f"move old files out of {folder}")
 
 
-def _move(src: Path, destination: Path) -> bool:
-    """True when it was a rename (the same file, now under `destination`), False for a copy across file systems."""
-    renamed = True
+def _move(src: Path, destination: Path) -> None:
+    """A rename, or a durable copy across file systems."""
     try:
         src.replace(destination)
     except OSError as error:
@@ -140,10 +190,8 @@ def _move(src: Path, destination: Path) -> bool:
             raise
         _copy_durably(src, destination)
         src.unlink()  # only now: the copy is complete, fsynced and under its final name
-        renamed = False
     fsync_folder(destination.parent)
     fsync_folder(src.parent)
-    return renamed
 
 
 def _copy_durably(src: Path, destination: Path) -> None:
@@ -175,22 +223,6 @@ def _name_variants(folder: Path, name: str, sha256: str | None) -> Iterator[Path
     suffix = PurePosixPath(name).suffix
     for stem in list(stem_variants(name_stem(name), sha256, len(os.fsencode(suffix))))[1:]:
         yield folder / f"{stem}{suffix}"
-
-
-def _processed_identity(src: Path, sha256: str | None) -> tuple[int, int] | None:
-    """(device, inode) of `src` when it is still the file that was processed (its hash is `sha256`); None
-    when it is gone or nothing is known of it; raises Replaced when another file holds its name."""
-    if sha256 is None:
-        return None
-    try:
-        before = src.lstat()
-        digest = sha256_of(src)
-        after = src.lstat()
-    except FileNotFoundError:
-        return None
-    if digest != sha256 or (before.st_ino, before.st_mtime_ns) != (after.st_ino, after.st_mtime_ns):
-        raise Replaced(str(src))
-    return after.st_dev, after.st_ino
 
 
 def _lexists(path: Path) -> bool:

@@ -1,10 +1,13 @@
 # literal expectations read best here; /dev/shm is probed as a second file system
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +16,7 @@ import pytest
 
 from remixd.errors import OutputError
 from remixd.files.atomic import NAME_MAX, TEMP_PREFIX
-from remixd.files.dispose import Replaced, dispose_done, dispose_failed
+from remixd.files.dispose import HELD_PREFIX, Replaced, dispose_done, dispose_failed
 from remixd.files.sidecar import ERROR_SCHEMA
 from tests.helpers import ODD_NAMES, SHA
 
@@ -203,3 +206,62 @@ def test_a_file_that_changed_since_it_was_processed_is_left_as_a_new_input(
         dispose_done(src, after, tmp_path / "done", "sub/a.jpg", digest)
     assert src.read_bytes() == b"another image saved over it"
     assert not (tmp_path / "done").exists()
+
+
+# Another process saves over the input by name, in place (the inode stays, the bytes change), as fast as it can.
+SAVE_OVER = """
+import sys
+path, data = sys.argv[1], b"rewritten " * 5000
+print("saving", flush=True)
+while True:
+    try:
+        with open(path, "r+b") as same_inode:
+            same_inode.write(data)
+    except FileNotFoundError:
+        pass
+"""
+
+
+@pytest.mark.parametrize("after", ["move", "delete"])
+def test_a_rewrite_in_place_while_it_is_disposed_of_is_never_moved_or_deleted_as_the_processed_file(
+    inbox: Path, tmp_path: Path, after: str
+) -> None:
+    """Whatever the timing, the done folder holds only the processed bytes, and the rewrite stays in the inbox
+    (a rewrite between the check and the rename used to go to done under the old image's sidecar)."""
+    done = tmp_path / "done"
+    for attempt in range(25):
+        relpath = f"sub/race-{attempt}.jpg"
+        src, digest = drop(inbox, relpath, b"processed " * 5000)
+        with subprocess.Popen([sys.executable, "-c", SAVE_OVER, str(src)], stdout=subprocess.PIPE) as writer:
+            try:
+                assert writer.stdout is not None and writer.stdout.readline() == b"saving\n"
+                with contextlib.suppress(Replaced):
+                    dispose_done(src, after, done, relpath, digest)
+            finally:
+                writer.kill()
+        moved = done / relpath
+        if moved.exists():
+            assert sha256(moved.read_bytes()) == digest  # never a rewritten file under the processed one's name
+        if src.exists():
+            assert src.read_bytes() == b"rewritten " * 5000
+        assert not [path for path in src.parent.iterdir() if path.name.startswith(TEMP_PREFIX)]
+
+
+def test_a_file_held_by_a_crash_is_taken_up_again_or_put_back_beside_a_new_one(inbox: Path, tmp_path: Path) -> None:
+    done = tmp_path / "done"
+    src, digest = drop(inbox)
+    held = src.with_name(HELD_PREFIX + src.name)
+    src.rename(held)  # a crash after the input left the user's name
+    assert dispose_done(src, "move", done, "sub/a.jpg", digest) == done / "sub/a.jpg"
+    assert not held.exists() and not src.exists()
+
+    src, digest = drop(inbox, data=b"processed")
+    src.rename(held)
+    held.write_bytes(b"changed while held")
+    src.write_bytes(b"a new file dropped under the name")
+    with pytest.raises(Replaced):
+        dispose_done(src, "delete", done, "sub/a.jpg", digest)
+    assert src.read_bytes() == b"a new file dropped under the name"  # never replaced by the held one
+    beside = [path for path in src.parent.iterdir() if path.name.startswith("a-")]
+    assert [path.read_bytes() for path in beside] == [b"changed while held"]  # a new input of its own
+    assert not held.exists()

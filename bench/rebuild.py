@@ -3,7 +3,8 @@
 The sidecars are remixd's own documents (files.sidecar), written plainly (no fsync: making them is not what is
 measured) into 100 folders of one output folder. remixd's rebuild runs in this process on a fresh journal each
 time: read every sidecar, write the results, spend and counts back in one transaction. The reference is the
-bare read of the same files (scandir, read, json.loads), measured in the same run.
+bare read of the same files (scandir, read, json.loads), measured in the same run: the target is a ratio to it,
+so a loaded machine slows both.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from bench.figures import Row, Sizes
 
 FOLDERS = 100
-TARGET_S = 5.0
+TARGET_RATIO = 0.5  # at least half the speed of only reading the files: the journal's part stays small
 RUNS = 3
 
 
@@ -105,5 +106,5 @@ def rebuild(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
     note(f"rebuild: {count:,} sidecars -> {found[-1]:,} jobs in {seconds:.2f} s; bare read {bare_s:.2f} s")
     return [
         Row(f"10 rebuild: new journal from {count} sidecars", seconds, "s", bare_s, "bare scandir+read+json walk",
-            bare_s / seconds, f"<= {TARGET_S:.0f} s", seconds <= TARGET_S),
+            bare_s / seconds, f"ratio >= {TARGET_RATIO:.2f}", bare_s / seconds >= TARGET_RATIO),
     ]  # fmt: skip

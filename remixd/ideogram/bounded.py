@@ -1,12 +1,12 @@
-"""Connections whose status line and headers arrive within the exchange's deadline, not within one read
-timeout per byte.
+"""Connections whose exchange, from writing the request to the last header of the answer, ends within the
+call's deadline, not within one read timeout per byte.
 
-requests bounds each read from the socket, so a server dripping its headers one byte every few seconds never
-tripped a read timeout and held an input (and an in-flight place) for as long as it liked. The body is bounded
-by `http.read_limited`; this bounds what comes before it. urllib3 puts the read timeout on the connection just
-before it waits for the answer, and that timeout is what is left of the exchange's total deadline
-(`http.Deadline.timeouts`): here it becomes the limit for the whole status line and headers. When it runs out
-the socket is shut, and the wait ends as a read timeout, reported like any other.
+requests bounds each read from the socket, so a server dripping its status line and headers one byte every few
+seconds never tripped a timeout and held an input (and an in-flight place) for as long as it liked. The body of
+the answer is bounded by `http.read_limited`; this bounds what comes before it. The read timeout a call passes
+is what is left of its total deadline (`http.Deadline.timeouts`): from the moment the request is written, it is
+the limit for sending it and for the answer's headers together. When it runs out the socket is shut, and the
+wait ends as a read timeout, reported like any other. (Connecting has its own bound, within the deadline.)
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,56 +22,96 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
 
+_call = threading.local()  # the read timeout of the call this thread is making: one call at a time per thread
 
-class _HeadersWithinTimeout(HTTPConnection):
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # urllib3's own override is ignored too
-        limit, sock = self.timeout, self.sock
-        if not isinstance(limit, int | float) or sock is None:
-            return super().getresponse()
-        cut = threading.Event()
 
-        def shut() -> None:
-            cut.set()
-            with contextlib.suppress(OSError):  # the answer came just now, and the socket is closed
+class _Cut:
+    """Shuts the connection's socket once `limit` seconds have passed, unless cancelled first."""
+
+    def __init__(self, connection: HTTPConnection, limit: float) -> None:
+        self.limit = limit
+        self.fired = threading.Event()
+        self._connection = connection
+        self._timer = threading.Timer(limit, self._shut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _shut(self) -> None:
+        self.fired.set()
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # the exchange ended just now, and the socket is closed
                 sock.shutdown(socket.SHUT_RDWR)
 
-        timer = threading.Timer(limit, shut)
-        timer.daemon = True
-        timer.start()
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def timed_out(self) -> TimeoutError:
+        return TimeoutError(f"the request and the answer's headers took longer than {self.limit:g} s")
+
+
+class _Bounded(HTTPConnection):
+    _cut: _Cut | None = None
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        limit = getattr(_call, "limit", None)
+        self._cut = _Cut(self, limit) if isinstance(limit, int | float) else None
+        try:
+            super().request(*args, **kwargs)
+        except Exception:
+            if self._cut is not None:
+                self._cut.cancel()
+                if self._cut.fired.is_set():  # urllib3 turns a socket timeout into requests' ReadTimeout
+                    raise self._cut.timed_out() from None
+            raise
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own override
+        cut, self._cut = self._cut, None
+        if cut is None:
+            return super().getresponse()
         try:
             response = super().getresponse()
         except Exception:
-            if cut.is_set():  # urllib3 turns a socket timeout into requests' ReadTimeout
-                raise TimeoutError(f"the answer's headers took longer than {limit:g} s") from None
+            if cut.fired.is_set():
+                raise cut.timed_out() from None
             raise
         finally:
-            timer.cancel()
-        if cut.is_set():  # the headers ended because the socket was shut: they are not the answer's
+            cut.cancel()
+        if cut.fired.is_set():  # the headers ended because the socket was shut: they are not the answer's
             response.close()
-            raise TimeoutError(f"the answer's headers took longer than {limit:g} s")
+            raise cut.timed_out()
         return response
 
 
-class _HeadersWithinTimeoutTls(_HeadersWithinTimeout, HTTPSConnection):
+class _BoundedTls(_Bounded, HTTPSConnection):
     pass
 
 
 class _Pool(HTTPConnectionPool):
-    ConnectionCls = _HeadersWithinTimeout
+    ConnectionCls = _Bounded
 
 
 class _TlsPool(HTTPSConnectionPool):
-    ConnectionCls = _HeadersWithinTimeoutTls
+    ConnectionCls = _BoundedTls
 
 
 class _Adapter(HTTPAdapter):
-    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
-        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
 
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        timeout = kwargs.get("timeout")
+        _call.limit = timeout[1] if isinstance(timeout, tuple) else timeout
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            _call.limit = None
 
-def bound_headers(session: requests.Session) -> None:
-    """From now on, `session`'s answers (status line and headers) arrive within each call's read timeout."""
+
+def bound_exchanges(session: requests.Session) -> None:
+    """From now on, each of `session`'s calls sends its request and receives the answer's headers within the
+    call's read timeout."""
     for prefix in ("http://", "https://"):
         if not isinstance(session.adapters.get(prefix), _Adapter):
             session.mount(prefix, _Adapter())

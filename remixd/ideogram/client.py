@@ -26,7 +26,7 @@ from remixd import secrets
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import ApiRejected, ApiUnavailable, AuthError
 from remixd.ideogram.answers import UNKNOWN_OUTCOME, parse_success, status_error, transport_error, withhold_unsafe
-from remixd.ideogram.bounded import bound_headers
+from remixd.ideogram.bounded import bound_exchanges
 from remixd.ideogram.download import ResultDownloader
 from remixd.ideogram.http import (
     USER_AGENT,
@@ -85,7 +85,7 @@ class IdeogramClient:
         self._post_base, self.base_url = _split_credentials(base_url.rstrip("/"))
         self._auth_headers = {"Api-Key": api_key} if auth == "api-key" else {"Authorization": f"Bearer {api_key}"}
         self._auth = auth
-        bound_headers(session)  # a total deadline covers the headers too, not only the body (ideogram.bounded)
+        bound_exchanges(session)  # the total deadline covers sending and the headers too (ideogram.bounded)
         self._session = session
         self.timeout_s = timeout_s  # a total deadline per request (ideogram/http.py, Deadline)
         self._key_source = key_source

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -32,6 +32,7 @@ from remixd.files.atomic import (
 from remixd.files.names import error_file_name, folder_inside, name_stem, relative_path, stem_variants
 
 After = Literal["move", "delete", "keep"]
+Digest = Callable[[Path], str | None]
 HELD_PREFIX = f"{TEMP_PREFIX}held-"  # the processed input, out of the user's name while it is disposed of
 
 
@@ -46,17 +47,27 @@ class FailedDisposal:
     error_file: Path
 
 
-def dispose_done(src: Path, after: After, done_dir: Path | None, relpath: str, sha256: str | None) -> Path | None:
+def dispose_done(
+    src: Path,
+    after: After,
+    done_dir: Path | None,
+    relpath: str,
+    sha256: str | None,
+    *,
+    digest: Digest = sha256_of,
+) -> Path | None:
     """Move (to `DONE_DIR/REL/NAME`, or `STEM-<sha8>.EXT` if another file has that name), delete or keep.
+    `digest` hashes the input where it is checked (tests pass one that acts at that moment).
 
     Returns where a moved input is now; None for delete and keep, and for a move whose source is gone with
     no copy of it found (someone removed it).
     """
     if after == "keep":
+        _put_back(_held_name(src), src)  # held when a crash came, and the config says keep now
         return None
     if after == "delete":
         try:
-            held = _hold(src, sha256)
+            held = _hold(src, sha256, digest)
             if held is not None:
                 held.unlink(missing_ok=True)
                 fsync_folder(src.parent)
@@ -65,7 +76,7 @@ def dispose_done(src: Path, after: After, done_dir: Path | None, relpath: str, s
         return None
     if done_dir is None:
         raise ValueError("after: move needs a done_dir")
-    return _move_input(src, done_dir, relpath, sha256)
+    return _move_input(src, done_dir, relpath, sha256, digest)
 
 
 def dispose_failed(
@@ -102,12 +113,12 @@ def dispose_companions(src: Path, names: Sequence[str], after: After, moved: Pat
         fsync_folder(src.parent)
 
 
-def _move_input(src: Path, root: Path, relpath: str, sha256: str | None) -> Path | None:
+def _move_input(src: Path, root: Path, relpath: str, sha256: str | None, digest: Digest = sha256_of) -> Path | None:
     relative = relative_path(relpath)
     folder = folder_inside(root, relative.parent)
     held: Path | None = None
     try:
-        held = _hold(src, sha256)
+        held = _hold(src, sha256, digest)
         return _move_to_free_name(held or src, folder, relative.name, sha256)
     except OSError as error:
         _put_back(held, src)
@@ -117,7 +128,7 @@ def _move_input(src: Path, root: Path, relpath: str, sha256: str | None) -> Path
         raise
 
 
-def _hold(src: Path, sha256: str | None) -> Path | None:
+def _hold(src: Path, sha256: str | None, digest: Digest) -> Path | None:
     """The processed input, first moved out of the user's name to a hidden one beside it (dot-files are never
     claimed), then checked there: a file rewritten in place between a check and the move went to the done
     folder under the old image's sidecar, and a rewrite now reaches no file of ours. A file that is not the
@@ -125,16 +136,23 @@ def _hold(src: Path, sha256: str | None) -> Path | None:
     held leaves it under the hidden name, where the repeated disposal takes it up again."""
     if sha256 is None:
         return src  # nothing to check it by (it could not be read): disposed of as it is
-    held = src.with_name(HELD_PREFIX + fit(src.name, NAME_MAX - len(HELD_PREFIX)))
+    held = _held_name(src)
     if not _lexists(held):
         try:
             src.rename(held)
         except FileNotFoundError:
             return None
-    if sha256_of(held) != sha256:
+    before = held.lstat()
+    found = digest(held)
+    after = held.lstat()  # a writer that opened it before it was held, still writing while it was hashed
+    if found != sha256 or (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
         _put_back(held, src)
         raise Replaced(str(src))
     return held
+
+
+def _held_name(src: Path) -> Path:
+    return src.with_name(HELD_PREFIX + fit(src.name, NAME_MAX - len(HELD_PREFIX)))
 
 
 def _put_back(held: Path | None, src: Path) -> None:

@@ -6,8 +6,6 @@ import errno
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from remixd.errors import OutputError
-from remixd.files.atomic import NAME_MAX, TEMP_PREFIX
+from remixd.files.atomic import NAME_MAX, TEMP_PREFIX, sha256_of
 from remixd.files.dispose import HELD_PREFIX, Replaced, dispose_done, dispose_failed
 from remixd.files.sidecar import ERROR_SCHEMA
 from tests.helpers import ODD_NAMES, SHA
@@ -208,43 +206,46 @@ def test_a_file_that_changed_since_it_was_processed_is_left_as_a_new_input(
     assert not (tmp_path / "done").exists()
 
 
-# Another process saves over the input by name, in place (the inode stays, the bytes change), as fast as it can.
-SAVE_OVER = """
-import sys
-path, data = sys.argv[1], b"rewritten " * 5000
-print("saving", flush=True)
-while True:
-    try:
-        with open(path, "r+b") as same_inode:
-            same_inode.write(data)
-    except FileNotFoundError:
-        pass
-"""
-
-
 @pytest.mark.parametrize("after", ["move", "delete"])
-def test_a_rewrite_in_place_while_it_is_disposed_of_is_never_moved_or_deleted_as_the_processed_file(
+def test_a_rewrite_in_place_right_after_the_check_never_reaches_the_file_moved_or_deleted(
     inbox: Path, tmp_path: Path, after: str
 ) -> None:
-    """Whatever the timing, the done folder holds only the processed bytes, and the rewrite stays in the inbox
-    (a rewrite between the check and the rename used to go to done under the old image's sidecar)."""
+    """A program saves over the input by name, in place, the instant after remixd checked it: the rewrite
+    went to done under the old image's sidecar while the check came before the move out of the name."""
     done = tmp_path / "done"
-    for attempt in range(25):
-        relpath = f"sub/race-{attempt}.jpg"
-        src, digest = drop(inbox, relpath, b"processed " * 5000)
-        with subprocess.Popen([sys.executable, "-c", SAVE_OVER, str(src)], stdout=subprocess.PIPE) as writer:
-            try:
-                assert writer.stdout is not None and writer.stdout.readline() == b"saving\n"
-                with contextlib.suppress(Replaced):
-                    dispose_done(src, after, done, relpath, digest)
-            finally:
-                writer.kill()
-        moved = done / relpath
-        if moved.exists():
-            assert sha256(moved.read_bytes()) == digest  # never a rewritten file under the processed one's name
-        if src.exists():
-            assert src.read_bytes() == b"rewritten " * 5000
-        assert not [path for path in src.parent.iterdir() if path.name.startswith(TEMP_PREFIX)]
+    src, digest = drop(inbox, data=b"processed")
+
+    def check_then_rewrite(path: Path) -> str | None:
+        found = sha256_of(path)
+        with contextlib.suppress(FileNotFoundError), src.open("r+b") as same_inode:  # never creates a file
+            same_inode.write(b"rewritten")
+        return found
+
+    dispose_done(src, after, done, "sub/a.jpg", digest, digest=check_then_rewrite)
+    if after == "move":
+        assert (done / "sub/a.jpg").read_bytes() == b"processed"
+    assert not src.exists()  # the rewrite found no file under the name: nothing of the user's was touched
+    assert not [path for path in src.parent.iterdir() if path.name.startswith(TEMP_PREFIX)]
+
+
+def test_a_writer_still_writing_while_it_is_checked_makes_it_a_new_input(inbox: Path, tmp_path: Path) -> None:
+    src, digest = drop(inbox, data=b"processed")
+    writer = src.open("r+b")  # opened before the disposal: it still reaches the held file
+
+    def check_while_written(path: Path) -> str | None:
+        found = sha256_of(path)
+        writer.write(b"rewritten")
+        writer.flush()
+        os.utime(path, ns=(1, 1))  # the write's new mtime, whatever the clock's resolution
+        return found
+
+    try:
+        with pytest.raises(Replaced):
+            dispose_done(src, "move", tmp_path / "done", "sub/a.jpg", digest, digest=check_while_written)
+    finally:
+        writer.close()
+    assert src.read_bytes() == b"rewritten"  # put back under its name, a new input
+    assert not (tmp_path / "done").exists()
 
 
 def test_a_file_held_by_a_crash_is_taken_up_again_or_put_back_beside_a_new_one(inbox: Path, tmp_path: Path) -> None:
@@ -265,3 +266,11 @@ def test_a_file_held_by_a_crash_is_taken_up_again_or_put_back_beside_a_new_one(i
     beside = [path for path in src.parent.iterdir() if path.name.startswith("a-")]
     assert [path.read_bytes() for path in beside] == [b"changed while held"]  # a new input of its own
     assert not held.exists()
+
+
+def test_a_file_held_by_a_crash_goes_back_under_its_name_when_the_config_now_keeps_inputs(inbox: Path) -> None:
+    src, digest = drop(inbox)
+    held = src.with_name(HELD_PREFIX + src.name)
+    src.rename(held)
+    assert dispose_done(src, "keep", None, "sub/a.jpg", digest) is None
+    assert src.read_bytes() == b"input bytes" and not held.exists()

@@ -98,6 +98,23 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
                 ),
             )
 
+    def forget_renamed(self, input_id: int) -> str | None:
+        """A claimed input, nothing sent for it, whose file was renamed in its inbox before a worker got to it:
+        the same size and mtime claimed later under another name. Its row goes (it was the same file, claimed
+        again; a `vanished` row would say a file was lost) and the new name is returned; else None."""
+        with self._db.write() as db:
+            row = expect(db, "inputs", input_id, ("claimed",))
+            if db.execute("SELECT 1 FROM jobs WHERE input_id = ? LIMIT 1", (input_id,)).fetchone() is not None:
+                return None
+            later = db.execute(
+                "SELECT relpath FROM inputs WHERE inbox = ? AND id > ? AND size = ? AND mtime_ns = ? AND relpath != ?"
+                " LIMIT 1",
+                (row["inbox"], input_id, row["size"], row["mtime_ns"], row["relpath"]),
+            ).fetchone()
+            if later is not None:
+                db.execute("DELETE FROM inputs WHERE id = ?", (input_id,))
+            return None if later is None else str(later["relpath"])
+
     def set_disposed(self, input_id: int, disposal: Disposal, destination: str | None = None) -> None:
         """moved (to `destination`), deleted or kept; only a kept input is skipped when seen unchanged."""
         if disposal not in ("moved", "deleted", "kept"):

@@ -22,7 +22,7 @@ from remixd.work.prepare import PreparedImage
 
 log = structlog.get_logger(__name__)
 
-Outcome = Literal["done", "duplicate", "failed", "vanished", "deferred"]
+Outcome = Literal["done", "duplicate", "failed", "vanished", "renamed", "deferred"]
 
 
 class Finisher:

@@ -129,6 +129,10 @@ class Worker:
                 )
             if record.jobs and all(job.state in ("written", "duplicate") for job in record.jobs):
                 return self._finisher.dispose_of(self._finisher.finish(record, "done"), inbox, source_path)
+            renamed = self._journal.forget_renamed(record.id)
+            if renamed is not None:  # claimed again under its new name: nothing vanished
+                log.info("remixd.input.renamed", relpath=record.relpath, renamed_to=renamed)
+                return "renamed"
             log.warning(
                 "remixd.input.vanished",
                 relpath=record.relpath,

@@ -529,3 +529,19 @@ def test_the_wal_stays_bounded_under_steady_writes(journal: SqliteJournal, path:
     for number in range(300):  # then a quiet spell of single claims, a few checkpoints' worth
         journal.claim(INBOX, f"quiet/{number}.jpg", 1, 1)
     assert wal.stat().st_size <= WAL_LIMIT_BYTES + 64 * 1024  # not the high-water mark of the busy spell
+
+
+def test_a_claim_renamed_before_any_work_is_forgotten_for_its_new_claim_not_left_vanished(
+    journal: SqliteJournal,
+) -> None:
+    first = journal.claim("/in", "a.jpg", 100, 7)
+    moved = journal.claim("/in", "b.jpg", 100, 7)  # `mv a.jpg b.jpg`: same size and mtime, a new name
+    other = journal.claim("/in", "c.jpg", 100, 8)
+    assert first is not None and moved is not None and other is not None
+    assert journal.forget_renamed(first) == "b.jpg"
+    assert [record.relpath for record in journal.unfinished()] == ["b.jpg", "c.jpg"]
+    assert journal.counts()["claimed"] == 2 and journal.counts()["vanished"] == 0
+    assert journal.forget_renamed(other) is None  # no later claim of the same file: it did vanish
+    journal.add_jobs(moved, [spec()])
+    assert journal.claim("/in", "d.jpg", 100, 7) is not None  # and renamed again
+    assert journal.forget_renamed(moved) is None  # work was planned for it: it stays, whatever happens

@@ -10,6 +10,7 @@ the same way.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -63,7 +64,10 @@ def dispose_done(
     no copy of it found (someone removed it).
     """
     if after == "keep":
-        _put_back(_held_name(src), src)  # held when a crash came, and the config says keep now
+        try:
+            _put_back(_held_name(src), src)  # held when a crash came, and the config says keep now
+        except OSError as error:
+            raise output_error(error, src, "put back") from error
         return None
     if after == "delete":
         try:
@@ -160,7 +164,8 @@ def _put_back(held: Path | None, src: Path) -> None:
     (a hard link never replaces what is there)."""
     if held is None or held == src or not _lexists(held):
         return
-    for candidate in _name_variants(src.parent, src.name, sha256_of(held)):
+    tag_from = sha256_of(held) or hashlib.sha256(os.fsencode(held.name)).hexdigest()  # unreadable: still a free name
+    for candidate in _name_variants(src.parent, src.name, tag_from):
         try:
             os.link(held, candidate, follow_symlinks=False)
         except FileExistsError:

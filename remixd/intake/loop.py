@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import queue
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -37,6 +38,19 @@ log = structlog.get_logger(__name__)
 MISSING_RETRY_S = 10.0  # how often a missing inbox is looked for again
 
 
+class EventQueue(queue.Queue[tuple[int, Path]]):
+    """The watchers' events: a queue that sets `arrived` on every put, so `Intake.step` waits for the next one
+    through the Clock (a test's fake clock drives the wait) and still wakes the moment one comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+
+    def _put(self, item: tuple[int, Path]) -> None:
+        super()._put(item)
+        self.arrived.set()
+
+
 class Intake:
     """Owns the watchers; `step()` turns events, due readiness checks and due rescans into claims."""
 
@@ -48,7 +62,7 @@ class Intake:
         clock: Clock,
         counters: IntakeCounters | None = None,
     ) -> None:
-        self.events: queue.Queue[tuple[int, Path]] = queue.Queue()
+        self.events = EventQueue()
         self._journal = journal
         self._clock = clock
         self.inboxes = [
@@ -114,16 +128,15 @@ class Intake:
         due = [d for d in (s.readiness.next_due() for s in self.inboxes) if d is not None]
         due += [s.next_rescan for s in self.inboxes if s.index not in self._scans]
         wait = 0.0 if self._scans else max(0.0, min([now + timeout, *due]) - now)
-        try:
-            item = self.events.get(timeout=wait) if wait > 0 else self.events.get_nowait()
-        except queue.Empty:
-            item = None
-        while item is not None:  # drain: a burst of events costs one pass
-            self._on_event(*item)
+        if wait > 0:
+            self._clock.wait(self.events.arrived, wait)  # an event ends the wait at once, as a real wait would
+        self.events.arrived.clear()  # before the drain: an event put from here on sets it again
+        while True:  # drain: a burst of events costs one pass
             try:
                 item = self.events.get_nowait()
             except queue.Empty:
-                item = None
+                break
+            self._on_event(*item)
         ready: list[Ready] = []
         for state in self.inboxes:
             self._check_health(state)

@@ -6,12 +6,14 @@ The fake clock decides when a file has been quiet for `settle_s`, so no test wai
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from remixd.clock import Clock
 from remixd.config.load import load_config
 from remixd.config.model import Config
 from remixd.intake.loop import MISSING_RETRY_S, Intake
@@ -107,3 +109,34 @@ def test_a_file_the_events_missed_counts_once_however_many_rescans_see_it(
             pass
     assert claimed(journal) == ["early.jpg", "late.jpg"]
     assert intake.counters.missed_by_events == 2
+
+
+def test_step_waits_on_the_clock_until_a_file_is_due_and_claims_it(
+    config: Config, journal: SqliteJournal, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The wait for the next due check goes through the Clock: the fake clock's wait is what lets the file
+    settle, with no sleep and no advance by the test."""
+    make_image(tmp_path / "inbox/a.jpg")
+    intake = Intake(config.inboxes, journal, clock=clock)
+    intake.start(watch=False)
+    assert intake.step(timeout=0) == 0 and intake.pending == 1  # the scan saw it, still settling
+    assert intake.step(timeout=3600) == 1
+    assert clock.waits == [pytest.approx(SETTLE_S)]  # waited exactly until the file was due, not the timeout
+    assert claimed(journal) == ["a.jpg"]
+
+
+def test_an_event_ends_the_wait_at_once_on_the_real_clock(config: Config, tmp_path: Path) -> None:
+    """README: remixd reacts within milliseconds of an event. A wait of an hour ends when the event comes: the
+    loop waits on it, it does not poll."""
+    journal = SqliteJournal(tmp_path / "real.sqlite3", Clock())
+    try:
+        intake = Intake(config.inboxes, journal, clock=Clock())
+        intake.start(watch=False)
+        assert intake.step(timeout=0) == 0  # the start-up scan: nothing there
+        returned = threading.Event()
+        waiter = threading.Thread(target=lambda: (intake.step(timeout=3600), returned.set()), daemon=True)
+        waiter.start()
+        intake.wake()
+        assert returned.wait(timeout=30), "step() went on waiting after an event"
+    finally:
+        journal.close()

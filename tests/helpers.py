@@ -61,12 +61,17 @@ SHA = "0123456789abcdef" * 4
 class FakeClock(Clock):
     """Time that moves only when told: `advance(seconds)`, or a wait that times out (it returns at once,
     having moved the clock by its timeout). Drives a backoff, a drain, a pause or a hang through hours with
-    the production policy, in milliseconds. `now` is the monotonic reading; the wall clock starts at `start`."""
+    the production policy, in milliseconds. `now` is the monotonic reading; the wall clock starts at `start`.
 
-    def __init__(self, start: datetime = datetime(2026, 3, 1, 12, tzinfo=UTC)) -> None:
+    A whole service on threads needs `idle_s`: a timed wait first gives the other threads that much real time
+    to end it (a worker that finished, an event) and moves the clock only when none did. Without it, the
+    service's loop would race the clock ahead by its every tick while a worker's real request is in flight."""
+
+    def __init__(self, start: datetime = datetime(2026, 3, 1, 12, tzinfo=UTC), *, idle_s: float = 0.0) -> None:
         self.now = 0.0
         self._epoch = start.timestamp()
-        self.waits: list[float] = []  # every timed wait, in seconds, in order
+        self._idle_s = idle_s
+        self.waits: list[float] = []  # every timed wait that moved the clock, in seconds, in order
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -85,6 +90,8 @@ class FakeClock(Clock):
             return True
         if timeout is None:
             return waitable.wait(30.0)  # an untimed wait still needs a real bound in a test
+        if self._idle_s and waitable.wait(min(self._idle_s, timeout)):
+            return True
         self.waits.append(timeout)
         self.advance(timeout)
         return waitable.wait(0)  # a Condition lets go of its lock for a moment, as a real wait would

@@ -1,7 +1,8 @@
 """Faults injected into the sandbox, end to end through the service: what each one costs, and how it ends.
 
 Every test runs the real service against the sandbox over loopback, built by `tuned` from parts some of which
-the test chose: a fast retry policy, a clock, a limiter that records its ceiling.
+the test chose: a fake clock that drives the production retry policy's backoff in milliseconds, a limiter that
+records its ceiling.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,11 @@ from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
 from remixd.work.retry import UNKNOWN_OUTCOME_HINT, InflightLimiter, Pause, RetryPolicy
-from tests.helpers import TEST_KEY, make_image, sidecars, wait_for, write_config
+from tests.helpers import TEST_KEY, FakeClock, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
-FAST = RetryPolicy(max_attempts=6, base_s=0.02, max_backoff_s=0.2, total_s=30.0)
+POLICY = RetryPolicy()  # the production policy: the fake clock, not a shorter backoff, makes its waits quick
+IDLE_S = 0.05  # real time a wait gives the service's threads before the fake clock moves (helpers.FakeClock)
 
 
 class RecordingLimiter(InflightLimiter):
@@ -69,19 +71,20 @@ def tuned(
     config_path: Path,
     *,
     mode: Mode = "once",
-    policy: RetryPolicy = FAST,
+    policy: RetryPolicy | None = None,
     clock: Clock | None = None,
     environ: dict[str, str] | None = None,
     session: requests.Session | None = None,
 ) -> Service:
-    """The service with the parts these tests change: a fast retry policy (so a storm of retries takes
-    milliseconds), a clock, and a limiter that records its ceiling."""
+    """The service with the parts these tests change: a fake clock unless the test brings a clock (a storm of
+    retries with the production policy takes minutes of its time and milliseconds of the test's), and a
+    limiter that records its ceiling."""
     config = load_config(config_path)
     parts = build_parts(
         config,
         environ=environ or ENV,
         session=session,
-        clock=clock,
+        clock=clock or FakeClock(idle_s=IDLE_S),
         policy=policy,
         limiter=RecordingLimiter(config.api.max_in_flight_images),
     )
@@ -124,10 +127,11 @@ def error_file(tmp_path: Path, name: str) -> dict[str, Any]:
     return document
 
 
-def spent_today(tmp_path: Path) -> tuple[int, float]:
+def spent_today(tmp_path: Path, service: Service) -> tuple[int, float]:
+    """What the journal counts as spent on the service's day (its clock's, fake or not)."""
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
-        spend = journal.spent(datetime.now(UTC).date())
+        spend = journal.spent(service.clock.utcnow().date())
     finally:
         journal.close()
     return spend.images, spend.usd
@@ -172,28 +176,32 @@ def test_a_long_shared_limit_storm_slows_an_input_down_instead_of_failing_it(
     billed. Such answers count against the retry time bound only, not the attempts (6 here)."""
     config = write_config(tmp_path, sandbox.base_url)
     drop(tmp_path, 1)
-    sandbox.set_faults(rate_limit_next=FAST.max_attempts + 3)
+    sandbox.set_faults(rate_limit_next=POLICY.max_attempts + 3)
 
     service = tuned(config)
     service.run()
 
     assert service.outcomes == {"done": 1}
-    assert [r.status for r in sandbox.received] == [429] * (FAST.max_attempts + 3) + [200]
+    assert [r.status for r in sandbox.received] == [429] * (POLICY.max_attempts + 3) + [200]
 
 
 def test_retry_after_on_a_429_is_honoured(tmp_path: Path) -> None:
-    with SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY}), inflight_retry_after_s=1)) as sandbox:
+    """The sandbox keeps the same fake clock, so the time between its two answers is the time remixd waited."""
+    retry_after = 120  # the policy's own first backoff is at most 1.25 s: only Retry-After waits this long
+    clock = FakeClock(idle_s=IDLE_S)
+    options = SandboxOptions(api_keys=frozenset({TEST_KEY}), inflight_retry_after_s=retry_after)
+    with SandboxServer(options, clock=clock) as sandbox:
         config = write_config(tmp_path, sandbox.base_url)
         drop(tmp_path, 1)
         sandbox.set_faults(rate_limit_next=1)
 
-        service = tuned(config)  # its own backoff is 20 ms: only Retry-After makes it wait a second
+        service = tuned(config, clock=clock)
         service.run()
 
         assert service.outcomes == {"done": 1}
         limited, answered = sandbox.received
         assert (limited.status, answered.status) == (429, 200)
-        assert answered.at - limited.at >= 1.0
+        assert answered.at - limited.at >= retry_after
 
 
 # -- 5xx ---------------------------------------------------------------------------------------------------
@@ -210,21 +218,21 @@ def test_5xx_before_the_work_is_retried(tmp_path: Path, sandbox: SandboxServer) 
     assert service.outcomes == {"done": 1}
     assert [r.status for r in sandbox.received] == [503, 503, 200]
     assert sandbox.ledger.requests == 1
-    assert spent_today(tmp_path) == (1, 0.08)
+    assert spent_today(tmp_path, service) == (1, 0.08)
 
 
 def test_5xx_retries_are_bounded_by_attempts(tmp_path: Path, sandbox: SandboxServer) -> None:
     config = write_config(tmp_path, sandbox.base_url)
     drop(tmp_path, 1)
-    sandbox.set_faults(fail_before_next=FAST.max_attempts + 5)
+    sandbox.set_faults(fail_before_next=POLICY.max_attempts + 5)
 
     service = tuned(config)
     service.run()
 
     assert service.outcomes == {"failed": 1}
-    assert [r.status for r in sandbox.received] == [503] * FAST.max_attempts
+    assert [r.status for r in sandbox.received] == [503] * POLICY.max_attempts
     error = error_file(tmp_path, "in-00.jpg")
-    assert error["error"]["http_status"] == 503 and error["attempts"] == FAST.max_attempts
+    assert error["error"]["http_status"] == 503 and error["attempts"] == POLICY.max_attempts
     assert sandbox.ledger.requests == 0
 
 
@@ -243,7 +251,7 @@ def test_500_after_the_work_is_retried_and_recorded_as_readme_says(tmp_path: Pat
     assert service.outcomes == {"done": 1}
     assert [r.status for r in sandbox.received] == [500, 200]
     assert sandbox.ledger.requests == 2  # the sandbox's worst case, not Ideogram's documented behaviour
-    assert spent_today(tmp_path) == (1, 0.08)  # the journal rounds to micro-dollars
+    assert spent_today(tmp_path, service) == (1, 0.08)  # the journal rounds to micro-dollars
     (document,) = sidecars(tmp_path / "outbox")
     assert document["cost_usd"] == pytest.approx(0.08)
 
@@ -259,7 +267,7 @@ def test_a_refused_connection_is_retried_until_the_api_is_back(
         port = probe.port  # a port that was free a moment ago, and is closed now
     config = write_config(tmp_path, f"http://127.0.0.1:{port}")
     with structlog.testing.capture_logs() as logs:
-        running(tuned(config, mode="run", policy=RetryPolicy(base_s=0.3, jitter=0.0, total_s=30.0)))
+        running(tuned(config, mode="run"))
         drop(tmp_path, 1)
         wait_for(lambda: any(e["event"] == "remixd.api.retry" for e in logs), message="the first retry")
         with SandboxServer(SandboxOptions(api_keys=frozenset({TEST_KEY})), port=port) as sandbox:

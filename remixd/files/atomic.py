@@ -100,6 +100,10 @@ def read_no_follow(path: Path) -> bytes:
         return file.read()
 
 
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def sha256_of(path: Path) -> str | None:
     """The content hash of a regular file; None for anything else (a folder, a link, unreadable)."""
     try:

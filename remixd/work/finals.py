@@ -1,17 +1,16 @@
-"""One downloaded result as it is written: converted as `outputs` asks, with its metadata embedded, and
-described in its sidecar (README, "What lands on disk")."""
+"""One downloaded result made ready to write: converted as `outputs` asks, with its metadata embedded (README,
+"What lands on disk"); `files.write` names and writes it."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from remixd.config.model import OutputsConfig
 from remixd.errors import JobFailed, OutputError
-from remixd.files import atomic, embed, encode, names
+from remixd.files import embed, encode
+from remixd.files.atomic import sha256_hex
+from remixd.files.write import Final
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import ResultItem
 from remixd.journal.records import JobRecord, Journal
@@ -53,31 +52,6 @@ def encoded_result(
     return Final(encoded, download, sha256_hex(encoded.data))
 
 
-def describe_written(final: Final, digest: str, document: dict[str, Any], image: Path, keep_download: bool) -> None:
-    """The sidecar's `image` (the file as written), and the download beside it when asked to keep it."""
-    encoded = final.encoded
-    document["image"] = {
-        "file": image.name, "sha256": digest, "bytes": len(encoded.data),
-        "width": encoded.width, "height": encoded.height,
-    }  # fmt: skip
-    if keep_download and final.download != encoded.data:
-        extension = encode.facts(final.download)[0]
-        kept = image.with_name(f"{names.name_stem(image.name)}.download.{extension}")
-        atomic.atomic_write(kept, final.download)
-        document["output"]["download"] = {
-            "file": kept.name,
-            "sha256": sha256_hex(final.download),
-            "bytes": len(final.download),
-        }
-
-
-@dataclass(frozen=True)
-class Final:
-    encoded: encode.Encoded  # what is written
-    download: bytes  # what the API sent
-    sha256: str  # of `encoded.data`
-
-
 def embed_story(item: ResultItem, created: str, *, request: RemixRequest, source_sha256: str, rule: str) -> embed.Story:
     return embed.Story(
         prompt=item.prompt or request.prompt,
@@ -87,7 +61,3 @@ def embed_story(item: ResultItem, created: str, *, request: RemixRequest, source
         seed=item.seed,
         created=created,
     )
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -21,12 +21,12 @@ import structlog
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig
 from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, OutputError, Stopped, UrlExpired, with_hint
-from remixd.files import names, sidecar, templates
+from remixd.files import sidecar, templates, write
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse
 from remixd.journal.records import InputRecord, JobRecord, Journal, Reroll
-from remixd.work.finals import describe_written, embed_story, encoded_result, sha256_hex
+from remixd.work.finals import embed_story, encoded_result
 from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage
 from remixd.work.retry import RetryPolicy, retry_unavailable
@@ -87,6 +87,7 @@ class Results:
         )
         completed, count = self.clock.utcnow(), len(response.data)
         created = response.created or stamp_now(completed)  # v2 answers carry no `created`: when it was seen
+        cost_source = _cost_source(response, job.cost_usd, request)
         documents = [
             sidecar.sidecar(
                 source=source,
@@ -97,7 +98,7 @@ class Results:
                 created=created,
                 route=request.model,
                 generation_id=response.generation_id,
-                cost_source=_cost_source(response, job.cost_usd, request),
+                cost_source=cost_source,
                 index=index,
                 count=count,
                 item=item.model_dump(mode="json"),
@@ -121,7 +122,6 @@ class Results:
             else encoded_result(self.journal, job, data, document, settings=settings, story=story(item, created))
             for data, document, item in zip(downloads, documents, response.data, strict=True)
         ]
-        digests = [None if final is None else final.sha256 for final in finals]
         shared = templates.tokens(
             record.relpath,
             rule=job.rule,
@@ -135,35 +135,22 @@ class Results:
         # (same.jpg and same.png, or two long names cut to one) must never both pick the same free name. A
         # template of the user's own may send inputs of any folder to one place: then the lock is the output's.
         locked = PurePosixPath(record.relpath).parent if inbox.output_name == templates.DEFAULT else PurePosixPath()
-
-        def name_and_write() -> list[sidecar.ResultPaths]:
-            """Names, then each image and its sidecar: one step for the output-retry, so a full disk is
-            waited out once, and a retry finds its own names (and what it already wrote) again."""
-            paths = names.result_paths(
-                inbox.output,
-                source,
-                job.rule,
-                job.fingerprint,
-                extensions=[None if final is None else final.encoded.extension for final in finals],
-                # An image without its sidecar is ours if it is what we write, or the download as it came
-                # (what remixd wrote before it embedded metadata, or with embed_metadata off).
-                image_sha256s=[
-                    None if final is None else frozenset({final.sha256, sha256_hex(final.download)}) for final in finals
-                ],
-                template=inbox.output_name,
-                values=values,
-                reroll=None if reroll is None else reroll.id,
-            )
-            for final, digest, document, place in zip(finals, digests, documents, paths, strict=True):
-                data = None if final is None else final.encoded.data
-                if final is not None and digest is not None and place.image is not None:
-                    describe_written(final, digest, document, place.image, settings.keep_download)
-                sidecar.write_result(place, data, document)
-            return paths
-
         try:
             with self._folder_locked(inbox.output / locked):
-                paths = self.gates.retry_output(name_and_write)
+                paths = self.gates.retry_output(
+                    lambda: write.write_results(
+                        inbox.output,
+                        source,
+                        rule=job.rule,
+                        fingerprint=job.fingerprint,
+                        finals=finals,
+                        documents=documents,
+                        template=inbox.output_name,
+                        values=values,
+                        reroll=None if reroll is None else reroll.id,
+                        keep_download=settings.keep_download,
+                    )
+                )
         except OutputError as blocked:  # blocked past the bound: the input fails with the reason
             self.journal.record_job_failure(job.id, blocked.record(), final=True)
             raise JobFailed(blocked.record()) from None

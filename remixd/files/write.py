@@ -1,5 +1,6 @@
-"""Writing one job's results: free names for them, then each image (and the download beside it when it is kept)
-with its sidecar last, so a sidecar on disk means the result is complete (README, "What lands on disk").
+"""Writing one job's results: each download converted as `outputs` asks, with its metadata embedded; then free
+names for them, and each image (and the download beside it when it is kept) with its sidecar last, so a sidecar
+on disk means the result is complete (README, "What lands on disk").
 
 One call is one step for the caller's output retry: a full disk is waited out once, and a retry finds its own
 names, and what it already wrote, again.
@@ -7,12 +8,14 @@ names, and what it already wrote, again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from remixd.files import encode, names
+from remixd.errors import OutputError
+from remixd.files import embed, encode, names
 from remixd.files.atomic import atomic_write, sha256_hex
 from remixd.files.sidecar import ResultPaths, Source, write_result
 
@@ -22,6 +25,42 @@ class Final:
     encoded: encode.Encoded  # what is written
     download: bytes  # what the API sent
     sha256: str  # of `encoded.data`
+
+
+def encode_result(
+    download: bytes,
+    document: dict[str, Any],
+    story: embed.Story,
+    *,
+    output_format: encode.OutputFormat,
+    quality: int,
+    max_side: int | None,
+    embed_metadata: bool,
+) -> Final:
+    """The bytes to write for one download: converted as `outputs` asks, with the metadata inside; raises
+    OutputError for a download that cannot be written so.
+
+    What is embedded leaves out the facts of the written file (its name, hash and size, and when it was
+    written), so the same answer always gives the same bytes: a result written before a crash is then
+    recognised as this job's by its hash."""
+    try:
+        encoded = encode.encode(download, output_format, quality, max_side)
+        document["output"] = {
+            "format": encoded.extension,
+            "steps": list(encoded.steps),
+            "metadata_embedded": embed_metadata,
+        }
+        if embed_metadata:
+            timings = {key: value for key, value in document["timings"].items() if key != "completed_at"}
+            embedded = {**{key: value for key, value in document.items() if key != "image"}, "timings": timings}
+            encoded = dataclasses.replace(encoded, data=embed.embed(encoded.data, encoded.extension, story, embedded))
+    except (OSError, ValueError) as error:  # a download Pillow cannot re-encode, or a malformed one
+        raise OutputError(
+            f"cannot write the result as {output_format}: {error}",
+            "set outputs.format: original (or embed_metadata: false) for this rule; "
+            "`remixd retry` sends it again (and pays again)",
+        ) from None
+    return Final(encoded, download, sha256_hex(encoded.data))
 
 
 def write_results(

@@ -7,7 +7,6 @@ disk or a read-only folder, holding the output folder's lock so two inputs never
 
 from __future__ import annotations
 
-import functools
 import random
 import threading
 from collections.abc import Iterator, Sequence
@@ -21,12 +20,11 @@ import structlog
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig
 from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, OutputError, Stopped, UrlExpired, with_hint
-from remixd.files import sidecar, templates, write
+from remixd.files import embed, sidecar, templates, write
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
-from remixd.ideogram.responses import RemixResponse
+from remixd.ideogram.responses import RemixResponse, ResultItem
 from remixd.journal.records import InputRecord, JobRecord, Journal, Reroll
-from remixd.work.finals import embed_story, encoded_result
 from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage
 from remixd.work.retry import RetryPolicy, retry_unavailable
@@ -115,13 +113,6 @@ class Results:
         if reroll is not None:  # sent again on purpose: its results take names beside the earlier ones
             for document in documents:
                 document["reroll"] = {"id": reroll.id, "of_input": reroll.of_input, "seed": reroll.seed}
-        story = functools.partial(embed_story, request=request, source_sha256=prepared.source_sha256, rule=job.rule)
-        finals = [
-            None
-            if data is None
-            else encoded_result(self.journal, job, data, document, settings=settings, story=story(item, created))
-            for data, document, item in zip(downloads, documents, response.data, strict=True)
-        ]
         shared = templates.tokens(
             record.relpath,
             rule=job.rule,
@@ -136,6 +127,20 @@ class Results:
         # template of the user's own may send inputs of any folder to one place: then the lock is the output's.
         locked = PurePosixPath(record.relpath).parent if inbox.output_name == templates.DEFAULT else PurePosixPath()
         try:
+            finals = [
+                None
+                if data is None
+                else write.encode_result(
+                    data,
+                    document,
+                    _story(item, created, request=request, source_sha256=prepared.source_sha256, rule=job.rule),
+                    output_format=settings.format,
+                    quality=settings.quality,
+                    max_side=settings.max_side,
+                    embed_metadata=settings.embed_metadata,
+                )
+                for data, document, item in zip(downloads, documents, response.data, strict=True)
+            ]
             with self._folder_locked(inbox.output / locked):
                 paths = self.gates.retry_output(
                     lambda: write.write_results(
@@ -151,9 +156,9 @@ class Results:
                         keep_download=settings.keep_download,
                     )
                 )
-        except OutputError as blocked:  # blocked past the bound: the input fails with the reason
-            self.journal.record_job_failure(job.id, blocked.record(), final=True)
-            raise JobFailed(blocked.record()) from None
+        except OutputError as failed:  # not writable as asked, or blocked past the bound: it fails with the reason
+            self.journal.record_job_failure(job.id, failed.record(), final=True)
+            raise JobFailed(failed.record()) from None
         files = [str(place.image or place.sidecar) for place in paths]
         self.journal.record_written(job.id, files)
         unsafe = sum(1 for item in response.data if not item.url)
@@ -219,6 +224,18 @@ def _cost_source(response: RemixResponse, cost_usd: float, request: RemixRequest
     if response.usage_cost_usd_micros is not None:
         return "usage"
     return "table" if cost_usd == request.cost_usd() else "quote"
+
+
+def _story(item: ResultItem, created: str, *, request: RemixRequest, source_sha256: str, rule: str) -> embed.Story:
+    """What the result's embedded metadata tells of how it was made."""
+    return embed.Story(
+        prompt=item.prompt or request.prompt,
+        source_sha256=source_sha256,
+        rule=rule,
+        model=request.model,
+        seed=item.seed,
+        created=created,
+    )
 
 
 def stamp_now(moment: datetime) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from remixd.config import output_name
 from remixd.config.credentials import key_is_set
 from remixd.config.model import (
     ApiConfig,
@@ -34,7 +35,6 @@ from remixd.config.reader import ConfigFile, KeyPath
 from remixd.config.rule_build import RuleBuilder, outputs_section
 from remixd.config.warnings import config_warnings
 from remixd.errors import ConfigError
-from remixd.files import templates
 from remixd.rules import compile_glob
 
 
@@ -202,7 +202,7 @@ class Builder:
             return  # absent (the default), or not text: the schema pass reports that
         several_images = any(rule.request.num_images > 1 for rule in inbox_rules)
         several_rules = any(rule.continue_ for rule in inbox_rules[:-1])
-        for message, fix in templates.problems(template, several_images=several_images, several_rules=several_rules):
+        for message, fix in output_name.problems(template, several_images=several_images, several_rules=several_rules):
             self.located.add((*path, "output_name"), message, fix)
 
     def _feedback(self, inboxes: list[tuple[int, InboxConfig]], state_dir: Path | None) -> tuple[InboxConfig, ...]:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from remixd.files import templates
+from remixd.config.output_name import DEFAULT as DEFAULT_OUTPUT_NAME
 from remixd.ideogram.requests import RemixRequest
 
 Seconds = Annotated[float, Field(strict=True, gt=0)]  # strict float still takes ints; never bools/strings
@@ -165,7 +165,7 @@ class InboxSchema(BaseModel):
     rescan_s: Seconds = 60.0
     poll_s: Seconds = 1.0
     outputs: dict[str, Any] | None = None  # checked on its own as OutputsConfig
-    output_name: StrictStr = templates.DEFAULT
+    output_name: StrictStr = DEFAULT_OUTPUT_NAME
     companions: Literal["off", "optional", "required"] = "off"
     companion_wait_s: Seconds = 2.0
 
@@ -219,7 +219,7 @@ class InboxConfig:
     rescan_s: float = 60.0
     poll_s: float = 1.0
     outputs: OutputsConfig = _DEFAULT_OUTPUTS  # the top level's with this inbox's keys on top
-    output_name: str = templates.DEFAULT  # checked by files.templates.problems
+    output_name: str = DEFAULT_OUTPUT_NAME  # checked by config.output_name.problems
     rule_outputs: tuple[tuple[str, OutputsConfig], ...] = ()  # where a rule sets its own keys, on top of those
     companions: Literal["off", "optional", "required"] = "off"  # README "Companions"
     companion_wait_s: float = 2.0

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
+from remixd.config.output_name import DEFAULT
 from remixd.errors import OutputError
 from remixd.files import templates
 from remixd.files.atomic import NAME_MAX, fit, output_error, read_no_follow, sha256_of
@@ -32,7 +33,7 @@ def result_paths(
     *,
     extensions: Sequence[str | None],
     image_sha256s: Sequence[str | frozenset[str] | None] = (),
-    template: str = templates.DEFAULT,
+    template: str = DEFAULT,
     values: Sequence[Mapping[str, str]] = (),
     reroll: int | None = None,
 ) -> list[ResultPaths]:

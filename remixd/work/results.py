@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import structlog
 
 from remixd.clock import Clock
+from remixd.config import output_name
 from remixd.config.model import InboxConfig
 from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, OutputError, Stopped, UrlExpired, with_hint
 from remixd.files import embed, sidecar, templates, write
@@ -125,7 +126,7 @@ class Results:
         # Choosing free names and taking them is one step per output folder: two inputs whose names collide
         # (same.jpg and same.png, or two long names cut to one) must never both pick the same free name. A
         # template of the user's own may send inputs of any folder to one place: then the lock is the output's.
-        locked = PurePosixPath(record.relpath).parent if inbox.output_name == templates.DEFAULT else PurePosixPath()
+        locked = PurePosixPath(record.relpath).parent if inbox.output_name == output_name.DEFAULT else PurePosixPath()
         try:
             finals = [
                 None

@@ -1,4 +1,4 @@
-"""Output name templates: checked at load, rendered inside the output folder, never overwriting."""
+"""Output name templates rendered inside the output folder, never overwriting (their checks: config.output_name)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from remixd.config.output_name import DEFAULT
 from remixd.errors import OutputError
-from remixd.files import templates
 from remixd.files.names import result_paths
 from remixd.files.sidecar import Source
 from tests.helpers import SHA
@@ -20,41 +20,8 @@ def source(relpath: str = "sub/a.jpg", digest: str = SHA) -> Source:
     return Source(inbox="/srv/inbox", relpath=relpath, sha256=digest, bytes=123)
 
 
-def messages(template: str, *, several_images: bool = False, several_rules: bool = False) -> list[str]:
-    found = templates.problems(template, several_images=several_images, several_rules=several_rules)
-    return [f"{message} — {fix}" for message, fix in found]
-
-
-def test_the_default_and_a_typical_own_template_are_fine() -> None:
-    assert messages(templates.DEFAULT, several_images=True, several_rules=True) == []
-    assert messages("{rule}/{date}/{stem}-{seed}-{n}.{ext}", several_images=True, several_rules=True) == []
-
-
-@pytest.mark.parametrize(
-    ("template", "options", "expected"),
-    [
-        ("{stem}.{rul}.{n}.{ext}", {}, "unknown token '{rul}' — did you mean '{rule}'?"),
-        ("{stem}.{n:02d}.{ext}", {}, "'{n}' has a format or conversion"),
-        ("{stem}.{n}.png", {}, "the name must end with .{ext}"),
-        ("{stem}.{ext}.{ext}", {}, "the name must end with .{ext}, once"),
-        ("../{stem}.{n}.{ext}", {}, "climbs out of the output folder"),
-        ("/srv/{stem}.{n}.{ext}", {}, "climbs out of the output folder"),
-        ("{stem}.{rule}.{ext}", {"several_images": True}, "results of one request would all get the same name"),
-        ("{stem}.{n}.{ext}", {"several_rules": True}, "results of two rules for one input would get the same"),
-        ("{stem.{ext}", {}, "the name template is malformed"),
-    ],
-)
-def test_problems_are_found_before_anything_is_paid(template: str, options: dict[str, bool], expected: str) -> None:
-    found = messages(template, **options)
-    assert len(found) == 1 and expected in found[0], found
-
-
-def test_one_image_per_rule_and_one_rule_per_input_need_neither_n_nor_rule() -> None:
-    assert messages("{relparent}/{stem}.{ext}") == []
-
-
 def test_the_default_gives_the_names_remixd_always_gave(tmp_path: Path) -> None:
-    paths = result_paths(tmp_path, source(), "poster", "f1", extensions=["png", "jpg"], template=templates.DEFAULT)
+    paths = result_paths(tmp_path, source(), "poster", "f1", extensions=["png", "jpg"], template=DEFAULT)
     assert [(p.image, p.sidecar) for p in paths] == [
         (tmp_path / "sub/a.poster.1.png", tmp_path / "sub/a.poster.1.json"),
         (tmp_path / "sub/a.poster.2.jpg", tmp_path / "sub/a.poster.2.json"),

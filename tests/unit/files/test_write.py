@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from remixd.config.output_name import DEFAULT
 from remixd.errors import OutputError
 from remixd.files import embed
 from remixd.files.atomic import sha256_hex
 from remixd.files.sidecar import Source
-from remixd.files.templates import DEFAULT
 from remixd.files.write import encode_result, write_results
 from tests.helpers import SHA
 

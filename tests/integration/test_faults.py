@@ -33,7 +33,7 @@ from remixd.work.retry import UNKNOWN_OUTCOME_HINT, InflightLimiter, Pause, Retr
 from tests.helpers import TEST_KEY, FakeClock, make_image, sidecars, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
-POLICY = RetryPolicy()  # the production policy: the fake clock, not a shorter backoff, makes its waits quick
+POLICY = RetryPolicy()  # what build_parts uses: the fake clock, not a shorter backoff, makes its waits quick
 IDLE_S = 0.05  # real time a wait gives the service's threads before the fake clock moves (helpers.FakeClock)
 
 
@@ -71,7 +71,6 @@ def tuned(
     config_path: Path,
     *,
     mode: Mode = "once",
-    policy: RetryPolicy | None = None,
     clock: Clock | None = None,
     environ: dict[str, str] | None = None,
     session: requests.Session | None = None,
@@ -85,7 +84,6 @@ def tuned(
         environ=environ or ENV,
         session=session,
         clock=clock or FakeClock(idle_s=IDLE_S),
-        policy=policy,
         limiter=RecordingLimiter(config.api.max_in_flight_images),
     )
     return Service(parts, mode=mode)

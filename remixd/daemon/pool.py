@@ -15,6 +15,17 @@ from collections.abc import Callable
 from remixd.clock import Clock
 from remixd.intake.backlog import Claimed
 
+# Workers with the next input prepared, waiting for a place at the API, beyond the pipeline's depth.
+READY_WORKERS = 4
+
+
+def workers_for(max_in_flight_images: int) -> int:
+    """The pipeline's depth in workers: one per place at the API (sending, or polling its generation), as many
+    again downloading and writing what just ended (generations end in bunches), and some with the next input
+    ready. With only a fixed few beyond the places, a place that freed often found no worker with an input
+    ready, and the API stood idle until one had written its results (python -m bench --only async_v2)."""
+    return 2 * max_in_flight_images + READY_WORKERS
+
 
 class WorkerPool:
     def __init__(self, *, stop: threading.Event, drain: threading.Event, clock: Clock) -> None:

@@ -11,6 +11,7 @@ import structlog
 
 from remixd.config.model import Config
 from remixd.daemon.folders import check_folders
+from remixd.daemon.pool import workers_for
 from remixd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def reload(service: Service, extra_workers: int) -> None:
+def reload(service: Service) -> None:
     from remixd.config.load import load_config
 
     service.notifier.reloading(round(service.clock.monotonic() * 1_000_000))
@@ -44,7 +45,7 @@ def reload(service: Service, extra_workers: int) -> None:
         service.limiter.set_maximum(new.api.max_in_flight_images)
         # A higher ceiling needs the workers to fill it; a lower one keeps its idle workers, the limiter
         # bounds what they send.
-        missing = new.api.max_in_flight_images + extra_workers - service.pool.size
+        missing = workers_for(new.api.max_in_flight_images) - service.pool.size
         if missing > 0:
             service.pool.start(missing, service.process, service.processed)
         service.gates.budget.reconfigure(new.budget)

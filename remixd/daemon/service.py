@@ -21,6 +21,7 @@ from remixd.daemon.connection import KeyProbe
 from remixd.daemon.folders import check_folders, remove_stale_temps
 from remixd.daemon.notify import Notifier
 from remixd.daemon.parts import Parts
+from remixd.daemon.pool import workers_for
 from remixd.daemon.rebuild import rebuild_from_sidecars
 from remixd.daemon.reload import reload, reread_key
 from remixd.daemon.requeue import Requeue
@@ -37,7 +38,6 @@ log = structlog.get_logger(__name__)
 Mode = Literal["run", "once"]
 HOUSEKEEPING_S = 5.0  # status file and STATUS= refresh while idle; no busy loop
 HUNG_MARGIN_S = 60.0  # beyond the HTTP timeouts before a silent busy worker counts as hung
-EXTRA_WORKERS = 4  # workers beyond the in-flight ceiling: downloads and writes happen outside the slots
 QUEUED_PER_WORKER = 2  # the queue is topped up from the journal to this many inputs per worker (intake.backlog)
 
 
@@ -132,7 +132,7 @@ class Service:
         try:
             self._ui = self.views.start_ui()
             self._recover()
-            self.pool.start(self.config.api.max_in_flight_images + EXTRA_WORKERS, self.process, self.processed)
+            self.pool.start(workers_for(self.config.api.max_in_flight_images), self.process, self.processed)
             # The scans begin here and go on in the loop (README "A million files"): READY=1 waits for the
             # journal and the watchers, never for a backlog.
             self.intake.start(watch=self.mode == "run")
@@ -166,7 +166,7 @@ class Service:
                 self._housekeeping()  # systemd and status.json learn at once that the scan is done
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
-                reload(self, EXTRA_WORKERS)
+                reload(self)
             now = self.clock.monotonic()
             probe.step(self.client, now)
             if now >= next_housekeeping:
@@ -248,7 +248,7 @@ class Service:
 
     def _feed(self) -> int:
         """Top the workers' queue up from the journal once it runs low; the number of inputs queued."""
-        workers = self.config.api.max_in_flight_images + EXTRA_WORKERS
+        workers = workers_for(self.config.api.max_in_flight_images)
         if self.pool.queued >= workers:
             return 0
         taken = self.backlog.take(workers * QUEUED_PER_WORKER - self.pool.queued)
@@ -258,7 +258,7 @@ class Service:
     def processed(self, outcomes: Counter[str], outstanding: int) -> None:
         if self._progress is not None:
             self._progress(outcomes, outstanding)
-        workers = self.config.api.max_in_flight_images + EXTRA_WORKERS
+        workers = workers_for(self.config.api.max_in_flight_images)
         if self.mode == "once" or (self.pool.queued < workers and not self.backlog.exhausted):
             self.intake.wake()  # the loop checks whether everything is finished, or tops the queue up
 

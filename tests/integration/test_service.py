@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from remixd.daemon.service import EXTRA_WORKERS, Service
+from remixd.daemon.pool import workers_for
+from remixd.daemon.service import Service
 from remixd.sandbox.server import SandboxServer
 from tests.helpers import POSTER, TEST_KEY, make_image, make_service, sidecars, wait_for, write_config
 
@@ -240,14 +241,14 @@ def test_a_reload_that_raises_the_in_flight_ceiling_starts_the_workers_it_needs_
     thread.start()
     try:
         wait_for(service.ready.is_set, message="the service to start")
-        assert service.pool.size == 2 + EXTRA_WORKERS
+        assert service.pool.size == workers_for(2)
         make_image(tmp_path / "inbox/before.jpg")
         wait_for(lambda: (tmp_path / "done/before.jpg").exists(), message="the first input")
 
         write_config(tmp_path, sandbox.base_url, api={"max_in_flight_images": 8})
         service.request_reload()
         # 8 images in flight need 8 workers to send them (threads start one by one: wait for the last)
-        wait_for(lambda: service.pool.size == 8 + EXTRA_WORKERS, message="the workers of the new ceiling")
+        wait_for(lambda: service.pool.size == workers_for(8), message="the workers of the new ceiling")
         assert service.limiter.ceiling == 8
         assert service.pool.healthy(60.0)
 

@@ -76,8 +76,14 @@ class JobTransitions(JournalRows):
         self, job_id: int, response: Mapping[str, Any], *, images: int | None = None, cost_usd: float | None = None
     ) -> None:
         """The API answered 200 (or the generation completed): keep its answer (the result URLs) before
-        downloading; the request was billed (a generation when accepted, now at what it really cost)."""
-        with self._db.write(durable=True) as db:
+        downloading; the request was billed (a generation when accepted, now at what it really cost).
+
+        A synchronous answer is the only copy of its result links: durable. A polled generation's is not: its
+        id is, and a power cut that loses the answer means polling again, while waiting for the disk here
+        keeps the next upload from its place at the API."""
+        states = self._db.read("SELECT state FROM jobs WHERE id = ?", (job_id,))
+        durable = not states or states[0]["state"] != "generating"
+        with self._db.write(durable=durable) as db:
             row = expect(db, "jobs", job_id, ("submitting", "generating"))
             moment = self._clock.utcnow()
             db.execute(

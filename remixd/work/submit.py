@@ -57,7 +57,7 @@ class Submitter:
                 self._gates.limiter.on_inflight_limit()
             self._journal.record_job_failure(job.id, error.record(), final=final, not_billed=not _may_have_run(error))
 
-        generating = retry_unavailable(
+        accepted_at = retry_unavailable(
             lambda: self._send(job, request, prepared),
             policy=self._policy,
             clock=self._clock,
@@ -66,8 +66,8 @@ class Submitter:
             on_error=journal,
             event="remixd.api.retry",
         )
-        if generating:
-            self._await(job.id)
+        if accepted_at is not None:
+            self._await(job.id, since=accepted_at)
 
     def resume(self, job: JobRecord) -> None:
         """A job whose generation was accepted before a crash or restart: poll it, holding its places."""
@@ -77,17 +77,31 @@ class Submitter:
         log.info("remixd.generation.resumed", generation_id=job.generation_id)
         self._await(job.id)
 
-    def _await(self, job_id: int) -> None:
-        """Poll the job's generation to its end; its in-flight places are released then, whatever happens."""
-        try:
-            self._poller.wait(self._journal.get_job(job_id))
-        finally:
-            self._gates.limiter.release(self._journal.get_job(job_id).images)
+    def _await(self, job_id: int, since: float | None = None) -> None:
+        """Poll the job's generation to its end; its in-flight places are released then, whatever happens.
+        `since`: when Ideogram accepted it (monotonic), which times the polls; None after a restart.
 
-    def _send(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> bool:
+        A generation that ended no longer holds a place at Ideogram: its places go to the next upload the
+        moment a poll says so, before its answer is journalled or its images downloaded."""
+        job = self._journal.get_job(job_id)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._gates.limiter.release(job.images)
+
+        try:
+            self._poller.wait(job, ended=release, since=since)
+        finally:
+            release()
+
+    def _send(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> float | None:
         """One attempt: wait for the pauses and the budget, take the slots, send, journal the answer. A
         rejected key is not an attempt (it is wrong for every file): it pauses, and this waits for it to work.
-        True when Ideogram accepted an async generation: its id is journalled and its slots are still held."""
+        When Ideogram accepted an async generation, the moment it did (monotonic): its id is journalled and
+        its slots are still held. None for a synchronous answer."""
         gates = self._gates
         # The sandbox bills nothing: its requests take no part of budget.* (README "The sandbox").
         images, usd = (0, 0.0) if job.sandbox else (job.images, job.cost_usd)
@@ -96,12 +110,13 @@ class Submitter:
             if not gates.wait_for(lambda seconds: gates.limiter.acquire(job.images, gates.stop, seconds)):
                 gates.budget.release(images, usd)
                 raise Stopped
-            generating = False
+            accepted_at = None
             try:
                 # From here the journal counts the request as paid, and the reservation is freed.
                 gates.budget.sent(images, usd, lambda: self._journal.start_submit(job.id))
                 gates.beat()  # the request may take its whole deadline: the watchdog's limit is one deadline
                 response = self._client.remix(request, prepared.data, prepared.filename, prepared.content_type)
+                answered_at = self._clock.monotonic()  # before the commit below, which may wait for the disk
                 # What the API answered is paid for: a journal that cannot take it now gets it again until it does.
                 if response.accepted and response.generation_id is not None:
                     # The id first, before anything else: from here a crash means "poll", never "send again".
@@ -114,7 +129,7 @@ class Submitter:
                             images=job.images,
                         )
                     )
-                    generating = True
+                    accepted_at = answered_at
                 else:
                     gates.retry_journal(
                         functools.partial(
@@ -136,11 +151,11 @@ class Submitter:
                 )
                 raise JobFailed(error.record()) from None
             finally:
-                if not generating:  # a pending generation's images keep their places until it ends
+                if accepted_at is None:  # a pending generation's images keep their places until it ends
                     gates.limiter.release(job.images)
             gates.limiter.on_success()
-            log.debug("remixd.job.answered", generating=generating)
-            return generating
+            log.debug("remixd.job.answered", generating=accepted_at is not None)
+            return accepted_at
 
     def _after_crash(self, job: JobRecord) -> None:
         """api.after_crash for a request a crash (or a stop past its deadline) caught in flight: the legacy and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 AuthMode = Literal["api-key", "bearer", "both"]
@@ -31,6 +32,9 @@ class SandboxOptions:
     latency_s: float = 0.0  # added to every remix request; an async v2 generation takes this long
     poll_limit: int = 1000  # GET /v2/generations per poll_window_s per organisation, then 429 + Retry-After
     poll_window_s: float = 10.0
+    # This account's v2 prices as a multiple of the list prices: its dry_run quotes and its bills both follow
+    # ("your account's prices may differ"), so a client that budgets at the list price is caught.
+    account_price_factor: Decimal = Decimal(1)
 
     max_image_bytes: int = 10 * MIB  # legacy /remix per SPEC
     max_image_bytes_v3: int = 10 * MIB  # SPEC says 10 MB, the newer DOC-R3 page 25 MB
@@ -72,6 +76,8 @@ class SandboxOptions:
             raise ValueError("output_scale must be in (0, 1]")
         if self.url_ttl_s < 1:
             raise ValueError("url_ttl_s must be at least 1")
+        if self.account_price_factor < 0:
+            raise ValueError("account_price_factor must not be negative")
 
 
 @dataclass

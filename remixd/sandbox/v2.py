@@ -77,7 +77,8 @@ class V2Api:
             if generation.fails:
                 generation.status = "failed"
                 return
-            price = reference_v2.AUTO_BILLED if generation.work.estimate else order.price_per_image
+            billed = reference_v2.AUTO_BILLED * sandbox.options.account_price_factor
+            price = billed if generation.work.estimate else order.price_per_image
             generation.usage_usd = sandbox.accounts.charge(order.price_key, price, order.num_images)
             generation.status = "completed"
         finally:

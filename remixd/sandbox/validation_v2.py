@@ -165,7 +165,7 @@ def validate_v2(model: str, submission: V2Submission, options: SandboxOptions) -
             "'image_weight' cannot be combined with a resolution whose aspect ratio differs from the image's"
         )
     speed = request.get("rendering_speed", "default")
-    price = reference_v2.PRICES[model].get(speed, reference_v2.PRICES[model]["default"])
+    price = reference_v2.PRICES[model].get(speed, reference_v2.PRICES[model]["default"]) * options.account_price_factor
     request.setdefault("num_images", 1)
     is_async = bool(request.get("async")) or "webhook_url" in request
     order = Order(

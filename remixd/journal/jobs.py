@@ -29,7 +29,8 @@ class JobTransitions(JournalRows):
             for spec in specs:
                 db.execute(
                     """INSERT OR IGNORE INTO jobs (input_id, rule, fingerprint, endpoint, request, images,
-                       cost_usd, state, created_at, sandbox) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)""",
+                       cost_usd, state, created_at, sandbox, cost_source)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)""",
                     (
                         input_id,
                         spec.rule,
@@ -40,6 +41,7 @@ class JobTransitions(JournalRows):
                         spec.cost_usd,
                         now,
                         int(spec.sandbox),
+                        spec.cost_source,
                     ),
                 )
         jobs = {job.rule: job for job in self._jobs("input_id = ?", (input_id,))}
@@ -76,7 +78,8 @@ class JobTransitions(JournalRows):
         self, job_id: int, response: Mapping[str, Any], *, images: int | None = None, cost_usd: float | None = None
     ) -> None:
         """The API answered 200 (or the generation completed): keep its answer (the result URLs) before
-        downloading; the request was billed (a generation when accepted, now at what it really cost).
+        downloading; the request was billed (a generation when accepted). `cost_usd`: what it really cost, by
+        the API's own usage figure (the job's cost_source becomes `usage`); None keeps the planned price.
 
         A synchronous answer is the only copy of its result links: durable. A polled generation's is not: its
         id is, and a power cut that loses the answer means polling again, while waiting for the disk here
@@ -88,8 +91,9 @@ class JobTransitions(JournalRows):
             moment = self._clock.utcnow()
             db.execute(
                 "UPDATE jobs SET state = 'answered', response = ?, answered_at = ?, last_error = NULL,"
-                " cost_usd = COALESCE(?, cost_usd) WHERE id = ?",
-                (dump_json(response), stamp(moment), cost_usd, job_id),
+                " cost_usd = COALESCE(?, cost_usd), cost_source = CASE WHEN ? IS NULL THEN cost_source"
+                " ELSE 'usage' END WHERE id = ?",
+                (dump_json(response), stamp(moment), cost_usd, cost_usd, job_id),
             )
             if row["state"] == "generating":
                 if cost_usd is not None or images is not None:

@@ -24,6 +24,7 @@ InputState = Literal["claimed", "done", "duplicate", "failed", "vanished", "retr
 FinishState = Literal["done", "duplicate", "failed", "vanished"]
 JobState = Literal["pending", "submitting", "generating", "answered", "written", "duplicate", "failed"]
 Disposal = Literal["pending", "moved", "deleted", "kept", "none"]
+CostSource = Literal["quote", "usage", "table"]  # README "Prices": where a job's cost_usd came from
 INPUT_STATES: tuple[InputState, ...] = ("claimed", "done", "duplicate", "failed", "vanished", "retried")
 JOB_STATES: tuple[JobState, ...] = (
     "pending", "submitting", "generating", "answered", "written", "duplicate", "failed",
@@ -53,6 +54,7 @@ class JobSpec:
     images: int
     cost_usd: float
     sandbox: bool = False  # sent to the built-in sandbox: not billed, not counted against budget.*
+    cost_source: CostSource = "table"  # where cost_usd came from: the account's quote or the route table
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class JobRecord:
     generation_seed: int | None = None  # the seed it resolved to
     # Requests of this job that were sent and never answered either way: each may have been billed.
     possible_payments: int = 0
+    cost_source: CostSource = "table"  # quote, usage (the generation's own cost) or table
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from remixd.errors import ErrorRecord
-from remixd.journal.records import Disposal, InputRecord, InputState, JobRecord, JobState
+from remixd.journal.records import CostSource, Disposal, InputRecord, InputState, JobRecord, JobState
 
 # What the gallery's search finds of a job: its rule, the prompt sent and the prompts returned.
 _RETURNED_TEXT = """coalesce((SELECT ' ' || group_concat(json_extract(d.value, '$.prompt'), ' ')
@@ -157,6 +157,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER inputs_search_gone AFTER DELETE ON inputs BEGIN
             DELETE FROM inputs_search WHERE rowid = old.id; END""",
     ),
+    # Where a job's cost_usd came from (README "Prices"): the account's own dry_run quote, the generation's
+    # usage, or the route table; jobs planned before it were priced from the table.
+    ("ALTER TABLE jobs ADD COLUMN cost_source TEXT NOT NULL DEFAULT 'table'",),
 )
 
 
@@ -208,6 +211,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         generation_at=parse_moment_or_none(row["generation_at"]),
         generation_seed=row["generation_seed"],
         possible_payments=row["possible_payments"],
+        cost_source=cast("CostSource", row["cost_source"]),
     )
 
 

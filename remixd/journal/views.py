@@ -33,6 +33,16 @@ class OperatorViews(JournalRows):
             "s.day = ?1 AND j.sandbox = ?2", "day = ?1 AND sandbox = ?2", (day.isoformat(), int(sandbox))
         )
 
+    def spent_by_source(self, day: date) -> dict[str, float]:
+        """That UTC day's billed spend by where each job's price came from (quote, usage, table), for the
+        jobs still in the journal (compacted days keep only their totals)."""
+        rows = self._db.read(
+            "SELECT j.cost_source, sum(s.usd) FROM spend s JOIN jobs j ON j.id = s.job_id"
+            " WHERE s.day = ? AND j.sandbox = 0 GROUP BY j.cost_source ORDER BY j.cost_source",
+            (day.isoformat(),),
+        )
+        return {str(row[0]): round(float(row[1]), 6) for row in rows}
+
     def possible_payments(self) -> Spend:
         """Every request, any day, that was sent and never answered either way: each may have been billed."""
         return self._spend("s.status = 'sent' AND j.sandbox = 0", "status = 'sent' AND sandbox = 0", ())

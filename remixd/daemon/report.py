@@ -32,7 +32,11 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
     journal = SqliteJournal(path, clock)
     try:
         today = clock.utcnow().date()
-        spent, sandbox = journal.spent(today), journal.spent(today, sandbox=True)
+        spent, sandbox, by_source = (
+            journal.spent(today),
+            journal.spent(today, sandbox=True),
+            journal.spent_by_source(today),
+        )
         possible = journal.possible_payments()
         inputs, jobs, failures = journal.counts(), journal.job_counts(), journal.recent_failures(RECENT)
         withheld = [found for found in journal.withheld() if found.all_withheld]  # paid for, nothing to see
@@ -67,6 +71,7 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
                     "inputs": inputs,
                     "jobs": jobs,
                     "spent_today": {"images": spent.images, "usd": spent.usd, "unknown_outcome": spent.unknown},
+                    "spend_today": {"by_cost_source": by_source},
                     "sandbox_today": {"images": sandbox.images, "usd": sandbox.usd, "billed": False},
                     "budget": caps,
                     "possible_payments": {"requests": possible.unknown, "images": possible.images, "usd": possible.usd},
@@ -112,6 +117,7 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
     print(
         f"spent today (UTC): {spent.images} images, ${spent.usd:.2f}"
         + (f" (counting {spent.unknown} request(s) with an unknown outcome as paid)" if spent.unknown else "")
+        + _priced_by(by_source)
     )
     if possible.unknown:
         print(
@@ -169,6 +175,11 @@ def _print_failures(failures: Sequence[Failure], failed_file: Callable[[Failure]
         )
         if (where := failed_file(failure)) is not None:
             print(f"    in {where}")
+
+
+def _priced_by(by_source: Mapping[str, float]) -> str:
+    """Where today's prices came from (README "Prices"): the account's quote, the generation's usage, the table."""
+    return "; priced by " + ", ".join(f"{source} ${usd:.2f}" for source, usd in by_source.items()) if by_source else ""
 
 
 def budget_today(budget: BudgetConfig, spent: Spend, now: datetime) -> tuple[dict[str, Any], str | None]:

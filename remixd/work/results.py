@@ -86,7 +86,7 @@ class Results:
         )
         completed, count = self.clock.utcnow(), len(response.data)
         created = response.created or stamp_now(completed)  # v2 answers carry no `created`: when it was seen
-        cost_source = _cost_source(response, job.cost_usd, request)
+        cost_source = "usage" if response.usage_cost_usd_micros is not None else job.cost_source
         documents = [
             sidecar.sidecar(
                 source=source,
@@ -218,13 +218,6 @@ def _expected_files(files: Sequence[str]) -> list[str]:
         path = Path(name)
         expected += [name] if path.suffix == ".json" else [name, str(path.with_suffix(".json"))]
     return expected
-
-
-def _cost_source(response: RemixResponse, cost_usd: float, request: RemixRequest) -> str:
-    """Where the job's cost came from (README, "Prices"): the generation's own usage, a quote, or the table."""
-    if response.usage_cost_usd_micros is not None:
-        return "usage"
-    return "table" if cost_usd == request.cost_usd() else "quote"
 
 
 def _story(item: ResultItem, created: str, *, request: RemixRequest, source_sha256: str, rule: str) -> embed.Story:

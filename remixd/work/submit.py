@@ -17,6 +17,7 @@ from remixd.clock import Clock
 from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, ErrorRecord, JobFailed, Stopped
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
+from remixd.ideogram.responses import RemixResponse
 from remixd.journal.records import JobRecord, Journal
 from remixd.work.gates import Gates
 from remixd.work.poll import Poller, PollPacer, PollSettings
@@ -137,7 +138,7 @@ class Submitter:
                             job.id,
                             response.model_dump(mode="json"),
                             images=len(response.data),
-                            cost_usd=request.cost_usd(),
+                            cost_usd=_usage_usd(response),
                         )
                     )
             except AuthError as error:
@@ -204,3 +205,9 @@ def _may_have_run(error: ApiError) -> bool:
     if error.http_status is None:
         return isinstance(error, ApiUnavailable) and error.sent
     return 200 <= error.http_status < 300  # noqa: PLR2004
+
+
+def _usage_usd(response: RemixResponse) -> float | None:
+    """What the API says the request really cost, if it says (else the planned price, quoted or listed, holds)."""
+    usage = response.usage_cost_usd_micros
+    return None if usage is None else usage / 1_000_000

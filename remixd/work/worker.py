@@ -41,6 +41,7 @@ from remixd.work.header import read_caption
 from remixd.work.poll import PollSettings
 from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES as DEFAULT_MAX_UPLOAD
 from remixd.work.prepare import PreparedImage, prepare
+from remixd.work.quotes import Quotes, table_price
 from remixd.work.results import Results
 from remixd.work.retry import RetryPolicy
 from remixd.work.submit import Submitter
@@ -81,6 +82,7 @@ class Worker:
         self._results = Results(journal, client, gates, policy, clock=clock, rng=self._rng)
         self._submitter = Submitter(journal, client, gates, policy, clock=clock, rng=self._rng, polls=polls)
         self._finisher = Finisher(journal, gates, clock=clock, sandbox=sandbox)
+        self._quotes = Quotes(client, clock)  # the account's own prices, kept per route and parameters
         # Identical content in flight at once (two copies dropped together) would both miss the journal's
         # duplicate check, which only sees written jobs: the first leads, the others wait for its outcome.
         self._leaders: dict[ContentKey, threading.Event] = {}
@@ -148,9 +150,7 @@ class Worker:
             self._journal.set_hash(record.id, prepared.source_sha256)
         reroll = self._journal.take_reroll(record.id)  # `remixd reroll` asked for this content again
         try:
-            jobs = self._plan(
-                record, source_path, inbox_rules, reroll, inbox=inbox, size=(prepared.width, prepared.height)
-            )
+            jobs = self._plan(record, source_path, inbox_rules, reroll, inbox=inbox, prepared=prepared)
         except InputError as error:  # e.g. a prompt template that renders empty for this file's name
             return self._finisher.fail(record, inbox, source_path, prepared, error.record())
         if not jobs:
@@ -188,18 +188,22 @@ class Worker:
         reroll: Reroll | None,
         *,
         inbox: InboxConfig,
-        size: tuple[int, int],  # as shown (EXIF orientation applied), for aspect_ratio: match_input
+        prepared: PreparedImage,  # what is sent; its size as shown (EXIF applied), for aspect_ratio: match_input
     ) -> list[JobRecord]:
         if record.jobs:  # planned before a crash: the journal, not today's config, says what was promised
             return list(record.jobs)
         sandbox = self._sandbox()
         text, inbox_rules = companions.applied(record.relpath, source, record.companions, inbox_rules)
         caption = read_caption(source) if rules.uses("caption", inbox_rules) else ""
+        size = (prepared.width, prepared.height)
         planned_jobs = rules.plan(record.relpath, inbox_rules, caption=caption, size=size, text=text)
         if reroll is not None:
             planned_jobs = [rules.reseeded(job, reroll.seed) for job in planned_jobs]
         specs = []
         for planned in planned_jobs:
+            # A request this file's shape makes the route refuse fails before paying: not worth a quote either.
+            refused = planned.request.input_problem(*size) is not None
+            price = self._quotes.price(planned.request, prepared) if not refused else table_price(planned.request)
             path = planned.request.endpoint_path()
             where = destination(self._client.endpoint_url(planned.request).removesuffix(path), sandbox=sandbox)
             specs.append(
@@ -209,8 +213,9 @@ class Worker:
                     endpoint=path,
                     request=planned.request.model_dump(mode="json", exclude_unset=True),
                     images=planned.request.num_images,
-                    cost_usd=planned.request.cost_usd(),
+                    cost_usd=price.usd,
                     sandbox=sandbox,
+                    cost_source=price.source,
                 )
             )
         outputs = [

@@ -43,9 +43,10 @@ def test_an_async_v2_run_polls_writes_and_pays_once(tmp_path: Path, sandbox: San
     assert len(documents) == 6
     assert {doc["api"]["route"] for doc in documents} == {"ideogram-4"}
     assert all(doc["api"]["generation_id"] for doc in documents)
-    assert {doc["cost_source"] for doc in documents} == {"table"}
+    assert {doc["cost_source"] for doc in documents} == {"quote"}  # the account's price, asked for free
     assert all(doc["api"]["request"]["rendering_speed"] == "turbo" for doc in documents)
-    received = [r for r in sandbox.received if r.path.startswith("/v2/image/remix/")]
+    assert sum(1 for r in sandbox.received if r.dry_run) == 1  # one quote for the rule, not one per image
+    received = [r for r in sandbox.received if r.path.startswith("/v2/image/remix/") and not r.dry_run]
     assert len(received) == 3
     assert all(r.fields["async"] == "true" and not r.ignored_fields for r in received)
     assert (sandbox.ledger.images, sandbox.ledger.usd) == (6, pytest.approx(0.18))
@@ -100,7 +101,7 @@ def test_a_failed_generation_fails_the_input_with_its_reason(tmp_path: Path, san
 def test_api_async_false_sends_synchronous_v2_requests(tmp_path: Path, sandbox: SandboxServer) -> None:
     make_image(tmp_path / "inbox" / "gw.jpg")
     run_once(tmp_path, sandbox, {"async": False})
-    received = [r for r in sandbox.received if r.path.startswith("/v2/image/remix/")]
+    received = [r for r in sandbox.received if r.path.startswith("/v2/image/remix/") and not r.dry_run]
     assert len(received) == 1 and "async" not in received[0].fields
     assert sandbox.polls.answered == 0
     assert len(sidecars(tmp_path / "outbox")) == 2

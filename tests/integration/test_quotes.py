@@ -1,0 +1,115 @@
+"""The budget at the account's own price: a free `dry_run` quote per route and parameters, over loopback
+against a sandbox whose account is priced apart from Ideogram's list prices."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from remixd.ideogram.client import IdeogramClient
+from remixd.ideogram.requests import RemixRequest
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer
+from remixd.work.prepare import prepare
+from remixd.work.quotes import FAILED_QUOTE_TTL_S, QUOTE_TTL_S, Quotes
+from tests.helpers import TEST_KEY, FakeClock, make_image, make_service, remixd, sidecars, write_config
+
+ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
+TURBO: dict[str, Any] = {
+    "name": "product",
+    "match": ["*.jpg"],
+    "request": {"model": "ideogram-4", "prompt": "studio shot of {stem}", "rendering_speed": "turbo"},
+}
+LIST_USD = 0.03  # ideogram-4 turbo, one image, in the route table
+
+
+@pytest.fixture
+def dearer() -> Iterator[SandboxServer]:
+    """An account billed twice the list price: its quotes say so, and so do its bills."""
+    options = SandboxOptions(api_keys=frozenset({TEST_KEY}), output_scale=0.25, account_price_factor=Decimal(2))
+    server = SandboxServer(options)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def quotes_asked(sandbox: SandboxServer) -> int:
+    return sum(1 for r in sandbox.received if r.dry_run)
+
+
+def test_the_budget_stops_at_the_quoted_price_not_the_list_price(tmp_path: Path, dearer: SandboxServer) -> None:
+    # $0.18 a day is six requests at the list price and three at this account's: the budget must stop at three.
+    for index in range(6):
+        make_image(tmp_path / "inbox" / f"p{index}.jpg", color=(30 * index, 90, 10))
+    config = write_config(
+        tmp_path,
+        dearer.base_url,
+        rules=[TURBO],
+        api={"poll_interval_s": 0.05},
+        extra={"budget": {"max_usd_per_day": 0.18}},
+    )
+    make_service(config, "once", ENV).run()
+    assert dearer.ledger.requests == 3
+    assert dearer.ledger.usd == pytest.approx(3 * 2 * LIST_USD)
+    assert quotes_asked(dearer) == 1  # one quote for the route and its parameters, not one per image
+    documents = sidecars(tmp_path / "outbox")
+    assert [(doc["cost_source"], doc["cost_usd"]) for doc in documents] == [("quote", 2 * LIST_USD)] * 3
+    journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
+    try:
+        spent = journal.spent(datetime.now(UTC).date())  # the journal's money agrees with the API's ledger
+        assert spent.usd == pytest.approx(dearer.ledger.usd)
+    finally:
+        journal.close()
+    status = json.loads(remixd("status", "--json", "-c", str(config), env=ENV).stdout)
+    assert status["spend_today"]["by_cost_source"] == {"quote": pytest.approx(dearer.ledger.usd)}
+
+
+def test_a_failed_quote_budgets_at_the_table_and_is_not_asked_for_every_image(
+    tmp_path: Path, dearer: SandboxServer
+) -> None:
+    dearer.set_faults(fail_before_next=1)  # the first request, the quote, answers 503
+    for index in range(3):
+        make_image(tmp_path / "inbox" / f"p{index}.jpg", color=(30 * index, 90, 10))
+    run = write_config(tmp_path, dearer.base_url, rules=[TURBO], api={"poll_interval_s": 0.05})
+    make_service(run, "once", ENV).run()
+    assert quotes_asked(dearer) == 1
+    assert {doc["cost_source"] for doc in sidecars(tmp_path / "outbox")} == {"table"}
+    assert dearer.ledger.requests == 3
+
+
+def test_a_quote_is_kept_per_route_and_parameters_for_its_time(tmp_path: Path, dearer: SandboxServer) -> None:
+    clock = FakeClock()
+    client = IdeogramClient(dearer.base_url, TEST_KEY, "api-key", requests.Session(), 20, 20, 1 << 26)
+    quotes = Quotes(client, clock)
+    image = prepare(make_image(tmp_path / "a.jpg"))
+
+    def price(**fields: Any) -> tuple[float, str]:
+        request = RemixRequest.model_validate({**TURBO["request"], **fields})
+        answer = quotes.price(request, image)
+        return answer.usd, answer.source
+
+    assert price(prompt="one") == (2 * LIST_USD, "quote")
+    assert price(prompt="another file's prompt") == (2 * LIST_USD, "quote")
+    assert quotes_asked(dearer) == 1
+    assert price(num_images=3) == (pytest.approx(6 * LIST_USD), "quote")  # other parameters: asked apart
+    assert quotes_asked(dearer) == 2
+    clock.advance(QUOTE_TTL_S)
+    assert price(prompt="one") == (2 * LIST_USD, "quote")
+    assert quotes_asked(dearer) == 3
+    legacy = RemixRequest.model_validate({"prompt": "a", "model": "V_2"})
+    assert quotes.price(legacy, image).source == "table"  # no dry_run off the v2 routes: it could run
+    assert quotes_asked(dearer) == 3
+    dearer.set_faults(fail_before_next=1)
+    assert price(rendering_speed="quality") == (pytest.approx(0.10), "table")
+    clock.advance(FAILED_QUOTE_TTL_S)
+    assert price(rendering_speed="quality") == (pytest.approx(0.20), "quote")

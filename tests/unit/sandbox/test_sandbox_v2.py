@@ -4,6 +4,7 @@ limit, and unknown fields ignored but recorded."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -97,6 +98,23 @@ def test_a_dry_run_quotes_without_generating_or_billing(server: SandboxServer) -
     assert server.received[-1].dry_run is True
     auto = post(server, "auto", {"prompt": "p"}, query="?dry_run=true").json()
     assert (auto["qualifier"], auto["upper_bound_usd_micros"]) == ("estimate", 60_000)
+
+
+def test_an_account_priced_apart_from_the_list_is_quoted_and_billed_alike() -> None:
+    # "Your account's prices may differ": the quote is what the account pays, so a client that budgets at the
+    # list price instead is caught by the ledger.
+    options = SandboxOptions(latency_s=GENERATION_S, account_price_factor=Decimal("1.5"))
+    with SandboxServer(options, clock=FakeClock()) as server:
+        fields = {"prompt": "p", "num_images": "2", "rendering_speed": "turbo"}
+        quote = post(server, "ideogram-4", fields, query="?dry_run=true").json()
+        assert (quote["usd_micros"], quote["qualifier"]) == (90_000, "exact")  # list: 2 x $0.03
+        submit(server, **fields)
+        server.advance_clock(GENERATION_S)
+        assert server.pending_generations == 0
+        assert server.ledger.usd == pytest.approx(quote["usd_micros"] / 1_000_000)
+        auto = post(server, "auto", {"prompt": "p", "async": "true"}).json()
+        server.advance_clock(GENERATION_S)
+        assert poll(server, auto["generation_id"]).json()["usage_cost_usd_micros"] == 75_000  # list: $0.05
 
 
 def test_auto_reports_what_it_billed(server: SandboxServer) -> None:

@@ -31,7 +31,7 @@ WAL_LIMIT_BYTES = 1024 * 1024  # the WAL is cut back to this after each checkpoi
 class Database:
     """The SQLite file behind the journal."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, check_pages: bool = False) -> None:
         self._lock = threading.RLock()
         self.path = path
         try:
@@ -61,8 +61,11 @@ class Database:
             self._connection.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             self._connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             # A damaged page found later would crash a worker, and systemd would restart remixd into the
-            # same damage every 10 s: find it now, while the start can still stop with the fix.
-            self._check_pages()
+            # same damage every 10 s: the processes that recover (run, once) find it now, while the start can
+            # still stop with the fix. It reads every page (seconds for a year of journal), so the commands
+            # that only read (status, report) skip it: a damaged page they touch is reported when read.
+            if check_pages:
+                self._check_pages()
             self._migrate(path)
         except sqlite3.Error as error:  # e.g. "file is not a database"
             self._connection.close()

@@ -41,9 +41,10 @@ JOURNAL_NAME = "journal.sqlite3"  # in state_dir
 class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
     """The SQLite journal: one connection shared by the worker threads, guarded by a lock."""
 
-    def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK, *, check_pages: bool = False) -> None:
+        """check_pages: read every page for damage first (the daemon's start: README "The journal decides")."""
         self._clock = clock
-        self._db = Database(path)
+        self._db = Database(path, check_pages=check_pages)
 
     # -- claims ----------------------------------------------------------------------------------------------
 

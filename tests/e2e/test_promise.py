@@ -66,6 +66,11 @@ def test_a_damaged_journal_stops_the_start_with_exit_3_the_path_and_the_fix(
         assert f"the journal {journal} is damaged" in started.stderr
         assert f"move {journal} and its -wal and -shm files aside" in started.stderr
         assert "Traceback" not in started.stderr
+    # status skips the whole-file check (seconds on a big journal); the damage it reads is told the same way
+    status = remixd("status", "-c", str(config), env=ENV)
+    assert status.returncode == 3, status.stdout + status.stderr
+    assert f"the journal {journal} is damaged" in status.stderr
+    assert "Traceback" not in status.stderr
     assert (tmp_path / "inbox/new.jpg").exists()
     assert sandbox.ledger.requests == 3
 

@@ -512,6 +512,20 @@ def test_a_file_that_is_not_a_journal_is_a_journal_error(path: Path) -> None:
         SqliteJournal(path)
 
 
+def test_only_a_recovering_open_reads_every_page_for_damage(path: Path) -> None:
+    """The whole-file check takes seconds on a year of journal: `remixd status` must not wait for it."""
+    journal = SqliteJournal(path)
+    journal.claim_many([Candidate(INBOX, f"photo-{n:05d}-{'x' * 60}.jpg", n, n, START) for n in range(2_000)])
+    journal.close()
+    pages = path.stat().st_size // 4096
+    with path.open("r+b") as file:  # a torn page deep in the inputs, which opening alone never reads
+        file.seek((pages - 2) * 4096)
+        file.write(b"\xde\xad" * 2048)
+    SqliteJournal(path).close()
+    with pytest.raises(JournalError, match="is damaged"):
+        SqliteJournal(path, check_pages=True)
+
+
 def test_a_naive_clock_is_refused(path: Path) -> None:
     journal = SqliteJournal(path, clock=Moments(datetime(2025, 1, 1)))  # naive on purpose
     try:

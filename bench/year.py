@@ -47,6 +47,11 @@ def _relpath(number: int) -> str:
     return f"folder-{number // 1000:05d}/photo-{number:08d}.jpg"
 
 
+def _size(number: int) -> int:
+    """Photos' sizes differ: the plan's lookup of sizes that can be duplicates holds one row per size."""
+    return 100_000 + number % 900_000
+
+
 def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) -> Iterator[Rows]:
     """(input, job, spend) rows of `count` inputs finished on `day`, as remixd's journal holds them."""
     for offset in range(count):
@@ -75,7 +80,7 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
         }
         output = f"/srv/shop/outbox/{relpath[:-4]}.poster.1.png"
         yield (
-            (number, INBOX, relpath, 123_456, 1_700_000_000_000_000_000 + number, sha,
+            (number, INBOX, relpath, _size(number), 1_700_000_000_000_000_000 + number, sha,
              "failed" if failed else "done", at, at, at, json.dumps({"error": error}) if failed else None, "moved",
              ("/srv/shop/failed/" if failed else "/srv/shop/done/") + relpath),
             (number, number, RULE, FINGERPRINT, ENDPOINT, json.dumps(request, sort_keys=True), 1, 0.08,
@@ -123,6 +128,7 @@ def _insert_compacted(db: sqlite3.Connection, first_id: int, count: int, day: da
             for number in done
         ),
     )
+    db.executemany("INSERT OR IGNORE INTO result_sizes VALUES (?)", ((_size(number),) for number in done))
     db.execute(
         "INSERT INTO spend_days VALUES (?, 0, 'billed', ?, ?, ?)",
         (day.date().isoformat(), len(done), len(done), 0.08 * len(done)),

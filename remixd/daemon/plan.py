@@ -33,6 +33,7 @@ from remixd.ideogram.requests import RemixRequest
 from remixd.intake import companions as intake_companions
 from remixd.intake.scan import scan_stat
 from remixd.journal.readonly import JournalView, read_journal
+from remixd.journal.records import Spend
 from remixd.work import companions
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.header import oriented_size, read_caption
@@ -107,17 +108,18 @@ class Plan:
 
 def make_plan(config: Config, journal_path: Path, today: date, only: Sequence[Path] = ()) -> Plan:
     """The plan for every candidate file of every inbox (or those at or under the paths in `only`)."""
-    view = read_journal(journal_path, today)
     base_url = SANDBOX_BASE_URL if config.api.sandbox else config.api.base_url
     wanted = [str(path.resolve()) for path in only]
     rows: list[Row] = []
-    for inbox in config.inboxes:
-        rows += _inbox_rows(config, inbox, view, base_url, wanted)
+    with read_journal(journal_path, today) as view:
+        for inbox in config.inboxes:
+            rows += _inbox_rows(config, inbox, view, base_url, wanted)
+        spent = view.spent_today
     for path in wanted:
         if not any(_inside(path, str(inbox.path)) for inbox in config.inboxes):
             rows.append(Row("", path, None, "none", f"{path} is in no inbox of {config.source}"))
     totals: dict[str, Total] = {}
-    images_left, usd_left = _left(config.budget, view)
+    images_left, usd_left = _left(config.budget, spent)
     placed: list[Row] = []
     fits = True  # the built-in sandbox bills nothing: then every request fits
     for row in rows:
@@ -130,15 +132,15 @@ def make_plan(config: Config, journal_path: Path, today: date, only: Sequence[Pa
             total = totals.setdefault(str(row.rule), Total())
             total.inputs, total.images, total.usd = total.inputs + 1, total.images + row.images, total.usd + row.usd
         placed.append(row)
-    return Plan(placed, config.budget, view.spent_today.images, view.spent_today.usd, totals)
+    return Plan(placed, config.budget, spent.images, spent.usd, totals)
 
 
-def _left(budget: BudgetConfig, view: JournalView) -> tuple[float, float]:
+def _left(budget: BudgetConfig, spent: Spend) -> tuple[float, float]:
     images = budget.max_images_per_day
     usd = budget.max_usd_per_day
     return (
-        float("inf") if images is None else images - view.spent_today.images,
-        float("inf") if usd is None else usd - view.spent_today.usd,
+        float("inf") if images is None else images - spent.images,
+        float("inf") if usd is None else usd - spent.usd,
     )
 
 
@@ -191,10 +193,10 @@ def _inbox_rows(
             tried = ", ".join(inbox.rules)
             yield Row(name, relpath, None, "none", f"no rule matches it (rules tried: {tried})")
             continue
-        sha256 = _sha256(path) if status.st_size in view.written_sizes else None
+        sha256 = _sha256(path) if view.may_be_duplicate(status.st_size) else None
         for job in jobs:
             fingerprint = job_fingerprint(job.fingerprint, where)  # as the worker journals it
-            duplicate = sha256 is not None and (sha256, job.rule, fingerprint) in view.written
+            duplicate = sha256 is not None and view.written(sha256, job.rule, fingerprint)
             yield Row(
                 name,
                 relpath,

@@ -3,87 +3,115 @@
 It opens beside a running daemon: with the daemon's WAL files present the connection is `mode=ro`, which
 reads the daemon's latest commits; without them (no daemon, a clean stop) it is `immutable=1`, which also
 creates no `-wal`/`-shm` files in the state folder. No journal yet means nothing is known.
+
+Each file is looked up on its own, by index, in one read transaction held while the plan is made: a journal
+of a year costs the plan a few lookups per file, not its millions of rows in memory (README "A year of
+journal"). Compacted inputs count as they did whole: a kept one blocks its path, a written result is a duplicate.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from remixd.errors import JournalError
+from remixd.journal.compact import result_key
 from remixd.journal.records import Spend
 
-
-@dataclass(frozen=True)
-class KnownInput:
-    """What blocks a file from being claimed again: an input in progress, or one finished and kept."""
-
-    state: str  # claimed | done | duplicate | failed
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True)
-class JournalView:
-    blocking: dict[tuple[str, str], KnownInput]  # (inbox, relpath) -> the input that blocks a new claim
-    written: frozenset[tuple[str, str, str]]  # (source sha256, rule, fingerprint) of every written job
-    written_sizes: frozenset[int]  # sizes of those sources: only a file of one of these sizes can be a duplicate
-    spent_today: Spend
-
-    def known(self, inbox: str, relpath: str, size: int, mtime_ns: int) -> str | None:
-        """The journal's state for this file as a claim would see it, or None when it would be claimed."""
-        found = self.blocking.get((inbox, relpath))
-        if found is None:
-            return None
-        if found.state == "claimed":
-            return "in progress"
-        return found.state if (found.size, found.mtime_ns) == (size, mtime_ns) else None
-
-
-_BLOCKING = """SELECT inbox, relpath, state, size, mtime_ns FROM inputs
-    WHERE state = 'claimed' OR disposal = 'pending'
-    OR (disposal = 'kept' AND state IN ('done', 'duplicate', 'failed')) ORDER BY id"""
-_WRITTEN = """SELECT inputs.sha256, jobs.rule, jobs.fingerprint, inputs.size FROM jobs
-    JOIN inputs ON inputs.id = jobs.input_id WHERE jobs.state = 'written' AND inputs.sha256 IS NOT NULL"""
+# The latest input at this path that would block a new claim: in progress, or finished and kept (journal.sqlite).
+_BLOCKING = """SELECT state, size, mtime_ns FROM inputs WHERE inbox = ? AND relpath = ? AND (
+    state = 'claimed' OR disposal = 'pending' OR (disposal = 'kept' AND state IN ('done', 'duplicate', 'failed')))
+    ORDER BY id DESC LIMIT 1"""
+_KEPT = "SELECT 1 FROM kept WHERE inbox = ? AND relpath = ? AND size = ? AND mtime_ns = ?"
+_WRITTEN = """SELECT 1 FROM jobs WHERE rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN
+    (SELECT id FROM inputs WHERE sha256 = ?) LIMIT 1"""
+_WRITTEN_COMPACTED = "SELECT 1 FROM results WHERE key = ?"
+# Sizes of the sources of written results: only a file of one of these sizes can be a duplicate, so only such
+# a file is hashed. Whole inputs span keep_days; compacted results keep their sizes in `result_sizes`.
+_WRITTEN_SIZES = """SELECT DISTINCT inputs.size FROM jobs JOIN inputs ON inputs.id = jobs.input_id
+    WHERE jobs.state = 'written' AND inputs.sha256 IS NOT NULL"""
+_COMPACTED_SIZE = "SELECT 1 FROM result_sizes WHERE size IN (?, -1)"  # -1: compacted before sizes were kept
 _SPENT = """SELECT coalesce(sum(s.images), 0), coalesce(sum(s.usd), 0.0) FROM spend s
     JOIN jobs j ON j.id = s.job_id WHERE s.day = ? AND j.sandbox = 0"""
 _SPENT_UNMARKED = "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?"
 
 
-def read_journal(path: Path, today: date) -> JournalView:
-    """Everything `remixd plan` needs from the journal at `path`, in one read transaction."""
+class JournalView:
+    """What a claim would find in the journal, asked file by file; an empty view when there is no journal."""
+
+    def __init__(self, connection: sqlite3.Connection | None, today: date) -> None:
+        self._db = connection
+        # A daemon starting this moment may not have made its tables yet; an older one lacks the newer tables.
+        self._tables = {row[0] for row in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        self.spent_today = self._spent(today) if "spend" in self._tables else Spend(0, 0.0)
+        self._sizes = frozenset(row[0] for row in self._read(_WRITTEN_SIZES)) if "jobs" in self._tables else frozenset()
+
+    def known(self, inbox: str, relpath: str, size: int, mtime_ns: int) -> str | None:
+        """The journal's state for this file as a claim would see it, or None when it would be claimed."""
+        if "inputs" not in self._tables:
+            return None
+        rows = self._read(_BLOCKING, (inbox, relpath))
+        if rows:
+            state, known_size, known_mtime = rows[0]
+            if state == "claimed":
+                return "in progress"
+            if (known_size, known_mtime) == (size, mtime_ns):
+                return str(state)
+        if "kept" in self._tables and self._read(_KEPT, (inbox, relpath, size, mtime_ns)):
+            return "done"  # compacted: a kept input that finished (done or a duplicate) is not claimed again
+        return None
+
+    def may_be_duplicate(self, size: int) -> bool:
+        """Whether a file of this size can be the source of a written result: only then is it worth hashing."""
+        if size in self._sizes:
+            return True
+        return "result_sizes" in self._tables and bool(self._read(_COMPACTED_SIZE, (size,)))
+
+    def written(self, sha256: str, rule: str, fingerprint: str) -> bool:
+        """Whether this content was already written by this rule and request, whole or compacted."""
+        if "jobs" not in self._tables:
+            return False
+        if self._read(_WRITTEN, (rule, fingerprint, sha256)):
+            return True
+        compacted = "results" in self._tables
+        return compacted and bool(self._read(_WRITTEN_COMPACTED, (result_key(sha256, rule, fingerprint),)))
+
+    def _spent(self, today: date) -> Spend:
+        # The sandbox's spend is never billed; a journal from before jobs were marked has none of it.
+        marked = any(column[1] == "sandbox" for column in self._read("PRAGMA table_info(jobs)"))
+        images, usd = self._read(_SPENT if marked else _SPENT_UNMARKED, (today.isoformat(),))[0]
+        return Spend(int(images), round(float(usd), 6))
+
+    def _read(self, sql: str, parameters: tuple[object, ...] = ()) -> list[Any]:
+        if self._db is None:
+            return []
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            raise JournalError(
+                f"cannot read the journal: {error}", "run remixd status; if it fails too, the journal is damaged"
+            ) from error
+
+
+@contextmanager
+def read_journal(path: Path, today: date) -> Iterator[JournalView]:
+    """The journal at `path` as `remixd plan` sees it, in one read transaction (a daemon's commits in between
+    do not mix in), closed on leaving."""
     if not path.exists():
-        return JournalView({}, frozenset(), frozenset(), Spend(0, 0.0))
+        yield JournalView(None, today)
+        return
     running = Path(f"{path}-wal").exists()
     uri = path.absolute().as_uri() + ("?mode=ro" if running else "?immutable=1")
     try:
         connection = sqlite3.connect(uri, uri=True)
+        connection.execute("BEGIN")
     except sqlite3.Error as error:
         raise JournalError(f"cannot read the journal {path}: {error}", f"check that {path} is readable") from error
     try:
-        connection.execute("BEGIN")  # one snapshot: a daemon's commits in between do not mix in
-        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'spend'")
-        if tables.fetchone() is None:  # a daemon starting this moment has not made its tables yet
-            return JournalView({}, frozenset(), frozenset(), Spend(0, 0.0))
-        blocking = {
-            (inbox, relpath): KnownInput(state, size, mtime_ns)
-            for inbox, relpath, state, size, mtime_ns in connection.execute(_BLOCKING)
-        }
-        rows = connection.execute(_WRITTEN).fetchall()
-        # The sandbox's spend is never billed; a journal from before jobs were marked has none of it.
-        marked = any(column[1] == "sandbox" for column in connection.execute("PRAGMA table_info(jobs)"))
-        spent = connection.execute(_SPENT if marked else _SPENT_UNMARKED, (today.isoformat(),)).fetchone()
-    except sqlite3.Error as error:
-        raise JournalError(
-            f"cannot read the journal {path}: {error}", "run remixd status; if it fails too, the journal is damaged"
-        ) from error
+        yield JournalView(connection, today)
     finally:
         connection.close()
-    return JournalView(
-        blocking=blocking,
-        written=frozenset((sha256, rule, fingerprint) for sha256, rule, fingerprint, _ in rows),
-        written_sizes=frozenset(size for *_, size in rows),
-        spent_today=Spend(int(spent[0]), round(float(spent[1]), 6)),
-    )

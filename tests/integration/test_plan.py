@@ -6,14 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from remixd.config.load import load_config
 from remixd.daemon.plan import make_plan, render
-from remixd.journal.sqlite import JOURNAL_NAME
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
 from tests.helpers import POSTER, TEST_KEY, Daemon, make_image, make_service, sidecars, wait_for, write_config
 
@@ -89,6 +89,26 @@ def test_what_the_journal_knows(tmp_path: Path, sandbox: SandboxServer) -> None:
     states = {row["relpath"]: (row["journal"], row["usd"]) for row in _plan(config)["rows"]}
     assert states == {"kept.jpg": ("done", 0.0), "fresh.jpg": ("new", 0.08), "copy/kept.jpg": ("duplicate", 0.0)}
     assert len(sandbox.received) == paid
+
+
+def test_a_compacted_input_is_still_known_done_and_its_content_a_duplicate(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"after": "keep", "recursive": True})
+    make_image(tmp_path / "inbox/kept.jpg")
+    make_service(config, "once", ENV).run()
+    journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
+    try:  # as if keep_days had passed: the input is only its path, its result's key and its files now
+        assert journal.compact(datetime.now(UTC) + timedelta(days=1), 10) == 1
+        assert journal.unfinished() == [] and journal.failed_inputs() == []
+    finally:
+        journal.close()
+    (tmp_path / "inbox/copy").mkdir()
+    (tmp_path / "inbox/copy/kept.jpg").write_bytes((tmp_path / "inbox/kept.jpg").read_bytes())
+
+    states = {row["relpath"]: (row["journal"], row["usd"]) for row in _plan(config)["rows"]}
+
+    assert states == {"kept.jpg": ("done", 0.0), "copy/kept.jpg": ("duplicate", 0.0)}
 
 
 def test_totals_against_what_is_left_of_todays_budget(tmp_path: Path, sandbox: SandboxServer) -> None:

@@ -23,7 +23,7 @@ from bench import inputs, procs
 
 INBOX = "/srv/shop/inbox"
 RULE, FINGERPRINT = "poster", hashlib.sha256(b"poster rule").hexdigest()
-ENDPOINT = "https://api.ideogram.ai/remix"
+ENDPOINT = "/remix"  # as the worker journals it: the route's path
 Rows = tuple[tuple[object, ...], ...]  # one input's (input, job, spend) rows
 UNFINISHED = 100  # claimed when the daemon stopped: what the recovery resumes
 FAILED_EVERY = 500  # one input in 500 fails, and stays whole however old
@@ -54,6 +54,8 @@ def _size(number: int) -> int:
 
 def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) -> Iterator[Rows]:
     """(input, job, spend) rows of `count` inputs finished on `day`, as remixd's journal holds them."""
+    from remixd.journal.compact import slim_answer, slim_request  # the remixd beside bench/
+
     for offset in range(count):
         number = first_id + offset
         if failed_only and number % FAILED_EVERY:
@@ -65,27 +67,32 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
         relpath = _relpath(number)
         request = {**inputs.REQUEST, "prompt": f"A serene tropical beach, photo-{number:08d}", "num_images": 1}
         error = {"kind": "api_rejected", "message": "the API refused the image: 400 bad image", "hint": "check it"}
+        # The answer as the client keeps it; a disposed input keeps its slim form, as remixd slims it.
         response = {
             "created": at,
             "data": [
                 {
-                    "url": f"https://ideogram.ai/api/images/ephemeral/{sha}.png?exp=1724862031&signature={sha[:32]}",
                     "prompt": f"A serene tropical beach, photo-{number:08d}, with palm trees and soft light",
                     "resolution": "1024x1024",
                     "is_image_safe": True,
                     "seed": 12345,
-                    "style_type": None,
+                    "style_type": "GENERAL",
                 }
             ],
+            "generation_id": None,
+            "seed": None,
+            "usage_cost_usd_micros": None,
         }
         output = f"/srv/shop/outbox/{relpath[:-4]}.poster.1.png"
         yield (
             (number, INBOX, relpath, _size(number), 1_700_000_000_000_000_000 + number, sha,
              "failed" if failed else "done", at, at, at, json.dumps({"error": error}) if failed else None, "moved",
              ("/srv/shop/failed/" if failed else "/srv/shop/done/") + relpath),
-            (number, number, RULE, FINGERPRINT, ENDPOINT, json.dumps(request, sort_keys=True), 1, 0.08,
+            (number, number, RULE, FINGERPRINT, ENDPOINT,
+             json.dumps(request if failed else slim_request(request), sort_keys=True), 1, 0.08,
              "failed" if failed else "written", 1, json.dumps(error) if failed else None,
-             None if failed else json.dumps(response, sort_keys=True), "[]" if failed else json.dumps([output]),
+             None if failed else json.dumps(slim_answer(response, request["prompt"]), sort_keys=True),
+             "[]" if failed else json.dumps([output]),
              at, at, None if failed else at, at, None),
             (number, moment.date().isoformat(), at, 1, 0.08),
         )  # fmt: skip

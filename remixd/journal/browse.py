@@ -201,9 +201,12 @@ def _conditions(query: GalleryQuery) -> tuple[list[str], list[Any]]:
         conditions.append("EXISTS (SELECT 1 FROM jobs r WHERE r.input_id = i.id AND r.rule = ?)")
         parameters.append(query.rule)
     if len(query.text) >= TRIGRAM:
-        # A phrase of the trigram index finds the text anywhere, in any case, without reading every row.
-        conditions.append("i.id IN (SELECT rowid FROM inputs_search WHERE inputs_search MATCH ?)")
-        parameters.append('"' + query.text.replace('"', '""') + '"')
+        # The trigram index answers a LIKE without ESCAPE (a `%` or `_` typed in the search only widens it);
+        # instr keeps what holds the text literally, in any case.
+        conditions.append(
+            "i.id IN (SELECT rowid FROM inputs_search WHERE text LIKE ? AND instr(lower(text), lower(?)) > 0)"
+        )
+        parameters += ["%" + query.text + "%", query.text]
     elif query.text:  # too short for a trigram: a scan of the index's text
         pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(r"i.id IN (SELECT rowid FROM inputs_search WHERE text LIKE ? ESCAPE '\')")

@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from remixd.journal.schema import dump_json, load_json
 
 COMPACTABLE = ("done", "duplicate", "vanished", "retried")
+SHOWN_REQUEST = ("prompt", "model")  # what journal.slim_finished keeps of a request
+SHOWN_ITEM = ("prompt", "seed", "resolution", "is_image_safe")  # ... and of each image of an answer
 SCAN_BATCH = 1_000  # rows read per query while looking for compactable inputs
 
 _TALLY = """INSERT INTO tallies VALUES (?, ?, ?)
@@ -95,3 +101,45 @@ def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
     for job in jobs:
         db.execute(_TALLY, ("jobs", job["state"], 1))
     return True
+
+
+def slim_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """What the review page shows of a finished job's request: its prompt and its model."""
+    return {key: request[key] for key in SHOWN_REQUEST if key in request}
+
+
+def slim_answer(answer: Mapping[str, Any], sent_prompt: object) -> dict[str, Any]:
+    """What the review page shows of a finished job's answer, per image: the prompt Ideogram used (when it
+    is not the one sent), the seed, the resolution, and a withheld verdict. The links expired within the hour."""
+    items = answer.get("data")
+    slim: list[Any] = []
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            slim.append(item)
+            continue
+        kept = {key: item[key] for key in SHOWN_ITEM if item.get(key) is not None}
+        if kept.get("prompt") == sent_prompt:
+            del kept["prompt"]
+        if kept.get("is_image_safe") is True:
+            del kept["is_image_safe"]
+        slim.append(kept)
+    return {"data": slim}
+
+
+def slim_finished(db: sqlite3.Connection, input_id: int) -> None:
+    """A disposed input's finished jobs keep what the review page shows of their request and answer, half
+    of a job's row: the sidecars beside the results keep the whole of both."""
+    rows = db.execute(
+        "SELECT id, request, response FROM jobs WHERE input_id = ? AND state IN ('written', 'duplicate')", (input_id,)
+    ).fetchall()
+    for job_id, request_text, response_text in rows:
+        request = load_json(request_text)
+        response = load_json(response_text)
+        db.execute(
+            "UPDATE jobs SET request = ?, response = ? WHERE id = ?",
+            (
+                dump_json(slim_request(request)),
+                None if response is None else dump_json(slim_answer(response, request.get("prompt"))),
+                job_id,
+            ),
+        )

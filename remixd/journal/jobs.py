@@ -15,7 +15,13 @@ from remixd.journal.compact import result_key
 from remixd.journal.database import expect
 from remixd.journal.records import Earlier, JobRecord, JobSpec
 from remixd.journal.rows import JournalRows
-from remixd.journal.schema import dump_json, load_json, stamp
+from remixd.journal.schema import WITHHELD_COUNT, dump_json, load_json, stamp
+
+_ANSWERED = (
+    "UPDATE jobs SET state = 'answered', response = ?1, answered_at = ?2, last_error = NULL,"  # noqa: S608 — literal
+    " cost_usd = COALESCE(?3, cost_usd), cost_source = CASE WHEN ?3 IS NULL THEN cost_source ELSE 'usage' END,"
+    " withheld = " + WITHHELD_COUNT.format(answer="?1") + " WHERE id = ?4"
+)
 
 
 class JobTransitions(JournalRows):
@@ -89,12 +95,7 @@ class JobTransitions(JournalRows):
         with self._db.write(durable=durable) as db:
             row = expect(db, "jobs", job_id, ("submitting", "generating"))
             moment = self._clock.utcnow()
-            db.execute(
-                "UPDATE jobs SET state = 'answered', response = ?, answered_at = ?, last_error = NULL,"
-                " cost_usd = COALESCE(?, cost_usd), cost_source = CASE WHEN ? IS NULL THEN cost_source"
-                " ELSE 'usage' END WHERE id = ?",
-                (dump_json(response), stamp(moment), cost_usd, cost_usd, job_id),
-            )
+            db.execute(_ANSWERED, (dump_json(response), stamp(moment), cost_usd, job_id))
             if row["state"] == "generating":
                 if cost_usd is not None or images is not None:
                     db.execute(

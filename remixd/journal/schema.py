@@ -38,6 +38,17 @@ _ON_ANSWER = (
     + " WHERE rowid = new.input_id; END"
 )
 
+# Images of an answer (`{answer}`: its JSON) withheld by the safety check: an item without `is_image_safe`
+# counts as withheld when it has no URL, as the client reads it (ideogram/responses.py).
+WITHHELD_COUNT = """(SELECT count(*) FROM json_each({answer}, '$.data') d
+    WHERE coalesce(json_extract(d.value, '$.is_image_safe'), coalesce(json_extract(d.value, '$.url'), '') != '') = 0)"""
+_ON_ANSWERED = (
+    "CREATE TRIGGER inputs_search_answer AFTER UPDATE OF answered_at ON jobs"  # noqa: S608
+    " WHEN new.response IS NOT NULL BEGIN UPDATE inputs_search SET text = text || "
+    + _RETURNED_TEXT.format(job="new")
+    + " WHERE rowid = new.input_id; END"
+)
+
 # One tuple of statements per schema version; a new version appends a tuple (never edits an old one).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -166,6 +177,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE TABLE result_sizes (size INTEGER PRIMARY KEY)",
         "INSERT INTO result_sizes SELECT -1 WHERE EXISTS (SELECT 1 FROM results)",
+    ),
+    # A year of journal, smaller and quicker to ask (README "A year of journal").
+    (
+        # Images withheld per job, counted once when the answer is kept: `remixd status` read every answer's
+        # JSON to find the rare withheld ones (seconds on a year of journal); now a partial index holds them.
+        "ALTER TABLE jobs ADD COLUMN withheld INTEGER NOT NULL DEFAULT 0",
+        "UPDATE jobs SET withheld = "  # noqa: S608 — literal fragments only
+        + WITHHELD_COUNT.format(answer="response")
+        + " WHERE response IS NOT NULL",
+        "CREATE INDEX jobs_withheld ON jobs (completed_at) WHERE withheld > 0",
+        # Requests never answered either way, for `remixd status`'s possible payments: few, found at once.
+        "CREATE INDEX spend_sent ON spend (job_id) WHERE status = 'sent'",
+        # The search index without positions: a third of the size. A search is a LIKE the trigram index
+        # answers (phrase queries need positions); journal.browse checks the literal text after it.
+        "DROP TABLE inputs_search",
+        "CREATE VIRTUAL TABLE inputs_search USING fts5(text, tokenize = 'trigram', detail = 'none')",
+        _BACKFILL,
+        # A finished input's answers are slimmed (journal.compact.slim_finished): that update must
+        # not add its returned prompts to the search again, so the search follows the answer's time instead.
+        "DROP TRIGGER inputs_search_answer",
+        _ON_ANSWERED,
     ),
 )
 

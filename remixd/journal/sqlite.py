@@ -18,7 +18,7 @@ from typing import Any
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import JournalError
 from remixd.journal import rerolls
-from remixd.journal.compact import compact
+from remixd.journal.compact import compact, slim_finished
 from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
 from remixd.journal.rebuild import Rebuilding
@@ -127,6 +127,7 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
             db.execute(
                 "UPDATE inputs SET disposal = ?, disposed_to = ? WHERE id = ?", (disposal, destination, input_id)
             )
+            slim_finished(db, input_id)
 
     def unfinished(self) -> list[InputRecord]:
         """What a restart must resume: claimed inputs (with their jobs) and finished ones not disposed of."""

@@ -12,16 +12,14 @@ from datetime import datetime
 from remixd.journal.database import Database
 from remixd.journal.schema import parse_moment, stamp
 
-# Per input, over its written jobs: the images answered and how many of them were withheld. An item without
-# `is_image_safe` counts as withheld when it has no URL, as the client reads it (ideogram/responses.py).
+# Per input with a withheld image (found by the partial index of `jobs.withheld`), over its written jobs: the
+# images answered and how many of them were withheld.
 _WITHHELD = """SELECT i.inbox, i.relpath, group_concat(j.rule, ', ') AS rules, max(j.completed_at) AS at,
-        sum(json_array_length(j.response, '$.data')) AS images,
-        sum((SELECT count(*) FROM json_each(j.response, '$.data') d
-             WHERE coalesce(json_extract(d.value, '$.is_image_safe'),
-                            coalesce(json_extract(d.value, '$.url'), '') != '') = 0)) AS withheld
-    FROM jobs j JOIN inputs i ON i.id = j.input_id
-    WHERE j.state = 'written' AND j.response IS NOT NULL AND j.completed_at >= ?
-    GROUP BY i.id HAVING withheld > 0 ORDER BY at DESC, i.id DESC"""
+        sum(json_array_length(j.response, '$.data')) AS images, sum(j.withheld) AS withheld
+    FROM (SELECT DISTINCT input_id FROM jobs INDEXED BY jobs_withheld WHERE withheld > 0 AND completed_at >= ?1) w
+    JOIN jobs j ON j.input_id = w.input_id JOIN inputs i ON i.id = w.input_id
+    WHERE +j.state = 'written' AND j.response IS NOT NULL AND j.completed_at >= ?1
+    GROUP BY i.id HAVING withheld > 0 ORDER BY at DESC, i.id DESC"""  # +state: by input, not by the state index
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from remixd.journal.browse import GalleryQuery, reader
 from remixd.journal.database import INCREMENTAL
 from remixd.journal.records import Disposal, FinishState, JobSpec
 from remixd.journal.schema import MIGRATIONS
@@ -209,3 +211,79 @@ def test_an_input_asked_for_again_is_kept_whole(journal: SqliteJournal, clock: F
     clock.advance(100 * DAY_S)
     assert journal.compact(LATER - timedelta(days=90), limit=100) == 1  # only the other one
     assert journal.get_input(record.id).relpath == "again.jpg"
+
+
+def test_a_journal_of_the_previous_schema_is_migrated_to_the_smaller_one(path: Path, clock: FakeClock) -> None:
+    """Withheld images counted once, the search rebuilt without positions, compacted results' sizes unknown."""
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, statements in enumerate(MIGRATIONS[:8], start=1):
+        for statement in statements:
+            old.execute(statement)
+        old.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    old.execute(
+        """INSERT INTO inputs (id, inbox, relpath, size, mtime_ns, sha256, state, detected_at, claimed_at,
+           finished_at, disposal) VALUES (1, ?, 'shop/Lamp.jpg', 10, 1, ?, 'done', ?3, ?3, ?3, 'moved')""",
+        (INBOX, "a" * 64, START.isoformat()),
+    )
+    answer = {"data": [{"is_image_safe": False, "prompt": "a lamp at dusk", "url": None}, {"url": "http://u/1"}]}
+    old.execute(
+        """INSERT INTO jobs (input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, response,
+           files, created_at, completed_at) VALUES (1, 'poster', 'f1', '/remix', '{"prompt": "p"}', 2, 0.16,
+           'written', ?, '["/out/a.png"]', ?2, ?2)""",
+        (json.dumps(answer), START.isoformat()),
+    )
+    old.execute("INSERT INTO results VALUES (?, 7, '[]')", (b"k" * 16,))
+    old.close()
+
+    journal = SqliteJournal(path, clock=clock)
+    try:
+        [withheld] = journal.withheld()
+        assert (withheld.relpath, withheld.images, withheld.withheld, withheld.all_withheld) == (
+            "shop/Lamp.jpg", 2, 1, False,
+        )  # fmt: skip
+    finally:
+        journal.close()
+    with reader(path) as pages:
+        for text in ("LAMP AT", "lamp.jpg", "poster"):
+            assert [record.id for record in pages.gallery(GalleryQuery(text=text)).inputs] == [1], text
+        assert pages.gallery(GalleryQuery(text="lamp_at")).inputs == ()  # `_` is a letter here, not a wildcard
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT size FROM result_sizes").fetchall() == [(-1,)]
+    assert "detail = 'none'" in db.execute("SELECT sql FROM sqlite_master WHERE name = 'inputs_search'").fetchone()[0]
+    db.close()
+
+
+def test_a_disposed_input_keeps_what_the_review_page_shows_of_its_requests_and_answers(
+    journal: SqliteJournal,
+) -> None:
+    input_id = journal.claim(INBOX, "b.jpg", 10, 1)
+    assert input_id is not None
+    journal.set_hash(input_id, "b" * 64)
+    request = {"prompt": "a lamp", "model": "V_2", "aspect_ratio": "ASPECT_1_1", "image_weight": 50}
+    [job] = journal.add_jobs(input_id, [JobSpec("poster", "f1", "/remix", request, 2, 0.16)])
+    journal.start_submit(job.id)
+    answer = {
+        "created": "2025-03-01T12:00:00+00:00",
+        "data": [
+            {"url": "http://u/1", "prompt": "a lamp", "seed": 3, "resolution": "1024x1024", "is_image_safe": True},
+            {"url": None, "prompt": "a lamp, at dusk", "seed": 4, "is_image_safe": False, "style_type": "GENERAL"},
+        ],
+    }
+    journal.record_answer(job.id, answer)
+    assert journal.get_job(job.id).response == answer  # its links are still to be fetched
+    journal.record_written(job.id, ["/out/b.poster.1.png", "/out/b.poster.2.json"])
+    journal.finish_input(input_id, "done")
+    journal.set_disposed(input_id, "moved", "/done/b.jpg")
+
+    slim = journal.get_job(job.id)
+    assert slim.request == {"prompt": "a lamp", "model": "V_2"}
+    assert slim.response == {
+        "data": [
+            {"seed": 3, "resolution": "1024x1024"},
+            {"prompt": "a lamp, at dusk", "seed": 4, "is_image_safe": False},
+        ]
+    }
+    assert slim.files == ("/out/b.poster.1.png", "/out/b.poster.2.json")
+    [withheld] = journal.withheld()
+    assert (withheld.images, withheld.withheld) == (2, 1)

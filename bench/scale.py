@@ -96,7 +96,7 @@ def make_tree(inbox: Path, files: int, folders: int, note: Callable[[str], None]
 def backlog(work: Path, sizes: ScaleSizes, note: Callable[[str], None]) -> list[Row]:
     root = work / "backlog"
     make_tree(root / "inbox", sizes.files, sizes.folders, note)
-    for leftover in ("state", "outbox", "failed"):
+    for leftover in ("state", "outbox", "failed", "sandbox"):  # the sandbox keeps a ledger of its own
         shutil.rmtree(root / leftover, ignore_errors=True)
     walk_s = figures._best_of(1, lambda: figures.bare_walk(root / "inbox"))
     with procs.Sandbox(root / "sandbox", latency_s=sizes.latency_s, inflight_limit=sizes.inflight_limit) as sandbox:

@@ -134,7 +134,10 @@ class Service:
             self._recover()
             self.pool.start(workers_for(self.config.api.max_in_flight_images), self.process, self.processed)
             # The scans begin here and go on in the loop (README "A million files"): READY=1 waits for the
-            # journal and the watchers, never for a backlog.
+            # journal and the watchers, never for a backlog; the first inputs are at work before the watchers
+            # are armed.
+            self.backlog.grew(self.intake.head_start())
+            self._feed()
             self.intake.start(watch=self.mode == "run")
             self.notifier.ready(self.views.status_line())
             self.ready.set()

@@ -75,6 +75,18 @@ class Intake:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
+    def head_start(self) -> int:
+        """Claim a first slice of each inbox's backlog before the watchers are armed, so that the first request
+        need not wait for them (a recursive watch is armed folder by folder: seconds at a million files). The
+        scans `start()` begins once they are armed walk every folder again from the top: a file the head start
+        passed before its folder was watched is found then. The number claimed."""
+        self.progress = ScanProgress(running=True, started_at=self._clock.wall())
+        ready: list[Ready] = []
+        for state in self.inboxes:
+            ready += itertools.islice(self._rescan(state, initial=True), CLAIM_BATCH)
+        self.progress.claimed = claim(self._journal, self._clock, self.counters, ready)
+        return self.progress.claimed
+
     def start(self, watch: bool = True) -> None:
         """Arm every watcher first, then begin the scans: a file dropped between the two is seen by both, never
         by none. The scans go on in `step()`; `watch=False` (`remixd once`) scans only: what is there now,
@@ -165,7 +177,7 @@ class Intake:
     # -- scans -----------------------------------------------------------------------------------------------
 
     def _begin_scan(self, state: InboxState, initial: bool = False) -> None:
-        if not self._scans:  # a new round of scans
+        if not self._scans and not self.progress.running:  # a new round of scans (or the head start's)
             self.progress = ScanProgress(running=True, started_at=self._clock.wall())
         state.next_rescan = self._clock.monotonic() + state.config.rescan_s
         self._scans[state.index] = self._rescan(state, initial=initial)

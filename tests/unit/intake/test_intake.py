@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from remixd.clock import Clock
 from remixd.config.load import load_config
 from remixd.config.model import Config
+from remixd.intake.claims import CLAIM_BATCH
 from remixd.intake.loop import MISSING_RETRY_S, Intake
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, make_image, write_config
@@ -140,3 +141,19 @@ def test_an_event_ends_the_wait_at_once_on_the_real_clock(config: Config, tmp_pa
         assert returned.wait(timeout=30), "step() went on waiting after an event"
     finally:
         journal.close()
+
+
+def test_a_head_start_claims_a_first_slice_and_the_scan_after_arming_misses_nothing(
+    config: Config, journal: SqliteJournal, tmp_path: Path
+) -> None:
+    clock = FakeClock(start=datetime.now(UTC) + timedelta(hours=1))  # every file has long been quiet
+    for number in range(CLAIM_BATCH + 10):
+        (tmp_path / f"inbox/{number:04d}.jpg").write_bytes(b"jpeg")
+    intake = Intake(config.inboxes, journal, clock=clock)
+    assert intake.head_start() == CLAIM_BATCH  # at work before the watchers are armed
+    (tmp_path / "inbox/late.jpg").write_bytes(b"jpeg")  # dropped after the head start, before any watch
+    intake.start(watch=False)
+    while intake.scanning:
+        intake.step(timeout=0)
+    assert len(claimed(journal)) == CLAIM_BATCH + 11  # each once, the late one too
+    assert (intake.progress.claimed, intake.progress.files) == (CLAIM_BATCH + 11, CLAIM_BATCH + 11)

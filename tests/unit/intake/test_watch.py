@@ -450,6 +450,19 @@ def test_event_and_scan_agree_on_the_spelling_of_a_path(tmp_path: Path, sink: Si
     assert [Path(path) for path, _relpath, _info in scan_stat(inbox)] == [reported]
 
 
+def test_folders_are_counted_at_every_depth_without_listing_the_leaves(tmp_path: Path) -> None:
+    """Arming counts folders first: a leaf folder (link count 2) is counted, never listed, so its files cost
+    nothing; a folder with sub-folders is listed, however deep."""
+    from remixd.intake.detect import count_folders
+
+    for leaf in ("a/b/c", "a/b/d", "a/e", "f"):
+        (tmp_path / leaf).mkdir(parents=True)
+        (tmp_path / leaf / "photo.jpg").write_bytes(b"jpeg")
+    (tmp_path / "a/link").symlink_to(tmp_path / "f")  # not a folder of the inbox: links are never followed
+    assert count_folders(tmp_path, 100) == 7  # the root, a, a/b, a/b/c, a/b/d, a/e, f
+    assert count_folders(tmp_path, 2) == 3  # past enough after the root: a and f, the rest never read
+
+
 def test_too_few_inotify_watches_fall_back_to_polling_with_the_fix(tmp_path: Path) -> None:
     """watchdog skips sub-folders it cannot watch without a word; remixd counts first and polls instead."""
     from structlog.testing import capture_logs

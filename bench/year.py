@@ -117,6 +117,8 @@ def _flush(db: sqlite3.Connection, batch: list[Rows]) -> None:
         [row[1] for row in batch],
     )
     db.executemany("INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)", [row[2] for row in batch])
+    written = [(row[0][3],) for row in batch if row[1][8] == "written"]  # as remixd keeps them when written
+    db.executemany("INSERT OR IGNORE INTO result_sizes VALUES (?)", written)
 
 
 def _insert_compacted(db: sqlite3.Connection, first_id: int, count: int, day: datetime) -> None:

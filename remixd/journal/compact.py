@@ -4,8 +4,8 @@ A year at 10,000 inputs a day is 3.65 million inputs, and each keeps about 1.7 k
 the answer, times, paths) that only resuming it, `remixd status` and the review page read. Once an input is
 finished, disposed of and older than keep_days, only what keeps remixd from paying for it again stays:
 
-- per written result, its key (source hash, rule, fingerprint) and its files: the duplicate check (`results`),
-  and its source's size, so that `remixd plan` hashes only files that can be duplicates (`result_sizes`);
+- per written result, its key (source hash, rule, fingerprint) and its files: the duplicate check (`results`;
+  its source's size stays in `result_sizes`, kept when it was written);
 - for a kept input, its path, size and mtime, so that it is not claimed again (`kept`);
 - its spend, summed into its day (`spend_days`), and its place in the counts by state (`tallies`).
 
@@ -86,7 +86,6 @@ def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
         if job["state"] == "written" and row["sha256"] is not None:
             key = result_key(row["sha256"], job["rule"], job["fingerprint"])
             db.execute("INSERT OR IGNORE INTO results VALUES (?, ?, ?)", (key, job["id"], job["files"]))
-            db.execute("INSERT OR IGNORE INTO result_sizes VALUES (?)", (row["size"],))
     if row["disposal"] == "kept" and row["state"] in ("done", "duplicate"):
         db.execute(
             "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?)",

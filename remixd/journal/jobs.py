@@ -119,6 +119,12 @@ class JobTransitions(JournalRows):
                 "UPDATE jobs SET state = 'written', files = ?, completed_at = ? WHERE id = ?",
                 (dump_json(list(files)), self._now(), job_id),
             )
+            # `remixd plan` hashes only a file of a size some written result's source had (journal.readonly).
+            db.execute(
+                "INSERT OR IGNORE INTO result_sizes SELECT size FROM inputs WHERE id = (SELECT input_id FROM jobs"
+                " WHERE id = ?)",
+                (job_id,),
+            )
 
     def record_job_failure(
         self, job_id: int, error: ErrorRecord, *, final: bool, not_billed: bool = False

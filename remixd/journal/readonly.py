@@ -30,11 +30,9 @@ _KEPT = "SELECT 1 FROM kept WHERE inbox = ? AND relpath = ? AND size = ? AND mti
 _WRITTEN = """SELECT 1 FROM jobs WHERE rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN
     (SELECT id FROM inputs WHERE sha256 = ?) LIMIT 1"""
 _WRITTEN_COMPACTED = "SELECT 1 FROM results WHERE key = ?"
-# Sizes of the sources of written results: only a file of one of these sizes can be a duplicate, so only such
-# a file is hashed. Whole inputs span keep_days; compacted results keep their sizes in `result_sizes`.
-_WRITTEN_SIZES = """SELECT DISTINCT inputs.size FROM jobs JOIN inputs ON inputs.id = jobs.input_id
-    WHERE jobs.state = 'written' AND inputs.sha256 IS NOT NULL"""
-_COMPACTED_SIZE = "SELECT 1 FROM result_sizes WHERE size IN (?, -1)"  # -1: compacted before sizes were kept
+# Whether a written result's source had this size: only a file of such a size can be a duplicate, so only
+# such a file is hashed. -1: results compacted before sizes were kept, of sizes nobody knows.
+_WRITTEN_SIZE = "SELECT 1 FROM result_sizes WHERE size IN (?, -1)"
 _SPENT = """SELECT coalesce(sum(s.images), 0), coalesce(sum(s.usd), 0.0) FROM spend s
     JOIN jobs j ON j.id = s.job_id WHERE s.day = ? AND j.sandbox = 0"""
 _SPENT_UNMARKED = "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?"
@@ -48,7 +46,6 @@ class JournalView:
         # A daemon starting this moment may not have made its tables yet; an older one lacks the newer tables.
         self._tables = {row[0] for row in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
         self.spent_today = self._spent(today) if "spend" in self._tables else Spend(0, 0.0)
-        self._sizes = frozenset(row[0] for row in self._read(_WRITTEN_SIZES)) if "jobs" in self._tables else frozenset()
 
     def known(self, inbox: str, relpath: str, size: int, mtime_ns: int) -> str | None:
         """The journal's state for this file as a claim would see it, or None when it would be claimed."""
@@ -66,10 +63,11 @@ class JournalView:
         return None
 
     def may_be_duplicate(self, size: int) -> bool:
-        """Whether a file of this size can be the source of a written result: only then is it worth hashing."""
-        if size in self._sizes:
-            return True
-        return "result_sizes" in self._tables and bool(self._read(_COMPACTED_SIZE, (size,)))
+        """Whether a file of this size can be the source of a written result: only then is it worth hashing.
+        A journal from before sizes were kept cannot tell: every file is."""
+        if "result_sizes" not in self._tables:
+            return "jobs" in self._tables
+        return bool(self._read(_WRITTEN_SIZE, (size,)))
 
     def written(self, sha256: str, rule: str, fingerprint: str) -> bool:
         """Whether this content was already written by this rule and request, whole or compacted."""

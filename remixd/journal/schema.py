@@ -171,12 +171,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # Where a job's cost_usd came from (README "Prices"): the account's own dry_run quote, the generation's
     # usage, or the route table; jobs planned before it were priced from the table.
     ("ALTER TABLE jobs ADD COLUMN cost_source TEXT NOT NULL DEFAULT 'table'",),
-    # The sizes of compacted results' sources: `remixd plan` hashes only a file of a size that can be a
-    # duplicate, and looks it up here instead of holding a year of sizes. -1: results compacted before sizes
-    # were kept, whose sizes nobody knows (then every file is hashed).
+    # The sizes of written results' sources, kept when each is written: `remixd plan` hashes only a file of a
+    # size that can be a duplicate, and looks it up here instead of holding a year of sizes. -1: results
+    # compacted before sizes were kept, whose sizes nobody knows (then every file is hashed).
     (
         "CREATE TABLE result_sizes (size INTEGER PRIMARY KEY)",
-        "INSERT INTO result_sizes SELECT -1 WHERE EXISTS (SELECT 1 FROM results)",
+        """INSERT OR IGNORE INTO result_sizes SELECT inputs.size FROM jobs JOIN inputs ON inputs.id = jobs.input_id
+        WHERE jobs.state = 'written'""",
+        "INSERT OR IGNORE INTO result_sizes SELECT -1 WHERE EXISTS (SELECT 1 FROM results)",
     ),
     # A year of journal, smaller and quicker to ask (README "A year of journal").
     (

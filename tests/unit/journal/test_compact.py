@@ -214,7 +214,7 @@ def test_an_input_asked_for_again_is_kept_whole(journal: SqliteJournal, clock: F
 
 
 def test_a_journal_of_the_previous_schema_is_migrated_to_the_smaller_one(path: Path, clock: FakeClock) -> None:
-    """Withheld images counted once, the search rebuilt without positions, compacted results' sizes unknown."""
+    """Withheld images counted once, the search rebuilt without positions, written sources' sizes kept."""
     old = sqlite3.connect(path, isolation_level=None)
     old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     for version, statements in enumerate(MIGRATIONS[:8], start=1):
@@ -249,7 +249,7 @@ def test_a_journal_of_the_previous_schema_is_migrated_to_the_smaller_one(path: P
             assert [record.id for record in pages.gallery(GalleryQuery(text=text)).inputs] == [1], text
         assert pages.gallery(GalleryQuery(text="lamp_at")).inputs == ()  # `_` is a letter here, not a wildcard
     db = sqlite3.connect(path)
-    assert db.execute("SELECT size FROM result_sizes").fetchall() == [(-1,)]
+    assert db.execute("SELECT size FROM result_sizes").fetchall() == [(-1,), (10,)]  # compacted, written
     assert "detail = 'none'" in db.execute("SELECT sql FROM sqlite_master WHERE name = 'inputs_search'").fetchone()[0]
     db.close()
 

@@ -73,6 +73,8 @@ def rebuild(db: sqlite3.Connection, jobs: Sequence[FinishedJob]) -> Rebuilt:
             images[sent] += job.images * job.possible_payments
             spend[sent] += job.usd * job.possible_payments
     db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?)", results)
+    # The sources' sizes are not kept here: -1 tells `remixd plan` that any file may be a duplicate (it hashes all).
+    db.execute("INSERT OR IGNORE INTO result_sizes VALUES (-1)")
     db.executemany(_SPEND_DAY, [(*key, requests[key], images[key], round(spend[key], 6)) for key in requests])
     inputs = len({(job.inbox, job.relpath, job.sha256, job.reroll) for job in jobs})
     db.execute(_TALLY, ("inputs", "done", inputs))

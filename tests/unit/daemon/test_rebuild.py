@@ -14,6 +14,7 @@ from remixd.config.load import load_config
 from remixd.config.model import InboxConfig
 from remixd.daemon.rebuild import read_finished_jobs, rebuild_from_sidecars
 from remixd.files.sidecar import ImageInfo, ResultPaths, Source, sidecar, write_result
+from remixd.journal.readonly import read_journal
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, write_config
 
@@ -74,8 +75,9 @@ def result(
 
 
 def test_a_new_journal_finds_the_sidecars_results_as_duplicates_and_counts_their_spend(
-    inbox: InboxConfig, journal: SqliteJournal
+    inbox: InboxConfig, journal: SqliteJournal, tmp_path: Path
 ) -> None:
+    journal_path = tmp_path / "state/journal.sqlite3"
     first = result(inbox, "beach", index=1, count=2, cost_usd=0.16)
     second = result(inbox, "beach", index=2, count=2, cost_usd=0.16, withheld=True)
     result(inbox, "dune", sha256="c" * 64)
@@ -93,6 +95,8 @@ def test_a_new_journal_finds_the_sidecars_results_as_duplicates_and_counts_their
     assert (spent.images, spent.usd) == (3, 0.24)  # today's budget counts what was already paid
     assert journal.counts()["done"] == 2
     assert not journal.is_new()
+    with read_journal(journal_path, date(2026, 3, 1)) as view:  # `remixd plan` hashes a file to find them
+        assert view.may_be_duplicate(1234) and view.written("a" * 64, "poster", "f" * 64)
     [said] = [entry for entry in logs if entry["event"] == "remixd.recover.rebuilt"]
     assert (said["sidecars"], said["inputs"], said["spend_usd"], said["incomplete"]) == (3, 2, 0.24, 0)
 

@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from remixd.errors import OutputError
 from remixd.files.atomic import (
@@ -33,6 +33,7 @@ from remixd.files.atomic import (
 from remixd.files.names import error_file_name, folder_inside, name_stem, relative_path, stem_variants
 
 After = Literal["move", "delete", "keep"]
+T = TypeVar("T")
 Digest = Callable[[Path], str | None]
 HELD_PREFIX = f"{TEMP_PREFIX}held-"  # the processed input, out of the user's name while it is disposed of
 
@@ -48,6 +49,17 @@ class FailedDisposal:
     error_file: Path
 
 
+class Retry(Protocol):
+    """The caller's wait for a disk that refuses a step for now (full, read-only): it tries the step again, and
+    raises the last OutputError once it gives up."""
+
+    def __call__(self, step: Callable[[], T], /) -> T: ...
+
+
+def _once(step: Callable[[], T]) -> T:
+    return step()
+
+
 def dispose_done(
     src: Path,
     after: After,
@@ -56,13 +68,25 @@ def dispose_done(
     sha256: str | None,
     *,
     digest: Digest = sha256_of,
+    companions: Sequence[str] = (),
+    retry: Retry = _once,
 ) -> Path | None:
-    """Move (to `DONE_DIR/REL/NAME`, or `STEM-<sha8>.EXT` if another file has that name), delete or keep.
-    `digest` hashes the input where it is checked (tests pass one that acts at that moment).
+    """Move (to `DONE_DIR/REL/NAME`, or `STEM-<sha8>.EXT` if another file has that name), delete or keep; the
+    `companions` follow it. The input, then its companions, are each one step for `retry`. `digest` hashes the
+    input where it is checked (tests pass one that acts at that moment).
 
     Returns where a moved input is now; None for delete and keep, and for a move whose source is gone with
     no copy of it found (someone removed it).
     """
+    destination = retry(lambda: _dispose_done(src, after, done_dir, relpath, sha256, digest=digest))
+    if companions:
+        retry(lambda: dispose_companions(src, companions, after, destination))
+    return destination
+
+
+def _dispose_done(
+    src: Path, after: After, done_dir: Path | None, relpath: str, sha256: str | None, *, digest: Digest
+) -> Path | None:
     if after == "keep":
         try:
             _put_back(_held_name(src), src)  # held when a crash came, and the config says keep now
@@ -84,10 +108,27 @@ def dispose_done(
 
 
 def dispose_failed(
-    src: Path, failed_dir: Path, relpath: str, sha256: str | None, error_doc: Mapping[str, Any]
+    src: Path,
+    failed_dir: Path,
+    relpath: str,
+    sha256: str | None,
+    error_doc: Mapping[str, Any],
+    *,
+    companions: Sequence[str] = (),
+    retry: Retry = _once,
 ) -> FailedDisposal:
     """Move the input to `FAILED_DIR/REL/` and write `NAME.error.json` beside it, last (the error file means
-    the failure is fully recorded). An input already gone gets its error file all the same."""
+    the failure is fully recorded); the `companions` follow it. An input already gone gets its error file all
+    the same. The input with its error file, then its companions, are each one step for `retry`."""
+    disposed = retry(lambda: _dispose_failed(src, failed_dir, relpath, sha256, error_doc))
+    if companions:
+        retry(lambda: dispose_companions(src, companions, "move", disposed.input))
+    return disposed
+
+
+def _dispose_failed(
+    src: Path, failed_dir: Path, relpath: str, sha256: str | None, error_doc: Mapping[str, Any]
+) -> FailedDisposal:
     moved = _move_input(src, failed_dir, relpath, sha256)
     if moved is None:
         relative = relative_path(relpath)

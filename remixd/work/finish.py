@@ -53,18 +53,28 @@ class Finisher:
         return "failed" if record.state == "failed" else "duplicate" if record.state == "duplicate" else "done"
 
     def _dispose_processed(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
+        companions = [name for name, _text in record.companions]
         if record.state == "failed":
-            error = record.error or {}
-            disposed = self._gates.retry_output(
-                lambda: dispose.dispose_failed(source_path, inbox.failed_dir, record.relpath, record.sha256, error)
+            disposed = dispose.dispose_failed(
+                source_path,
+                inbox.failed_dir,
+                record.relpath,
+                record.sha256,
+                record.error or {},
+                companions=companions,
+                retry=self._gates.retry_output,
             )
-            self._dispose_companions(record, source_path, "move", disposed.input)
             self._journal.set_disposed(record.id, "moved", None if disposed.input is None else str(disposed.input))
             return "failed"
-        destination = self._gates.retry_output(
-            lambda: dispose.dispose_done(source_path, inbox.after, inbox.done_dir, record.relpath, record.sha256)
+        destination = dispose.dispose_done(
+            source_path,
+            inbox.after,
+            inbox.done_dir,
+            record.relpath,
+            record.sha256,
+            companions=companions,
+            retry=self._gates.retry_output,
         )
-        self._dispose_companions(record, source_path, inbox.after, destination)
         disposal = {"move": "moved", "delete": "deleted", "keep": "kept"}[inbox.after]
         self._journal.set_disposed(
             record.id,
@@ -72,13 +82,6 @@ class Finisher:
             None if destination is None else str(destination),
         )
         return "duplicate" if record.state == "duplicate" else "done"
-
-    def _dispose_companions(
-        self, record: InputRecord, source_path: Path, after: dispose.After, moved: Path | None
-    ) -> None:
-        names = [name for name, _text in record.companions]
-        if names:
-            self._gates.retry_output(lambda: dispose.dispose_companions(source_path, names, after, moved))
 
     def fail(  # noqa: PLR0917 — the input, where it is, what is known of it, and why it failed
         self,

@@ -7,8 +7,9 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -17,6 +18,8 @@ from remixd.files.atomic import NAME_MAX, TEMP_PREFIX, sha256_of
 from remixd.files.dispose import HELD_PREFIX, Replaced, dispose_done, dispose_failed
 from remixd.files.sidecar import ERROR_SCHEMA
 from tests.helpers import ODD_NAMES, SHA
+
+T = TypeVar("T")
 
 
 def temps_under(folder: Path) -> list[Path]:
@@ -274,3 +277,26 @@ def test_a_file_held_by_a_crash_goes_back_under_its_name_when_the_config_now_kee
     src.rename(held)
     assert dispose_done(src, "keep", None, "sub/a.jpg", digest) is None
     assert src.read_bytes() == b"input bytes" and not held.exists()
+
+
+def test_companions_follow_the_input_each_step_retried_on_its_own(inbox: Path, tmp_path: Path) -> None:
+    """The caller's retry wraps the input's move and then the companions' (a full disk met by the second step
+    does not move the input again)."""
+    src, digest = drop(inbox)
+    (inbox / "sub/a.txt").write_text("a red bicycle")
+    steps: list[object] = []
+
+    def retry(step: Callable[[], T]) -> T:
+        steps.append(step)
+        return step()
+
+    moved = dispose_done(src, "move", tmp_path / "done", "sub/a.jpg", digest, companions=["a.txt"], retry=retry)
+    assert moved == tmp_path / "done/sub/a.jpg" and len(steps) == 2
+    assert (tmp_path / "done/sub/a.txt").read_text() == "a red bicycle" and not (inbox / "sub/a.txt").exists()
+    failed, failed_digest = drop(inbox, "sub/b.jpg")
+    (inbox / "sub/b.txt").write_text("a blue car")
+    disposed = dispose_failed(
+        failed, tmp_path / "failed", "sub/b.jpg", failed_digest, {"error": {}}, companions=["b.txt"], retry=retry
+    )
+    assert disposed.input == tmp_path / "failed/sub/b.jpg" and len(steps) == 4
+    assert (tmp_path / "failed/sub/b.txt").read_text() == "a blue car"

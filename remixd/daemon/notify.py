@@ -49,6 +49,15 @@ class Notifier:
     def watchdog(self) -> None:
         self.send(WATCHDOG="1")
 
+    def starting(self, status: str, extend_s: float) -> None:
+        """Still starting, and working: systemd gives the start `extend_s` more (a start silent for
+        TimeoutStartSec is killed), and the watchdog is pinged (systemd arms it only at READY=1; a ping
+        costs nothing and covers a systemd that arms it sooner)."""
+        fields = {"STATUS": status, "EXTEND_TIMEOUT_USEC": str(round(extend_s * 1_000_000))}
+        if self.watchdog_interval_s is not None:
+            fields["WATCHDOG"] = "1"
+        self.send(**fields)
+
     def reloading(self, monotonic_usec: int) -> None:
         # systemd ≥ 253 (Type=notify-reload) wants MONOTONIC_USEC with RELOADING=1; older ones ignore it.
         self.send(RELOADING="1", MONOTONIC_USEC=str(monotonic_usec), STATUS="reloading the configuration")

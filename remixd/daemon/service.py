@@ -22,7 +22,7 @@ from remixd.daemon.folders import check_folders, remove_stale_temps
 from remixd.daemon.notify import Notifier
 from remixd.daemon.parts import Parts
 from remixd.daemon.pool import workers_for
-from remixd.daemon.rebuild import rebuild_from_sidecars
+from remixd.daemon.rebuild import StartProgress, rebuild_from_sidecars
 from remixd.daemon.reload import reload, reread_key
 from remixd.daemon.requeue import Requeue
 from remixd.daemon.views import Views
@@ -156,10 +156,7 @@ class Service:
 
     def _loop(self) -> None:
         next_housekeeping, next_ping, probe = 0.0, 0.0, KeyProbe(self.gates.auth, refresh=lambda: reread_key(self))
-        # WATCHDOG=1 at least every WatchdogSec/2 (`watchdog_interval_s`): the loop wakes twice as often, and
-        # while a scan keeps it busy each turn is a slice of milliseconds, so no ping is ever late.
-        heartbeat = self.notifier.watchdog_interval_s
-        tick = min(HOUSEKEEPING_S, heartbeat / 2) if heartbeat else HOUSEKEEPING_S
+        heartbeat, tick = self.notifier.watchdog_interval_s, self._tick()
         while not self.drain.is_set():
             scanning = self.intake.scanning
             self.backlog.grew(self.intake.step(timeout=tick))
@@ -192,6 +189,13 @@ class Service:
                 self.stop.set()
                 return
         self._drain()
+
+    def _tick(self) -> float:
+        """How often the loop wakes: WATCHDOG=1 at least every WatchdogSec/2 (`watchdog_interval_s`) needs it
+        twice as often, and while a scan keeps it busy each turn is a slice of milliseconds, so no ping is
+        ever late."""
+        heartbeat = self.notifier.watchdog_interval_s
+        return min(HOUSEKEEPING_S, heartbeat / 2) if heartbeat else HOUSEKEEPING_S
 
     def _drain(self) -> None:
         """Stop intake; give in-flight inputs `shutdown_grace_s` to finish; then leave the rest to the journal,
@@ -245,7 +249,10 @@ class Service:
         """The journal, not memory, says what to resume: temp files go, unfinished inputs are queued first."""
         remove_stale_temps(self.config.state_dir, self.config.inboxes)
         if self.journal.is_new():  # lost, deleted or moved: the sidecars say what was done and paid
-            rebuild_from_sidecars(self.journal, self.config.inboxes)
+            # Before READY=1 and before any claim, with systemd told as it goes (README "The sidecars are a
+            # second journal").
+            progress = StartProgress(self.notifier, self.clock, self._tick())
+            rebuild_from_sidecars(self.journal, self.config.inboxes, progress)
         if self._feed():
             log.info("remixd.recover.resumed", inputs=self.journal.counts()["claimed"])
 

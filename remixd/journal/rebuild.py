@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from remixd.journal.compact import result_key
@@ -25,6 +25,7 @@ _SPEND_DAY = """INSERT INTO spend_days VALUES (?, ?, ?, ?, ?, ?)
     requests = requests + excluded.requests, images = images + excluded.images, usd = usd + excluded.usd"""
 _TALLY = """INSERT INTO tallies VALUES (?, ?, ?)
     ON CONFLICT DO UPDATE SET count = count + excluded.count"""
+BATCH = 5_000  # results written between two words of progress (a million jobs take more than a minute)
 NO_JOB = 0  # `results.job_id` of a rebuilt result: the job that wrote it is in no journal
 
 
@@ -53,8 +54,8 @@ class Rebuilt:
     usd: float
 
 
-def rebuild(db: sqlite3.Connection, jobs: Sequence[FinishedJob]) -> Rebuilt:
-    """Write `jobs` back in the caller's write transaction."""
+def rebuild(db: sqlite3.Connection, jobs: Sequence[FinishedJob], progress: Callable[[int], None]) -> Rebuilt:
+    """Write `jobs` back in the caller's write transaction; `progress` is told how many are written."""
     if not jobs:
         return Rebuilt(0, 0, 0.0)
     spend: dict[tuple[str, int, str], float] = defaultdict(float)
@@ -72,7 +73,10 @@ def rebuild(db: sqlite3.Connection, jobs: Sequence[FinishedJob]) -> Rebuilt:
             requests[sent] += job.possible_payments
             images[sent] += job.images * job.possible_payments
             spend[sent] += job.usd * job.possible_payments
-    db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?)", results)
+    for start in range(0, len(results), BATCH):
+        progress(start)
+        db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?)", results[start : start + BATCH])
+    progress(len(results))
     # The sources' sizes are not kept here: -1 tells `remixd plan` that any file may be a duplicate (it hashes all).
     db.execute("INSERT OR IGNORE INTO result_sizes VALUES (-1)")
     db.executemany(_SPEND_DAY, [(*key, requests[key], images[key], round(spend[key], 6)) for key in requests])
@@ -93,7 +97,8 @@ class Rebuilding(JournalRows):
         )[0]
         return not row[0]
 
-    def rebuild(self, jobs: Sequence[FinishedJob]) -> Rebuilt:
-        """What the sidecars say was done and paid, in one transaction."""
+    def rebuild(self, jobs: Sequence[FinishedJob], progress: Callable[[int], None]) -> Rebuilt:
+        """What the sidecars say was done and paid, in one transaction (a start killed halfway leaves the journal
+        new, and the next start rebuilds it whole)."""
         with self._db.write(durable=True) as db:
-            return rebuild(db, jobs)
+            return rebuild(db, jobs, progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,7 +13,8 @@ from structlog.testing import capture_logs
 
 from remixd.config.load import load_config
 from remixd.config.model import InboxConfig
-from remixd.daemon.rebuild import read_finished_jobs, rebuild_from_sidecars
+from remixd.daemon.notify import Notifier
+from remixd.daemon.rebuild import EVERY_FILES, StartProgress, read_finished_jobs, rebuild_from_sidecars
 from remixd.files.sidecar import ImageInfo, ResultPaths, Source, sidecar, write_result
 from remixd.journal.readonly import read_journal
 from remixd.journal.sqlite import SqliteJournal
@@ -121,7 +123,7 @@ def test_unreadable_and_foreign_json_are_counted_apart_and_a_missing_result_is_i
     (inbox.output / "cut.poster.1.json").write_text('{"schema": "remixd.result/1", "sour')
     (inbox.output / "notes.json").write_text('{"mine": true}')
     (inbox.output / "list.json").write_text("[1, 2]")
-    jobs, sidecars, unreadable, incomplete = read_finished_jobs([inbox.output, inbox.output])
+    jobs, sidecars, unreadable, incomplete = read_finished_jobs([inbox.output, inbox.output], lambda status: None)
     assert (len(jobs), sidecars, incomplete) == (1, 1, 1)
     assert unreadable == [str(inbox.output / "cut.poster.1.json")]
 
@@ -130,3 +132,39 @@ def test_a_journal_that_knows_anything_is_not_new(inbox: InboxConfig, journal: S
     assert journal.is_new()
     journal.claim(str(inbox.path), "a.jpg", 1, 1)
     assert not journal.is_new()
+
+
+def test_the_rebuild_says_how_far_it_is_while_it_reads_and_writes(inbox: InboxConfig, journal: SqliteJournal) -> None:
+    for number in range(EVERY_FILES + 10):
+        result(inbox, f"photo-{number:03d}", sha256=f"{number:064x}")
+    said: list[str] = []
+    rebuild_from_sidecars(journal, [inbox], said.append)
+    assert said[0] == f"rebuilding from sidecars: {EVERY_FILES} read"
+    assert said[-1] == "rebuilding from sidecars: 266 read, 266 of 266 jobs written"
+
+
+def test_systemd_hears_from_a_long_rebuild_at_the_loops_pace(tmp_path: Path) -> None:
+    """A start silent for TimeoutStartSec is killed and restarted into the same rebuild: each word extends it."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "notify.sock"))
+        sock.settimeout(5)
+        clock = FakeClock()
+        notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "60000000"})
+        progress = StartProgress(notifier, clock, 5.0)
+        for read in range(0, 3000, 256):  # a slow disk: a second for every 256 files
+            progress(f"rebuilding from sidecars: {read} read")
+            clock.advance(1.0)
+        sock.setblocking(False)
+        messages = []
+        while True:
+            try:
+                messages.append(dict(line.split("=", 1) for line in sock.recv(4096).decode().splitlines()))
+            except BlockingIOError:
+                break
+    assert [message["STATUS"] for message in messages] == [
+        "rebuilding from sidecars: 0 read",
+        "rebuilding from sidecars: 1280 read",
+        "rebuilding from sidecars: 2560 read",
+    ]
+    assert all(message["WATCHDOG"] == "1" for message in messages)
+    assert all(message["EXTEND_TIMEOUT_USEC"] == "30000000" for message in messages)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,8 @@ def rebuild_from_sidecars(
     it is while it runs."""
     tell = progress or (lambda status: None)
     folders = sorted({inbox.output for inbox in inboxes})
-    jobs, sidecars, unreadable, incomplete = read_finished_jobs(folders, tell)
+    keeping = {str(inbox.path) for inbox in inboxes if inbox.after == "keep"}
+    jobs, sidecars, unreadable, incomplete = read_finished_jobs(folders, tell, keeping)
     said = f"rebuilding from sidecars: {sidecars + len(unreadable):,} read"
     rebuilt = journal.rebuild(jobs, lambda written: tell(f"{said}, {written:,} of {len(jobs):,} jobs written"))
     if sidecars or unreadable:
@@ -77,8 +78,12 @@ def rebuild_from_sidecars(
     return rebuilt
 
 
-def read_finished_jobs(folders: Iterable[Path], progress: Progress) -> tuple[list[FinishedJob], int, list[str], int]:
-    """(the jobs, sidecars read, sidecars that could not be read, jobs with fewer sidecars than results)."""
+def read_finished_jobs(
+    folders: Iterable[Path], progress: Progress, keeping: Collection[str] = ()
+) -> tuple[list[FinishedJob], int, list[str], int]:
+    """(the jobs, sidecars read, sidecars that could not be read, jobs with fewer sidecars than results).
+    A job of an inbox in `keeping` (`after: keep`) names its input's size and mtime as claimed, when its
+    sidecar has them."""
     groups: dict[GroupKey, list[tuple[int, str, dict[str, Any]]]] = {}
     seen: set[str] = set()
     sidecars, unreadable = 0, []
@@ -121,9 +126,16 @@ def read_finished_jobs(folders: Iterable[Path], progress: Progress) -> tuple[lis
                 usd=usd,
                 possible_payments=int(first.get("possible_payments") or 0),
                 reroll=reroll,
+                kept=_kept(first["source"]) if inbox in keeping and reroll is None else None,
             )
         )
     return jobs, sidecars, unreadable, incomplete
+
+
+def _kept(source: dict[str, Any]) -> tuple[int, int] | None:
+    """The kept input's (size, mtime_ns) at its claim; None from a sidecar older than `source.mtime_ns`."""
+    size, mtime_ns = source.get("bytes"), source.get("mtime_ns")
+    return (size, mtime_ns) if isinstance(size, int) and isinstance(mtime_ns, int) else None
 
 
 def _describe(document: Any, path: str) -> tuple[GroupKey | None, int, str]:

@@ -31,6 +31,7 @@ class Source:
     sha256: str | None
     bytes: int | None
     conversion: str | None = None  # what prepare changed before upload, e.g. "exif-rotated; heic->png"
+    mtime_ns: int | None = None  # as claimed: a journal rebuilt from sidecars knows a kept input unchanged
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -41,6 +42,8 @@ class Source:
         }
         if self.conversion is not None:
             data["conversion"] = self.conversion
+        if self.mtime_ns is not None:
+            data["mtime_ns"] = self.mtime_ns
         return data
 
 

@@ -5,8 +5,9 @@ A sidecar on disk means its result is complete, and it names what made it: the s
 fingerprint, what it cost and when it was sent. With the journal gone (deleted, or state_dir moved), a kept
 input, or the same image dropped again, would be sent and paid for again. Each finished job the sidecars tell of
 is written back in the form compaction leaves (journal.compact): its result key and files for the duplicate
-check (`results`), its spend summed into its day (`spend_days`, so today's budget counts what was already paid)
-and its place in the counts by state (`tallies`).
+check (`results`), its spend summed into its day (`spend_days`, so today's budget counts what was already paid),
+its place in the counts by state (`tallies`), and for an input kept in its inbox its size and mtime (`kept`: the
+unchanged file is not claimed again, as with the journal that was lost).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class FinishedJob:
     usd: float
     possible_payments: int  # earlier requests for it a crash caught in flight: each may have been billed
     reroll: int | None  # `remixd reroll`'s id: sent again on purpose, paid again, not a result of its own
+    kept: tuple[int, int] | None = None  # (size, mtime_ns) of an input that stayed in its inbox (`after: keep`)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ def rebuild(db: sqlite3.Connection, jobs: Sequence[FinishedJob], progress: Calla
     progress(len(results))
     # The sources' sizes are not kept here: -1 tells `remixd plan` that any file may be a duplicate (it hashes all).
     db.execute("INSERT OR IGNORE INTO result_sizes VALUES (-1)")
+    kept = [(job.inbox, job.relpath, *job.kept) for job in jobs if job.kept is not None]
+    db.executemany("INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?)", kept)  # unchanged, never claimed again
     db.executemany(_SPEND_DAY, [(*key, requests[key], images[key], round(spend[key], 6)) for key in requests])
     inputs = len({(job.inbox, job.relpath, job.sha256, job.reroll) for job in jobs})
     db.execute(_TALLY, ("inputs", "done", inputs))

@@ -82,7 +82,12 @@ class Results:
         downloads = [self._download(job, item.url) if item.url else None for item in response.data]
         settings = inbox.outputs_for(job.rule)
         source = sidecar.Source(
-            record.inbox, record.relpath, prepared.source_sha256, prepared.source_bytes, prepared.conversion
+            record.inbox,
+            record.relpath,
+            prepared.source_sha256,
+            prepared.source_bytes,
+            prepared.conversion,
+            record.mtime_ns,
         )
         completed, count = self.clock.utcnow(), len(response.data)
         created = response.created or stamp_now(completed)  # v2 answers carry no `created`: when it was seen

@@ -46,10 +46,11 @@ def result(
     withheld: bool = False,
     extra: dict[str, Any] | None = None,
     possible_payments: int = 0,
+    mtime_ns: int | None = None,
 ) -> Path:
     """A result and its sidecar as remixd writes them, for source `stem`.jpg under rule poster."""
     document = sidecar(
-        source=Source(str(inbox.path), f"{stem}.jpg", sha256, 1234),
+        source=Source(str(inbox.path), f"{stem}.jpg", sha256, 1234, None, mtime_ns),
         rule="poster",
         fingerprint="f" * 64,
         endpoint="https://api.ideogram.ai/remix",
@@ -168,3 +169,19 @@ def test_systemd_hears_from_a_long_rebuild_at_the_loops_pace(tmp_path: Path) -> 
     ]
     assert all(message["WATCHDOG"] == "1" for message in messages)
     assert all(message["EXTEND_TIMEOUT_USEC"] == "30000000" for message in messages)
+
+
+@pytest.mark.parametrize("after", ["keep", "move"])
+def test_an_unchanged_kept_input_is_not_claimed_again(tmp_path: Path, journal: SqliteJournal, after: str) -> None:
+    """As with the journal that was lost: a kept file seen unchanged is skipped, not hashed into a duplicate."""
+    kept = load_config(write_config(tmp_path, None, inbox={"after": after})).inboxes[0]
+    result(kept, "beach", mtime_ns=5_000)
+    result(kept, "dune", sha256="c" * 64)  # a sidecar from before `source.mtime_ns`: claimed, then a duplicate
+    rebuild_from_sidecars(journal, [kept])
+    inbox = str(kept.path)
+    assert journal.claim(inbox, "dune.jpg", 1234, 5_000) is not None
+    if after == "move":  # moved to the done folder: a file under its name now is new, as with the lost journal
+        assert journal.claim(inbox, "beach.jpg", 1234, 5_000) is not None
+        return
+    assert journal.claim(inbox, "beach.jpg", 1234, 5_000) is None
+    assert journal.claim(inbox, "beach.jpg", 1234, 6_000) is not None  # changed since: a new input

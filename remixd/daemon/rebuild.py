@@ -13,6 +13,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ from remixd.clock import Clock
 from remixd.config.model import InboxConfig
 from remixd.daemon.notify import Notifier
 from remixd.files.atomic import TEMP_PREFIX
-from remixd.files.sidecar import RESULT_SCHEMA
-from remixd.journal.rebuild import FinishedJob, Rebuilt
+from remixd.files.names import ERROR_SUFFIX
+from remixd.files.sidecar import ERROR_SCHEMA, RESULT_SCHEMA
+from remixd.journal.rebuild import FailedInput, FinishedJob, Rebuilt
 from remixd.journal.sqlite import SqliteJournal
 
 log = structlog.get_logger(__name__)
@@ -62,18 +64,22 @@ def rebuild_from_sidecars(
     folders = sorted({inbox.output for inbox in inboxes})
     keeping = {str(inbox.path) for inbox in inboxes if inbox.after == "keep"}
     jobs, sidecars, unreadable, incomplete = read_finished_jobs(folders, tell, keeping)
+    failed, unreadable_errors = read_failed_inputs(sorted({inbox.failed_dir for inbox in inboxes}))
+    unreadable += unreadable_errors
     said = f"rebuilding from sidecars: {sidecars + len(unreadable):,} read"
-    rebuilt = journal.rebuild(jobs, lambda written: tell(f"{said}, {written:,} of {len(jobs):,} jobs written"))
-    if sidecars or unreadable:
+    rebuilt = journal.rebuild(jobs, failed, lambda written: tell(f"{said}, {written:,} of {len(jobs):,} jobs written"))
+    if sidecars or unreadable or failed:
         log.warning(
             "remixd.recover.rebuilt",
             sidecars=sidecars,
             inputs=rebuilt.inputs,
             jobs=rebuilt.jobs,
             spend_usd=rebuilt.usd,
+            failed=rebuilt.failed,
             incomplete=incomplete,
             unreadable=unreadable,
-            hint="the journal was new: what the sidecars in the output folders say was done is not sent again",
+            hint="the journal was new: what the sidecars in the output folders say was done is not sent again;"
+            " failed inputs wait for `remixd retry` again",
         )
     return rebuilt
 
@@ -130,6 +136,44 @@ def read_finished_jobs(
             )
         )
     return jobs, sidecars, unreadable, incomplete
+
+
+def read_failed_inputs(folders: Iterable[Path]) -> tuple[list[FailedInput], list[str]]:
+    """(the failed inputs their `NAME.error.json` files tell of, error files that could not be read)."""
+    failed, unreadable, seen = [], [], set()
+    for path in (path for folder in folders for path in _json_files(folder)):
+        if not path.endswith(ERROR_SUFFIX) or path in seen:
+            continue
+        seen.add(path)
+        try:
+            with open(path, "rb") as opened:  # noqa: PTH123 — as for the sidecars
+                document = json.load(opened)
+            if not isinstance(document, dict) or document.get("schema") != ERROR_SCHEMA:
+                continue  # not remixd's
+            failed.append(_failed_input(document, path[: -len(ERROR_SUFFIX)]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            unreadable.append(path)
+    return failed, unreadable
+
+
+def _failed_input(document: dict[str, Any], copy: str) -> FailedInput:
+    """The input beside its error file; a name cut to fit (files.names.error_file_name) finds no copy, and
+    stays counted but not retried."""
+    source = document["source"]
+    try:
+        found = os.stat(copy)  # noqa: PTH116 — as for the sidecars
+    except OSError:
+        found = None
+    return FailedInput(
+        inbox=str(source["inbox"]),
+        relpath=str(source["relpath"]),
+        sha256=source["sha256"] if isinstance(source["sha256"], str) else None,
+        size=found.st_size if found else int(source["bytes"] or 0),
+        mtime_ns=found.st_mtime_ns if found else 0,
+        document=document,
+        failed_at=datetime.fromisoformat(str(document["failed_at"])),
+        failed_copy=copy if found else None,
+    )
 
 
 def _kept(source: dict[str, Any]) -> tuple[int, int] | None:

@@ -97,9 +97,12 @@ def result_paths(
     )
 
 
+ERROR_SUFFIX = ".error.json"
+
+
 def error_file_name(name: str) -> str:
     """`NAME.error.json`; a name near the 255-byte limit is cut so the error file can exist at all."""
-    return fit(name, NAME_MAX - len(".error.json")) + ".error.json"
+    return fit(name, NAME_MAX - len(ERROR_SUFFIX)) + ERROR_SUFFIX
 
 
 def path_fits(path: Path) -> bool:

@@ -7,7 +7,8 @@ input, or the same image dropped again, would be sent and paid for again. Each f
 is written back in the form compaction leaves (journal.compact): its result key and files for the duplicate
 check (`results`), its spend summed into its day (`spend_days`, so today's budget counts what was already paid),
 its place in the counts by state (`tallies`), and for an input kept in its inbox its size and mtime (`kept`: the
-unchanged file is not claimed again, as with the journal that was lost).
+unchanged file is not claimed again, as with the journal that was lost). Each failed input its error file tells
+of is written back as its row, for `remixd retry`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from remixd.journal.compact import result_key
 from remixd.journal.rows import JournalRows
-from remixd.journal.schema import dump_json
+from remixd.journal.schema import dump_json, stamp
 
 _SPEND_DAY = """INSERT INTO spend_days VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT DO UPDATE SET
@@ -27,6 +30,8 @@ _SPEND_DAY = """INSERT INTO spend_days VALUES (?, ?, ?, ?, ?, ?)
 _TALLY = """INSERT INTO tallies VALUES (?, ?, ?)
     ON CONFLICT DO UPDATE SET count = count + excluded.count"""
 BATCH = 5_000  # results written between two words of progress (a million jobs take more than a minute)
+_FAILED = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, sha256, state, detected_at, claimed_at, finished_at,
+    error, disposal, disposed_to) VALUES (?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?, 'moved', ?)"""
 NO_JOB = 0  # `results.job_id` of a rebuilt result: the job that wrote it is in no journal
 
 
@@ -50,16 +55,45 @@ class FinishedJob:
 
 
 @dataclass(frozen=True)
+class FailedInput:
+    """One failed input as its error file tells it: enough for `remixd retry` and the counts."""
+
+    inbox: str
+    relpath: str
+    sha256: str | None
+    size: int
+    mtime_ns: int
+    document: dict[str, Any]  # the error file, as the journal keeps it (`inputs.error`)
+    failed_at: datetime
+    failed_copy: str | None  # where it waits in its failed folder (`disposed_to`); None when it is gone
+
+
+@dataclass(frozen=True)
 class Rebuilt:
     inputs: int
     jobs: int
     usd: float
+    failed: int = 0
 
 
-def rebuild(db: sqlite3.Connection, jobs: Sequence[FinishedJob], progress: Callable[[int], None]) -> Rebuilt:
-    """Write `jobs` back in the caller's write transaction; `progress` is told how many are written."""
+def rebuild(
+    db: sqlite3.Connection, jobs: Sequence[FinishedJob], failed: Sequence[FailedInput], progress: Callable[[int], None]
+) -> Rebuilt:
+    """Write `jobs` and `failed` back in the caller's write transaction; `progress` is told how many jobs are
+    written. A failed input is a row of its own, as the lost journal had it (failed inputs are never
+    compacted): `remixd retry` finds it by its failed copy, `remixd status` counts it."""
+    db.executemany(
+        _FAILED,
+        [
+            (
+                item.inbox, item.relpath, item.size, item.mtime_ns, item.sha256, stamp(item.failed_at),
+                stamp(item.failed_at), stamp(item.failed_at), dump_json(item.document), item.failed_copy,
+            )
+            for item in failed
+        ],
+    )  # fmt: skip
     if not jobs:
-        return Rebuilt(0, 0, 0.0)
+        return Rebuilt(0, 0, 0.0, len(failed))
     spend: dict[tuple[str, int, str], float] = defaultdict(float)
     requests: Counter[tuple[str, int, str]] = Counter()
     images: Counter[tuple[str, int, str]] = Counter()
@@ -87,7 +121,8 @@ def rebuild(db: sqlite3.Connection, jobs: Sequence[FinishedJob], progress: Calla
     inputs = len({(job.inbox, job.relpath, job.sha256, job.reroll) for job in jobs})
     db.execute(_TALLY, ("inputs", "done", inputs))
     db.execute(_TALLY, ("jobs", "written", len(jobs)))
-    return Rebuilt(inputs, len(jobs), round(sum(value for key, value in spend.items() if key[2] == "billed"), 6))
+    usd = round(sum(value for key, value in spend.items() if key[2] == "billed"), 6)
+    return Rebuilt(inputs, len(jobs), usd, len(failed))
 
 
 class Rebuilding(JournalRows):
@@ -101,8 +136,10 @@ class Rebuilding(JournalRows):
         )[0]
         return not row[0]
 
-    def rebuild(self, jobs: Sequence[FinishedJob], progress: Callable[[int], None]) -> Rebuilt:
-        """What the sidecars say was done and paid, in one transaction (a start killed halfway leaves the journal
-        new, and the next start rebuilds it whole)."""
+    def rebuild(
+        self, jobs: Sequence[FinishedJob], failed: Sequence[FailedInput], progress: Callable[[int], None]
+    ) -> Rebuilt:
+        """What the sidecars say was done and paid, and the error files what failed, in one transaction (a
+        start killed halfway leaves the journal new, and the next start rebuilds it whole)."""
         with self._db.write(durable=True) as db:
-            return rebuild(db, jobs, progress)
+            return rebuild(db, jobs, failed, progress)

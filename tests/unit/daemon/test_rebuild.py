@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -14,11 +15,14 @@ from structlog.testing import capture_logs
 from remixd.config.load import load_config
 from remixd.config.model import InboxConfig
 from remixd.daemon.notify import Notifier
+from remixd.daemon.operator import retry_failed
 from remixd.daemon.rebuild import EVERY_FILES, StartProgress, read_finished_jobs, rebuild_from_sidecars
-from remixd.files.sidecar import ImageInfo, ResultPaths, Source, sidecar, write_result
+from remixd.errors import InputError
+from remixd.files.dispose import dispose_failed
+from remixd.files.sidecar import ImageInfo, ResultPaths, Source, error_document, sidecar, write_result
 from remixd.journal.readonly import read_journal
 from remixd.journal.sqlite import SqliteJournal
-from tests.helpers import FakeClock, write_config
+from tests.helpers import FakeClock, make_image, write_config
 
 SENT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -185,3 +189,32 @@ def test_an_unchanged_kept_input_is_not_claimed_again(tmp_path: Path, journal: S
         return
     assert journal.claim(inbox, "beach.jpg", 1234, 5_000) is None
     assert journal.claim(inbox, "beach.jpg", 1234, 6_000) is not None  # changed since: a new input
+
+
+def test_failed_inputs_come_back_from_their_error_files_for_retry_and_the_counts(
+    tmp_path: Path, inbox: InboxConfig, journal: SqliteJournal
+) -> None:
+    source = make_image(inbox.path / "sub/bad.jpg")
+    error = InputError("not an image", hint="replace the file").record()
+    document = error_document(
+        source=Source(str(inbox.path), "sub/bad.jpg", "b" * 64, 10), rule="poster", fingerprint="f" * 64,
+        error=error, attempts=1, failed_at=SENT,
+    )  # fmt: skip
+    disposed = dispose_failed(source, inbox.failed_dir, "sub/bad.jpg", None, document)
+    assert disposed.input == inbox.failed_dir / "sub/bad.jpg"
+    gone = inbox.failed_dir / "gone.jpg.error.json"  # its input removed by hand: counted, nothing to retry
+    gone.write_text(json.dumps({**document, "source": {**document["source"], "relpath": "gone.jpg"}}))
+    (inbox.failed_dir / "cut.jpg.error.json").write_text('{"schema": "remixd.error/1", "sour')
+
+    rebuilt = rebuild_from_sidecars(journal, [inbox])
+
+    assert rebuilt.failed == 2
+    assert journal.counts()["failed"] == 2
+    [lost, waiting] = sorted(journal.failed_inputs(), key=lambda record: record.relpath)
+    assert (waiting.relpath, waiting.disposed_to, waiting.sha256) == ("sub/bad.jpg", str(disposed.input), "b" * 64)
+    assert waiting.error == document and waiting.finished_at == SENT
+    assert (lost.relpath, lost.disposed_to) == ("gone.jpg", None)
+    config = load_config(write_config(tmp_path, None))
+    report = retry_failed(config, [inbox.failed_dir / "sub/bad.jpg"])
+    assert report.lines[-1] == "1 input(s) put back" and not report.unknown
+    assert (inbox.path / "sub/bad.jpg").is_file() and not disposed.error_file.exists()

@@ -11,12 +11,15 @@ import os
 import shutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bench import inputs, procs, review
+
+if TYPE_CHECKING:
+    from remixd.journal.records import Journal
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,8 @@ def reaction(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]
             for number, path in enumerate(staged, start=1):
                 renamed_at = time.time()
                 path.rename(root / "inbox" / path.name)
-                procs.wait_for(lambda n=number: len(sandbox.arrivals()) >= n, 30, "the request")
-                procs.wait_for(lambda n=number: len(remixd.finished_inputs()) >= n, 30, "the input to finish")
+                procs.wait_for(_reached(sandbox.arrivals, number), 30, "the request")
+                procs.wait_for(_reached(remixd.finished_inputs, number), 30, "the input to finish")
                 delays.append(sandbox.arrivals()[number - 1] - renamed_at - settle)
                 time.sleep(0.05)
         finally:
@@ -228,6 +231,10 @@ def bare_walk(root: Path) -> int:
     return count
 
 
+def _reached(items: Callable[[], Sized], count: int) -> Callable[[], bool]:
+    return lambda: len(items()) >= count
+
+
 class _ClaimNothing:
     """A journal that claims nothing: times remixd's scan without SQLite."""
 
@@ -240,7 +247,7 @@ def remixd_scan(inboxes: Any) -> None:
     from remixd.clock import Clock  # the remixd beside bench/ (python -m bench puts it first on the path)
     from remixd.intake.loop import Intake
 
-    intake = Intake(inboxes, _ClaimNothing(), clock=Clock())
+    intake = Intake(inboxes, cast("Journal", _ClaimNothing()), clock=Clock())  # the scan only claims
     intake.start(watch=False)
     while intake.scanning:
         intake.step(timeout=0.0)

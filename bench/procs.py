@@ -268,16 +268,12 @@ def remix_naively(base_url: str, paths: list[Path], out: Path, request: dict[str
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     for path in paths:
+        parts: dict[str, tuple[str | None, str | bytes, str]] = {
+            "image_request": (None, json.dumps(request), "application/json"),
+            "image_file": (path.name, path.read_bytes(), "image/jpeg"),
+        }
         # A connection per request, as curl in a loop makes (and no keep-alive socket to go stale).
-        answer = requests.post(
-            f"{base_url}/remix",
-            headers={"Api-Key": API_KEY},
-            files={
-                "image_request": (None, json.dumps(request), "application/json"),
-                "image_file": (path.name, path.read_bytes(), "image/jpeg"),
-            },
-            timeout=60,
-        )
+        answer = requests.post(f"{base_url}/remix", headers={"Api-Key": API_KEY}, files=parts, timeout=60)
         answer.raise_for_status()
         url = answer.json()["data"][0]["url"]
         (out / f"{path.stem}.png").write_bytes(requests.get(url, timeout=60).content)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from bench import figures, scale
 from bench.figures import Row, Sizes
@@ -28,6 +29,15 @@ from bench.figures import Row, Sizes
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SCALE_HEADING = "## Scale: a million files, a year of journal"
 SCALE_WORKDIR = Path(tempfile.gettempdir()) / "remixd-bench-scale"  # kept between runs: the tree takes minutes
+
+
+SizesT = TypeVar("SizesT")
+Figure = Callable[[Path, Callable[[str], None]], list[Row]]
+
+
+def _sized(figure: Callable[[Path, SizesT, Callable[[str], None]], list[Row]], sizes: SizesT) -> Figure:
+    """A figure bound to the sizes it runs at."""
+    return lambda folder, note: figure(folder, sizes, note)
 
 
 def machine() -> str:
@@ -122,13 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         work = args.workdir or (SCALE_WORKDIR if args.scale and not args.smoke else Path(temporary))
         for name in names:
             print(f"bench: {name} …", file=sys.stderr, flush=True)
-            run: Callable[[Path, Callable[[str], None]], list[Row]]
             if args.scale:
-                run = lambda folder, note, name=name: scale.FIGURES[name](  # noqa: E731 — binds the loop variable
-                    folder, scale.SCALE_SMOKE if args.smoke else scale.SCALE, note
-                )
+                run = _sized(scale.FIGURES[name], scale.SCALE_SMOKE if args.smoke else scale.SCALE)
             else:
-                run = lambda folder, note, name=name: figures.FIGURES[name](folder, sizes, note)  # noqa: E731
+                run = _sized(figures.FIGURES[name], sizes)
             rows += run(work / name, note)
     elapsed = time.monotonic() - started
     report = table(rows)

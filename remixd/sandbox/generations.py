@@ -3,6 +3,7 @@ and a `dry_run` price quote (the reference's `PriceQuote`)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,7 +24,8 @@ class Generation:
     host: str | None
     fails: bool  # decided when it was accepted (a fault)
     status: str = "pending"
-    data: list[dict[str, Any]] | None = None  # rendered when first asked for, outside any lock
+    data: list[dict[str, Any]] | None = None  # made while pending, outside any lock
+    made: threading.Event | None = None  # set when the making while pending has ended
     usage_usd: Decimal | None = None
 
 

@@ -17,9 +17,16 @@ _SEED_SPACE = reference.SEED_RANGE[1] + 1
 
 
 def make_items(
-    sandbox: Sandbox, order: Order, faults: Faults, host: str | None, seed: int | None = None
+    sandbox: Sandbox,
+    order: Order,
+    faults: Faults,
+    host: str | None,
+    seed: int | None = None,
+    *,
+    stored_at: float | None = None,
 ) -> list[dict[str, Any]]:
-    """The answer's images: rendered, stored behind signed URLs, or withheld as unsafe."""
+    """The answer's images: rendered, stored behind signed URLs, or withheld as unsafe. ``stored_at`` is when
+    the images exist for the client (a generation made ahead of its end): their links expire from then."""
     token = sandbox.options.unsafe_token
     unsafe = bool(token and token in order.prompt) or sandbox.take("unsafe_next")
     base = _url_base(sandbox, faults, host)
@@ -52,7 +59,7 @@ def make_items(
                 scale=sandbox.options.output_scale,
                 label=label,
             )
-            image_id, expires, signature = sandbox.store.put(png, sandbox.now())
+            image_id, expires, signature = sandbox.store.put(png, sandbox.now() if stored_at is None else stored_at)
             item["url"] = f"{base}{reference.IMAGE_PATH_PREFIX}{image_id}.png?exp={expires}&sig={signature}"
         data.append(item)
     return data

@@ -1,9 +1,12 @@
 """The sandbox's v2 surface: ``POST /v2/image/remix/{model}`` (sync, async and ``dry_run`` quotes) and
 ``GET /v2/generations/{id}``.
 
-An async generation is pending for the sandbox's latency (the "generation time"), then completes (rendered and
-billed) or fails (``fail_generation_next``; not billed). It completes on the sandbox clock whether or not anyone
-polls: a client that crashed after submitting is billed all the same, as it would be at Ideogram. Its images hold
+An async generation is pending for the sandbox's latency (the "generation time"), then completes (billed) or
+fails (``fail_generation_next``; not billed). It completes on the sandbox clock whether or not anyone
+polls: a client that crashed after submitting is billed all the same, as it would be at Ideogram. Its images are
+made during that time, in the background from the moment it is accepted, as Ideogram makes them while the
+generation runs: the poll that sees it completed answers at once and its download serves bytes already made
+(rendering at the poll added a render to every slot's cycle that the real API does not have). Its images hold
 their in-flight places until it ends. Polls are limited per organisation (``poll_limit`` per ``poll_window_s``),
 answered 429 with Retry-After beyond that.
 
@@ -84,15 +87,38 @@ class V2Api:
         finally:
             sandbox.inflight.release(order.num_images)
 
-    def _render(self, generation: Generation) -> list[dict[str, Any]]:
-        """A completed generation's images, made the first time they are asked for: a submission or a poll of
-        another generation never waits for them (a client killed between its request and its record must
-        not find a wider window here than at Ideogram)."""
+    def _start_render(self, generation: Generation) -> None:
+        """Make the generation's images on a thread of their own while it runs; the submission never waits
+        for them (a client killed between its request and its record must not find a wider window here than
+        at Ideogram). One short thread per pending generation: as many as the in-flight limit allows."""
+
+        made = generation.made = threading.Event()
+
+        def make() -> None:
+            try:
+                self._make(generation)
+            finally:
+                made.set()
+
+        threading.Thread(target=make, daemon=True, name="remixd-sandbox-render").start()
+
+    def _images(self, generation: Generation) -> list[dict[str, Any]]:
+        """A completed generation's images: those made while it ran (waiting for them only when the
+        generation time was shorter than their making), else made now (a sync request, or a failed render,
+        which fails here again for the poll to answer)."""
+        if generation.made is not None:
+            generation.made.wait()
+        return self._make(generation)
+
+    def _make(self, generation: Generation) -> list[dict[str, Any]]:
+        """Render and store the generation's images once; their links expire counting from its end."""
         with self._lock:
             if generation.data is not None:
                 return generation.data
-        sandbox = self._sandbox
-        items = make_items(sandbox, generation.work.order, sandbox.faults(), generation.host, generation.seed)
+        sandbox, order = self._sandbox, generation.work.order
+        items = make_items(
+            sandbox, order, sandbox.faults(), generation.host, generation.seed, stored_at=generation.ready_at
+        )
         data = [{key: value for key, value in item.items() if key != "style_type"} for item in items]
         with self._lock:
             if generation.data is None:
@@ -206,6 +232,8 @@ class V2Api:
             host=headers.get("host"),
             fails=work.is_async and sandbox.take("fail_generation_next"),
         )
+        if work.is_async and not generation.fails:
+            self._start_render(generation)
         if work.is_async:
             self._keep(generation)
             return json_reply(200, {"generation_id": generation.generation_id, "seed": seed})
@@ -221,7 +249,7 @@ class V2Api:
         draft.billed = generation.usage_usd or Decimal(0)
         if sandbox.take("fail_after_next"):
             return json_reply(500, {"error": "Internal server error (sandbox fault, after the work was billed)."})
-        answer = {"generation_id": generation.generation_id, "seed": generation.seed, "data": self._render(generation)}
+        answer = {"generation_id": generation.generation_id, "seed": generation.seed, "data": self._images(generation)}
         action: Action = "reset" if sandbox.take("reset_after_next") else "send"
         return json_reply(200, answer, action=action)
 
@@ -243,7 +271,7 @@ class V2Api:
         log.info("remixd.sandbox.poll", generation_id=generation_id, status=generation and generation.status)
         if generation is None:
             return json_reply(404, {"error": "Generation not found."})
-        data = self._render(generation) if generation.status == "completed" else None
+        data = self._images(generation) if generation.status == "completed" else None
         with self._lock:
             return json_reply(200, status_document(generation, data))
 

@@ -12,7 +12,7 @@ import requests
 
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, wait_for
 from tests.unit.sandbox.test_sandbox_openapi_v2 import KEY, png, post
 
 GENERATION_S = 5.0
@@ -58,6 +58,24 @@ def test_a_generation_completes_and_bills_without_being_polled() -> None:
         submit(server)
         server.advance_clock(GENERATION_S)
         assert (server.ledger.images, server.pending_generations) == (1, 0)  # a crashed client is billed too
+
+
+def test_a_generations_images_are_made_while_it_runs_and_expire_from_its_end() -> None:
+    # At Ideogram the images exist when the generation completes: the poll that sees it must not make them.
+    options, clock = SandboxOptions(latency_s=GENERATION_S, url_ttl_s=60), FakeClock()
+    with SandboxServer(options, clock=clock) as server:
+        ended = int(clock.wall() + GENERATION_S)
+        ack = submit(server, num_images="2")
+        wait_for(lambda: server.stored_images == 2, timeout=10, message="images made while pending")
+        assert (server.pending_generations, server.polls.answered, server.ledger.images) == (1, 0, 0)
+        assert poll(server, ack["generation_id"]).json()["status"] == "pending"
+        server.advance_clock(GENERATION_S)
+        done = poll(server, ack["generation_id"]).json()
+        assert server.stored_images == 2  # the same images, not made again
+        for item in done["data"]:
+            assert f"exp={ended + 60}&" in item["url"]
+            assert requests.get(item["url"], timeout=10).status_code == 200
+        assert (server.ledger.images, server.in_flight) == (2, 0)
 
 
 def test_pending_images_hold_their_in_flight_places() -> None:

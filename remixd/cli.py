@@ -233,7 +233,8 @@ def _status(args: argparse.Namespace) -> ExitStatus:
 
 def _plan(args: argparse.Namespace) -> ExitStatus:
     from remixd.clock import Clock
-    from remixd.daemon.plan import make_plan, quoter, render, with_quotes
+    from remixd.daemon.plan import make_plan, render, with_quotes
+    from remixd.daemon.pricing import quoter
     from remixd.journal.sqlite import JOURNAL_NAME
 
     config = _load(args)

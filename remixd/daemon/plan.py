@@ -15,20 +15,16 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import requests
 from PIL import Image, UnidentifiedImageError
 
 from remixd import rules
-from remixd.clock import Clock
 from remixd.config.model import BudgetConfig, Config, InboxConfig
-from remixd.daemon.connection import ApiConnection
-from remixd.errors import InboxUnavailable, InputError, RemixdError
+from remixd.errors import InboxUnavailable, InputError
 from remixd.ideogram.requests import RemixRequest
 from remixd.intake import companions as intake_companions
 from remixd.intake.scan import scan_stat
@@ -37,7 +33,6 @@ from remixd.journal.records import Spend
 from remixd.work import companions
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.header import oriented_size, read_caption
-from remixd.work.prepare import prepare
 
 USD_NOISE = 1e-9  # sums of float prices: $40.00 left must admit $40.00 of requests
 SANDBOX_BASE_URL = "sandbox:"  # api.sandbox: true sends to the in-process emulator, which has no fixed address
@@ -275,25 +270,3 @@ def with_quotes(plan: Plan, quote: Callable[[Row], str]) -> Plan:
         for row in plan.rows
     ]
     return dataclasses.replace(plan, rows=rows)
-
-
-@contextmanager
-def quoter(config: Config) -> Iterator[Callable[[Row], str]]:
-    """Ask the API for each v2 request's price with a free `dry_run` (the image is read and checked as `run`
-    would, so this is slower than the plan itself); the in-process sandbox is stopped afterwards."""
-    connection = ApiConnection(os.environ, requests.Session(), Clock())
-    try:
-        client = connection.build_client(config, None)
-
-        def quote(row: Row) -> str:
-            assert row.remix is not None  # with_quotes asks only for rows with a request
-            try:
-                prepared = prepare(Path(row.inbox) / row.relpath, row.remix.route.max_source_bytes)
-                answer = client.quote(row.remix, prepared.data, prepared.filename, prepared.content_type)
-            except RemixdError as error:
-                return f"none: {error.message}"
-            return f"${answer.usd:.2f} {answer.qualifier}"
-
-        yield quote
-    finally:
-        connection.close()

@@ -165,7 +165,8 @@ def test_plan_works_beside_a_running_daemon(tmp_path: Path, sandbox: SandboxServ
 def test_quote_asks_ideogram_s_own_price_for_v2_requests_and_pays_nothing(
     tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from remixd.daemon.plan import quoter, with_quotes
+    from remixd.daemon.plan import with_quotes
+    from remixd.daemon.pricing import quoter
 
     monkeypatch.setenv("IDEOGRAM_API_KEY", TEST_KEY)
     v2 = {"name": "v2", "match": ["*-v2.*"], "request": {"prompt": "A poster of {stem}", "model": "ideogram-3"}}

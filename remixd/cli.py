@@ -234,14 +234,14 @@ def _status(args: argparse.Namespace) -> ExitStatus:
 def _plan(args: argparse.Namespace) -> ExitStatus:
     from remixd.clock import Clock
     from remixd.daemon.plan import make_plan, render, with_quotes
-    from remixd.daemon.pricing import quoter
+    from remixd.daemon.pricing import account_prices
     from remixd.journal.sqlite import JOURNAL_NAME
 
     config = _load(args)
     plan = make_plan(config, config.state_dir / JOURNAL_NAME, Clock().utcnow().date(), args.paths)
     if args.quote:
-        with quoter(config) as quote:
-            plan = with_quotes(plan, quote)
+        with account_prices(config) as price:
+            plan = with_quotes(plan, price)
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
     else:
@@ -251,6 +251,7 @@ def _plan(args: argparse.Namespace) -> ExitStatus:
 
 
 def _reroll(args: argparse.Namespace) -> ExitStatus:
+    from remixd.daemon.pricing import account_prices
     from remixd.daemon.reroll import find_rerolls, send_rerolls
 
     config = _load(args)
@@ -260,6 +261,9 @@ def _reroll(args: argparse.Namespace) -> ExitStatus:
     if problems:
         print("remixd: nothing was sent", file=sys.stderr)
         return ExitStatus.INPUT_FAILED
+    if any(job.request.route.is_v2 for order in orders for job in order.jobs):
+        with account_prices(config) as price:  # the price the budget will count, not the list's
+            orders = [order.priced(price) for order in orders]
     for order in orders:
         print(order.describe())
     images, usd = sum(order.images for order in orders), sum(order.usd for order in orders)

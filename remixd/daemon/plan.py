@@ -29,10 +29,10 @@ from remixd.ideogram.requests import RemixRequest
 from remixd.intake import companions as intake_companions
 from remixd.intake.scan import scan_stat
 from remixd.journal.readonly import JournalView, read_journal
-from remixd.journal.records import Spend
 from remixd.work import companions
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.header import oriented_size, read_caption
+from remixd.work.quotes import Price
 
 USD_NOISE = 1e-9  # sums of float prices: $40.00 left must admit $40.00 of requests
 SANDBOX_BASE_URL = "sandbox:"  # api.sandbox: true sends to the in-process emulator, which has no fixed address
@@ -77,6 +77,7 @@ class Plan:
     spent_images: int
     spent_usd: float
     totals: dict[str, Total] = field(default_factory=dict)  # per rule, for the requests that would be paid
+    bills: bool = True  # False: the built-in sandbox, which bills nothing, so every request fits
 
     @property
     def paid(self) -> list[Row]:
@@ -113,29 +114,34 @@ def make_plan(config: Config, journal_path: Path, today: date, only: Sequence[Pa
     for path in wanted:
         if not any(_inside(path, str(inbox.path)) for inbox in config.inboxes):
             rows.append(Row("", path, None, "none", f"{path} is in no inbox of {config.source}"))
+    return _placed(Plan(rows, config.budget, spent.images, spent.usd, bills=not config.api.sandbox))
+
+
+def _placed(plan: Plan) -> Plan:
+    """`plan` with each new request's place in today's budget, at its price, and the totals of those paid."""
     totals: dict[str, Total] = {}
-    images_left, usd_left = _left(config.budget, spent)
+    images_left, usd_left = _left(plan.budget, plan.spent_images, plan.spent_usd)
     placed: list[Row] = []
-    fits = True  # the built-in sandbox bills nothing: then every request fits
-    for row in rows:
+    fits = True
+    for row in plan.rows:
         if row.journal == "new":
             images_left -= row.images
             usd_left -= row.usd
             # The first request over the budget pauses every submission until the next UTC day.
-            fits = config.api.sandbox or (fits and images_left >= 0 and usd_left >= -USD_NOISE)
+            fits = not plan.bills or (fits and images_left >= 0 and usd_left >= -USD_NOISE)
             row = dataclasses.replace(row, within_budget=fits)  # noqa: PLW2901 — the same row, now placed
             total = totals.setdefault(str(row.rule), Total())
             total.inputs, total.images, total.usd = total.inputs + 1, total.images + row.images, total.usd + row.usd
         placed.append(row)
-    return Plan(placed, config.budget, spent.images, spent.usd, totals)
+    return dataclasses.replace(plan, rows=placed, totals=totals)
 
 
-def _left(budget: BudgetConfig, spent: Spend) -> tuple[float, float]:
+def _left(budget: BudgetConfig, spent_images: int, spent_usd: float) -> tuple[float, float]:
     images = budget.max_images_per_day
     usd = budget.max_usd_per_day
     return (
-        float("inf") if images is None else images - spent.images,
-        float("inf") if usd is None else usd - spent.usd,
+        float("inf") if images is None else images - spent_images,
+        float("inf") if usd is None else usd - spent_usd,
     )
 
 
@@ -261,12 +267,15 @@ def _compact(request: dict[str, Any]) -> str:
     return json.dumps(request, sort_keys=True, ensure_ascii=False)
 
 
-def with_quotes(plan: Plan, quote: Callable[[Row], str]) -> Plan:
-    """The plan with `quote(row)` for each new request on a v2 route (`remixd plan --quote`)."""
-    rows = [
-        dataclasses.replace(row, quote=quote(row))
-        if row.journal == "new" and row.remix is not None and row.remix.route.is_v2
-        else row
-        for row in plan.rows
-    ]
-    return dataclasses.replace(plan, rows=rows)
+def with_quotes(plan: Plan, price: Callable[[RemixRequest, Path], Price]) -> Plan:
+    """The plan at the account's prices (`remixd plan --quote`): each new request on a v2 route costs what
+    the budget will count for it, its quote (else the table's price, with why), and the fit is placed again."""
+    return _placed(dataclasses.replace(plan, rows=[_quoted(row, price) for row in plan.rows]))
+
+
+def _quoted(row: Row, price: Callable[[RemixRequest, Path], Price]) -> Row:
+    if row.journal != "new" or row.remix is None or not row.remix.route.is_v2:
+        return row
+    found = price(row.remix, Path(row.inbox) / row.relpath)
+    shown = f"${found.usd:.2f} {found.detail}" if found.source == "quote" else f"none: {found.detail}"
+    return dataclasses.replace(row, usd=found.usd, quote=shown)

@@ -8,10 +8,11 @@ the earlier ones, the daily budget applied.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +21,11 @@ from pydantic import ValidationError
 from remixd import rules
 from remixd.config.model import Config, InboxConfig
 from remixd.errors import InputError
+from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import InputRecord
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.work.header import oriented_size, read_caption
+from remixd.work.quotes import Price, table_price
 
 MAX_SEED = 2_147_483_647  # Ideogram's seed range is 0..2^31-1
 
@@ -36,6 +39,7 @@ class RerollOrder:
     inbox: InboxConfig
     seed: int
     jobs: tuple[rules.PlannedJob, ...]
+    prices: tuple[Price, ...] = ()  # one per job, as the budget will count it; empty: the table's
 
     @property
     def images(self) -> int:
@@ -43,13 +47,21 @@ class RerollOrder:
 
     @property
     def usd(self) -> float:
-        return round(sum(job.request.cost_usd() for job in self.jobs), 6)
+        return round(sum(price.usd for price in self._prices()), 6)
+
+    def priced(self, price: Callable[[RemixRequest, Path], Price]) -> RerollOrder:
+        """This order at the account's prices: each job's quote where its route has one."""
+        return dataclasses.replace(self, prices=tuple(price(job.request, self.done_copy) for job in self.jobs))
 
     def describe(self) -> str:
         parts = ", ".join(
-            f"{job.rule} ({job.request.num_images} image(s), ${job.request.cost_usd():.2f})" for job in self.jobs
+            f"{job.rule} ({job.request.num_images} image(s), ${price.usd:.2f}{' quoted' * (price.source == 'quote')})"
+            for job, price in zip(self.jobs, self._prices(), strict=True)
         )
         return f"{self.record.relpath}: {parts}, seed {self.seed}"
+
+    def _prices(self) -> tuple[Price, ...]:
+        return self.prices or tuple(table_price(job.request) for job in self.jobs)
 
 
 def find_rerolls(

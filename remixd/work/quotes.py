@@ -34,6 +34,7 @@ PER_FILE_FIELDS = frozenset({"prompt", "negative_prompt", "seed"})  # rendered p
 class Price:
     usd: float  # the whole request (every image of it); an estimate's upper bound
     source: CostSource
+    detail: str = ""  # a quote's qualifier (exact, estimate), or why there is no quote
 
 
 def table_price(request: RemixRequest) -> Price:
@@ -64,7 +65,7 @@ class Quotes:
             try:
                 quote = self._client.quote(request, prepared.data, prepared.filename, prepared.content_type)
             except ApiError as error:
-                price, keep_s = table, FAILED_QUOTE_TTL_S
+                price, keep_s = Price(table.usd, "table", error.message), FAILED_QUOTE_TTL_S
                 log.warning(
                     "remixd.price.not_quoted",
                     route=request.model,
@@ -73,7 +74,7 @@ class Quotes:
                     hint=f"budgeted at the list price; remixd asks again in {FAILED_QUOTE_TTL_S:.0f} s",
                 )
             else:
-                price, keep_s = Price(quote.usd, "quote"), QUOTE_TTL_S
+                price, keep_s = Price(quote.usd, "quote", quote.qualifier), QUOTE_TTL_S
                 log.info(
                     "remixd.price.quoted",
                     route=request.model,

@@ -166,7 +166,7 @@ def test_quote_asks_ideogram_s_own_price_for_v2_requests_and_pays_nothing(
     tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from remixd.daemon.plan import with_quotes
-    from remixd.daemon.pricing import quoter
+    from remixd.daemon.pricing import account_prices
 
     monkeypatch.setenv("IDEOGRAM_API_KEY", TEST_KEY)
     v2 = {"name": "v2", "match": ["*-v2.*"], "request": {"prompt": "A poster of {stem}", "model": "ideogram-3"}}
@@ -176,8 +176,8 @@ def test_quote_asks_ideogram_s_own_price_for_v2_requests_and_pays_nothing(
     loaded = load_config(config)
     plan = make_plan(loaded, loaded.state_dir / JOURNAL_NAME, datetime.now(UTC).date())
 
-    with quoter(loaded) as quote:
-        quoted = with_quotes(plan, quote)
+    with account_prices(loaded) as price:
+        quoted = with_quotes(plan, price)
 
     quotes = {row.relpath: row.quote for row in quoted.rows}
     assert quotes["lamp.jpg"] is None  # legacy /remix has no dry_run

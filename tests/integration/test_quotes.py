@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 import requests
 
+from remixd.config.load import load_config
+from remixd.daemon.plan import make_plan, render, with_quotes
+from remixd.daemon.pricing import account_prices
 from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
@@ -113,3 +116,47 @@ def test_a_quote_is_kept_per_route_and_parameters_for_its_time(tmp_path: Path, d
     assert price(rendering_speed="quality") == (pytest.approx(0.10), "table")
     clock.advance(FAILED_QUOTE_TTL_S)
     assert price(rendering_speed="quality") == (pytest.approx(0.20), "quote")
+
+
+def test_plan_quote_fits_the_budget_at_the_price_the_run_pays(
+    tmp_path: Path, dearer: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDEOGRAM_API_KEY", TEST_KEY)
+    for index in range(6):
+        make_image(tmp_path / "inbox" / f"p{index}.jpg", color=(30 * index, 90, 10))
+    config = write_config(
+        tmp_path,
+        dearer.base_url,
+        rules=[TURBO],
+        api={"poll_interval_s": 0.05},
+        extra={"budget": {"max_usd_per_day": 0.18}},
+    )
+    loaded = load_config(config)
+    listed = make_plan(loaded, loaded.state_dir / JOURNAL_NAME, datetime.now(UTC).date())
+    assert listed.to_dict()["total"]["within_budget"] == 6  # at the list price all six would fit
+
+    with account_prices(loaded) as price:
+        quoted = with_quotes(listed, price)
+
+    assert [(row.usd, row.quote) for row in quoted.rows] == [(2 * LIST_USD, "$0.06 exact")] * 6
+    assert quoted.to_dict()["total"] == {"inputs": 6, "images": 6, "usd": 0.36, "within_budget": 3}
+    assert quoted.totals["product"].usd == pytest.approx(0.36)
+    assert "the budget stops after 3 of 6 requests" in list(render(quoted))[-1]
+    assert (quotes_asked(dearer), dearer.ledger.usd) == (1, 0)  # one free quote for one route and parameters
+    make_service(config, "once", ENV).run()
+    assert dearer.ledger.requests == 3  # what the plan said
+
+
+def test_reroll_shows_the_quoted_price(tmp_path: Path, dearer: SandboxServer) -> None:
+    make_image(tmp_path / "inbox/mug.jpg")
+    config = write_config(tmp_path, dearer.base_url, rules=[TURBO], api={"poll_interval_s": 0.05})
+    make_service(config, "once", ENV).run()
+    billed = dearer.ledger.usd
+
+    shown = remixd("reroll", "-c", str(config), "--seed", "7", "--yes", str(tmp_path / "done/mug.jpg"), env=ENV)
+
+    assert shown.returncode == 0, shown.stderr
+    assert "mug.jpg: product (1 image(s), $0.06 quoted), seed 7" in shown.stdout
+    assert "total: 1 input(s) -> 1 image(s) -> $0.06" in shown.stdout
+    assert dearer.ledger.usd == billed  # the quote is free
+    assert [r.dry_run for r in dearer.received][-1]

@@ -2,7 +2,8 @@
 
 The sidecars are remixd's own documents (files.sidecar), written plainly (no fsync: making them is not what is
 measured) into 100 folders of one output folder. remixd's rebuild runs in this process on a fresh journal each
-time: read every sidecar, write the results, spend and counts back in one transaction. The reference is the
+time: read every sidecar, write the results, spend, counts and kept inputs (the inbox keeps them) back in one
+transaction. The reference is the
 bare read of the same files (scandir, read, json.loads), measured in the same run: the target is a ratio to it,
 so a loaded machine slows both.
 """
@@ -40,7 +41,7 @@ def _write_sidecars(output: Path, inbox: str, count: int) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         stem = f"photo-{number:06d}"
         document = sidecar(
-            source=Source(inbox, f"{folder.name}/{stem}.png", f"{number:064x}", 4321),
+            source=Source(inbox, f"{folder.name}/{stem}.png", f"{number:064x}", 4321, None, 1_764_000_000 * 10**9),
             rule="poster",
             fingerprint="f" * 64,
             endpoint="https://api.ideogram.ai/remix",

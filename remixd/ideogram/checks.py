@@ -124,8 +124,8 @@ class ColorPalette(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _known_preset(cls, value: str) -> str:
-        if value.upper() not in COLOR_PALETTE_PRESETS:
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() not in COLOR_PALETTE_PRESETS:
             raise problem(f"'{value}' is not a color palette preset", choices(COLOR_PALETTE_PRESETS, value.upper()))
         return value
 

@@ -305,10 +305,16 @@ def test_null_means_unset_so_a_rule_can_clear_a_default() -> None:
         ({"members": [{"color_hex": "#fff", "color_weight": 0.01}]}, "color_palette.members.0.color_weight"),
         ({"members": [{"color_hex": "#fff", "color_weight": 1.5}]}, "color_palette.members.0.color_weight"),
         ({"name": "PASTELL"}, "color_palette.name"),
+        ({"name": None}, "color_palette"),
     ],
 )
 def test_color_palette_rules(palette: dict[str, Any], location: str) -> None:
     assert location in errors(model="V_2", color_palette=palette)
+
+
+def test_a_null_palette_name_is_no_name() -> None:
+    palette = {"name": None, "members": [{"color_hex": "#abc"}]}
+    assert request(model="V_2", color_palette=palette).wire_fields()["color_palette"] == {"members": palette["members"]}
 
 
 def test_color_palette_members_are_sent_as_objects() -> None:

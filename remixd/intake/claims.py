@@ -28,30 +28,35 @@ def claim(journal: Journal, clock: Clock, counters: IntakeCounters, ready: Itera
     claimed = 0
     pending = iter(ready)
     while chunk := list(itertools.islice(pending, CLAIM_BATCH)):
-        batch: list[tuple[InboxState, Candidate]] = []
+        batch: list[tuple[InboxState, Candidate, bool]] = []
         now = clock.utcnow()
-        for state, relpath, info in chunk:
+        for state, relpath, info, unannounced in chunk:
             found: tuple[tuple[str, str], ...] = ()
             if state.config.companions != "off":
                 found = companions.read(state.config.path / relpath)
                 if not found and state.config.companions == "required":
                     continue  # never sent without one: claimed when its companion arrives
             if info is not None:  # the scan already kept only files and links: its lstat is the answer
-                batch.append((state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now, found)))
+                batch.append(
+                    (state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now, found), unannounced)
+                )
                 continue
             # settled after an event: look again, the scan's filters never saw it
             signature = None if is_ignored(relpath, state.config) else stat_signature(state.config.path / relpath)
             if signature is not None:
-                batch.append((state, Candidate(state.root, relpath, signature[0], signature[1], now, found)))
-        for (state, _candidate), input_id in zip(batch, _claim_batch(journal, batch), strict=True):
+                batch.append(
+                    (state, Candidate(state.root, relpath, signature[0], signature[1], now, found), unannounced)
+                )
+        for (state, _candidate, unannounced), input_id in zip(batch, _claim_batch(journal, batch), strict=True):
             if input_id is not None:
                 counters.claimed[state.root] += 1
+                counters.missed_by_events += unannounced
                 claimed += 1
     return claimed
 
 
-def _claim_batch(journal: Journal, batch: list[tuple[InboxState, Candidate]]) -> list[int | None]:
-    candidates = [candidate for _state, candidate in batch]
+def _claim_batch(journal: Journal, batch: list[tuple[InboxState, Candidate, bool]]) -> list[int | None]:
+    candidates = [candidate for _state, candidate, _unannounced in batch]
     try:
         return journal.claim_many(candidates)
     except (RemixdError, ValueError) as error:

@@ -6,6 +6,7 @@ import functools
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from remixd.config.model import InboxConfig
 from remixd.intake.readiness import Readiness
@@ -22,18 +23,17 @@ class InboxState:
     watcher: Watcher | None = None
     missing: str | None = None  # why the inbox is paused, when it is
     next_rescan: float = 0.0
-    # Paths an event announced, or the last rescan saw: a file a rescan finds outside it is one the events
-    # missed, counted once however many rescans see it again while it waits or is worked on.
-    known: set[str] = field(default_factory=set)
+    announced: set[str] = field(default_factory=set)  # paths an event announced since the last rescan began
+    unannounced: set[Path] = field(default_factory=set)  # paths a rescan began tracking with no event for them
 
     @functools.cached_property
     def root(self) -> str:
         return os.fspath(self.config.path)
 
 
-# A file ready to claim: its inbox, its relative path, and the lstat the scan already made (None: it settled
-# after an event, look again).
-Ready = tuple[InboxState, str, os.stat_result | None]
+# A file ready to claim: its inbox, its relative path, the lstat the scan already made (None: it settled
+# after an event, look again), and whether no event announced it (a new claim of it is one the events missed).
+Ready = tuple[InboxState, str, os.stat_result | None, bool]
 
 
 @dataclass

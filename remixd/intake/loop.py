@@ -155,7 +155,10 @@ class Intake:
             if self._clock.monotonic() >= state.next_rescan and state.index not in self._scans:
                 self._begin_scan(state)
             # events and scans only report paths under the root: the relative path is what follows it
-            ready += [(state, os.fspath(path)[len(state.root) + 1 :], None) for path in state.readiness.pop_ready()]
+            for path in state.readiness.pop_ready():
+                unannounced = path in state.unannounced
+                state.unannounced.discard(path)
+                ready.append((state, os.fspath(path)[len(state.root) + 1 :], None, unannounced))
         return claim(self._journal, self._clock, self.counters, ready) + self._advance_scans()
 
     def _on_event(self, index: int, path: Path) -> None:
@@ -171,7 +174,7 @@ class Intake:
             for image in companions.images_of(path):
                 state.readiness.touch(image)
             return
-        state.known.add(os.fspath(path))
+        state.announced.add(os.fspath(path))
         state.readiness.touch(path)
 
     # -- scans -----------------------------------------------------------------------------------------------
@@ -218,28 +221,32 @@ class Intake:
         # copy); one quiet for longer than both windows gets its answer from prepare.
         second_horizon = horizon - settle_s
         tracked = len(state.readiness) > 0  # the start-up scan of a big backlog skips 20,000 lookups
-        known, state.known = state.known, set()  # events during the walk land in the new set
-        seen: set[str] = set()
+        # A file that no event announced is one the events missed, counted when its claim is new: one a
+        # rescan finds again while it waits or is worked on is claimed already, so it counts once, and
+        # nothing is kept per file of the inbox (only of those still settling).
+        announced, state.announced = state.announced, set()  # events during the walk land in the new set
+        state.unannounced = {path for path in state.unannounced if path in state.readiness}  # none gone astray
         skip_companions = state.config.companions != "off"
         try:
             for name, relpath, info in scan_stat(state.config):
                 if skip_companions and companions.is_companion(relpath):
                     continue
-                seen.add(name)
+                unannounced = not initial and name not in announced and name not in state.announced
                 path = Path(name) if tracked or not initial or info.st_mtime >= second_horizon else None
                 if path is not None and tracked and path in state.readiness:
                     if info.st_mtime >= second_horizon:
                         continue
                     state.readiness.forget(path)
-                elif not initial and name not in known and name not in state.known:
-                    self.counters.missed_by_events += 1
+                    unannounced = path in state.unannounced  # tracked already, by an event or by a rescan
+                    state.unannounced.discard(path)
                 if info.st_mtime < horizon and (info.st_mtime < second_horizon or looks_complete(Path(name))):
-                    yield state, relpath, info
+                    yield state, relpath, info, unannounced
                 elif path is not None:
+                    if unannounced:
+                        state.unannounced.add(path)
                     state.readiness.touch(path)
         except InboxUnavailable as error:
             self._pause(state, error.message)
-        state.known |= seen  # files gone since are forgotten: one that comes back under that name is news
 
     def _check_health(self, state: InboxState) -> None:
         watcher = state.watcher

@@ -1,4 +1,5 @@
-"""A `STEM.yaml` / `STEM.json` companion's request fields (README "Companions"), checked as the config's are.
+"""Companions (README "Companions"): which files they are, and a `STEM.yaml` / `STEM.yml` / `STEM.json`
+companion's request fields, checked as the config's are.
 
 The companion's fields go on top of the rule's request and pass the config builder's own request checks, so a
 field the config would refuse for the rule's route is refused here, located in the companion's file.
@@ -15,6 +16,22 @@ from remixd.config.rule_build import RuleBuilder
 from remixd.errors import InputError
 from remixd.ideogram.requests import RemixRequest
 from remixd.rules import template_problems
+
+TEXT_SUFFIXES = (".txt",)
+FIELD_SUFFIXES = (".yaml", ".yml", ".json")
+SUFFIXES = TEXT_SUFFIXES + FIELD_SUFFIXES
+MAX_BYTES = 64 * 1024  # a prompt and a few request fields; anything larger is not a companion a person wrote
+# What the journal records for a companion over MAX_BYTES, instead of its text: checking it fails the image
+# with the limit named (a NUL never starts a text a person wrote).
+TOO_LARGE = "\x00remixd: larger than MAX_BYTES"
+
+
+def is_companion(relpath: str) -> bool:
+    return relpath.lower().endswith(SUFFIXES)
+
+
+def is_text(name: str) -> bool:
+    return name.lower().endswith(TEXT_SUFFIXES)
 
 
 def overridden(request: RemixRequest, path: Path, text: str) -> RemixRequest:

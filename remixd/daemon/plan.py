@@ -23,6 +23,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from remixd import rules
+from remixd.config.companion import is_companion
 from remixd.config.model import BudgetConfig, Config, InboxConfig
 from remixd.errors import InboxUnavailable, InputError
 from remixd.ideogram.requests import RemixRequest
@@ -164,10 +165,11 @@ def _inbox_rows(
     except InboxUnavailable as error:
         yield Row(name, "", None, "none", f"{error.message} — {error.hint}")
         return
+    finder = intake_companions.Finder()
     for path, relpath, status in files:
         if wanted and not any(_inside(path, folder) for folder in wanted):
             continue
-        if inbox.companions != "off" and intake_companions.is_companion(relpath):
+        if inbox.companions != "off" and is_companion(relpath):
             continue  # goes with its image, never alone
         known = view.known(name, relpath, status.st_size, status.st_mtime_ns)
         if known is not None:
@@ -177,7 +179,7 @@ def _inbox_rows(
         if problem is not None:
             yield Row(name, relpath, None, "none", problem)
             continue
-        found = intake_companions.read(Path(path)) if inbox.companions != "off" else ()
+        found = finder.read(Path(path)) if inbox.companions != "off" else ()
         if not found and inbox.companions == "required":
             fix = "add STEM.txt, STEM.yaml or STEM.json beside it"
             yield Row(name, relpath, None, "none", f"it waits for its companion (companions: required) — {fix}")

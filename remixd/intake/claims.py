@@ -5,7 +5,9 @@ stops the others."""
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 import structlog
 
@@ -22,20 +24,29 @@ log = structlog.get_logger(__name__)
 CLAIM_BATCH = 256  # claims per transaction, and files a scan claims per step: a few milliseconds of the loop
 
 
-def claim(journal: Journal, clock: Clock, counters: IntakeCounters, ready: Iterable[Ready]) -> int:
+def claim(
+    journal: Journal, clock: Clock, counters: IntakeCounters, ready: Iterable[Ready], *, waited: bool = False
+) -> int:
     """Claim in batches of CLAIM_BATCH (one transaction each); the number of new claims. What is claimed
-    waits in the journal for `Backlog.take`."""
+    waits in the journal for `Backlog.take`. `waited`: these files have had their companion_wait_s already."""
     claimed = 0
     pending = iter(ready)
     while chunk := list(itertools.islice(pending, CLAIM_BATCH)):
         batch: list[tuple[InboxState, Candidate, bool]] = []
         now = clock.utcnow()
+        finder = companions.Finder()
         for state, relpath, info, unannounced in chunk:
             found: tuple[tuple[str, str], ...] = ()
             if state.config.companions != "off":
-                found = companions.read(state.config.path / relpath)
+                path = state.config.path / relpath
+                found = finder.read(path)
                 if not found and state.config.companions == "required":
                     continue  # never sent without one: claimed when its companion arrives
+                if not found and not waited and not _waited_enough(state, info, clock):
+                    _wait_for_companion(state, path)
+                    continue
+                if state.companion_wait is not None:
+                    state.companion_wait.forget(path)
             if info is not None:  # the scan already kept only files and links: its lstat is the answer
                 batch.append(
                     (state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now, found), unannounced)
@@ -53,6 +64,19 @@ def claim(journal: Journal, clock: Clock, counters: IntakeCounters, ready: Itera
                 counters.missed_by_events += unannounced
                 claimed += 1
     return claimed
+
+
+def _waited_enough(state: InboxState, info: os.stat_result | None, clock: Clock) -> bool:
+    """`companions: optional`: a file a scan finds unchanged for settle_s + companion_wait_s already has had
+    its wait (a backlog is not held back); one that settled after an event waits companion_wait_s from now."""
+    inbox = state.config
+    return info is not None and info.st_mtime < clock.wall() - inbox.settle_s - inbox.companion_wait_s
+
+
+def _wait_for_companion(state: InboxState, path: Path) -> None:
+    tracker = state.companion_wait
+    if tracker is not None and path not in tracker:  # a rescan finding it again does not restart its wait
+        tracker.touch(path)
 
 
 def _claim_batch(journal: Journal, batch: list[tuple[InboxState, Candidate, bool]]) -> list[int | None]:

@@ -1,37 +1,72 @@
-"""Companions (README "Companions"): `STEM.txt`, `STEM.yaml` and `STEM.json` beside an image, read with it.
+"""Companions (README "Companions"): `STEM.txt` and `STEM.yaml` / `STEM.yml` / `STEM.json` beside an image.
 
 A companion is never an input of its own: the intake skips it, and reads it when its image is claimed, so the
 journal holds the text that was used (in the claim's transaction) and a companion written later changes nothing
 already claimed. An editor's temp file and rename lands as one new file, which is all the intake looks at.
+Suffixes are matched in any case: cameras and Windows tools write `.TXT`, and YAML is as often `.yml`.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 
-SUFFIXES = (".txt", ".yaml", ".json")
-MAX_BYTES = 64 * 1024  # a prompt and a few request fields; anything larger is not a companion a person wrote
+from remixd.config.companion import MAX_BYTES, SUFFIXES, TOO_LARGE, is_companion
 
-
-def is_companion(relpath: str) -> bool:
-    return relpath.lower().endswith(SUFFIXES)
+_BOM = b"\xef\xbb\xbf"
 
 
-def read(image: Path) -> tuple[tuple[str, str], ...]:
-    """(file name, text) of each companion beside `image` that exists now, in SUFFIXES order. A file that is
-    not UTF-8 is kept with replacement characters: checking it fails the image, with the companion named."""
-    found: list[tuple[str, str]] = []
-    for suffix in SUFFIXES:
-        path = image.with_name(image.stem + suffix)
-        try:
-            with path.open("rb") as stream:
-                found.append((path.name, stream.read(MAX_BYTES).decode("utf-8-sig", errors="replace")))
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            continue
-        except OSError:
-            continue  # unreadable now (permissions): as if absent; `companions: required` waits for it
-    return tuple(found)
+def _order(name: str) -> tuple[int, str]:
+    return SUFFIXES.index(PurePath(name).suffix.lower()), name
+
+
+class Finder:
+    """Reads the companions beside images, listing each folder once (the suffixes' case is not known in
+    advance). A finder sees a folder as it was at its first look: make one per batch of claims."""
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, dict[str, list[str]]] = {}
+
+    def read(self, image: Path) -> tuple[tuple[str, str], ...]:
+        """(file name, text) of each companion beside `image` that exists now, the `.txt` first. A file that is
+        not UTF-8 is kept with replacement characters, one over MAX_BYTES as TOO_LARGE: checking it fails the
+        image, with the companion named."""
+        found: list[tuple[str, str]] = []
+        for name in self.names(image):
+            text = _read_one(image.with_name(name))
+            if text is not None:
+                found.append((name, text))
+        return tuple(found)
+
+    def names(self, image: Path) -> list[str]:
+        """The names of the companions beside `image`, the `.txt` first."""
+        return sorted(self._by_stem(image.parent).get(image.stem, ()), key=_order)
+
+    def _by_stem(self, folder: Path) -> dict[str, list[str]]:
+        listing = self._folders.get(folder)
+        if listing is None:
+            listing = {}
+            try:
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        if is_companion(entry.name):
+                            listing.setdefault(PurePath(entry.name).stem, []).append(entry.name)
+            except OSError:
+                pass  # a folder that vanished or cannot be listed: no companions (`required` waits for one)
+            self._folders[folder] = listing
+        return listing
+
+
+def _read_one(path: Path) -> str | None:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(len(_BOM) + MAX_BYTES + 1)
+    except OSError:
+        return None  # gone, a folder, or unreadable now (permissions): as if absent
+    data = data.removeprefix(_BOM)
+    if len(data) > MAX_BYTES:
+        return TOO_LARGE
+    return data.decode("utf-8", errors="replace")
 
 
 def images_of(companion: Path) -> list[Path]:

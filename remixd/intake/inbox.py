@@ -20,6 +20,9 @@ class InboxState:
     config: InboxConfig
     index: int
     readiness: Readiness
+    # `companions: optional`: images that settled without a companion, given companion_wait_s more for one
+    # (a script that writes the .txt after the image); an image whose companion is there does not wait.
+    companion_wait: Readiness | None = None
     watcher: Watcher | None = None
     missing: str | None = None  # why the inbox is paused, when it is
     next_rescan: float = 0.0
@@ -42,9 +45,3 @@ class IntakeCounters:
 
     claimed: Counter[str] = field(default_factory=Counter)  # inbox path -> inputs claimed
     missed_by_events: int = 0  # files a rescan found that no event had announced
-
-
-def settle_s_of(inbox: InboxConfig) -> float:
-    """How long a file must be quiet before it is claimed: with `companions: optional`, its companion may still
-    arrive for companion_wait_s after it settles (a script that writes the .txt after the image)."""
-    return inbox.settle_s + (inbox.companion_wait_s if inbox.companions == "optional" else 0.0)

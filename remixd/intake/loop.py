@@ -21,13 +21,14 @@ from pathlib import Path
 import structlog
 
 from remixd.clock import Clock
+from remixd.config.companion import is_companion
 from remixd.config.model import InboxConfig
 from remixd.errors import InboxUnavailable
 from remixd.intake import companions
 from remixd.intake.backlog import ScanProgress
 from remixd.intake.claims import CLAIM_BATCH, claim
 from remixd.intake.complete import looks_complete
-from remixd.intake.inbox import InboxState, IntakeCounters, Ready, settle_s_of
+from remixd.intake.inbox import InboxState, IntakeCounters, Ready
 from remixd.intake.readiness import Readiness
 from remixd.intake.scan import scan_stat
 from remixd.intake.watch import Watcher
@@ -66,7 +67,13 @@ class Intake:
         self._journal = journal
         self._clock = clock
         self.inboxes = [
-            InboxState(inbox, index, Readiness(settle_s_of(inbox), clock=clock)) for index, inbox in enumerate(inboxes)
+            InboxState(
+                inbox,
+                index,
+                Readiness(inbox.settle_s, clock=clock),
+                Readiness(inbox.companion_wait_s, clock=clock) if inbox.companions == "optional" else None,
+            )
+            for index, inbox in enumerate(inboxes)
         ]
         self.counters = counters or IntakeCounters()  # the builder's, so they outlive a reload's new intake
         self.progress = ScanProgress()  # the latest round of scans
@@ -114,8 +121,8 @@ class Intake:
 
     @property
     def pending(self) -> int:
-        """Files seen but not yet settled."""
-        return sum(len(state.readiness) for state in self.inboxes)
+        """Files seen but not yet settled, or waiting for a companion."""
+        return sum(len(state.readiness) + len(state.companion_wait or ()) for state in self.inboxes)
 
     @property
     def paused(self) -> list[str]:
@@ -137,7 +144,8 @@ class Intake:
         """Wait up to `timeout` for an event or a due check (not at all while a scan runs), then claim whatever
         is ready and one slice of the running scans; the number of new claims."""
         now = self._clock.monotonic()
-        due = [d for d in (s.readiness.next_due() for s in self.inboxes) if d is not None]
+        trackers = [s.readiness for s in self.inboxes] + [s.companion_wait for s in self.inboxes if s.companion_wait]
+        due = [d for d in (tracker.next_due() for tracker in trackers) if d is not None]
         due += [s.next_rescan for s in self.inboxes if s.index not in self._scans]
         wait = 0.0 if self._scans else max(0.0, min([now + timeout, *due]) - now)
         if wait > 0:
@@ -150,6 +158,7 @@ class Intake:
                 break
             self._on_event(*item)
         ready: list[Ready] = []
+        waited: list[Ready] = []  # waited companion_wait_s for a companion: claimed with or without one
         for state in self.inboxes:
             self._check_health(state)
             if self._clock.monotonic() >= state.next_rescan and state.index not in self._scans:
@@ -159,7 +168,12 @@ class Intake:
                 unannounced = path in state.unannounced
                 state.unannounced.discard(path)
                 ready.append((state, os.fspath(path)[len(state.root) + 1 :], None, unannounced))
-        return claim(self._journal, self._clock, self.counters, ready) + self._advance_scans()
+            if state.companion_wait is not None:
+                for path in state.companion_wait.pop_ready():
+                    waited.append((state, os.fspath(path)[len(state.root) + 1 :], None, False))
+        claimed = claim(self._journal, self._clock, self.counters, ready)
+        claimed += claim(self._journal, self._clock, self.counters, waited, waited=True)
+        return claimed + self._advance_scans()
 
     def _on_event(self, index: int, path: Path) -> None:
         if index < 0 or index >= len(self.inboxes):
@@ -169,9 +183,12 @@ class Intake:
             # A folder moved in brings files without events of their own; a vanished inbox shows up here too.
             state.next_rescan = self._clock.monotonic()
             return
-        if state.config.companions != "off" and companions.is_companion(path.name):
-            # A companion is never an input; its image, if it waits for it (required), is looked at again.
+        if state.config.companions != "off" and is_companion(path.name):
+            # A companion is never an input; its image, if it waits for it, is looked at again once the
+            # companion too has been quiet for settle_s (a script may still be writing it).
             for image in companions.images_of(path):
+                if state.companion_wait is not None:
+                    state.companion_wait.forget(image)
                 state.readiness.touch(image)
             return
         state.announced.add(os.fspath(path))
@@ -215,7 +232,7 @@ class Intake:
         walked a slice at a time by `_advance_scans`."""
         if state.missing:
             return
-        settle_s = settle_s_of(state.config)
+        settle_s = state.config.settle_s
         horizon = self._clock.wall() - settle_s
         # Readiness holds a file back for a second window when it is empty or looks cut short (a stalled
         # copy); one quiet for longer than both windows gets its answer from prepare.
@@ -229,7 +246,7 @@ class Intake:
         skip_companions = state.config.companions != "off"
         try:
             for name, relpath, info in scan_stat(state.config):
-                if skip_companions and companions.is_companion(relpath):
+                if skip_companions and is_companion(relpath):
                     continue
                 unannounced = not initial and name not in announced and name not in state.announced
                 path = Path(name) if tracked or not initial or info.st_mtime >= second_horizon else None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from remixd.config.companion import MAX_BYTES, TOO_LARGE
 from remixd.config.load import load_config
 from remixd.intake.loop import Intake
 from remixd.journal.sqlite import SqliteJournal
@@ -77,3 +78,67 @@ def test_required_never_claims_an_image_without_one_and_claims_it_when_it_arrive
     assert intake.step(timeout=0) == 1
     [record] = journal.unfinished()
     assert (record.relpath, record.companions) == ("b.jpg", (("b.json", '{"seed": 3}'),))
+
+
+def test_optional_does_not_wait_when_the_companion_is_there_when_the_image_settles(
+    tmp_path: Path, journal: SqliteJournal, clock: FakeClock
+) -> None:
+    make_image(tmp_path / "inbox/a.jpg")
+    (tmp_path / "inbox/a.txt").write_text("a red mug", encoding="utf-8")  # written before the image settled
+    make_image(tmp_path / "inbox/b.jpg")
+    intake = intake_for(tmp_path, journal, clock, "optional")
+    assert intake.step(timeout=0) == 0
+    clock.advance(SETTLE_S + 0.1)
+    assert intake.step(timeout=0) == 1  # a.jpg at once; b.jpg, alone, waits companion_wait_s
+    [record] = journal.unfinished()
+    assert (record.relpath, record.companions) == ("a.jpg", (("a.txt", "a red mug"),))
+    assert intake.pending == 1  # `remixd once` waits for b.jpg's companion too
+    clock.advance(WAIT_S + 0.1)
+    assert intake.step(timeout=0) == 1
+    assert {record.relpath: record.companions for record in journal.unfinished()}["b.jpg"] == ()
+
+
+def test_a_companion_event_during_the_wait_claims_the_image_once_the_companion_is_quiet(
+    tmp_path: Path, journal: SqliteJournal, clock: FakeClock
+) -> None:
+    make_image(tmp_path / "inbox/a.jpg")
+    intake = intake_for(tmp_path, journal, clock, "optional")
+    intake.step(timeout=0)
+    clock.advance(SETTLE_S + 0.1)
+    assert intake.step(timeout=0) == 0  # waiting for a companion
+    companion = tmp_path / "inbox/a.txt"
+    companion.write_text("a script's first half", encoding="utf-8")
+    intake.events.put((0, companion))
+    assert intake.step(timeout=0) == 0  # the companion may still be being written: settle_s for it
+    companion.write_text("a script's first half, and the rest", encoding="utf-8")
+    clock.advance(SETTLE_S + 0.1)
+    assert intake.step(timeout=0) == 1
+    [record] = journal.unfinished()
+    assert record.companions == (("a.txt", "a script's first half, and the rest"),)
+
+
+def test_suffixes_in_any_case_and_yml_are_companions(tmp_path: Path, journal: SqliteJournal, clock: FakeClock) -> None:
+    make_image(tmp_path / "inbox/IMG_0001.JPG")
+    (tmp_path / "inbox/IMG_0001.TXT").write_text("from a camera", encoding="utf-8")
+    (tmp_path / "inbox/IMG_0001.Yml").write_text("seed: 4\n", encoding="utf-8")
+    intake = intake_for(tmp_path, journal, clock, "required")
+    intake.step(timeout=0)
+    clock.advance(SETTLE_S + 0.1)
+    assert intake.step(timeout=0) == 1  # the companions are no inputs of their own
+    [record] = journal.unfinished()
+    assert record.companions == (("IMG_0001.TXT", "from a camera"), ("IMG_0001.Yml", "seed: 4\n"))
+
+
+def test_a_companion_over_the_limit_is_recorded_as_too_large_not_cut_short(
+    tmp_path: Path, journal: SqliteJournal, clock: FakeClock
+) -> None:
+    make_image(tmp_path / "inbox/a.jpg")
+    (tmp_path / "inbox/a.txt").write_bytes(b"x" * MAX_BYTES)  # at the limit: whole
+    make_image(tmp_path / "inbox/b.jpg")
+    (tmp_path / "inbox/b.txt").write_bytes(b"\xef\xbb\xbf" + b"y" * (MAX_BYTES + 1))
+    intake = intake_for(tmp_path, journal, clock, "required")
+    intake.step(timeout=0)
+    clock.advance(SETTLE_S + 0.1)
+    assert intake.step(timeout=0) == 2
+    found = {record.relpath: record.companions for record in journal.unfinished()}
+    assert found == {"a.jpg": (("a.txt", "x" * MAX_BYTES),), "b.jpg": (("b.txt", TOO_LARGE),)}

@@ -1,4 +1,5 @@
-"""Operator commands that change things: `remixd retry` puts failed inputs back into their inbox."""
+"""Operator commands that change things: `remixd retry` puts failed inputs back into their inbox, with their
+companions."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import os
 import shutil
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from remixd.config.model import Config
 from remixd.files.names import error_file_name
+from remixd.intake.companions import Finder
 from remixd.journal.sqlite import SqliteJournal
 
 
@@ -50,7 +52,7 @@ def retry_failed(config: Config, only: Sequence[Path] = (), input_ids: Collectio
             if problem is None:
                 # Move first, then release the claim: a move that fails leaves the input failed and listed,
                 # instead of "retried" and stuck; and it leaves no copy in the inbox (see _move).
-                problem = _move(failed_copy, home)
+                problem = _move_with_companions(failed_copy, home)
             if problem is not None or not journal.reset_for_retry(record.id):
                 report.skipped += 1
                 report.lines.append(f"skipped {record.relpath}: {problem or 'it is no longer failed'}")
@@ -68,8 +70,32 @@ def retry_failed(config: Config, only: Sequence[Path] = (), input_ids: Collectio
 def _blocked(failed_copy: Path, home: Path) -> str | None:
     if not failed_copy.is_file():
         return f"{failed_copy} is gone"
-    if os.path.lexists(home):
-        return f"{home} exists already"
+    for target in (home, *_companion_moves(failed_copy, home).values()):
+        if os.path.lexists(target):
+            return f"{target} exists already"
+    return None
+
+
+def _companion_moves(failed_copy: Path, home: Path) -> dict[Path, Path]:
+    """Each companion beside the failed copy (README "Companions": it followed its image, under the image's
+    new stem), and where it goes back to: beside the input, under the input's stem."""
+    return {
+        failed_copy.with_name(name): home.with_name(home.stem + PurePath(name).suffix)
+        for name in Finder().names(failed_copy)
+    }
+
+
+def _move_with_companions(failed_copy: Path, home: Path) -> str | None:
+    """The companions first, then the input: a running daemon that sees the input finds its companions
+    already there. A companion or an input that cannot move puts back what had moved."""
+    moved: list[tuple[Path, Path]] = []
+    for source, target in [*_companion_moves(failed_copy, home).items(), (failed_copy, home)]:
+        problem = _move(source, target)
+        if problem is not None:
+            for back_source, back_target in reversed(moved):
+                _move(back_target, back_source)
+            return problem
+        moved.append((source, target))
     return None
 
 

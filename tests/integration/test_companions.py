@@ -6,9 +6,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from remixd.config.load import load_config
+from remixd.daemon.operator import retry_failed
 from remixd.daemon.plan import make_plan
-from remixd.journal.sqlite import JOURNAL_NAME
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, make_image, make_service, sidecars, write_config
 
@@ -74,3 +77,78 @@ def test_the_plan_shows_what_a_companion_changes_and_what_waits_for_one(tmp_path
     assert by_path["mug.jpg"]["request"]["prompt"] == "a blue mug"
     assert by_path["mug.jpg"]["images"] == 3
     assert "waits for its companion" in by_path["alone.jpg"]["reason"]
+
+
+def test_two_override_files_or_a_companion_over_the_limit_fail_the_image_before_paying(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"companions": "optional", "companion_wait_s": 0.1})
+    inbox = tmp_path / "inbox"
+    make_image(inbox / "mug.jpg")
+    (inbox / "mug.yaml").write_text("seed: 7\n", encoding="utf-8")
+    (inbox / "mug.JSON").write_text('{"seed": 8}', encoding="utf-8")
+    make_image(inbox / "cup.jpg", color=(9, 9, 9))
+    (inbox / "cup.txt").write_text("a cup " * 20_000, encoding="utf-8")  # 120 KB: a log pasted by mistake
+
+    make_service(config, "once", ENV).run()
+
+    failed = tmp_path / "failed"
+    both = json.loads((failed / "mug.jpg.error.json").read_text())["error"]
+    assert f"{inbox / 'mug.yaml'} and {inbox / 'mug.JSON'} both hold request fields" in both["message"]
+    assert "keep one of them" in both["hint"]
+    large = json.loads((failed / "cup.jpg.error.json").read_text())["error"]
+    assert large["message"] == f"{inbox / 'cup.txt'} is larger than the 64 KiB a companion may hold"
+    assert "shorten it" in large["hint"]
+    assert sorted(p.name for p in failed.iterdir() if not p.name.endswith(".error.json")) == [
+        "cup.jpg", "cup.txt", "mug.JSON", "mug.jpg", "mug.yaml",
+    ]  # fmt: skip
+    assert sandbox.received == []  # nothing was paid for either
+
+
+@pytest.mark.parametrize("named_by", ["path", "journal id"])  # `remixd retry PATH`, the review page's Retry
+def test_a_retry_brings_the_companions_back_with_their_image(
+    tmp_path: Path, sandbox: SandboxServer, named_by: str
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"companions": "optional", "companion_wait_s": 0.1})
+    inbox, failed = tmp_path / "inbox", tmp_path / "failed"
+    make_image(inbox / "cup.jpg")
+    (inbox / "cup.txt").write_text("a green cup", encoding="utf-8")
+    (inbox / "cup.yaml").write_text("image_weight: 500\n", encoding="utf-8")
+    make_service(config, "once", ENV).run()
+    assert sorted(p.name for p in failed.iterdir()) == ["cup.jpg", "cup.jpg.error.json", "cup.txt", "cup.yaml"]
+    (failed / "cup.yaml").write_text("seed: 5\n", encoding="utf-8")  # fixed where the error file pointed
+    loaded = load_config(config)
+    journal = SqliteJournal(loaded.state_dir / JOURNAL_NAME)
+    [record] = journal.failed_inputs()
+    journal.close()
+
+    if named_by == "path":
+        report = retry_failed(loaded, [failed / "cup.jpg"])
+    else:
+        report = retry_failed(loaded, input_ids=[record.id])
+
+    assert report.lines[-1] == "1 input(s) put back", report.lines
+    assert sorted(p.name for p in inbox.iterdir()) == ["cup.jpg", "cup.txt", "cup.yaml"]
+    assert list(failed.iterdir()) == []
+    make_service(config, "once", ENV).run()
+    [document] = sidecars(tmp_path / "outbox")
+    assert (document["api"]["request"]["prompt"], document["api"]["request"]["seed"]) == ("a green cup", 5)
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["cup.jpg", "cup.txt", "cup.yaml"]
+
+
+def test_a_retry_whose_companion_has_a_new_one_in_the_inbox_moves_nothing(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"companions": "optional", "companion_wait_s": 0.1})
+    inbox, failed = tmp_path / "inbox", tmp_path / "failed"
+    make_image(inbox / "cup.jpg")
+    (inbox / "cup.yaml").write_text("image_weight: 500\n", encoding="utf-8")
+    make_service(config, "once", ENV).run()
+    (inbox / "cup.yaml").write_text("seed: 5\n", encoding="utf-8")  # a new companion, written in the inbox
+
+    report = retry_failed(load_config(config), [failed / "cup.jpg"])
+
+    assert report.skipped == 1
+    assert f"{inbox / 'cup.yaml'} exists already" in report.lines[0]
+    assert sorted(p.name for p in failed.iterdir()) == ["cup.jpg", "cup.jpg.error.json", "cup.yaml"]
+    assert [p.name for p in inbox.iterdir()] == ["cup.yaml"]

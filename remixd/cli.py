@@ -205,9 +205,15 @@ def _check(args: argparse.Namespace) -> ExitStatus:
         if status is not ExitStatus.OK:
             return status
         print("the API accepted the key (nothing was spent)")
+    from remixd.daemon.companions import companion_problems
+
+    companions = companion_problems(config)
+    for problem in companions:  # the config is valid; these images would fail, before anything is paid
+        log.warning("remixd.companion.invalid", problem=problem)
     print(
         f"{config.source}: valid — {len(config.inboxes)} inbox(es), {len(config.rules)} rule(s)"
         + (", sandbox" if config.api.sandbox else "")
+        + (f"; {len(companions)} image(s) would fail for their companions (above)" if companions else "")
     )
     return ExitStatus.OK
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from remixd.cli import ExitStatus
-from tests.helpers import run_cli, write_config
+from tests.helpers import make_image, run_cli, write_config
 
 
 def test_check_reports_every_problem_with_its_place_and_exits_2(tmp_path: Path) -> None:
@@ -30,3 +31,22 @@ def test_status_before_any_run_says_so_and_creates_nothing(tmp_path: Path) -> No
     assert status == ExitStatus.OK
     assert "no journal yet" in output
     assert not (tmp_path / "state").exists()
+
+
+def test_check_names_the_companions_in_the_inboxes_that_would_fail_their_image(tmp_path: Path) -> None:
+    config = write_config(tmp_path, None, inbox={"companions": "optional"})
+    inbox = tmp_path / "inbox"
+    make_image(inbox / "mug.jpg")
+    (inbox / "mug.yaml").write_text("# a seed per picture\nseed: -3\n", encoding="utf-8")
+    make_image(inbox / "cup.jpg")
+    (inbox / "cup.yml").write_text("seed: 3\n", encoding="utf-8")  # fine
+    (inbox / "lonely.json").write_text("{", encoding="utf-8")  # no image: never read, never sent
+
+    status, output = run_cli("check", "-c", str(config))
+
+    assert status == ExitStatus.OK, output  # the config is valid: only that image would fail
+    [problem] = [json.loads(line)["problem"] for line in output.splitlines() if "remixd.companion.invalid" in line]
+    assert problem.startswith(f"{inbox / 'mug.yaml'}:2: seed: ")  # file:line and the key
+    assert problem.endswith(" — write a number at least 0")  # the fix
+    assert "cup.yml" not in output and "lonely" not in output
+    assert "1 image(s) would fail for their companions" in output

@@ -5,6 +5,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -64,6 +65,10 @@ def test_example_config_loads_cleanly() -> None:
     )
     assert (inbox.settle_s, inbox.after, config.state_dir) == (2.0, "move", REPO / "state")
     assert inbox.settle_s == InboxSchema.model_fields["settle_s"].default  # README's documented default
+    assert inbox.companion_wait_s == InboxSchema.model_fields["companion_wait_s"].default
+    written = yaml.safe_load((REPO / "config.example.yaml").read_text(encoding="utf-8"))["inboxes"][0]
+    # every key of an inbox is shown, with its comment (`outputs:` at the top level, which an inbox may override)
+    assert set(written) == set(InboxSchema.model_fields) - {"outputs"}
     assert [rule.name for rule in config.rules_for(inbox)] == ["square", "poster"]
     assert {rule.request.model for rule in config.rules} == {"ideogram-3", "ideogram-4"}  # v2 routes
 

@@ -70,6 +70,7 @@ def summary_line(summary: Summary) -> str:
     """The line `remixd once` ends with: what became of the inputs it took."""
     return (
         f"{summary.done} done, {summary.duplicate} duplicates, {summary.failed} failed"
+        + (f", {summary.vanished} vanished" if summary.vanished else "")  # removed before remixd could send them
         + (f", {summary.deferred} left for later" if summary.deferred else "")
         + (
             f", {summary.withheld_images} image{'s' * (summary.withheld_images != 1)} withheld"

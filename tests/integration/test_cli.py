@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from remixd import cli
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, run_cli, write_config
+from tests.helpers import TEST_KEY, make_image, run_cli, write_config
 
 
 @pytest.fixture
@@ -48,3 +49,23 @@ def test_check_api_refuses_a_wrong_key_with_the_config_status(
 
     assert status == cli.ExitStatus.CONFIG
     assert "refused the key" in output and "wrong-key-0123456789" not in output
+
+
+def test_once_says_how_many_inputs_vanished_between_their_claim_and_their_request(
+    tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url)
+    for number in range(3):
+        make_image(tmp_path / f"inbox/in-{number}.jpg", color=(number * 60, 90, 200))
+    gone = make_image(tmp_path / "inbox/gone.jpg")
+    journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)  # claimed by a run that stopped then
+    journal.claim(str(tmp_path / "inbox"), "gone.jpg", gone.stat().st_size, gone.stat().st_mtime_ns)
+    journal.close()
+    gone.unlink()  # deleted by its owner before anything was sent for it
+    monkeypatch.setenv("IDEOGRAM_API_KEY", TEST_KEY)
+
+    status, output = run_cli("once", "-c", str(config))
+
+    assert status == cli.ExitStatus.OK, output
+    assert output.splitlines()[-1] == "3 done, 0 duplicates, 0 failed, 1 vanished"
+    assert len(sandbox.received) == 3

@@ -249,7 +249,8 @@ def _plan(args: argparse.Namespace) -> ExitStatus:
         with account_prices(config) as price:
             plan = with_quotes(plan, price)
     if args.json:
-        print(json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+        # Compact: json's indenting encoder is pure Python, a fifth of the plan's time for 10,000 files.
+        print(json.dumps(plan.to_dict(), sort_keys=True, ensure_ascii=False))
     else:
         for line in render(plan):
             print(line)

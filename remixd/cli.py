@@ -157,16 +157,21 @@ def _once(args: argparse.Namespace) -> ExitStatus:
 
 
 def _once_locked(config: Config, args: argparse.Namespace) -> ExitStatus:
+    from remixd.clock import Clock
     from remixd.daemon.parts import build_parts
     from remixd.daemon.progress import ProgressBar, summary_line
     from remixd.daemon.service import Service
 
+    def spent() -> tuple[int, float]:
+        now = service.gates.budget.spent_today()
+        return now.images - before.images, now.usd - before.usd
+
     progress = None
     if sys.stderr.isatty():
-        progress = ProgressBar(sys.stderr, lambda: service.gates.budget.spent_today().usd - spent_before)
+        progress = ProgressBar(sys.stderr, spent, Clock())
         logs.configure(args.log_format, args.log_level, stream=progress)  # log lines go above the bar
     service = Service(build_parts(config, environ=os.environ), mode="once", progress=progress)
-    spent_before = service.gates.budget.spent_today().usd
+    before = service.gates.budget.spent_today()
 
     def on_stop(_signum: int, _frame: FrameType | None) -> None:
         if not service.drain.is_set():  # the first: say what happens, and what a second one does

@@ -4,10 +4,11 @@ closing summary."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
+
+from remixd.clock import Clock
 
 if TYPE_CHECKING:
     from remixd.daemon.service import Summary
@@ -16,17 +17,24 @@ if TYPE_CHECKING:
 class ProgressBar:
     """`remixd once` on a terminal: one line, redrawn in place, with the run's spend and an ETA.
 
+    The spend is of the requests sent, with how many images they asked for: a request counts as paid when it
+    is sent, and results are downloaded and written outside the in-flight places, so with
+    `max_in_flight_images: 1` the next inputs' requests are often sent (and paid) before the first input is
+    finished. Showing the images sent beside the dollars keeps "1 done, $0.24" from reading as a
+    miscount.
+
     Log lines are written through it (`write`): the bar's line is cleared first and the bar drawn again
     after, so a log line never starts glued to the end of the bar.
     """
 
     WIDTH = 30
 
-    def __init__(self, stream: TextIO, spent_usd: Callable[[], float]) -> None:
+    def __init__(self, stream: TextIO, spent: Callable[[], tuple[int, float]], clock: Clock) -> None:
         self._stream = stream
-        self._spent_usd = spent_usd
+        self._spent = spent  # (images, USD) of the requests this run has sent
+        self._clock = clock
         self._lock = threading.RLock()
-        self._started = time.monotonic()
+        self._started = clock.monotonic()
         self._line = ""  # the bar as last drawn; "" until the first input is finished
         self._pending = ""  # a log line's text until its newline arrives (print writes it in pieces)
 
@@ -34,12 +42,13 @@ class ProgressBar:
         finished = sum(outcomes.values())
         total = finished + outstanding
         filled = self.WIDTH * finished // total if total else self.WIDTH
-        elapsed = time.monotonic() - self._started
+        elapsed = self._clock.monotonic() - self._started
         eta = f"{elapsed / finished * outstanding:.0f}s" if finished and outstanding else "-"
+        images, usd = self._spent()
         line = (
             f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {finished}/{total}"
             f"  done {outcomes['done']}  failed {outcomes['failed']}  vanished {outcomes['vanished']}"
-            f"  spent ${self._spent_usd():.2f}  eta {eta}"
+            f"  sent {images} image{'s' * (images != 1)} ${usd:.2f}  eta {eta}"
         )
         with self._lock:
             self._line = line

@@ -71,6 +71,6 @@ def test_log_lines_are_above_the_bar_and_the_bar_shows_spend_and_an_eta(tmp_path
     logs = [line for line in lines if "remixd." in line]
     assert logs and all(not BAR.match(line) for line in logs), lines  # no log line glued to the bar
     bars = [line for line in lines if BAR.match(line)]
-    assert bars and bars[-1].startswith(f"[{'#' * 30}] 3/3  done 3  failed 0  vanished 0  spent $"), lines
+    assert bars and bars[-1].startswith(f"[{'#' * 30}] 3/3  done 3  failed 0  vanished 0  sent 3 images $0.24"), lines
     assert " eta " in bars[-1]
     assert lines[-1] == "3 done, 0 duplicates, 0 failed"

@@ -46,8 +46,10 @@ class CurrentClient:
     def endpoint_url(self, request: RemixRequest) -> str:
         return self._client.endpoint_url(request)
 
-    def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
-        return self._client.remix(request, image, filename, content_type)
+    def remix(
+        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
+    ) -> RemixResponse:
+        return self._client.remix(request, image, filename, content_type, rule=rule)
 
     def generation(self, generation_id: str) -> GenerationState:
         return self._client.generation(generation_id)
@@ -77,6 +79,7 @@ class ApiConnection:
         """The API client for `config.api`: Ideogram, a gateway, or the in-process sandbox."""
         found = find_api_key(config.api, self._environ)
         base_url, key = config.api.base_url, found.value
+        rule_header = None  # the rule's name goes to the built-in sandbox only, for its stamp
         if config.api.sandbox:
             if self._sandbox is None:
                 from remixd.sandbox.options import SandboxOptions  # loaded only when asked for
@@ -87,6 +90,9 @@ class ApiConnection:
             # Any key goes in the sandbox; a random one, because a registered secret is scrubbed from every
             # log line and a word like "sandbox" would be scrubbed out of the sandbox's own event names.
             base_url, key = self._sandbox.base_url, self._sandbox_key
+            from remixd.sandbox.options import RULE_HEADER
+
+            rule_header = RULE_HEADER
             if config.api.auth == "bearer":
                 base_url += "/ideogram"  # the gateway shape, so a bearer config is tried as it will run
         if not key:
@@ -115,12 +121,18 @@ class ApiConnection:
             clock=self._clock,
             async_v2=config.api.async_,
             probe_request=_probe_request(config),
+            rule_header=rule_header,
         )
         if metrics is not None:
             from remixd.daemon.metrics import MeteredClient
 
             client = MeteredClient(client, metrics, self._clock)
         return client
+
+    @property
+    def sandbox(self) -> SandboxServer | None:
+        """The built-in sandbox, once a client for it was built (api.sandbox: true)."""
+        return self._sandbox
 
     def is_current(self, api: ApiConfig) -> bool:
         """True while `api` and its key are what the last client was built from; raises ConfigError when a

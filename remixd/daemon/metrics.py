@@ -141,8 +141,10 @@ class MeteredClient:
     def check_key(self) -> None:
         self._client.check_key()
 
-    def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
-        return self._observe("remix", lambda: self._client.remix(request, image, filename, content_type))
+    def remix(
+        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
+    ) -> RemixResponse:
+        return self._observe("remix", lambda: self._client.remix(request, image, filename, content_type, rule=rule))
 
     def generation(self, generation_id: str) -> GenerationState:
         return self._observe("poll", lambda: self._client.generation(generation_id))

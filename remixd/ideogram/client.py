@@ -53,7 +53,9 @@ class RemixApi(Protocol):
     """What the worker and the service need of a client (the metrics wrapper provides it too)."""
 
     def endpoint_url(self, request: RemixRequest) -> str: ...
-    def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse: ...
+    def remix(
+        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
+    ) -> RemixResponse: ...
     def generation(self, generation_id: str) -> GenerationState: ...
     def quote(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> PriceQuote: ...
     def download(self, url: str) -> bytes: ...
@@ -76,6 +78,7 @@ class IdeogramClient:
         clock: Clock = SYSTEM_CLOCK,
         async_v2: bool = True,
         probe_request: RemixRequest | None = None,
+        rule_header: str | None = None,
     ) -> None:
         if auth not in ("api-key", "bearer"):
             raise ValueError(f"auth must be 'api-key' or 'bearer', not {auth!r}")
@@ -92,6 +95,9 @@ class IdeogramClient:
         self._clock = clock
         self.async_v2 = async_v2  # v2 routes: submit with async=true and poll (README, "Async generations")
         self.probe_request = probe_request
+        # Set only for remixd's built-in sandbox, which stamps the rule on its images: Ideogram and gateways
+        # (any `base_url`) never receive it.
+        self._rule_header = rule_header
         self._downloader = ResultDownloader(
             session, self._post_base, download_timeout_s, max_download_bytes, allowed_result_hosts, clock=clock
         )
@@ -102,10 +108,15 @@ class IdeogramClient:
 
     # ------------------------------------------------------------------------------------------- remix
 
-    def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
+    def remix(
+        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
+    ) -> RemixResponse:
         """One POST. On a v2 route with `async_v2` the answer is an acknowledgement (`accepted`): poll
-        `generation()` with its id. Raises ApiRejected / AuthError / ApiUnavailable (module docstring)."""
-        status, body = self._post(request, image, filename, content_type, async_=self.async_v2 and request.route.is_v2)
+        `generation()` with its id. Raises ApiRejected / AuthError / ApiUnavailable (module docstring).
+        `rule` names the config's rule to the built-in sandbox only (`rule_header`)."""
+        extra = {self._rule_header: rule} if self._rule_header and rule else {}
+        async_ = self.async_v2 and request.route.is_v2
+        status, body = self._post(request, image, filename, content_type, async_=async_, extra_headers=extra)
         answer = parse_success(body, status)
         problem = None
         if len(answer.data) > request.num_images:
@@ -176,10 +187,16 @@ class IdeogramClient:
         *,
         async_: bool,
         dry_run: bool = False,
+        extra_headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
         """One POST of a request; (status, body) of a success, else raises the error the answer means."""
         url = self.endpoint_url(request)
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_headers}
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            **(extra_headers or {}),
+            **self._auth_headers,
+        }
         started = self._clock.monotonic()
         deadline = Deadline(self.timeout_s, self._clock.monotonic)
         parts = multipart(request, image, filename, content_type)

@@ -27,6 +27,7 @@ class Generation:
     data: list[dict[str, Any]] | None = None  # made while pending, outside any lock
     made: threading.Event | None = None  # set when the making while pending has ended
     usage_usd: Decimal | None = None
+    rule: str | None = None  # named by remixd for the stamp (options.RULE_HEADER)
 
 
 def quote_reply(work: V2Order) -> Reply:

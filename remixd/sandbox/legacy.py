@@ -20,7 +20,7 @@ from remixd.clock import Clock
 from remixd.sandbox import reference
 from remixd.sandbox.multipart import MultipartError, parse_multipart
 from remixd.sandbox.replies import Action, Reply, echo_key, json_reply
-from remixd.sandbox.results import make_items
+from remixd.sandbox.results import make_items, rule_of
 from remixd.sandbox.state import PartInfo, RecordDraft
 from remixd.sandbox.validation import BadRequest, Order, Submission, extract_legacy, validate_legacy
 from remixd.sandbox.validation_v3 import extract_v3, validate_v3
@@ -39,7 +39,7 @@ class LegacyApi:
     def remix(self, v3: bool, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         sandbox = self._sandbox
         started_wall, started = sandbox.now(), self._clock.monotonic()
-        draft = RecordDraft(path=path)
+        draft = RecordDraft(path=path, header_names=tuple(sorted(headers)))
         reply, order = self._remix_steps(v3, headers, body, draft, started_wall)
         status = None if reply.action == "reset" else reply.status
         sandbox.record(draft, status)
@@ -83,7 +83,7 @@ class LegacyApi:
         if not sandbox.inflight.try_acquire(order.num_images, sandbox.options.inflight_limit):
             return sandbox.inflight_reply(), order
         try:
-            reply = self._work(order, draft, headers.get("host"), started_wall)
+            reply = self._work(order, draft, headers, started_wall)
             if reply.status == HTTPStatus.OK and sandbox.take("echo_key_next"):
                 reply = echo_key(reply, headers)
             if reply.status == HTTPStatus.OK and sandbox.take("drip_answers_next"):
@@ -92,10 +92,10 @@ class LegacyApi:
         finally:
             sandbox.inflight.release(order.num_images)
 
-    def _work(self, order: Order, draft: RecordDraft, host: str | None, started_wall: float) -> Reply:
+    def _work(self, order: Order, draft: RecordDraft, headers: Mapping[str, str], started_wall: float) -> Reply:
         sandbox = self._sandbox
         sandbox.wait_latency()
-        data = make_items(sandbox, order, sandbox.faults(), host)
+        data = make_items(sandbox, order, sandbox.faults(), headers.get("host"), rule=rule_of(headers))
         draft.billed = sandbox.accounts.charge(order.price_key, order.price_per_image, order.num_images)
         if sandbox.take("fail_after_next"):
             return json_reply(500, {"error": "Internal server error (sandbox fault, after the work was billed)."})

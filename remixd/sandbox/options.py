@@ -13,6 +13,9 @@ MultiSeed = Literal["same", "increment"]
 BadRequestStyle = Literal["problem", "error"]
 
 MIB = 1024 * 1024
+# Not Ideogram's: remixd sends it to its built-in sandbox only (never to a `base_url`), naming the rule of the
+# request so the stamp on the image says which rule made it (README "The sandbox").
+RULE_HEADER = "X-Remixd-Rule"
 
 
 @dataclass(frozen=True)

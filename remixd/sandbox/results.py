@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from remixd.sandbox import images, reference
-from remixd.sandbox.options import Faults
+from remixd.sandbox.options import RULE_HEADER, Faults
 from remixd.sandbox.validation import Order
 
 if TYPE_CHECKING:
     from remixd.sandbox.app import Sandbox
 
 _SEED_SPACE = reference.SEED_RANGE[1] + 1
+_RULE = re.compile(r"[a-z0-9_-]{1,40}")  # a rule name as remixd's config allows it, short enough to show
+
+
+def stamp_label(price_key: str, seed: int, image: tuple[int, int], rule: str | None) -> str:
+    """What the stamp on a result says: a sandbox image, the rule that asked for it (when remixd named it), the
+    model and price tier, the seed and which of the request's images it is (`image`: number, of how many)."""
+    named = f"rule {rule}  " if rule else ""
+    return f"SANDBOX  {named}{price_key}  seed {seed}  {image[0]}/{image[1]}"
+
+
+def rule_of(headers: Mapping[str, str]) -> str | None:
+    """The rule remixd named in RULE_HEADER (headers with lower-case names); None when absent or not a name."""
+    value = headers.get(RULE_HEADER.lower(), "")
+    return value if _RULE.fullmatch(value) else None
 
 
 def make_items(
@@ -24,9 +39,11 @@ def make_items(
     seed: int | None = None,
     *,
     stored_at: float | None = None,
+    rule: str | None = None,
 ) -> list[dict[str, Any]]:
     """The answer's images: rendered, stored behind signed URLs, or withheld as unsafe. ``stored_at`` is when
-    the images exist for the client (a generation made ahead of its end): their links expire from then."""
+    the images exist for the client (a generation made ahead of its end): their links expire from then.
+    ``rule``: what remixd named in RULE_HEADER, for the stamp."""
     token = sandbox.options.unsafe_token
     unsafe = bool(token and token in order.prompt) or sandbox.take("unsafe_next")
     base = _url_base(sandbox, faults, host)
@@ -49,7 +66,7 @@ def make_items(
             if sandbox.options.unsafe_url != "absent":
                 item["url"] = None if sandbox.options.unsafe_url == "null" else ""
         else:
-            label = f"SANDBOX  {order.price_key}  seed {item_seed}  {index + 1}/{order.num_images}"
+            label = stamp_label(order.price_key, item_seed, (index + 1, order.num_images), rule)
             png = images.render(
                 order.source,
                 width=order.width,

@@ -45,6 +45,7 @@ class ReceivedRequest:
     at: float  # the sandbox clock when the answer was decided
     ignored_fields: tuple[str, ...] = ()  # fields the route does not read (v2 ignores them silently)
     dry_run: bool = False
+    header_names: tuple[str, ...] = ()  # lower-case: what a client sends besides Ideogram's own shows here
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ class RecordDraft:
     method: str = "POST"
     ignored_fields: tuple[str, ...] = ()
     dry_run: bool = False
+    header_names: tuple[str, ...] = ()
 
     def freeze(self, status: int | None, now: float) -> ReceivedRequest:
         image = self.image
@@ -226,4 +228,5 @@ class RecordDraft:
             at=now,
             ignored_fields=self.ignored_fields,
             dry_run=self.dry_run,
+            header_names=self.header_names,
         )

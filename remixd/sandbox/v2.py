@@ -34,7 +34,7 @@ from remixd.sandbox import reference_v2
 from remixd.sandbox.generations import Generation, quote_reply, status_document
 from remixd.sandbox.multipart import MultipartError, parse_multipart
 from remixd.sandbox.replies import Action, Reply, json_reply
-from remixd.sandbox.results import make_items
+from remixd.sandbox.results import make_items, rule_of
 from remixd.sandbox.state import PartInfo, RecordDraft
 from remixd.sandbox.validation import BadRequest
 from remixd.sandbox.validation_v2 import extract_v2, validate_v2
@@ -117,7 +117,13 @@ class V2Api:
                 return generation.data
         sandbox, order = self._sandbox, generation.work.order
         items = make_items(
-            sandbox, order, sandbox.faults(), generation.host, generation.seed, stored_at=generation.ready_at
+            sandbox,
+            order,
+            sandbox.faults(),
+            generation.host,
+            generation.seed,
+            stored_at=generation.ready_at,
+            rule=generation.rule,
         )
         data = [{key: value for key, value in item.items() if key != "style_type"} for item in items]
         with self._lock:
@@ -165,7 +171,7 @@ class V2Api:
     # ------------------------------------------------------------------------------------- remix
 
     def remix(self, model: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        draft = RecordDraft(path=path)
+        draft = RecordDraft(path=path, header_names=tuple(sorted(headers)))
         params = urllib.parse.parse_qs(query)
         draft.dry_run = params.get("dry_run", ["false"])[-1] == "true"
         started = time.monotonic()
@@ -230,6 +236,7 @@ class V2Api:
             work=work,
             seed=seed,
             host=headers.get("host"),
+            rule=rule_of(headers),
             fails=work.is_async and sandbox.take("fail_generation_next"),
         )
         if work.is_async and not generation.fails:

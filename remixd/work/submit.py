@@ -116,7 +116,9 @@ class Submitter:
                 # From here the journal counts the request as paid, and the reservation is freed.
                 gates.budget.sent(images, usd, lambda: self._journal.start_submit(job.id))
                 gates.beat()  # the request may take its whole deadline: the watchdog's limit is one deadline
-                response = self._client.remix(request, prepared.data, prepared.filename, prepared.content_type)
+                response = self._client.remix(
+                    request, prepared.data, prepared.filename, prepared.content_type, rule=job.rule
+                )
                 answered_at = self._clock.monotonic()  # before the commit below, which may wait for the disk
                 # What the API answered is paid for: a journal that cannot take it now gets it again until it does.
                 if response.accepted and response.generation_id is not None:

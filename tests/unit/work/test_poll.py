@@ -69,7 +69,9 @@ class Generations:
     def endpoint_url(self, request: RemixRequest) -> str:
         return "http://127.0.0.1:9" + request.endpoint_path()
 
-    def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
+    def remix(
+        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
+    ) -> RemixResponse:
         self.accepted_at = self.clock.monotonic()
         return RemixResponse.model_validate({"generation_id": "g1", "seed": 5})
 

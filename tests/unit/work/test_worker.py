@@ -41,7 +41,9 @@ class ScriptedApi:
     def endpoint_url(self, request: RemixRequest) -> str:
         return NOWHERE + request.endpoint_path()
 
-    def remix(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> RemixResponse:
+    def remix(
+        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
+    ) -> RemixResponse:
         self.sent += 1
         if self.errors:
             raise self.errors.pop(0)

@@ -25,6 +25,7 @@ from remixd.daemon.pool import workers_for
 from remixd.daemon.rebuild import StartProgress, rebuild_from_sidecars
 from remixd.daemon.reload import reload, reread_key
 from remixd.daemon.requeue import Requeue
+from remixd.daemon.stopping import drain
 from remixd.daemon.views import Views
 from remixd.errors import RemixdError
 from remixd.intake.backlog import Backlog, Claimed
@@ -188,7 +189,17 @@ class Service:
                 )
                 self.stop.set()
                 return
-        self._drain()
+        drain(
+            self.config,
+            self.clock,
+            self.notifier,
+            self.intake,
+            self.pool,
+            self.gates.pauses,
+            self.limiter,
+            self.stop,
+            self._now,
+        )
 
     def _tick(self) -> float:
         """How often the loop wakes: WATCHDOG=1 at least every WatchdogSec/2 (`watchdog_interval_s`) needs it
@@ -196,37 +207,6 @@ class Service:
         ever late."""
         heartbeat = self.notifier.watchdog_interval_s
         return min(HOUSEKEEPING_S, heartbeat / 2) if heartbeat else HOUSEKEEPING_S
-
-    def _drain(self) -> None:
-        """Stop intake; give in-flight inputs `shutdown_grace_s` to finish; then leave the rest to the journal,
-        once every request already sent has its answer."""
-        self.notifier.stopping()
-        self.intake.stop()
-        deadline = self.clock.monotonic() + self.config.shutdown_grace_s
-        log.info("remixd.stopping", in_flight=self.pool.busy, grace_s=self.config.shutdown_grace_s)
-        # A worker waiting at a pause (a refused key, a spent budget) has nothing in flight: waiting the grace
-        # for it would only hold a Ctrl-C for `shutdown_grace_s`; the journal keeps its input for the next run.
-        while self._working() and not self.stop.is_set() and self.clock.monotonic() < deadline:
-            self.clock.wait(self.stop, 0.05)
-        self.stop.set()  # no request starts from here on
-        self._await_sent_requests()
-
-    def _working(self) -> int:
-        """Busy workers that are not waiting at a pause."""
-        return self.pool.busy - sum(pause.waiting for pause in self.gates.pauses)
-
-    def _await_sent_requests(self) -> None:
-        """A request already sent is waited for up to its own deadline (api.timeout_s): stopping under it would
-        leave a possible payment that the restart pays for again (README, "Stopping"). The unit's
-        TimeoutStopSec covers shutdown_grace_s plus that deadline; only a second signal cuts the wait short,
-        and then the journal keeps those requests as sent, for api.after_crash."""
-        if not self.limiter.in_flight or self._now.is_set():
-            return
-        timeout_s = self.config.api.timeout_s
-        log.info("remixd.stopping.awaiting_answers", in_flight_images=self.limiter.in_flight, deadline_s=timeout_s)
-        ends = self.clock.monotonic() + timeout_s
-        while self.limiter.in_flight and not self._now.is_set() and self.clock.monotonic() < ends:
-            self.clock.wait(self._now, 0.05)
 
     def _shutdown(self) -> None:
         self.drain.set()

@@ -180,15 +180,15 @@ class Service:
                 return
             paused = next((pause.reason for pause in self.gates.pauses if pause.reason), None)
             if self.mode == "once" and paused:
-                # `once` must end: what waits for a key, tomorrow's budget or free space stays in the journal.
+                # `once` must end: what waits for a key, tomorrow's budget or free space stays in the journal;
+                # what was already sent and paid for is drained, so its results are written by this run.
                 self.gave_up = paused
                 log.error(
                     "remixd.once.paused",
                     reason=self.gave_up,
                     hint="the waiting inputs stay in their inbox and are picked up by the next run",
                 )
-                self.stop.set()
-                return
+                break
         drain(
             self.config,
             self.clock,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,21 @@ class FailsFirst:
         return self._worker.process(input_id, inbox, inbox_rules)
 
 
+def drop_one_and_wait(service: Service, tmp_path: Path, message: str) -> list[MutableMapping[str, Any]]:
+    """Run the service, drop inbox/a.jpg once it is ready, and stop it once a.jpg is done; its log events."""
+    thread = threading.Thread(target=service.run, name="test-service")
+    with structlog.testing.capture_logs() as logs:
+        thread.start()
+        try:
+            wait_for(service.ready.is_set, message="the service to start")
+            make_image(tmp_path / "inbox/a.jpg")
+            wait_for(lambda: (tmp_path / "done/a.jpg").is_file(), message=message)
+        finally:
+            service.request_stop()
+            thread.join(timeout=30)
+    return logs
+
+
 def test_an_input_whose_worker_failed_is_queued_again_without_a_traceback(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -45,16 +60,7 @@ def test_an_input_whose_worker_failed_is_queued_again_without_a_traceback(
     parts = build_parts(load_config(config), environ=ENV)
     worker = FailsFirst(parts.worker)
     service = Service(dataclasses.replace(parts, worker=worker), mode="run", notifier=Notifier(ENV))  # type: ignore[arg-type]
-    thread = threading.Thread(target=service.run, name="test-service")
-    with structlog.testing.capture_logs() as logs:
-        thread.start()
-        try:
-            wait_for(service.ready.is_set, message="the service to start")
-            make_image(tmp_path / "inbox/a.jpg")
-            wait_for(lambda: (tmp_path / "done/a.jpg").is_file(), message="a.jpg after its worker failed once")
-        finally:
-            service.request_stop()
-            thread.join(timeout=30)
+    logs = drop_one_and_wait(service, tmp_path, "a.jpg after its worker failed once")
     assert worker.failures == 1 and sandbox.ledger.requests == 1
     failed = [event for event in logs if event["event"] == "remixd.worker.failed"]
     assert [event["kind"] for event in failed] == ["journal"]
@@ -86,16 +92,7 @@ def test_an_answer_the_journal_cannot_take_is_kept_and_written_never_sent_again(
     journal = FullAtAnswers(parts.journal)
     worker = Worker(journal, parts.client, parts.gates, clock=parts.clock)  # type: ignore[arg-type]
     service = Service(dataclasses.replace(parts, worker=worker), mode="run", notifier=Notifier(ENV))
-    thread = threading.Thread(target=service.run, name="test-service")
-    with structlog.testing.capture_logs() as logs:
-        thread.start()
-        try:
-            wait_for(service.ready.is_set, message="the service to start")
-            make_image(tmp_path / "inbox/a.jpg")
-            wait_for(lambda: (tmp_path / "done/a.jpg").is_file(), message="a.jpg once its answer was journalled")
-        finally:
-            service.request_stop()
-            thread.join(timeout=30)
+    logs = drop_one_and_wait(service, tmp_path, "a.jpg once its answer was journalled")
     assert journal.refused == 2 and sandbox.ledger.requests == 1  # paid once: the answer was kept, not lost
     events = [event["event"] for event in logs]
     assert events.count("remixd.journal.answer_kept") == 1 and "remixd.journal.answer_written" in events

@@ -90,15 +90,7 @@ def test_seed_request_through_a_gateway_with_bearer_auth(tmp_path: Path, sandbox
         {
             "name": "seed",
             "match": ["*.png"],
-            "request": {
-                "prompt": "A serene tropical beach",
-                "model": "V_1",
-                "aspect_ratio": "ASPECT_10_16",
-                "image_weight": 50,
-                "seed": 12345,
-                "magic_prompt_option": "AUTO",
-                "negative_prompt": "brush strokes, painting",
-            },
+            "request": dict(SEED_WIRE_FIELDS),
         }
     ]
     config = write_config(

@@ -88,15 +88,7 @@ def _raises(kind: type[E], call: Callable[[], object]) -> E:
 
 
 def _seed_request(**changes: Any) -> RemixRequest:
-    fields: dict[str, Any] = {
-        "prompt": "A serene tropical beach",
-        "model": "V_1",
-        "aspect_ratio": "ASPECT_10_16",
-        "image_weight": 50,
-        "seed": 12345,
-        "magic_prompt_option": "AUTO",
-        "negative_prompt": "brush strokes, painting",
-    }
+    fields: dict[str, Any] = dict(SEED_WIRE_FIELDS)
     fields.update(changes)
     return RemixRequest.model_validate(fields)
 

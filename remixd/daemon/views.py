@@ -25,13 +25,13 @@ class Views:
 
     def start_ui(self) -> ReviewServer | None:
         """The review page (README, "The review page"): loaded only when `ui:` is configured."""
+        service = self.service
+        if service.config.ui is None:
+            return None
         from remixd.config.credentials import read_ui_token
         from remixd.daemon.operator import retry_failed
         from remixd.review.server import ReviewServer
 
-        service = self.service
-        if service.config.ui is None:
-            return None
         ui = ReviewServer(
             service.config.ui,
             token=read_ui_token(service.config.ui),

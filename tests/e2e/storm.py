@@ -13,11 +13,13 @@ import os
 import random
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from remixd.sandbox.server import SandboxServer
+from remixd.sandbox.state import ReceivedRequest
 from tests.helpers import TEST_KEY, Daemon, make_image, wait_for
 
 IN_STARTUP = 0.25  # the share of kills that land during start-up and recovery, before remixd.started
@@ -112,3 +114,50 @@ def check_disk(folder: Path, originals: dict[str, str], expected_outbox: list[st
         assert document["image"]["sha256"] == hashlib.sha256(image).hexdigest()
     assert not list(folder.rglob(".remixd-tmp-*"))
     assert not (folder / "failed").exists() or not any((folder / "failed").iterdir())
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the sandbox received on the route across every run, and what came of it on disk."""
+
+    posts: list[ReceivedRequest]
+    cut: list[ReceivedRequest]  # a kill in the middle of an upload: a cut body, answered 400, never run or billed
+    by_source: Counter[str]  # requests per source sha256
+    duplicates: int  # results in the outbox beyond the expected ones
+
+    @property
+    def resent(self) -> int:
+        return sum(count - 1 for count in self.by_source.values())
+
+
+def tally(posts: list[ReceivedRequest], outbox: Path, expected_outbox: list[str]) -> Sent:
+    return Sent(
+        posts=posts,
+        cut=[r for r in posts if r.sha256 is None],
+        by_source=Counter(r.sha256 for r in posts if r.sha256 is not None),
+        duplicates=len([p for p in outbox.iterdir() if p.name not in expected_outbox]),
+    )
+
+
+def numbers(sent: Sent, storm: Storm, billed: int, inputs: int, in_flight: int) -> dict[str, object]:
+    return {
+        "inputs": inputs,
+        "kills": storm.kills,
+        "requests": len(sent.posts),
+        "billed": billed,
+        "resent": sent.resent,
+        "repeats_per_kill": round(sent.resent / storm.kills, 3),
+        "cut_uploads": len(sent.cut),
+        "duplicates": sent.duplicates,
+        "ceiling": in_flight,
+        "bound": inputs + storm.kills * in_flight,
+    }
+
+
+def check_sent(sent: Sent, originals: dict[str, str], storm: Storm, inputs: int, in_flight: int) -> None:
+    """Within the bound of what a kill can cost, every input sent and none other, cut uploads refused."""
+    assert len(sent.posts) <= inputs + storm.kills * in_flight
+    assert set(sent.by_source) == set(originals.values())  # every input was sent, none other
+    assert len(sent.cut) <= storm.kills and all(r.status == 400 for r in sent.cut)
+    # No 429 even with the dead daemons' requests still running in the sandbox.
+    assert all(r.status == 200 for r in sent.posts if r.sha256 is not None)

@@ -6,7 +6,6 @@ storm itself, and the checks of the disk, are shared with the v2 kill test (`sto
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,32 +44,11 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
     kills = storm.kill_at_random(config, sandbox, rng, KILLS)
     storm.run_to_the_end(config, INPUTS)
 
-    posts = [r for r in sandbox.received if r.path == "/remix"]
-    # A kill in the middle of an upload leaves the sandbox a cut body: answered 400, never run or billed.
-    cut = [r for r in posts if r.sha256 is None]
-    sent = Counter(r.sha256 for r in posts if r.sha256 is not None)
-    resent = sum(count - 1 for count in sent.values())
     expected_outbox = sorted(f"in-{n:03d}.poster.1.{ext}" for n in range(INPUTS) for ext in ("json", "png"))
-    outbox_files = sorted(p.name for p in (tmp_path / "outbox").iterdir())
-    duplicates = len([name for name in outbox_files if name not in expected_outbox])
-    numbers = {
-        "inputs": INPUTS,
-        "kills": kills.kills,
-        "requests": len(posts),
-        "billed": sandbox.ledger.requests,
-        "resent": resent,
-        "cut_uploads": len(cut),
-        "duplicates": duplicates,
-        "ceiling": IN_FLIGHT,
-        "bound": INPUTS + kills.kills * IN_FLIGHT,
-    }
-    storm.record(numbers, record_property)
+    sent = storm.tally([r for r in sandbox.received if r.path == "/remix"], tmp_path / "outbox", expected_outbox)
+    storm.record(storm.numbers(sent, kills, sandbox.ledger.requests, INPUTS, IN_FLIGHT), record_property)
 
-    assert len(posts) <= INPUTS + kills.kills * IN_FLIGHT
-    assert set(sent) == set(originals.values())  # every input was sent, none other
-    assert len(cut) <= kills.kills and all(r.status == 400 for r in cut)
-    # No 429 even with the dead daemons' requests still running in the sandbox.
-    assert all(r.status == 200 for r in posts if r.sha256 is not None)
+    storm.check_sent(sent, originals, kills, INPUTS, IN_FLIGHT)
     storm.check_disk(tmp_path, originals, expected_outbox)
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:

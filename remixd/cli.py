@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from enum import IntEnum
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 import structlog
@@ -125,26 +123,9 @@ def _run(args: argparse.Namespace) -> ExitStatus:
 
 
 def _run_locked(config: Config) -> ExitStatus:
-    from remixd.daemon.parts import build_parts
-    from remixd.daemon.service import Service
+    from remixd.daemon import foreground
 
-    service = Service(build_parts(config, environ=os.environ), mode="run")
-
-    def on_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info(
-            "remixd.signal",
-            signal=signal.Signals(signum).name,
-            action="stopping now" if service.drain.is_set() else "finishing in-flight work",
-        )
-        service.request_stop()
-
-    def on_reload(_signum: int, _frame: FrameType | None) -> None:
-        service.request_reload()
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGHUP, on_reload)
-    service.run()
+    foreground.run(config)
     return ExitStatus.OK
 
 
@@ -157,37 +138,10 @@ def _once(args: argparse.Namespace) -> ExitStatus:
 
 
 def _once_locked(config: Config, args: argparse.Namespace) -> ExitStatus:
-    from remixd.clock import Clock
-    from remixd.daemon.parts import build_parts
-    from remixd.daemon.progress import ProgressBar, summary_line
-    from remixd.daemon.service import Service
+    from remixd.daemon import foreground
+    from remixd.daemon.progress import summary_line
 
-    def spent() -> tuple[int, float]:
-        now = service.gates.budget.spent_today()
-        return now.images - before.images, now.usd - before.usd
-
-    progress = None
-    if sys.stderr.isatty():
-        progress = ProgressBar(sys.stderr, spent, Clock())
-        logs.configure(args.log_format, args.log_level, stream=progress)  # log lines go above the bar
-    service = Service(build_parts(config, environ=os.environ), mode="once", progress=progress)
-    before = service.gates.budget.spent_today()
-
-    def on_stop(_signum: int, _frame: FrameType | None) -> None:
-        if not service.drain.is_set():  # the first: say what happens, and what a second one does
-            print(
-                "\nremixd: finishing the inputs in flight, the rest stay for the next run; "
-                "press Ctrl-C again to stop at once",
-                file=progress or sys.stderr,
-                flush=True,
-            )
-        service.request_stop()
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    summary = service.run()
-    if progress is not None:
-        progress.close()
+    summary, service = foreground.once(config, args.log_format, args.log_level)
     print(summary_line(summary), file=sys.stderr)
     if service.gave_up is not None:
         print(f"remixd: stopped early, submissions are paused: {service.gave_up}", file=sys.stderr)

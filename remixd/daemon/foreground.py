@@ -18,8 +18,8 @@ from remixd import logs
 from remixd.clock import Clock
 from remixd.config.model import Config
 from remixd.daemon.parts import build_parts
-from remixd.daemon.progress import ProgressBar
-from remixd.daemon.service import Service, Summary
+from remixd.daemon.progress import ProgressBar, Summary
+from remixd.daemon.service import Service
 
 log = structlog.get_logger(__name__)
 

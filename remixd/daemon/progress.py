@@ -6,12 +6,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from dataclasses import dataclass
+from typing import TextIO
 
 from remixd.clock import Clock
-
-if TYPE_CHECKING:
-    from remixd.daemon.service import Summary
 
 
 class ProgressBar:
@@ -73,6 +71,27 @@ class ProgressBar:
         with self._lock:
             self._stream.write("\n" if self._line else "")
             self._line = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    done: int
+    failed: int
+    duplicate: int
+    vanished: int
+    deferred: int
+    withheld_images: int  # answered, paid for, and kept back by Ideogram's safety check
+
+    @classmethod
+    def of(cls, outcomes: Counter[str], withheld_images: int) -> Summary:
+        return cls(
+            outcomes["done"],
+            outcomes["failed"],
+            outcomes["duplicate"],
+            outcomes["vanished"],
+            outcomes["deferred"],
+            withheld_images,
+        )
 
 
 def summary_line(summary: Summary) -> str:

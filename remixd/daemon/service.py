@@ -11,7 +11,6 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import structlog
@@ -22,6 +21,7 @@ from remixd.daemon.folders import check_folders, remove_stale_temps
 from remixd.daemon.notify import Notifier
 from remixd.daemon.parts import Parts
 from remixd.daemon.pool import workers_for
+from remixd.daemon.progress import Summary
 from remixd.daemon.rebuild import StartProgress, rebuild_from_sidecars
 from remixd.daemon.reload import reload, reread_key
 from remixd.daemon.requeue import Requeue
@@ -40,16 +40,6 @@ Mode = Literal["run", "once"]
 HOUSEKEEPING_S = 5.0  # status file and STATUS= refresh while idle; no busy loop
 HUNG_MARGIN_S = 60.0  # beyond the HTTP timeouts before a silent busy worker counts as hung
 QUEUED_PER_WORKER = 2  # the queue is topped up from the journal to this many inputs per worker (intake.backlog)
-
-
-@dataclass(frozen=True)
-class Summary:
-    done: int
-    failed: int
-    duplicate: int
-    vanished: int
-    deferred: int
-    withheld_images: int  # answered, paid for, and kept back by Ideogram's safety check
 
 
 class Service:
@@ -146,14 +136,7 @@ class Service:
             self._loop()
         finally:
             self._shutdown()
-        return Summary(
-            self.outcomes["done"],
-            self.outcomes["failed"],
-            self.outcomes["duplicate"],
-            self.outcomes["vanished"],
-            self.outcomes["deferred"],
-            self._withheld_images,
-        )
+        return Summary.of(self.outcomes, self._withheld_images)
 
     def _loop(self) -> None:
         next_housekeeping, next_ping, probe = 0.0, 0.0, KeyProbe(self.gates.auth, refresh=lambda: reread_key(self))

@@ -9,6 +9,7 @@ The API key only ever goes to `base_url`: result URLs are signed and need none, 
 redirect (requests keeps custom headers such as Api-Key across a redirect to another host). Which result URLs
 are fetched, and what is accepted back, is `ideogram/download.py`'s business; `download()` here hands over to it.
 What an answer means (the status table, the gateway wrapper, a broken connection) is `ideogram/answers.py`.
+How the key is sent, and what a refused key's message says, is `ideogram/auth.py`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import requests
 import structlog
 from pydantic import ValidationError
 
-from remixd import secrets
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import ApiRejected, ApiUnavailable, AuthError
 from remixd.ideogram.answers import UNKNOWN_OUTCOME, parse_success, status_error, transport_error, withhold_unsafe
+from remixd.ideogram.auth import auth_headers, auth_hint, split_credentials
 from remixd.ideogram.bounded import bound_exchanges
 from remixd.ideogram.download import ResultDownloader
 from remixd.ideogram.http import (
@@ -80,18 +81,14 @@ class IdeogramClient:
         probe_request: RemixRequest | None = None,
         rule_header: str | None = None,
     ) -> None:
-        if auth not in ("api-key", "bearer"):
-            raise ValueError(f"auth must be 'api-key' or 'bearer', not {auth!r}")
-        secrets.register(api_key)  # before anything can fail and print it
+        self._auth_headers = auth_headers(auth, api_key)  # before anything can fail and print the key
         # A gateway's basic-auth password in the URL (https://user:PASSWORD@gw/…) is as secret as the key:
         # it is used for the POST and never shown (messages and sidecars use `base_url`, without it).
-        self._post_base, self.base_url = _split_credentials(base_url.rstrip("/"))
-        self._auth_headers = {"Api-Key": api_key} if auth == "api-key" else {"Authorization": f"Bearer {api_key}"}
-        self._auth = auth
+        self._post_base, self.base_url = split_credentials(base_url.rstrip("/"))
+        self._auth_hint = auth_hint(auth, key_source)
         bound_exchanges(session)  # the total deadline covers sending and the headers too (ideogram.bounded)
         self._session = session
         self.timeout_s = timeout_s  # a total deadline per request (ideogram/http.py, Deadline)
-        self._key_source = key_source
         self._clock = clock
         self.async_v2 = async_v2  # v2 routes: submit with async=true and poll (README, "Async generations")
         self.probe_request = probe_request
@@ -164,7 +161,7 @@ class IdeogramClient:
             failure = transport_error(error, url, self.timeout_s)
             raise ApiUnavailable(failure.message, "remixd polls again; nothing is sent twice", sent=False) from None
         if body is None or not HTTPStatus.OK <= response.status_code < HTTPStatus.MULTIPLE_CHOICES:
-            raise status_error(response, body or b"", auth_hint=self._auth_hint(), now=self._clock.wall())
+            raise status_error(response, body or b"", auth_hint=self._auth_hint, now=self._clock.wall())
         document = json_or_text(body)
         if isinstance(document, dict) and isinstance(document.get("data"), list):
             document = {**document, "data": [withhold_unsafe(item) for item in document["data"]]}
@@ -225,7 +222,7 @@ class IdeogramClient:
             )
         if HTTPStatus.OK <= response.status_code < HTTPStatus.MULTIPLE_CHOICES:
             return response.status_code, body
-        raise status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
+        raise status_error(response, body, auth_hint=self._auth_hint, now=self._clock.wall())
 
     def check_key(self) -> None:
         """Try the key without spending. With `probe_request` (a v2 route in the config) a free `dry_run`
@@ -259,48 +256,13 @@ class IdeogramClient:
             raise transport_error(error, url, self.timeout_s) from None
         accepted = (HTTPStatus.BAD_REQUEST, HTTPStatus.UNPROCESSABLE_ENTITY, HTTPStatus.TOO_MANY_REQUESTS)
         if response.status_code in accepted or HTTPStatus.OK <= response.status_code < HTTPStatus.MULTIPLE_CHOICES:
-            answer = status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
+            answer = status_error(response, body, auth_hint=self._auth_hint, now=self._clock.wall())
             if not isinstance(answer, AuthError):  # a billing reject_reason still means "cannot spend"
                 return
-        raise status_error(response, body, auth_hint=self._auth_hint(), now=self._clock.wall())
-
-    def _auth_hint(self) -> str:
-        # Said with every refused key: where it was read, how it was sent, and how a fix takes effect.
-        reload = (
-            "; remixd reads a fixed key file again at its next probe; after a config edit (or a new "
-            "environment variable, which needs a restart) reload: systemctl reload remixd, or kill -HUP the "
-            "remixd process"
-        )
-        if self._auth == "api-key":
-            return (
-                f"check the key in {self._key_source}; it was sent as the Api-Key header (api.auth: "
-                "api-key). A gateway (base_url ending in /ideogram) usually needs api.auth: bearer" + reload
-            )
-        return (
-            f"check the key in {self._key_source}; it was sent as Authorization: Bearer (api.auth: bearer). "
-            "api.ideogram.ai itself needs api.auth: api-key" + reload
-        )
+        raise status_error(response, body, auth_hint=self._auth_hint, now=self._clock.wall())
 
     # ---------------------------------------------------------------------------------------- download
 
     def download(self, url: str) -> bytes:
         """GET a result URL, without the key, within the host rules and the size cap (see `ideogram/download.py`)."""
         return self._downloader.download(url)
-
-
-# ----------------------------------------------------------------------------------------------- helpers
-
-
-def _split_credentials(base_url: str) -> tuple[str, str]:
-    """(the URL to post to, the URL to show): the password of a `user:password@` URL is registered as a
-    secret and left out of the shown one."""
-    try:
-        parts = urllib.parse.urlsplit(base_url)
-        password = parts.password
-    except ValueError:
-        return base_url, base_url
-    if parts.username is None and password is None:
-        return base_url, base_url
-    secrets.register(password)
-    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2])
-    return base_url, urllib.parse.urlunsplit(shown)

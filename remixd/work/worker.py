@@ -4,9 +4,9 @@ Every step reads its starting point from the journal, so the same call resumes a
 that was answered is downloaded again (its URLs are in the journal), never sent again; a job caught in
 `submitting` had no answer recorded and is sent again (the one case a crash can cost a second request).
 One bad input fails alone (README, "The daemon keeps going"): per-input errors end as a failed input with an error file.
-Sending a job is `submit.Submitter`; downloading and writing an answered job's results is `results.Results`;
-how the input ends (disposed, or failed with an error file) is `finish.Finisher`; what workers share is
-`gates.Gates`.
+Which jobs an input becomes is `plan.Planner`; sending a job is `submit.Submitter`; downloading and writing an
+answered job's results is `results.Results`; how the input ends (disposed, or failed with an error file) is
+`finish.Finisher`; what workers share is `gates.Gates`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 
-from remixd import rules
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig, Rule
 from remixd.errors import (
@@ -31,17 +29,12 @@ from remixd.errors import (
 )
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
-from remixd.ideogram.routes import ROUTES
-from remixd.journal.records import InputRecord, JobRecord, JobSpec, Journal, Reroll
-from remixd.work import companions, paths
-from remixd.work.destination import destination, job_fingerprint
+from remixd.journal.records import InputRecord, JobRecord, Journal, Reroll
 from remixd.work.finish import Finisher, Outcome
 from remixd.work.gates import Gates
-from remixd.work.header import read_caption
+from remixd.work.plan import Planner, upload_limit
 from remixd.work.poll import PollSettings
-from remixd.work.prepare import DEFAULT_MAX_UPLOAD_BYTES as DEFAULT_MAX_UPLOAD
 from remixd.work.prepare import PreparedImage, prepare
-from remixd.work.quotes import Quotes, table_price
 from remixd.work.results import Results
 from remixd.work.retry import RetryPolicy
 from remixd.work.submit import Submitter
@@ -74,7 +67,6 @@ class Worker:
     ) -> None:
         self._journal = journal
         self._client = client
-        self._sandbox = sandbox  # whether `client` is the built-in sandbox right now (a reload may change it)
         self._gates = gates
         self._policy = policy
         self._clock = clock
@@ -82,7 +74,7 @@ class Worker:
         self._results = Results(journal, client, gates, policy, clock=clock, rng=self._rng)
         self._submitter = Submitter(journal, client, gates, policy, clock=clock, rng=self._rng, polls=polls)
         self._finisher = Finisher(journal, gates, clock=clock, sandbox=sandbox)
-        self._quotes = Quotes(client, clock)  # the account's own prices, kept per route and parameters
+        self._planner = Planner(journal, client, clock=clock, sandbox=sandbox)
         # Identical content in flight at once (two copies dropped together) would both miss the journal's
         # duplicate check, which only sees written jobs: the first leads, the others wait for its outcome.
         self._leaders: dict[ContentKey, threading.Event] = {}
@@ -143,14 +135,14 @@ class Worker:
             self._journal.finish_input(record.id, "vanished")
             return "vanished"
         try:
-            prepared = prepare(source_path, _upload_limit(record, inbox_rules))
+            prepared = prepare(source_path, upload_limit(record, inbox_rules))
         except InputError as error:
             return self._finisher.fail(record, inbox, source_path, None, error.record())
         if record.sha256 != prepared.source_sha256:
             self._journal.set_hash(record.id, prepared.source_sha256)
         reroll = self._journal.take_reroll(record.id)  # `remixd reroll` asked for this content again
         try:
-            jobs = self._plan(record, source_path, inbox_rules, reroll, inbox=inbox, prepared=prepared)
+            jobs = self._planner.plan(record, source_path, inbox_rules, reroll, inbox=inbox, prepared=prepared)
         except InputError as error:  # e.g. a prompt template that renders empty for this file's name
             return self._finisher.fail(record, inbox, source_path, prepared, error.record())
         if not jobs:
@@ -179,52 +171,6 @@ class Worker:
         return self._finisher.dispose_of(
             self._finisher.finish(record, "duplicate" if states == {"duplicate"} else "done"), inbox, source_path
         )
-
-    def _plan(
-        self,
-        record: InputRecord,
-        source: Path,
-        inbox_rules: Sequence[Rule],
-        reroll: Reroll | None,
-        *,
-        inbox: InboxConfig,
-        prepared: PreparedImage,  # what is sent; its size as shown (EXIF applied), for aspect_ratio: match_input
-    ) -> list[JobRecord]:
-        if record.jobs:  # planned before a crash: the journal, not today's config, says what was promised
-            return list(record.jobs)
-        sandbox = self._sandbox()
-        text, inbox_rules = companions.applied(record.relpath, source, record.companions, inbox_rules)
-        caption = read_caption(source) if rules.uses("caption", inbox_rules) else ""
-        size = (prepared.width, prepared.height)
-        planned_jobs = rules.plan(record.relpath, inbox_rules, caption=caption, size=size, text=text)
-        if reroll is not None:
-            planned_jobs = [rules.reseeded(job, reroll.seed) for job in planned_jobs]
-        specs = []
-        for planned in planned_jobs:
-            # A request this file's shape makes the route refuse fails before paying: not worth a quote either.
-            refused = planned.request.input_problem(*size) is not None
-            price = self._quotes.price(planned.request, prepared) if not refused else table_price(planned.request)
-            path = planned.request.endpoint_path()
-            where = destination(self._client.endpoint_url(planned.request).removesuffix(path), sandbox=sandbox)
-            specs.append(
-                JobSpec(
-                    rule=planned.rule,
-                    fingerprint=job_fingerprint(planned.fingerprint, where),
-                    endpoint=path,
-                    request=planned.request.model_dump(mode="json", exclude_unset=True),
-                    images=planned.request.num_images,
-                    cost_usd=price.usd,
-                    sandbox=sandbox,
-                    cost_source=price.source,
-                )
-            )
-        outputs = [
-            (spec.rule, planned.request.model, spec.images) for spec, planned in zip(specs, planned_jobs, strict=True)
-        ]
-        unwritable = outputs and paths.too_long(record.relpath, inbox, outputs, now=self._clock.utcnow())
-        if unwritable:  # its results could never be written: fail before paying for them
-            raise unwritable
-        return self._journal.add_jobs(record.id, specs) if specs else []
 
     # -- one (input, rule) job -------------------------------------------------------------------------------
 
@@ -292,12 +238,3 @@ class Worker:
                 with self._leaders_lock:
                     del self._leaders[key]
                 mine.set()
-
-
-def _upload_limit(record: InputRecord, inbox_rules: Sequence[Rule]) -> int:
-    """The largest upload every route this input goes to takes (50 MB on v2, 10 MB on legacy and V_3)."""
-    if record.jobs:
-        models = [str(job.request.get("model", "V_2")) for job in record.jobs]
-    else:
-        models = [rule.request.model for rule in rules.match(record.relpath, inbox_rules)]
-    return min((ROUTES[model].max_source_bytes for model in models if model in ROUTES), default=DEFAULT_MAX_UPLOAD)

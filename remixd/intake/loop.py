@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import os
 import queue
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,25 +30,12 @@ from remixd.intake.complete import looks_complete
 from remixd.intake.inbox import InboxState, IntakeCounters, Ready
 from remixd.intake.readiness import Readiness
 from remixd.intake.scan import scan_stat
-from remixd.intake.watch import Watcher
+from remixd.intake.watch import EventQueue, Watcher
 from remixd.journal.records import Journal
 
 log = structlog.get_logger(__name__)
 
 MISSING_RETRY_S = 10.0  # how often a missing inbox is looked for again
-
-
-class EventQueue(queue.Queue[tuple[int, Path]]):
-    """The watchers' events: a queue that sets `arrived` on every put, so `Intake.step` waits for the next one
-    through the Clock (a test's fake clock drives the wait) and still wakes the moment one comes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrived = threading.Event()
-
-    def _put(self, item: tuple[int, Path]) -> None:
-        super()._put(item)
-        self.arrived.set()
 
 
 class Intake:

@@ -67,6 +67,19 @@ def _default_observer(mode: Mode, poll_s: float) -> BaseObserver:
     return PollingObserver(timeout=poll_s) if mode == "poll" else Observer()
 
 
+class EventQueue(queue.Queue[tuple[int, Path]]):
+    """The watchers' events: a queue that sets `arrived` on every put, so `Intake.step` waits for the next one
+    through the Clock (a test's fake clock drives the wait) and still wakes the moment one comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+
+    def _put(self, item: tuple[int, Path]) -> None:
+        super()._put(item)
+        self.arrived.set()
+
+
 class _EnqueueHandler(FileSystemEventHandler):
     """Turns watchdog events into `(index, path)` on the sink. Runs on watchdog's thread: filter and put,
     nothing else (no stat, no I/O), so events are never held up behind slow work."""

@@ -1,4 +1,5 @@
-"""The layout's import rule (README, "Development"): the config is read by every stage and reads none of them."""
+"""The layout's rules (README, "Development"): the config is read by every stage and reads none of them, and no
+module grows past what a reader takes in at once."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ def test_the_config_imports_no_stage() -> None:
         if name != REQUEST_MODEL and not name.startswith(CONFIG_MAY_IMPORT)
     }
     assert not sideways, sorted(sideways)
+
+
+MAX_MODULE_LINES = 300  # README, "Development": a module a reader takes in at once; split along a seam beyond it
+
+
+def test_no_module_is_over_the_limit() -> None:
+    long = {
+        f"{path.relative_to(ROOT.parent)}: {lines} lines"
+        for path in sorted(ROOT.rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, sorted(long)

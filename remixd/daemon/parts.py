@@ -92,7 +92,7 @@ def build_parts(
     counters = IntakeCounters()  # one set for the daemon's life: a reload's new intake counts on
 
     def intake(inboxes: Sequence[InboxConfig]) -> Intake:
-        return Intake(inboxes, journal, clock=clock, counters=counters)
+        return Intake(inboxes, journal, clock=clock, counters=counters, state_dir=config.state_dir)
 
     return Parts(
         config=config,

@@ -3,7 +3,8 @@
 `find_rerolls` says what each would cost (nothing is changed); `send_rerolls` records each reroll in the
 journal, then puts the done copy back into its inbox, where a running daemon (or the next `remixd once`) claims
 it as usual: a new job with the reroll's seed, the duplicate check bypassed for it alone, results named beside
-the earlier ones, the daily budget applied.
+the earlier ones, the daily budget applied. An input kept in its inbox (after: keep) stays where it is: the
+reroll lets one claim of it through, and a touch in state_dir wakes a running daemon for it (intake.wake).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from remixd import rules
 from remixd.config.model import Config, InboxConfig
 from remixd.errors import InputError
 from remixd.ideogram.requests import RemixRequest
+from remixd.intake.wake import poke
 from remixd.journal.records import InputRecord
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.work.header import oriented_size, read_caption
@@ -94,34 +96,65 @@ def _order(
     seed: int | None,
     rng: random.Random,
 ) -> RerollOrder:
-    record = journal.done_input(disposed_to=str(path))
-    if record is None and path.suffix == ".json":
-        source = _sidecar_source(path)
-        record = None if source is None else journal.done_input(source=source)
-    if record is None or record.disposed_to is None:
-        raise InputError(
-            "not a done input", "name an input in a done folder, or a result's sidecar (after: move inboxes)"
-        )
+    record = _done_record(journal, config, path)
     inbox = inboxes.get(record.inbox)
     if inbox is None:
         raise InputError(f"its inbox {record.inbox} is no longer in the config", "add the inbox back to reroll it")
-    done_copy = Path(record.disposed_to)
-    if not done_copy.is_file():
-        raise InputError(f"its done copy {done_copy} is gone", "put the file back there, or drop it in the inbox")
-    home = inbox.path / record.relpath
-    if home.exists() or home.is_symlink():
-        raise InputError(f"{home} exists already", "wait until remixd has processed it, or move it aside")
+    if record.disposal == "deleted":
+        raise InputError(
+            "its inbox deletes inputs once done (after: delete): no copy of it is left to send",
+            "drop the original into the inbox again with a STEM.yaml giving another seed (companions: optional)",
+        )
+    copy = _copy_to_send(inbox, record)
     chosen = rng.randint(0, MAX_SEED) if seed is None else seed
     try:
         inbox_rules = config.rules_for(inbox)
-        caption = read_caption(done_copy) if rules.uses("caption", inbox_rules) else ""
-        planned = rules.plan(record.relpath, inbox_rules, caption=caption, size=oriented_size(done_copy))
+        caption = read_caption(copy) if rules.uses("caption", inbox_rules) else ""
+        planned = rules.plan(record.relpath, inbox_rules, caption=caption, size=oriented_size(copy))
         jobs = tuple(rules.reseeded(job, chosen) for job in planned)
     except ValidationError as error:
         raise InputError(f"seed {chosen} cannot be sent ({error.errors()[0]['msg']})", f"use 0..{MAX_SEED}") from None
     if not jobs:
         raise InputError("no rule of its inbox matches it now", "add a rule whose match covers it")
-    return RerollOrder(done_copy, record, inbox, chosen, jobs)
+    return RerollOrder(copy, record, inbox, chosen, jobs)
+
+
+def _done_record(journal: SqliteJournal, config: Config, path: Path) -> InputRecord:
+    """The done input `path` names: its copy in a done folder, a result's sidecar, or its place in an inbox."""
+    record = journal.done_input(disposed_to=str(path))
+    if record is None and path.suffix == ".json":
+        source = _sidecar_source(path)
+        record = None if source is None else journal.done_input(source=source)
+    if record is None:
+        for inbox in config.inboxes:
+            if path.is_relative_to(inbox.path) and path != inbox.path:
+                record = journal.done_input(at=(str(inbox.path), path.relative_to(inbox.path).as_posix()))
+                break
+    if record is None:
+        raise InputError(
+            "not a done input",
+            "name an input in a done folder or kept in its inbox (after: keep), or a result's sidecar",
+        )
+    return record
+
+
+def _copy_to_send(inbox: InboxConfig, record: InputRecord) -> Path:
+    """The file a reroll sends: the done copy (after: move), or the input where it was kept (after: keep)."""
+    home = inbox.path / record.relpath
+    if record.disposal == "kept":
+        try:
+            info = home.lstat()
+        except OSError:
+            raise InputError(f"it is no longer in its inbox ({home})", "put the file back there") from None
+        if (info.st_size, info.st_mtime_ns) != (record.size, record.mtime_ns):
+            raise InputError(f"{home} changed since it was done", "remixd sends it as a new input by itself")
+        return home
+    done_copy = Path(record.disposed_to or "")
+    if not done_copy.is_file():
+        raise InputError(f"its done copy {done_copy} is gone", "put the file back there, or drop it in the inbox")
+    if home.exists() or home.is_symlink():
+        raise InputError(f"{home} exists already", "wait until remixd has processed it, or move it aside")
+    return done_copy
 
 
 def _sidecar_source(path: Path) -> tuple[str, str, str] | None:
@@ -133,13 +166,17 @@ def _sidecar_source(path: Path) -> tuple[str, str, str] | None:
 
 
 def send_rerolls(config: Config, orders: Sequence[RerollOrder]) -> Iterator[str]:
-    """Record each reroll, then put its done copy back into its inbox; one line per order."""
+    """Record each reroll, then put its done copy back into its inbox, or wake a running daemon for a kept
+    input; one line per order."""
     journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
     try:
         for order in orders:
             # Recorded first: a running daemon may claim the file the moment it is back (a move keeps its
             # old mtime, so it is settled at once), and the claim must find the reroll.
             reroll_id = journal.add_reroll(order.record, order.seed)
+            if order.record.disposal == "kept":
+                yield _wake(config, order)
+                continue
             home = order.inbox.path / order.record.relpath
             try:
                 home.parent.mkdir(parents=True, exist_ok=True)
@@ -152,3 +189,12 @@ def send_rerolls(config: Config, orders: Sequence[RerollOrder]) -> Iterator[str]
             yield f"rerolling {order.record.relpath} with seed {order.seed} (back in {order.inbox.path})"
     finally:
         journal.close()
+
+
+def _wake(config: Config, order: RerollOrder) -> str:
+    line = f"rerolling {order.record.relpath} with seed {order.seed} (kept in {order.inbox.path})"
+    try:
+        poke(config.state_dir)
+    except OSError as error:  # recorded all the same: the daemon's next scan of the inbox claims it
+        return f"{line}; a running remixd sends it at its next rescan ({error.strerror or error})"
+    return line

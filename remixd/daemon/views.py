@@ -51,9 +51,10 @@ class Views:
 
         config = self.service.config
         record = self.service.journal.get_input(input_id)
-        if record.state != "done" or record.disposed_to is None:
-            return [f"{record.relpath} is not a done input in a done folder: nothing was sent"]
-        orders, problems = find_rerolls(config, [Path(record.disposed_to)])
+        if record.state != "done" or record.disposal not in ("moved", "kept"):
+            return [f"{record.relpath} is not a done input in a done folder or its inbox: nothing was sent"]
+        place = Path(record.inbox) / record.relpath if record.disposal == "kept" else Path(record.disposed_to or "")
+        orders, problems = find_rerolls(config, [place])
         return problems + list(send_rerolls(config, orders))
 
     def live(self) -> Live:

@@ -30,6 +30,7 @@ from remixd.intake.complete import looks_complete
 from remixd.intake.inbox import InboxState, IntakeCounters, Ready
 from remixd.intake.readiness import Readiness
 from remixd.intake.scan import scan_stat
+from remixd.intake.wake import WAKE_INDEX, WakeWatcher
 from remixd.intake.watch import EventQueue, Watcher
 from remixd.journal.records import Journal
 
@@ -48,6 +49,7 @@ class Intake:
         *,
         clock: Clock,
         counters: IntakeCounters | None = None,
+        state_dir: Path | None = None,  # its wake folder: `remixd reroll` of kept inputs (intake.wake)
     ) -> None:
         self.events = EventQueue()
         self._journal = journal
@@ -65,6 +67,7 @@ class Intake:
         self.progress = ScanProgress()  # the latest round of scans
         self._scans: dict[int, Iterator[Ready]] = {}  # inbox index -> its scan, while it runs
         self._watch = True
+        self._wake = WakeWatcher(state_dir, self.events)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -86,6 +89,7 @@ class Intake:
         plus files still settling."""
         self._watch = watch
         if watch:
+            self._wake.start()
             for state in self.inboxes:
                 self._arm(state)
         for state in self.inboxes:
@@ -96,6 +100,7 @@ class Intake:
         return bool(self._scans)
 
     def stop(self) -> None:
+        self._wake.stop()
         for state in self.inboxes:
             if state.watcher is not None:
                 state.watcher.stop()
@@ -157,12 +162,14 @@ class Intake:
             if state.companion_wait is not None:
                 for path in state.companion_wait.pop_ready():
                     waited.append((state, os.fspath(path)[len(state.root) + 1 :], None, False))
+        waited += self._wake.rerolled(self.inboxes, self._journal)  # kept files `remixd reroll` asked for
         claimed = claim(self._journal, self._clock, self.counters, ready)
         claimed += claim(self._journal, self._clock, self.counters, waited, waited=True)
         return claimed + self._advance_scans()
 
     def _on_event(self, index: int, path: Path) -> None:
         if index < 0 or index >= len(self.inboxes):
+            self._wake.due |= index == WAKE_INDEX
             return  # a wake-up, or an event from a watcher of a config that was replaced
         state = self.inboxes[index]
         if path == state.config.path or path.is_dir():

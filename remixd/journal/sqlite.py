@@ -60,11 +60,17 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
         ids: list[int | None] = []
         with self._db.write() as db:
             now = self._now()
+            rerolled = rerolls.waiting(db)  # `remixd reroll` of kept inputs: mostly none, one read per batch
             for item in candidates:
                 blocked = db.execute(_BLOCKING_CLAIM, (item.inbox, item.relpath, item.size, item.mtime_ns))
+                kept_reroll = False
                 if blocked.fetchone() is not None:
-                    ids.append(None)
-                    continue
+                    kept_reroll = (item.inbox, item.relpath) in rerolled and rerolls.may_claim_kept(
+                        db, item.inbox, item.relpath
+                    )
+                    if not kept_reroll:
+                        ids.append(None)
+                        continue
                 cursor = db.execute(
                     _INSERT_INPUT,
                     (
@@ -72,6 +78,8 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
                         dump_json(item.companions) if item.companions else None,
                     ),
                 )  # fmt: skip
+                if kept_reroll:
+                    rerolls.claim_kept(db, item.inbox, item.relpath, int(cursor.lastrowid or 0))
                 ids.append(cursor.lastrowid)
         return ids
 
@@ -169,25 +177,34 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
         with self._db.write() as db:
             return rerolls.take(db, input_id)
 
+    def waiting_rerolls(self) -> set[tuple[str, str]]:
+        """(inbox, relpath) of the rerolls no claim has taken yet (a running daemon looks for them at once)."""
+        return {(row["inbox"], row["relpath"]) for row in self._db.read(rerolls.WAITING)}
+
     def cancel_reroll(self, reroll_id: int) -> None:
         with self._db.write() as db:
             rerolls.cancel(db, reroll_id)
 
     def done_input(
-        self, *, disposed_to: str | None = None, source: tuple[str, str, str] | None = None
+        self,
+        *,
+        disposed_to: str | None = None,
+        source: tuple[str, str, str] | None = None,
+        at: tuple[str, str] | None = None,
     ) -> InputRecord | None:
-        """The latest done input moved to `disposed_to`, or made from `source` (inbox, relpath, sha256)."""
+        """The latest done input moved to `disposed_to`; or the latest made from `source` (inbox, relpath,
+        sha256) or found `at` (inbox, relpath), however it was disposed of (moved, kept or deleted)."""
+        done = "state IN ('done', 'duplicate') AND "
         if disposed_to is not None:
-            found = self._inputs(
-                "state IN ('done', 'duplicate') AND disposal = 'moved' AND disposed_to = ?", (disposed_to,)
-            )
+            found = self._inputs(done + "disposal = 'moved' AND disposed_to = ?", (disposed_to,))
         elif source is not None:
             found = self._inputs(
-                "state IN ('done', 'duplicate') AND disposal = 'moved' AND inbox = ? AND relpath = ? AND sha256 = ?",
-                source,
+                done + "disposal IN ('moved', 'kept', 'deleted') AND inbox = ? AND relpath = ? AND sha256 = ?", source
             )
+        elif at is not None:
+            found = self._inputs(done + "disposal IN ('moved', 'kept', 'deleted') AND inbox = ? AND relpath = ?", at)
         else:
-            raise ValueError("name the done copy or the source")
+            raise ValueError("name the done copy, the source or where it was")
         return found[-1] if found else None
 
     # -- keeping a year of journal small (README "A year of journal") ----------------------------------------

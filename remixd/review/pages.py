@@ -76,7 +76,7 @@ class Card:
     results: tuple[Result, ...]
     failure: Failure | None
     cost_usd: float
-    can_reroll: bool  # done, its copy in the done folder: `remixd reroll` can send it again
+    can_reroll: bool  # done, its copy in the done folder or kept in its inbox: `remixd reroll` can send it again
 
 
 def card(record: InputRecord, has_source: bool) -> Card:
@@ -91,7 +91,7 @@ def card(record: InputRecord, has_source: bool) -> Card:
         results=results,
         failure=failure(record) if record.state == "failed" else None,
         cost_usd=round(sum(job.cost_usd for job in record.jobs if job.state not in ("pending", "duplicate")), 6),
-        can_reroll=record.state == "done" and record.disposal == "moved",
+        can_reroll=record.state == "done" and record.disposal in ("moved", "kept"),
     )
 
 

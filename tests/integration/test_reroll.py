@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from remixd.review.pages import card
 from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, make_image, make_service, remixd, sidecars, write_config
 
@@ -70,3 +71,54 @@ def test_without_a_terminal_the_cost_is_shown_and_nothing_is_sent_without_yes(
     assert shown.returncode == 1
     assert "$0.08" in shown.stdout and "pass --yes" in shown.stderr
     assert (tmp_path / "done/cup.jpg").is_file() and not (tmp_path / "inbox/cup.jpg").exists()
+
+
+def test_a_kept_input_is_rerolled_where_it_is_once_and_only_once(tmp_path: Path, sandbox: SandboxServer) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"after": "keep"})
+    make_image(tmp_path / "inbox/mug.jpg")
+    _once(config)
+    _once(config)  # kept and unchanged: not sent again
+    assert len([r for r in sandbox.received if r.path == "/remix"]) == 1
+
+    done = remixd("reroll", "-c", str(config), "--seed", "777", "--yes", str(tmp_path / "inbox/mug.jpg"))
+    assert done.returncode == 0, done.stderr
+    assert "mug.jpg: poster (1 image(s), $0.08), seed 777" in done.stdout
+    assert f"rerolling mug.jpg with seed 777 (kept in {tmp_path / 'inbox'})" in done.stdout
+    _once(config)
+    _once(config)  # the reroll let one claim through, not every one after it
+
+    assert len([r for r in sandbox.received if r.path == "/remix"]) == 2
+    rerolled = [document for document in sidecars(tmp_path / "outbox") if "reroll" in document]
+    assert [document["reroll"]["seed"] for document in rerolled] == [777]
+    assert (tmp_path / "outbox" / rerolled[0]["image"]["file"]).is_file()
+    assert (tmp_path / "inbox/mug.jpg").is_file()  # still where it was kept
+
+
+def test_an_input_its_inbox_deleted_cannot_be_rerolled_and_says_why(tmp_path: Path, sandbox: SandboxServer) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"after": "delete"})
+    make_image(tmp_path / "inbox/mug.jpg")
+    _once(config)
+    assert not (tmp_path / "inbox/mug.jpg").exists()
+
+    for named in (tmp_path / "inbox/mug.jpg", tmp_path / "outbox/mug.poster.1.json"):
+        refused = remixd("reroll", "-c", str(config), "--yes", str(named))
+        assert refused.returncode == 1
+        assert f"remixd: {named}: its inbox deletes inputs once done (after: delete)" in refused.stderr
+        assert "nothing was sent" in refused.stderr
+    assert len([r for r in sandbox.received if r.path == "/remix"]) == 1
+
+
+def test_the_review_pages_reroll_sends_a_kept_input_again(tmp_path: Path, sandbox: SandboxServer) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"after": "keep"})
+    make_image(tmp_path / "inbox/cup.jpg")
+    _once(config)
+    service = make_service(config, "once", ENV)  # as the review page calls it: the daemon's views
+    try:
+        record = service.journal.done_input(at=(str(tmp_path / "inbox"), "cup.jpg"))
+        assert record is not None and card(record, has_source=True).can_reroll
+        lines = service.views.reroll(record.id)
+    finally:
+        service.parts.close()
+    assert len(lines) == 1 and lines[0].startswith("rerolling cup.jpg with seed "), lines
+    _once(config)
+    assert len([r for r in sandbox.received if r.path == "/remix"]) == 2

@@ -16,7 +16,7 @@ import pytest
 from remixd.clock import Clock
 from remixd.errors import ErrorRecord, JournalError
 from remixd.journal.database import INCREMENTAL, WAL_LIMIT_BYTES
-from remixd.journal.records import Candidate, JobSpec, Journal, Spend
+from remixd.journal.records import Candidate, JobSpec, Journal, Reroll, Spend
 from remixd.journal.schema import MIGRATIONS
 from remixd.journal.sqlite import SqliteJournal
 
@@ -105,6 +105,27 @@ def test_a_kept_input_is_not_redone_unless_it_changed(journal: SqliteJournal) ->
     assert journal.claim(INBOX, "a.jpg", 100, 5) is None
     assert journal.claim(INBOX, "a.jpg", 100, 6) is not None  # touched
     assert journal.claim(INBOX, "b.jpg", 100, 5) is not None
+
+
+def test_a_reroll_of_a_kept_input_lets_exactly_one_claim_of_it_through(journal: SqliteJournal) -> None:
+    done = journal.claim(INBOX, "a.jpg", 100, 5)
+    assert done is not None
+    journal.set_hash(done, "ab" * 32)
+    journal.finish_input(done, "done")
+    journal.set_disposed(done, "kept")
+    reroll_id = journal.add_reroll(journal.get_input(done), seed=7)
+    assert journal.waiting_rerolls() == {(INBOX, "a.jpg")}
+    assert journal.claim(INBOX, "b.jpg", 100, 5) is not None  # another file takes nothing of it
+
+    again = journal.claim(INBOX, "a.jpg", 100, 5)
+
+    assert again is not None and journal.waiting_rerolls() == set()
+    assert journal.take_reroll(again) == Reroll(reroll_id, 7, done)  # taken by the claim, before any hash
+    assert journal.claim(INBOX, "a.jpg", 100, 5) is None  # in progress
+    journal.finish_input(again, "done")
+    journal.set_disposed(again, "kept")
+    assert journal.claim(INBOX, "a.jpg", 100, 5) is None  # kept again: the reroll was carried out once
+    assert journal.done_input(at=(INBOX, "a.jpg")) == journal.get_input(again)
 
 
 def test_a_moved_input_dropped_again_under_its_name_is_a_new_input(journal: SqliteJournal) -> None:

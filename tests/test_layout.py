@@ -10,7 +10,15 @@ import remixd
 
 ROOT = Path(remixd.__file__).parent
 # The top-level modules every package may use, and the one model the config builds each rule's request from.
-CONFIG_MAY_IMPORT = ("remixd.config", "remixd.errors", "remixd.secrets", "remixd.clock", "remixd.logs", "remixd.rules")
+CONFIG_MAY_IMPORT = (
+    "remixd.config",
+    "remixd.errors",
+    "remixd.secrets",
+    "remixd.clock",
+    "remixd.logs",
+    "remixd.rules",
+    "remixd.output_name",
+)
 REQUEST_MODEL = "remixd.ideogram.requests"
 
 

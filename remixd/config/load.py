@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from remixd.config import output_name
+from remixd import output_name
 from remixd.config.credentials import key_is_set
 from remixd.config.model import (
     ApiConfig,

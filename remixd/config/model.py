@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from remixd.config.output_name import DEFAULT as DEFAULT_OUTPUT_NAME
 from remixd.ideogram.requests import RemixRequest
+from remixd.output_name import DEFAULT as DEFAULT_OUTPUT_NAME
 
 Seconds = Annotated[float, Field(strict=True, gt=0)]  # strict float still takes ints; never bools/strings
 

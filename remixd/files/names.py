@@ -12,11 +12,11 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from remixd.config.output_name import DEFAULT
 from remixd.errors import OutputError
 from remixd.files import templates
 from remixd.files.atomic import NAME_MAX, fit, output_error, read_no_follow, sha256_of
 from remixd.files.sidecar import ResultPaths, Source
+from remixd.output_name import DEFAULT
 
 MAX_NAME_VARIANTS = 100  # STEM, STEM-<sha8>, STEM-<sha8>-2 … : more means something else is wrong
 PATH_MAX = 4096  # bytes in a path with its closing NUL (Linux): longer ones fail with "File name too long"

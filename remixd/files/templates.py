@@ -1,6 +1,6 @@
 """Output name templates rendered: the values of one job's results, and the path a template gives them inside
-the output folder (README, "Output names"). What a template may say is `config.output_name`, which checks it
-when the config is loaded.
+the output folder (README, "Output names"). What a template may say is `remixd/output_name.py`, which the
+config checks it with when the config is loaded.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
-from remixd.config.output_name import EXTENSION
 from remixd.errors import OutputError
+from remixd.output_name import EXTENSION
 
 
 def tokens(relpath: str, *, rule: str, model: str, count: int, source_sha256: str, moment: datetime) -> dict[str, str]:

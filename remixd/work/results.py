@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
+from remixd import output_name
 from remixd.clock import Clock
-from remixd.config import output_name
 from remixd.config.model import InboxConfig
 from remixd.errors import ApiRejected, ApiUnavailable, JobFailed, OutputError, Stopped, UrlExpired, with_hint
 from remixd.files import embed, sidecar, templates, write

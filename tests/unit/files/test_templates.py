@@ -1,4 +1,4 @@
-"""Output name templates rendered inside the output folder, never overwriting (their checks: config.output_name)."""
+"""Output name templates rendered inside the output folder, never overwriting (their checks: remixd.output_name)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from remixd.config.output_name import DEFAULT
 from remixd.errors import OutputError
 from remixd.files.names import result_paths
 from remixd.files.sidecar import Source
+from remixd.output_name import DEFAULT
 from tests.helpers import SHA
 
 OTHER_SHA = "fedcba9876543210" * 4

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from remixd.config.output_name import DEFAULT
 from remixd.errors import OutputError
 from remixd.files import embed
 from remixd.files.atomic import sha256_hex
 from remixd.files.sidecar import Source
 from remixd.files.write import encode_result, write_results
+from remixd.output_name import DEFAULT
 from tests.helpers import SHA
 
 STORY = embed.Story(prompt="p", source_sha256=SHA, rule="poster", model="V_2", seed=7, created="2026-03-01T12:00:00")

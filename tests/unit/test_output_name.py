@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from remixd.config import output_name
+from remixd import output_name
 
 
 def messages(template: str, *, several_images: bool = False, several_rules: bool = False) -> list[str]:

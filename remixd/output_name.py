@@ -3,8 +3,9 @@
 A template is checked when the config is loaded (an unknown token, a name two results of one input could
 share, a path that climbs out of the output folder), so a mistake costs nothing. The default gives the names
 remixd always gave: `{relparent}/{stem}.{rule}.{n}.{ext}`. A result's sidecar is its name with `.json` for
-the extension, which is why a template ends in `.{ext}`. These are plain values: the files stage renders
-templates with them (`files.templates`), and the config reads no stage to check them.
+the extension, which is why a template ends in `.{ext}`. These are plain values beneath both of their readers:
+the config checks templates with them and the files stage renders them (`files.templates`), so writing a result
+reads nothing of the config's loading and the config reads no stage.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class Sandbox:
         self._gate = threading.Event()
         self._gate.set()
         self._stopping = threading.Event()
-        self.v2 = V2Api(self)
+        self.v2 = V2Api(self, clock)
         self.legacy = LegacyApi(self, clock)
         self.base_url = ""  # set by the server once it is bound
         self.use_host_header = False  # bound to a wildcard address: URLs follow the Host the client used

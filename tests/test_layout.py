@@ -9,17 +9,13 @@ from pathlib import Path
 import remixd
 
 ROOT = Path(remixd.__file__).parent
-# The top-level modules every package may use, and the one model the config builds each rule's request from.
-CONFIG_MAY_IMPORT = (
-    "remixd.config",
-    "remixd.errors",
-    "remixd.secrets",
-    "remixd.clock",
-    "remixd.logs",
-    "remixd.rules",
-    "remixd.output_name",
-)
+# The top-level modules every package may use; the config reads them, itself and the two template grammars.
+NEUTRAL = ("remixd.errors", "remixd.secrets", "remixd.clock", "remixd.logs")
+CONFIG_MAY_IMPORT = ("remixd.config", *NEUTRAL, "remixd.rules", "remixd.output_name")
+# The one model the config builds each rule's request from, so that a request the route refuses fails at load.
 REQUEST_MODEL = "remixd.ideogram.requests"
+# The request model and what it is made of: Ideogram's API as values, beside the client that sends them.
+REQUEST_VALUES = frozenset({REQUEST_MODEL, "remixd.ideogram.routes", "remixd.ideogram.checks", "remixd.ideogram.enums"})
 
 
 def imports(path: Path) -> set[str]:
@@ -27,7 +23,8 @@ def imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("remixd"):
             base = node.module
-            found |= {f"{base}.{alias.name}" for alias in node.names} if base == "remixd" else {base}
+            package = (ROOT.parent / base.replace(".", "/")).is_dir()  # `from remixd.ideogram import enums`
+            found |= {f"{base}.{alias.name}" for alias in node.names} if package else {base}
         elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("remixd")}
     return found
@@ -41,6 +38,18 @@ def test_the_config_imports_no_stage() -> None:
         if name != REQUEST_MODEL and not name.startswith(CONFIG_MAY_IMPORT)
     }
     assert not sideways, sorted(sideways)
+
+
+def test_the_request_model_is_values_alone() -> None:
+    # The config may read the request model because it reads nothing of the client beside it: were it to import
+    # the HTTP side (or anything of another stage), the config would read a stage through it.
+    reaching = {
+        f"{module} imports {name}"
+        for module in sorted(REQUEST_VALUES)
+        for name in imports(ROOT.parent / (module.replace(".", "/") + ".py"))
+        if name not in REQUEST_VALUES and not name.startswith(NEUTRAL)
+    }
+    assert not reaching, sorted(reaching)
 
 
 MAX_MODULE_LINES = 300  # README, "Development": a module a reader takes in at once; split along a seam beyond it

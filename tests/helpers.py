@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pytest
 import structlog
@@ -150,8 +150,13 @@ def wait_for(
         time.sleep(interval)
 
 
+def approx(expected: float) -> float:
+    """`pytest.approx`, typed as the float it stands for, so a `Spend` or a tuple built with it type-checks."""
+    return cast(float, pytest.approx(expected))
+
+
 def remixd(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    result: subprocess.CompletedProcess[str] = subprocess.run(
         [sys.executable, "-m", "remixd", *args],
         capture_output=True,
         text=True,
@@ -160,13 +165,14 @@ def remixd(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> s
         check=False,
         **kwargs,
     )  # type: ignore[call-overload]
+    return result
 
 
 def sidecars(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.rglob("*.json"))]
 
 
-POSTER = {
+POSTER: dict[str, Any] = {
     "name": "poster",
     "match": ["*.jpg", "*.jpeg", "*.png", "*.webp"],
     "request": {

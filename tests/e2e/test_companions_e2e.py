@@ -44,7 +44,7 @@ def test_companions_written_by_an_editor_and_by_a_script_go_with_their_image(
         (inbox_dir / "after.txt").write_text("a ship in a bottle", encoding="utf-8")
 
         for stem in images:
-            wait_for(lambda stem=stem: (tmp_path / f"outbox/{stem}.poster.1.json").exists(), message=stem)
+            wait_for((tmp_path / f"outbox/{stem}.poster.1.json").exists, message=stem)
         wait_for(lambda: not any(inbox_dir.iterdir()), message="the inbox to empty")
     finally:
         assert daemon.stop() == 0

@@ -55,7 +55,7 @@ def test_files_dropped_every_way_people_drop_them(tmp_path: Path, sandbox: Sandb
 
     expected = ["before-start", "copied", "moved", "slow", "downloaded", "folder/inside"]
     for stem in expected:
-        wait_for(lambda stem=stem: (tmp_path / f"outbox/{stem}.poster.1.json").exists(), message=stem)
+        wait_for((tmp_path / f"outbox/{stem}.poster.1.json").exists, message=stem)
     wait_for(lambda: not any(p.is_file() for p in inbox.rglob("*")), message="the inbox to empty")
 
     assert started.stop() == 0

@@ -51,8 +51,9 @@ def test_the_first_ctrl_c_says_a_second_one_stops_at_once(tmp_path: Path, sandbo
     try:
         wait_for(lambda: sandbox.in_flight >= 1, message="the request to be in flight")
         process.send_signal(signal.SIGINT)
-        assert process.stderr is not None
-        wait_for(lambda: "press Ctrl-C again" in process.stderr.readline(), message="the first Ctrl-C's message")
+        stderr = process.stderr
+        assert stderr is not None
+        wait_for(lambda: "press Ctrl-C again" in stderr.readline(), message="the first Ctrl-C's message")
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) in (0, 1)  # well before the 60 s answer
     finally:

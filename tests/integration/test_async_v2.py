@@ -19,7 +19,7 @@ from remixd.journal.records import JobSpec
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, image_bytes, make_image, make_service, remixd, sidecars, write_config
+from tests.helpers import TEST_KEY, approx, image_bytes, make_image, make_service, remixd, sidecars, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 PRODUCT: dict[str, Any] = {
@@ -49,12 +49,12 @@ def test_an_async_v2_run_polls_writes_and_pays_once(tmp_path: Path, sandbox: San
     received = [r for r in sandbox.received if r.path.startswith("/v2/image/remix/") and not r.dry_run]
     assert len(received) == 3
     assert all(r.fields["async"] == "true" and not r.ignored_fields for r in received)
-    assert (sandbox.ledger.images, sandbox.ledger.usd) == (6, pytest.approx(0.18))
+    assert (sandbox.ledger.images, sandbox.ledger.usd) == (6, approx(0.18))
     assert sandbox.polls.answered >= 3
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
         spent = journal.spent(datetime.now(UTC).date())  # the journal's money agrees with the API's ledger
-        assert (spent.images, spent.usd) == (6, pytest.approx(sandbox.ledger.usd))
+        assert (spent.images, spent.usd) == (6, approx(sandbox.ledger.usd))
     finally:
         journal.close()
 

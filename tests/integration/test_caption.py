@@ -15,7 +15,7 @@ ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 def test_the_caption_is_sent_and_an_image_without_one_fails_before_paying(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
-    captioned = {**POSTER, "request": {**POSTER["request"], "prompt": "{caption}"}}  # type: ignore[dict-item]
+    captioned = {**POSTER, "request": {**POSTER["request"], "prompt": "{caption}"}}
     config = write_config(tmp_path, sandbox.base_url, rules=[captioned])
     mug = make_image(tmp_path / "inbox/mug.jpg")
     subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-dc:Description=A red mug", str(mug)], check=True)

@@ -123,6 +123,7 @@ def test_seed_request_through_the_gateway_route_with_bearer(make_server: MakeSer
     assert item.url is not None
     assert item.url.startswith(server.base_url + "/api/images/ephemeral/")
     assert item.prompt == "A serene tropical beach"
+    assert response.created is not None
     assert response.created.endswith("+00:00")
     assert server.ledger.usd == pytest.approx(0.06)
 

@@ -17,7 +17,7 @@ from remixd.sandbox.server import SandboxServer
 from tests.helpers import POSTER, TEST_KEY, make_image, make_service, sidecars, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
-MATCHING = {**POSTER, "request": {**POSTER["request"], "aspect_ratio": "match_input"}}  # type: ignore[dict-item]
+MATCHING = {**POSTER, "request": {**POSTER["request"], "aspect_ratio": "match_input"}}
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_each_input_is_sent_with_its_own_ratio_exif_orientation_applied(tmp_path
 
 
 def test_match_input_with_a_resolution_is_refused_at_load(tmp_path: Path) -> None:
-    both = {**POSTER, "request": {**MATCHING["request"], "resolution": "RESOLUTION_1024_1024"}}  # type: ignore[dict-item]
+    both = {**POSTER, "request": {**MATCHING["request"], "resolution": "RESOLUTION_1024_1024"}}
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(tmp_path, None, rules=[both]))
     assert any("match_input and resolution are both set" in str(problem) for problem in caught.value.problems)

@@ -53,7 +53,7 @@ def test_a_rule_asks_for_smaller_jpegs_and_keeps_the_download(tmp_path: Path, sa
     square = {
         **POSTER,
         "name": "square",
-        "request": {**POSTER["request"], "aspect_ratio": "ASPECT_1_1"},  # type: ignore[dict-item]
+        "request": {**POSTER["request"], "aspect_ratio": "ASPECT_1_1"},
         "outputs": {"format": "jpeg", "quality": 80, "max_side": 128, "keep_download": True},
     }
     config = write_config(tmp_path, sandbox.base_url, rules=[square], extra={"outputs": {"quality": 50}})
@@ -89,7 +89,7 @@ def test_embed_metadata_off_writes_the_download_as_it_came(tmp_path: Path, sandb
 
 
 def test_an_output_name_template_places_results_and_their_sidecars(tmp_path: Path, sandbox: SandboxServer) -> None:
-    poster = {**POSTER, "request": {**POSTER["request"], "num_images": 2}}  # type: ignore[dict-item]
+    poster = {**POSTER, "request": {**POSTER["request"], "num_images": 2}}
     config = write_config(
         tmp_path,
         sandbox.base_url,

@@ -23,7 +23,7 @@ from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
 from remixd.work.prepare import prepare
 from remixd.work.quotes import FAILED_QUOTE_TTL_S, QUOTE_TTL_S, Quotes
-from tests.helpers import TEST_KEY, FakeClock, make_image, make_service, remixd, sidecars, write_config
+from tests.helpers import TEST_KEY, FakeClock, approx, make_image, make_service, remixd, sidecars, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 TURBO: dict[str, Any] = {
@@ -104,7 +104,7 @@ def test_a_quote_is_kept_per_route_and_parameters_for_its_time(tmp_path: Path, d
     assert price(prompt="one") == (2 * LIST_USD, "quote")
     assert price(prompt="another file's prompt") == (2 * LIST_USD, "quote")
     assert quotes_asked(dearer) == 1
-    assert price(num_images=3) == (pytest.approx(6 * LIST_USD), "quote")  # other parameters: asked apart
+    assert price(num_images=3) == (approx(6 * LIST_USD), "quote")  # other parameters: asked apart
     assert quotes_asked(dearer) == 2
     clock.advance(QUOTE_TTL_S)
     assert price(prompt="one") == (2 * LIST_USD, "quote")
@@ -113,9 +113,9 @@ def test_a_quote_is_kept_per_route_and_parameters_for_its_time(tmp_path: Path, d
     assert quotes.price(legacy, image).source == "table"  # no dry_run off the v2 routes: it could run
     assert quotes_asked(dearer) == 3
     dearer.set_faults(fail_before_next=1)
-    assert price(rendering_speed="quality") == (pytest.approx(0.10), "table")
+    assert price(rendering_speed="quality") == (approx(0.10), "table")
     clock.advance(FAILED_QUOTE_TTL_S)
-    assert price(rendering_speed="quality") == (pytest.approx(0.20), "quote")
+    assert price(rendering_speed="quality") == (approx(0.20), "quote")
 
 
 def test_plan_quote_fits_the_budget_at_the_price_the_run_pays(

@@ -6,6 +6,7 @@ import hashlib
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,7 +137,7 @@ def test_identical_content_is_a_duplicate_and_not_paid_again(tmp_path: Path, san
 
 
 def test_continue_lets_later_rules_match_too(tmp_path: Path, sandbox: SandboxServer) -> None:
-    rules = [
+    rules: list[dict[str, Any]] = [
         {"name": "one", "match": ["*.jpg"], "continue": True, "request": {"prompt": "one {stem}"}},
         {
             "name": "two",

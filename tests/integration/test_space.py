@@ -48,7 +48,9 @@ def test_submissions_pause_before_the_state_fs_is_full_and_resume_when_space_ret
         wait_for(lambda: status_json(tmp_path).get("paused"), timeout=15, message="the pause in status.json")
         document = status_json(tmp_path)
         assert document["state_free_bytes"] == 10 * MB
-        [reason] = document["paused"]  # type: ignore[misc]
+        paused = document["paused"]
+        assert isinstance(paused, list)
+        [reason] = paused
         assert "10 MB free" in reason and "journal.min_free_mb (64 MB)" in reason
         assert gauge(base, "remixd_state_free_bytes") == 10 * MB
         assert gauge(base, "remixd_paused") == 1

@@ -90,7 +90,7 @@ def test_an_answer_the_journal_cannot_take_is_kept_and_written_never_sent_again(
     config = write_config(tmp_path, sandbox.base_url)
     parts = build_parts(load_config(config), environ=ENV)
     journal = FullAtAnswers(parts.journal)
-    worker = Worker(journal, parts.client, parts.gates, clock=parts.clock)  # type: ignore[arg-type]
+    worker = Worker(journal, parts.client, parts.gates, clock=parts.clock)
     service = Service(dataclasses.replace(parts, worker=worker), mode="run", notifier=Notifier(ENV))
     logs = drop_one_and_wait(service, tmp_path, "a.jpg once its answer was journalled")
     assert journal.refused == 2 and sandbox.ledger.requests == 1  # paid once: the answer was kept, not lost

@@ -58,7 +58,12 @@ def test_what_is_taken_while_draining_is_deferred_not_processed(tmp_path: Path) 
     pool = WorkerPool(stop=stop, drain=drain, clock=FakeClock())
     drain.set()
     pool.enqueue([Claimed(1, _inbox(tmp_path)), Claimed(2, _inbox(tmp_path))])
-    pool.start(1, lambda item: processed.append(item) or "done", lambda _o, _n: None)
+
+    def process(item: Claimed) -> str:
+        processed.append(item)
+        return "done"
+
+    pool.start(1, process, lambda _o, _n: None)
     wait_for(lambda: pool.outstanding == 0, timeout=10, message="the queue to empty")
     pool.join()
     assert processed == [] and pool.outcomes == Counter(deferred=2)

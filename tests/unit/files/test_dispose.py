@@ -15,7 +15,7 @@ import pytest
 
 from remixd.errors import OutputError
 from remixd.files.atomic import NAME_MAX, TEMP_PREFIX, sha256_of
-from remixd.files.dispose import HELD_PREFIX, Replaced, dispose_done, dispose_failed
+from remixd.files.dispose import HELD_PREFIX, After, Replaced, dispose_done, dispose_failed
 from remixd.files.sidecar import ERROR_SCHEMA
 from tests.helpers import ODD_NAMES, SHA
 
@@ -199,7 +199,7 @@ def test_a_folder_in_the_way_is_skipped_for_the_hashed_name(inbox: Path, tmp_pat
 
 @pytest.mark.parametrize("after", ["move", "delete"])
 def test_a_file_that_changed_since_it_was_processed_is_left_as_a_new_input(
-    inbox: Path, tmp_path: Path, after: str
+    inbox: Path, tmp_path: Path, after: After
 ) -> None:
     src, digest = drop(inbox)
     src.write_bytes(b"another image saved over it")
@@ -211,7 +211,7 @@ def test_a_file_that_changed_since_it_was_processed_is_left_as_a_new_input(
 
 @pytest.mark.parametrize("after", ["move", "delete"])
 def test_a_rewrite_in_place_right_after_the_check_never_reaches_the_file_moved_or_deleted(
-    inbox: Path, tmp_path: Path, after: str
+    inbox: Path, tmp_path: Path, after: After
 ) -> None:
     """A program saves over the input by name, in place, the instant after remixd checked it: the rewrite
     went to done under the old image's sidecar while the check came before the move out of the name."""

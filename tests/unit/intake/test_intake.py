@@ -135,7 +135,12 @@ def test_an_event_ends_the_wait_at_once_on_the_real_clock(config: Config, tmp_pa
         intake.start(watch=False)
         assert intake.step(timeout=0) == 0  # the start-up scan: nothing there
         returned = threading.Event()
-        waiter = threading.Thread(target=lambda: (intake.step(timeout=3600), returned.set()), daemon=True)
+
+        def step_then_return() -> None:
+            intake.step(timeout=3600)
+            returned.set()
+
+        waiter = threading.Thread(target=step_then_return, daemon=True)
         waiter.start()
         intake.wake()
         assert returned.wait(timeout=30), "step() went on waiting after an event"

@@ -19,6 +19,7 @@ from remixd.journal.database import INCREMENTAL, WAL_LIMIT_BYTES
 from remixd.journal.records import Candidate, JobSpec, Journal, Reroll, Spend
 from remixd.journal.schema import MIGRATIONS
 from remixd.journal.sqlite import SqliteJournal
+from tests.helpers import approx
 
 INBOX = "/srv/inbox"
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -400,10 +401,10 @@ def test_spend_counts_every_request_sent_by_utc_day(journal: SqliteJournal, cloc
     # 01:30 at UTC+2 is 23:30 UTC the day before
     clock.now = datetime(2025, 3, 3, 1, 30, tzinfo=timezone(timedelta(hours=2)))
     answer(journal, "d.jpg", 3, 0.3)
-    assert journal.spent(date(2025, 3, 1)) == Spend(images=2 + 4, usd=pytest.approx(0.48), unknown=1)
-    assert journal.spent(date(2025, 3, 2)) == Spend(images=1 + 1 + 3, usd=pytest.approx(0.5), unknown=0)
+    assert journal.spent(date(2025, 3, 1)) == Spend(images=2 + 4, usd=approx(0.48), unknown=1)
+    assert journal.spent(date(2025, 3, 2)) == Spend(images=1 + 1 + 3, usd=approx(0.5), unknown=0)
     assert journal.spent(date(2025, 3, 3)).images == 0
-    assert journal.possible_payments() == Spend(images=4, usd=pytest.approx(0.32), unknown=1)
+    assert journal.possible_payments() == Spend(images=4, usd=approx(0.32), unknown=1)
     assert journal.get_job(job.id).possible_payments == 1
 
 
@@ -413,7 +414,7 @@ def test_an_answer_that_says_nothing_ran_withdraws_the_payment(journal: SqliteJo
     assert input_id is not None
     [job] = journal.add_jobs(input_id, [spec(images=2, cost=0.16)])
     journal.start_submit(job.id)
-    assert journal.spent(today) == Spend(images=2, usd=pytest.approx(0.16), unknown=1)
+    assert journal.spent(today) == Spend(images=2, usd=approx(0.16), unknown=1)
     busy = ErrorRecord("api_unavailable", "429 inflight_limit", http_status=429)
     journal.record_job_failure(job.id, busy, final=False, not_billed=True)
     assert journal.spent(today) == Spend(images=0, usd=0.0, unknown=0)
@@ -422,7 +423,7 @@ def test_an_answer_that_says_nothing_ran_withdraws_the_payment(journal: SqliteJo
     journal.record_job_failure(job.id, reset, final=False)  # it may have run: still counted, as unknown
     journal.start_submit(job.id)
     journal.record_answer(job.id, {}, images=2, cost_usd=0.16)
-    assert journal.spent(today) == Spend(images=4, usd=pytest.approx(0.32), unknown=1)
+    assert journal.spent(today) == Spend(images=4, usd=approx(0.32), unknown=1)
     assert journal.get_job(job.id).possible_payments == 1
 
 
@@ -446,7 +447,7 @@ def test_a_first_schema_journal_counts_its_requests_caught_in_flight(path: Path,
     first.close()
     journal = SqliteJournal(path, clock=clock)
     try:
-        assert journal.spent(date(2025, 3, 1)) == Spend(images=2, usd=pytest.approx(0.16), unknown=1)
+        assert journal.spent(date(2025, 3, 1)) == Spend(images=2, usd=approx(0.16), unknown=1)
         assert journal.get_job(1).possible_payments == 1
     finally:
         journal.close()

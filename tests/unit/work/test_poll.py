@@ -14,7 +14,7 @@ import pytest
 
 from remixd.config.model import BudgetConfig
 from remixd.ideogram.requests import RemixRequest
-from remixd.ideogram.responses import GenerationState, RemixResponse
+from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.journal.records import JobSpec
 from remixd.journal.sqlite import SqliteJournal
 from remixd.work.budget import Budget
@@ -82,6 +82,15 @@ class Generations:
         return GenerationState.model_validate(
             {"generation_id": generation_id, "status": "completed" if done else "pending", "data": data}
         )
+
+    def quote(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> PriceQuote:
+        raise AssertionError("the submitter never asks a price")
+
+    def download(self, url: str) -> bytes:
+        raise AssertionError("the submitter never downloads")
+
+    def check_key(self) -> None:
+        raise AssertionError("the submitter never checks the key")
 
 
 class SlowDisk(SqliteJournal):

@@ -94,7 +94,7 @@ def test_not_an_image_names_the_detected_type(tmp_path: Path, content: bytes, de
 def test_heic_without_pillow_heif_says_how_to_get_it(tmp_path: Path) -> None:
     pytest.importorskip("PIL")
     try:
-        import pillow_heif  # type: ignore[import-not-found]  # noqa: F401
+        import pillow_heif  # type: ignore[import-not-found, unused-ignore]  # noqa: F401  # typed where installed
     except ImportError:
         pass
     else:

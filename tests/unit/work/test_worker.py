@@ -19,7 +19,7 @@ from remixd.config.load import load_config
 from remixd.config.model import BudgetConfig, Config
 from remixd.errors import ApiError, ApiUnavailable
 from remixd.ideogram.requests import RemixRequest
-from remixd.ideogram.responses import RemixResponse
+from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.journal.sqlite import SqliteJournal
 from remixd.work import paths
 from remixd.work.budget import Budget
@@ -49,6 +49,12 @@ class ScriptedApi:
             raise self.errors.pop(0)
         item = {"url": NOWHERE + "/r/1.png", "prompt": "p", "resolution": "1024x1024", "seed": 7}
         return RemixResponse.model_validate({"created": "2026-03-01T12:00:00Z", "data": [item]})
+
+    def generation(self, generation_id: str) -> GenerationState:
+        raise AssertionError("a legacy route answers at once: nothing is polled")
+
+    def quote(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> PriceQuote:
+        raise AssertionError("a legacy route has no price quotes")
 
     def download(self, url: str) -> bytes:
         return image_bytes(fmt="PNG")

@@ -21,7 +21,7 @@ def test_ruff_finds_nothing() -> None:
 
 
 def test_mypy_strict_finds_nothing() -> None:
-    run_tool("mypy", "--strict", "remixd", "bench")
+    run_tool("mypy", "--strict", "remixd", "bench", "tests")
 
 
 def test_ruff_format_finds_nothing() -> None:

@@ -160,9 +160,8 @@ def test_a_failed_input_is_retried_from_the_page_and_done(session: Session) -> N
     failed_copy = session.root / "failed/market stall.jpg"
     wait_for(failed_copy.is_file, message="the input in the failed folder")
     make_image(failed_copy, size=(300, 300), color=(200, 160, 40))  # the user puts the whole file there
-    retry = card.query_selector("button:has-text('Retry')")
-    assert retry is not None
-    retry.click()
+    # By selector, found again when clicked: the live page may have redrawn the card since it was read.
+    page.click("article.card:has-text('market stall.jpg') >> button:has-text('Retry')")
     page.wait_for_selector("p.note:has-text('retrying market stall.jpg')", timeout=WAIT_MS)
     page.goto(session.url + "?q=market")
     page.wait_for_selector("article.card.state-done:has-text('market stall.jpg')", timeout=WAIT_MS)

@@ -28,11 +28,16 @@ log = structlog.get_logger(__name__)
 POLL_WINDOW_S = 10.0
 POLLS_PER_WINDOW = 800  # Ideogram allows 1,000 per organisation; the rest is left to its other clients
 MIN_INTERVAL_S = 0.005
-# First poll at 97% of the usual generation time, then every 1.5% of it (growing): a 0.5 s generation is seen
-# within ~10 ms of ending in about three polls. Every 10% of it (the first cadence) left each slot idle ~35 ms
-# of every 500, and 95% then 2% still ~20 ms (python -m bench --only async_v2).
-FIRST_POLL = 0.97
+# Where generations usually end: a moving average of the ends seen, and of how far each lay from it (the
+# spread, never taken as less than SPREAD_FLOOR of the usual time). Polls come a spread apart (no further
+# than FOLLOW_UP of the usual time), the first two before the usual end (at the earliest FIRST_FLOOR of it),
+# and ever less often from a spread past it. The sandbox's 0.5 s generations are seen within 5 ms of their
+# end in two or three polls; the first poll at 97% and then every 1.5%, growing, saw some 16 ms late
+# (python -m bench --only async_v2).
+SPREAD_FLOOR = 0.005
+FIRST_FLOOR = 0.9
 FOLLOW_UP = 0.015
+GROWTH = 1.5
 MAX_INTERVAL_S = 15.0
 FAILURE_HINTS = {
     "content_policy_violation": "the prompt or image broke Ideogram's content policy; change the prompt or the image",
@@ -58,6 +63,7 @@ class PollPacer:
         self._sent: deque[float] = deque()
         self._not_before = 0.0
         self._typical_s: float | None = None
+        self._spread_s = 0.0
         self.polls = 0
 
     def take(self, stop: threading.Event, within: float) -> bool:
@@ -84,27 +90,39 @@ class PollPacer:
         with self._lock:
             self._not_before = max(self._not_before, self.clock.monotonic() + seconds)
 
-    def observe(self, seconds: float) -> None:
-        """A generation ended `seconds` after it was accepted."""
+    def observe(self, after: float | None, by: float) -> None:
+        """A generation ended between `after` and `by` seconds after it was accepted (`after` None: the first
+        poll saw it ended; it is taken to have ended two spreads before, so later first polls come earlier)."""
         with self._lock:
-            self._typical_s = seconds if self._typical_s is None else 0.8 * self._typical_s + 0.2 * seconds
+            if self._typical_s is None:
+                self._typical_s = by if after is None else (after + by) / 2
+                return
+            if after is None:
+                ended = max(FIRST_FLOOR * by, by - 2 * max(self._spread_s, SPREAD_FLOOR * self._typical_s))
+            else:
+                ended = (after + by) / 2
+            self._spread_s = 0.8 * self._spread_s + 0.2 * abs(ended - self._typical_s)
+            self._typical_s = 0.8 * self._typical_s + 0.2 * ended
 
-    def waits(self) -> Iterator[float]:
-        """The waits before each poll of one generation: the first a little before generations usually end,
-        then short ones growing by half, so an end near the usual time is seen within a few hundredths of it
-        (the window above keeps the total bounded however short they are)."""
+    def schedule(self) -> Iterator[float]:
+        """When to poll one generation, in seconds after it was accepted: from a little before generations
+        usually end, often until a spread after it, then ever less often (the window above keeps the total
+        bounded however close they are)."""
         with self._lock:
-            typical = self._typical_s
+            typical, spread = self._typical_s, self._spread_s
         configured = self.settings.interval_s
-        if typical is None:
-            first, interval = configured, configured
+        if typical is None:  # nothing seen yet: every api.poll_interval_s, growing
+            at, interval, usual_end = configured, configured, 0.0
         else:
-            first = max(MIN_INTERVAL_S, FIRST_POLL * typical)
-            interval = min(configured, max(MIN_INTERVAL_S, FOLLOW_UP * typical))
-        yield first
+            spread = max(spread, SPREAD_FLOOR * typical)
+            interval = min(configured, max(MIN_INTERVAL_S, min(spread, FOLLOW_UP * typical)))
+            at = max(MIN_INTERVAL_S, FIRST_FLOOR * typical, typical - 2 * min(spread, interval))
+            usual_end = typical + spread
         while True:
-            yield interval
-            interval = min(interval * 1.5, MAX_INTERVAL_S)
+            yield at
+            at += interval
+            if at > usual_end:
+                interval = min(interval * GROWTH, MAX_INTERVAL_S)
 
 
 class Poller:
@@ -126,12 +144,17 @@ class Poller:
             raise ValueError(f"job {job.id} has no generation to poll")
         gates, pacer, clock = self._gates, self._pacer, self._pacer.clock
         started = clock.monotonic() if since is None else since
-        told_slow, last_pending, waits = False, None, pacer.waits()
-        wait = max(0.0, next(waits) - (clock.monotonic() - started))  # the first poll is timed from `since`
+        told_slow, last_pending, schedule = False, None, pacer.schedule()
+        sent = -1.0
         while True:
-            if gates.sleep(wait):
+            # Each poll at its time after `since`, not a wait after the last answer (the polls' own round
+            # trips added up, and every one is time a place may stand idle after the end); times the last
+            # poll's round trip covered are skipped, so a slow answer is not followed by a burst of polls.
+            at = next(schedule)
+            while at <= sent:
+                at = next(schedule)
+            if gates.sleep(at - (clock.monotonic() - started)):
                 raise Stopped
-            wait = next(waits)
             if not gates.wait_for(lambda seconds: pacer.take(gates.stop, seconds)):
                 raise Stopped
             # When the poll left, not when its answer came: the end lies between two polls' departures.
@@ -142,9 +165,8 @@ class Poller:
             if state.status in ("completed", "failed"):
                 ended()
             if state.status == "completed":
-                # It ended between the last poll that saw it pending and this one. Without such a poll the
-                # estimate shrinks, so later first polls come before the end instead of ever later.
-                pacer.observe((last_pending + sent) / 2 if last_pending is not None else 0.8 * sent)
+                # It ended between the last poll that saw it pending and this one.
+                pacer.observe(last_pending, sent)
                 return self._completed(job, state)
             last_pending = sent
             if state.status == "failed":

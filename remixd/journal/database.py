@@ -34,6 +34,10 @@ class Database:
     def __init__(self, path: Path, *, check_pages: bool = False) -> None:
         self._lock = threading.RLock()
         self.path = path
+        self._wal_lock = threading.Lock()  # guards the two below, never held while syncing
+        self._wal: tuple[int, int] | None = None  # (descriptor, inode) of the WAL file, kept open to sync it
+        self._old_wals: list[int] = []  # descriptors of replaced WAL files: closed with the journal, as a
+        # sync on another thread may still be using one
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = sqlite3.connect(
@@ -51,7 +55,7 @@ class Database:
             # In WAL mode a commit appends to the WAL file; NORMAL skips the fsync at commit and syncs at
             # checkpoints. A killed process loses nothing (the OS holds the written WAL pages); only a power
             # cut or kernel crash can roll back the last commits, never corrupt the file. The commits that
-            # protect money (request sent, answer received) are made with FULL anyway: see _write(durable).
+            # protect money (request sent, answer received) are synced before they return: see write(durable).
             self._connection.execute("PRAGMA synchronous=NORMAL")
             self._connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._connection.execute("PRAGMA foreign_keys=ON")
@@ -118,12 +122,15 @@ class Database:
     @contextmanager
     def write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so a check-then-insert is
-        atomic even against another process using the same file."""
+        atomic even against another process using the same file.
+
+        durable: on disk when this returns, so a power cut cannot undo it. The WAL is synced after the lock
+        is released: held, every other thread's read and write waited for the disk too (a request's "sent"
+        row took ~7 ms where the sync alone takes ~1.5, python -m bench --only async_v2), and syncs of
+        commits made at the same moment now overlap."""
         with self._lock:
             db = self._connection
             try:
-                if durable:
-                    db.execute("PRAGMA synchronous=FULL")
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     yield db
@@ -139,9 +146,36 @@ class Database:
                 raise JournalUnwritable(
                     f"cannot write the journal: {error}", "check free space and permissions of state_dir"
                 ) from error
-            finally:
-                if durable:
-                    db.execute("PRAGMA synchronous=NORMAL")
+        if durable:
+            self._sync()
+
+    def _sync(self) -> None:
+        """Every commit so far on disk. WAL mode appends each commit to the WAL file, so syncing it covers
+        them all; what a checkpoint has moved into the main file was synced by the checkpoint (synchronous=
+        NORMAL) before the WAL could be reused. This is the sync a FULL commit makes, without the lock."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            os.fsync(self._wal_descriptor(wal))
+        except OSError as error:
+            raise JournalUnwritable(
+                f"cannot write the journal: {error}", "check free space and permissions of state_dir"
+            ) from error
+
+    def _wal_descriptor(self, wal: Path) -> int:
+        with self._wal_lock:
+            inode = wal.stat().st_ino
+            if self._wal is None or self._wal[1] != inode:
+                descriptor = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
+                # A new WAL's name is synced too, as SQLite does: a power cut must not lose the whole file.
+                folder = os.open(wal.parent, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(folder)
+                finally:
+                    os.close(folder)
+                if self._wal is not None:
+                    self._old_wals.append(self._wal[0])
+                self._wal = (descriptor, os.fstat(descriptor).st_ino)
+            return self._wal[0]
 
     def read(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -181,6 +215,10 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+        with self._wal_lock:
+            for descriptor in [*self._old_wals, *([self._wal[0]] if self._wal else [])]:
+                os.close(descriptor)
+            self._wal, self._old_wals = None, []
 
 
 def _writable(path: Path) -> bool:

@@ -18,6 +18,7 @@ from remixd.config.model import BudgetConfig
 from remixd.journal.records import Journal, Spend
 
 T = TypeVar("T")
+RECORDING_WAIT_S = 0.25  # a check near the cap looks again this often while a request is being journalled
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Budget:
         self._journal = journal
         self._clock = clock
         self._lock = threading.Lock()
+        self._recorded = threading.Condition(self._lock)  # a request being journalled as sent is recorded
+        self._recording = 0
         self._reserved_images = 0
         self._reserved_usd = 0.0
 
@@ -51,12 +54,18 @@ class Budget:
             cap_images, cap_usd = self._config.max_images_per_day, self._config.max_usd_per_day
             if cap_images is not None or cap_usd is not None:
                 moment = self._clock.utcnow()
-                spent = self._journal.spent(moment.astimezone(UTC).date())
-                reason = None
-                if cap_images is not None and spent.images + self._reserved_images + images > cap_images:
-                    reason = f"the daily budget of {cap_images} images is spent ({spent.images} billed today)"
-                elif cap_usd is not None and spent.usd + self._reserved_usd + usd > cap_usd + 1e-9:
-                    reason = f"the daily budget of ${cap_usd:.2f} is spent (${spent.usd:.2f} billed today)"
+                while True:
+                    spent = self._journal.spent(moment.astimezone(UTC).date())
+                    reason = None
+                    if cap_images is not None and spent.images + self._reserved_images + images > cap_images:
+                        reason = f"the daily budget of {cap_images} images is spent ({spent.images} billed today)"
+                    elif cap_usd is not None and spent.usd + self._reserved_usd + usd > cap_usd + 1e-9:
+                        reason = f"the daily budget of ${cap_usd:.2f} is spent (${spent.usd:.2f} billed today)"
+                    # A request being journalled may count as spent and still as reserved: before refusing
+                    # for the rest of the day, wait until none is, so none is counted twice.
+                    if reason is None or self._recording == 0:
+                        break
+                    self._recorded.wait(RECORDING_WAIT_S)
                 if reason is not None:
                     return Refusal(reason, next_utc_midnight(moment))
             self._reserved_images += images
@@ -64,15 +73,20 @@ class Budget:
             return None
 
     def sent(self, images: int, usd: float, record: Callable[[], T]) -> T:
-        """`record()` journals the reserved request as sent (from then on the journal counts it) and the
-        reservation is freed, as one step for every other check: between the two, a check would count the
-        request twice and pause the budget for the day while it still had room."""
+        """`record()` journals the reserved request as sent (from then on the journal counts it), then the
+        reservation is freed. It runs outside the lock: it waits for the disk, and every other worker's check
+        waited with it (python -m bench --only async_v2). Meanwhile a check may count the request twice, as
+        journalled and as reserved, so a check that would refuse waits for it (see `reserve`)."""
         with self._lock:
-            try:
-                return record()
-            finally:
+            self._recording += 1
+        try:
+            return record()
+        finally:
+            with self._lock:
+                self._recording -= 1
                 self._reserved_images -= images
                 self._reserved_usd -= usd
+                self._recorded.notify_all()
 
     def release(self, images: int, usd: float) -> None:
         """The request was never sent (a stop, a failed journal write): free its reservation."""

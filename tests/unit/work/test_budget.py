@@ -85,3 +85,59 @@ def test_a_reload_that_adds_a_cap_counts_what_is_already_in_flight(journal: Sqli
     budget.reconfigure(BudgetConfig(max_images_per_day=4))
     assert budget.reserve(2, 0.16) is not None
     assert budget.reserve(1, 0.08) is None
+
+
+def test_a_check_does_not_wait_for_a_request_being_journalled(journal: SqliteJournal, clock: FakeClock) -> None:
+    # Journalling a request as sent waits for the disk; under the budget's lock every other worker's check
+    # waited with it, and the next requests left that much later.
+    budget = Budget(BudgetConfig(max_images_per_day=10), journal, clock)
+    assert budget.reserve(1, 0.08) is None
+    recording, disk_done = threading.Event(), threading.Event()
+
+    def slow_record() -> None:
+        recording.set()
+        assert disk_done.wait(10)
+
+    sender = threading.Thread(target=budget.sent, args=(1, 0.08, slow_record))
+    sender.start()
+    try:
+        assert recording.wait(10)
+        checked: list[bool] = []
+        other = threading.Thread(target=lambda: checked.append(budget.reserve(1, 0.08) is None))
+        other.start()
+        other.join(5)
+        assert checked == [True]
+    finally:
+        disk_done.set()
+        sender.join(10)
+
+
+def test_a_request_journalled_but_still_reserved_is_not_counted_twice(journal: SqliteJournal, clock: FakeClock) -> None:
+    # Between the journal's commit and the reservation's release the request is counted both ways: a check
+    # then must wait, not refuse for the rest of the day on a budget that still has room.
+    budget = Budget(BudgetConfig(max_images_per_day=2), journal, clock)
+    input_id = journal.claim("/inbox", "a.jpg", 1, 1)
+    assert input_id is not None
+    [job] = journal.add_jobs(input_id, [JobSpec("poster", "f1", "/remix", {}, 1, 0.08)])
+    assert budget.reserve(1, 0.08) is None
+    committed, go_on = threading.Event(), threading.Event()
+
+    def record() -> None:
+        journal.start_submit(job.id)
+        committed.set()
+        assert go_on.wait(10)
+
+    sender = threading.Thread(target=budget.sent, args=(1, 0.08, record))
+    sender.start()
+    checked: list[bool] = []
+    other = threading.Thread(target=lambda: checked.append(budget.reserve(1, 0.08) is None))
+    try:
+        assert committed.wait(10)
+        other.start()
+        other.join(0.3)
+        assert checked == []  # 1 journalled + 1 reserved (the same request) + 1 asked: it waits
+    finally:
+        go_on.set()
+        sender.join(10)
+        other.join(10)
+    assert checked == [True]  # 1 spent + 1 asked: within the cap of 2

@@ -8,7 +8,10 @@ gateway that upper-cases what it echoes leaks the key just as well). `scrub_docu
 string, key and value, of a parsed answer before any of it is kept.
 """
 
+import hashlib
+import hmac
 import json
+import os
 import re
 import threading
 import urllib.parse
@@ -19,6 +22,7 @@ _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 REDACTED = "[REDACTED]"
 MIN_SECRET_CHARS = 4
+_FINGERPRINTS = os.urandom(32)  # this process's own: a fingerprint is compared in memory, never kept
 
 
 def register(secret: str | None) -> None:
@@ -56,3 +60,10 @@ def scrub_document(document: Any) -> Any:
     if isinstance(document, list):
         return [scrub_document(item) for item in document]
     return document
+
+
+def fingerprint(*secrets: str) -> str:
+    """Tells secrets apart without keeping them: an HMAC under a random key of this process, so it can be
+    neither reversed nor checked against a guessed key anywhere else."""
+    digest = hmac.new(_FINGERPRINTS, "\0".join(secrets).encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]

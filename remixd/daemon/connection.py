@@ -63,6 +63,9 @@ class CurrentClient:
     def check_key(self) -> None:
         self._client.check_key()
 
+    def account(self) -> str:
+        return self._client.account()
+
 
 class ApiConnection:
     """Builds the client for the settings in force; owns the sandbox, started the first time it is asked for."""

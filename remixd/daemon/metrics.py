@@ -141,6 +141,9 @@ class MeteredClient:
     def check_key(self) -> None:
         self._client.check_key()
 
+    def account(self) -> str:
+        return self._client.account()
+
     def remix(
         self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
     ) -> RemixResponse:

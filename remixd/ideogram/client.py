@@ -23,6 +23,7 @@ import requests
 import structlog
 from pydantic import ValidationError
 
+from remixd import secrets
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import ApiRejected, ApiUnavailable, AuthError
 from remixd.ideogram.answers import UNKNOWN_OUTCOME, parse_success, status_error, transport_error, withhold_unsafe
@@ -61,6 +62,7 @@ class RemixApi(Protocol):
     def quote(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> PriceQuote: ...
     def download(self, url: str) -> bytes: ...
     def check_key(self) -> None: ...
+    def account(self) -> str: ...
 
 
 class IdeogramClient:
@@ -86,6 +88,7 @@ class IdeogramClient:
         # it is used for the POST and never shown (messages and sidecars use `base_url`, without it).
         self._post_base, self.base_url = split_credentials(base_url.rstrip("/"))
         self._auth_hint = auth_hint(auth, key_source)
+        self._account = secrets.fingerprint(api_key, self._post_base)
         bound_exchanges(session)  # the total deadline covers sending and the headers too (ideogram.bounded)
         self._session = session
         self.timeout_s = timeout_s  # a total deadline per request (ideogram/http.py, Deadline)
@@ -98,6 +101,11 @@ class IdeogramClient:
         self._downloader = ResultDownloader(
             session, self._post_base, download_timeout_s, max_download_bytes, allowed_result_hosts, clock=clock
         )
+
+    def account(self) -> str:
+        """Which account the requests are made for: a fingerprint of the key (and of a gateway's password in
+        `base_url`), the same for the same key, never the key (remixd.secrets.fingerprint)."""
+        return self._account
 
     def endpoint_url(self, request: RemixRequest) -> str:
         """Where a request goes, as shown in sidecars and messages (without any credentials)."""

@@ -2,10 +2,11 @@
 
 Prices are per account (README, "Prices": "your account's may differ"), so budget.* counts the quoted price
 where there is one. A quote answers for a route and its parameters, not for one image: it is asked once per
-route and parameters (the prompt and seed left out) and kept QUOTE_TTL_S, the workers that need the same one
-meanwhile waiting for it instead of each asking. A quote that fails (the API is down, refuses the key, or
-answers something else) leaves the table's price, said as such (`cost_source: table`), and is asked again
-after FAILED_QUOTE_TTL_S.
+account, route and parameters (the prompt and seed left out) and kept QUOTE_TTL_S, the workers that need the
+same one meanwhile waiting for it instead of each asking. The account is a fingerprint of the key, never the
+key: a reload with another account's key on the same URL must not budget at the old account's price. A quote
+that fails (the API is down, refuses the key, or answers something else) leaves the table's price, said as
+such (`cost_source: table`), and is asked again after FAILED_QUOTE_TTL_S.
 """
 
 from __future__ import annotations
@@ -95,6 +96,5 @@ class Quotes:
 
     def _key(self, request: RemixRequest) -> str:
         fields = {name: value for name, value in request.wire_fields().items() if name not in PER_FILE_FIELDS}
-        return json.dumps(
-            [self._client.endpoint_url(request), fields, request.reference_files()], sort_keys=True, default=str
-        )
+        where = [self._client.account(), self._client.endpoint_url(request)]
+        return json.dumps([*where, fields, request.reference_files()], sort_keys=True, default=str)

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from remixd.config.load import load_config
+from remixd.daemon.connection import CurrentClient
 from remixd.daemon.plan import make_plan, render, with_quotes
 from remixd.daemon.pricing import account_prices
 from remixd.ideogram.client import IdeogramClient
@@ -160,3 +161,24 @@ def test_reroll_shows_the_quoted_price(tmp_path: Path, dearer: SandboxServer) ->
     assert "total: 1 input(s) -> 1 image(s) -> $0.06" in shown.stdout
     assert dearer.ledger.usd == billed  # the quote is free
     assert [r.dry_run for r in dearer.received][-1]
+
+
+def test_a_quote_is_kept_per_account_and_the_key_is_not_kept(tmp_path: Path) -> None:
+    # Kept per URL alone, a reload with another account's key on the same URL budgeted at the old account's
+    # price for up to an hour.
+    other_key = "rk-another-account-0123456789"
+    options = SandboxOptions(api_keys=frozenset({TEST_KEY, other_key}), output_scale=0.25)
+    with SandboxServer(options) as sandbox:
+        session = requests.Session()
+        client = CurrentClient(IdeogramClient(sandbox.base_url, TEST_KEY, "api-key", session, 20, 20, 1 << 26))
+        quotes = Quotes(client, FakeClock())
+        image = prepare(make_image(tmp_path / "a.jpg"))
+        request = RemixRequest.model_validate(TURBO["request"])
+        assert quotes.price(request, image).source == "quote"
+        assert quotes.price(request, image).source == "quote"
+        assert quotes_asked(sandbox) == 1
+        client.swap(IdeogramClient(sandbox.base_url, other_key, "api-key", session, 20, 20, 1 << 26))
+        assert quotes.price(request, image).source == "quote"
+        assert quotes_asked(sandbox) == 2  # the other account is asked its own price
+        kept = repr(vars(quotes))
+        assert TEST_KEY not in kept and other_key not in kept

@@ -109,6 +109,9 @@ class Generations:
     def check_key(self) -> None:
         raise AssertionError("the submitter never checks the key")
 
+    def account(self) -> str:
+        return "generations"
+
 
 class SlowDisk(SqliteJournal):
     """The real journal, its commits of an accepted generation taking `commit_s` of the fake clock, and what

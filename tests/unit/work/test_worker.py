@@ -62,6 +62,9 @@ class ScriptedApi:
     def check_key(self) -> None:
         return None
 
+    def account(self) -> str:
+        return "scripted"
+
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:

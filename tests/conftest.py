@@ -31,13 +31,18 @@ def sandbox() -> Iterator[SandboxServer]:
         server.stop()
 
 
+# Threads remixd keeps for the life of the process, touching no file: the one that cuts HTTP exchanges at
+# their deadlines (ideogram/bounded.py).
+PROCESS_THREADS = ("remixd-http-deadlines",)
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every thread a test starts (workers, watchers, servers) is gone when it ends: a leaked thread would
     keep writing into the next test's folders. A test module may name threads its module-wide fixtures own
     (`MODULE_THREADS`, name prefixes): they end with the module."""
     before = set(threading.enumerate())
-    owned = tuple(getattr(request.module, "MODULE_THREADS", ()))
+    owned = (*PROCESS_THREADS, *getattr(request.module, "MODULE_THREADS", ()))
     yield
     deadline = time.monotonic() + 10
     while True:

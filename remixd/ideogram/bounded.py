@@ -12,6 +12,8 @@ wait ends as a read timeout, reported like any other. (Connecting has its own bo
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
 from typing import Any
@@ -22,6 +24,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
 
+from remixd.clock import SYSTEM_CLOCK
+
 _call = threading.local()  # the read timeout of the call this thread is making: one call at a time per thread
 
 
@@ -31,12 +35,11 @@ class _Cut:
     def __init__(self, connection: HTTPConnection, limit: float) -> None:
         self.limit = limit
         self.fired = threading.Event()
+        self.cancelled = False
         self._connection = connection
-        self._timer = threading.Timer(limit, self._shut)
-        self._timer.daemon = True
-        self._timer.start()
+        _CUTTER.add(self, limit)
 
-    def _shut(self) -> None:
+    def shut(self) -> None:
         self.fired.set()
         sock = self._connection.sock
         if sock is not None:
@@ -44,10 +47,56 @@ class _Cut:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        _CUTTER.cancel(self)
 
     def timed_out(self) -> TimeoutError:
         return TimeoutError(f"the request and the answer's headers took longer than {self.limit:g} s")
+
+
+class _Cutter:
+    """One thread makes every cut that comes due. A timer thread per exchange started and ended a thread
+    for every request, poll and download (some 1,300 in a run of 300 async images), each taking the
+    interpreter from the workers that had the next request to send (python -m bench --only async_v2).
+
+    A cut is made or cancelled under the lock, so once `cancel` returns it either never fires or has
+    fired already (the caller checks `fired`)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._due: list[tuple[float, int, _Cut]] = []  # a heap by deadline; cancelled cuts leave as they surface
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, cut: _Cut, limit: float) -> None:
+        with self._condition:
+            heapq.heappush(self._due, (SYSTEM_CLOCK.monotonic() + limit, next(self._order), cut))
+            if self._thread is None or not self._thread.is_alive():  # the first cut, or the first after a fork
+                self._thread = threading.Thread(target=self._run, name="remixd-http-deadlines", daemon=True)
+                self._thread.start()
+            elif self._due[0][2] is cut:  # sooner than what the thread waits for
+                self._condition.notify()
+
+    def cancel(self, cut: _Cut) -> None:
+        with self._condition:
+            cut.cancelled = True
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                while self._due and self._due[0][2].cancelled:
+                    heapq.heappop(self._due)
+                if not self._due:
+                    self._condition.wait()
+                    continue
+                wait = self._due[0][0] - SYSTEM_CLOCK.monotonic()
+                if wait > 0:
+                    self._condition.wait(wait)
+                    continue
+                _, _, cut = heapq.heappop(self._due)
+                cut.shut()
+
+
+_CUTTER = _Cutter()
 
 
 class _Bounded(HTTPConnection):

@@ -10,9 +10,11 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from remixd.errors import ApiUnavailable
+from remixd.errors import ApiRejected, ApiUnavailable
 from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.requests import RemixRequest
+from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.server import SandboxServer
 from tests.helpers import SEED_WIRE_FIELDS
 
 KEY = "sk-remixd-test-7f3a9c2e51d04b8a"
@@ -104,3 +106,24 @@ def test_a_download_whose_headers_drip_is_cut_at_its_deadline(server: DrippingSe
         assert time.monotonic() - started < SLACK_S
     assert caught.value.sent is False  # a download is free to try again
     assert not server.answered.is_set()
+
+
+def test_exchanges_are_cut_by_one_thread_not_a_thread_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A timer per exchange started a thread for every request, poll and download (some 1,300 in a run of
+    # 300 async images), each one taking the interpreter from the workers with a request to send.
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    with SandboxServer(SandboxOptions(api_keys=frozenset({KEY}))) as sandbox, requests.Session() as session:
+        polls = IdeogramClient(sandbox.base_url, KEY, "api-key", session, 10, 10, 10**6)
+        with pytest.raises(ApiRejected):  # 404: no such generation, an exchange all the same
+            polls.generation("AAAAAAAAAAAAAAAAAAAAAA")
+        monkeypatch.setattr(threading.Thread, "start", counted)
+        for _ in range(5):
+            with pytest.raises(ApiRejected):
+                polls.generation("AAAAAAAAAAAAAAAAAAAAAA")
+    assert started == []

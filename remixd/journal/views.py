@@ -71,12 +71,13 @@ class OperatorViews(JournalRows):
 
     def recent_failures(self, limit: int = 10) -> list[Failure]:
         """Newest first; one line per failed job, or per failed input when no job failed (e.g. unreadable)."""
-        # +j.state: each input's jobs are found by input (a handful), not among every failed job by state.
+        # Newest by the input's end, walking inputs_failed backwards (SQLite's planner prefers the state index
+        # and then sorts every failed input); +j.state: each input's jobs are found by input (a handful).
         rows = self._db.read(
             """SELECT i.id, i.inbox, i.relpath, j.rule, coalesce(j.last_error, i.error) AS error,
                       coalesce(j.completed_at, i.finished_at) AS failed_at
-               FROM inputs i LEFT JOIN jobs j ON j.input_id = i.id AND +j.state = 'failed'
-               WHERE i.state = 'failed' ORDER BY failed_at DESC, i.id DESC, j.id DESC LIMIT ?""",
+               FROM inputs i INDEXED BY inputs_failed LEFT JOIN jobs j ON j.input_id = i.id AND +j.state = 'failed'
+               WHERE i.state = 'failed' ORDER BY i.finished_at DESC, i.id DESC, j.id DESC LIMIT ?""",
             (limit,),
         )
         failures = []

@@ -456,6 +456,26 @@ def test_a_first_schema_journal_counts_its_requests_caught_in_flight(path: Path,
 # -- operator views ------------------------------------------------------------------------------------------
 
 
+def test_recent_failures_read_the_newest_not_every_failure(journal: SqliteJournal, clock: Moments) -> None:
+    # A year of journal holds thousands of failed inputs; status shows ten, and must not sort them all first.
+    unreadable = {"kind": "input", "message": "not an image", "hint": "drop a JPEG"}
+    for number in range(2000):
+        clock.advance(seconds=1)
+        claimed = journal.claim(INBOX, f"bad{number}.jpg", 1, number)
+        assert claimed is not None
+        journal.finish_input(claimed, "failed", unreadable)
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    journal._db._connection.set_progress_handler(count, 100)  # every 100 SQLite VM instructions
+    failures = journal.recent_failures(10)
+    assert [failure.relpath for failure in failures] == [f"bad{number}.jpg" for number in range(1999, 1989, -1)]
+    assert steps[0] < 20, f"{steps[0] * 100} VM instructions for ten failures: every failed input was read"
+
+
 def test_counts_failures_and_retry(journal: SqliteJournal, clock: Moments) -> None:
     finish_written(journal, "ok.jpg", "11" * 32)
     bad_input = journal.claim(INBOX, "broken.jpg", 1, 1)

@@ -10,14 +10,12 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TextIO
 
-import structlog
-
 from remixd import __version__, logs
 from remixd.config.load import load_config
 from remixd.config.model import Config
 from remixd.errors import AuthError, ConfigError, RemixdError
 
-log = structlog.get_logger(__name__)
+log = logs.get_logger(__name__)
 
 DEFAULT_CONFIG = "remixd.yaml"
 
@@ -107,9 +105,10 @@ def _parser() -> argparse.ArgumentParser:
 # -- commands -----------------------------------------------------------------------------------------------
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace, *, warn: bool = True) -> Config:
+    """The config, its warnings logged (`warn`) for the commands that act on it; `status` only reads the journal."""
     config = load_config(args.config)
-    for warning in config.warnings:
+    for warning in config.warnings if warn else ():
         log.warning("remixd.config.warning", warning=warning)
     return config
 
@@ -192,7 +191,7 @@ def _status(args: argparse.Namespace) -> ExitStatus:
     from remixd.clock import Clock
     from remixd.daemon.report import print_status
 
-    print_status(_load(args), Clock(), as_json=args.json)
+    print_status(_load(args, warn=False), Clock(), as_json=args.json)
     return ExitStatus.OK
 
 

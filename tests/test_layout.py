@@ -89,3 +89,14 @@ def test_only_the_clock_reads_real_time() -> None:
         if path != ROOT / "clock.py" and (found := reads_real_time(path))
     }
     assert not readers, sorted(readers)
+
+
+def test_loggers_come_from_remixd_logs() -> None:
+    # remixd.logs imports structlog at the first line logged; a module-level structlog.get_logger would import
+    # it (asyncio and ssl with it) at every start, a fifth of `remixd status`'s time (README "A year of journal").
+    direct = sorted(
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*.py")
+        if path.name != "logs.py" and "structlog.get_logger" in path.read_text(encoding="utf-8")
+    )
+    assert not direct, f"use `log = get_logger(__name__)` from remixd.logs in {direct}"

@@ -10,8 +10,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from remixd.ideogram.requests import RemixRequest
 
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")  # what Ideogram takes (MPO: a camera JPEG)
@@ -65,6 +63,8 @@ def _usable(path: Path, cap: int) -> tuple[tuple[str, str] | None, tuple[int, in
         return (f"{path} is not a file", "name an image file"), None
     if size > cap:
         return (f"{path} is {size} bytes; Ideogram takes at most {cap}", "use a smaller reference image"), None
+    from PIL import Image, UnidentifiedImageError  # only a rule with references needs Pillow
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import requests
-import structlog
 
 from remixd.clock import Clock
 from remixd.config.credentials import find_api_key
@@ -21,13 +20,14 @@ from remixd.errors import ConfigError, Problem, RemixdError
 from remixd.ideogram.client import IdeogramClient, RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
+from remixd.logs import get_logger
 from remixd.work.retry import Pause
 
 if TYPE_CHECKING:
     from remixd.daemon.metrics import ApiMetrics
     from remixd.sandbox.server import SandboxServer
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 AUTH_PROBE_S = (5.0, 300.0)  # first and longest wait between key probes while paused
 

@@ -6,12 +6,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import structlog
-
 from remixd.config.model import InboxConfig
 from remixd.files import atomic
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def check_folders(inbox: InboxConfig, config_folder: Path) -> None:

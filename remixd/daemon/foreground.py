@@ -12,8 +12,6 @@ import signal
 import sys
 from types import FrameType
 
-import structlog
-
 from remixd import logs
 from remixd.clock import Clock
 from remixd.config.model import Config
@@ -21,7 +19,7 @@ from remixd.daemon.parts import build_parts
 from remixd.daemon.progress import ProgressBar, Summary
 from remixd.daemon.service import Service
 
-log = structlog.get_logger(__name__)
+log = logs.get_logger(__name__)
 
 
 def run(config: Config) -> None:

@@ -9,9 +9,9 @@ import os
 import socket
 from collections.abc import Mapping
 
-import structlog
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class Notifier:

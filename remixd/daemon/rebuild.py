@@ -17,8 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig
 from remixd.daemon.notify import Notifier
@@ -27,8 +25,9 @@ from remixd.files.names import ERROR_SUFFIX
 from remixd.files.sidecar import ERROR_SCHEMA, RESULT_SCHEMA
 from remixd.journal.rebuild import FailedInput, FinishedJob, Rebuilt
 from remixd.journal.sqlite import SqliteJournal
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 GroupKey = tuple[str, str, str, str, str, str, int | None]  # inbox, relpath, sha256, rule, fingerprint, sent, reroll
 Progress = Callable[[str], None]  # told how far the rebuild is, often: it decides what to pass on

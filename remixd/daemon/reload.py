@@ -7,17 +7,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import structlog
-
 from remixd.config.model import Config
 from remixd.daemon.folders import check_folders
 from remixd.daemon.pool import workers_for
 from remixd.errors import ConfigError
+from remixd.logs import get_logger
 
 if TYPE_CHECKING:
     from remixd.daemon.service import Service
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def reload(service: Service) -> None:

@@ -13,8 +13,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-import structlog
-
 from remixd.config.model import InboxConfig
 from remixd.daemon.connection import KeyProbe
 from remixd.daemon.folders import check_folders, remove_stale_temps
@@ -29,12 +27,13 @@ from remixd.daemon.stopping import drain
 from remixd.daemon.views import Views
 from remixd.errors import RemixdError
 from remixd.intake.backlog import Backlog, Claimed
+from remixd.logs import get_logger
 
 if TYPE_CHECKING:
     from remixd.daemon.metrics import MetricsServer
     from remixd.review.server import ReviewServer
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Mode = Literal["run", "once"]
 HOUSEKEEPING_S = 5.0  # status file and STATUS= refresh while idle; no busy loop

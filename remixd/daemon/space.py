@@ -12,11 +12,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import structlog
-
+from remixd.logs import get_logger
 from remixd.work.retry import Pause
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 StatVfs = Callable[[str], os.statvfs_result]  # os.statvfs; tests pass a fake file system's
 MB = 1_000_000

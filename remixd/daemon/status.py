@@ -11,12 +11,11 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import structlog
-
 from remixd.errors import RemixdError
 from remixd.files.atomic import write_json
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 STATUS_NAME = "status.json"
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import structlog
+from remixd.logs import get_logger
 
 if TYPE_CHECKING:
     from remixd.clock import Clock
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from remixd.intake.loop import Intake
     from remixd.work.retry import InflightLimiter, Pause
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def drain(  # noqa: PLR0917 — the parts a stop touches, each passed as the service holds it now

@@ -16,11 +16,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from remixd.errors import OutputError
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 TEMP_PREFIX = ".remixd-tmp-"

@@ -20,7 +20,6 @@ from http import HTTPStatus
 from typing import Protocol
 
 import requests
-import structlog
 from pydantic import ValidationError
 
 from remixd import secrets
@@ -41,8 +40,9 @@ from remixd.ideogram.multipart import multipart
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.ideogram.routes import LEGACY_PATH
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # An 8x8 PNG: what a price-quote probe uploads (a quote is validated and priced, never run).
 _PROBE_PNG = base64.b64decode(

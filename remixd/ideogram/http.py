@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-import structlog
 import urllib3.exceptions
 
 from remixd import __version__, secrets
+from remixd.logs import get_logger
 
 USER_AGENT = f"remixd/{__version__}"
 CONNECT_TIMEOUT_S = 10.0
@@ -27,7 +27,7 @@ CHUNK_BYTES = 64 * 1024
 MIN_WAIT_S = 0.001  # a deadline that has just passed still gets one short try, and then fails
 MAX_RETRY_AFTER_S = 600.0  # README, "Retries never pay twice": a server (or gateway) asking for longer is capped
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class Deadline:

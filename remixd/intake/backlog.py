@@ -12,12 +12,11 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import structlog
-
 from remixd.config.model import InboxConfig
 from remixd.journal.records import Journal
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

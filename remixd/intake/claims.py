@@ -9,8 +9,6 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-import structlog
-
 from remixd.clock import Clock
 from remixd.errors import RemixdError
 from remixd.intake import companions
@@ -18,8 +16,9 @@ from remixd.intake.inbox import InboxState, IntakeCounters, Ready
 from remixd.intake.readiness import stat_signature
 from remixd.intake.scan import is_ignored
 from remixd.journal.records import Candidate, Journal
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 CLAIM_BATCH = 256  # claims per transaction, and files a scan claims per step: a few milliseconds of the loop
 

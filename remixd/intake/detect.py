@@ -11,13 +11,12 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import structlog
-
 from remixd.intake.scan import (
     InboxConfig,
 )
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 Mode = Literal["native", "poll"]

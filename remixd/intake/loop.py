@@ -17,8 +17,6 @@ import queue
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import structlog
-
 from remixd.clock import Clock
 from remixd.config.companion import is_companion
 from remixd.config.model import InboxConfig
@@ -33,8 +31,9 @@ from remixd.intake.scan import scan_stat
 from remixd.intake.wake import WAKE_INDEX, WakeWatcher
 from remixd.intake.watch import EventQueue, Watcher
 from remixd.journal.records import Journal
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MISSING_RETRY_S = 10.0  # how often a missing inbox is looked for again
 

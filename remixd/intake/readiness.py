@@ -32,11 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.intake.complete import looks_complete
 from remixd.intake.scan import unrecordable_name
+from remixd.logs import get_logger
 
 __all__ = ["Readiness", "Signature", "signature_of", "stat_signature"]
 
@@ -44,7 +43,7 @@ Signature = tuple[int, int, int]
 """(size, mtime_ns, inode) of a regular file, or of a symbolic link itself (lstat)."""
 
 StatFunction = Callable[[Path], os.stat_result]
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def signature_of(result: os.stat_result) -> Signature | None:

@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-import structlog
-
 from remixd.errors import InboxUnavailable
+from remixd.logs import get_logger
 
 __all__ = ["BUILTIN_IGNORES", "InboxConfig", "is_ignored", "scan_stat", "unrecordable_name"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 BUILTIN_IGNORES: tuple[str, ...] = (
     # Matched, case-insensitively, against every component of a path relative to the inbox.

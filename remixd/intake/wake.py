@@ -13,15 +13,15 @@ import queue
 from collections.abc import Iterable
 from pathlib import Path
 
-import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from remixd.intake.inbox import InboxState, Ready
 from remixd.journal.records import Journal
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 WAKE_FOLDER = "wake"  # in state_dir
 REROLLS = "rerolls"  # the file `remixd reroll` touches there

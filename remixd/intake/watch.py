@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import structlog
 from watchdog.events import (
     EVENT_TYPE_ATTRIB,
     EVENT_TYPE_CLOSED,
@@ -39,8 +38,9 @@ from remixd.intake.scan import (
     is_excluded,
     is_ignored,
 )
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _shorten_move_pairing() -> None:

@@ -14,12 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-import structlog
-
 from remixd.errors import JournalError, JournalUnwritable
 from remixd.journal.schema import MIGRATIONS
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages are kept until `PRAGMA incremental_vacuum` returns them

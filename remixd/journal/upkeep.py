@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import structlog
-
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import JournalError
 from remixd.journal.sqlite import SqliteJournal
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 BATCH = 2_000  # inputs per transaction: about a tenth of a second on a small machine
 RECLAIM_PAGES = 4_096  # 16 MiB of free pages given back per step

@@ -20,17 +20,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import structlog
-
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.config.model import Config, UiConfig
 from remixd.errors import RemixdError
 from remixd.journal.browse import reader
+from remixd.logs import get_logger
 from remixd.review import images, pages, views
 from remixd.review.security import HEADERS, Guard
 from remixd.review.views import Answer, Refused, html
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MAX_QUERY = 2048  # characters; a longer query string is refused before it is parsed
 MAX_FORM = 4096  # bytes of a POST body

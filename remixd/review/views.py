@@ -11,18 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import structlog
-
 from remixd.config.model import Config, InboxConfig
 from remixd.errors import RemixdError
 from remixd.journal.browse import GalleryQuery, JournalReader, reader
 from remixd.journal.records import INPUT_STATES, InputState
+from remixd.logs import get_logger
 from remixd.review import images, pages
 
 if TYPE_CHECKING:
     from remixd.review.server import ReviewServer
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MAX_TEXT = 200  # characters of a search
 PAGE_SIZE = 24

@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-import structlog
-
 from remixd.clock import Clock
+from remixd.logs import get_logger
 from remixd.sandbox import reference, reference_v2
 from remixd.sandbox.control import handle_control
 from remixd.sandbox.legacy import LegacyApi
@@ -34,7 +33,7 @@ from remixd.sandbox.state import (
 )
 from remixd.sandbox.v2 import V2Api
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _IMAGE_PATH = re.compile(re.escape(reference.IMAGE_PATH_PREFIX) + r"([0-9A-Za-z]{22})\.png")
 

@@ -13,12 +13,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import structlog
-
+from remixd.logs import get_logger
 from remixd.sandbox.app import Sandbox
 from remixd.sandbox.replies import Reply, problem
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class _Handler(BaseHTTPRequestHandler):

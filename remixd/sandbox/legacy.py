@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-import structlog
-
 from remixd.clock import Clock
+from remixd.logs import get_logger
 from remixd.sandbox import reference
 from remixd.sandbox.multipart import MultipartError, parse_multipart
 from remixd.sandbox.replies import Action, Reply, echo_key, json_reply
@@ -28,7 +27,7 @@ from remixd.sandbox.validation_v3 import extract_v3, validate_v3
 if TYPE_CHECKING:
     from remixd.sandbox.app import Sandbox
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class LegacyApi:

@@ -10,16 +10,15 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
-import structlog
-
 from remixd.clock import SYSTEM_CLOCK, Clock
+from remixd.logs import get_logger
 from remixd.sandbox.app import Sandbox
 from remixd.sandbox.handler import HttpServer
 from remixd.sandbox.options import Faults, SandboxOptions
 from remixd.sandbox.state import Ledger, ReceivedRequest
 from remixd.sandbox.v2 import PollCounts
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_PORT = 8787
 _JOIN_TIMEOUT_S = 5.0

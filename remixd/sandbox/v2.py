@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from remixd.clock import Clock
+from remixd.logs import get_logger
 from remixd.sandbox import reference_v2
 from remixd.sandbox.generations import Generation, quote_reply, status_document
 from remixd.sandbox.multipart import MultipartError, parse_multipart
@@ -42,7 +41,7 @@ from remixd.sandbox.validation_v2 import extract_v2, validate_v2
 if TYPE_CHECKING:
     from remixd.sandbox.app import Sandbox
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 _SEED_SPACE = 2_147_483_648
 
 

@@ -10,17 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-import structlog
-
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig
 from remixd.errors import ErrorRecord, OutputError
 from remixd.files import dispose, sidecar
 from remixd.journal.records import InputRecord, JobRecord, Journal
+from remixd.logs import get_logger
 from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Outcome = Literal["done", "duplicate", "failed", "vanished", "renamed", "deferred"]
 

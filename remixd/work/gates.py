@@ -11,14 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import structlog
-
 from remixd.clock import Clock
 from remixd.errors import JournalUnwritable, OutputError, Stopped
+from remixd.logs import get_logger
 from remixd.work.budget import Budget
 from remixd.work.retry import InflightLimiter, Pause
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 WAIT_SLICE_S = 0.25  # waits are cut into slices: a stop is noticed, and the worker beats, between them

@@ -14,16 +14,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 
-import structlog
-
 from remixd.clock import Clock
 from remixd.errors import ApiRejected, ApiUnavailable, AuthError, JobFailed, Stopped
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.responses import GenerationState, RemixResponse
 from remixd.journal.records import JobRecord, Journal
+from remixd.logs import get_logger
 from remixd.work.gates import Gates
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 POLL_WINDOW_S = 10.0
 POLLS_PER_WINDOW = 800  # Ideogram allows 1,000 per organisation; the rest is left to its other clients

@@ -15,16 +15,15 @@ import json
 import threading
 from dataclasses import dataclass
 
-import structlog
-
 from remixd.clock import Clock
 from remixd.errors import ApiError
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import CostSource
+from remixd.logs import get_logger
 from remixd.work.prepare import PreparedImage
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 QUOTE_TTL_S = 3600.0  # an account's prices change with its plan, not by the minute
 FAILED_QUOTE_TTL_S = 300.0  # a failed quote is not asked again for every image

@@ -15,8 +15,6 @@ from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-import structlog
-
 from remixd import output_name
 from remixd.clock import Clock
 from remixd.config.model import InboxConfig
@@ -26,11 +24,12 @@ from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse, ResultItem
 from remixd.journal.records import InputRecord, JobRecord, Journal, Reroll
+from remixd.logs import get_logger
 from remixd.work.gates import Gates
 from remixd.work.prepare import PreparedImage
 from remixd.work.retry import RetryPolicy, retry_unavailable
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Striped locks, one per output folder (bounded in number), shared by every Worker a reload creates.
 _FOLDER_LOCKS = tuple(threading.Lock() for _ in range(64))

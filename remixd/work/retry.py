@@ -20,12 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-import structlog
-
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import ApiUnavailable, JobFailed, Stopped, with_hint
+from remixd.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 UNKNOWN_OUTCOME_HINT = "check the API's usage page; `remixd retry` sends it again (it may be billed twice)"

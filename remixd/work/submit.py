@@ -11,20 +11,19 @@ from __future__ import annotations
 import functools
 import random
 
-import structlog
-
 from remixd.clock import Clock
 from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, ErrorRecord, JobFailed, Stopped
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse
 from remixd.journal.records import JobRecord, Journal
+from remixd.logs import get_logger
 from remixd.work.gates import Gates
 from remixd.work.poll import Poller, PollPacer, PollSettings
 from remixd.work.prepare import PreparedImage
 from remixd.work.retry import UNKNOWN_OUTCOME_HINT, RetryPolicy, retry_unavailable
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class Submitter:

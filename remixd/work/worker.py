@@ -30,6 +30,7 @@ from remixd.errors import (
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import InputRecord, JobRecord, Journal, Reroll
+from remixd.logs import get_logger
 from remixd.work.finish import Finisher, Outcome
 from remixd.work.gates import Gates
 from remixd.work.plan import Planner, upload_limit
@@ -39,7 +40,7 @@ from remixd.work.results import Results
 from remixd.work.retry import RetryPolicy
 from remixd.work.submit import Submitter
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 ContentKey = tuple[str, str, str]  # (source sha256, rule, request fingerprint): what makes a duplicate
 DEFAULT_POLICY = RetryPolicy()

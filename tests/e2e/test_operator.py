@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,25 @@ def test_status_shows_the_caps_a_spent_budget_without_a_daemon_and_where_failure
     report = json.loads(remixd("status", "-c", str(config), "--json").stdout)
     assert report["budget"]["images_left"] == 0 and report["budget"]["max_usd_per_day"] is None
     assert report["recent_failures"][0]["file"] == str(tmp_path / "failed/broken.jpg")
+
+
+def test_status_starts_light_and_quiet(tmp_path: Path) -> None:
+    # README "A year of journal": status answers in under 200 ms, and importing logging (asyncio with it) and
+    # Pillow was a fifth of that; the config's warnings are for the commands that act on it.
+    failed_once(tmp_path)
+    config = write_config(tmp_path, "http://127.0.0.1:9")  # no key for it in the environment: a warning
+    script = (
+        "import sys; from remixd.cli import main; code = main(['status', '-c', sys.argv[1]]); "
+        "print(sorted(name for name in ('structlog', 'PIL', 'asyncio') if name in sys.modules)); sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(config)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+    assert "broken.jpg" in result.stdout
+    assert result.stderr == ""  # no key for this config: `check` and `run` say so, not status
+    assert "api: no API key" in remixd("check", "-c", str(config), env={"IDEOGRAM_API_KEY": ""}).stderr
 
 
 def test_inputs_whose_images_were_all_withheld_show_in_status_and_in_the_once_summary(

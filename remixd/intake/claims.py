@@ -34,7 +34,8 @@ def claim(
         batch: list[tuple[InboxState, Candidate, bool]] = []
         now = clock.utcnow()
         finder = companions.Finder()
-        for state, relpath, info, unannounced in chunk:
+        for state, relpath, info, missed in chunk:
+            unannounced = missed
             found: tuple[tuple[str, str], ...] = ()
             if state.config.companions != "off":
                 path = state.config.path / relpath
@@ -42,10 +43,12 @@ def claim(
                 if not found and state.config.companions == "required":
                     continue  # never sent without one: claimed when its companion arrives
                 if not found and not waited and not _waited_enough(state, info, clock):
-                    _wait_for_companion(state, path)
+                    _wait_for_companion(state, path, unannounced)
                     continue
-                if state.companion_wait is not None:
+                if state.companion_wait is not None and path in state.companion_wait:  # claimed before its wait ended
                     state.companion_wait.forget(path)
+                    unannounced = path in state.unannounced  # its mark from when its wait began
+                    state.unannounced.discard(path)
             if info is not None:  # the scan already kept only files and links: its lstat is the answer
                 batch.append(
                     (state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now, found), unannounced)
@@ -72,10 +75,12 @@ def _waited_enough(state: InboxState, info: os.stat_result | None, clock: Clock)
     return info is not None and info.st_mtime < clock.wall() - inbox.settle_s - inbox.companion_wait_s
 
 
-def _wait_for_companion(state: InboxState, path: Path) -> None:
+def _wait_for_companion(state: InboxState, path: Path, unannounced: bool) -> None:
     tracker = state.companion_wait
     if tracker is not None and path not in tracker:  # a rescan finding it again does not restart its wait
         tracker.touch(path)
+        if unannounced:  # the events missed it: counted when it is claimed, after its wait
+            state.unannounced.add(path)
 
 
 def _claim_batch(journal: Journal, batch: list[tuple[InboxState, Candidate, bool]]) -> list[int | None]:

@@ -33,6 +33,14 @@ class InboxState:
     def root(self) -> str:
         return os.fspath(self.config.path)
 
+    def let_go(self, path: Path) -> Ready:
+        """A path one of the trackers let go of, to claim, marked if the events missed it (`unannounced`: kept
+        while it settled or waited for a companion). Events and scans report only paths under the root: the
+        relative path is what follows it."""
+        unannounced = path in self.unannounced
+        self.unannounced.discard(path)
+        return self, os.fspath(path)[len(self.root) + 1 :], None, unannounced
+
 
 # A file ready to claim: its inbox, its relative path, the lstat the scan already made (None: it settled
 # after an event, look again), and whether no event announced it (a new claim of it is one the events missed).

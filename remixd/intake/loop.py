@@ -153,14 +153,9 @@ class Intake:
             self._check_health(state)
             if self._clock.monotonic() >= state.next_rescan and state.index not in self._scans:
                 self._begin_scan(state)
-            # events and scans only report paths under the root: the relative path is what follows it
-            for path in state.readiness.pop_ready():
-                unannounced = path in state.unannounced
-                state.unannounced.discard(path)
-                ready.append((state, os.fspath(path)[len(state.root) + 1 :], None, unannounced))
+            ready += [state.let_go(path) for path in state.readiness.pop_ready()]
             if state.companion_wait is not None:
-                for path in state.companion_wait.pop_ready():
-                    waited.append((state, os.fspath(path)[len(state.root) + 1 :], None, False))
+                waited += [state.let_go(path) for path in state.companion_wait.pop_ready()]
         waited += self._wake.rerolled(self.inboxes, self._journal)  # kept files `remixd reroll` asked for
         claimed = claim(self._journal, self._clock, self.counters, ready)
         claimed += claim(self._journal, self._clock, self.counters, waited, waited=True)
@@ -234,7 +229,8 @@ class Intake:
         # rescan finds again while it waits or is worked on is claimed already, so it counts once, and
         # nothing is kept per file of the inbox (only of those still settling).
         announced, state.announced = state.announced, set()  # events during the walk land in the new set
-        state.unannounced = {path for path in state.unannounced if path in state.readiness}  # none gone astray
+        tracked_by = (state.readiness, state.companion_wait or ())  # none gone astray
+        state.unannounced = {path for path in state.unannounced if any(path in tracker for tracker in tracked_by)}
         skip_companions = state.config.companions != "off"
         try:
             for name, relpath, info in scan_stat(state.config):

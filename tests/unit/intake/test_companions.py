@@ -142,3 +142,26 @@ def test_a_companion_over_the_limit_is_recorded_as_too_large_not_cut_short(
     assert intake.step(timeout=0) == 2
     found = {record.relpath: record.companions for record in journal.unfinished()}
     assert found == {"a.jpg": (("a.txt", "x" * MAX_BYTES),), "b.jpg": (("b.txt", TOO_LARGE),)}
+
+
+def test_an_image_the_events_missed_keeps_that_mark_while_it_waits_for_its_companion(
+    tmp_path: Path, journal: SqliteJournal, clock: FakeClock
+) -> None:
+    intake = intake_for(tmp_path, journal, clock, "optional")  # no watcher: only what the test puts is an event
+    assert intake.step(timeout=0) == 0  # the start-up scan: an empty inbox
+    make_image(tmp_path / "inbox/alone.jpg")  # no event: a rescan finds them
+    make_image(tmp_path / "inbox/prompted.jpg")
+    intake.events.put((0, make_image(tmp_path / "inbox/announced.jpg")))
+    clock.advance(load_config(tmp_path / "remixd.yaml").inboxes[0].rescan_s + 1)
+    assert intake.step(timeout=0) == 0  # the rescan: all three settling
+    clock.advance(SETTLE_S + 0.1)
+    assert intake.step(timeout=0) == 0  # settled: each waits for a companion
+    companion = tmp_path / "inbox/prompted.txt"
+    companion.write_text("a red mug", encoding="utf-8")
+    intake.events.put((0, companion))
+    assert intake.step(timeout=0) == 0
+    clock.advance(WAIT_S + 0.1)
+
+    assert intake.step(timeout=0) == 3  # prompted.jpg with its companion, the others after their wait
+
+    assert intake.counters.missed_by_events == 2  # alone.jpg and prompted.jpg; announced.jpg had its event

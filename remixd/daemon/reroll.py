@@ -1,4 +1,4 @@
-"""`remixd reroll`: send done inputs again on purpose (README, "Re-roll"), for the CLI and the review page.
+"""`remixd reroll`: send done inputs again on purpose (README, "Commands"), for the CLI and the review page.
 
 `find_rerolls` says what each would cost (nothing is changed); `send_rerolls` records each reroll in the
 journal, then puts the done copy back into its inbox, where a running daemon (or the next `remixd once`) claims

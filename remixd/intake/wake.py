@@ -1,4 +1,4 @@
-"""Wake-ups from another process: `remixd reroll` of an input kept in its inbox (README "Re-roll").
+"""Wake-ups from another process: `remixd reroll` of an input kept in its inbox (README "Commands").
 
 The kept file does not change, so no event announces it and its kept row stops every sighting of it. The command
 records the reroll in the journal first, then touches a file in `state_dir/wake/`, which a running daemon

@@ -3,17 +3,15 @@
 The input is removed only once its copy is durable (README, "What lands on disk"), and every disposal can be
 repeated after a crash: source gone and destination present means done. A move across file systems copies to a temp
 name beside the destination, fsyncs and renames, so a crash mid-copy never leaves a partial file under the input's
-name. Names come from `files.names` and temp files and folder fsyncs from `files.atomic`, so both stages name files
-the same way.
+name (`files.moves`). Names come from `files.names` and temp files and folder fsyncs from `files.atomic`, so both
+stages name files the same way.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
-import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Protocol, TypeVar
@@ -25,12 +23,11 @@ from remixd.files.atomic import (
     fit,
     fsync_folder,
     output_error,
-    remove_quietly,
     sha256_of,
-    temp_name,
     write_json,
 )
-from remixd.files.names import error_file_name, folder_inside, name_stem, relative_path, stem_variants
+from remixd.files.moves import lexists, move_to_free_name, name_variants
+from remixd.files.names import error_file_name, folder_inside, relative_path
 
 After = Literal["move", "delete", "keep"]
 T = TypeVar("T")
@@ -151,7 +148,7 @@ def dispose_companions(src: Path, names: Sequence[str], after: After, moved: Pat
             if after == "delete":
                 companion.unlink(missing_ok=True)
             elif moved is not None:
-                _move_to_free_name(companion, moved.parent, moved.stem + PurePosixPath(name).suffix, None)
+                move_to_free_name(companion, moved.parent, moved.stem + PurePosixPath(name).suffix, None)
         except OSError as error:
             raise output_error(error, companion, "move or delete") from error
     if after == "delete" and names:
@@ -164,7 +161,7 @@ def _move_input(src: Path, root: Path, relpath: str, sha256: str | None, digest:
     held: Path | None = None
     try:
         held = _hold(src, sha256, digest)
-        return _move_to_free_name(held or src, folder, relative.name, sha256)
+        return move_to_free_name(held or src, folder, relative.name, sha256)
     except OSError as error:
         _put_back(held, src)
         raise output_error(error, folder / relative.name, f"move {src} to") from error
@@ -182,7 +179,7 @@ def _hold(src: Path, sha256: str | None, digest: Digest) -> Path | None:
     if sha256 is None:
         return src  # nothing to check it by (it could not be read): disposed of as it is
     held = _held_name(src)
-    if not _lexists(held):
+    if not lexists(held):
         try:
             src.rename(held)
         except FileNotFoundError:
@@ -203,95 +200,18 @@ def _held_name(src: Path) -> Path:
 def _put_back(held: Path | None, src: Path) -> None:
     """A held file back under the user's name, or beside it when a new file took that name meanwhile
     (a hard link never replaces what is there)."""
-    if held is None or held == src or not _lexists(held):
+    if held is None or held == src or not lexists(held):
         return
     tag_from = sha256_of(held) or hashlib.sha256(os.fsencode(held.name)).hexdigest()  # unreadable: still a free name
-    for candidate in _name_variants(src.parent, src.name, tag_from):
+    for candidate in name_variants(src.parent, src.name, tag_from):
         try:
             os.link(held, candidate, follow_symlinks=False)
         except FileExistsError:
             continue
         except OSError:  # a file system without hard links
-            if _lexists(candidate):
+            if lexists(candidate):
                 continue
             held.rename(candidate)
             return
         held.unlink()
         return
-
-
-def _move_to_free_name(src: Path, folder: Path, name: str, sha256: str | None) -> Path | None:
-    present = _lexists(src)
-    digest = sha256 if sha256 is not None or not present else sha256_of(src)
-    source_digest: str | None = None  # hashed only if a same-named file is in the way
-    for candidate in _name_variants(folder, name, digest):
-        if not _lexists(candidate):
-            if not present:
-                # Moves take the first free name, so the source's copy cannot lie further on.
-                return None
-            folder.mkdir(parents=True, exist_ok=True)
-            _move(src, candidate)
-            return candidate
-        if present and source_digest is None:
-            source_digest = sha256_of(src)
-        expected = source_digest if present else digest
-        if expected is not None and sha256_of(candidate) == expected:
-            if present:  # a copy was made before a crash, or the very same bytes were dropped again
-                src.unlink()
-                fsync_folder(src.parent)
-            return candidate
-    if not present:
-        return None  # gone, and no file here is known to be its copy
-    raise OutputError(f"no free name for {src} in {folder}", f"move old files out of {folder}")
-
-
-def _move(src: Path, destination: Path) -> None:
-    """A rename, or a durable copy across file systems."""
-    try:
-        src.replace(destination)
-    except OSError as error:
-        if error.errno != errno.EXDEV:
-            raise
-        _copy_durably(src, destination)
-        src.unlink()  # only now: the copy is complete, fsynced and under its final name
-    fsync_folder(destination.parent)
-    fsync_folder(src.parent)
-
-
-def _copy_durably(src: Path, destination: Path) -> None:
-    """A move across file systems: copy to a temp name beside the destination, fsync, rename into place."""
-    temp = destination.parent / temp_name(destination.name)
-    try:
-        reader = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(reader, "rb") as source_file:
-            writer = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-            with os.fdopen(writer, "wb") as target_file:
-                shutil.copyfileobj(source_file, target_file, 1 << 20)
-                target_file.flush()
-                shutil.copystat(src, temp, follow_symlinks=False)  # the user's mtime survives the move
-                os.fsync(target_file.fileno())
-        temp.replace(destination)
-        fsync_folder(destination.parent)
-    except BaseException:
-        remove_quietly(temp)
-        raise
-
-
-# -- helpers ------------------------------------------------------------------------------------------------
-
-
-def _name_variants(folder: Path, name: str, sha256: str | None) -> Iterator[Path]:
-    yield folder / name
-    if sha256 is None:
-        return
-    suffix = PurePosixPath(name).suffix
-    for stem in list(stem_variants(name_stem(name), sha256, len(os.fsencode(suffix))))[1:]:
-        yield folder / f"{stem}{suffix}"
-
-
-def _lexists(path: Path) -> bool:
-    try:
-        path.lstat()
-    except FileNotFoundError:
-        return False
-    return True

@@ -4,6 +4,7 @@ companions."""
 from __future__ import annotations
 
 import errno
+import filecmp
 import os
 import shutil
 from collections.abc import Collection, Sequence
@@ -12,7 +13,7 @@ from pathlib import Path, PurePath
 
 from remixd.config.model import Config
 from remixd.files.names import error_file_name
-from remixd.intake.companions import Finder
+from remixd.intake.companions import Finder, images_of
 from remixd.journal.sqlite import SqliteJournal
 
 
@@ -70,10 +71,20 @@ def retry_failed(config: Config, only: Sequence[Path] = (), input_ids: Collectio
 def _blocked(failed_copy: Path, home: Path) -> str | None:
     if not failed_copy.is_file():
         return f"{failed_copy} is gone"
-    for target in (home, *_companion_moves(failed_copy, home).values()):
-        if os.path.lexists(target):
+    if os.path.lexists(home):
+        return f"{home} exists already"
+    for source, target in _companion_moves(failed_copy, home).items():
+        if os.path.lexists(target) and not _same_file(source, target):
             return f"{target} exists already"
     return None
+
+
+def _same_file(source: Path, target: Path) -> bool:
+    """`target` is a plain file with `source`'s bytes: a companion brought back with another image of its stem."""
+    try:
+        return not target.is_symlink() and filecmp.cmp(source, target, shallow=False)
+    except OSError:
+        return False
 
 
 def _companion_moves(failed_copy: Path, home: Path) -> dict[Path, Path]:
@@ -87,15 +98,48 @@ def _companion_moves(failed_copy: Path, home: Path) -> dict[Path, Path]:
 
 def _move_with_companions(failed_copy: Path, home: Path) -> str | None:
     """The companions first, then the input: a running daemon that sees the input finds its companions
-    already there. A companion or an input that cannot move puts back what had moved."""
-    moved: list[tuple[Path, Path]] = []
-    for source, target in [*_companion_moves(failed_copy, home).items(), (failed_copy, home)]:
-        problem = _move(source, target)
+    already there. A companion or an input that cannot move puts back what had moved. Images of one stem
+    share its companions (README "Companions"): one that another failed image of the stem still has beside
+    it is copied back, one already back (the same bytes) is left as it is, and the last image takes the files."""
+    back: list[tuple[Path, Path | None]] = []  # (where a companion went, where from; None: it was copied)
+    spent: list[Path] = []  # companions back in the inbox already: the failed folder's go once the input has
+    for source, target in _companion_moves(failed_copy, home).items():
+        shared = any(image != failed_copy for image in images_of(source))
+        if os.path.lexists(target):  # the same bytes (`_blocked`): brought back with another image of the stem
+            spent += [] if shared else [source]
+            continue
+        problem = _copy(source, target) if shared else _move(source, target)
         if problem is not None:
-            for back_source, back_target in reversed(moved):
-                _move(back_target, back_source)
+            _put_back(back)
             return problem
-        moved.append((source, target))
+        back.append((target, None if shared else source))
+    problem = _move(failed_copy, home)
+    if problem is not None:
+        _put_back(back)
+        return problem
+    for source in spent:
+        source.unlink(missing_ok=True)
+    return None
+
+
+def _put_back(back: list[tuple[Path, Path | None]]) -> None:
+    for target, source in reversed(back):
+        if source is None:
+            target.unlink(missing_ok=True)
+        else:
+            _move(target, source)
+
+
+def _copy(source: Path, target: Path) -> str | None:
+    """A companion copied home, under a temporary dot-name first: the daemon never reads half of one."""
+    temporary = target.parent / f".{target.name}.remixd-retry"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, temporary)
+        temporary.replace(target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        return f"cannot copy {source} to {target}: {error.strerror or error}"
     return None
 
 

@@ -26,7 +26,7 @@ from remixd.files.atomic import (
     sha256_of,
     write_json,
 )
-from remixd.files.moves import lexists, move_to_free_name, name_variants
+from remixd.files.moves import copy_to_free_name, lexists, move_to_free_name, name_variants
 from remixd.files.names import error_file_name, folder_inside, relative_path
 
 After = Literal["move", "delete", "keep"]
@@ -66,18 +66,19 @@ def dispose_done(
     *,
     digest: Digest = sha256_of,
     companions: Sequence[str] = (),
+    shared: bool = False,
     retry: Retry = _once,
 ) -> Path | None:
     """Move (to `DONE_DIR/REL/NAME`, or `STEM-<sha8>.EXT` if another file has that name), delete or keep; the
-    `companions` follow it. The input, then its companions, are each one step for `retry`. `digest` hashes the
-    input where it is checked (tests pass one that acts at that moment).
+    `companions` follow it (`shared`: see dispose_companions). The input, then its companions, are each one step
+    for `retry`. `digest` hashes the input where it is checked (tests pass one that acts at that moment).
 
     Returns where a moved input is now; None for delete and keep, and for a move whose source is gone with
     no copy of it found (someone removed it).
     """
     destination = retry(lambda: _dispose_done(src, after, done_dir, relpath, sha256, digest=digest))
     if companions:
-        retry(lambda: dispose_companions(src, companions, after, destination))
+        retry(lambda: dispose_companions(src, companions, after, destination, shared=shared))
     return destination
 
 
@@ -112,14 +113,16 @@ def dispose_failed(
     error_doc: Mapping[str, Any],
     *,
     companions: Sequence[str] = (),
+    shared: bool = False,
     retry: Retry = _once,
 ) -> FailedDisposal:
     """Move the input to `FAILED_DIR/REL/` and write `NAME.error.json` beside it, last (the error file means
-    the failure is fully recorded); the `companions` follow it. An input already gone gets its error file all
-    the same. The input with its error file, then its companions, are each one step for `retry`."""
+    the failure is fully recorded); the `companions` follow it (`shared`: see dispose_companions). An input
+    already gone gets its error file all the same. The input with its error file, then its companions, are each
+    one step for `retry`."""
     disposed = retry(lambda: _dispose_failed(src, failed_dir, relpath, sha256, error_doc))
     if companions:
-        retry(lambda: dispose_companions(src, companions, "move", disposed.input))
+        retry(lambda: dispose_companions(src, companions, "move", disposed.input, shared=shared))
     return disposed
 
 
@@ -136,19 +139,26 @@ def _dispose_failed(
     return FailedDisposal(input=moved, error_file=error_path)
 
 
-def dispose_companions(src: Path, names: Sequence[str], after: After, moved: Path | None) -> None:
+def dispose_companions(
+    src: Path, names: Sequence[str], after: After, moved: Path | None, *, shared: bool = False
+) -> None:
     """The companions `names` beside the input `src` follow it (README "Companions"): deleted with it, kept
-    with it, or moved beside where it went, under its new stem. Repeatable after a crash like the input's own
-    disposal; a companion already gone is left gone."""
-    if after == "keep" or (after == "move" and moved is None):
-        return  # an input that was gone when it was disposed: its companions stay where they are
+    with it, or moved beside where it went, under its new stem. `shared`: another image of the stem, claimed
+    with them too, is still to go: each takes a copy, and the last of them takes the files. Repeatable after a
+    crash like the input's own disposal; a companion already gone is left gone."""
+    if after == "keep" or (after == "move" and moved is None) or (after == "delete" and shared):
+        return  # kept; an input that was gone when it was disposed; or the files wait for the stem's last image
     for name in names:
         companion = src.with_name(name)
         try:
             if after == "delete":
                 companion.unlink(missing_ok=True)
             elif moved is not None:
-                move_to_free_name(companion, moved.parent, moved.stem + PurePosixPath(name).suffix, None)
+                target = moved.stem + PurePosixPath(name).suffix
+                if shared:
+                    copy_to_free_name(companion, moved.parent, target)
+                else:
+                    move_to_free_name(companion, moved.parent, target, None)
         except OSError as error:
             raise output_error(error, companion, "move or delete") from error
     if after == "delete" and names:

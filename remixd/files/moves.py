@@ -41,6 +41,22 @@ def move_to_free_name(src: Path, folder: Path, name: str, sha256: str | None) ->
     raise OutputError(f"no free name for {src} in {folder}", f"move old files out of {folder}")
 
 
+def copy_to_free_name(src: Path, folder: Path, name: str) -> None:
+    """A durable copy of `src` under the first free name, as `move_to_free_name` would move it; a copy there
+    already (made before a crash) is not made twice. Nothing when `src` is gone."""
+    digest = sha256_of(src)
+    if digest is None:
+        return
+    for candidate in name_variants(folder, name, digest):
+        if not lexists(candidate):
+            folder.mkdir(parents=True, exist_ok=True)
+            copy_durably(src, candidate)
+            return
+        if sha256_of(candidate) == digest:
+            return
+    raise OutputError(f"no free name for a copy of {src} in {folder}", f"move old files out of {folder}")
+
+
 def move(src: Path, destination: Path) -> None:
     """A rename, or a durable copy across file systems."""
     try:

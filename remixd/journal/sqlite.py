@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from remixd.clock import SYSTEM_CLOCK, Clock
@@ -23,7 +23,7 @@ from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
 from remixd.journal.rebuild import Rebuilding
 from remixd.journal.records import Candidate, Disposal, FinishState, InputRecord, JobRecord, Reroll
-from remixd.journal.schema import dump_json, stamp
+from remixd.journal.schema import dump_json, load_json, stamp
 from remixd.journal.views import OperatorViews
 
 _BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND (
@@ -34,6 +34,8 @@ _BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND 
 _INSERT_INPUT = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, detected_at, claimed_at, companions)
     VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?)"""
 _UNFINISHED = "state = 'claimed' OR disposal = 'pending'"
+_SAME_STEM = """SELECT relpath, companions FROM inputs WHERE inbox = ? AND relpath >= ? AND relpath < ? AND id != ?
+    AND companions IS NOT NULL AND (state = 'claimed' OR disposal = 'pending')"""
 
 JOURNAL_NAME = "journal.sqlite3"  # in state_dir
 
@@ -155,6 +157,19 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
     def generating(self) -> list[JobRecord]:
         """Jobs whose async generation Ideogram accepted and has not finished, oldest first."""
         return self._jobs("state = 'generating' ORDER BY generation_at", ())
+
+    def shares_companions(self, record: InputRecord) -> bool:
+        """Whether another input of the same folder and stem (mug.png beside mug.jpg), claimed with one of
+        `record`'s companions, is not disposed of yet (README "Companions": they leave with the last of them)."""
+        folder, _, name = record.relpath.rpartition("/")
+        prefix = f"{folder}/{PurePosixPath(name).stem}" if folder else PurePosixPath(name).stem
+        names = {companion for companion, _text in record.companions}
+        # The stem's other names sort from "STEM." up to "STEM/" ("/" follows "."): a short range of an index.
+        for row in self._db.read(_SAME_STEM, (record.inbox, f"{prefix}.", f"{prefix}/", record.id)):
+            other = PurePosixPath(row["relpath"])
+            if str(other.with_suffix("")) == prefix and names & {found for found, _ in load_json(row["companions"])}:
+                return True
+        return False
 
     def failed_inputs(self) -> list[InputRecord]:
         return self._inputs("state = 'failed'")

@@ -6,6 +6,8 @@ failed folder that stays unwritable keeps the input where it is instead of losin
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -30,6 +32,9 @@ class Finisher:
         self._gates = gates
         self._clock = clock
         self._sandbox = sandbox
+        # Images of one stem share its companions, which leave with the last of them (README "Companions"):
+        # one disposal of such an input at a time, so that two at once do not each leave the files to the other.
+        self._companions = threading.Lock()
 
     def finish(self, record: InputRecord, state: Literal["done", "duplicate"]) -> InputRecord:
         self._journal.finish_input(record.id, state)
@@ -37,7 +42,8 @@ class Finisher:
 
     def dispose_of(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
         try:
-            return self._dispose_processed(record, inbox, source_path)
+            with self._companions if record.companions else contextlib.nullcontext():
+                return self._dispose_processed(record, inbox, source_path)
         except dispose.Replaced:
             # Overwritten or renamed over since its claim: the processed file is no longer there, and what is
             # there now is a new input (the intake claims it); the results stay, nothing else is moved.
@@ -53,6 +59,7 @@ class Finisher:
 
     def _dispose_processed(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
         companions = [name for name, _text in record.companions]
+        shared = bool(companions) and self._journal.shares_companions(record)
         if record.state == "failed":
             disposed = dispose.dispose_failed(
                 source_path,
@@ -61,6 +68,7 @@ class Finisher:
                 record.sha256,
                 record.error or {},
                 companions=companions,
+                shared=shared,
                 retry=self._gates.retry_output,
             )
             self._journal.set_disposed(record.id, "moved", None if disposed.input is None else str(disposed.input))
@@ -72,6 +80,7 @@ class Finisher:
             record.relpath,
             record.sha256,
             companions=companions,
+            shared=shared,
             retry=self._gates.retry_output,
         )
         disposal = {"move": "moved", "delete": "deleted", "keep": "kept"}[inbox.after]

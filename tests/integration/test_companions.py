@@ -152,3 +152,53 @@ def test_a_retry_whose_companion_has_a_new_one_in_the_inbox_moves_nothing(
     assert f"{inbox / 'cup.yaml'} exists already" in report.lines[0]
     assert sorted(p.name for p in failed.iterdir()) == ["cup.jpg", "cup.jpg.error.json", "cup.yaml"]
     assert [p.name for p in inbox.iterdir()] == ["cup.yaml"]
+
+
+def test_two_failed_images_of_one_stem_each_get_its_companions_back_whichever_is_retried_first(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"companions": "optional", "companion_wait_s": 0.1})
+    inbox, failed = tmp_path / "inbox", tmp_path / "failed"
+    make_image(inbox / "mug.jpg")
+    make_image(inbox / "mug.png", color=(1, 2, 3))
+    (inbox / "mug.txt").write_text("a green mug", encoding="utf-8")
+    (inbox / "mug.yaml").write_text("image_weight: 500\n", encoding="utf-8")  # fails both, before paying
+    make_service(config, "once", ENV).run()
+    companions = ["mug.txt", "mug.yaml"]
+    assert sorted(p.name for p in failed.iterdir() if not p.name.endswith(".error.json")) == [
+        "mug.jpg", "mug.png", *companions
+    ]  # fmt: skip
+    (failed / "mug.yaml").write_text("seed: 5\n", encoding="utf-8")  # fixed once, for both
+    loaded = load_config(config)
+
+    assert retry_failed(loaded, [failed / "mug.png"]).lines[-1] == "1 input(s) put back"
+    assert sorted(p.name for p in inbox.iterdir()) == ["mug.png", *companions]
+    assert sorted(p.name for p in failed.iterdir()) == ["mug.jpg", "mug.jpg.error.json", *companions]  # its copy
+    assert retry_failed(loaded, [failed / "mug.jpg"]).lines[-1] == "1 input(s) put back"
+    assert sorted(p.name for p in inbox.iterdir()) == ["mug.jpg", "mug.png", *companions]
+    assert list(failed.iterdir()) == []
+
+    make_service(config, "once", ENV).run()
+    sent = sorted((d["api"]["request"]["prompt"], d["api"]["request"]["seed"]) for d in sidecars(tmp_path / "outbox"))
+    assert sent == [("a green mug", 5), ("a green mug", 5)]
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["mug.jpg", "mug.png", *companions]
+
+
+def test_an_image_that_fails_beside_a_done_one_of_its_stem_keeps_a_copy_of_the_companion(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    rules = [{"name": "poster", "match": ["*.png"], "request": {"prompt": "{text}", "model": "V_2"}}]
+    config = write_config(
+        tmp_path, sandbox.base_url, rules=rules, inbox={"companions": "optional", "companion_wait_s": 0.1}
+    )
+    inbox = tmp_path / "inbox"
+    make_image(inbox / "mug.jpg")  # no rule matches it: it fails
+    make_image(inbox / "mug.png", color=(1, 2, 3))
+    (inbox / "mug.txt").write_text("a green mug", encoding="utf-8")
+
+    make_service(config, "once", ENV).run()
+
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["mug.png", "mug.txt"]
+    assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == ["mug.jpg", "mug.jpg.error.json", "mug.txt"]
+    assert list(inbox.iterdir()) == []
+    assert (tmp_path / "failed/mug.txt").read_text(encoding="utf-8") == "a green mug"  # a retry sends it with it

@@ -300,3 +300,24 @@ def test_companions_follow_the_input_each_step_retried_on_its_own(inbox: Path, t
     )
     assert disposed.input == tmp_path / "failed/sub/b.jpg" and len(steps) == 4
     assert (tmp_path / "failed/sub/b.txt").read_text() == "a blue car"
+
+
+@pytest.mark.parametrize("after", ["move", "delete"])
+def test_shared_companions_stay_for_the_stems_last_image_and_each_earlier_one_takes_a_copy(
+    inbox: Path, tmp_path: Path, after: After
+) -> None:
+    done = tmp_path / "done"
+    first, first_digest = drop(inbox, "sub/a.jpg")
+    second, second_digest = drop(inbox, "sub/a.png", b"other bytes")
+    (inbox / "sub/a.txt").write_text("a red bicycle")
+
+    dispose_done(first, after, done, "sub/a.jpg", first_digest, companions=["a.txt"], shared=True)
+    assert (inbox / "sub/a.txt").read_text() == "a red bicycle"  # still the companion of a.png
+    assert (done / "sub/a.txt").exists() == (after == "move")
+    dispose_done(first, after, done, "sub/a.jpg", first_digest, companions=["a.txt"], shared=True)
+    dispose_done(second, after, done, "sub/a.png", second_digest, companions=["a.txt"])
+
+    assert not (inbox / "sub/a.txt").exists()  # the last one took it
+    kept = sorted(path.name for path in done.rglob("*") if path.is_file())
+    assert kept == (["a.jpg", "a.png", "a.txt"] if after == "move" else [])  # one copy: the same bytes, once
+    assert temps_under(done) == []

@@ -129,6 +129,29 @@ def test_a_reroll_of_a_kept_input_lets_exactly_one_claim_of_it_through(journal: 
     assert journal.done_input(at=(INBOX, "a.jpg")) == journal.get_input(again)
 
 
+def test_an_image_shares_its_companions_with_an_unfinished_one_of_its_folder_and_stem(
+    journal: SqliteJournal,
+) -> None:
+    txt = (("mug.txt", "a mug"),)
+
+    def claimed(relpath: str, companions: tuple[tuple[str, str], ...] = txt) -> int:
+        [input_id] = journal.claim_many([Candidate(INBOX, relpath, 1, 1, START, companions)])
+        assert input_id is not None
+        return input_id
+
+    jpg = claimed("sub/mug.jpg")
+    for other in ("sub/mug.tar.gz", "mug.png", "sub/mug.x/mug.png", "sub/mugs.png"):  # not its stem or folder
+        claimed(other)
+    claimed("sub/mug.gif", (("mug.yaml", "seed: 1"),))  # its stem, other companions
+    assert not journal.shares_companions(journal.get_input(jpg))
+    png = claimed("sub/mug.png")
+    assert journal.shares_companions(journal.get_input(jpg))
+    journal.finish_input(png, "failed")
+    assert journal.shares_companions(journal.get_input(jpg))  # its disposal is still to come
+    journal.set_disposed(png, "moved", "/srv/failed/sub/mug.png")
+    assert not journal.shares_companions(journal.get_input(jpg))
+
+
 def test_a_moved_input_dropped_again_under_its_name_is_a_new_input(journal: SqliteJournal) -> None:
     input_id = journal.claim(INBOX, "a.jpg", 100, 5)
     assert input_id is not None

@@ -3,7 +3,7 @@
 The command records the reroll before it puts the file back in its inbox, so the claim that follows finds it;
 the input that claims the file takes the reroll in one write, so a reroll is carried out once. An input kept in
 its inbox (`after: keep`) never left it: its unchanged file would not be claimed again, so a waiting reroll lets
-one claim of its path through, and that claim takes the reroll in its own transaction (`claim_kept`).
+one claim of its path through, and that claim takes the reroll in its own transaction (`for_kept`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,13 @@ _WAITING = """SELECT rerolls.id, rerolls.seed, rerolls.of_input FROM rerolls JOI
 
 
 WAITING = "SELECT inbox, relpath FROM rerolls WHERE input_id IS NULL"  # a few rows, from the partial index
-_OLDEST_FOR_PATH = "SELECT id FROM rerolls WHERE input_id IS NULL AND inbox = ? AND relpath = ? ORDER BY id LIMIT 1"
-# In progress at this path: a waiting reroll never lets a second claim of a file through while one is active.
-_ACTIVE_CLAIM = "SELECT 1 FROM inputs WHERE inbox = ? AND relpath = ? AND (state = 'claimed' OR disposal = 'pending')"
+# The oldest reroll waiting for a kept file still as the input it repeats was (size, mtime), unless a claim of its
+# path is in progress: a file changed since is claimed as new anyway, and must not take a reroll of other bytes.
+_FOR_KEPT = """SELECT rerolls.id FROM rerolls JOIN inputs AS repeated ON repeated.id = rerolls.of_input
+    WHERE rerolls.input_id IS NULL AND rerolls.inbox = ?1 AND rerolls.relpath = ?2
+    AND repeated.size = ?3 AND repeated.mtime_ns = ?4 AND NOT EXISTS (SELECT 1 FROM inputs
+        WHERE inbox = ?1 AND relpath = ?2 AND (state = 'claimed' OR disposal = 'pending'))
+    ORDER BY rerolls.id LIMIT 1"""
 
 
 def add(db: sqlite3.Connection, of_input: InputRecord, seed: int, now: str) -> int:
@@ -54,13 +58,12 @@ def waiting(db: sqlite3.Connection) -> set[tuple[str, str]]:
     return {(row[0], row[1]) for row in db.execute(WAITING)}
 
 
-def may_claim_kept(db: sqlite3.Connection, inbox: str, relpath: str) -> bool:
-    """A kept file a reroll waits for may be claimed, unless a claim of its path is in progress."""
-    return db.execute(_ACTIVE_CLAIM, (inbox, relpath)).fetchone() is None
+def for_kept(db: sqlite3.Connection, inbox: str, relpath: str, size: int, mtime_ns: int) -> int | None:
+    """The reroll (its id) that lets a claim of this kept file through, which the claim takes (`bind`) in its
+    transaction: the next sighting is blocked by its kept row again, so a reroll lets exactly one claim in."""
+    row = db.execute(_FOR_KEPT, (inbox, relpath, size, mtime_ns)).fetchone()
+    return None if row is None else int(row[0])
 
 
-def claim_kept(db: sqlite3.Connection, inbox: str, relpath: str, input_id: int) -> None:
-    """The new claim of a kept file takes the oldest reroll waiting for its path, in the claim's transaction:
-    the next sighting of the file is blocked by its kept row again, so the reroll lets exactly one claim in."""
-    row = db.execute(_OLDEST_FOR_PATH, (inbox, relpath)).fetchone()
-    db.execute("UPDATE rerolls SET input_id = ? WHERE id = ?", (input_id, row[0]))
+def bind(db: sqlite3.Connection, reroll_id: int, input_id: int) -> None:
+    db.execute("UPDATE rerolls SET input_id = ? WHERE id = ?", (input_id, reroll_id))

@@ -65,12 +65,11 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
             rerolled = rerolls.waiting(db)  # `remixd reroll` of kept inputs: mostly none, one read per batch
             for item in candidates:
                 blocked = db.execute(_BLOCKING_CLAIM, (item.inbox, item.relpath, item.size, item.mtime_ns))
-                kept_reroll = False
+                reroll_id = None
                 if blocked.fetchone() is not None:
-                    kept_reroll = (item.inbox, item.relpath) in rerolled and rerolls.may_claim_kept(
-                        db, item.inbox, item.relpath
-                    )
-                    if not kept_reroll:
+                    if (item.inbox, item.relpath) in rerolled:
+                        reroll_id = rerolls.for_kept(db, item.inbox, item.relpath, item.size, item.mtime_ns)
+                    if reroll_id is None:
                         ids.append(None)
                         continue
                 cursor = db.execute(
@@ -80,8 +79,8 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
                         dump_json(item.companions) if item.companions else None,
                     ),
                 )  # fmt: skip
-                if kept_reroll:
-                    rerolls.claim_kept(db, item.inbox, item.relpath, int(cursor.lastrowid or 0))
+                if reroll_id is not None:
+                    rerolls.bind(db, reroll_id, int(cursor.lastrowid or 0))
                 ids.append(cursor.lastrowid)
         return ids
 

@@ -129,6 +129,23 @@ def test_a_reroll_of_a_kept_input_lets_exactly_one_claim_of_it_through(journal: 
     assert journal.done_input(at=(INBOX, "a.jpg")) == journal.get_input(again)
 
 
+def test_a_kept_file_changed_since_its_reroll_was_asked_for_never_takes_it(journal: SqliteJournal) -> None:
+    done = journal.claim(INBOX, "a.jpg", 100, 5)
+    assert done is not None
+    journal.set_hash(done, "ab" * 32)
+    journal.finish_input(done, "done")
+    journal.set_disposed(done, "kept")
+    journal.add_reroll(journal.get_input(done), seed=7)
+    edited = journal.claim(INBOX, "a.jpg", 120, 6)  # rewritten: a new input of its own
+    assert edited is not None
+    journal.set_hash(edited, "cd" * 32)
+    assert journal.take_reroll(edited) is None
+    journal.finish_input(edited, "done")
+    journal.set_disposed(edited, "kept")
+
+    assert journal.claim(INBOX, "a.jpg", 120, 6) is None  # the reroll was of other bytes: it lets nothing in
+
+
 def test_an_image_shares_its_companions_with_an_unfinished_one_of_its_folder_and_stem(
     journal: SqliteJournal,
 ) -> None:

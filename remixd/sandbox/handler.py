@@ -114,6 +114,10 @@ class HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # The listen backlog of a real server. socketserver's 5 dropped the connections beyond it when a client
+    # opened ten at once (remixd filling its places at start): each came back only with the SYN's retry a
+    # second later, and its place stood idle for it (python -m bench --only async_v2).
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
         self.sandbox = sandbox

@@ -94,7 +94,10 @@ class PollPacer:
         poll saw it ended; it is taken to have ended two spreads before, so later first polls come earlier)."""
         with self._lock:
             if self._typical_s is None:
-                self._typical_s = by if after is None else (after + by) / 2
+                # Not the midpoint: polls before anything was seen are api.poll_interval_s apart, and an
+                # estimate too early brings every next poll early and often (one too late corrects itself:
+                # seen by the first poll, the next end moves the estimate down).
+                self._typical_s = by
                 return
             if after is None:
                 ended = max(FIRST_FLOOR * by, by - 2 * max(self._spread_s, SPREAD_FLOOR * self._typical_s))

@@ -63,6 +63,15 @@ def test_generations_ending_up_to_4_percent_off_the_usual_are_each_seen_within_1
     assert sum(polls) / len(polls) <= 4
 
 
+def test_the_first_end_seen_teaches_when_generations_end_not_the_middle_of_the_coarse_polls() -> None:
+    # Polls before any end was seen are api.poll_interval_s apart: one pending at 0.25 s and one completed at
+    # 0.5 s said "ended at 0.375 s", and the next generations' polls came a fifth early and often.
+    pacer = PollPacer(FakeClock(), PollSettings(interval_s=0.25))
+    assert list(itertools.islice(pacer.schedule(), 2)) == [0.25, 0.5]
+    pacer.observe(0.25, 0.5)
+    assert 0.49 <= next(pacer.schedule()) < 0.5
+
+
 def test_a_slow_generation_is_polled_ever_less_often() -> None:
     pacer = PollPacer(FakeClock(), PollSettings(interval_s=0.25))
     pacer.observe(0.45, 0.5)

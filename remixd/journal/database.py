@@ -154,7 +154,7 @@ class Database:
         NORMAL) before the WAL could be reused. This is the sync a FULL commit makes, without the lock."""
         wal = self.path.with_name(self.path.name + "-wal")
         try:
-            os.fsync(self._wal_descriptor(wal))
+            _sync_data(self._wal_descriptor(wal))
         except OSError as error:
             raise JournalUnwritable(
                 f"cannot write the journal: {error}", "check free space and permissions of state_dir"
@@ -218,6 +218,10 @@ class Database:
             for descriptor in [*self._old_wals, *([self._wal[0]] if self._wal else [])]:
                 os.close(descriptor)
             self._wal, self._old_wals = None, []
+
+
+# What SQLite syncs a commit with where it can: the data and the size, not the times.
+_sync_data = getattr(os, "fdatasync", os.fsync)
 
 
 def _writable(path: Path) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from remixd.journal import database
 from remixd.journal.records import JobSpec
 from remixd.journal.sqlite import SqliteJournal
 
@@ -24,15 +25,15 @@ def test_a_request_is_synced_as_sent_before_it_returns_while_other_workers_use_t
     (job,) = journal.add_jobs(input_id, [JobSpec("poster", "f1", "/remix", {"prompt": "a"}, 1, 0.08)])
     wal = path.with_name(path.name + "-wal")
     syncing, disk_done, sent = threading.Event(), threading.Event(), threading.Event()
-    real_fsync = os.fsync
+    real_sync = database._sync_data
 
     def slow_disk(descriptor: int) -> None:
         if threading.current_thread().name == "sender" and os.fstat(descriptor).st_ino == wal.stat().st_ino:
             syncing.set()
             assert disk_done.wait(10)
-        real_fsync(descriptor)
+        real_sync(descriptor)
 
-    monkeypatch.setattr(os, "fsync", slow_disk)
+    monkeypatch.setattr(database, "_sync_data", slow_disk)
 
     def send() -> None:
         journal.start_submit(job.id)

@@ -26,6 +26,7 @@ from remixd.ideogram.requests import RemixRequest
 from remixd.intake.wake import poke
 from remixd.journal.records import InputRecord
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
+from remixd.work import companions
 from remixd.work.header import oriented_size, read_caption
 from remixd.work.quotes import Price, table_price
 
@@ -108,9 +109,12 @@ def _order(
     copy = _copy_to_send(inbox, record)
     chosen = rng.randint(0, MAX_SEED) if seed is None else seed
     try:
-        inbox_rules = config.rules_for(inbox)
+        # With the companions its claim read that are still beside it (send_rerolls takes them along): a
+        # STEM.yaml asking for more images costs more (work/plan.py).
+        beside = [(name, content) for name, content in record.companions if copy.with_name(name).is_file()]
+        text, inbox_rules = companions.applied(record.relpath, copy, beside, config.rules_for(inbox))
         caption = read_caption(copy) if rules.uses("caption", inbox_rules) else ""
-        planned = rules.plan(record.relpath, inbox_rules, caption=caption, size=oriented_size(copy))
+        planned = rules.plan(record.relpath, inbox_rules, caption=caption, size=oriented_size(copy), text=text)
         jobs = tuple(rules.reseeded(job, chosen) for job in planned)
     except ValidationError as error:
         raise InputError(f"seed {chosen} cannot be sent ({error.errors()[0]['msg']})", f"use 0..{MAX_SEED}") from None
@@ -178,10 +182,20 @@ def send_rerolls(config: Config, orders: Sequence[RerollOrder]) -> Iterator[str]
                 yield _wake(config, order)
                 continue
             home = order.inbox.path / order.record.relpath
+            # Its companions go back first: an image back without its STEM.txt would be sent with another
+            # prompt (and under `companions: required`, an image waits for them, never the other way round).
+            moved: list[tuple[Path, Path]] = []
             try:
                 home.parent.mkdir(parents=True, exist_ok=True)
+                for name, _content in order.record.companions:
+                    kept = order.done_copy.with_name(name)
+                    if kept.is_file() and not home.with_name(name).exists():
+                        shutil.move(kept, home.with_name(name))
+                        moved.append((home.with_name(name), kept))
                 shutil.move(order.done_copy, home)
             except OSError as error:
+                for back, kept in moved:
+                    shutil.move(back, kept)
                 journal.cancel_reroll(reroll_id)
                 reason = error.strerror or str(error)
                 yield f"skipped {order.record.relpath}: cannot move {order.done_copy} to {home}: {reason}"

@@ -94,6 +94,42 @@ def test_a_kept_input_is_rerolled_where_it_is_once_and_only_once(tmp_path: Path,
     assert (tmp_path / "inbox/mug.jpg").is_file()  # still where it was kept
 
 
+def test_the_cost_shown_before_a_reroll_counts_what_its_companions_ask_for(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"after": "keep", "companions": "optional"})
+    make_image(tmp_path / "inbox/mug.jpg")
+    (tmp_path / "inbox/mug.yaml").write_text("num_images: 3\n", encoding="utf-8")
+    _once(config)
+
+    done = remixd("reroll", "-c", str(config), "--seed", "777", "--yes", str(tmp_path / "inbox/mug.jpg"))
+    assert done.returncode == 0, done.stderr
+    assert "mug.jpg: poster (3 image(s), $0.24), seed 777" in done.stdout  # not the rule's one image
+    _once(config)
+    posts = [r for r in sandbox.received if r.path == "/remix"]
+    assert len(posts) == 2 and posts[1].fields["num_images"] == 3
+
+
+def test_a_moved_input_goes_back_with_its_companions_and_is_sent_as_before(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url, inbox={"companions": "optional"})
+    make_image(tmp_path / "inbox/mug.jpg")
+    (tmp_path / "inbox/mug.txt").write_text("a blue mug on oak", encoding="utf-8")
+    (tmp_path / "inbox/mug.yaml").write_text("num_images: 2\n", encoding="utf-8")
+    _once(config)
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["mug.jpg", "mug.txt", "mug.yaml"]
+
+    done = remixd("reroll", "-c", str(config), "--seed", "777", "--yes", str(tmp_path / "done/mug.jpg"))
+    assert done.returncode == 0, done.stderr
+    assert "mug.jpg: poster (2 image(s), $0.16), seed 777" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == ["mug.jpg", "mug.txt", "mug.yaml"]
+    _once(config)
+    first, again = [r.fields for r in sandbox.received if r.path == "/remix"]
+    assert again["prompt"] == first["prompt"] and again["num_images"] == first["num_images"] == 2
+    assert again["seed"] == 777
+
+
 def test_an_input_its_inbox_deleted_cannot_be_rerolled_and_says_why(tmp_path: Path, sandbox: SandboxServer) -> None:
     config = write_config(tmp_path, sandbox.base_url, inbox={"after": "delete"})
     make_image(tmp_path / "inbox/mug.jpg")

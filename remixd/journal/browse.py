@@ -19,7 +19,7 @@ from typing import Any
 from remixd.errors import JournalError
 from remixd.journal import ledger
 from remixd.journal.records import INPUT_STATES, InputRecord, InputState, JobRecord, Spend
-from remixd.journal.schema import input_record, job_record, stamp
+from remixd.journal.schema import BUSY_JOBS, input_record, job_record, stamp
 
 MAX_PAGE = 100
 _JOBS = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS} FROM jobs "  # noqa: S608 — a literal column
@@ -92,8 +92,7 @@ class JournalReader:
             jobs: dict[str, int] = {
                 row[0]: row[1]
                 for row in self._read(
-                    "SELECT state, count(*) FROM jobs"
-                    " WHERE state IN ('submitting', 'generating', 'answered') GROUP BY state"
+                    f"SELECT state, count(*) FROM jobs WHERE {BUSY_JOBS} GROUP BY state"  # noqa: S608 — literal
                 )
             }
             failed = self._read(

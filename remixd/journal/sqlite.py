@@ -23,7 +23,7 @@ from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
 from remixd.journal.rebuild import Rebuilding
 from remixd.journal.records import Candidate, Disposal, FinishState, InputRecord, JobRecord, Reroll
-from remixd.journal.schema import dump_json, load_json, stamp
+from remixd.journal.schema import BUSY_JOBS, dump_json, load_json, stamp
 from remixd.journal.views import OperatorViews
 
 _BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND (
@@ -155,7 +155,7 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
 
     def generating(self) -> list[JobRecord]:
         """Jobs whose async generation Ideogram accepted and has not finished, oldest first."""
-        return self._jobs("state = 'generating' ORDER BY generation_at", ())
+        return self._jobs(f"{BUSY_JOBS} AND state = 'generating' ORDER BY generation_at", ())
 
     def shares_companions(self, record: InputRecord) -> bool:
         """Whether another input of the same folder and stem (mug.png beside mug.jpg), claimed with one of

@@ -1,0 +1,141 @@
+"""A year of journal stays small: what each row stores, which indexes exist, and journals of older schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from remixd.journal.records import JobSpec, Spend
+from remixd.journal.sqlite import SqliteJournal
+from tests.helpers import FakeClock, approx
+
+INBOX = "/srv/inbox"
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+SHA = "ab" * 32
+FINGERPRINT = "cd" * 32
+OLD_VERSION = 11  # the schema before the journal of a year was made smaller
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "journal.sqlite3"
+
+
+@pytest.fixture
+def journal(path: Path, clock: FakeClock) -> Iterator[SqliteJournal]:
+    opened = SqliteJournal(path, clock=clock)
+    yield opened
+    opened.close()
+
+
+def written(journal: SqliteJournal, relpath: str, sha256: str = SHA) -> int:
+    """An input whose job was sent, answered, written and moved; its job id."""
+    input_id = journal.claim(INBOX, relpath, 10, 1)
+    assert input_id is not None
+    journal.set_hash(input_id, sha256)
+    [job] = journal.add_jobs(input_id, [JobSpec("poster", FINGERPRINT, "/remix", {"prompt": "a lamp"}, 1, 0.08)])
+    journal.start_submit(job.id)
+    journal.record_answer(job.id, {"data": [{"url": "http://u/1", "prompt": "a lamp at dusk"}]})
+    journal.record_written(job.id, [f"/out/{relpath}.poster.1.png"])
+    journal.finish_input(input_id, "done")
+    journal.set_disposed(input_id, "moved", f"/done/{relpath}")
+    return job.id
+
+
+def plans(journal: SqliteJournal, *asks: Callable[[], object]) -> list[str]:
+    """The query plan of every SELECT the journal ran for `asks`."""
+    statements: list[str] = []
+    connection = journal._db._connection
+    connection.set_trace_callback(statements.append)
+    try:
+        for ask in asks:
+            ask()
+    finally:
+        connection.set_trace_callback(None)
+    selects = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    return [" | ".join(row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + sql).fetchall()) for sql in selects]
+
+
+def test_the_duplicate_check_and_the_resume_read_by_index_not_by_table(journal: SqliteJournal) -> None:
+    """A year of journal holds a million finished jobs: a lookup that scans them takes seconds."""
+    for number in range(3):
+        written(journal, f"{number}.jpg", f"{number:064x}")
+    found = plans(journal, lambda: journal.find_duplicate(SHA, "poster", FINGERPRINT), journal.generating)
+    assert found, "no query was traced"
+    for plan in found:
+        assert "SCAN" not in plan.replace("SCAN CONSTANT", ""), plan
+
+
+def test_a_journal_of_the_schema_before_opens_with_its_records_and_its_spend(path: Path, clock: FakeClock) -> None:
+    """Rows as remixd wrote them before its journal was made smaller: the same records, counts and spend."""
+    from remixd.journal.compact import result_key
+    from remixd.journal.schema import MIGRATIONS
+
+    at = "2025-03-01T12:00:00.250000+00:00"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, statements in enumerate(MIGRATIONS[:OLD_VERSION], start=1):
+        for statement in statements:
+            old.execute(statement)
+        old.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    old.execute(
+        """INSERT INTO inputs (id, inbox, relpath, size, mtime_ns, sha256, state, detected_at, claimed_at,
+           finished_at, disposal, disposed_to) VALUES
+           (1, ?1, 'a.jpg', 10, 5, ?2, 'done', ?3, ?3, ?3, 'moved', '/done/a.jpg'),
+           (2, ?1, 'b.jpg', 11, 6, ?4, 'claimed', ?3, ?3, NULL, NULL, NULL)""",
+        (INBOX, SHA, at, "ef" * 32),
+    )
+    old.execute(
+        """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts,
+           response, files, created_at, submitted_at, answered_at, completed_at, generation_id, generation_at) VALUES
+           (1, 1, 'poster', ?1, '/remix', '{"model": "V_2", "prompt": "a lamp"}', 1, 0.08, 'written', 1,
+            '{"data": [{"prompt": "a lamp at dusk", "seed": 3}]}', '["/out/a.poster.1.png"]', ?2, ?2, ?2, ?2,
+            NULL, NULL),
+           (2, 2, 'poster', ?1, '/v2/remix', '{"prompt": "b"}', 2, 0.16, 'generating', 1, NULL, '[]', ?2, ?2,
+            NULL, NULL, 'gen-1', ?2)""",
+        (FINGERPRINT, at),
+    )
+    old.execute(
+        """INSERT INTO spend (job_id, day, at, images, usd, status) VALUES
+           (1, '2025-03-01', ?1, 1, 0.08, 'billed'), (2, '2025-03-01', ?1, 2, 0.16, 'billed')""",
+        (at,),
+    )
+    old.execute("INSERT INTO spend_days VALUES ('2025-03-01', 0, 'sent', 1, 1, 0.08)")
+    old.execute(
+        "INSERT INTO results VALUES (?, 0, '[\"/out/old.poster.1.png\"]')", (result_key("12" * 32, "poster", "f1"),)
+    )
+    old.close()
+
+    journal = SqliteJournal(path, clock=clock)
+    try:
+        done = journal.get_input(1)
+        moment = datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+        assert (done.sha256, done.state, done.claimed_at, done.finished_at, done.disposed_to) == (
+            SHA, "done", moment, moment, "/done/a.jpg",
+        )  # fmt: skip
+        [job] = done.jobs
+        assert (job.fingerprint, job.request, job.files, job.completed_at) == (
+            FINGERPRINT, {"model": "V_2", "prompt": "a lamp"}, ("/out/a.poster.1.png",), moment,
+        )  # fmt: skip
+        assert job.response == {"data": [{"prompt": "a lamp at dusk", "seed": 3}]}
+        found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
+        assert found is not None and (found.id, found.compacted) == (1, False)
+        compacted = journal.find_duplicate("12" * 32, "poster", "f1")
+        assert compacted is not None and compacted.files == ("/out/old.poster.1.png",)
+        assert [(job.id, job.generation_id, job.generation_at) for job in journal.generating()] == [
+            (2, "gen-1", moment)
+        ]
+        assert journal.spent(moment.date()) == Spend(images=4, usd=approx(0.32), unknown=1)
+        assert (journal.counts()["done"], journal.counts()["claimed"], journal.job_counts()["written"]) == (1, 1, 1)
+        assert [record.id for record in journal.unfinished()] == [2]
+    finally:
+        journal.close()

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from remixd.errors import JournalError
-from remixd.journal import ledger
+from remixd.journal import ledger, search
 from remixd.journal.records import INPUT_STATES, InputRecord, InputState, JobRecord, Spend
 from remixd.journal.schema import BUSY_JOBS, input_record, job_record, stamp
 
 MAX_PAGE = 100
 _JOBS = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS} FROM jobs "  # noqa: S608 — a literal column
-TRIGRAM = 3  # characters
 
 
 @dataclass(frozen=True)
@@ -199,15 +198,8 @@ def _conditions(query: GalleryQuery) -> tuple[list[str], list[Any]]:
     if query.rule is not None:
         conditions.append("EXISTS (SELECT 1 FROM jobs r WHERE r.input_id = i.id AND r.rule = ?)")
         parameters.append(query.rule)
-    if len(query.text) >= TRIGRAM:
-        # The trigram index answers a LIKE without ESCAPE (a `%` or `_` typed in the search only widens it);
-        # instr keeps what holds the text literally, in any case.
-        conditions.append(
-            "i.id IN (SELECT rowid FROM inputs_search WHERE text LIKE ? AND instr(lower(text), lower(?)) > 0)"
-        )
-        parameters += ["%" + query.text + "%", query.text]
-    elif query.text:  # too short for a trigram: a scan of the index's text
-        pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(r"i.id IN (SELECT rowid FROM inputs_search WHERE text LIKE ? ESCAPE '\')")
-        parameters.append(pattern)
+    if query.text:
+        searched, values = search.condition(query.text)
+        conditions.append(searched)
+        parameters += values
     return conditions, parameters

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from remixd.errors import ErrorRecord
+from remixd.journal import search
 from remixd.journal.records import CostSource, Disposal, InputRecord, InputState, JobRecord, JobState
 
 # What the gallery's search finds of a job: its rule, the prompt sent and the prompts returned.
@@ -222,6 +223,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP INDEX jobs_duplicate_of",
         "CREATE INDEX jobs_duplicate_of ON jobs (duplicate_of) WHERE duplicate_of IS NOT NULL",
     ),
+    # The search index without its own copy of the text (journal.search).
+    search.MIGRATION,
 )
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from remixd.journal.browse import GalleryQuery, reader
 from remixd.journal.records import JobSpec, Spend
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, approx
@@ -37,14 +38,14 @@ def journal(path: Path, clock: FakeClock) -> Iterator[SqliteJournal]:
     opened.close()
 
 
-def written(journal: SqliteJournal, relpath: str, sha256: str = SHA) -> int:
+def written(journal: SqliteJournal, relpath: str, sha256: str = SHA, prompt: str = "a lamp") -> int:
     """An input whose job was sent, answered, written and moved; its job id."""
     input_id = journal.claim(INBOX, relpath, 10, 1)
     assert input_id is not None
     journal.set_hash(input_id, sha256)
-    [job] = journal.add_jobs(input_id, [JobSpec("poster", FINGERPRINT, "/remix", {"prompt": "a lamp"}, 1, 0.08)])
+    [job] = journal.add_jobs(input_id, [JobSpec("poster", FINGERPRINT, "/remix", {"prompt": prompt}, 1, 0.08)])
     journal.start_submit(job.id)
-    journal.record_answer(job.id, {"data": [{"url": "http://u/1", "prompt": "a lamp at dusk"}]})
+    journal.record_answer(job.id, {"data": [{"url": "http://u/1", "prompt": f"{prompt} at dusk"}]})
     journal.record_written(job.id, [f"/out/{relpath}.poster.1.png"])
     journal.finish_input(input_id, "done")
     journal.set_disposed(input_id, "moved", f"/done/{relpath}")
@@ -139,3 +140,40 @@ def test_a_journal_of_the_schema_before_opens_with_its_records_and_its_spend(pat
         assert [record.id for record in journal.unfinished()] == [2]
     finally:
         journal.close()
+
+
+def direct(path: Path, trigram: str) -> list[int]:
+    """The inputs the search index itself says hold `trigram`."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT rowid FROM inputs_search WHERE inputs_search MATCH ?", (f'"{trigram}"',)).fetchall()
+        assert db.execute("INSERT INTO inputs_search (inputs_search) VALUES ('integrity-check')") is not None
+    db.close()
+    return [row[0] for row in rows]
+
+
+def test_the_search_keeps_no_copy_of_the_text_and_forgets_what_is_compacted(journal: SqliteJournal, path: Path) -> None:
+    written(journal, "Lamp.jpg")
+    written(journal, "chair.jpg", "ee" * 32, prompt="a chair")
+    with sqlite3.connect(path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'inputs_search%'")}
+    db.close()
+    assert tables == {"inputs_search", "inputs_search_data", "inputs_search_idx", "inputs_search_config"}
+    with reader(path) as pages:
+        for text in ("lamp.JPG", "lamp at dusk", "a lamp", "mp."):
+            assert [record.relpath for record in pages.gallery(GalleryQuery(text=text)).inputs] == ["Lamp.jpg"], text
+    assert direct(path, "amp") == [1]
+    assert journal.compact(START + timedelta(days=1), limit=1) == 1  # the lamp
+    assert direct(path, "amp") == []
+    assert direct(path, "hai") == [2]
+
+
+def test_a_resumed_input_planned_again_is_still_found(journal: SqliteJournal, path: Path) -> None:
+    input_id = journal.claim(INBOX, "resumed.jpg", 10, 1)
+    assert input_id is not None
+    spec = JobSpec("poster", FINGERPRINT, "/remix", {"prompt": "a harbour"}, 1, 0.08)
+    journal.add_jobs(input_id, [spec])
+    journal.add_jobs(input_id, [spec])  # after a restart: already planned, nothing changes
+    with reader(path) as pages:
+        assert [record.id for record in pages.gallery(GalleryQuery(text="harbour")).inputs] == [input_id]
+        assert [record.id for record in pages.gallery(GalleryQuery(text="resumed")).inputs] == [input_id]
+    assert direct(path, "arb") == [input_id]

@@ -1,0 +1,83 @@
+"""The gallery's search (file name, rule, prompt sent, prompts returned): a trigram index without its own copy
+of the text (README "A year of journal").
+
+The text of an input is the view `search_text`, read from its row and its jobs' rows; the index (FTS5,
+contentless) keeps only which trigrams each input holds, a third of what it cost with the text stored beside
+it. Triggers keep the index in step with the rows, so no writer has to know of it: each change to what the text
+is made of takes the input's old text out of the index (a contentless index is told what to forget) before the
+change and puts the new text in after it, both read from the view, so what is taken out is exactly what was
+put in. A search asks the index for the inputs holding every trigram of the text, then checks the text itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TRIGRAM = 3  # characters
+
+_TEXT = """SELECT i.id, i.relpath || coalesce((SELECT group_concat(' ' || j.rule || ' '
+    || coalesce(json_extract(j.request, '$.prompt'), '')
+    || coalesce((SELECT ' ' || group_concat(json_extract(d.value, '$.prompt'), ' ')
+        FROM json_each(j.response, '$.data') d), ''), '')
+    FROM jobs j WHERE j.input_id = i.id), '') FROM inputs i"""
+_FORGET = (
+    "INSERT INTO inputs_search (inputs_search, rowid, text) SELECT 'delete', id, text FROM search_text WHERE id = {}"
+)
+_INDEX = "INSERT INTO inputs_search (rowid, text) SELECT id, text FROM search_text WHERE id = {}"
+
+
+def _trigger(name: str, when: str, forget: str | None, index: str | None, condition: str = "") -> str:
+    steps = ([_FORGET.format(forget)] if forget else []) + ([_INDEX.format(index)] if index else [])
+    return f"CREATE TRIGGER {name} {when}{condition} BEGIN {'; '.join(steps)}; END"
+
+
+MIGRATION: tuple[str, ...] = (
+    "DROP TRIGGER inputs_search_input",
+    "DROP TRIGGER inputs_search_job",
+    "DROP TRIGGER inputs_search_answer",
+    "DROP TRIGGER inputs_search_gone",
+    "DROP TABLE inputs_search",
+    f"CREATE VIEW search_text (id, text) AS {_TEXT}",
+    "CREATE VIRTUAL TABLE inputs_search USING fts5(text, tokenize = 'trigram', detail = 'none', content = '',"
+    " columnsize = 0)",
+    "INSERT INTO inputs_search (rowid, text) SELECT id, text FROM search_text",
+    _trigger("search_input_added", "AFTER INSERT ON inputs", None, "new.id"),
+    _trigger("search_input_renamed", "BEFORE UPDATE OF relpath ON inputs", "old.id", None),
+    _trigger("search_input_renamed_after", "AFTER UPDATE OF relpath ON inputs", None, "new.id"),
+    _trigger("search_input_gone", "BEFORE DELETE ON inputs", "old.id", None),
+    # INSERT OR IGNORE of a job already there (a resumed input plans again) changes nothing: nothing to forget.
+    _trigger(
+        "search_job_added",
+        "BEFORE INSERT ON jobs",
+        "new.input_id",
+        None,
+        " WHEN NOT EXISTS (SELECT 1 FROM jobs WHERE input_id = new.input_id AND rule = new.rule)",
+    ),
+    _trigger("search_job_added_after", "AFTER INSERT ON jobs", None, "new.input_id"),
+    # An answer, and the slimming of a disposed input's request and answer (journal.compact.slim_finished).
+    _trigger("search_job_changed", "BEFORE UPDATE OF rule, request, response ON jobs", "old.input_id", None),
+    _trigger("search_job_changed_after", "AFTER UPDATE OF rule, request, response ON jobs", None, "new.input_id"),
+    _trigger("search_job_gone", "BEFORE DELETE ON jobs", "old.input_id", None),
+    _trigger("search_job_gone_after", "AFTER DELETE ON jobs", None, "old.input_id"),
+)
+
+
+def condition(text: str) -> tuple[str, list[Any]]:
+    """The gallery's condition on input `i` for a search of `text`, and its parameters. Of fewer than three
+    characters (no trigram to ask the index for), only file names and rule names are looked at: reading every
+    input's prompts would take seconds in a year of journal."""
+    if len(text) < TRIGRAM:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return (
+            r"(i.relpath LIKE ? ESCAPE '\' OR EXISTS (SELECT 1 FROM jobs r WHERE r.input_id = i.id"
+            r" AND r.rule LIKE ? ESCAPE '\'))",
+            [pattern, pattern],
+        )
+    # Every trigram, each a quoted string (a quote doubled): detail=none answers single terms, not phrases.
+    trigrams = {text[start : start + TRIGRAM] for start in range(len(text) - TRIGRAM + 1)}
+    match = " AND ".join('"' + trigram.replace('"', '""') + '"' for trigram in sorted(trigrams))
+    return (
+        "i.id IN (SELECT rowid FROM inputs_search WHERE inputs_search MATCH ?)"
+        " AND instr(lower((SELECT text FROM search_text t WHERE t.id = i.id)), lower(?)) > 0",
+        [match, text],
+    )

@@ -40,7 +40,7 @@ PAGES = (
 
 def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None:
     """`count` inputs, each with one job: mostly done with a result, every 50th failed, the last 5 claimed."""
-    from remixd.journal.schema import dump_json, stamp
+    from remixd.journal.schema import dump_json, pack_hash, stamp
     from remixd.journal.sqlite import SqliteJournal
 
     SqliteJournal(journal_path).close()  # the schema at the current version, with its indexes and triggers
@@ -56,7 +56,7 @@ def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None
         name = f"shoot-{number // 1000:03d}/photo-{number:06d}.jpg"
         prompt = f"A {rng.choice(WORDS)} scene, photo-{number:06d}"
         inputs.append(
-            (number, str(inbox), name, 123_456, number, f"{number:064x}", state, moment, moment,
+            (number, str(inbox), name, 123_456, number, pack_hash(f"{number:064x}"), state, moment, moment,
              None if claimed else moment, failure if state == "failed" else None,
              None if claimed else "moved", None if claimed else f"/srv/done/{name}")
         )  # fmt: skip
@@ -66,8 +66,9 @@ def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None
                       "seed": number, "is_image_safe": True, "resolution": "1024x1024"}],
         }  # fmt: skip
         jobs.append(
-            (number, number, rule, f"{number:064x}", "https://api.ideogram.ai/remix", dump_json({"prompt": prompt}),
-             1, 0.08, "written" if done else "failed" if state == "failed" else "pending", 1,
+            (number, number, rule, pack_hash(f"{number:064x}"), "https://api.ideogram.ai/remix",
+             dump_json({"prompt": prompt}), 1, 0.08,
+             "written" if done else "failed" if state == "failed" else "pending", 1,
              dump_json(response) if done else None,
              dump_json([f"/srv/outbox/{name[:-4]}.{rule}.1.png"] if done else []), moment, moment if done else None)
         )  # fmt: skip

@@ -39,8 +39,10 @@ class Year:
     bytes_compacted_per_input: float
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+def _stamp(moment: datetime) -> int:
+    from remixd.journal.schema import stamp  # the remixd beside bench/: its layout of times
+
+    return stamp(moment)
 
 
 def _relpath(number: int) -> str:
@@ -69,7 +71,7 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
         error = {"kind": "api_rejected", "message": "the API refused the image: 400 bad image", "hint": "check it"}
         # The answer as the client keeps it; a disposed input keeps its slim form, as remixd slims it.
         response = {
-            "created": at,
+            "created": moment.isoformat(),
             "data": [
                 {
                     "prompt": f"A serene tropical beach, photo-{number:08d}, with palm trees and soft light",
@@ -85,10 +87,10 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
         }
         output = f"/srv/shop/outbox/{relpath[:-4]}.poster.1.png"
         yield (
-            (number, INBOX, relpath, _size(number), 1_700_000_000_000_000_000 + number, sha,
+            (number, INBOX, relpath, _size(number), 1_700_000_000_000_000_000 + number, bytes.fromhex(sha),
              "failed" if failed else "done", at, at, at, json.dumps({"error": error}) if failed else None, "moved",
              ("/srv/shop/failed/" if failed else "/srv/shop/done/") + relpath),
-            (number, number, RULE, FINGERPRINT, ENDPOINT,
+            (number, number, RULE, bytes.fromhex(FINGERPRINT), ENDPOINT,
              json.dumps(request if failed else slim_request(request), sort_keys=True), 1, 0.08,
              "failed" if failed else "written", 1, json.dumps(error) if failed else None,
              None if failed else json.dumps(slim_answer(response, request["prompt"]), sort_keys=True),

@@ -18,8 +18,9 @@ from typing import Any
 
 from remixd.errors import JournalError
 from remixd.journal import ledger, search
+from remixd.journal.layout import BUSY_JOBS
 from remixd.journal.records import INPUT_STATES, InputRecord, InputState, JobRecord, Spend
-from remixd.journal.schema import BUSY_JOBS, input_record, job_record, stamp
+from remixd.journal.schema import input_record, job_record, stamp
 
 MAX_PAGE = 100
 _JOBS = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS} FROM jobs "  # noqa: S608 — a literal column

@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from remixd.journal.schema import dump_json, load_json
+from remixd.journal.schema import dump_json, load_json, unpack_hash
 
 COMPACTABLE = ("done", "duplicate", "vanished", "retried")
 SHOWN_REQUEST = ("prompt", "model")  # what journal.slim_finished keeps of a request
@@ -42,7 +42,7 @@ def result_key(sha256: str, rule: str, fingerprint: str) -> bytes:
     return hashlib.sha256(f"{sha256}\0{rule}\0{fingerprint}".encode()).digest()[:16]
 
 
-def compact(db: sqlite3.Connection, cutoff: str, limit: int) -> int:
+def compact(db: sqlite3.Connection, cutoff: int, limit: int) -> int:
     """Compact up to `limit` inputs finished before `cutoff` (a journal time stamp), oldest first, in the
     caller's write transaction; the number compacted. Ids follow claim times, so the walk stops at the first
     input claimed after the cutoff instead of reading the whole table."""
@@ -84,7 +84,7 @@ def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
         return False  # `remixd reroll` history: kept whole (rerolls are few)
     for job in jobs:
         if job["state"] == "written" and row["sha256"] is not None:
-            key = result_key(row["sha256"], job["rule"], job["fingerprint"])
+            key = result_key(str(unpack_hash(row["sha256"])), job["rule"], str(unpack_hash(job["fingerprint"])))
             db.execute("INSERT OR IGNORE INTO results VALUES (?, ?, ?)", (key, job["id"], job["files"]))
     if row["disposal"] == "kept" and row["state"] in ("done", "duplicate"):
         db.execute(

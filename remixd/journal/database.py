@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from remixd.errors import JournalError, JournalUnwritable
-from remixd.journal.schema import MIGRATIONS
+from remixd.journal.schema import MIGRATIONS, pack_hash
 from remixd.logs import get_logger
 
 log = get_logger(__name__)
@@ -57,7 +57,6 @@ class Database:
             # protect money (request sent, answer received) are synced before they return: see write(durable).
             self._connection.execute("PRAGMA synchronous=NORMAL")
             self._connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._connection.execute("PRAGMA foreign_keys=ON")
             # The WAL is bounded: checkpointed every WAL_CHECKPOINT_PAGES and cut back to WAL_LIMIT_BYTES after
             # each checkpoint. Left alone it stays at its high-water mark (4 MB and more), which on a small or
             # nearly full state fs ate the space an operator had just freed and wedged the daemon.
@@ -70,6 +69,7 @@ class Database:
             if check_pages:
                 self._check_pages()
             self._migrate(path)
+            self._connection.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as error:  # e.g. "file is not a database"
             self._connection.close()
             raise self._unusable(error, "cannot open") from error
@@ -104,6 +104,9 @@ class Database:
         )
 
     def _migrate(self, path: Path) -> None:
+        """Foreign keys are not enforced yet: a migration may make a table again (journal.layout), dropping the
+        old one while rows of others still refer to its rows, copied across with their ids."""
+        self._connection.create_function("pack_hash", 1, pack_hash, deterministic=True)
         with self.write() as db:
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = db.execute("SELECT max(version) FROM schema_version").fetchone()

@@ -15,7 +15,7 @@ from remixd.journal.compact import result_key
 from remixd.journal.database import expect
 from remixd.journal.records import Earlier, JobRecord, JobSpec
 from remixd.journal.rows import JournalRows
-from remixd.journal.schema import WITHHELD_COUNT, dump_json, load_json, stamp
+from remixd.journal.schema import WITHHELD_COUNT, dump_json, load_json, pack_hash, stamp
 
 _ANSWERED = (
     "UPDATE jobs SET state = 'answered', response = ?1, answered_at = ?2, last_error = NULL,"  # noqa: S608 — literal
@@ -40,7 +40,7 @@ class JobTransitions(JournalRows):
                     (
                         input_id,
                         spec.rule,
-                        spec.fingerprint,
+                        pack_hash(spec.fingerprint),
                         spec.endpoint,
                         dump_json(spec.request),
                         spec.images,
@@ -177,7 +177,7 @@ class JobTransitions(JournalRows):
         jobs = self._jobs(
             "rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN "
             "(SELECT id FROM inputs WHERE sha256 = ?) ORDER BY id LIMIT 1",
-            (rule, fingerprint, sha256),
+            (rule, pack_hash(fingerprint), pack_hash(sha256)),
         )
         if jobs:
             return Earlier(jobs[0].id, jobs[0].files, compacted=False)

@@ -21,6 +21,7 @@ from typing import Any
 from remixd.errors import JournalError
 from remixd.journal.compact import result_key
 from remixd.journal.records import Spend
+from remixd.journal.schema import pack_hash
 
 # The latest input at this path that would block a new claim: in progress, or finished and kept (journal.sqlite).
 _BLOCKING = """SELECT state, size, mtime_ns FROM inputs WHERE inbox = ? AND relpath = ? AND (
@@ -73,7 +74,7 @@ class JournalView:
         """Whether this content was already written by this rule and request, whole or compacted."""
         if "jobs" not in self._tables:
             return False
-        if self._read(_WRITTEN, (rule, fingerprint, sha256)):
+        if self._read(_WRITTEN, (rule, pack_hash(fingerprint), pack_hash(sha256))):
             return True
         compacted = "results" in self._tables
         return compacted and bool(self._read(_WRITTEN_COMPACTED, (result_key(sha256, rule, fingerprint),)))

@@ -22,7 +22,7 @@ from typing import Any
 
 from remixd.journal.compact import result_key
 from remixd.journal.rows import JournalRows
-from remixd.journal.schema import dump_json, stamp
+from remixd.journal.schema import dump_json, pack_hash, stamp
 
 _SPEND_DAY = """INSERT INTO spend_days VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT DO UPDATE SET
@@ -86,7 +86,7 @@ def rebuild(
         _FAILED,
         [
             (
-                item.inbox, item.relpath, item.size, item.mtime_ns, item.sha256, stamp(item.failed_at),
+                item.inbox, item.relpath, item.size, item.mtime_ns, pack_hash(item.sha256), stamp(item.failed_at),
                 stamp(item.failed_at), stamp(item.failed_at), dump_json(item.document), item.failed_copy,
             )
             for item in failed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from remixd.journal.records import InputRecord, Reroll
+from remixd.journal.schema import pack_hash
 
 _TAKEN = "SELECT id, seed, of_input FROM rerolls WHERE input_id = ?"
 _WAITING = """SELECT rerolls.id, rerolls.seed, rerolls.of_input FROM rerolls JOIN inputs ON inputs.id = ?
@@ -28,10 +29,10 @@ _FOR_KEPT = """SELECT rerolls.id FROM rerolls JOIN inputs AS repeated ON repeate
     ORDER BY rerolls.id LIMIT 1"""
 
 
-def add(db: sqlite3.Connection, of_input: InputRecord, seed: int, now: str) -> int:
+def add(db: sqlite3.Connection, of_input: InputRecord, seed: int, now: int) -> int:
     cursor = db.execute(
         "INSERT INTO rerolls (inbox, relpath, sha256, seed, of_input, requested_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (of_input.inbox, of_input.relpath, of_input.sha256, seed, of_input.id, now),
+        (of_input.inbox, of_input.relpath, pack_hash(of_input.sha256), seed, of_input.id, now),
     )
     return int(cursor.lastrowid or 0)
 

@@ -24,7 +24,7 @@ class JournalRows:
     _db: Database
     _clock: Clock
 
-    def _now(self) -> str:
+    def _now(self) -> int:
         return stamp(self._clock.utcnow())
 
     def get_input(self, input_id: int) -> InputRecord:

@@ -1,18 +1,20 @@
 """How the journal is stored: the SQLite schema, and the conversion of its rows to records and back.
 
-Times are stored as fixed-width ISO text in UTC and mappings as sorted JSON, so rows read back to the same
-frozen records whatever process wrote them.
+Times are stored as integer microseconds since 1970 UTC, hashes as their 32 bytes (journal.layout) and mappings
+as sorted JSON, so rows read back to the same frozen records whatever process wrote them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from remixd.errors import ErrorRecord
-from remixd.journal import search
+from remixd.journal import layout, search
+from remixd.journal.layout import BUSY_JOBS, TALLY_TRIGGERS
 from remixd.journal.records import CostSource, Disposal, InputRecord, InputState, JobRecord, JobState
 
 # What the gallery's search finds of a job: its rule, the prompt sent and the prompts returned.
@@ -49,10 +51,6 @@ _ON_ANSWERED = (
     + _RETURNED_TEXT.format(job="new")
     + " WHERE rowid = new.input_id; END"
 )
-
-# Jobs on their way (sent, accepted, answered): the one condition `jobs_busy` indexes. A query by state uses
-# that index only when it says this condition word for word.
-BUSY_JOBS = "state IN ('submitting', 'generating', 'answered')"
 
 # One tuple of statements per schema version; a new version appends a tuple (never edits an old one).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -129,26 +127,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE spend_days (day TEXT NOT NULL, sandbox INTEGER NOT NULL, status TEXT NOT NULL,
         requests INTEGER NOT NULL, images INTEGER NOT NULL, usd REAL NOT NULL,
         PRIMARY KEY (day, sandbox, status)) WITHOUT ROWID""",
-        # Rows per state, kept by triggers, so `remixd status` does not count millions of rows. A compacted
-        # row keeps its place: journal.compact adds back what its DELETE took away.
+        # Rows per state, kept by triggers (layout.TALLY_TRIGGERS).
         """CREATE TABLE tallies (kind TEXT NOT NULL, state TEXT NOT NULL, count INTEGER NOT NULL,
         PRIMARY KEY (kind, state)) WITHOUT ROWID""",
         "INSERT INTO tallies SELECT 'inputs', state, count(*) FROM inputs GROUP BY state",
         "INSERT INTO tallies SELECT 'jobs', state, count(*) FROM jobs GROUP BY state",
-        """CREATE TRIGGER inputs_tally_insert AFTER INSERT ON inputs BEGIN
-        INSERT INTO tallies VALUES ('inputs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
-        """CREATE TRIGGER inputs_tally_update AFTER UPDATE OF state ON inputs WHEN OLD.state IS NOT NEW.state BEGIN
-        UPDATE tallies SET count = count - 1 WHERE kind = 'inputs' AND state = OLD.state;
-        INSERT INTO tallies VALUES ('inputs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
-        """CREATE TRIGGER inputs_tally_delete AFTER DELETE ON inputs BEGIN
-        UPDATE tallies SET count = count - 1 WHERE kind = 'inputs' AND state = OLD.state; END""",
-        """CREATE TRIGGER jobs_tally_insert AFTER INSERT ON jobs BEGIN
-        INSERT INTO tallies VALUES ('jobs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
-        """CREATE TRIGGER jobs_tally_update AFTER UPDATE OF state ON jobs WHEN OLD.state IS NOT NEW.state BEGIN
-        UPDATE tallies SET count = count - 1 WHERE kind = 'jobs' AND state = OLD.state;
-        INSERT INTO tallies VALUES ('jobs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
-        """CREATE TRIGGER jobs_tally_delete AFTER DELETE ON jobs BEGIN
-        UPDATE tallies SET count = count - 1 WHERE kind = 'jobs' AND state = OLD.state; END""",
+        *TALLY_TRIGGERS,
     ),
     # A companion (STEM.txt, STEM.yaml, STEM.json: README "Companions") is read when its image is claimed, in
     # the claim's transaction: a companion changed or added later never changes what that claim sends.
@@ -225,22 +209,37 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # The search index without its own copy of the text (journal.search).
     search.MIGRATION,
+    # Times as integers, hashes as bytes (journal.layout).
+    layout.MIGRATION,
 )
 
 
-def stamp(moment: datetime) -> str:
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_HEX_HASH = re.compile("[0-9a-f]{64}")
+
+
+def stamp(moment: datetime) -> int:
     if moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment!r}: the journal keeps aware UTC times")
-    # Fixed width (always microseconds, always +00:00), so text order is time order.
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return (moment - EPOCH) // _MICROSECOND  # exact: no float on the way
 
 
-def parse_moment_or_none(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+def parse_moment_or_none(value: int | None) -> datetime | None:
+    return None if value is None else parse_moment(value)
 
 
-def parse_moment(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+def parse_moment(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def pack_hash(text: str | None) -> bytes | str | None:
+    """A sha256 as hex (a source's, a request's fingerprint) as its 32 bytes; anything else as it is."""
+    return bytes.fromhex(text) if text is not None and _HEX_HASH.fullmatch(text) else text
+
+
+def unpack_hash(value: bytes | str | None) -> str | None:
+    return value.hex() if isinstance(value, bytes) else value
 
 
 def dump_json(value: Any) -> str:
@@ -256,7 +255,7 @@ def job_record(row: sqlite3.Row) -> JobRecord:
         id=row["id"],
         input_id=row["input_id"],
         rule=row["rule"],
-        fingerprint=row["fingerprint"],
+        fingerprint=str(unpack_hash(row["fingerprint"])),
         endpoint=row["endpoint"],
         request=load_json(row["request"]),
         images=row["images"],
@@ -287,7 +286,7 @@ def input_record(row: sqlite3.Row, jobs: tuple[JobRecord, ...]) -> InputRecord:
         relpath=row["relpath"],
         size=row["size"],
         mtime_ns=row["mtime_ns"],
-        sha256=row["sha256"],
+        sha256=unpack_hash(row["sha256"]),
         state=cast("InputState", row["state"]),
         detected_at=parse_moment(row["detected_at"]),
         claimed_at=parse_moment(row["claimed_at"]),

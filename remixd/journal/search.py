@@ -31,16 +31,8 @@ def _trigger(name: str, when: str, forget: str | None, index: str | None, condit
     return f"CREATE TRIGGER {name} {when}{condition} BEGIN {'; '.join(steps)}; END"
 
 
-MIGRATION: tuple[str, ...] = (
-    "DROP TRIGGER inputs_search_input",
-    "DROP TRIGGER inputs_search_job",
-    "DROP TRIGGER inputs_search_answer",
-    "DROP TRIGGER inputs_search_gone",
-    "DROP TABLE inputs_search",
-    f"CREATE VIEW search_text (id, text) AS {_TEXT}",
-    "CREATE VIRTUAL TABLE inputs_search USING fts5(text, tokenize = 'trigram', detail = 'none', content = '',"
-    " columnsize = 0)",
-    "INSERT INTO inputs_search (rowid, text) SELECT id, text FROM search_text",
+VIEW = f"CREATE VIEW search_text (id, text) AS {_TEXT}"
+TRIGGERS: tuple[str, ...] = (
     _trigger("search_input_added", "AFTER INSERT ON inputs", None, "new.id"),
     _trigger("search_input_renamed", "BEFORE UPDATE OF relpath ON inputs", "old.id", None),
     _trigger("search_input_renamed_after", "AFTER UPDATE OF relpath ON inputs", None, "new.id"),
@@ -59,6 +51,20 @@ MIGRATION: tuple[str, ...] = (
     _trigger("search_job_changed_after", "AFTER UPDATE OF rule, request, response ON jobs", None, "new.input_id"),
     _trigger("search_job_gone", "BEFORE DELETE ON jobs", "old.input_id", None),
     _trigger("search_job_gone_after", "AFTER DELETE ON jobs", None, "old.input_id"),
+)
+TRIGGER_NAMES = tuple(trigger.split()[2] for trigger in TRIGGERS)
+
+MIGRATION: tuple[str, ...] = (
+    "DROP TRIGGER inputs_search_input",
+    "DROP TRIGGER inputs_search_job",
+    "DROP TRIGGER inputs_search_answer",
+    "DROP TRIGGER inputs_search_gone",
+    "DROP TABLE inputs_search",
+    VIEW,
+    "CREATE VIRTUAL TABLE inputs_search USING fts5(text, tokenize = 'trigram', detail = 'none', content = '',"
+    " columnsize = 0)",
+    "INSERT INTO inputs_search (rowid, text) SELECT id, text FROM search_text",
+    *TRIGGERS,
 )
 
 

@@ -21,9 +21,10 @@ from remixd.journal import rerolls
 from remixd.journal.compact import compact, slim_finished
 from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
+from remixd.journal.layout import BUSY_JOBS
 from remixd.journal.rebuild import Rebuilding
 from remixd.journal.records import Candidate, Disposal, FinishState, InputRecord, JobRecord, Reroll
-from remixd.journal.schema import BUSY_JOBS, dump_json, load_json, stamp
+from remixd.journal.schema import dump_json, load_json, pack_hash, stamp
 from remixd.journal.views import OperatorViews
 
 _BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND (
@@ -87,7 +88,7 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
     def set_hash(self, input_id: int, sha256: str) -> None:
         with self._db.write() as db:
             expect(db, "inputs", input_id, ("claimed",))
-            db.execute("UPDATE inputs SET sha256 = ? WHERE id = ?", (sha256, input_id))
+            db.execute("UPDATE inputs SET sha256 = ? WHERE id = ?", (pack_hash(sha256), input_id))
 
     # -- inputs ----------------------------------------------------------------------------------------------
 
@@ -213,7 +214,8 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
             found = self._inputs(done + "disposal = 'moved' AND disposed_to = ?", (disposed_to,))
         elif source is not None:
             found = self._inputs(
-                done + "disposal IN ('moved', 'kept', 'deleted') AND inbox = ? AND relpath = ? AND sha256 = ?", source
+                done + "disposal IN ('moved', 'kept', 'deleted') AND inbox = ? AND relpath = ? AND sha256 = ?",
+                (source[0], source[1], pack_hash(source[2])),
             )
         elif at is not None:
             found = self._inputs(done + "disposal IN ('moved', 'kept', 'deleted') AND inbox = ? AND relpath = ?", at)

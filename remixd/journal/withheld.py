@@ -12,6 +12,8 @@ from datetime import datetime
 from remixd.journal.database import Database
 from remixd.journal.schema import parse_moment, stamp
 
+EARLIEST = -(2**63)  # before any time the journal holds
+
 # Per input with a withheld image (found by the partial index of `jobs.withheld`), over its written jobs: the
 # images answered and how many of them were withheld.
 _WITHHELD = """SELECT i.inbox, i.relpath, group_concat(j.rule, ', ') AS rules, max(j.completed_at) AS at,
@@ -40,7 +42,7 @@ class Withheld:
 
 def find_withheld(db: Database, since: datetime | None) -> list[Withheld]:
     """Newest first; only jobs written at or after `since` (all of them when None)."""
-    rows = db.read(_WITHHELD, ("" if since is None else stamp(since),))
+    rows = db.read(_WITHHELD, (EARLIEST if since is None else stamp(since),))
     return [
         Withheld(row["inbox"], row["relpath"], row["rules"], row["images"], row["withheld"], parse_moment(row["at"]))
         for row in rows

@@ -173,7 +173,8 @@ def test_a_journal_from_before_compaction_is_migrated(path: Path, clock: FakeClo
         old.execute("INSERT INTO schema_version VALUES (1)")
         old.execute(
             """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, detected_at, claimed_at)
-               VALUES ('/srv/inbox', 'a.jpg', 1, 1, 'claimed', 'x', 'x')"""
+               VALUES ('/srv/inbox', 'a.jpg', 1, 1, 'claimed', ?1, ?1)""",
+            (START.isoformat(),),
         )
     old.close()
     journal = SqliteJournal(path, clock=clock)

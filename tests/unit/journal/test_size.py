@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ INBOX = "/srv/inbox"
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SHA = "ab" * 32
 FINGERPRINT = "cd" * 32
-OLD_VERSION = 11  # the schema before the journal of a year was made smaller
+OLD_VERSION = 12  # the schema before the journal of a year was made smaller
 
 
 @pytest.fixture
@@ -140,6 +140,11 @@ def test_a_journal_of_the_schema_before_opens_with_its_records_and_its_spend(pat
         assert [record.id for record in journal.unfinished()] == [2]
     finally:
         journal.close()
+    assert stored(path, "SELECT typeof(claimed_at), typeof(sha256) FROM inputs") == [("integer", "blob")] * 2
+    assert stored(path, "SELECT typeof(at) FROM spend") == [("integer",)] * 2
+    # The tables made again have every index they had: status's recent failures, the claim check, ...
+    indexes = {row[0] for row in stored(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"inputs_failed", "inputs_active", "inputs_path", "inputs_sha256", "jobs_busy", "spend_job"} <= indexes
 
 
 def direct(path: Path, trigram: str) -> list[int]:
@@ -177,3 +182,28 @@ def test_a_resumed_input_planned_again_is_still_found(journal: SqliteJournal, pa
         assert [record.id for record in pages.gallery(GalleryQuery(text="harbour")).inputs] == [input_id]
         assert [record.id for record in pages.gallery(GalleryQuery(text="resumed")).inputs] == [input_id]
     assert direct(path, "arb") == [input_id]
+
+
+def stored(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute(sql).fetchall()
+    db.close()
+    return rows
+
+
+def test_times_are_stored_as_integers_and_hashes_as_their_bytes(
+    journal: SqliteJournal, path: Path, clock: FakeClock
+) -> None:
+    """32 bytes of ISO text and 64 of hex, in each row and each index on it, were most of a year of journal."""
+    clock.advance(0.000_001)
+    job_id = written(journal, "lamp.jpg")
+    kinds = "SELECT typeof(claimed_at), typeof(finished_at), typeof(sha256), length(sha256) FROM inputs"
+    assert stored(path, kinds) == [("integer", "integer", "blob", 32)]
+    times = "SELECT typeof(created_at), typeof(completed_at), typeof(fingerprint), length(fingerprint) FROM jobs"
+    assert stored(path, times) == [("integer", "integer", "blob", 32)]
+    assert stored(path, "SELECT typeof(at) FROM spend") == [("integer",)]
+    record = journal.get_input(1)
+    assert (record.sha256, record.claimed_at, record.jobs[0].fingerprint) == (SHA, clock.utcnow(), FINGERPRINT)
+    assert journal.get_job(job_id).completed_at == clock.utcnow()  # to the microsecond
+    duplicate = journal.find_duplicate(SHA, "poster", FINGERPRINT)
+    assert duplicate is not None and duplicate.id == job_id

@@ -1,0 +1,117 @@
+"""The journal's tables in their compact form (README "A year of journal"): times as integer microseconds since
+1970 UTC, hashes (a source's sha256, a request's fingerprint) as their 32 bytes.
+
+A year of journal keeps about 900,000 inputs whole (those within keep_days): a time as ISO text took 32 bytes
+and a hash as hex 64, in the row and again in each index on it, nearly 300 bytes an input. SQLite converts a
+number stored in a TEXT column back to text, so the four tables that hold times are made again with integer
+columns and their rows copied across, converted, ids and all: the search index, keyed by input id, stays as it
+is. Their indexes and triggers go with the old tables and are made again after.
+"""
+
+from __future__ import annotations
+
+from remixd.journal import search
+
+# Jobs on their way (sent, accepted, answered): the one condition `jobs_busy` indexes. A query by state uses
+# that index only when it says this condition word for word.
+BUSY_JOBS = "state IN ('submitting', 'generating', 'answered')"
+
+# Rows per state, kept by triggers, so `remixd status` does not count millions of rows. A compacted row keeps
+# its place: journal.compact adds back what its DELETE took away.
+TALLY_TRIGGERS = (
+    """CREATE TRIGGER inputs_tally_insert AFTER INSERT ON inputs BEGIN
+        INSERT INTO tallies VALUES ('inputs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
+    """CREATE TRIGGER inputs_tally_update AFTER UPDATE OF state ON inputs WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE tallies SET count = count - 1 WHERE kind = 'inputs' AND state = OLD.state;
+        INSERT INTO tallies VALUES ('inputs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
+    """CREATE TRIGGER inputs_tally_delete AFTER DELETE ON inputs BEGIN
+        UPDATE tallies SET count = count - 1 WHERE kind = 'inputs' AND state = OLD.state; END""",
+    """CREATE TRIGGER jobs_tally_insert AFTER INSERT ON jobs BEGIN
+        INSERT INTO tallies VALUES ('jobs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
+    """CREATE TRIGGER jobs_tally_update AFTER UPDATE OF state ON jobs WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE tallies SET count = count - 1 WHERE kind = 'jobs' AND state = OLD.state;
+        INSERT INTO tallies VALUES ('jobs', NEW.state, 1) ON CONFLICT DO UPDATE SET count = count + 1; END""",
+    """CREATE TRIGGER jobs_tally_delete AFTER DELETE ON jobs BEGIN
+        UPDATE tallies SET count = count - 1 WHERE kind = 'jobs' AND state = OLD.state; END""",
+)
+
+
+def _micros(column: str) -> str:
+    """SQL for an ISO time stamp of the text layout (`2025-03-01T12:00:00.250000+00:00`) as microseconds."""
+    return (
+        f"CASE WHEN {column} IS NULL THEN NULL ELSE CAST(strftime('%s', {column}) AS INTEGER) * 1000000"
+        f" + CASE WHEN substr({column}, 20, 1) = '.' THEN CAST(substr({column}, 21, 6) AS INTEGER) ELSE 0 END END"
+    )
+
+
+# `pack_hash` is the journal's own SQL function during migrations (journal.database): hex to 32 bytes.
+_INPUTS = f"""INSERT INTO inputs_compact SELECT id, inbox, relpath, size, mtime_ns, pack_hash(sha256), state,
+    {_micros("detected_at")}, {_micros("claimed_at")}, {_micros("finished_at")}, error, disposal, disposed_to,
+    companions FROM inputs"""  # noqa: S608 — literal fragments only
+_JOBS = f"""INSERT INTO jobs_compact SELECT id, input_id, rule, pack_hash(fingerprint), endpoint, request, images,
+    cost_usd, state, attempts, last_error, response, files, {_micros("created_at")}, {_micros("submitted_at")},
+    {_micros("answered_at")}, {_micros("completed_at")}, duplicate_of, sandbox, generation_id,
+    {_micros("generation_at")}, generation_seed, cost_source, withheld FROM jobs"""  # noqa: S608 — as above
+_SPEND = f"""INSERT INTO spend_compact SELECT id, job_id, day, {_micros("at")}, images, usd, status
+    FROM spend"""  # noqa: S608 — as above
+_REROLLS = f"""INSERT INTO rerolls_compact SELECT id, inbox, relpath, pack_hash(sha256), seed, of_input,
+    {_micros("requested_at")}, input_id FROM rerolls"""  # noqa: S608 — as above
+
+MIGRATION: tuple[str, ...] = (
+    *(f"DROP TRIGGER {name}" for name in search.TRIGGER_NAMES),
+    *(f"DROP TRIGGER {name}" for name in ("inputs_tally_insert", "inputs_tally_update", "inputs_tally_delete")),
+    *(f"DROP TRIGGER {name}" for name in ("jobs_tally_insert", "jobs_tally_update", "jobs_tally_delete")),
+    "DROP VIEW search_text",  # a view of a table being made again stops ALTER TABLE RENAME
+    """CREATE TABLE inputs_compact (
+        id INTEGER PRIMARY KEY, inbox TEXT NOT NULL, relpath TEXT NOT NULL, size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL, sha256 BLOB, state TEXT NOT NULL, detected_at INTEGER NOT NULL,
+        claimed_at INTEGER NOT NULL, finished_at INTEGER, error TEXT, disposal TEXT, disposed_to TEXT,
+        companions TEXT)""",
+    """CREATE TABLE jobs_compact (
+        id INTEGER PRIMARY KEY, input_id INTEGER NOT NULL REFERENCES inputs (id), rule TEXT NOT NULL,
+        fingerprint BLOB NOT NULL, endpoint TEXT NOT NULL, request TEXT NOT NULL, images INTEGER NOT NULL,
+        cost_usd REAL NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+        response TEXT, files TEXT NOT NULL DEFAULT '[]', created_at INTEGER NOT NULL, submitted_at INTEGER,
+        answered_at INTEGER, completed_at INTEGER, duplicate_of INTEGER REFERENCES jobs (id),
+        sandbox INTEGER NOT NULL DEFAULT 0, generation_id TEXT, generation_at INTEGER, generation_seed INTEGER,
+        cost_source TEXT NOT NULL DEFAULT 'table', withheld INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (input_id, rule))""",
+    """CREATE TABLE spend_compact (
+        id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL REFERENCES jobs (id), day TEXT NOT NULL,
+        at INTEGER NOT NULL, images INTEGER NOT NULL, usd REAL NOT NULL, status TEXT NOT NULL DEFAULT 'billed')""",
+    """CREATE TABLE rerolls_compact (
+        id INTEGER PRIMARY KEY, inbox TEXT NOT NULL, relpath TEXT NOT NULL, sha256 BLOB NOT NULL,
+        seed INTEGER NOT NULL, of_input INTEGER NOT NULL REFERENCES inputs (id), requested_at INTEGER NOT NULL,
+        input_id INTEGER REFERENCES inputs (id))""",
+    _INPUTS,
+    _JOBS,
+    _SPEND,
+    _REROLLS,
+    "DROP TABLE rerolls",
+    "DROP TABLE spend",
+    "DROP TABLE jobs",
+    "DROP TABLE inputs",
+    "ALTER TABLE inputs_compact RENAME TO inputs",
+    "ALTER TABLE jobs_compact RENAME TO jobs",
+    "ALTER TABLE spend_compact RENAME TO spend",
+    "ALTER TABLE rerolls_compact RENAME TO rerolls",
+    # The database itself refuses a second active claim, whatever the code above it does.
+    """CREATE UNIQUE INDEX inputs_active ON inputs (inbox, relpath)
+        WHERE state = 'claimed' OR disposal = 'pending'""",
+    "CREATE INDEX inputs_path ON inputs (inbox, relpath, size, mtime_ns)",
+    "CREATE INDEX inputs_sha256 ON inputs (sha256)",
+    "CREATE INDEX inputs_inbox_state ON inputs (inbox, state)",
+    "CREATE INDEX inputs_state_id ON inputs (state, id)",
+    "CREATE INDEX inputs_failed ON inputs (finished_at) WHERE state = 'failed'",
+    "CREATE INDEX jobs_rule_input ON jobs (rule, input_id)",
+    f"CREATE INDEX jobs_busy ON jobs (state) WHERE {BUSY_JOBS}",
+    "CREATE INDEX jobs_duplicate_of ON jobs (duplicate_of) WHERE duplicate_of IS NOT NULL",
+    "CREATE INDEX jobs_withheld ON jobs (completed_at) WHERE withheld > 0",
+    "CREATE INDEX spend_day ON spend (day)",
+    "CREATE INDEX spend_job ON spend (job_id, status)",
+    "CREATE INDEX spend_sent ON spend (job_id) WHERE status = 'sent'",
+    "CREATE INDEX rerolls_pending ON rerolls (inbox, relpath, sha256) WHERE input_id IS NULL",
+    *TALLY_TRIGGERS,
+    search.VIEW,
+    *search.TRIGGERS,
+)

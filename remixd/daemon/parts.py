@@ -22,7 +22,9 @@ import requests
 from remixd.clock import Clock
 from remixd.config.model import Config, InboxConfig
 from remixd.daemon.connection import ApiConnection, CurrentClient
+from remixd.daemon.notify import Notifier
 from remixd.daemon.pool import WorkerPool
+from remixd.daemon.rebuild import StartProgress
 from remixd.daemon.space import SpaceWatch, StatVfs
 from remixd.intake.inbox import IntakeCounters
 from remixd.intake.loop import Intake
@@ -38,6 +40,9 @@ if TYPE_CHECKING:
     from remixd.daemon.metrics import ApiMetrics
 
 IntakeFactory = Callable[[Sequence[InboxConfig]], Intake]
+
+
+MIGRATING_PACE_S = 5.0  # between two words to systemd while the journal migrates
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,9 @@ def build_parts(
     try:
         client = CurrentClient(connection.build_client(config, api_metrics), sandbox=config.api.sandbox)
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        journal = SqliteJournal(config.state_dir / JOURNAL_NAME, clock, check_pages=True)
+        journal = SqliteJournal(
+            config.state_dir / JOURNAL_NAME, clock, check_pages=True, migrating=_migrating(environ, clock)
+        )
     except BaseException:
         connection.close()  # a sandbox it started stops with it
         raise
@@ -129,3 +136,12 @@ def _api_metrics() -> ApiMetrics:
 def _with_after_crash(policy: RetryPolicy, config: Config) -> RetryPolicy:
     """The configured api.after_crash wins over a policy passed in (a test's fast backoff keeps it too)."""
     return dataclasses.replace(policy, after_crash=config.api.after_crash)
+
+
+def _migrating(environ: Mapping[str, str], clock: Clock) -> Callable[[], None]:
+    """systemd hears from a start held up by the journal's migration to a newer schema: a year of journal takes
+    minutes, and a start silent for TimeoutStartSec (90 s by default) is killed and begins it again."""
+    notifier = Notifier(environ)
+    heartbeat = notifier.watchdog_interval_s
+    progress = StartProgress(notifier, clock, min(MIGRATING_PACE_S, heartbeat / 2) if heartbeat else MIGRATING_PACE_S)
+    return lambda: progress("bringing the journal up to this remixd's schema (once, after an upgrade)")

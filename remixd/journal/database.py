@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from remixd.errors import JournalError, JournalUnwritable
-from remixd.journal.schema import MIGRATIONS, pack_hash
+from remixd.journal.compact import result_folder, result_names
+from remixd.journal.schema import MIGRATIONS, load_json, pack_hash
 from remixd.logs import get_logger
 
 log = get_logger(__name__)
@@ -25,12 +26,14 @@ INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages are kept until `PRAGMA increme
 BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may hold the write lock briefly
 WAL_CHECKPOINT_PAGES = 256  # 1 MiB of 4 KiB pages; SQLite's default is 1,000
 WAL_LIMIT_BYTES = 1024 * 1024  # the WAL is cut back to this after each checkpoint
+MIGRATING_STEPS = 10_000_000  # SQLite instructions between two calls of `migrating`: about a second
 
 
 class Database:
     """The SQLite file behind the journal."""
 
-    def __init__(self, path: Path, *, check_pages: bool = False) -> None:
+    def __init__(self, path: Path, *, check_pages: bool = False, migrating: Callable[[], None] | None = None) -> None:
+        """migrating: called every few seconds while a migration runs (a year of journal takes minutes)."""
         self._lock = threading.RLock()
         self.path = path
         self._wal_lock = threading.Lock()  # guards the two below, never held while syncing
@@ -68,7 +71,7 @@ class Database:
             # that only read (status, report) skip it: a damaged page they touch is reported when read.
             if check_pages:
                 self._check_pages()
-            self._migrate(path)
+            self._migrate(path, migrating)
             self._connection.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as error:  # e.g. "file is not a database"
             self._connection.close()
@@ -103,10 +106,19 @@ class Database:
             "may save their rows), and start again: remixd begins a new journal",
         )
 
-    def _migrate(self, path: Path) -> None:
+    def _migrate(self, path: Path, migrating: Callable[[], None] | None) -> None:
         """Foreign keys are not enforced yet: a migration may make a table again (journal.layout), dropping the
         old one while rows of others still refer to its rows, copied across with their ids."""
         self._connection.create_function("pack_hash", 1, pack_hash, deterministic=True)
+        self._connection.create_function(
+            "result_folder", 1, lambda files: result_folder(load_json(files)), deterministic=True
+        )
+        self._connection.create_function(
+            "result_names",
+            1,
+            lambda files: result_names(load_json(files), result_folder(load_json(files))),
+            deterministic=True,
+        )
         with self.write() as db:
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = db.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -116,10 +128,18 @@ class Database:
                     f"the journal {path} has schema version {version}, newer than this remixd",
                     "upgrade remixd, or point state_dir at a new folder",
                 )
-            for number in range(version, len(MIGRATIONS)):
-                for statement in MIGRATIONS[number]:
-                    db.execute(statement)
-                db.execute("INSERT INTO schema_version (version) VALUES (?)", (number + 1,))
+            upgrading = 0 < version < len(MIGRATIONS)  # a new journal's tables take no time
+            if upgrading:
+                log.info("remixd.journal.migrating", path=str(path), version=version, to=len(MIGRATIONS))
+            if upgrading and migrating is not None:
+                db.set_progress_handler(lambda: migrating() or 0, MIGRATING_STEPS)
+            try:
+                for number in range(version, len(MIGRATIONS)):
+                    for statement in MIGRATIONS[number]:
+                        db.execute(statement)
+                    db.execute("INSERT INTO schema_version (version) VALUES (?)", (number + 1,))
+            finally:
+                db.set_progress_handler(None, 0)
 
     @contextmanager
     def write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:

@@ -10,7 +10,7 @@ implementation of the protocol, put together from parts: claims and inputs here,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,10 +44,18 @@ JOURNAL_NAME = "journal.sqlite3"  # in state_dir
 class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
     """The SQLite journal: one connection shared by the worker threads, guarded by a lock."""
 
-    def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK, *, check_pages: bool = False) -> None:
-        """check_pages: read every page for damage first (the daemon's start: README "The journal decides")."""
+    def __init__(
+        self,
+        path: Path,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        check_pages: bool = False,
+        migrating: Callable[[], None] | None = None,
+    ) -> None:
+        """check_pages: read every page for damage first (the daemon's start: README "The journal decides").
+        migrating: called every second or so while the schema of an older remixd is brought up to date."""
         self._clock = clock
-        self._db = Database(path, check_pages=check_pages)
+        self._db = Database(path, check_pages=check_pages, migrating=migrating)
 
     # -- claims ----------------------------------------------------------------------------------------------
 

@@ -198,3 +198,38 @@ def test_a_rebuild_from_sidecars_keeps_systemd_informed_before_ready(
         "EXTEND_TIMEOUT_USEC": "3000000",  # six paces of 0.5 s
         "WATCHDOG": "1",
     }
+
+
+def test_a_journal_migrating_to_a_newer_schema_keeps_systemd_informed_before_ready(
+    tmp_path: Path, sandbox: SandboxServer, notify_socket: NotifySocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A year of journal made by an older remixd takes minutes to convert, before READY=1."""
+    from remixd.journal import database
+    from remixd.journal.schema import MIGRATIONS
+
+    monkeypatch.setattr(database, "MIGRATING_STEPS", 1_000)  # a small journal converts in far fewer steps
+    config = write_config(tmp_path, sandbox.base_url)
+    (tmp_path / "state").mkdir(exist_ok=True)
+    old = sqlite3.connect(tmp_path / "state" / "journal.sqlite3", isolation_level=None)
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, statements in enumerate(MIGRATIONS[:11], start=1):
+        for statement in statements:
+            old.execute(statement)
+        old.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    old.close()
+    environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "2000000"}
+    service = make_service(config, "run", environ)
+    thread = threading.Thread(target=service.run, name="test-service")
+    thread.start()
+    try:
+        ready = wait_for(lambda: next((m for m in notify_socket.messages if m.get("READY") == "1"), None))
+    finally:
+        service.request_stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    before = notify_socket.messages[: notify_socket.messages.index(ready)]
+    assert before[0] == {
+        "STATUS": "bringing the journal up to this remixd's schema (once, after an upgrade)",
+        "EXTEND_TIMEOUT_USEC": "3000000",  # six paces of 0.5 s
+        "WATCHDOG": "1",
+    }

@@ -125,16 +125,16 @@ def _flush(db: sqlite3.Connection, batch: list[Rows]) -> None:
 
 def _insert_compacted(db: sqlite3.Connection, first_id: int, count: int, day: datetime) -> None:
     """What remixd.journal.compact leaves of a day of finished inputs (failed ones stay whole)."""
-    from remixd.journal.compact import result_key  # the remixd beside bench/
+    from remixd.journal.compact import result_key, store_results  # the remixd beside bench/
 
     done = [number for number in range(first_id, first_id + count) if number % FAILED_EVERY]
-    db.executemany(
-        "INSERT INTO results VALUES (?, ?, ?)",
+    store_results(
+        db,
         (
             (
                 result_key(hashlib.sha256(number.to_bytes(8, "big")).hexdigest(), RULE, FINGERPRINT),
                 number,
-                json.dumps([f"/srv/shop/outbox/{_relpath(number)[:-4]}.poster.1.png"]),
+                [f"/srv/shop/outbox/{_relpath(number)[:-4]}.poster.1.png"],
             )
             for number in done
         ),

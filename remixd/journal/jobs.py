@@ -11,17 +11,20 @@ from typing import Any
 
 from remixd.errors import ErrorRecord
 from remixd.journal import ledger
-from remixd.journal.compact import result_key
+from remixd.journal.compact import result_files, result_key
 from remixd.journal.database import expect
 from remixd.journal.records import Earlier, JobRecord, JobSpec
 from remixd.journal.rows import JournalRows
-from remixd.journal.schema import WITHHELD_COUNT, dump_json, load_json, pack_hash, stamp
+from remixd.journal.schema import WITHHELD_COUNT, dump_json, pack_hash, stamp
 
 _ANSWERED = (
     "UPDATE jobs SET state = 'answered', response = ?1, answered_at = ?2, last_error = NULL,"  # noqa: S608 — literal
     " cost_usd = COALESCE(?3, cost_usd), cost_source = CASE WHEN ?3 IS NULL THEN cost_source ELSE 'usage' END,"
     " withheld = " + WITHHELD_COUNT.format(answer="?1") + " WHERE id = ?4"
 )
+
+_COMPACTED = """SELECT r.job_id, f.path, r.files FROM results r LEFT JOIN result_folders f ON f.id = r.folder
+    WHERE r.key = ?"""
 
 
 class JobTransitions(JournalRows):
@@ -182,5 +185,9 @@ class JobTransitions(JournalRows):
         if jobs:
             return Earlier(jobs[0].id, jobs[0].files, compacted=False)
         key = result_key(sha256, rule, fingerprint)
-        rows = self._db.read("SELECT job_id, files FROM results WHERE key = ?", (key,))
-        return Earlier(rows[0]["job_id"], tuple(load_json(rows[0]["files"])), compacted=True) if rows else None
+        rows = self._db.read(_COMPACTED, (key,))
+        return (
+            Earlier(rows[0]["job_id"], result_files(rows[0]["path"], rows[0]["files"]), compacted=True)
+            if rows
+            else None
+        )

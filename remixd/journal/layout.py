@@ -115,3 +115,20 @@ MIGRATION: tuple[str, ...] = (
     search.VIEW,
     *search.TRIGGERS,
 )
+
+# A compacted result (journal.compact) keeps its files as their folder, named once in `result_folders`, and
+# their names in it: a year's 2.75 million results mostly share a few thousand folders. Its key is 12 bytes,
+# the first 12 of the 16 it had. `result_folder` and `result_names` are the journal's own SQL functions
+# during migrations (journal.database).
+RESULTS_MIGRATION: tuple[str, ...] = (
+    "CREATE TABLE result_folders (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)",
+    # OR IGNORE also skips the results named in no folder (NULL).
+    "INSERT OR IGNORE INTO result_folders (path) SELECT result_folder(files) FROM results ORDER BY key",
+    """CREATE TABLE results_compact (key BLOB PRIMARY KEY, job_id INTEGER NOT NULL,
+        folder INTEGER REFERENCES result_folders (id), files TEXT NOT NULL) WITHOUT ROWID""",
+    """INSERT OR IGNORE INTO results_compact SELECT substr(key, 1, 12), job_id,
+        (SELECT id FROM result_folders WHERE path = result_folder(files)), result_names(files)
+        FROM results ORDER BY key""",
+    "DROP TABLE results",
+    "ALTER TABLE results_compact RENAME TO results",
+)

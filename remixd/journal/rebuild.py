@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from remixd.journal.compact import result_key
+from remixd.journal.compact import result_key, store_results
 from remixd.journal.rows import JournalRows
 from remixd.journal.schema import dump_json, pack_hash, stamp
 
@@ -97,9 +97,9 @@ def rebuild(
     spend: dict[tuple[str, int, str], float] = defaultdict(float)
     requests: Counter[tuple[str, int, str]] = Counter()
     images: Counter[tuple[str, int, str]] = Counter()
-    results = []
+    results: list[tuple[bytes, int, Sequence[str]]] = []
     for job in sorted(jobs, key=lambda job: job.reroll is not None):  # the first written result is the original
-        results.append((result_key(job.sha256, job.rule, job.fingerprint), NO_JOB, dump_json(list(job.files))))
+        results.append((result_key(job.sha256, job.rule, job.fingerprint), NO_JOB, job.files))
         billed = (job.day, int(job.sandbox), "billed")
         requests[billed] += 1
         images[billed] += job.images
@@ -111,7 +111,7 @@ def rebuild(
             spend[sent] += job.usd * job.possible_payments
     for start in range(0, len(results), BATCH):
         progress(start)
-        db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?)", results[start : start + BATCH])
+        store_results(db, results[start : start + BATCH])
     progress(len(results))
     # The sources' sizes are not kept here: -1 tells `remixd plan` that any file may be a duplicate (it hashes all).
     db.execute("INSERT OR IGNORE INTO result_sizes VALUES (-1)")

@@ -209,8 +209,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # The search index without its own copy of the text (journal.search).
     search.MIGRATION,
-    # Times as integers, hashes as bytes (journal.layout).
+    # Times as integers and hashes as bytes, then compacted results' files by folder (journal.layout).
     layout.MIGRATION,
+    layout.RESULTS_MIGRATION,
 )
 
 

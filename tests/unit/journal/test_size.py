@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from remixd.journal.browse import GalleryQuery, reader
+from remixd.journal.compact import result_files, result_folder, result_names
 from remixd.journal.records import JobSpec, Spend
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, approx
@@ -78,7 +80,6 @@ def test_the_duplicate_check_and_the_resume_read_by_index_not_by_table(journal: 
 
 def test_a_journal_of_the_schema_before_opens_with_its_records_and_its_spend(path: Path, clock: FakeClock) -> None:
     """Rows as remixd wrote them before its journal was made smaller: the same records, counts and spend."""
-    from remixd.journal.compact import result_key
     from remixd.journal.schema import MIGRATIONS
 
     at = "2025-03-01T12:00:00.250000+00:00"
@@ -111,9 +112,8 @@ def test_a_journal_of_the_schema_before_opens_with_its_records_and_its_spend(pat
         (at,),
     )
     old.execute("INSERT INTO spend_days VALUES ('2025-03-01', 0, 'sent', 1, 1, 0.08)")
-    old.execute(
-        "INSERT INTO results VALUES (?, 0, '[\"/out/old.poster.1.png\"]')", (result_key("12" * 32, "poster", "f1"),)
-    )
+    old_key = hashlib.sha256(f"{'12' * 32}\0poster\0f1".encode()).digest()[:16]  # 16 bytes then
+    old.execute('INSERT INTO results VALUES (?, 0, \'["/out/old.poster.1.png", "/elsewhere/b.png"]\')', (old_key,))
     old.close()
 
     journal = SqliteJournal(path, clock=clock)
@@ -131,7 +131,7 @@ def test_a_journal_of_the_schema_before_opens_with_its_records_and_its_spend(pat
         found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
         assert found is not None and (found.id, found.compacted) == (1, False)
         compacted = journal.find_duplicate("12" * 32, "poster", "f1")
-        assert compacted is not None and compacted.files == ("/out/old.poster.1.png",)
+        assert compacted is not None and compacted.files == ("/out/old.poster.1.png", "/elsewhere/b.png")
         assert [(job.id, job.generation_id, job.generation_at) for job in journal.generating()] == [
             (2, "gen-1", moment)
         ]
@@ -207,3 +207,36 @@ def test_times_are_stored_as_integers_and_hashes_as_their_bytes(
     assert journal.get_job(job_id).completed_at == clock.utcnow()  # to the microsecond
     duplicate = journal.find_duplicate(SHA, "poster", FINGERPRINT)
     assert duplicate is not None and duplicate.id == job_id
+
+
+def test_a_compacted_result_keeps_its_files_by_folder_under_a_shorter_key(journal: SqliteJournal, path: Path) -> None:
+    """2.75 million compacted results of a year mostly share a few thousand folders: each is named once."""
+    job_id = written(journal, "lamp.jpg")
+    written(journal, "chair.jpg", "ee" * 32)
+    assert journal.compact(START + timedelta(days=1), limit=10) == 2
+    rows = "SELECT length(key), path, files FROM results JOIN result_folders ON result_folders.id = folder"
+    assert sorted(stored(path, rows)) == [
+        (12, "/out", '["chair.jpg.poster.1.png"]'), (12, "/out", '["lamp.jpg.poster.1.png"]'),
+    ]  # fmt: skip
+    found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
+    assert found is not None and (found.id, found.files, found.compacted) == (
+        job_id,
+        ("/out/lamp.jpg.poster.1.png",),
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        (),
+        ("/out/a.png",),
+        ("/out/a.png", "/out/a.json"),
+        ("/out/a.png", "/other/b.png", "/out/sub/c.png"),
+        ("relative/a.png",),
+        ("/out/a.png", "relative/b.png"),
+    ],
+)
+def test_a_compacted_result_gives_back_the_files_it_was_given(files: tuple[str, ...]) -> None:
+    folder = result_folder(files)
+    assert result_files(folder, result_names(files, folder)) == files

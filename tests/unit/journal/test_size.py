@@ -240,3 +240,16 @@ def test_a_compacted_result_keeps_its_files_by_folder_under_a_shorter_key(journa
 def test_a_compacted_result_gives_back_the_files_it_was_given(files: tuple[str, ...]) -> None:
     folder = result_folder(files)
     assert result_files(folder, result_names(files, folder)) == files
+
+
+def test_a_search_too_short_for_a_trigram_looks_at_file_names_and_rule_names(
+    journal: SqliteJournal, path: Path
+) -> None:
+    written(journal, "Lamp.jpg")
+    chair = journal.claim(INBOX, "chair.jpg", 10, 1)
+    assert chair is not None
+    journal.add_jobs(chair, [JobSpec("bw", FINGERPRINT, "/remix", {"prompt": "a lamp"}, 1, 0.08)])
+    with reader(path) as pages:
+        assert [record.relpath for record in pages.gallery(GalleryQuery(text="BW")).inputs] == ["chair.jpg"]
+        assert [record.relpath for record in pages.gallery(GalleryQuery(text="am")).inputs] == ["Lamp.jpg"]
+        assert [record.relpath for record in pages.gallery(GalleryQuery(text="p.")).inputs] == ["Lamp.jpg"]

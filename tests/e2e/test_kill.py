@@ -7,15 +7,15 @@ storm itself, and the checks of the disk, are shared with the v2 kill test (`sto
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from remixd.clock import SYSTEM_CLOCK
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
 from tests.e2e import storm
-from tests.helpers import write_config
+from tests.helpers import spent_since, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +28,7 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
     tmp_path: Path, sandbox: SandboxServer, record_property: Callable[[str, object], None]
 ) -> None:
     rng = storm.seeded(record_property)
+    first_day = SYSTEM_CLOCK.utcnow().date()  # the storm takes minutes under load: it may cross midnight UTC
     # A cap that the worst case just fits: every kill costs at most what was in flight, and the journal
     # counts those requests as paid, so reaching the cap would mean a payment counted beyond that bound.
     budget = {"max_images_per_day": INPUTS + KILLS * IN_FLIGHT}
@@ -52,7 +53,7 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
     storm.check_disk(tmp_path, originals, expected_outbox)
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
-        spent, unknown = journal.spent(datetime.now(UTC).date()), journal.possible_payments()
+        spent, unknown = spent_since(journal, first_day), journal.possible_payments()
         # The API's own ledger against the journal's: every image billed was counted (a cut upload or a
         # request a kill caught is counted too, as unknown), and nothing beyond the bound was paid.
         answered = spent.images - unknown.images

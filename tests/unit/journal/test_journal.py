@@ -19,7 +19,7 @@ from remixd.journal.database import INCREMENTAL, WAL_LIMIT_BYTES
 from remixd.journal.records import Candidate, JobSpec, Journal, Reroll, Spend
 from remixd.journal.schema import MIGRATIONS
 from remixd.journal.sqlite import SqliteJournal
-from tests.helpers import approx
+from tests.helpers import approx, spent_since
 
 INBOX = "/srv/inbox"
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -375,8 +375,8 @@ def test_an_answer_survives_kill_9(path: Path, clock: Moments) -> None:
         [record] = reopened.unfinished()
         assert record.jobs[0].state == "answered"
         assert record.jobs[0].response == {"data": [{"url": "http://u/1"}]}
-        today = datetime.now(UTC).date()  # the child used the real clock; it may have crossed midnight
-        assert reopened.spent(today).images + reopened.spent(today - timedelta(days=1)).images == 1
+        yesterday = datetime.now(UTC).date() - timedelta(days=1)  # the child used the real clock
+        assert spent_since(reopened, yesterday).images == 1
     finally:
         reopened.close()
 
@@ -446,6 +446,27 @@ def test_spend_counts_every_request_sent_by_utc_day(journal: SqliteJournal, cloc
     assert journal.spent(date(2025, 3, 3)).images == 0
     assert journal.possible_payments() == Spend(images=4, usd=approx(0.32), unknown=1)
     assert journal.get_job(job.id).possible_payments == 1
+
+
+def test_a_run_across_midnight_utc_counts_its_spend_on_both_days(journal: SqliteJournal, clock: Moments) -> None:
+    # A request stays on the day it was sent, answered after midnight or never: a check of one day against the
+    # API's ledger (which has no days) misses the rest, as a kill storm that crossed midnight did ("300 <= 274").
+    clock.now = datetime(2025, 3, 1, 23, 59, 59, tzinfo=UTC)
+    late = journal.claim(INBOX, "late.jpg", 1, 1)
+    assert late is not None
+    [job] = journal.add_jobs(late, [spec(images=2, cost=0.16)])
+    journal.start_submit(job.id)
+    clock.advance(seconds=2)
+    journal.record_answer(job.id, {})
+    answer(journal, "next.jpg", 1, 0.08)
+    never_answered = journal.claim(INBOX, "caught.jpg", 1, 1)
+    assert never_answered is not None
+    [caught] = journal.add_jobs(never_answered, [spec(images=1, cost=0.08)])
+    journal.start_submit(caught.id)
+    assert journal.spent(date(2025, 3, 2)) == Spend(images=2, usd=approx(0.16), unknown=1)
+    both = spent_since(journal, date(2025, 3, 1), date(2025, 3, 2))
+    assert both == Spend(images=4, usd=approx(0.32), unknown=1)
+    assert both.images - journal.possible_payments().images == 3  # every answered request, once
 
 
 def test_an_answer_that_says_nothing_ran_withdraws_the_payment(journal: SqliteJournal, clock: Moments) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from remixd.clock import SYSTEM_CLOCK
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, Daemon, make_image, read_only, remixd, sidecars, wait_for, write_config
+from tests.helpers import TEST_KEY, Daemon, make_image, read_only, remixd, sidecars, spent_since, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -94,6 +94,7 @@ def test_a_read_only_state_dir_is_reported_as_read_only_not_as_a_journal_to_move
 def test_a_request_caught_in_flight_by_a_crash_is_counted_and_resent_or_held(
     tmp_path: Path, sandbox: SandboxServer, after_crash: str
 ) -> None:
+    first_day = SYSTEM_CLOCK.utcnow().date()  # a run may cross midnight UTC: its spend is on both days
     config = write_config(tmp_path, sandbox.base_url, api={"after_crash": after_crash})
     crashed = Daemon(config, ENV)
     crashed.wait_started()
@@ -115,7 +116,7 @@ def test_a_request_caught_in_flight_by_a_crash_is_counted_and_resent_or_held(
     assert restarted.stop() == 0
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
-        spent = journal.spent(datetime.now(UTC).date())
+        spent = spent_since(journal, first_day)
     finally:
         journal.close()
     if after_crash == "resend":

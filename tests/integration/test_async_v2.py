@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from remixd.clock import SYSTEM_CLOCK
 from remixd.errors import AuthError, PaymentRequired
 from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.requests import RemixRequest
@@ -19,7 +19,17 @@ from remixd.journal.records import JobSpec
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, approx, image_bytes, make_image, make_service, remixd, sidecars, write_config
+from tests.helpers import (
+    TEST_KEY,
+    approx,
+    image_bytes,
+    make_image,
+    make_service,
+    remixd,
+    sidecars,
+    spent_since,
+    write_config,
+)
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 PRODUCT: dict[str, Any] = {
@@ -35,6 +45,7 @@ def run_once(root: Path, sandbox: SandboxServer, api: dict[str, Any] | None = No
 
 
 def test_an_async_v2_run_polls_writes_and_pays_once(tmp_path: Path, sandbox: SandboxServer) -> None:
+    first_day = SYSTEM_CLOCK.utcnow().date()  # a run may cross midnight UTC: its spend is on both days
     sandbox.set_faults(latency_s=0.3)
     for index in range(3):
         make_image(tmp_path / "inbox" / f"p{index}.jpg", color=(40 * index, 90, 10))
@@ -53,7 +64,7 @@ def test_an_async_v2_run_polls_writes_and_pays_once(tmp_path: Path, sandbox: San
     assert sandbox.polls.answered >= 3
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
-        spent = journal.spent(datetime.now(UTC).date())  # the journal's money agrees with the API's ledger
+        spent = spent_since(journal, first_day)  # the journal's money agrees with the API's ledger
         assert (spent.images, spent.usd) == (6, approx(sandbox.ledger.usd))
     finally:
         journal.close()

@@ -32,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.configure(args.log_format, args.log_level)
     try:
-        return int(args.handler(args))
+        status = int(args.handler(args))
+        sys.stdout.flush()  # here, so that a reader gone away is caught below, not at the interpreter's exit
+    except BrokenPipeError:
+        # `remixd status | head`: the reader has what it wanted. Without this, a traceback for the rest.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitStatus.OK
     except ConfigError as error:
         _print_problems(error, sys.stderr)
         return ExitStatus.CONFIG
@@ -41,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return ExitStatus.STARTUP
     except KeyboardInterrupt:
         return ExitStatus.OK
+    return status
 
 
 def _parser() -> argparse.ArgumentParser:

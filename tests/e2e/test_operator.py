@@ -91,6 +91,20 @@ def test_status_starts_light_and_quiet(tmp_path: Path) -> None:
     assert "api: no API key" in remixd("check", "-c", str(config), env={"IDEOGRAM_API_KEY": ""}).stderr
 
 
+def test_status_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
+    config = failed_once(tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `remixd status | head -1`, with head gone before status writes
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "remixd", "status", "-c", str(config)],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
 def test_inputs_whose_images_were_all_withheld_show_in_status_and_in_the_once_summary(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from remixd.journal.browse import GalleryQuery, reader
 from remixd.journal.database import INCREMENTAL
@@ -24,23 +21,6 @@ LATER = START + timedelta(days=100)
 
 
 DAY_S = 86_400.0
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "journal.sqlite3"
-
-
-@pytest.fixture
-def journal(path: Path, clock: FakeClock) -> Iterator[SqliteJournal]:
-    opened = SqliteJournal(path, clock=clock)
-    yield opened
-    opened.close()
 
 
 def spec(rule: str = "poster", *, sandbox: bool = False) -> JobSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,23 +21,6 @@ START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SHA = "ab" * 32
 FINGERPRINT = "cd" * 32
 OLD_VERSION = 12  # the schema before the journal of a year was made smaller
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "journal.sqlite3"
-
-
-@pytest.fixture
-def journal(path: Path, clock: FakeClock) -> Iterator[SqliteJournal]:
-    opened = SqliteJournal(path, clock=clock)
-    yield opened
-    opened.close()
 
 
 def written(journal: SqliteJournal, relpath: str, sha256: str = SHA, prompt: str = "a lamp") -> int:

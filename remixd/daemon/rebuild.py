@@ -13,6 +13,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,15 @@ from remixd.daemon.notify import Notifier
 from remixd.files.atomic import TEMP_PREFIX
 from remixd.files.names import ERROR_SUFFIX
 from remixd.files.sidecar import ERROR_SCHEMA, RESULT_SCHEMA
-from remixd.journal.rebuild import FailedInput, FinishedJob, Rebuilt
+from remixd.journal.rebuild import FailedInput, Rebuilt, ResultSidecar
 from remixd.journal.sqlite import SqliteJournal
 from remixd.logs import get_logger
 
 log = get_logger(__name__)
 
-GroupKey = tuple[str, str, str, str, str, str, int | None]  # inbox, relpath, sha256, rule, fingerprint, sent, reroll
 Progress = Callable[[str], None]  # told how far the rebuild is, often: it decides what to pass on
 EVERY_FILES = 256  # files read between two words of progress: well under a second on the slowest disk
+READ_BYTES = 1 << 16  # a sidecar is a few kilobytes: one read takes it whole
 EXTEND_PACES = 6  # each word of progress gives the start this many paces more before systemd may kill it
 
 
@@ -54,105 +55,116 @@ class StartProgress:
             self._notifier.starting(status, EXTEND_PACES * self._pace_s)
 
 
+UNREADABLE_SHOWN = 10  # unreadable files named in the log line; the rest are counted
+
+
+@dataclass
+class Reading:
+    """What a walk of the output folders found so far (the sidecars themselves go on to the journal)."""
+
+    read: int = 0  # *.json files opened
+    sidecars: int = 0  # of them, remixd's result sidecars
+    unreadable: int = 0
+    shown: list[str] = field(default_factory=list)  # the first UNREADABLE_SHOWN of the unreadable
+
+    def cannot_read(self, path: str) -> None:
+        self.unreadable += 1
+        if len(self.shown) < UNREADABLE_SHOWN:
+            self.shown.append(path)
+
+
 def rebuild_from_sidecars(
     journal: SqliteJournal, inboxes: Sequence[InboxConfig], progress: Progress | None = None
 ) -> Rebuilt:
     """Called only while the journal `is_new()`; says what it found and wrote back, and `progress` how far
     it is while it runs."""
     tell = progress or (lambda status: None)
-    folders = sorted({inbox.output for inbox in inboxes})
     keeping = {str(inbox.path) for inbox in inboxes if inbox.after == "keep"}
-    jobs, sidecars, unreadable, incomplete = read_finished_jobs(folders, tell, keeping)
-    failed, unreadable_errors = read_failed_inputs(sorted({inbox.failed_dir for inbox in inboxes}))
-    unreadable += unreadable_errors
-    said = f"rebuilding from sidecars: {sidecars + len(unreadable):,} read"
-    rebuilt = journal.rebuild(jobs, failed, lambda written: tell(f"{said}, {written:,} of {len(jobs):,} jobs written"))
-    if sidecars or unreadable or failed:
+    reading = Reading()
+    sidecars = read_sidecars(_outermost(inbox.output for inbox in inboxes), tell, reading, keeping)
+    failed = read_failed_inputs(_outermost(inbox.failed_dir for inbox in inboxes), reading)
+
+    def written(jobs: int) -> None:
+        tell(f"rebuilding from sidecars: {reading.read:,} read, {jobs:,} jobs written")
+
+    rebuilt = journal.rebuild(sidecars, failed, written)
+    if reading.sidecars or reading.unreadable or rebuilt.failed:
         log.warning(
             "remixd.recover.rebuilt",
-            sidecars=sidecars,
+            sidecars=reading.sidecars,
             inputs=rebuilt.inputs,
             jobs=rebuilt.jobs,
             spend_usd=rebuilt.usd,
             failed=rebuilt.failed,
-            incomplete=incomplete,
-            unreadable=unreadable,
+            incomplete=rebuilt.incomplete,
+            unreadable=reading.unreadable,
+            unreadable_files=reading.shown,
             hint="the journal was new: what the sidecars in the output folders say was done is not sent again;"
             " failed inputs wait for `remixd retry` again",
         )
     return rebuilt
 
 
-def read_finished_jobs(
-    folders: Iterable[Path], progress: Progress, keeping: Collection[str] = ()
-) -> tuple[list[FinishedJob], int, list[str], int]:
-    """(the jobs, sidecars read, sidecars that could not be read, jobs with fewer sidecars than results).
-    A job of an inbox in `keeping` (`after: keep`) names its input's size and mtime as claimed, when its
-    sidecar has them."""
-    groups: dict[GroupKey, list[tuple[int, str, dict[str, Any]]]] = {}
-    seen: set[str] = set()
-    sidecars, unreadable = 0, []
-    for path in (path for folder in folders for path in _json_files(folder)):
-        if path in seen:  # one output folder inside another
-            continue
-        seen.add(path)
-        if len(seen) % EVERY_FILES == 0:
-            progress(f"rebuilding from sidecars: {len(seen):,} read")
+def _outermost(folders: Iterable[Path]) -> list[str]:
+    """Each folder once, and none inside another of them: its files are found by the outer one's walk."""
+    kept: list[str] = []
+    for folder in sorted({str(folder) for folder in folders}):
+        if not any(folder.startswith(outer + os.sep) for outer in kept):
+            kept.append(folder)
+    return kept
+
+
+def read_sidecars(
+    folders: Iterable[str], progress: Progress, reading: Reading, keeping: Collection[str] = ()
+) -> Iterator[ResultSidecar]:
+    """The result sidecars under `folders`, one at a time as they are read; `reading` counts them, and the
+    files that could not be read. One of an inbox in `keeping` (`after: keep`) names its input's size and
+    mtime as claimed, when the sidecar has them."""
+    for path in _json_files(folders):
+        reading.read += 1
+        if reading.read % EVERY_FILES == 0:
+            progress(f"rebuilding from sidecars: {reading.read:,} read")
         try:
-            with open(path, "rb") as opened:  # noqa: PTH123 — pathlib took a third of the time for 100,000 files
-                document = json.load(opened)
-            key, index, file = _describe(document, path)
+            found = _result_sidecar(_load(path), path, keeping)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            unreadable.append(path)
+            reading.cannot_read(path)
             continue
-        if key is None:
-            continue  # not a result sidecar
-        sidecars += 1
-        groups.setdefault(key, []).append((index, file, document))
-    jobs, incomplete = [], 0
-    for key, results in groups.items():
-        results.sort(key=lambda result: result[0])
-        first = results[0][2]
-        count = int(first["result"]["count"])
-        incomplete += len(results) < count
-        usd = round(float(first["cost_usd"]) * count, 6)
-        inbox, relpath, sha256, rule, fingerprint, sent, reroll = key
-        jobs.append(
-            FinishedJob(
-                inbox=inbox,
-                relpath=relpath,
-                sha256=sha256,
-                rule=rule,
-                fingerprint=fingerprint,
-                files=tuple(file for _, file, _ in results),
-                day=sent[:10],
-                sandbox=bool(first.get("sandbox")),
-                images=count,
-                usd=usd,
-                possible_payments=int(first.get("possible_payments") or 0),
-                reroll=reroll,
-                kept=_kept(first["source"]) if inbox in keeping and reroll is None else None,
-            )
-        )
-    return jobs, sidecars, unreadable, incomplete
+        if found is not None:
+            reading.sidecars += 1
+            yield found
 
 
-def read_failed_inputs(folders: Iterable[Path]) -> tuple[list[FailedInput], list[str]]:
-    """(the failed inputs their `NAME.error.json` files tell of, error files that could not be read)."""
-    failed, unreadable, seen = [], [], set()
-    for path in (path for folder in folders for path in _json_files(folder)):
-        if not path.endswith(ERROR_SUFFIX) or path in seen:
+def read_failed_inputs(folders: Iterable[str], reading: Reading) -> Iterator[FailedInput]:
+    """The failed inputs their `NAME.error.json` files tell of, one at a time; `reading` counts the error files
+    that could not be read."""
+    for path in _json_files(folders):
+        if not path.endswith(ERROR_SUFFIX):
             continue
-        seen.add(path)
         try:
-            with open(path, "rb") as opened:  # noqa: PTH123 — as for the sidecars
-                document = json.load(opened)
+            document = _load(path)
             if not isinstance(document, dict) or document.get("schema") != ERROR_SCHEMA:
                 continue  # not remixd's
-            failed.append(_failed_input(document, path[: -len(ERROR_SUFFIX)]))
+            failed = _failed_input(document, path[: -len(ERROR_SUFFIX)])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            unreadable.append(path)
-    return failed, unreadable
+            reading.cannot_read(path)
+            continue
+        yield failed
+
+
+def _load(path: str) -> Any:
+    """The JSON document at `path`, read with one open and as few reads as its size needs: open() and pathlib
+    took a third of the time for 100,000 files (bench, figure 10)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, READ_BYTES)
+        if len(data) == READ_BYTES:  # a larger document than remixd writes: the rest of it
+            chunks = [data]
+            while chunk := os.read(fd, READ_BYTES):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    return json.loads(data)
 
 
 def _failed_input(document: dict[str, Any], copy: str) -> FailedInput:
@@ -181,37 +193,43 @@ def _kept(source: dict[str, Any]) -> tuple[int, int] | None:
     return (size, mtime_ns) if isinstance(size, int) and isinstance(mtime_ns, int) else None
 
 
-def _describe(document: Any, path: str) -> tuple[GroupKey | None, int, str]:
-    """The job a sidecar belongs to, its result's index and the file the journal names for it."""
+def _result_sidecar(document: Any, path: str, keeping: Collection[str]) -> ResultSidecar | None:
+    """What a result sidecar tells of its job and its place in it; None for any other JSON document."""
     if not isinstance(document, dict) or document.get("schema") != RESULT_SCHEMA:
-        return None, 0, path
-    source, rule, image = document["source"], document["rule"], document["image"]
+        return None
+    source, rule, image, result = document["source"], document["rule"], document["image"], document["result"]
     if not isinstance(source["sha256"], str):
-        return None, 0, path  # the source could not be read: nothing to find it by
-    reroll = document.get("reroll")
-    key: GroupKey = (
-        str(source["inbox"]),
-        str(source["relpath"]),
-        source["sha256"],
-        str(rule["name"]),
-        str(rule["fingerprint"]),
-        str(document["timings"]["submitted_at"]),
-        None if reroll is None else int(reroll["id"]),
+        return None  # the source could not be read: nothing to find it by
+    inbox, reroll = str(source["inbox"]), document.get("reroll")
+    return ResultSidecar(
+        inbox=inbox,
+        relpath=str(source["relpath"]),
+        sha256=source["sha256"],
+        rule=str(rule["name"]),
+        fingerprint=str(rule["fingerprint"]),
+        submitted_at=str(document["timings"]["submitted_at"]),
+        reroll=None if reroll is None else int(reroll["id"]),
+        place=int(result["index"]),
+        images=int(result["count"]),
+        file=path if image is None else path[: path.rindex(os.sep) + 1] + str(image["file"]),
+        cost_usd=float(document["cost_usd"]),
+        sandbox=bool(document.get("sandbox")),
+        possible_payments=int(document.get("possible_payments") or 0),
+        kept=_kept(source) if inbox in keeping and reroll is None else None,
     )
-    file = path if image is None else path[: path.rindex(os.sep) + 1] + str(image["file"])
-    return key, int(document["result"]["index"]), file
 
 
-def _json_files(folder: Path) -> Iterator[str]:
-    """Every *.json under `folder`, with scandir: 100,000 sidecars are read in seconds (bench, figure 10)."""
-    stack = [str(folder)]
+def _json_files(folders: Iterable[str]) -> Iterator[str]:
+    """Every *.json under `folders`, with scandir (100,000 sidecars are read in seconds: bench, figure 10), one
+    folder's entries at a time: a folder of a million is never listed into memory."""
+    stack = list(folders)
     while stack:
         try:
-            entries = list(os.scandir(stack.pop()))
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.name.endswith(".json") and not entry.name.startswith(TEMP_PREFIX):
+                        yield entry.path
         except OSError:
             continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif entry.name.endswith(".json") and not entry.name.startswith(TEMP_PREFIX):
-                yield entry.path

@@ -9,49 +9,68 @@ check (`results`), its spend summed into its day (`spend_days`, so today's budge
 its place in the counts by state (`tallies`), and for an input kept in its inbox its size and mtime (`kept`: the
 unchanged file is not claimed again, as with the journal that was lost). Each failed input its error file tells
 of is written back as its row, for `remixd retry`.
+
+A million sidecars are never held in memory (README "A million files"): each is staged as one row of a
+temporary table as it is read, a batch at a time, and the jobs are put together from there by SQLite, whose
+temporary files live on disk. Memory stays flat in the number of sidecars (bench figure 10).
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
-from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from remixd.journal.compact import result_key, store_results
 from remixd.journal.rows import JournalRows
 from remixd.journal.schema import dump_json, pack_hash, stamp
+
+T = TypeVar("T")
+
+BATCH = 5_000  # rows staged or written per statement, and between two words of progress
+NO_JOB = 0  # `results.job_id` of a rebuilt result: the job that wrote it is in no journal
 
 _SPEND_DAY = """INSERT INTO spend_days VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT DO UPDATE SET
     requests = requests + excluded.requests, images = images + excluded.images, usd = usd + excluded.usd"""
 _TALLY = """INSERT INTO tallies VALUES (?, ?, ?)
     ON CONFLICT DO UPDATE SET count = count + excluded.count"""
-BATCH = 5_000  # results written between two words of progress (a million jobs take more than a minute)
 _FAILED = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, sha256, state, detected_at, claimed_at, finished_at,
     error, disposal, disposed_to) VALUES (?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?, 'moved', ?)"""
-NO_JOB = 0  # `results.job_id` of a rebuilt result: the job that wrote it is in no journal
+# One row per result sidecar. `job` tells the sidecars of one job from another's, `input` one input from another:
+# hashes of what names them, for this rebuild only (a collision of two would at worst miscount them; `result`,
+# the duplicate check's key, is exact). The columns after `file` are the job's, the same in each of its sidecars,
+# and read from its first (the lowest `place`), as the lost journal had them.
+_STAGE = """CREATE TEMP TABLE rebuild_sidecars (reroll INTEGER NOT NULL, input INTEGER NOT NULL, job INTEGER NOT NULL,
+    result BLOB NOT NULL, place INTEGER NOT NULL, file TEXT NOT NULL, images INTEGER NOT NULL, day TEXT NOT NULL,
+    sandbox INTEGER NOT NULL, usd REAL NOT NULL, possible INTEGER NOT NULL, inbox TEXT, relpath TEXT,
+    size INTEGER, mtime_ns INTEGER)"""
+_STAGED = "INSERT INTO temp.rebuild_sidecars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# The first written result of a key is the original (rerolls come after it); an input's jobs, and a job's
+# sidecars in their order, come together.
+_IN_ORDER = "SELECT * FROM temp.rebuild_sidecars ORDER BY reroll, input, job, result, place"
 
 
-@dataclass(frozen=True)
-class FinishedJob:
-    """One job as its sidecars tell it: one request sent, its results written."""
+class ResultSidecar(NamedTuple):
+    """One result sidecar as the rebuild needs it: its job (one request sent, its results written) and its place."""
 
     inbox: str
     relpath: str
     sha256: str  # the source's
     rule: str
     fingerprint: str
-    files: tuple[str, ...]  # as the journal keeps them: each result's image, or its sidecar when withheld
-    day: str  # the UTC day its request was sent, YYYY-MM-DD
-    sandbox: bool
-    images: int
-    usd: float
-    possible_payments: int  # earlier requests for it a crash caught in flight: each may have been billed
+    submitted_at: str  # the request's time as the sidecar names it (ISO, UTC): its day is its first ten characters
     reroll: int | None  # `remixd reroll`'s id: sent again on purpose, paid again, not a result of its own
-    kept: tuple[int, int] | None = None  # (size, mtime_ns) of an input that stayed in its inbox (`after: keep`)
+    place: int  # of this result in its job, from 1
+    images: int  # the job's
+    file: str  # as the journal keeps it: the result's image, or this sidecar when withheld
+    cost_usd: float  # of one image
+    sandbox: bool
+    possible_payments: int  # earlier requests for it a crash caught in flight: each may have been billed
+    kept: tuple[int, int] | None  # (size, mtime_ns) of an input that stayed in its inbox (`after: keep`)
 
 
 @dataclass(frozen=True)
@@ -74,55 +93,115 @@ class Rebuilt:
     jobs: int
     usd: float
     failed: int = 0
+    incomplete: int = 0  # jobs with fewer sidecars than results
+
+
+def _staged(item: ResultSidecar) -> tuple[Any, ...]:
+    reroll = -1 if item.reroll is None else item.reroll
+    kept = (item.inbox, item.relpath, *item.kept) if item.kept is not None else (None, None, None, None)
+    return (
+        item.reroll is not None, hash((item.inbox, item.relpath, item.sha256, reroll)),
+        hash((item.inbox, item.relpath, item.sha256, item.rule, item.fingerprint, item.submitted_at, reroll)),
+        result_key(item.sha256, item.rule, item.fingerprint), item.place, item.file, item.images,
+        item.submitted_at[:10], int(item.sandbox), round(item.cost_usd * item.images, 6), item.possible_payments,
+        *kept,
+    )  # fmt: skip
+
+
+def _batches(items: Iterable[T]) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, BATCH)):
+        yield batch
+
+
+@dataclass
+class _Totals:
+    """What the ordered pass over the staged sidecars counted."""
+
+    inputs: int = 0
+    jobs: int = 0
+    incomplete: int = 0
+    spend: dict[tuple[str, int, str], list[float]] = field(default_factory=dict)  # [requests, images, usd]
+
+    def add(self, key: tuple[str, int, str], requests: int, images: int, usd: float) -> None:
+        """Spend of one day (`key`: day, sandbox, status)."""
+        summed = self.spend.setdefault(key, [0, 0, 0.0])
+        summed[0] += requests
+        summed[1] += images
+        summed[2] += usd
+
+
+def _write_failed(db: sqlite3.Connection, failed: Iterable[FailedInput]) -> int:
+    """The failed inputs' rows, a batch at a time; how many."""
+    written = 0
+    for batch in _batches(failed):
+        db.executemany(
+            _FAILED,
+            [
+                (
+                    item.inbox, item.relpath, item.size, item.mtime_ns, pack_hash(item.sha256), stamp(item.failed_at),
+                    stamp(item.failed_at), stamp(item.failed_at), dump_json(item.document), item.failed_copy,
+                )
+                for item in batch
+            ],
+        )  # fmt: skip
+        written += len(batch)
+    return written
 
 
 def rebuild(
-    db: sqlite3.Connection, jobs: Sequence[FinishedJob], failed: Sequence[FailedInput], progress: Callable[[int], None]
+    db: sqlite3.Connection,
+    sidecars: Iterable[ResultSidecar],
+    failed: Iterable[FailedInput],
+    progress: Callable[[int], None],
 ) -> Rebuilt:
-    """Write `jobs` and `failed` back in the caller's write transaction; `progress` is told how many jobs are
-    written. A failed input is a row of its own, as the lost journal had it (failed inputs are never
-    compacted): `remixd retry` finds it by its failed copy, `remixd status` counts it."""
-    db.executemany(
-        _FAILED,
-        [
-            (
-                item.inbox, item.relpath, item.size, item.mtime_ns, pack_hash(item.sha256), stamp(item.failed_at),
-                stamp(item.failed_at), stamp(item.failed_at), dump_json(item.document), item.failed_copy,
-            )
-            for item in failed
-        ],
-    )  # fmt: skip
-    if not jobs:
-        return Rebuilt(0, 0, 0.0, len(failed))
-    spend: dict[tuple[str, int, str], float] = defaultdict(float)
-    requests: Counter[tuple[str, int, str]] = Counter()
-    images: Counter[tuple[str, int, str]] = Counter()
-    results: list[tuple[bytes, int, Sequence[str]]] = []
-    for job in sorted(jobs, key=lambda job: job.reroll is not None):  # the first written result is the original
-        results.append((result_key(job.sha256, job.rule, job.fingerprint), NO_JOB, job.files))
-        billed = (job.day, int(job.sandbox), "billed")
-        requests[billed] += 1
-        images[billed] += job.images
-        spend[billed] += job.usd
-        if job.possible_payments:
-            sent = (job.day, int(job.sandbox), "sent")
-            requests[sent] += job.possible_payments
-            images[sent] += job.images * job.possible_payments
-            spend[sent] += job.usd * job.possible_payments
-    for start in range(0, len(results), BATCH):
-        progress(start)
-        store_results(db, results[start : start + BATCH])
-    progress(len(results))
-    # The sources' sizes are not kept here: -1 tells `remixd plan` that any file may be a duplicate (it hashes all).
-    db.execute("INSERT OR IGNORE INTO result_sizes VALUES (-1)")
-    kept = [(job.inbox, job.relpath, *job.kept) for job in jobs if job.kept is not None]
-    db.executemany("INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?)", kept)  # unchanged, never claimed again
-    db.executemany(_SPEND_DAY, [(*key, requests[key], images[key], round(spend[key], 6)) for key in requests])
-    inputs = len({(job.inbox, job.relpath, job.sha256, job.reroll) for job in jobs})
-    db.execute(_TALLY, ("inputs", "done", inputs))
-    db.execute(_TALLY, ("jobs", "written", len(jobs)))
-    usd = round(sum(value for key, value in spend.items() if key[2] == "billed"), 6)
-    return Rebuilt(inputs, len(jobs), usd, len(failed))
+    """Write what `sidecars` and `failed` tell back in the caller's write transaction; `progress` is told how
+    many jobs are written. A failed input is a row of its own, as the lost journal had it (failed inputs are
+    never compacted): `remixd retry` finds it by its failed copy, `remixd status` counts it."""
+    db.execute("DROP TABLE IF EXISTS temp.rebuild_sidecars")  # left by a rebuild that failed halfway
+    db.execute(_STAGE)
+    try:
+        for batch in _batches(sidecars):
+            db.executemany(_STAGED, map(_staged, batch))
+        totals = _Totals()
+        failures = _write_failed(db, failed)
+        for jobs in _batches(_jobs(db.execute(_IN_ORDER), totals)):
+            progress(totals.jobs - len(jobs))
+            store_results(db, [job[:3] for job in jobs])
+            db.executemany("INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?)", [job[3] for job in jobs if job[3]])
+        if totals.jobs:
+            progress(totals.jobs)
+        spend = [
+            (*key, int(requests), int(images), round(usd, 6)) for key, (requests, images, usd) in totals.spend.items()
+        ]
+        db.executemany(_SPEND_DAY, spend)
+        if totals.jobs:
+            # The sources' sizes are not kept here: -1 tells `remixd plan` that any file may be a duplicate.
+            db.execute("INSERT OR IGNORE INTO result_sizes VALUES (-1)")
+            db.execute(_TALLY, ("inputs", "done", totals.inputs))
+            db.execute(_TALLY, ("jobs", "written", totals.jobs))
+    finally:
+        db.execute("DROP TABLE temp.rebuild_sidecars")
+    usd = sum(row[5] for row in spend if row[2] == "billed")
+    return Rebuilt(totals.inputs, totals.jobs, round(usd, 6), failures, totals.incomplete)
+
+
+def _jobs(rows: Iterable[sqlite3.Row], totals: _Totals) -> Iterator[tuple[Any, ...]]:
+    """Each job of the staged sidecars, in _IN_ORDER, as (result key, NO_JOB, its files, its kept row or
+    None), counted into `totals`."""
+    last_input = None
+    for (_reroll, input_key, _job, key), staged in itertools.groupby(rows, key=lambda row: tuple(row[:4])):
+        first, *rest = staged
+        images, day, sandbox, usd, possible = first[6:11]
+        totals.jobs += 1
+        totals.inputs += input_key != last_input
+        last_input = input_key
+        totals.incomplete += 1 + len(rest) < images
+        totals.add((day, sandbox, "billed"), 1, images, usd)
+        if possible:
+            totals.add((day, sandbox, "sent"), possible, images * possible, usd * possible)
+        kept = tuple(first[11:]) if first[13] is not None else None
+        yield key, NO_JOB, [first[5], *(row[5] for row in rest)], kept
 
 
 class Rebuilding(JournalRows):
@@ -137,9 +216,10 @@ class Rebuilding(JournalRows):
         return not row[0]
 
     def rebuild(
-        self, jobs: Sequence[FinishedJob], failed: Sequence[FailedInput], progress: Callable[[int], None]
+        self, sidecars: Iterable[ResultSidecar], failed: Iterable[FailedInput], progress: Callable[[int], None]
     ) -> Rebuilt:
         """What the sidecars say was done and paid, and the error files what failed, in one transaction (a
-        start killed halfway leaves the journal new, and the next start rebuilds it whole)."""
+        start killed halfway leaves the journal new, and the next start rebuilds it whole). Both are read as
+        they are written: a reader that fails fails the rebuild, and leaves the journal new."""
         with self._db.write(durable=True) as db:
-            return rebuild(db, jobs, failed, progress)
+            return rebuild(db, sidecars, failed, progress)

@@ -42,7 +42,8 @@ def test_the_smoke_bench_runs_every_figure(tmp_path: Path) -> None:
         "8 async v2: polls per image",
         "9 review: gallery newest page",
         "9 review: gallery search, no match",
-        "10 rebuild",
+        "10 rebuild: new journal",
+        "10 rebuild: peak RSS",
     ):
         assert f"| {figure}" in done.stdout, done.stdout
     assert "python -m bench --smoke" in done.stdout

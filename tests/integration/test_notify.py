@@ -194,7 +194,7 @@ def test_a_rebuild_from_sidecars_keeps_systemd_informed_before_ready(
     assert not thread.is_alive()
     before = notify_socket.messages[: notify_socket.messages.index(ready)]
     assert before[0] == {
-        "STATUS": "rebuilding from sidecars: 1 read, 0 of 1 jobs written",
+        "STATUS": "rebuilding from sidecars: 1 read, 0 jobs written",
         "EXTEND_TIMEOUT_USEC": "3000000",  # six paces of 0.5 s
         "WATCHDOG": "1",
     }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,10 +18,11 @@ from remixd.config.load import load_config
 from remixd.config.model import InboxConfig
 from remixd.daemon.notify import Notifier
 from remixd.daemon.operator import retry_failed
-from remixd.daemon.rebuild import EVERY_FILES, StartProgress, read_finished_jobs, rebuild_from_sidecars
+from remixd.daemon.rebuild import EVERY_FILES, StartProgress, rebuild_from_sidecars
 from remixd.errors import InputError
 from remixd.files.dispose import dispose_failed
 from remixd.files.sidecar import ImageInfo, ResultPaths, Source, error_document, sidecar, write_result
+from remixd.journal import rebuild as journal_rebuild
 from remixd.journal.readonly import read_journal
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, make_image, write_config
@@ -121,16 +124,43 @@ def test_a_reroll_and_a_possible_payment_are_paid_again_in_the_ledger_not_new_re
     assert journal.possible_payments().unknown == 1
 
 
+def test_memory_stays_flat_in_the_number_of_sidecars(
+    inbox: InboxConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A million sidecars held as documents took gigabytes: they are staged in the journal a batch at a time."""
+    monkeypatch.setattr(journal_rebuild, "BATCH", 50)
+    template = json.loads(result(inbox, "beach").with_suffix(".json").read_text())
+    peaks = []
+    for count in (200, 1_200):
+        for number in range(count):
+            document = {**template, "source": {**template["source"], "sha256": f"{number:064x}"}}
+            (inbox.output / f"photo-{number:05d}.poster.1.json").write_text(json.dumps(document))
+        journal = SqliteJournal(tmp_path / f"state-{count}/journal.sqlite3", FakeClock(SENT))
+        tracemalloc.start()
+        try:
+            assert rebuild_from_sidecars(journal, [inbox]).jobs == count + 1  # and the template
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+            journal.close()
+    assert peaks[1] < peaks[0] + 100_000  # 1,000 more sidecars, as documents, are megabytes
+
+
 def test_unreadable_and_foreign_json_are_counted_apart_and_a_missing_result_is_incomplete(
     inbox: InboxConfig, journal: SqliteJournal
 ) -> None:
     result(inbox, "beach", index=1, count=2)
+    nested = dataclasses.replace(inbox, output=inbox.output / "nested")
+    result(nested, "dune", sha256="c" * 64)
     (inbox.output / "cut.poster.1.json").write_text('{"schema": "remixd.result/1", "sour')
     (inbox.output / "notes.json").write_text('{"mine": true}')
     (inbox.output / "list.json").write_text("[1, 2]")
-    jobs, sidecars, unreadable, incomplete = read_finished_jobs([inbox.output, inbox.output], lambda status: None)
-    assert (len(jobs), sidecars, incomplete) == (1, 1, 1)
-    assert unreadable == [str(inbox.output / "cut.poster.1.json")]
+    with capture_logs() as logs:
+        rebuilt = rebuild_from_sidecars(journal, [inbox, nested, inbox])  # each sidecar is read once
+    assert (rebuilt.jobs, rebuilt.incomplete) == (2, 1)
+    [said] = [entry for entry in logs if entry["event"] == "remixd.recover.rebuilt"]
+    assert (said["sidecars"], said["unreadable"]) == (2, 1)
+    assert said["unreadable_files"] == [str(inbox.output / "cut.poster.1.json")]
 
 
 def test_a_journal_that_knows_anything_is_not_new(inbox: InboxConfig, journal: SqliteJournal) -> None:
@@ -145,7 +175,7 @@ def test_the_rebuild_says_how_far_it_is_while_it_reads_and_writes(inbox: InboxCo
     said: list[str] = []
     rebuild_from_sidecars(journal, [inbox], said.append)
     assert said[0] == f"rebuilding from sidecars: {EVERY_FILES} read"
-    assert said[-1] == "rebuilding from sidecars: 266 read, 266 of 266 jobs written"
+    assert said[-1] == "rebuilding from sidecars: 266 read, 266 jobs written"
 
 
 def test_systemd_hears_from_a_long_rebuild_at_the_loops_pace(tmp_path: Path) -> None:

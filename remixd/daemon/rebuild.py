@@ -25,6 +25,7 @@ from remixd.files.atomic import TEMP_PREFIX
 from remixd.files.names import ERROR_SUFFIX
 from remixd.files.sidecar import ERROR_SCHEMA, RESULT_SCHEMA
 from remixd.journal.rebuild import FailedInput, Rebuilt, ResultSidecar
+from remixd.journal.records import Payment
 from remixd.journal.sqlite import SqliteJournal
 from remixd.logs import get_logger
 
@@ -184,6 +185,9 @@ def _failed_input(document: dict[str, Any], copy: str) -> FailedInput:
         document=document,
         failed_at=datetime.fromisoformat(str(document["failed_at"])),
         failed_copy=copy if found else None,
+        payments=tuple(
+            Payment.from_json(paid, sandbox=bool(document.get("sandbox"))) for paid in document.get("payments") or ()
+        ),
     )
 
 

@@ -6,7 +6,7 @@ The image is written first and its sidecar last, so a sidecar on disk means the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,8 +149,11 @@ def error_document(
     attempts: int,
     failed_at: datetime,
     sandbox: bool = False,
+    payments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The contract's `remixd.error/1` document."""
+    """The contract's `remixd.error/1` document. `payments`: the requests sent for it that wrote no result,
+    billed or possibly (README "The sidecars are a second journal"), so that a journal rebuilt from the
+    folders still counts what they cost."""
     return {
         "schema": ERROR_SCHEMA,
         "sandbox": sandbox,
@@ -159,6 +162,7 @@ def error_document(
         "error": error.to_json(),
         "attempts": attempts,
         "failed_at": _iso(failed_at),
+        "payments": list(payments),
     }
 
 

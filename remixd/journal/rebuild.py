@@ -8,7 +8,7 @@ is written back in the form compaction leaves (journal.compact): its result key 
 check (`results`), its spend summed into its day (`spend_days`, so today's budget counts what was already paid),
 its place in the counts by state (`tallies`), and for an input kept in its inbox its size and mtime (`kept`: the
 unchanged file is not claimed again, as with the journal that was lost). Each failed input its error file tells
-of is written back as its row, for `remixd retry`.
+of is written back as its row, for `remixd retry`, and what it may have paid into its day.
 
 A million sidecars are never held in memory (README "A million files"): each is staged as one row of a
 temporary table as it is read, a batch at a time, and the jobs are put together from there by SQLite, whose
@@ -21,10 +21,11 @@ import itertools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
 from remixd.journal.compact import result_key, store_results
+from remixd.journal.records import Payment
 from remixd.journal.rows import JournalRows
 from remixd.journal.schema import dump_json, pack_hash, stamp
 
@@ -75,7 +76,7 @@ class ResultSidecar(NamedTuple):
 
 @dataclass(frozen=True)
 class FailedInput:
-    """One failed input as its error file tells it: enough for `remixd retry` and the counts."""
+    """One failed input as its error file tells it: enough for `remixd retry`, the counts and the budget."""
 
     inbox: str
     relpath: str
@@ -85,6 +86,7 @@ class FailedInput:
     document: dict[str, Any]  # the error file, as the journal keeps it (`inputs.error`)
     failed_at: datetime
     failed_copy: str | None  # where it waits in its failed folder (`disposed_to`); None when it is gone
+    payments: tuple[Payment, ...] = ()  # what its unwritten jobs sent: each counts against its day's budget
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,8 @@ class _Totals:
         summed[2] += usd
 
 
-def _write_failed(db: sqlite3.Connection, failed: Iterable[FailedInput]) -> int:
-    """The failed inputs' rows, a batch at a time; how many."""
+def _write_failed(db: sqlite3.Connection, failed: Iterable[FailedInput], totals: _Totals) -> int:
+    """The failed inputs' rows, a batch at a time, and their payments into `totals`; how many."""
     written = 0
     for batch in _batches(failed):
         db.executemany(
@@ -146,6 +148,10 @@ def _write_failed(db: sqlite3.Connection, failed: Iterable[FailedInput]) -> int:
             ],
         )  # fmt: skip
         written += len(batch)
+        for item in batch:
+            for paid in item.payments:
+                day = paid.sent_at.astimezone(UTC).date().isoformat()
+                totals.add((day, int(paid.sandbox), paid.status), 1, paid.images, paid.usd)
     return written
 
 
@@ -164,7 +170,7 @@ def rebuild(
         for batch in _batches(sidecars):
             db.executemany(_STAGED, map(_staged, batch))
         totals = _Totals()
-        failures = _write_failed(db, failed)
+        failures = _write_failed(db, failed, totals)
         for jobs in _batches(_jobs(db.execute(_IN_ORDER), totals)):
             progress(totals.jobs - len(jobs))
             store_results(db, [job[:3] for job in jobs])

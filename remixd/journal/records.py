@@ -106,6 +106,47 @@ class InputRecord:
 
 
 @dataclass(frozen=True)
+class Payment:
+    """One request a job sent, as the spend ledger has it: `billed` (the API answered), or `sent` and never
+    answered either way, so possibly billed (README "Every request counts"). A failed input's error file
+    keeps its unwritten jobs' payments, so that a journal rebuilt from the folders still counts them."""
+
+    rule: str
+    sent_at: datetime
+    images: int
+    usd: float
+    status: Literal["sent", "billed"]
+    cost_source: CostSource
+    sandbox: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "sent_at": self.sent_at.isoformat(),
+            "images": self.images,
+            "usd": self.usd,
+            "status": self.status,
+            "cost_source": self.cost_source,
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any], *, sandbox: bool) -> Payment:
+        """Raises KeyError, TypeError or ValueError for a document that is not one."""
+        status, source = document["status"], document["cost_source"]
+        if status not in ("sent", "billed") or source not in ("quote", "usage", "table"):
+            raise ValueError(f"not a payment: status {status!r}, cost_source {source!r}")
+        return cls(
+            rule=str(document["rule"]),
+            sent_at=datetime.fromisoformat(str(document["sent_at"])),
+            images=int(document["images"]),
+            usd=float(document["usd"]),
+            status=status,
+            cost_source=source,
+            sandbox=sandbox,
+        )
+
+
+@dataclass(frozen=True)
 class Earlier:
     """A written result the duplicate check found: a job whose input is still whole, or compacted to its
     files (README "A year of journal")."""
@@ -165,6 +206,7 @@ class Journal(Protocol):
     def finish_input(self, input_id: int, state: FinishState, error: Mapping[str, Any] | None = None) -> None: ...
     def set_disposed(self, input_id: int, disposal: Disposal, destination: str | None = None) -> None: ...
     def find_duplicate(self, sha256: str, rule: str, fingerprint: str) -> Earlier | None: ...
+    def unwritten_payments(self, input_id: int) -> list[Payment]: ...
     def get_input(self, input_id: int) -> InputRecord: ...
     def get_job(self, job_id: int) -> JobRecord: ...
     def unfinished(self) -> list[InputRecord]: ...

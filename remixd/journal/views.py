@@ -11,7 +11,7 @@ from typing import Any
 
 from remixd.errors import ErrorRecord
 from remixd.journal.database import count_states
-from remixd.journal.records import INPUT_STATES, JOB_STATES, Failure, Spend
+from remixd.journal.records import INPUT_STATES, JOB_STATES, Failure, Payment, Spend
 from remixd.journal.rows import JournalRows
 from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none
 from remixd.journal.withheld import Withheld, find_withheld
@@ -46,6 +46,18 @@ class OperatorViews(JournalRows):
     def possible_payments(self) -> Spend:
         """Every request, any day, that was sent and never answered either way: each may have been billed."""
         return self._spend("s.status = 'sent' AND j.sandbox = 0", "status = 'sent' AND sandbox = 0", ())
+
+    def unwritten_payments(self, input_id: int) -> list[Payment]:
+        """The requests the input's jobs sent that wrote no result: billed, or possibly (README "The sidecars
+        are a second journal"). A written job's payments are in its sidecars."""
+        rows = self._db.read(
+            "SELECT j.rule, s.at, s.images, s.usd, s.status, j.cost_source, j.sandbox FROM spend s"
+            " JOIN jobs j ON j.id = s.job_id WHERE j.input_id = ? AND j.state != 'written' ORDER BY s.id",
+            (input_id,),
+        )
+        return [
+            Payment(row[0], parse_moment(row[1]), row[2], row[3], row[4], row[5], sandbox=bool(row[6])) for row in rows
+        ]
 
     def _spend(self, where: str, where_days: str, parameters: Sequence[Any]) -> Spend:
         # `where` and `where_days` are always one of this module's literal conditions

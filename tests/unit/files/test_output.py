@@ -274,6 +274,7 @@ def test_the_error_document_follows_the_contract() -> None:
         },
         "attempts": 2,
         "failed_at": "2025-03-01T12:00:00+00:00",
+        "payments": [],  # README "The sidecars are a second journal": what was sent that wrote nothing
     }
     unreadable = error_document(
         source=Source("/in", "a.jpg", None, None),

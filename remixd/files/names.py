@@ -1,4 +1,5 @@
-"""Output names: `OUTPUT/REL/STEM.RULE.K.EXT`, `STEM-<sha8>` on a collision, and every name cut to fit NAME_MAX.
+"""Output names: `OUTPUT/REL/STEM.RULE.K.EXT`, `STEM-<sha8>` on a collision, and every name shortened to fit
+NAME_MAX (README "Output names").
 
 `files.dispose` names and moves inputs with the very same rules (safe relative paths, no symbolic links below
 the root, stem variants), so both stages name files the same way.
@@ -6,6 +7,7 @@ the root, stem variants), so both stages name files the same way.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -23,6 +25,8 @@ PATH_MAX = 4096  # bytes in a path with its closing NUL (Linux): longer ones fai
 # The most remixd adds to a name it was given: a temporary prefix (21), a collision tag (12), and
 # `.download.jpeg` or `.error.json` (14); names already at NAME_MAX are cut instead of growing.
 NAME_SLACK = 48
+DOWNLOAD_INFIX = ".download"  # a kept download beside its result: STEM.RULE.K.download.EXT (outputs.keep_download)
+SHORTENED = "~"  # then 8 hex of the sha256 of the whole name: what a name shortened to fit ends with
 
 
 def result_paths(
@@ -57,10 +61,11 @@ def result_paths(
         | dict(values[index - 1] if index <= len(values) else {})
         for index in range(1, count + 1)
     ]
-    longest_extension = max([4, *(len(ext) for ext in extensions if ext)])
+    # Room after the name: a kept download's `.download` and the longest extension.
+    longest_suffix = len(DOWNLOAD_INFIX) + max([4, *(len(ext) for ext in extensions if ext)])
     reserve = (
         1
-        + longest_extension
+        + longest_suffix
         + max(
             len(os.fsencode(templates.render_base(template, {**tokens, "stem": "x"}).name)) - 1 for tokens in per_result
         )
@@ -74,23 +79,32 @@ def result_paths(
         if "{stem}" in template
         else itertools.chain([(stem, "")], ((stem, tag) for tag in variant_tags(source.sha256)))
     )
-    for stem, tag in variants:
+    for variant, tag in variants:
         slots = []
         for index, tokens in enumerate(per_result, start=1):
-            base = templates.render_base(template, {**tokens, "stem": stem})
+            rendered = templates.render_base(template, {**tokens, "stem": variant})
+            base = shorten_folders(rendered)
+            name = shorten(base.name, NAME_MAX - longest_suffix - 1 - len(tag))
             folder = folder_inside(output_dir, base.parent)
-            prefix = f"{fit(base.name, NAME_MAX - longest_extension - 1 - len(tag))}{tag}."
             if folder not in entries:
                 entries[folder] = _names_in(folder)
-            slots.append((index, folder, prefix))
-        names = {folder / prefix for _, folder, prefix in slots}
+            # What the template asked for, when a name in it had to be shortened to exist at all.
+            cut = not variant.startswith(stem) or base != rendered or name != base.name
+            intended = templates.render_base(template, {**tokens, "stem": stem}) if cut else None
+            slots.append((index, folder, f"{name}{tag}.", intended))
+        names = {folder / prefix for _, folder, prefix, _ in slots}
         if len(names) == count and all(
             _slot_is_ours(folder, entries[folder], prefix, identity, expected[index - 1])
-            for index, folder, prefix in slots
+            for index, folder, prefix, _ in slots
         ):
             return [
-                ResultPaths(index, None if ext is None else folder / f"{prefix}{ext}", folder / f"{prefix}json")
-                for (index, folder, prefix), ext in zip(slots, extensions, strict=True)
+                ResultPaths(
+                    index,
+                    None if ext is None else folder / f"{prefix}{ext}",
+                    folder / f"{prefix}json",
+                    None if intended is None else f"{intended}.{ext or 'json'}",
+                )
+                for (index, folder, prefix, intended), ext in zip(slots, extensions, strict=True)
             ]
     raise OutputError(
         f"no free result name for {source.relpath} in {output_dir}", f"move old results out of {output_dir}"
@@ -103,6 +117,21 @@ ERROR_SUFFIX = ".error.json"
 def error_file_name(name: str) -> str:
     """`NAME.error.json`; a name near the 255-byte limit is cut so the error file can exist at all."""
     return fit(name, NAME_MAX - len(ERROR_SUFFIX)) + ERROR_SUFFIX
+
+
+def shorten(name: str, limit: int) -> str:
+    """`name` when it fits in `limit` bytes; else cut to fit with `~` and 8 hex of the sha256 of the whole name
+    (README "Output names"): the same name is always shortened the same way, and two long names that begin
+    alike stay apart."""
+    if len(os.fsencode(name)) <= limit:
+        return name
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    return fit(name, limit - len(SHORTENED) - len(digest)) + SHORTENED + digest
+
+
+def shorten_folders(base: PurePosixPath) -> PurePosixPath:
+    """`base` (a path inside the output folder) with each folder name over NAME_MAX shortened to fit."""
+    return PurePosixPath(*(shorten(part, NAME_MAX) for part in base.parent.parts), base.name)
 
 
 def path_fits(path: Path) -> bool:
@@ -143,10 +172,10 @@ def name_stem(name: str) -> str:
 
 
 def stem_variants(stem: str, sha256: str, reserve: int) -> Iterator[str]:
-    """STEM, then STEM-<sha8>, STEM-<sha8>-2 …, each cut so `reserve` more bytes still fit in NAME_MAX."""
-    yield fit(stem, NAME_MAX - reserve)
+    """STEM, then STEM-<sha8>, STEM-<sha8>-2 …, each shortened so `reserve` more bytes still fit in NAME_MAX."""
+    yield shorten(stem, NAME_MAX - reserve)
     for tag in variant_tags(sha256):
-        yield fit(stem, NAME_MAX - reserve - len(tag)) + tag
+        yield shorten(stem, NAME_MAX - reserve - len(tag)) + tag
 
 
 def variant_tags(sha256: str) -> Iterator[str]:

@@ -61,6 +61,7 @@ class ResultPaths:
     index: int
     image: Path | None  # None: withheld by the safety check, only a sidecar is written
     sidecar: Path
+    shortened_from: str | None = None  # the name the template gave (inside the output folder), when too long
 
 
 def write_result(paths: ResultPaths, image: bytes | None, sidecar_document: Mapping[str, Any]) -> None:

@@ -96,6 +96,8 @@ def write_results(
     for final, document, place in zip(finals, documents, paths, strict=True):
         if final is not None and place.image is not None:
             _describe_written(final, document, place.image, keep_download)
+        if place.shortened_from is not None:  # README "Output names": a name too long to exist is shortened
+            document.setdefault("output", {})["shortened_from"] = place.shortened_from
         write_result(place, None if final is None else final.encoded.data, document)
     return paths
 
@@ -109,7 +111,7 @@ def _describe_written(final: Final, document: dict[str, Any], image: Path, keep_
     }  # fmt: skip
     if keep_download and final.download != encoded.data:
         extension = encode.facts(final.download)[0]
-        kept = image.with_name(f"{names.name_stem(image.name)}.download.{extension}")
+        kept = image.with_name(f"{names.name_stem(image.name)}{names.DOWNLOAD_INFIX}.{extension}")
         atomic_write(kept, final.download)
         document["output"]["download"] = {
             "file": kept.name,

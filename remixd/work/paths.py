@@ -31,7 +31,7 @@ def too_long(
         values = templates.tokens(relpath, rule=rule, model=model, count=images, source_sha256="0" * 64, moment=now)
         values |= {"stem": names.name_stem(relative.name), "n": str(images), "seed": LONGEST_SEED}
         try:
-            needed.append(inbox.output / templates.render_base(inbox.output_name, values))
+            needed.append(inbox.output / names.shorten_folders(templates.render_base(inbox.output_name, values)))
         except OutputError:
             continue  # a name that climbs out is refused where it is written, with its own error
     if inbox.after == "move" and inbox.done_dir is not None:

@@ -7,11 +7,14 @@ no time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -211,5 +214,63 @@ def test_a_result_the_file_system_refuses_fails_after_the_bound_instead_of_retry
         error = json.loads((tmp_path / "failed" / f"{relpath}.error.json").read_text())["error"]
         assert error["kind"] == "output" and "File name too long" in error["message"]
         assert "shorter" in error["hint"]
+    finally:
+        journal.close()
+
+
+LONG_STEM = "a" * 246  # a.jpg's name at 250 bytes: its results' names (STEM.poster.1.png) are over NAME_MAX
+SHORT_TAG = "~" + hashlib.sha256(LONG_STEM.encode()).hexdigest()[:8]
+
+
+def long_named(tmp_path: Path, clock: FakeClock, **settings: Any) -> tuple[Config, SqliteJournal]:
+    config = load_config(write_config(tmp_path, NOWHERE, **settings))
+    config.state_dir.mkdir(parents=True)
+    return config, SqliteJournal(config.state_dir / "journal.sqlite3", clock)
+
+
+def test_a_result_name_over_the_limit_is_shortened_predictably_and_the_sidecar_says_from_what(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    config, journal = long_named(tmp_path, clock)
+    try:
+        api = ScriptedApi()
+        assert process(make_worker(journal, api, clock), config, claim(config, journal, f"{LONG_STEM}.jpg")) == "done"
+        [sidecar] = (tmp_path / "outbox").glob("*.json")
+        assert sidecar.name.endswith(f"{SHORT_TAG}.poster.1.json") and len(sidecar.name) <= 255  # the rule, K kept
+        document = json.loads(sidecar.read_text())
+        assert document["output"]["shortened_from"] == f"{LONG_STEM}.poster.1.png"
+        assert (tmp_path / "outbox" / document["image"]["file"]).is_file()
+    finally:
+        journal.close()
+
+
+def test_a_folder_of_the_output_name_over_the_limit_is_shortened_instead_of_failing_the_input(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    config, journal = long_named(tmp_path, clock, inbox={"output_name": "{stem}-{rule}-{date}/{n}.{ext}"})
+    try:
+        api = ScriptedApi()
+        assert process(make_worker(journal, api, clock), config, claim(config, journal, f"{LONG_STEM}.jpg")) == "done"
+        [folder] = (tmp_path / "outbox").iterdir()  # 264 bytes as the template renders it
+        assert re.fullmatch(r"a+~[0-9a-f]{8}-[a-z-]*~[0-9a-f]{8}", folder.name) and len(folder.name) == 255
+        document = json.loads((folder / "1.json").read_text())
+        day = clock.utcnow().strftime("%Y-%m-%d")
+        assert document["output"]["shortened_from"] == f"{LONG_STEM}-poster-{day}/1.png"
+        assert api.sent == 1
+    finally:
+        journal.close()
+
+
+def test_a_kept_download_beside_a_long_named_result_fits_too(clock: FakeClock, tmp_path: Path) -> None:
+    """STEM.RULE.K.download.EXT was 9 bytes over NAME_MAX: paid for, then failed after an hour of retries."""
+    config, journal = long_named(tmp_path, clock, extra={"outputs": {"format": "jpeg", "keep_download": True}})
+    try:
+        api = ScriptedApi()
+        assert process(make_worker(journal, api, clock), config, claim(config, journal, f"{LONG_STEM}.jpg")) == "done"
+        [sidecar] = (tmp_path / "outbox").glob("*.json")
+        document = json.loads(sidecar.read_text())
+        kept = tmp_path / "outbox" / document["output"]["download"]["file"]
+        assert kept.is_file() and kept.name.endswith(f"{SHORT_TAG}.poster.1.download.png")
+        assert clock.waits == []  # nothing was retried
     finally:
         journal.close()

@@ -7,6 +7,11 @@ the answer is bounded by `http.read_limited`; this bounds what comes before it. 
 is what is left of its total deadline (`http.Deadline.timeouts`): from the moment the request is written, it is
 the limit for sending it and for the answer's headers together. When it runs out the socket is shut, and the
 wait ends as a read timeout, reported like any other. (Connecting has its own bound, within the deadline.)
+
+Through an HTTP(S) proxy (`HTTPS_PROXY`, `HTTP_PROXY`) the same bound holds: the proxy's connections are made
+by the same classes, whether they tunnel to the API or send it the request. A SOCKS proxy (`socks5://`, with
+requests' optional PySocks) makes connections of its own: there each read is bounded, not the whole exchange
+(README, `api.timeout_s`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.response import HTTPResponse
 
 from remixd.clock import SYSTEM_CLOCK
@@ -144,10 +150,19 @@ class _TlsPool(HTTPSConnectionPool):
     ConnectionCls = _BoundedTls
 
 
+_POOLS = {"http": _Pool, "https": _TlsPool}
+
+
 class _Adapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):  # not SOCKS: its pools have connection classes of their own
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         timeout = kwargs.get("timeout")

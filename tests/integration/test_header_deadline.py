@@ -127,3 +127,20 @@ def test_exchanges_are_cut_by_one_thread_not_a_thread_each(monkeypatch: pytest.M
             with pytest.raises(ApiRejected):
                 polls.generation("AAAAAAAAAAAAAAAAAAAAAA")
     assert started == []
+
+
+def test_a_proxy_whose_answer_drips_is_cut_at_the_total_deadline_too(server: DrippingServer) -> None:
+    """Through HTTP_PROXY the proxy's pools were urllib3's own, and a dripping answer held the call 20 s."""
+    with requests.Session() as session:
+        session.trust_env = False
+        session.proxies = {"http": server.base_url}  # the dripping server is the proxy: nothing else is reached
+        remix = IdeogramClient(
+            "http://127.0.0.1:9", KEY, "api-key", session, timeout_s=DEADLINE_S, download_timeout_s=DEADLINE_S,
+            max_download_bytes=10**6,
+        )  # fmt: skip
+        started = time.monotonic()
+        with pytest.raises(ApiUnavailable) as caught:
+            remix.remix(RemixRequest.model_validate(SEED_WIRE_FIELDS), b"\x89PNG", "a.png", "image/png")
+        assert time.monotonic() - started < SLACK_S
+    assert caught.value.sent is True and f"within {DEADLINE_S:g} s" in caught.value.message
+    assert not server.answered.is_set()

@@ -74,7 +74,7 @@ def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None
         )  # fmt: skip
     db = sqlite3.connect(journal_path)
     with db:
-        db.executemany("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", inputs)
+        db.executemany("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)", inputs)
         db.executemany(
             """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state,
                attempts, response, files, created_at, completed_at)

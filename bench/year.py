@@ -111,7 +111,9 @@ def _insert_whole(db: sqlite3.Connection, rows: Iterator[Rows]) -> None:
 
 
 def _flush(db: sqlite3.Connection, batch: list[Rows]) -> None:
-    db.executemany("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", [row[0] for row in batch])
+    db.executemany(
+        "INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)", [row[0] for row in batch]
+    )
     db.executemany(
         """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts,
            last_error, response, files, created_at, submitted_at, answered_at, completed_at, duplicate_of)

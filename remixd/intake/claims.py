@@ -13,7 +13,7 @@ from remixd.clock import Clock
 from remixd.errors import RemixdError
 from remixd.intake import companions
 from remixd.intake.inbox import InboxState, IntakeCounters, Ready
-from remixd.intake.readiness import stat_signature
+from remixd.intake.readiness import file_stat
 from remixd.intake.scan import is_ignored
 from remixd.journal.records import Candidate, Journal
 from remixd.logs import get_logger
@@ -49,17 +49,14 @@ def claim(
                     state.companion_wait.forget(path)
                     unannounced = path in state.unannounced  # its mark from when its wait began
                     state.unannounced.discard(path)
-            if info is not None:  # the scan already kept only files and links: its lstat is the answer
-                batch.append(
-                    (state, Candidate(state.root, relpath, info.st_size, info.st_mtime_ns, now, found), unannounced)
-                )
+            # The scan already kept only files and links: its lstat is the answer. A file that settled after
+            # an event is looked at again: the scan's filters never saw it.
+            seen = info or (None if is_ignored(relpath, state.config) else file_stat(state.config.path / relpath))
+            if seen is None:
                 continue
-            # settled after an event: look again, the scan's filters never saw it
-            signature = None if is_ignored(relpath, state.config) else stat_signature(state.config.path / relpath)
-            if signature is not None:
-                batch.append(
-                    (state, Candidate(state.root, relpath, signature[0], signature[1], now, found), unannounced)
-                )
+            identity = (seen.st_dev, seen.st_ino) if seen.st_ino else None  # 0 where the platform has no inodes
+            candidate = Candidate(state.root, relpath, seen.st_size, seen.st_mtime_ns, now, found, identity)
+            batch.append((state, candidate, unannounced))
         for (state, _candidate, unannounced), input_id in zip(batch, _claim_batch(journal, batch), strict=True):
             if input_id is not None:
                 counters.claimed[state.root] += 1

@@ -37,7 +37,7 @@ from remixd.intake.complete import looks_complete
 from remixd.intake.scan import unrecordable_name
 from remixd.logs import get_logger
 
-__all__ = ["Readiness", "Signature", "signature_of", "stat_signature"]
+__all__ = ["Readiness", "Signature", "file_stat", "signature_of", "stat_signature"]
 
 Signature = tuple[int, int, int]
 """(size, mtime_ns, inode) of a regular file, or of a symbolic link itself (lstat)."""
@@ -60,12 +60,19 @@ def stat_signature(path: Path, stat: StatFunction = os.lstat) -> Signature | Non
     `lstat` by default: a link's signature is the link's, so a link dropped into an inbox can never make
     remixd read (and upload) whatever it points at; the worker refuses links by name.
     """
+    found = file_stat(path, stat)
+    return None if found is None else signature_of(found)
+
+
+def file_stat(path: Path, stat: StatFunction = os.lstat) -> os.stat_result | None:
+    """The lstat of a regular file or symbolic link `stat_signature` would describe; None where it gives none."""
     if unrecordable_name(os.fspath(path)):
         return None
     try:
-        return signature_of(stat(path))
+        found = stat(path)
     except OSError:
         return None
+    return found if signature_of(found) is not None else None
 
 
 @dataclass

@@ -132,3 +132,7 @@ RESULTS_MIGRATION: tuple[str, ...] = (
     "DROP TABLE results",
     "ALTER TABLE results_compact RENAME TO results",
 )
+
+# Which file a claim was, by (st_dev, st_ino) where the platform gives them: a claimed input renamed in its
+# inbox is told from another file of the same size and mtime (a copy made with `cp -p`) that came later.
+IDENTITY_MIGRATION = ("ALTER TABLE inputs ADD COLUMN device INTEGER", "ALTER TABLE inputs ADD COLUMN inode INTEGER")

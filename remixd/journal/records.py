@@ -41,6 +41,7 @@ class Candidate(NamedTuple):
     mtime_ns: int
     detected_at: datetime
     companions: tuple[tuple[str, str], ...] = ()  # (file name, its text) of each companion beside it
+    file_id: tuple[int, int] | None = None  # (st_dev, st_ino) where the platform gives them: a rename keeps both
 
 
 @dataclass(frozen=True)

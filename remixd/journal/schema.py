@@ -193,8 +193,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # `remixd status`'s recent failures, newest first, read from the end of an index: it sorted every failed
     # input of the year (7,300 in the bench's year of journal: a tenth of status's time) to show ten.
     ("CREATE INDEX inputs_failed ON inputs (finished_at) WHERE state = 'failed'",),
-    # Indexes of a year of journal (README "A year of journal"): each one costs bytes in every row, so only
-    # what a query needs, checked with EXPLAIN QUERY PLAN.
+    # A year of journal's indexes (README "A year of journal"): only what a query needs (EXPLAIN QUERY PLAN).
     (
         # The duplicate check finds the source's inputs by hash, then their jobs by (rule, input).
         "DROP INDEX jobs_duplicates",
@@ -209,9 +208,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # The search index without its own copy of the text (journal.search).
     search.MIGRATION,
-    # Times as integers and hashes as bytes, then compacted results' files by folder (journal.layout).
+    # Times as integers, hashes as bytes, compacted results' files by folder, claims' files (journal.layout).
     layout.MIGRATION,
     layout.RESULTS_MIGRATION,
+    layout.IDENTITY_MIGRATION,
 )
 
 

@@ -32,8 +32,8 @@ _BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND 
     OR (disposal = 'kept' AND size = ?3 AND mtime_ns = ?4 AND state IN ('done', 'duplicate', 'failed')))
     UNION ALL SELECT 1 FROM kept WHERE inbox = ?1 AND relpath = ?2 AND size = ?3 AND mtime_ns = ?4
     LIMIT 1"""
-_INSERT_INPUT = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, detected_at, claimed_at, companions)
-    VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?)"""
+_INSERT_INPUT = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, detected_at, claimed_at, companions,
+    device, inode) VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?, ?, ?)"""
 _UNFINISHED = "state = 'claimed' OR disposal = 'pending'"
 _SAME_STEM = """SELECT relpath, companions FROM inputs WHERE inbox = ? AND relpath >= ? AND relpath < ? AND id != ?
     AND companions IS NOT NULL AND (state = 'claimed' OR disposal = 'pending')"""
@@ -85,7 +85,7 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
                     _INSERT_INPUT,
                     (
                         item.inbox, item.relpath, item.size, item.mtime_ns, stamp(item.detected_at), now,
-                        dump_json(item.companions) if item.companions else None,
+                        dump_json(item.companions) if item.companions else None, *(item.file_id or (None, None)),
                     ),
                 )  # fmt: skip
                 if reroll_id is not None:
@@ -119,17 +119,19 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
 
     def forget_renamed(self, input_id: int) -> str | None:
         """A claimed input, nothing sent for it, whose file was renamed in its inbox before a worker got to it:
-        the same size and mtime claimed later under another name. Its row goes (it was the same file, claimed
-        again; a `vanished` row would say a file was lost) and the new name is returned; else None."""
+        the same size and mtime claimed later under another name, and the same device and inode where both
+        claims know them. Its row goes (it was the same file, claimed again; a `vanished` row would say a file
+        was lost) and the new name is returned; else None."""
         with self._db.write() as db:
             row = expect(db, "inputs", input_id, ("claimed",))
             if db.execute("SELECT 1 FROM jobs WHERE input_id = ? LIMIT 1", (input_id,)).fetchone() is not None:
                 return None
             later = db.execute(
                 "SELECT relpath FROM inputs WHERE inbox = ? AND id > ? AND size = ? AND mtime_ns = ? AND relpath != ?"
-                " LIMIT 1",
-                (row["inbox"], input_id, row["size"], row["mtime_ns"], row["relpath"]),
-            ).fetchone()
+                " AND (? IS NULL OR inode IS NULL OR (device = ? AND inode = ?)) LIMIT 1",
+                (row["inbox"], input_id, row["size"], row["mtime_ns"], row["relpath"], row["inode"], row["device"],
+                 row["inode"]),
+            ).fetchone()  # fmt: skip
             if later is not None:
                 db.execute("DELETE FROM inputs WHERE id = ?", (input_id,))
             return None if later is None else str(later["relpath"])

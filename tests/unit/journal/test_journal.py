@@ -662,3 +662,22 @@ def test_a_claim_renamed_before_any_work_is_forgotten_for_its_new_claim_not_left
     journal.add_jobs(moved, [spec()])
     assert journal.claim("/in", "d.jpg", 100, 7) is not None  # and renamed again
     assert journal.forget_renamed(moved) is None  # work was planned for it: it stays, whatever happens
+
+
+def test_a_rename_is_told_by_the_files_device_and_inode_where_the_platform_gives_them(
+    journal: SqliteJournal,
+) -> None:
+    """A copy that kept the mtime (`cp -p a.jpg copy.jpg`, then a.jpg removed) is not a.jpg renamed."""
+    [first, copy] = journal.claim_many(
+        [
+            Candidate("/in", "a.jpg", 100, 7, START, file_id=(1, 100)),
+            Candidate("/in", "copy.jpg", 100, 7, START, file_id=(1, 200)),
+        ]
+    )
+    assert first is not None and copy is not None
+    assert journal.forget_renamed(first) is None  # a.jpg vanished: it is reported so, not hidden as a rename
+    assert journal.claim_many([Candidate("/in", "b.jpg", 100, 7, START, file_id=(1, 100))])[0] is not None
+    assert journal.forget_renamed(first) == "b.jpg"  # the same file under a new name
+    unknown = journal.claim("/in", "c.jpg", 100, 8)  # a platform without inodes: size and mtime decide
+    assert unknown is not None and journal.claim("/in", "d.jpg", 100, 8) is not None
+    assert journal.forget_renamed(unknown) == "d.jpg"

@@ -172,16 +172,8 @@ def test_ready_comes_before_a_20000_file_backlog_is_scanned(
     journal.close()
 
 
-def test_a_rebuild_from_sidecars_keeps_systemd_informed_before_ready(
-    tmp_path: Path, sandbox: SandboxServer, notify_socket: NotifySocket
-) -> None:
-    """The journal lost: the sidecars are read back before READY=1, and systemd hears of it as it goes."""
-    config = write_config(tmp_path, sandbox.base_url, inbox={"after": "keep"})
-    make_image(tmp_path / "inbox/a.jpg")
-    first = make_service(config, "once", {"IDEOGRAM_API_KEY": TEST_KEY})
-    assert first.run().done == 1
-    for path in (tmp_path / "state").glob("journal.sqlite3*"):
-        path.unlink()
+def told_before_ready(config: Path, notify_socket: NotifySocket) -> list[dict[str, str]]:
+    """What `remixd run` told systemd before READY=1; the service is stopped again."""
     environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "2000000"}
     service = make_service(config, "run", environ)
     thread = threading.Thread(target=service.run, name="test-service")
@@ -192,7 +184,20 @@ def test_a_rebuild_from_sidecars_keeps_systemd_informed_before_ready(
         service.request_stop()
         thread.join(timeout=30)
     assert not thread.is_alive()
-    before = notify_socket.messages[: notify_socket.messages.index(ready)]
+    return notify_socket.messages[: notify_socket.messages.index(ready)]
+
+
+def test_a_rebuild_from_sidecars_keeps_systemd_informed_before_ready(
+    tmp_path: Path, sandbox: SandboxServer, notify_socket: NotifySocket
+) -> None:
+    """The journal lost: the sidecars are read back before READY=1, and systemd hears of it as it goes."""
+    config = write_config(tmp_path, sandbox.base_url, inbox={"after": "keep"})
+    make_image(tmp_path / "inbox/a.jpg")
+    first = make_service(config, "once", {"IDEOGRAM_API_KEY": TEST_KEY})
+    assert first.run().done == 1
+    for path in (tmp_path / "state").glob("journal.sqlite3*"):
+        path.unlink()
+    before = told_before_ready(config, notify_socket)
     assert before[0] == {
         "STATUS": "rebuilding from sidecars: 1 read, 0 jobs written",
         "EXTEND_TIMEOUT_USEC": "3000000",  # six paces of 0.5 s
@@ -217,17 +222,7 @@ def test_a_journal_migrating_to_a_newer_schema_keeps_systemd_informed_before_rea
             old.execute(statement)
         old.execute("INSERT INTO schema_version VALUES (?)", (version,))
     old.close()
-    environ = {"IDEOGRAM_API_KEY": TEST_KEY, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "2000000"}
-    service = make_service(config, "run", environ)
-    thread = threading.Thread(target=service.run, name="test-service")
-    thread.start()
-    try:
-        ready = wait_for(lambda: next((m for m in notify_socket.messages if m.get("READY") == "1"), None))
-    finally:
-        service.request_stop()
-        thread.join(timeout=30)
-    assert not thread.is_alive()
-    before = notify_socket.messages[: notify_socket.messages.index(ready)]
+    before = told_before_ready(config, notify_socket)
     assert before[0] == {
         "STATUS": "bringing the journal up to this remixd's schema (once, after an upgrade)",
         "EXTEND_TIMEOUT_USEC": "3000000",  # six paces of 0.5 s

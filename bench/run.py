@@ -147,16 +147,33 @@ def main(argv: list[str] | None = None) -> int:
             f"`{command}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s\n\n"
             f"Machine: {machine()}\n\n{report}\n\nNotes from the run:\n\n" + "".join(f"- {text}\n" for text in notes)
         )
-        destination.write_text(_merge(destination, body, scaled=args.scale), encoding="utf-8")
+        heading = SCALE_HEADING if args.scale else f"## `{command}`" if names != list(known) else None
+        destination.write_text(_merge(destination, body, heading), encoding="utf-8")
         print(f"written to {destination}", file=sys.stderr)
     return 0
 
 
-def _merge(destination: Path, body: str, *, scaled: bool) -> str:
-    """The results file with this run's section replaced: the scale figures and the others are run apart."""
-    previous = destination.read_text(encoding="utf-8") if destination.exists() else "# remixd bench results\n\n"
-    main, _, scaled_part = previous.partition(SCALE_HEADING)
-    if scaled:
-        return f"{main.rstrip()}\n\n{SCALE_HEADING}\n\n{body}"
-    kept = f"\n{SCALE_HEADING}{scaled_part}" if scaled_part else ""
-    return f"# remixd bench results\n\n{body}{kept}"
+def _merge(destination: Path, body: str, heading: str | None) -> str:
+    """The results file with this run's section replaced, every other section as it was: the whole run's
+    figures at the top (`heading` None), the scale figures and each `--only` run under a heading of their own
+    (a new one goes last). An `--only` run used to replace the whole run's figures and every note below them."""
+    previous = destination.read_text(encoding="utf-8") if destination.exists() else "# remixd bench results\n"
+    top, sections = _sections(previous)
+    if heading is None:
+        top = f"# remixd bench results\n\n{body}"
+    else:
+        sections[heading] = body
+    return "\n\n".join([top.strip(), *(f"{name}\n\n{text.strip()}" for name, text in sections.items())]) + "\n"
+
+
+def _sections(text: str) -> tuple[str, dict[str, str]]:
+    """What comes before the first `## ` heading, and each `## ` section's text by its heading line."""
+    top: list[str] = []
+    sections: dict[str, list[str]] = {}
+    current = top
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            current = sections.setdefault(line.rstrip("\n"), [])
+        else:
+            current.append(line)
+    return "".join(top), {name: "".join(lines) for name, lines in sections.items()}

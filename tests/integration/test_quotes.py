@@ -51,17 +51,22 @@ def quotes_asked(sandbox: SandboxServer) -> int:
     return sum(1 for r in sandbox.received if r.dry_run)
 
 
-def test_the_budget_stops_at_the_quoted_price_not_the_list_price(tmp_path: Path, dearer: SandboxServer) -> None:
-    # $0.18 a day is six requests at the list price and three at this account's: the budget must stop at three.
+def six_under_a_budget_of_three(tmp_path: Path, dearer: SandboxServer) -> Path:
+    """Six inputs and $0.18 a day: six requests at the list price, three at the dearer account's."""
     for index in range(6):
         make_image(tmp_path / "inbox" / f"p{index}.jpg", color=(30 * index, 90, 10))
-    config = write_config(
+    return write_config(
         tmp_path,
         dearer.base_url,
         rules=[TURBO],
         api={"poll_interval_s": 0.05},
         extra={"budget": {"max_usd_per_day": 0.18}},
     )
+
+
+def test_the_budget_stops_at_the_quoted_price_not_the_list_price(tmp_path: Path, dearer: SandboxServer) -> None:
+    # $0.18 a day is six requests at the list price and three at this account's: the budget must stop at three.
+    config = six_under_a_budget_of_three(tmp_path, dearer)
     make_service(config, "once", ENV).run()
     assert dearer.ledger.requests == 3
     assert dearer.ledger.usd == pytest.approx(3 * 2 * LIST_USD)
@@ -123,15 +128,7 @@ def test_plan_quote_fits_the_budget_at_the_price_the_run_pays(
     tmp_path: Path, dearer: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IDEOGRAM_API_KEY", TEST_KEY)
-    for index in range(6):
-        make_image(tmp_path / "inbox" / f"p{index}.jpg", color=(30 * index, 90, 10))
-    config = write_config(
-        tmp_path,
-        dearer.base_url,
-        rules=[TURBO],
-        api={"poll_interval_s": 0.05},
-        extra={"budget": {"max_usd_per_day": 0.18}},
-    )
+    config = six_under_a_budget_of_three(tmp_path, dearer)
     loaded = load_config(config)
     listed = make_plan(loaded, loaded.state_dir / JOURNAL_NAME, datetime.now(UTC).date())
     assert listed.to_dict()["total"]["within_budget"] == 6  # at the list price all six would fit

@@ -147,10 +147,19 @@ def main(argv: list[str] | None = None) -> int:
             f"`{command}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s\n\n"
             f"Machine: {machine()}\n\n{report}\n\nNotes from the run:\n\n" + "".join(f"- {text}\n" for text in notes)
         )
-        heading = SCALE_HEADING if args.scale else f"## `{command}`" if names != list(known) else None
+        heading = section_heading(command, scale_run=args.scale, whole=names == list(known))
         destination.write_text(_merge(destination, body, heading), encoding="utf-8")
         print(f"written to {destination}", file=sys.stderr)
     return 0
+
+
+def section_heading(command: str, *, scale_run: bool, whole: bool) -> str | None:
+    """Where a run's figures go: a whole run's at the top (None) or under the scale heading, a run of some
+    figures (`--only`) under its own command. A `--scale --only journal` run used to take the scale heading
+    and so replaced the backlog figures of the last whole scale run."""
+    if not whole:
+        return f"## `{command}`"
+    return SCALE_HEADING if scale_run else None
 
 
 def _merge(destination: Path, body: str, heading: str | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.run import SCALE_HEADING, _merge
+from bench.run import SCALE_HEADING, _merge, section_heading
 
 BEFORE = f"""# remixd bench results
 
@@ -43,3 +43,11 @@ def test_a_whole_run_replaces_the_top_and_a_scale_run_its_section(tmp_path: Path
     scaled = _merge(results, "backlog: READY 1.2 s\n", SCALE_HEADING)
     assert scaled == whole.replace("READY 1.44 s", "READY 1.2 s")
     assert "## Figure 6, run on its own\n\nplan: 1.52 s, written by hand" in scaled
+
+
+def test_a_scale_run_of_some_figures_keeps_the_whole_scale_section() -> None:
+    assert section_heading("python -m bench --scale --only journal", scale_run=True, whole=False) == (
+        "## `python -m bench --scale --only journal`"
+    )
+    assert section_heading("python -m bench --scale", scale_run=True, whole=True) == SCALE_HEADING
+    assert section_heading("python -m bench", scale_run=False, whole=True) is None

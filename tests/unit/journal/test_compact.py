@@ -12,7 +12,7 @@ from remixd.journal.database import INCREMENTAL
 from remixd.journal.records import Disposal, FinishState, JobSpec
 from remixd.journal.schema import MIGRATIONS
 from remixd.journal.sqlite import SqliteJournal
-from remixd.journal.upkeep import IDLE_S, Upkeep
+from remixd.journal.upkeep import IDLE_S, TARGET_S, Upkeep
 from tests.helpers import FakeClock
 
 INBOX = "/srv/inbox"
@@ -182,6 +182,38 @@ def test_upkeep_compacts_in_batches_then_rests(journal: SqliteJournal, path: Pat
     assert upkeep.step() == 0  # resting: nothing was left at the last look
     clock.advance(IDLE_S)
     assert upkeep.step() == 1
+
+
+class SlowJournal(SqliteJournal):
+    """A journal whose compaction takes `per_input_s` of the clock for each input, as on a loaded machine."""
+
+    def __init__(self, path: Path, clock: FakeClock, per_input_s: float) -> None:
+        super().__init__(path, clock=clock)
+        self.clock, self.per_input_s = clock, per_input_s
+        self.batches: list[tuple[int, float]] = []  # (inputs, seconds) of every compaction
+
+    def compact(self, before: datetime, limit: int) -> int:
+        compacted = super().compact(before, limit)
+        self.clock.advance(compacted * self.per_input_s)
+        self.batches.append((compacted, compacted * self.per_input_s))
+        return compacted
+
+
+def test_a_slow_batch_makes_the_next_ones_smaller(path: Path, clock: FakeClock) -> None:
+    """A worker recording a sent request waits behind a batch: after one slow batch, each holds the lock
+    about TARGET_S, and the backlog is still taken at every call until it is gone."""
+    journal = SlowJournal(path, clock, per_input_s=TARGET_S / 10)  # 40 inputs: four times the target
+    try:
+        for number in range(70):
+            processed(journal, f"{number}.jpg", f"{number:064x}")
+        clock.advance(100 * DAY_S)
+        upkeep = Upkeep(journal, 90, clock, batch=40)
+        while upkeep.step():
+            pass
+        assert [inputs for inputs, _ in journal.batches] == [40, 10, 10, 10, 0]
+        assert max(seconds for _, seconds in journal.batches[1:]) <= TARGET_S + 1e-9
+    finally:
+        journal.close()
 
 
 def test_an_input_asked_for_again_is_kept_whole(journal: SqliteJournal, clock: FakeClock) -> None:

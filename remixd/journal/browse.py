@@ -20,7 +20,8 @@ from remixd.errors import JournalError
 from remixd.journal import ledger, search
 from remixd.journal.layout import BUSY_JOBS
 from remixd.journal.records import INPUT_STATES, InputRecord, InputState, JobRecord, Spend
-from remixd.journal.schema import input_record, job_record, stamp
+from remixd.journal.rows import input_record, job_record
+from remixd.journal.schema import stamp
 
 MAX_PAGE = 100
 _JOBS = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS} FROM jobs "  # noqa: S608 — a literal column

@@ -7,15 +7,16 @@ transitions in `journal.jobs`, the operator's views in `journal.views`, a lost j
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from remixd.clock import Clock
-from remixd.errors import JournalError
+from remixd.errors import ErrorRecord, JournalError
 from remixd.journal import ledger
 from remixd.journal.database import Database
-from remixd.journal.records import InputRecord, JobRecord
-from remixd.journal.schema import input_record, job_record, stamp
+from remixd.journal.records import CostSource, Disposal, InputRecord, InputState, JobRecord, JobState
+from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none, stamp, unpack_hash
 
 
 class JournalRows:
@@ -57,3 +58,52 @@ class JournalRows:
             for job in self._jobs(owned, parameters):
                 jobs.setdefault(job.input_id, []).append(job)
         return [input_record(row, tuple(jobs.get(row["id"], ()))) for row in rows]
+
+
+def job_record(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        input_id=row["input_id"],
+        rule=row["rule"],
+        fingerprint=str(unpack_hash(row["fingerprint"])),
+        endpoint=row["endpoint"],
+        request=load_json(row["request"]),
+        images=row["images"],
+        cost_usd=row["cost_usd"],
+        state=cast("JobState", row["state"]),
+        attempts=row["attempts"],
+        last_error=None if row["last_error"] is None else ErrorRecord.from_json(load_json(row["last_error"])),
+        response=load_json(row["response"]),
+        files=tuple(load_json(row["files"])),
+        created_at=parse_moment(row["created_at"]),
+        submitted_at=parse_moment_or_none(row["submitted_at"]),
+        answered_at=parse_moment_or_none(row["answered_at"]),
+        completed_at=parse_moment_or_none(row["completed_at"]),
+        duplicate_of=row["duplicate_of"],
+        sandbox=bool(row["sandbox"]),
+        generation_id=row["generation_id"],
+        generation_at=parse_moment_or_none(row["generation_at"]),
+        generation_seed=row["generation_seed"],
+        possible_payments=row["possible_payments"],
+        cost_source=cast("CostSource", row["cost_source"]),
+    )
+
+
+def input_record(row: sqlite3.Row, jobs: tuple[JobRecord, ...]) -> InputRecord:
+    return InputRecord(
+        id=row["id"],
+        inbox=row["inbox"],
+        relpath=row["relpath"],
+        size=row["size"],
+        mtime_ns=row["mtime_ns"],
+        sha256=unpack_hash(row["sha256"]),
+        state=cast("InputState", row["state"]),
+        detected_at=parse_moment(row["detected_at"]),
+        claimed_at=parse_moment(row["claimed_at"]),
+        finished_at=parse_moment_or_none(row["finished_at"]),
+        error=load_json(row["error"]),
+        disposal=cast("Disposal | None", row["disposal"]),
+        disposed_to=row["disposed_to"],
+        jobs=jobs,
+        companions=tuple((name, text) for name, text in load_json(row["companions"]) or ()),
+    )

@@ -1,4 +1,4 @@
-"""How the journal is stored: the SQLite schema, and the conversion of its rows to records and back.
+"""How the journal is stored: the SQLite schema, and how values are kept in its rows (journal.rows reads them back).
 
 Times are stored as integer microseconds since 1970 UTC, hashes as their 32 bytes (journal.layout) and mappings
 as sorted JSON, so rows read back to the same frozen records whatever process wrote them.
@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from remixd.errors import ErrorRecord
 from remixd.journal import layout, search
 from remixd.journal.layout import BUSY_JOBS, TALLY_TRIGGERS
-from remixd.journal.records import CostSource, Disposal, InputRecord, InputState, JobRecord, JobState
 
 # What the gallery's search finds of a job: its rule, the prompt sent and the prompts returned.
 _RETURNED_TEXT = """coalesce((SELECT ' ' || group_concat(json_extract(d.value, '$.prompt'), ' ')
@@ -249,52 +246,3 @@ def dump_json(value: Any) -> str:
 
 def load_json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
-
-
-def job_record(row: sqlite3.Row) -> JobRecord:
-    return JobRecord(
-        id=row["id"],
-        input_id=row["input_id"],
-        rule=row["rule"],
-        fingerprint=str(unpack_hash(row["fingerprint"])),
-        endpoint=row["endpoint"],
-        request=load_json(row["request"]),
-        images=row["images"],
-        cost_usd=row["cost_usd"],
-        state=cast("JobState", row["state"]),
-        attempts=row["attempts"],
-        last_error=None if row["last_error"] is None else ErrorRecord.from_json(load_json(row["last_error"])),
-        response=load_json(row["response"]),
-        files=tuple(load_json(row["files"])),
-        created_at=parse_moment(row["created_at"]),
-        submitted_at=parse_moment_or_none(row["submitted_at"]),
-        answered_at=parse_moment_or_none(row["answered_at"]),
-        completed_at=parse_moment_or_none(row["completed_at"]),
-        duplicate_of=row["duplicate_of"],
-        sandbox=bool(row["sandbox"]),
-        generation_id=row["generation_id"],
-        generation_at=parse_moment_or_none(row["generation_at"]),
-        generation_seed=row["generation_seed"],
-        possible_payments=row["possible_payments"],
-        cost_source=cast("CostSource", row["cost_source"]),
-    )
-
-
-def input_record(row: sqlite3.Row, jobs: tuple[JobRecord, ...]) -> InputRecord:
-    return InputRecord(
-        id=row["id"],
-        inbox=row["inbox"],
-        relpath=row["relpath"],
-        size=row["size"],
-        mtime_ns=row["mtime_ns"],
-        sha256=unpack_hash(row["sha256"]),
-        state=cast("InputState", row["state"]),
-        detected_at=parse_moment(row["detected_at"]),
-        claimed_at=parse_moment(row["claimed_at"]),
-        finished_at=parse_moment_or_none(row["finished_at"]),
-        error=load_json(row["error"]),
-        disposal=cast("Disposal | None", row["disposal"]),
-        disposed_to=row["disposed_to"],
-        jobs=jobs,
-        companions=tuple((name, text) for name, text in load_json(row["companions"]) or ()),
-    )

@@ -2,10 +2,10 @@
 
 SQLite in WAL mode is the source of truth after a crash (README, "The journal decides"): each state is written
 before the work it describes starts, so a restart resumes from here, never from memory. Stages see only
-`journal.records` (the records, the states and the `Journal` protocol); the SQL schema and the row conversion live
-in `journal.schema`, the connection, its transactions and migrations in `journal.database`. This module is the one
-implementation of the protocol, put together from parts: claims and inputs here, job transitions in
-`journal.jobs`, the operator's views in `journal.views` (both read rows through `journal.rows`).
+`journal.records` (the records, the states and the `Journal` protocol); the SQL schema lives in `journal.schema`,
+the row conversion in `journal.rows`, the connection, its transactions and migrations in `journal.database`. This
+module is the one implementation of the protocol, put together from parts: claims and inputs here, job transitions
+in `journal.jobs`, the operator's views in `journal.views` (both read rows through `journal.rows`).
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ PAGES = (
 
 def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None:
     """`count` inputs, each with one job: mostly done with a result, every 50th failed, the last 5 claimed."""
+    from remixd.journal import packing
+    from remixd.journal.compact import slim_answer, slim_request
     from remixd.journal.schema import dump_json, pack_hash, stamp
     from remixd.journal.sqlite import SqliteJournal
 
@@ -65,20 +67,23 @@ def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None
             "data": [{"url": f"https://ideogram.example/{number}", "prompt": prompt + ", detailed",
                       "seed": number, "is_image_safe": True, "resolution": "1024x1024"}],
         }  # fmt: skip
+        request, files = {"prompt": prompt}, [f"/srv/outbox/{name[:-4]}.{rule}.1.png"]
+        # A done (moved) input's job is slimmed and packed, as remixd leaves it (journal.compact.slim_finished).
+        packed = packing.pack_job(slim_request(request), slim_answer(response, prompt), files) if done else None
         jobs.append(
             (number, number, rule, pack_hash(f"{number:064x}"), "https://api.ideogram.ai/remix",
-             dump_json({"prompt": prompt}), 1, 0.08,
-             "written" if done else "failed" if state == "failed" else "pending", 1,
-             dump_json(response) if done else None,
-             dump_json([f"/srv/outbox/{name[:-4]}.{rule}.1.png"] if done else []), moment, moment if done else None)
+             None if done else dump_json(request), 1, 0.08,
+             "written" if done else "failed" if state == "failed" else "pending", 1, None,
+             None if done else "[]", moment, moment if done else None, packed)
         )  # fmt: skip
     db = sqlite3.connect(journal_path)
+    packing.register(db)  # the search's triggers read packed jobs through it
     with db:
         db.executemany("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)", inputs)
         db.executemany(
             """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state,
-               attempts, response, files, created_at, completed_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               attempts, response, files, created_at, completed_at, packed)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             jobs,
         )
     db.close()

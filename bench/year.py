@@ -57,6 +57,7 @@ def _size(number: int) -> int:
 def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) -> Iterator[Rows]:
     """(input, job, spend) rows of `count` inputs finished on `day`, as remixd's journal holds them."""
     from remixd.journal.compact import slim_answer, slim_request  # the remixd beside bench/
+    from remixd.journal.packing import pack_job
 
     for offset in range(count):
         number = first_id + offset
@@ -91,11 +92,10 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
              "failed" if failed else "done", at, at, at, json.dumps({"error": error}) if failed else None, "moved",
              ("/srv/shop/failed/" if failed else "/srv/shop/done/") + relpath),
             (number, number, RULE, bytes.fromhex(FINGERPRINT), ENDPOINT,
-             json.dumps(request if failed else slim_request(request), sort_keys=True), 1, 0.08,
-             "failed" if failed else "written", 1, json.dumps(error) if failed else None,
-             None if failed else json.dumps(slim_answer(response, request["prompt"]), sort_keys=True),
-             "[]" if failed else json.dumps([output]),
-             at, at, None if failed else at, at, None),
+             json.dumps(request, sort_keys=True) if failed else None, 1, 0.08,
+             "failed" if failed else "written", 1, json.dumps(error) if failed else None, None,
+             "[]" if failed else None, at, at, None if failed else at, at, None,
+             None if failed else pack_job(slim_request(request), slim_answer(response, request["prompt"]), [output])),
             (number, moment.date().isoformat(), at, 1, 0.08),
         )  # fmt: skip
 
@@ -116,8 +116,8 @@ def _flush(db: sqlite3.Connection, batch: list[Rows]) -> None:
     )
     db.executemany(
         """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts,
-           last_error, response, files, created_at, submitted_at, answered_at, completed_at, duplicate_of)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           last_error, response, files, created_at, submitted_at, answered_at, completed_at, duplicate_of, packed)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [row[1] for row in batch],
     )
     db.executemany("INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)", [row[2] for row in batch])
@@ -159,6 +159,7 @@ def size(path: Path) -> int:
 
 
 def build(path: Path, *, per_day: int, days: int, keep_days: int, note: Callable[[str], None]) -> Year:
+    from remixd.journal import packing
     from remixd.journal.sqlite import SqliteJournal
 
     started = time.perf_counter()
@@ -169,6 +170,7 @@ def build(path: Path, *, per_day: int, days: int, keep_days: int, note: Callable
     now = datetime.now(UTC)
     first = now - timedelta(days=days)
     db = sqlite3.connect(path, isolation_level=None)
+    packing.register(db)  # the search's triggers read packed jobs through it
     db.execute("PRAGMA synchronous=OFF")
     db.execute("BEGIN")
     old_days = days - keep_days

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from remixd.errors import JournalError
-from remixd.journal import ledger, search
+from remixd.journal import ledger, packing, search
 from remixd.journal.layout import BUSY_JOBS
 from remixd.journal.records import INPUT_STATES, InputRecord, InputState, JobRecord, Spend
 from remixd.journal.rows import input_record, job_record
@@ -76,6 +76,7 @@ class JournalReader:
         except sqlite3.Error as error:
             raise JournalError(f"cannot read the journal {path}: {error}", "check state_dir") from error
         self._db.row_factory = sqlite3.Row
+        packing.register(self._db)  # the search reads packed jobs' prompts
 
     def close(self) -> None:
         self._db.close()

@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from remixd.journal.packing import job_documents, pack_job
 from remixd.journal.schema import dump_json, load_json, unpack_hash
 
 COMPACTABLE = ("done", "duplicate", "vanished", "retried")
@@ -102,7 +103,8 @@ def compact(db: sqlite3.Connection, cutoff: int, limit: int) -> int:
 
 def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
     jobs = db.execute(
-        "SELECT id, rule, fingerprint, state, files FROM jobs WHERE input_id = ?", (row["id"],)
+        "SELECT id, rule, fingerprint, state, request, response, files, packed FROM jobs WHERE input_id = ?",
+        (row["id"],),
     ).fetchall()
     ids = [job["id"] for job in jobs]
     if (
@@ -118,7 +120,7 @@ def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
     written = [job for job in jobs if job["state"] == "written" and row["sha256"] is not None]
     sha256 = str(unpack_hash(row["sha256"]))
     keys = [result_key(sha256, job["rule"], str(unpack_hash(job["fingerprint"]))) for job in written]
-    store_results(db, [(key, job["id"], load_json(job["files"])) for key, job in zip(keys, written, strict=True)])
+    store_results(db, [(key, job["id"], job_documents(job)[2]) for key, job in zip(keys, written, strict=True)])
     if row["disposal"] == "kept" and row["state"] in ("done", "duplicate"):
         db.execute(
             "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?)",
@@ -160,18 +162,18 @@ def slim_answer(answer: Mapping[str, Any], sent_prompt: object) -> dict[str, Any
 
 def slim_finished(db: sqlite3.Connection, input_id: int) -> None:
     """A disposed input's finished jobs keep what the review page shows of their request and answer, half
-    of a job's row: the sidecars beside the results keep the whole of both."""
+    of a job's row (the sidecars beside the results keep the whole of both), packed with their files
+    (journal.packing): they never change again."""
     rows = db.execute(
-        "SELECT id, request, response FROM jobs WHERE input_id = ? AND state IN ('written', 'duplicate')", (input_id,)
+        "SELECT id, request, response, files FROM jobs WHERE input_id = ? AND state IN ('written', 'duplicate')"
+        " AND packed IS NULL",
+        (input_id,),
     ).fetchall()
-    for job_id, request_text, response_text in rows:
+    for job_id, request_text, response_text, files in rows:
         request = load_json(request_text)
         response = load_json(response_text)
+        slim = None if response is None else slim_answer(response, request.get("prompt"))
         db.execute(
-            "UPDATE jobs SET request = ?, response = ? WHERE id = ?",
-            (
-                dump_json(slim_request(request)),
-                None if response is None else dump_json(slim_answer(response, request.get("prompt"))),
-                job_id,
-            ),
+            "UPDATE jobs SET request = NULL, response = NULL, files = NULL, packed = ? WHERE id = ?",
+            (pack_job(slim_request(request), slim, load_json(files)), job_id),
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from remixd.errors import JournalError, JournalUnwritable
+from remixd.journal import packing
 from remixd.journal.compact import result_folder, result_names
 from remixd.journal.schema import MIGRATIONS, load_json, pack_hash
 from remixd.logs import get_logger
@@ -50,6 +51,7 @@ class Database:
                 f"cannot open the journal {path}: {error}", f"make {path.parent} writable by the user remixd runs as"
             ) from error
         self._connection.row_factory = sqlite3.Row
+        packing.register(self._connection)
         try:
             # Before the first table exists (else a no-op): freed pages can be given back a few at a time.
             self._connection.execute(f"PRAGMA auto_vacuum={INCREMENTAL}")
@@ -110,6 +112,7 @@ class Database:
         """Foreign keys are not enforced yet: a migration may make a table again (journal.layout), dropping the
         old one while rows of others still refer to its rows, copied across with their ids."""
         self._connection.create_function("pack_hash", 1, pack_hash, deterministic=True)
+        packing.register_migrating(self._connection)
         self._connection.create_function(
             "result_folder", 1, lambda files: result_folder(load_json(files)), deterministic=True
         )

@@ -136,3 +136,42 @@ RESULTS_MIGRATION: tuple[str, ...] = (
 # Which file a claim was, by (st_dev, st_ino) where the platform gives them: a claimed input renamed in its
 # inbox is told from another file of the same size and mtime (a copy made with `cp -p`) that came later.
 IDENTITY_MIGRATION = ("ALTER TABLE inputs ADD COLUMN device INTEGER", "ALTER TABLE inputs ADD COLUMN inode INTEGER")
+
+
+# Jobs that `journal.compact.slim_finished` has packed: finished, of an input disposed of.
+_PACKABLE = """state IN ('written', 'duplicate') AND input_id IN
+    (SELECT id FROM inputs WHERE disposal IN ('moved', 'deleted', 'kept'))"""
+_COPY = f"""INSERT INTO jobs_packed SELECT id, input_id, rule, fingerprint, endpoint,
+    CASE WHEN {_PACKABLE} THEN NULL ELSE request END, images, cost_usd, state, attempts, last_error,
+    CASE WHEN {_PACKABLE} THEN NULL ELSE response END, CASE WHEN {_PACKABLE} THEN NULL ELSE files END,
+    created_at, submitted_at, answered_at, completed_at, duplicate_of, sandbox, generation_id, generation_at,
+    generation_seed, cost_source, withheld, CASE WHEN {_PACKABLE} THEN pack_texts(request, response, files) END
+    FROM jobs"""  # noqa: S608 — literal fragments only
+
+# A finished job's request, answer and files packed into one value (journal.packing): the jobs table made again
+# with `packed` (and `request`, `files` that may be NULL), its rows copied across, ids and all, the disposed
+# inputs' jobs packed (`pack_texts`: the journal's own SQL function during migrations), as MIGRATION made it.
+PACKED_MIGRATION: tuple[str, ...] = (
+    *(f"DROP TRIGGER {name}" for name in search.TRIGGER_NAMES),
+    *(f"DROP TRIGGER {name}" for name in ("jobs_tally_insert", "jobs_tally_update", "jobs_tally_delete")),
+    "DROP VIEW search_text",
+    """CREATE TABLE jobs_packed (
+        id INTEGER PRIMARY KEY, input_id INTEGER NOT NULL REFERENCES inputs (id), rule TEXT NOT NULL,
+        fingerprint BLOB NOT NULL, endpoint TEXT NOT NULL, request TEXT, images INTEGER NOT NULL,
+        cost_usd REAL NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+        response TEXT, files TEXT DEFAULT '[]', created_at INTEGER NOT NULL, submitted_at INTEGER,
+        answered_at INTEGER, completed_at INTEGER, duplicate_of INTEGER REFERENCES jobs (id),
+        sandbox INTEGER NOT NULL DEFAULT 0, generation_id TEXT, generation_at INTEGER, generation_seed INTEGER,
+        cost_source TEXT NOT NULL DEFAULT 'table', withheld INTEGER NOT NULL DEFAULT 0, packed BLOB,
+        UNIQUE (input_id, rule), CHECK ((packed IS NULL) = (request IS NOT NULL AND files IS NOT NULL)))""",
+    _COPY,
+    "DROP TABLE jobs",
+    "ALTER TABLE jobs_packed RENAME TO jobs",
+    "CREATE INDEX jobs_rule_input ON jobs (rule, input_id)",
+    f"CREATE INDEX jobs_busy ON jobs (state) WHERE {BUSY_JOBS}",
+    "CREATE INDEX jobs_duplicate_of ON jobs (duplicate_of) WHERE duplicate_of IS NOT NULL",
+    "CREATE INDEX jobs_withheld ON jobs (completed_at) WHERE withheld > 0",
+    *(trigger for trigger in TALLY_TRIGGERS if " ON jobs " in trigger),
+    search.PACKED_VIEW,
+    *search.TRIGGERS,
+)

@@ -15,6 +15,7 @@ from remixd.clock import Clock
 from remixd.errors import ErrorRecord, JournalError
 from remixd.journal import ledger
 from remixd.journal.database import Database
+from remixd.journal.packing import job_documents
 from remixd.journal.records import CostSource, Disposal, InputRecord, InputState, JobRecord, JobState
 from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none, stamp, unpack_hash
 
@@ -61,20 +62,21 @@ class JournalRows:
 
 
 def job_record(row: sqlite3.Row) -> JobRecord:
+    request, response, files = job_documents(row)
     return JobRecord(
         id=row["id"],
         input_id=row["input_id"],
         rule=row["rule"],
         fingerprint=str(unpack_hash(row["fingerprint"])),
         endpoint=row["endpoint"],
-        request=load_json(row["request"]),
+        request=request,
         images=row["images"],
         cost_usd=row["cost_usd"],
         state=cast("JobState", row["state"]),
         attempts=row["attempts"],
         last_error=None if row["last_error"] is None else ErrorRecord.from_json(load_json(row["last_error"])),
-        response=load_json(row["response"]),
-        files=tuple(load_json(row["files"])),
+        response=response,
+        files=tuple(files),
         created_at=parse_moment(row["created_at"]),
         submitted_at=parse_moment_or_none(row["submitted_at"]),
         answered_at=parse_moment_or_none(row["answered_at"]),

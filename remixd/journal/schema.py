@@ -209,6 +209,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     layout.MIGRATION,
     layout.RESULTS_MIGRATION,
     layout.IDENTITY_MIGRATION,
+    # A finished job's request, answer and files packed into one value (journal.packing).
+    layout.PACKED_MIGRATION,
 )
 
 

@@ -16,9 +16,9 @@ from typing import Any
 TRIGRAM = 3  # characters
 
 _TEXT = """SELECT i.id, i.relpath || coalesce((SELECT group_concat(' ' || j.rule || ' '
-    || coalesce(json_extract(j.request, '$.prompt'), '')
+    || coalesce(json_extract({request}, '$.prompt'), '')
     || coalesce((SELECT ' ' || group_concat(json_extract(d.value, '$.prompt'), ' ')
-        FROM json_each(j.response, '$.data') d), ''), '')
+        FROM json_each({response}, '$.data') d), ''), '')
     FROM jobs j WHERE j.input_id = i.id), '') FROM inputs i"""
 _FORGET = (
     "INSERT INTO inputs_search (inputs_search, rowid, text) SELECT 'delete', id, text FROM search_text WHERE id = {}"
@@ -31,7 +31,11 @@ def _trigger(name: str, when: str, forget: str | None, index: str | None, condit
     return f"CREATE TRIGGER {name} {when}{condition} BEGIN {'; '.join(steps)}; END"
 
 
-VIEW = f"CREATE VIEW search_text (id, text) AS {_TEXT}"
+VIEW = "CREATE VIEW search_text (id, text) AS " + _TEXT.format(request="j.request", response="j.response")
+# A finished job's request and answer are packed (journal.packing): the view reads them through `unpacked`.
+PACKED_VIEW = "CREATE VIEW search_text (id, text) AS " + _TEXT.format(
+    request="coalesce(j.request, unpacked(j.packed, 0))", response="coalesce(j.response, unpacked(j.packed, 1))"
+)
 TRIGGERS: tuple[str, ...] = (
     _trigger("search_input_added", "AFTER INSERT ON inputs", None, "new.id"),
     _trigger("search_input_renamed", "BEFORE UPDATE OF relpath ON inputs", "old.id", None),

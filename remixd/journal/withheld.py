@@ -17,10 +17,11 @@ EARLIEST = -(2**63)  # before any time the journal holds
 # Per input with a withheld image (found by the partial index of `jobs.withheld`), over its written jobs: the
 # images answered and how many of them were withheld.
 _WITHHELD = """SELECT i.inbox, i.relpath, group_concat(j.rule, ', ') AS rules, max(j.completed_at) AS at,
-        sum(json_array_length(j.response, '$.data')) AS images, sum(j.withheld) AS withheld
+        sum(json_array_length(coalesce(j.response, unpacked(j.packed, 1)), '$.data')) AS images,
+        sum(j.withheld) AS withheld
     FROM (SELECT DISTINCT input_id FROM jobs INDEXED BY jobs_withheld WHERE withheld > 0 AND completed_at >= ?1) w
     JOIN jobs j ON j.input_id = w.input_id JOIN inputs i ON i.id = w.input_id
-    WHERE +j.state = 'written' AND j.response IS NOT NULL AND j.completed_at >= ?1
+    WHERE +j.state = 'written' AND coalesce(j.response, unpacked(j.packed, 1)) IS NOT NULL AND j.completed_at >= ?1
     GROUP BY i.id HAVING withheld > 0 ORDER BY at DESC, i.id DESC"""  # +state: by input, not by the state index
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 from remixd.config.load import load_config
 from remixd.config.model import Config, UiConfig
 from remixd.daemon.operator import retry_failed
+from remixd.journal import packing
 from remixd.journal.sqlite import JOURNAL_NAME
 from remixd.review.pages import Live
 from remixd.review.security import CSP
@@ -310,8 +311,13 @@ def test_a_journal_row_pointing_outside_the_folders_serves_nothing(tmp_path: Pat
     secret = tmp_path / "elsewhere.jpg"
     make_image(secret)
     with sqlite3.connect(library.config.state_dir / JOURNAL_NAME) as db:
+        packing.register(db)  # a finished job's files are packed with its request and answer
         db.execute("UPDATE inputs SET disposed_to = ? WHERE relpath = 'beach.jpg'", (str(secret),))
-        db.execute("UPDATE jobs SET files = ?", (json.dumps([str(secret)]),))
+        db.execute(
+            "UPDATE jobs SET request = coalesce(request, unpacked(packed, 0)), response = coalesce(response,"
+            " unpacked(packed, 1)), files = ?, packed = NULL",
+            (json.dumps([str(secret)]),),
+        )
     db.close()
     server = serve(library)
     try:

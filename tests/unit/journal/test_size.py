@@ -236,3 +236,130 @@ def test_a_search_too_short_for_a_trigram_looks_at_file_names_and_rule_names(
         assert [record.relpath for record in pages.gallery(GalleryQuery(text="BW")).inputs] == ["chair.jpg"]
         assert [record.relpath for record in pages.gallery(GalleryQuery(text="am")).inputs] == ["Lamp.jpg"]
         assert [record.relpath for record in pages.gallery(GalleryQuery(text="p.")).inputs] == ["Lamp.jpg"]
+
+
+def used_bytes(path: Path) -> int:
+    """What the journal's pages hold, the free ones not counted (they go back to the file system)."""
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages, free, size = (
+            db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "freelist_count", "page_size")
+        )
+    db.close()
+    return int((pages - free) * size)
+
+
+FINISHED_INPUTS = 300
+BYTES_PER_FINISHED_INPUT = 1_000  # 1,079 before its jobs were packed
+
+
+def test_a_finished_input_within_keep_days_costs_a_bounded_number_of_bytes(journal: SqliteJournal, path: Path) -> None:
+    """A year of journal holds 905,000 finished inputs within keep_days: each byte of one is a megabyte there.
+    Inputs as a real run leaves them (the full request and answer, slimmed when disposed of)."""
+    empty = used_bytes(path)
+    for number in range(FINISHED_INPUTS):
+        relpath = f"shoot-{number // 100:03d}/photo-{number:06d}.jpg"
+        input_id = journal.claim("/srv/shop/inbox", relpath, 100_000 + number, 1_700_000_000_000_000_000 + number)
+        assert input_id is not None
+        journal.set_hash(input_id, f"{number:064x}")
+        prompt = f"A serene tropical beach, photo-{number:06d}"
+        request = {"prompt": prompt, "model": "V_2", "aspect_ratio": "ASPECT_1_1", "seed": 12345}
+        [job] = journal.add_jobs(input_id, [JobSpec("poster", FINGERPRINT, "/remix", request, 1, 0.08)])
+        journal.start_submit(job.id)
+        item = {"url": f"https://ideogram.example/{number}", "prompt": f"{prompt}, with palm trees", "seed": 12345,
+                "resolution": "1024x1024", "is_image_safe": True}  # fmt: skip
+        journal.record_answer(job.id, {"created": "2025-03-01T12:00:00+00:00", "data": [item]})
+        journal.record_written(job.id, [f"/srv/shop/outbox/{relpath[:-4]}.poster.1.png"])
+        journal.finish_input(input_id, "done")
+        journal.set_disposed(input_id, "moved", f"/srv/shop/done/{relpath}")
+    per_input = (used_bytes(path) - empty) / FINISHED_INPUTS
+    assert per_input <= BYTES_PER_FINISHED_INPUT, f"{per_input:.0f} bytes per finished input"
+    last = journal.get_input(FINISHED_INPUTS)
+    assert last.jobs[0].request == {"model": "V_2", "prompt": "A serene tropical beach, photo-000299"}
+    assert last.jobs[0].response == {"data": [{"prompt": "A serene tropical beach, photo-000299, with palm trees",
+                                               "resolution": "1024x1024", "seed": 12345}]}  # fmt: skip
+    assert last.jobs[0].files == ("/srv/shop/outbox/shoot-002/photo-000299.poster.1.png",)
+
+
+PACKED_VERSION = 17  # the schema before a finished job's request, answer and files were packed
+
+
+def old_journal(path: Path, version: int) -> sqlite3.Connection:
+    """A journal made by the remixd of schema `version`, to write its rows into."""
+    from remixd.journal.schema import MIGRATIONS
+
+    old = sqlite3.connect(path, isolation_level=None)
+    for name in ("pack_hash", "result_folder", "result_names"):  # the migrations' own: no row to call them on
+        old.create_function(name, 1, lambda value: None)
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for number, statements in enumerate(MIGRATIONS[:version], start=1):
+        for statement in statements:
+            old.execute(statement)
+        old.execute("INSERT INTO schema_version VALUES (?)", (number,))
+    return old
+
+
+def test_a_journal_of_the_schema_before_packing_opens_with_its_records(path: Path, clock: FakeClock) -> None:
+    """Rows as the remixd before packing wrote them: a disposed input's job is packed, the rest stay as they
+    were; the same records, duplicate check, generations, spend, counts, search and indexes."""
+    at = 1_740_830_400_250_000  # 2025-03-01 12:00:00.25 UTC
+    old = old_journal(path, PACKED_VERSION)
+    old.execute(
+        """INSERT INTO inputs (id, inbox, relpath, size, mtime_ns, sha256, state, detected_at, claimed_at,
+           finished_at, disposal, disposed_to) VALUES
+           (1, ?1, 'a.jpg', 10, 5, ?2, 'done', ?3, ?3, ?3, 'moved', '/done/a.jpg'),
+           (2, ?1, 'b.jpg', 11, 6, ?4, 'claimed', ?3, ?3, NULL, NULL, NULL)""",
+        (INBOX, bytes.fromhex(SHA), at, bytes.fromhex("ef" * 32)),
+    )
+    old.execute(
+        """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts,
+           response, files, created_at, submitted_at, answered_at, completed_at, generation_id, generation_at) VALUES
+           (1, 1, 'poster', ?1, '/remix', '{"model": "V_2", "prompt": "a lamp"}', 1, 0.08, 'written', 1,
+            '{"data": [{"prompt": "a lamp at dusk", "seed": 3}]}', '["/out/a.poster.1.png"]', ?2, ?2, ?2, ?2,
+            NULL, NULL),
+           (2, 2, 'poster', ?1, '/v2/remix', '{"prompt": "b"}', 2, 0.16, 'generating', 1, NULL, '[]', ?2, ?2,
+            NULL, NULL, 'gen-1', ?2)""",
+        (bytes.fromhex(FINGERPRINT), at),
+    )
+    old.execute(
+        """INSERT INTO spend (job_id, day, at, images, usd, status) VALUES
+           (1, '2025-03-01', ?1, 1, 0.08, 'billed'), (2, '2025-03-01', ?1, 2, 0.16, 'sent')""",
+        (at,),
+    )
+    old.close()
+
+    journal = SqliteJournal(path, clock=clock)
+    try:
+        moment = datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+        [job] = journal.get_input(1).jobs
+        assert (job.request, job.response, job.files, job.completed_at) == (
+            {"model": "V_2", "prompt": "a lamp"}, {"data": [{"prompt": "a lamp at dusk", "seed": 3}]},
+            ("/out/a.poster.1.png",), moment,
+        )  # fmt: skip
+        found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
+        assert found is not None and (found.id, found.files, found.compacted) == (1, ("/out/a.poster.1.png",), False)
+        [generating] = journal.generating()
+        assert (generating.id, generating.request, generating.files, generating.possible_payments) == (
+            2, {"prompt": "b"}, (), 1,
+        )  # fmt: skip
+        assert journal.spent(moment.date()) == Spend(images=3, usd=approx(0.24), unknown=1)
+        assert (journal.counts()["done"], journal.counts()["claimed"], journal.job_counts()["written"]) == (1, 1, 1)
+        assert [record.id for record in journal.unfinished()] == [2]
+        assert journal.compact(moment + timedelta(days=1), limit=10) == 1  # from its packed files
+        compacted = journal.find_duplicate(SHA, "poster", FINGERPRINT)
+        assert compacted is not None and (compacted.files, compacted.compacted) == (("/out/a.poster.1.png",), True)
+    finally:
+        journal.close()
+    assert direct(path, "amp") == []  # the search forgot the compacted input, from its packed prompts
+    indexes = {row[0] for row in stored(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"jobs_rule_input", "jobs_busy", "jobs_duplicate_of", "jobs_withheld", "sqlite_autoindex_jobs_1"} <= indexes
+    assert stored(path, "SELECT id, request IS NULL, typeof(packed) FROM jobs") == [(2, 0, "null")]
+
+
+def test_a_disposed_input_s_jobs_are_packed_and_found_by_the_search(journal: SqliteJournal, path: Path) -> None:
+    written(journal, "lamp.jpg")
+    assert stored(path, "SELECT request, response, files, typeof(packed) FROM jobs") == [(None, None, None, "blob")]
+    with reader(path) as pages:
+        [found] = pages.gallery(GalleryQuery(text="lamp at dusk")).inputs
+    assert found.jobs[0].response == {"data": [{"prompt": "a lamp at dusk"}]}
+    assert direct(path, "usk") == [1]

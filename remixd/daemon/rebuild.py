@@ -185,10 +185,14 @@ def _failed_input(document: dict[str, Any], copy: str) -> FailedInput:
         document=document,
         failed_at=datetime.fromisoformat(str(document["failed_at"])),
         failed_copy=copy if found else None,
-        payments=tuple(
-            Payment.from_json(paid, sandbox=bool(document.get("sandbox"))) for paid in document.get("payments") or ()
-        ),
+        payments=_payments(document, "payments"),
     )
+
+
+def _payments(document: dict[str, Any], key: str = "earlier_payments") -> tuple[Payment, ...]:
+    """The payments an error file (`payments`) or a sidecar (`earlier_payments`) names for nothing written."""
+    sandbox = bool(document.get("sandbox"))
+    return tuple(Payment.from_json(paid, sandbox=sandbox) for paid in document.get(key) or ())
 
 
 def _kept(source: dict[str, Any]) -> tuple[int, int] | None:
@@ -220,6 +224,7 @@ def _result_sidecar(document: Any, path: str, keeping: Collection[str]) -> Resul
         sandbox=bool(document.get("sandbox")),
         possible_payments=int(document.get("possible_payments") or 0),
         kept=_kept(source) if inbox in keeping and reroll is None else None,
+        earlier=_payments(document),
     )
 
 

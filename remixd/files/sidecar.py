@@ -94,12 +94,16 @@ def sidecar(
     submitted_at: datetime,
     completed_at: datetime,
     sandbox: bool = False,
+    earlier_payments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The contract's `remixd.result/1` document; `item` is the API's result item (its url is not kept).
     `sandbox`: made by the built-in sandbox, a stamped placeholder nobody paid for.
     `possible_payments`: earlier requests for these results that were sent and never answered (a crash
-    caught them in flight): each may have been billed on top of `cost_usd`."""
-    return {
+    caught them in flight): each may have been billed on top of `cost_usd`.
+    `earlier_payments`: what the input's earlier attempts paid for nothing written (it failed, and `remixd
+    retry` removed the error file that named them), only when there were any: the same in each sidecar of the
+    input, counted once by a journal rebuilt from the folders."""
+    document: dict[str, Any] = {
         "schema": RESULT_SCHEMA,
         "sandbox": sandbox,
         "remixd_version": remixd.__version__,
@@ -139,6 +143,9 @@ def sidecar(
             "completed_at": _iso(completed_at),
         },
     }
+    if earlier_payments:
+        document["earlier_payments"] = list(earlier_payments)
+    return document
 
 
 def error_document(

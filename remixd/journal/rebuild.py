@@ -8,7 +8,8 @@ is written back in the form compaction leaves (journal.compact): its result key 
 check (`results`), its spend summed into its day (`spend_days`, so today's budget counts what was already paid),
 its place in the counts by state (`tallies`), and for an input kept in its inbox its size and mtime (`kept`: the
 unchanged file is not claimed again, as with the journal that was lost). Each failed input its error file tells
-of is written back as its row, for `remixd retry`, and what it may have paid into its day.
+of is written back as its row, for `remixd retry`, and what it may have paid into its day; so is what a retried
+input's earlier attempts paid, which its sidecars name (each payment once, however many documents name it).
 
 A million sidecars are never held in memory (README "A million files"): each is staged as one row of a
 temporary table as it is read, a batch at a time, and the jobs are put together from there by SQLite, whose
@@ -50,6 +51,14 @@ _STAGE = """CREATE TEMP TABLE rebuild_sidecars (reroll INTEGER NOT NULL, input I
     sandbox INTEGER NOT NULL, usd REAL NOT NULL, possible INTEGER NOT NULL, inbox TEXT, relpath TEXT,
     size INTEGER, mtime_ns INTEGER)"""
 _STAGED = "INSERT INTO temp.rebuild_sidecars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Each payment the error files and the sidecars name for nothing written, once: an input's every sidecar names
+# its earlier attempts' payments, and an error file left behind by a retry that stopped halfway names them too.
+_STAGE_PAYMENTS = """CREATE TEMP TABLE rebuild_payments (inbox TEXT NOT NULL, relpath TEXT NOT NULL,
+    rule TEXT NOT NULL, at INTEGER NOT NULL, day TEXT NOT NULL, sandbox INTEGER NOT NULL, status TEXT NOT NULL,
+    images INTEGER NOT NULL, usd REAL NOT NULL, PRIMARY KEY (inbox, relpath, rule, at)) WITHOUT ROWID"""
+_PAID = "INSERT OR IGNORE INTO temp.rebuild_payments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_PAID_BY_DAY = """SELECT day, sandbox, status, count(*), sum(images), sum(usd) FROM temp.rebuild_payments
+    GROUP BY day, sandbox, status"""
 # The first written result of a key is the original (rerolls come after it); an input's jobs, and a job's
 # sidecars in their order, come together.
 _IN_ORDER = "SELECT * FROM temp.rebuild_sidecars ORDER BY reroll, input, job, result, place"
@@ -72,6 +81,7 @@ class ResultSidecar(NamedTuple):
     sandbox: bool
     possible_payments: int  # earlier requests for it a crash caught in flight: each may have been billed
     kept: tuple[int, int] | None  # (size, mtime_ns) of an input that stayed in its inbox (`after: keep`)
+    earlier: tuple[Payment, ...] = ()  # what the input's attempts before `remixd retry` paid for nothing written
 
 
 @dataclass(frozen=True)
@@ -133,8 +143,21 @@ class _Totals:
         summed[2] += usd
 
 
-def _write_failed(db: sqlite3.Connection, failed: Iterable[FailedInput], totals: _Totals) -> int:
-    """The failed inputs' rows, a batch at a time, and their payments into `totals`; how many."""
+def _stage_payments(db: sqlite3.Connection, inbox: str, relpath: str, payments: Iterable[Payment]) -> None:
+    db.executemany(
+        _PAID,
+        [
+            (
+                inbox, relpath, paid.rule, stamp(paid.sent_at), paid.sent_at.astimezone(UTC).date().isoformat(),
+                int(paid.sandbox), paid.status, paid.images, paid.usd,
+            )
+            for paid in payments
+        ],
+    )  # fmt: skip
+
+
+def _write_failed(db: sqlite3.Connection, failed: Iterable[FailedInput]) -> int:
+    """The failed inputs' rows, a batch at a time, and their payments staged; how many."""
     written = 0
     for batch in _batches(failed):
         db.executemany(
@@ -149,9 +172,7 @@ def _write_failed(db: sqlite3.Connection, failed: Iterable[FailedInput], totals:
         )  # fmt: skip
         written += len(batch)
         for item in batch:
-            for paid in item.payments:
-                day = paid.sent_at.astimezone(UTC).date().isoformat()
-                totals.add((day, int(paid.sandbox), paid.status), 1, paid.images, paid.usd)
+            _stage_payments(db, item.inbox, item.relpath, item.payments)
     return written
 
 
@@ -164,13 +185,19 @@ def rebuild(
     """Write what `sidecars` and `failed` tell back in the caller's write transaction; `progress` is told how
     many jobs are written. A failed input is a row of its own, as the lost journal had it (failed inputs are
     never compacted): `remixd retry` finds it by its failed copy, `remixd status` counts it."""
-    db.execute("DROP TABLE IF EXISTS temp.rebuild_sidecars")  # left by a rebuild that failed halfway
+    for table in ("rebuild_sidecars", "rebuild_payments"):  # left by a rebuild that failed halfway
+        db.execute(f"DROP TABLE IF EXISTS temp.{table}")
     db.execute(_STAGE)
+    db.execute(_STAGE_PAYMENTS)
     try:
         for batch in _batches(sidecars):
             db.executemany(_STAGED, map(_staged, batch))
+            for item in batch:
+                _stage_payments(db, item.inbox, item.relpath, item.earlier)
         totals = _Totals()
-        failures = _write_failed(db, failed, totals)
+        failures = _write_failed(db, failed)
+        for day, sandbox, status, requests, images, usd in db.execute(_PAID_BY_DAY):
+            totals.add((day, sandbox, status), requests, images, usd)
         for jobs in _batches(_jobs(db.execute(_IN_ORDER), totals)):
             progress(totals.jobs - len(jobs))
             store_results(db, [job[:3] for job in jobs])
@@ -188,6 +215,7 @@ def rebuild(
             db.execute(_TALLY, ("jobs", "written", totals.jobs))
     finally:
         db.execute("DROP TABLE temp.rebuild_sidecars")
+        db.execute("DROP TABLE temp.rebuild_payments")
     usd = sum(row[5] for row in spend if row[2] == "billed")
     return Rebuilt(totals.inputs, totals.jobs, round(usd, 6), failures, totals.incomplete)
 

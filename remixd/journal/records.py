@@ -110,7 +110,8 @@ class InputRecord:
 class Payment:
     """One request a job sent, as the spend ledger has it: `billed` (the API answered), or `sent` and never
     answered either way, so possibly billed (README "Every request counts"). A failed input's error file
-    keeps its unwritten jobs' payments, so that a journal rebuilt from the folders still counts them."""
+    keeps its unwritten jobs' payments, and a retried input's sidecars those of its earlier attempts, so that a
+    journal rebuilt from the folders still counts them."""
 
     rule: str
     sent_at: datetime
@@ -128,11 +129,13 @@ class Payment:
             "usd": self.usd,
             "status": self.status,
             "cost_source": self.cost_source,
+            "sandbox": self.sandbox,
         }
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any], *, sandbox: bool) -> Payment:
-        """Raises KeyError, TypeError or ValueError for a document that is not one."""
+        """`sandbox`: the document's own, for a payment that does not name it (an error file of an older
+        remixd). Raises KeyError, TypeError or ValueError for a document that is not one."""
         status, source = document["status"], document["cost_source"]
         if status not in ("sent", "billed") or source not in ("quote", "usage", "table"):
             raise ValueError(f"not a payment: status {status!r}, cost_source {source!r}")
@@ -143,7 +146,7 @@ class Payment:
             usd=float(document["usd"]),
             status=status,
             cost_source=source,
-            sandbox=sandbox,
+            sandbox=bool(document.get("sandbox", sandbox)),
         )
 
 
@@ -208,6 +211,7 @@ class Journal(Protocol):
     def set_disposed(self, input_id: int, disposal: Disposal, destination: str | None = None) -> None: ...
     def find_duplicate(self, sha256: str, rule: str, fingerprint: str) -> Earlier | None: ...
     def unwritten_payments(self, input_id: int) -> list[Payment]: ...
+    def earlier_payments(self, input_id: int) -> list[Payment]: ...
     def get_input(self, input_id: int) -> InputRecord: ...
     def get_job(self, job_id: int) -> JobRecord: ...
     def unfinished(self) -> list[InputRecord]: ...

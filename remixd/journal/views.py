@@ -16,6 +16,11 @@ from remixd.journal.rows import JournalRows
 from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none
 from remixd.journal.withheld import Withheld, find_withheld
 
+# The claim of the input's path just before it: the attempt `remixd retry` put back, when it is one.
+_LAST_BEFORE = """SELECT earlier.state, earlier.error FROM inputs AS this JOIN inputs AS earlier
+    ON earlier.inbox = this.inbox AND earlier.relpath = this.relpath AND earlier.id < this.id
+    WHERE this.id = ? ORDER BY earlier.id DESC LIMIT 1"""
+
 
 class OperatorViews(JournalRows):
     """The read-only views of `SqliteJournal` (journal.sqlite)."""
@@ -58,6 +63,18 @@ class OperatorViews(JournalRows):
         return [
             Payment(row[0], parse_moment(row[1]), row[2], row[3], row[4], row[5], sandbox=bool(row[6])) for row in rows
         ]
+
+    def earlier_payments(self, input_id: int) -> list[Payment]:
+        """What the input's earlier attempts paid (README "The sidecars are a second journal"): it failed after
+        paying, `remixd retry` put it back (and removed its error file), and this claim of its path is the
+        attempt after. The error file the last attempt left is kept in its row: its `payments` name what it
+        sent that wrote no result, and what the attempts before it had, so one document holds them all."""
+        rows = self._db.read(_LAST_BEFORE, (input_id,))
+        if not rows or rows[0]["state"] != "retried":
+            return []
+        document = load_json(rows[0]["error"]) or {}
+        sandbox = bool(document.get("sandbox"))
+        return [Payment.from_json(paid, sandbox=sandbox) for paid in document.get("payments") or ()]
 
     def _spend(self, where: str, where_days: str, parameters: Sequence[Any]) -> Spend:
         # `where` and `where_days` are always one of this module's literal conditions

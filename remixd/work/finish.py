@@ -115,7 +115,10 @@ class Finisher:
             attempts=self._journal.get_job(job.id).attempts if job else 0,
             failed_at=self._clock.utcnow(),
             sandbox=job.sandbox if job else self._sandbox(),
-            payments=[paid.to_json() for paid in self._journal.unwritten_payments(record.id)],
+            payments=[
+                paid.to_json()
+                for paid in (*self._journal.earlier_payments(record.id), *self._journal.unwritten_payments(record.id))
+            ],
         )
         log.error(
             "remixd.input.failed", kind=error.kind, error=error.message, hint=error.hint, rule=job.rule if job else None

@@ -91,6 +91,7 @@ class Results:
         completed, count = self.clock.utcnow(), len(response.data)
         created = response.created or stamp_now(completed)  # v2 answers carry no `created`: when it was seen
         cost_source = "usage" if response.usage_cost_usd_micros is not None else job.cost_source
+        earlier = [paid.to_json() for paid in self.journal.earlier_payments(record.id)]
         documents = [
             sidecar.sidecar(
                 source=source,
@@ -108,6 +109,7 @@ class Results:
                 image=None,
                 cost_usd=round(job.cost_usd / count, 6),
                 possible_payments=job.possible_payments,
+                earlier_payments=earlier,
                 detected_at=record.detected_at,
                 submitted_at=job.submitted_at or completed,
                 completed_at=completed,

@@ -6,9 +6,11 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from remixd.config.load import load_config
+from remixd.daemon.operator import retry_failed
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, make_image, make_service, write_config
+from tests.helpers import TEST_KEY, make_image, make_service, spent_since, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 
@@ -51,3 +53,35 @@ def test_a_failed_inputs_payments_still_count_against_the_budget_after_the_journ
     finally:
         journal.close()
     assert sandbox.ledger.requests == 2  # and nothing was sent again
+
+
+def test_a_retried_inputs_earlier_payment_still_counts_after_it_succeeds_and_the_journal_is_deleted(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Failed after paying twice, each time put back by `remixd retry` (its error file goes), and done the third
+    time: the sidecars of the success are all the folders keep of it, so they must name both payments."""
+    config = write_config(tmp_path, sandbox.base_url)
+    first = datetime.now(UTC).date()
+    sandbox.set_faults(url_base="file:///etc")  # billed, its result link refused: paid for, nothing written
+    make_image(tmp_path / "inbox/again.jpg")
+    error_file = tmp_path / "failed/again.jpg.error.json"
+    for attempt in (1, 2):
+        assert make_service(config, "once", ENV).run().failed == 1
+        assert len(json.loads(error_file.read_text())["payments"]) == attempt  # this one's and those before
+        assert retry_failed(load_config(config)).lines[-1] == "1 input(s) put back"
+        assert not error_file.exists()
+    sandbox.set_faults(url_base=None)
+    assert make_service(config, "once", ENV).run().done == 1
+    assert (sandbox.ledger.requests, sandbox.ledger.images) == (3, 3)
+    for path in (tmp_path / "state").glob("journal.sqlite3*"):
+        path.unlink()
+
+    assert make_service(config, "once", ENV).run().failed == 0  # the rebuild, and nothing to do
+
+    journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
+    try:
+        spent = spent_since(journal, first)
+        assert (spent.images, spent.usd, spent.unknown) == (3, sandbox.ledger.usd, 0)  # each payment once
+    finally:
+        journal.close()
+    assert sandbox.ledger.requests == 3  # and nothing was sent again

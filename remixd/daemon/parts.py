@@ -26,6 +26,7 @@ from remixd.daemon.notify import Notifier
 from remixd.daemon.pool import WorkerPool
 from remixd.daemon.rebuild import StartProgress
 from remixd.daemon.space import SpaceWatch, StatVfs
+from remixd.intake import companions
 from remixd.intake.inbox import IntakeCounters
 from remixd.intake.loop import Intake
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
@@ -116,6 +117,7 @@ def build_parts(
             gates,
             _with_after_crash(policy or RetryPolicy(), config),
             clock=clock,
+            stem_waits=companions.stem_waits,
             sandbox=lambda: client.sandbox,
             polls=PollSettings(config.api.poll_interval_s, config.api.timeout_s),
         ),

@@ -9,9 +9,10 @@ Suffixes are matched in any case: cameras and Windows tools write `.TXT`, and YA
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 
 from remixd.config.companion import MAX_BYTES, SUFFIXES, TOO_LARGE, is_companion
+from remixd.intake.scan import InboxConfig, is_ignored
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -70,7 +71,8 @@ def _read_one(path: Path) -> str | None:
 
 
 def images_of(companion: Path) -> list[Path]:
-    """The files beside `companion` whose stem is its stem (its image, once it is there)."""
+    """The files beside `companion` whose stem is its stem (its image, once it is there; given an image, it and
+    the other images of its stem)."""
     stem = companion.stem
     try:
         with os.scandir(companion.parent) as entries:
@@ -81,3 +83,12 @@ def images_of(companion: Path) -> list[Path]:
             ]
     except OSError:
         return []
+
+
+def stem_waits(image: Path, relpath: str, inbox: InboxConfig) -> bool:
+    """Whether another file of `image`'s stem beside it is one the intake claims (mug.png, settling or not
+    claimed yet, beside mug.jpg): the stem's companions then wait for it, or it would be sent without them."""
+    return any(
+        other.name != image.name and not is_ignored(str(PurePosixPath(relpath).with_name(other.name)), inbox)
+        for other in images_of(image)
+    )

@@ -24,11 +24,17 @@ from remixd.work.prepare import PreparedImage
 log = get_logger(__name__)
 
 Outcome = Literal["done", "duplicate", "failed", "vanished", "renamed", "deferred"]
+# Whether a file of the image's stem beside it (the image's path, its relative path, its inbox) will be claimed:
+# then the stem's companions wait for it (README "Companions"). The intake knows which files it claims.
+StemWaits = Callable[[Path, str, InboxConfig], bool]
 
 
 class Finisher:
-    def __init__(self, journal: Journal, gates: Gates, *, clock: Clock, sandbox: Callable[[], bool]) -> None:
+    def __init__(
+        self, journal: Journal, gates: Gates, *, clock: Clock, sandbox: Callable[[], bool], stem_waits: StemWaits
+    ) -> None:
         self._journal = journal
+        self._stem_waits = stem_waits
         self._gates = gates
         self._clock = clock
         self._sandbox = sandbox
@@ -59,7 +65,9 @@ class Finisher:
 
     def _dispose_processed(self, record: InputRecord, inbox: InboxConfig, source_path: Path) -> Outcome:
         companions = [name for name, _text in record.companions]
-        shared = bool(companions) and self._journal.shares_companions(record)
+        shared = bool(companions) and (
+            self._journal.shares_companions(record) or self._stem_waits(source_path, record.relpath, inbox)
+        )
         if record.state == "failed":
             disposed = dispose.dispose_failed(
                 source_path,

@@ -31,7 +31,7 @@ from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import InputRecord, JobRecord, Journal, Reroll
 from remixd.logs import get_logger
-from remixd.work.finish import Finisher, Outcome
+from remixd.work.finish import Finisher, Outcome, StemWaits
 from remixd.work.gates import Gates
 from remixd.work.plan import Planner, upload_limit
 from remixd.work.poll import PollSettings
@@ -62,6 +62,7 @@ class Worker:
         policy: RetryPolicy = DEFAULT_POLICY,
         *,
         clock: Clock,
+        stem_waits: StemWaits,
         rng: random.Random | None = None,
         sandbox: Callable[[], bool] = lambda: False,
         polls: PollSettings | None = None,
@@ -74,7 +75,7 @@ class Worker:
         self._rng = rng or random.Random()  # noqa: S311 — jitter, not cryptography
         self._results = Results(journal, client, gates, policy, clock=clock, rng=self._rng)
         self._submitter = Submitter(journal, client, gates, policy, clock=clock, rng=self._rng, polls=polls)
-        self._finisher = Finisher(journal, gates, clock=clock, sandbox=sandbox)
+        self._finisher = Finisher(journal, gates, clock=clock, sandbox=sandbox, stem_waits=stem_waits)
         self._planner = Planner(journal, client, clock=clock, sandbox=sandbox)
         # Identical content in flight at once (two copies dropped together) would both miss the journal's
         # duplicate check, which only sees written jobs: the first leads, the others wait for its outcome.

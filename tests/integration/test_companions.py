@@ -10,7 +10,9 @@ import pytest
 
 from remixd.config.load import load_config
 from remixd.daemon.operator import retry_failed
+from remixd.daemon.parts import build_parts
 from remixd.daemon.plan import make_plan
+from remixd.journal.records import Candidate
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
 from tests.helpers import TEST_KEY, make_image, make_service, sidecars, write_config
@@ -202,3 +204,50 @@ def test_an_image_that_fails_beside_a_done_one_of_its_stem_keeps_a_copy_of_the_c
     assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == ["mug.jpg", "mug.jpg.error.json", "mug.txt"]
     assert list(inbox.iterdir()) == []
     assert (tmp_path / "failed/mug.txt").read_text(encoding="utf-8") == "a green mug"  # a retry sends it with it
+
+
+def test_an_image_of_the_stem_not_claimed_yet_keeps_the_companions_for_itself(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """mug.png still settling when mug.jpg is done: the companions wait for it, so it is sent with them too."""
+    config = write_config(tmp_path, sandbox.base_url, inbox={"companions": "optional", "companion_wait_s": 0.1})
+    inbox, done = tmp_path / "inbox", tmp_path / "done"
+    make_image(inbox / "mug.jpg")
+    make_image(inbox / "mug.png", color=(1, 2, 3))
+    (inbox / "mug.txt").write_text("a green mug", encoding="utf-8")
+    loaded = load_config(config)
+    parts = build_parts(loaded, environ=ENV)
+    try:
+        info = (inbox / "mug.jpg").stat()
+        candidate = Candidate(str(inbox), "mug.jpg", info.st_size, info.st_mtime_ns, datetime.now(UTC))
+        [input_id] = parts.journal.claim_many([candidate._replace(companions=(("mug.txt", "a green mug"),))])
+        assert input_id is not None
+        [source] = loaded.inboxes
+        assert parts.worker.process(input_id, source, loaded.rules_for(source)).outcome == "done"
+    finally:
+        parts.journal.close()
+    assert sorted(p.name for p in inbox.iterdir()) == ["mug.png", "mug.txt"]  # a copy went with mug.jpg
+    assert sorted(p.name for p in done.iterdir()) == ["mug.jpg", "mug.txt"]
+
+    make_service(config, "once", ENV).run()
+
+    assert [document["api"]["request"]["prompt"] for document in sidecars(tmp_path / "outbox")] == ["a green mug"] * 2
+    assert sorted(p.name for p in done.iterdir()) == ["mug.jpg", "mug.png", "mug.txt"]
+    assert list(inbox.iterdir()) == []
+
+
+def test_a_file_of_the_stem_the_inbox_ignores_does_not_keep_the_companions(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = write_config(
+        tmp_path, sandbox.base_url, inbox={"companions": "optional", "companion_wait_s": 0.1, "ignore": ["*.psd"]}
+    )
+    inbox = tmp_path / "inbox"
+    make_image(inbox / "mug.jpg")
+    (inbox / "mug.psd").write_bytes(b"8BPS layers")  # never claimed: nothing waits for it
+    (inbox / "mug.txt").write_text("a green mug", encoding="utf-8")
+
+    make_service(config, "once", ENV).run()
+
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["mug.jpg", "mug.txt"]
+    assert [p.name for p in inbox.iterdir()] == ["mug.psd"]

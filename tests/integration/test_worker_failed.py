@@ -16,6 +16,7 @@ from remixd.daemon.notify import Notifier
 from remixd.daemon.parts import build_parts
 from remixd.daemon.service import Service
 from remixd.errors import JournalError, JournalUnwritable
+from remixd.intake.companions import stem_waits
 from remixd.journal.sqlite import SqliteJournal
 from remixd.sandbox.server import SandboxServer
 from remixd.work.worker import Result, Worker
@@ -90,7 +91,7 @@ def test_an_answer_the_journal_cannot_take_is_kept_and_written_never_sent_again(
     config = write_config(tmp_path, sandbox.base_url)
     parts = build_parts(load_config(config), environ=ENV)
     journal = FullAtAnswers(parts.journal)
-    worker = Worker(journal, parts.client, parts.gates, clock=parts.clock)
+    worker = Worker(journal, parts.client, parts.gates, clock=parts.clock, stem_waits=stem_waits)
     service = Service(dataclasses.replace(parts, worker=worker), mode="run", notifier=Notifier(ENV))
     logs = drop_one_and_wait(service, tmp_path, "a.jpg once its answer was journalled")
     assert journal.refused == 2 and sandbox.ledger.requests == 1  # paid once: the answer was kept, not lost

@@ -23,6 +23,7 @@ from remixd.config.model import BudgetConfig, Config
 from remixd.errors import ApiError, ApiUnavailable
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
+from remixd.intake.companions import stem_waits
 from remixd.journal.sqlite import SqliteJournal
 from remixd.work import paths
 from remixd.work.budget import Budget
@@ -96,7 +97,7 @@ def make_worker(journal: SqliteJournal, api: ScriptedApi, clock: FakeClock) -> W
         Budget(BudgetConfig(), journal, clock),
         clock,
     )
-    return Worker(journal, api, gates, RetryPolicy(), clock=clock)
+    return Worker(journal, api, gates, RetryPolicy(), clock=clock, stem_waits=stem_waits)
 
 
 def claim(config: Config, journal: SqliteJournal, name: str, color: tuple[int, int, int] = (200, 80, 40)) -> int:

@@ -156,14 +156,21 @@ def test_a_retry_whose_companion_has_a_new_one_in_the_inbox_moves_nothing(
     assert [p.name for p in inbox.iterdir()] == ["cup.yaml"]
 
 
-def test_two_failed_images_of_one_stem_each_get_its_companions_back_whichever_is_retried_first(
-    tmp_path: Path, sandbox: SandboxServer
-) -> None:
+def two_images_of_one_stem(tmp_path: Path, sandbox: SandboxServer) -> tuple[Path, Path]:
+    """A config with `companions: optional`, and its inbox holding mug.jpg, mug.png and mug.txt."""
     config = write_config(tmp_path, sandbox.base_url, inbox={"companions": "optional", "companion_wait_s": 0.1})
-    inbox, failed = tmp_path / "inbox", tmp_path / "failed"
+    inbox = tmp_path / "inbox"
     make_image(inbox / "mug.jpg")
     make_image(inbox / "mug.png", color=(1, 2, 3))
     (inbox / "mug.txt").write_text("a green mug", encoding="utf-8")
+    return config, inbox
+
+
+def test_two_failed_images_of_one_stem_each_get_its_companions_back_whichever_is_retried_first(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config, inbox = two_images_of_one_stem(tmp_path, sandbox)
+    failed = tmp_path / "failed"
     (inbox / "mug.yaml").write_text("image_weight: 500\n", encoding="utf-8")  # fails both, before paying
     make_service(config, "once", ENV).run()
     companions = ["mug.txt", "mug.yaml"]
@@ -210,11 +217,8 @@ def test_an_image_of_the_stem_not_claimed_yet_keeps_the_companions_for_itself(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
     """mug.png still settling when mug.jpg is done: the companions wait for it, so it is sent with them too."""
-    config = write_config(tmp_path, sandbox.base_url, inbox={"companions": "optional", "companion_wait_s": 0.1})
-    inbox, done = tmp_path / "inbox", tmp_path / "done"
-    make_image(inbox / "mug.jpg")
-    make_image(inbox / "mug.png", color=(1, 2, 3))
-    (inbox / "mug.txt").write_text("a green mug", encoding="utf-8")
+    config, inbox = two_images_of_one_stem(tmp_path, sandbox)
+    done = tmp_path / "done"
     loaded = load_config(config)
     parts = build_parts(loaded, environ=ENV)
     try:

@@ -104,7 +104,7 @@ class JournalReader:
             spend = {
                 row[0]: row
                 for row in self._read(
-                    "SELECT j.sandbox, coalesce(sum(s.images), 0), coalesce(sum(s.usd), 0.0),"
+                    f"SELECT j.sandbox, coalesce(sum(s.images), 0), {ledger.sql_sum_usd('s.usd')},"  # noqa: S608
                     " coalesce(sum(s.status = 'sent'), 0) FROM spend s JOIN jobs j ON j.id = s.job_id"
                     " WHERE s.day = ? GROUP BY j.sandbox",
                     (today.isoformat(),),
@@ -186,7 +186,7 @@ class JournalReader:
 def _spend(row: sqlite3.Row | None) -> Spend:
     if row is None:
         return Spend(images=0, usd=0.0)
-    return Spend(images=int(row[1]), usd=round(float(row[2]), 6), unknown=int(row[3]))
+    return Spend(images=int(row[1]), usd=ledger.dollars(row[2]), unknown=int(row[3]))
 
 
 def _conditions(query: GalleryQuery) -> tuple[list[str], list[Any]]:

@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from remixd.journal.ledger import ADD_USD, MICROS, sql_sum_usd
 from remixd.journal.packing import job_documents, pack_job
 from remixd.journal.schema import dump_json, load_json, unpack_hash
 
@@ -32,11 +33,12 @@ KEY_BYTES = 12  # of a result's key
 
 _TALLY = """INSERT INTO tallies VALUES (?, ?, ?)
     ON CONFLICT DO UPDATE SET count = count + excluded.count"""
-_SPEND_TO_DAYS = """INSERT INTO spend_days
-    SELECT s.day, j.sandbox, s.status, count(*), sum(s.images), sum(s.usd) FROM spend s
+# The day's USD summed exactly (journal.ledger): a day of 10,000 inputs adds 10,000 amounts.
+_SPEND_TO_DAYS = f"""INSERT INTO spend_days
+    SELECT s.day, j.sandbox, s.status, count(*), sum(s.images), {sql_sum_usd("s.usd")} / {MICROS}.0 FROM spend s
     JOIN jobs j ON j.id = s.job_id WHERE j.input_id = ? GROUP BY s.day, j.sandbox, s.status
     ON CONFLICT DO UPDATE SET
-    requests = requests + excluded.requests, images = images + excluded.images, usd = usd + excluded.usd"""
+    requests = requests + excluded.requests, images = images + excluded.images, {ADD_USD}"""  # noqa: S608
 
 
 def result_key(sha256: str, rule: str, fingerprint: str) -> bytes:

@@ -14,6 +14,34 @@ from datetime import UTC, datetime
 
 from remixd.journal.schema import stamp
 
+# The journal keeps USD as REAL, as the API and the price table give it; every sum of amounts is taken in
+# integer micro-dollars, exact at any count: floats added one by one drift (a million $0.08 summed to
+# $80,000.000001), and the budget and `remixd status` would read the drift as money.
+MICROS = 1_000_000
+
+
+def micros(usd: float) -> int:
+    return round(usd * MICROS)
+
+
+def dollars(amount: int) -> float:
+    """Integer micro-dollars as USD: the float nearest the exact amount."""
+    return amount / MICROS
+
+
+def sql_micros(column: str) -> str:
+    """SQL: a column of USD as integer micro-dollars (`column` is always a literal name)."""
+    return f"CAST(round({column} * {MICROS}) AS INTEGER)"
+
+
+def sql_sum_usd(column: str) -> str:
+    """SQL: the exact sum of a column of USD, in integer micro-dollars (0 for no rows)."""
+    return f"coalesce(sum({sql_micros(column)}), 0)"
+
+
+# An upsert's `usd` added exactly: the sum of the two amounts in micro-dollars, kept as USD.
+ADD_USD = f"usd = ({sql_micros('usd')} + {sql_micros('excluded.usd')}) / {MICROS}.0"
+
 # The jobs' column of possible payments, for `SELECT jobs.*, <this> FROM jobs`.
 POSSIBLE_PAYMENTS = (
     "(SELECT count(*) FROM spend WHERE spend.job_id = jobs.id AND spend.status = 'sent') AS possible_payments"

@@ -20,6 +20,7 @@ from typing import Any
 
 from remixd.errors import JournalError
 from remixd.journal.compact import result_key
+from remixd.journal.ledger import dollars, sql_sum_usd
 from remixd.journal.records import Spend
 from remixd.journal.schema import pack_hash
 
@@ -34,9 +35,9 @@ _WRITTEN_COMPACTED = "SELECT 1 FROM results WHERE key = ?"
 # Whether a written result's source had this size: only a file of such a size can be a duplicate, so only
 # such a file is hashed. -1: results compacted before sizes were kept, of sizes nobody knows.
 _WRITTEN_SIZE = "SELECT 1 FROM result_sizes WHERE size IN (?, -1)"
-_SPENT = """SELECT coalesce(sum(s.images), 0), coalesce(sum(s.usd), 0.0) FROM spend s
-    JOIN jobs j ON j.id = s.job_id WHERE s.day = ? AND j.sandbox = 0"""
-_SPENT_UNMARKED = "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0) FROM spend WHERE day = ?"
+_SPENT = f"""SELECT coalesce(sum(s.images), 0), {sql_sum_usd("s.usd")} FROM spend s
+    JOIN jobs j ON j.id = s.job_id WHERE s.day = ? AND j.sandbox = 0"""  # noqa: S608 — literal fragments
+_SPENT_UNMARKED = f"SELECT coalesce(sum(images), 0), {sql_sum_usd('usd')} FROM spend WHERE day = ?"  # noqa: S608
 
 
 class JournalView:
@@ -83,7 +84,7 @@ class JournalView:
         # The sandbox's spend is never billed; a journal from before jobs were marked has none of it.
         marked = any(column[1] == "sandbox" for column in self._read("PRAGMA table_info(jobs)"))
         images, usd = self._read(_SPENT if marked else _SPENT_UNMARKED, (today.isoformat(),))[0]
-        return Spend(int(images), round(float(usd), 6))
+        return Spend(int(images), dollars(usd))
 
     def _read(self, sql: str, parameters: tuple[object, ...] = ()) -> list[Any]:
         if self._db is None:

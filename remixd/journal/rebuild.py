@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
 from remixd.journal.compact import result_key, store_results
+from remixd.journal.ledger import ADD_USD, dollars, micros
 from remixd.journal.records import Payment
 from remixd.journal.rows import JournalRows
 from remixd.journal.schema import dump_json, pack_hash, stamp
@@ -35,9 +36,9 @@ T = TypeVar("T")
 BATCH = 5_000  # rows staged or written per statement, and between two words of progress
 NO_JOB = 0  # `results.job_id` of a rebuilt result: the job that wrote it is in no journal
 
-_SPEND_DAY = """INSERT INTO spend_days VALUES (?, ?, ?, ?, ?, ?)
+_SPEND_DAY = f"""INSERT INTO spend_days VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT DO UPDATE SET
-    requests = requests + excluded.requests, images = images + excluded.images, usd = usd + excluded.usd"""
+    requests = requests + excluded.requests, images = images + excluded.images, {ADD_USD}"""  # noqa: S608
 _TALLY = """INSERT INTO tallies VALUES (?, ?, ?)
     ON CONFLICT DO UPDATE SET count = count + excluded.count"""
 _FAILED = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, sha256, state, detected_at, claimed_at, finished_at,
@@ -48,16 +49,16 @@ _FAILED = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, sha256, state, 
 # and read from its first (the lowest `place`), as the lost journal had them.
 _STAGE = """CREATE TEMP TABLE rebuild_sidecars (reroll INTEGER NOT NULL, input INTEGER NOT NULL, job INTEGER NOT NULL,
     result BLOB NOT NULL, place INTEGER NOT NULL, file TEXT NOT NULL, images INTEGER NOT NULL, day TEXT NOT NULL,
-    sandbox INTEGER NOT NULL, usd REAL NOT NULL, possible INTEGER NOT NULL, inbox TEXT, relpath TEXT,
+    sandbox INTEGER NOT NULL, usd_micros INTEGER NOT NULL, possible INTEGER NOT NULL, inbox TEXT, relpath TEXT,
     size INTEGER, mtime_ns INTEGER)"""
 _STAGED = "INSERT INTO temp.rebuild_sidecars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # Each payment the error files and the sidecars name for nothing written, once: an input's every sidecar names
 # its earlier attempts' payments, and an error file left behind by a retry that stopped halfway names them too.
 _STAGE_PAYMENTS = """CREATE TEMP TABLE rebuild_payments (inbox TEXT NOT NULL, relpath TEXT NOT NULL,
     rule TEXT NOT NULL, at INTEGER NOT NULL, day TEXT NOT NULL, sandbox INTEGER NOT NULL, status TEXT NOT NULL,
-    images INTEGER NOT NULL, usd REAL NOT NULL, PRIMARY KEY (inbox, relpath, rule, at)) WITHOUT ROWID"""
+    images INTEGER NOT NULL, usd_micros INTEGER NOT NULL, PRIMARY KEY (inbox, relpath, rule, at)) WITHOUT ROWID"""
 _PAID = "INSERT OR IGNORE INTO temp.rebuild_payments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_PAID_BY_DAY = """SELECT day, sandbox, status, count(*), sum(images), sum(usd) FROM temp.rebuild_payments
+_PAID_BY_DAY = """SELECT day, sandbox, status, count(*), sum(images), sum(usd_micros) FROM temp.rebuild_payments
     GROUP BY day, sandbox, status"""
 # The first written result of a key is the original (rerolls come after it); an input's jobs, and a job's
 # sidecars in their order, come together.
@@ -115,7 +116,7 @@ def _staged(item: ResultSidecar) -> tuple[Any, ...]:
         item.reroll is not None, hash((item.inbox, item.relpath, item.sha256, reroll)),
         hash((item.inbox, item.relpath, item.sha256, item.rule, item.fingerprint, item.submitted_at, reroll)),
         result_key(item.sha256, item.rule, item.fingerprint), item.place, item.file, item.images,
-        item.submitted_at[:10], int(item.sandbox), round(item.cost_usd * item.images, 6), item.possible_payments,
+        item.submitted_at[:10], int(item.sandbox), micros(item.cost_usd) * item.images, item.possible_payments,
         *kept,
     )  # fmt: skip
 
@@ -128,19 +129,19 @@ def _batches(items: Iterable[T]) -> Iterator[list[T]]:
 
 @dataclass
 class _Totals:
-    """What the ordered pass over the staged sidecars counted."""
+    """What the ordered pass over the staged sidecars counted; money in integer micro-dollars (journal.ledger)."""
 
     inputs: int = 0
     jobs: int = 0
     incomplete: int = 0
-    spend: dict[tuple[str, int, str], list[float]] = field(default_factory=dict)  # [requests, images, usd]
+    spend: dict[tuple[str, int, str], list[int]] = field(default_factory=dict)  # [requests, images, micros]
 
-    def add(self, key: tuple[str, int, str], requests: int, images: int, usd: float) -> None:
+    def add(self, key: tuple[str, int, str], requests: int, images: int, usd_micros: int) -> None:
         """Spend of one day (`key`: day, sandbox, status)."""
-        summed = self.spend.setdefault(key, [0, 0, 0.0])
+        summed = self.spend.setdefault(key, [0, 0, 0])
         summed[0] += requests
         summed[1] += images
-        summed[2] += usd
+        summed[2] += usd_micros
 
 
 def _stage_payments(db: sqlite3.Connection, inbox: str, relpath: str, payments: Iterable[Payment]) -> None:
@@ -149,7 +150,7 @@ def _stage_payments(db: sqlite3.Connection, inbox: str, relpath: str, payments: 
         [
             (
                 inbox, relpath, paid.rule, stamp(paid.sent_at), paid.sent_at.astimezone(UTC).date().isoformat(),
-                int(paid.sandbox), paid.status, paid.images, paid.usd,
+                int(paid.sandbox), paid.status, paid.images, micros(paid.usd),
             )
             for paid in payments
         ],
@@ -204,9 +205,7 @@ def rebuild(
             db.executemany("INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?)", [job[3] for job in jobs if job[3]])
         if totals.jobs:
             progress(totals.jobs)
-        spend = [
-            (*key, int(requests), int(images), round(usd, 6)) for key, (requests, images, usd) in totals.spend.items()
-        ]
+        spend = [(*key, requests, images, dollars(usd)) for key, (requests, images, usd) in totals.spend.items()]
         db.executemany(_SPEND_DAY, spend)
         if totals.jobs:
             # The sources' sizes are not kept here: -1 tells `remixd plan` that any file may be a duplicate.
@@ -216,8 +215,8 @@ def rebuild(
     finally:
         db.execute("DROP TABLE temp.rebuild_sidecars")
         db.execute("DROP TABLE temp.rebuild_payments")
-    usd = sum(row[5] for row in spend if row[2] == "billed")
-    return Rebuilt(totals.inputs, totals.jobs, round(usd, 6), failures, totals.incomplete)
+    billed = sum(usd for (_day, _sandbox, status), (_, _, usd) in totals.spend.items() if status == "billed")
+    return Rebuilt(totals.inputs, totals.jobs, dollars(billed), failures, totals.incomplete)
 
 
 def _jobs(rows: Iterable[sqlite3.Row], totals: _Totals) -> Iterator[tuple[Any, ...]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from remixd.errors import ErrorRecord
 from remixd.journal.database import count_states
+from remixd.journal.ledger import dollars, sql_sum_usd
 from remixd.journal.records import INPUT_STATES, JOB_STATES, Failure, Payment, Spend
 from remixd.journal.rows import JournalRows
 from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none
@@ -42,11 +43,11 @@ class OperatorViews(JournalRows):
         """That UTC day's billed spend by where each job's price came from (quote, usage, table), for the
         jobs still in the journal (compacted days keep only their totals)."""
         rows = self._db.read(
-            "SELECT j.cost_source, sum(s.usd) FROM spend s JOIN jobs j ON j.id = s.job_id"
+            f"SELECT j.cost_source, {sql_sum_usd('s.usd')} FROM spend s JOIN jobs j ON j.id = s.job_id"  # noqa: S608
             " WHERE s.day = ? AND j.sandbox = 0 GROUP BY j.cost_source ORDER BY j.cost_source",
             (day.isoformat(),),
         )
-        return {str(row[0]): round(float(row[1]), 6) for row in rows}
+        return {str(row[0]): dollars(row[1]) for row in rows}
 
     def possible_payments(self) -> Spend:
         """Every request, any day, that was sent and never answered either way: each may have been billed."""
@@ -79,13 +80,13 @@ class OperatorViews(JournalRows):
     def _spend(self, where: str, where_days: str, parameters: Sequence[Any]) -> Spend:
         # `where` and `where_days` are always one of this module's literal conditions
         sql = (
-            "SELECT coalesce(sum(images), 0), coalesce(sum(usd), 0.0), coalesce(sum(unknown), 0) FROM ("  # noqa: S608
+            f"SELECT coalesce(sum(images), 0), {sql_sum_usd('usd')}, coalesce(sum(unknown), 0) FROM ("  # noqa: S608
             "SELECT s.images, s.usd, s.status = 'sent' AS unknown FROM spend s JOIN jobs j ON j.id = s.job_id "
             "WHERE " + where + " UNION ALL SELECT images, usd, CASE status WHEN 'sent' THEN requests ELSE 0 END "
             "FROM spend_days WHERE " + where_days + ")"
         )
         row = self._db.read(sql, parameters)[0]
-        return Spend(images=int(row[0]), usd=round(float(row[1]), 6), unknown=int(row[2]))
+        return Spend(images=int(row[0]), usd=dollars(row[1]), unknown=int(row[2]))
 
     def counts(self) -> dict[str, int]:
         """Inputs by state, compacted ones included (kept by triggers: no count over millions of rows)."""

@@ -7,7 +7,7 @@ import json
 import socket
 import tracemalloc
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from remixd.files.dispose import dispose_failed
 from remixd.files.sidecar import ImageInfo, ResultPaths, Source, error_document, sidecar, write_result
 from remixd.journal import rebuild as journal_rebuild
 from remixd.journal.readonly import read_journal
+from remixd.journal.records import Spend
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, make_image, write_config
 
@@ -248,3 +249,30 @@ def test_failed_inputs_come_back_from_their_error_files_for_retry_and_the_counts
     report = retry_failed(config, [inbox.failed_dir / "sub/bad.jpg"])
     assert report.lines[-1] == "1 input(s) put back" and not report.unknown
     assert (inbox.path / "sub/bad.jpg").is_file() and not disposed.error_file.exists()
+
+
+# A million sidecars at $0.08 summed as floats, one by one, came to $80,000.000001; 300 amounts this large drift
+# as far with fewer additions (a float sum of them is $266,988,574.38990122).
+LARGE_USD, MANY = 889961.914633, 300
+EXACT_TOTAL = 266988574.3899
+
+
+def staged(number: int, *, day: date | None = None, possible_payments: int = 0) -> journal_rebuild.ResultSidecar:
+    """A result sidecar as the rebuild reads it, of its own source, sent on `day` for LARGE_USD."""
+    return journal_rebuild.ResultSidecar(
+        "/srv/inbox", f"{number}.jpg", f"{number:064x}", "poster", "f" * 64, f"{day or SENT.date()}T09:30:00+00:00",
+        None, 1, 1, f"/srv/outbox/{number}.poster.1.png", LARGE_USD, False, possible_payments, None,
+    )  # fmt: skip
+
+
+def test_the_rebuild_sums_money_exactly_however_many_amounts_it_adds(journal: SqliteJournal) -> None:
+    rebuilt = journal.rebuild([staged(number) for number in range(MANY)], [], lambda jobs: None)
+    assert rebuilt.usd == EXACT_TOTAL
+    assert journal.spent(SENT.date()).usd == EXACT_TOTAL
+
+
+def test_the_ledger_sums_money_exactly_across_days(journal: SqliteJournal) -> None:
+    """Each day's spend is one row of `spend_days`; the possible payments of every day are summed from them."""
+    days = [SENT.date() - timedelta(days=number) for number in range(MANY)]
+    journal.rebuild([staged(n, day=day, possible_payments=1) for n, day in enumerate(days)], [], lambda jobs: None)
+    assert journal.possible_payments() == Spend(images=MANY, usd=EXACT_TOTAL, unknown=MANY)

@@ -23,8 +23,8 @@ LATER = START + timedelta(days=100)
 DAY_S = 86_400.0
 
 
-def spec(rule: str = "poster", *, sandbox: bool = False) -> JobSpec:
-    return JobSpec(rule, "f1", "http://127.0.0.1:1/remix", {"prompt": "p " * 40}, 1, 0.08, sandbox=sandbox)
+def spec(rule: str = "poster", *, sandbox: bool = False, usd: float = 0.08) -> JobSpec:
+    return JobSpec(rule, "f1", "http://127.0.0.1:1/remix", {"prompt": "p " * 40}, 1, usd, sandbox=sandbox)
 
 
 def processed(
@@ -36,12 +36,13 @@ def processed(
     disposal: Disposal | None = "moved",
     size: int = 10,
     sandbox: bool = False,
+    usd: float = 0.08,
 ) -> int:
     """An input taken through a paid, written job to `state` and `disposal`; its job id."""
     input_id = journal.claim(INBOX, relpath, size, 1)
     assert input_id is not None
     journal.set_hash(input_id, sha256)
-    [job] = journal.add_jobs(input_id, [spec(sandbox=sandbox)])
+    [job] = journal.add_jobs(input_id, [spec(sandbox=sandbox, usd=usd)])
     journal.start_submit(job.id)
     journal.record_answer(job.id, {"data": [{"url": "http://u/" + "x" * 200}]})
     journal.record_written(job.id, [f"/out/{relpath}.poster.1.png"])
@@ -300,3 +301,15 @@ def test_a_disposed_input_keeps_what_the_review_page_shows_of_its_requests_and_a
     assert slim.files == ("/out/b.poster.1.png", "/out/b.poster.2.json")
     [withheld] = journal.withheld()
     assert (withheld.images, withheld.withheld) == (2, 1)
+
+
+def test_compacted_spend_is_summed_into_its_day_exactly(journal: SqliteJournal, clock: FakeClock) -> None:
+    """A day of inputs compacted one by one adds each one's spend to the day's row: as floats, 300 amounts this
+    large drifted to $266,988,574.38990122 (a million $0.08 did as much)."""
+    amount, many = 889961.914633, 300
+    for number in range(many):
+        processed(journal, f"{number}.jpg", f"{number:064x}", usd=amount)
+    assert journal.spent(START.date()).usd == 266988574.3899  # the ledger's rows, summed
+    clock.advance(100 * DAY_S)
+    assert journal.compact(LATER - timedelta(days=90), limit=many) == many
+    assert journal.spent(START.date()).usd == 266988574.3899  # the day's row, added to 300 times

@@ -22,7 +22,7 @@ from remixd.clock import Clock
 from remixd.config.model import InboxConfig
 from remixd.daemon.notify import Notifier
 from remixd.files.atomic import TEMP_PREFIX
-from remixd.files.names import ERROR_SUFFIX
+from remixd.files.names import ERROR_SUFFIX, SHORTENED, named_by_error_file
 from remixd.files.sidecar import ERROR_SCHEMA, RESULT_SCHEMA
 from remixd.journal.rebuild import FailedInput, Rebuilt, ResultSidecar
 from remixd.journal.records import Payment
@@ -145,7 +145,7 @@ def read_failed_inputs(folders: Iterable[str], reading: Reading) -> Iterator[Fai
             document = _load(path)
             if not isinstance(document, dict) or document.get("schema") != ERROR_SCHEMA:
                 continue  # not remixd's
-            failed = _failed_input(document, path[: -len(ERROR_SUFFIX)])
+            failed = _failed_input(document, path)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             reading.cannot_read(path)
             continue
@@ -168,14 +168,22 @@ def _load(path: str) -> Any:
     return json.loads(data)
 
 
-def _failed_input(document: dict[str, Any], copy: str) -> FailedInput:
-    """The input beside its error file; a name cut to fit (files.names.error_file_name) finds no copy, and
-    stays counted but not retried."""
+def _failed_input(document: dict[str, Any], error_file: str) -> FailedInput:
+    """The input beside its error file: its name without `.error.json`, or the one whose name was shortened
+    to the error file's (files.names.error_file_name). One gone from the failed folder stays counted, with
+    nothing to retry."""
     source = document["source"]
-    try:
-        found = os.stat(copy)  # noqa: PTH116 — as for the sidecars
-    except OSError:
-        found = None
+    copy = error_file[: -len(ERROR_SUFFIX)]
+    found = _stat(copy)
+    if found is None and SHORTENED in Path(copy).name:  # rare: a name that long is looked for in its folder
+        beside = Path(error_file)
+        try:
+            named = named_by_error_file(beside.name, (entry.name for entry in beside.parent.iterdir()))
+        except OSError:
+            named = None
+        if named is not None:
+            copy = str(beside.with_name(named))
+            found = _stat(copy)
     return FailedInput(
         inbox=str(source["inbox"]),
         relpath=str(source["relpath"]),
@@ -187,6 +195,13 @@ def _failed_input(document: dict[str, Any], copy: str) -> FailedInput:
         failed_copy=copy if found else None,
         payments=_payments(document, "payments"),
     )
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)  # noqa: PTH116 — as for the sidecars
+    except OSError:
+        return None
 
 
 def _payments(document: dict[str, Any], key: str = "earlier_payments") -> tuple[Payment, ...]:

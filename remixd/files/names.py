@@ -115,8 +115,15 @@ ERROR_SUFFIX = ".error.json"
 
 
 def error_file_name(name: str) -> str:
-    """`NAME.error.json`; a name near the 255-byte limit is cut so the error file can exist at all."""
-    return fit(name, NAME_MAX - len(ERROR_SUFFIX)) + ERROR_SUFFIX
+    """`NAME.error.json`; a name near the 255-byte limit is shortened as result names are (`shorten`), so the
+    error file can exist at all, two long names that begin alike keep an error file each, and the input is
+    found again by it (`named_by_error_file`)."""
+    return shorten(name, NAME_MAX - len(ERROR_SUFFIX)) + ERROR_SUFFIX
+
+
+def named_by_error_file(error_file: str, names: Iterable[str]) -> str | None:
+    """Which of `names` (a folder's) the error file named `error_file` is of, when its name was shortened."""
+    return next((name for name in names if name != error_file and error_file_name(name) == error_file), None)
 
 
 def shorten(name: str, limit: int) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import socket
 import tracemalloc
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from remixd.daemon.notify import Notifier
 from remixd.daemon.operator import retry_failed
 from remixd.daemon.rebuild import EVERY_FILES, StartProgress, rebuild_from_sidecars
 from remixd.errors import InputError
+from remixd.files.atomic import NAME_MAX
 from remixd.files.dispose import dispose_failed
 from remixd.files.sidecar import ImageInfo, ResultPaths, Source, error_document, sidecar, write_result
 from remixd.journal import rebuild as journal_rebuild
@@ -276,3 +279,34 @@ def test_the_ledger_sums_money_exactly_across_days(journal: SqliteJournal) -> No
     days = [SENT.date() - timedelta(days=number) for number in range(MANY)]
     journal.rebuild([staged(n, day=day, possible_payments=1) for n, day in enumerate(days)], [], lambda jobs: None)
     assert journal.possible_payments() == Spend(images=MANY, usd=EXACT_TOTAL, unknown=MANY)
+
+
+def test_a_failed_input_too_long_for_its_error_files_name_is_found_again_and_retried(
+    tmp_path: Path, inbox: InboxConfig, journal: SqliteJournal
+) -> None:
+    """250 bytes of name leave no room for `.error.json`: the error file's name is shortened as a result's is,
+    and a rebuilt journal finds the input by it, for `remixd retry`."""
+    names = ["long-" + "x" * 241 + ".jpg", "long-" + "x" * 241 + ".png"]  # 250 bytes each, alike for 246
+    error = InputError("not an image", hint="replace the file").record()
+    error_files = []
+    for name in names:
+        document = error_document(
+            source=Source(str(inbox.path), name, None, 10), rule="poster", fingerprint="f" * 64, error=error,
+            attempts=1, failed_at=SENT,
+        )  # fmt: skip
+        disposed = dispose_failed(make_image(inbox.path / name), inbox.failed_dir, name, None, document)
+        assert disposed.input == inbox.failed_dir / name
+        assert re.fullmatch(r"long-x+~[0-9a-f]{8}\.error\.json", disposed.error_file.name)
+        assert len(os.fsencode(disposed.error_file.name)) <= NAME_MAX
+        error_files.append(disposed.error_file)
+    assert len(set(error_files)) == 2 and all(path.is_file() for path in error_files)  # one each, none lost
+
+    assert rebuild_from_sidecars(journal, [inbox]).failed == 2
+
+    assert sorted(str(record.disposed_to) for record in journal.failed_inputs()) == sorted(
+        str(inbox.failed_dir / name) for name in names
+    )
+    report = retry_failed(load_config(write_config(tmp_path, None)))
+    assert report.lines[-1] == "2 input(s) put back"
+    assert all((inbox.path / name).is_file() for name in names)
+    assert not any(path.exists() for path in error_files)

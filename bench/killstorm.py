@@ -11,13 +11,17 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
 from bench import inputs, procs
 from bench.figures import Row, Sizes, _fresh
+
+if TYPE_CHECKING:
+    from remixd.journal.records import Spend
 
 WORK_KILL_S = (0.0, 0.5)  # from remixd.started: each run gets a few inputs done, and every kill meets work
 
@@ -27,9 +31,19 @@ def _ledger(base_url: str) -> dict[str, int]:
     return {"requests": int(state["ledger"]["requests"]), "images": int(state["ledger"]["images"])}
 
 
-def kill_storm(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
+def journal_counted(state_dir: Path, first_day: date) -> Spend:
+    """What the journal counts as spent on every UTC day since the storm began: a storm that crossed midnight
+    UTC has its spend on two days, and today's alone would look like billed images the journal missed."""
     from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 
+    journal = SqliteJournal(state_dir / JOURNAL_NAME)
+    try:
+        return journal.spent_since(first_day)
+    finally:
+        journal.close()
+
+
+def kill_storm(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Row]:
     root = _fresh(work / "killstorm")
     count, kills, in_flight = sizes.storm_inputs, sizes.storm_kills, sizes.inflight_limit
     cap = count + kills * in_flight
@@ -40,7 +54,7 @@ def kill_storm(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Ro
         config = inputs.write_config(
             root, sandbox.base_url, max_in_flight=in_flight, budget={"max_images_per_day": cap}
         )
-        started = time.monotonic()
+        started, first_day = time.monotonic(), datetime.now(UTC).date()
         for _ in range(kills):
             remixd = procs.Remixd("run", config, root)
             remixd.wait_started()
@@ -55,11 +69,7 @@ def kill_storm(work: Path, sizes: Sizes, note: Callable[[str], None]) -> list[Ro
         last.stop()
         storm_s = time.monotonic() - started
         ledger = _ledger(sandbox.base_url)
-    journal = SqliteJournal(root / "state" / JOURNAL_NAME)
-    try:
-        spent = journal.spent(datetime.now(UTC).date())
-    finally:
-        journal.close()
+    spent = journal_counted(root / "state", first_day)
     lost = len(set(names) - {path.name for path in done.iterdir()})
     results = [path.name for path in (root / "outbox").iterdir()]
     expected = {f"{Path(name).stem}.poster.1.{ext}" for name in names for ext in ("png", "json")}

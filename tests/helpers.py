@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -23,12 +23,11 @@ import yaml
 from PIL import Image
 
 from remixd import cli
-from remixd.clock import SYSTEM_CLOCK, Clock
+from remixd.clock import Clock
 from remixd.config.load import load_config
 from remixd.daemon.notify import Notifier
 from remixd.daemon.parts import build_parts
 from remixd.daemon.service import Mode, Service
-from remixd.journal.records import Journal, Spend
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,22 +153,6 @@ def wait_for(
 def approx(expected: float) -> float:
     """`pytest.approx`, typed as the float it stands for, so a `Spend` or a tuple built with it type-checks."""
     return cast(float, pytest.approx(expected))
-
-
-def spent_since(journal: Journal, first: date, last: date | None = None) -> Spend:
-    """What the journal counts as spent on every UTC day from `first` to `last` (today by remixd's clock).
-
-    The journal dates a request by the UTC day it was sent (the budget's day, README "Every request counts"),
-    and the sandbox's ledger has no days: a run that crossed midnight UTC has its spend on two days, and one
-    day's figure against the ledger looks like answered requests gone missing ("300 <= 274" in a kill storm
-    that took minutes under load)."""
-    last = SYSTEM_CLOCK.utcnow().date() if last is None else last
-    days = [journal.spent(first + timedelta(days=n)) for n in range((last - first).days + 1)]
-    return Spend(
-        images=sum(day.images for day in days),
-        usd=round(sum(day.usd for day in days), 6),
-        unknown=sum(day.unknown for day in days),
-    )
 
 
 def remixd(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:

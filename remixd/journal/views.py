@@ -39,6 +39,18 @@ class OperatorViews(JournalRows):
             "s.day = ?1 AND j.sandbox = ?2", "day = ?1 AND sandbox = ?2", (day.isoformat(), int(sandbox))
         )
 
+    def spent_since(self, first: date, last: date | None = None) -> Spend:
+        """What the requests sent on every UTC day from `first` to `last` (today, by the journal's clock) cost,
+        answered or not, the sandbox's apart: a run's own spend against an API's ledger, which has no days. A
+        request is dated by the UTC day it was sent (the budget's day), so a run that crossed midnight UTC
+        has its spend on two days, and one day's figure looks like answered requests gone missing."""
+        last = self._clock.utcnow().date() if last is None else last
+        return self._spend(
+            "s.day BETWEEN ?1 AND ?2 AND j.sandbox = 0",
+            "day BETWEEN ?1 AND ?2 AND sandbox = 0",
+            (first.isoformat(), last.isoformat()),
+        )
+
     def spent_by_source(self, day: date) -> dict[str, float]:
         """That UTC day's billed spend by where each job's price came from (quote, usage, table), for the
         jobs still in the journal (compacted days keep only their totals)."""

@@ -15,7 +15,7 @@ from remixd.clock import SYSTEM_CLOCK
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
 from tests.e2e import storm
-from tests.helpers import spent_since, write_config
+from tests.helpers import write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
     storm.check_disk(tmp_path, originals, expected_outbox)
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
-        spent, unknown = spent_since(journal, first_day), journal.possible_payments()
+        spent, unknown = journal.spent_since(first_day), journal.possible_payments()
         # The API's own ledger against the journal's: every image billed was counted (a cut upload or a
         # request a kill caught is counted too, as unknown), and nothing beyond the bound was paid.
         answered = spent.images - unknown.images

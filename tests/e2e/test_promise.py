@@ -12,7 +12,7 @@ import pytest
 from remixd.clock import SYSTEM_CLOCK
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, Daemon, make_image, read_only, remixd, sidecars, spent_since, wait_for, write_config
+from tests.helpers import TEST_KEY, Daemon, make_image, read_only, remixd, sidecars, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +116,7 @@ def test_a_request_caught_in_flight_by_a_crash_is_counted_and_resent_or_held(
     assert restarted.stop() == 0
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
-        spent = spent_since(journal, first_day)
+        spent = journal.spent_since(first_day)
     finally:
         journal.close()
     if after_crash == "resend":

@@ -27,7 +27,6 @@ from tests.helpers import (
     make_service,
     remixd,
     sidecars,
-    spent_since,
     write_config,
 )
 
@@ -64,7 +63,7 @@ def test_an_async_v2_run_polls_writes_and_pays_once(tmp_path: Path, sandbox: San
     assert sandbox.polls.answered >= 3
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
-        spent = spent_since(journal, first_day)  # the journal's money agrees with the API's ledger
+        spent = journal.spent_since(first_day)  # the journal's money agrees with the API's ledger
         assert (spent.images, spent.usd) == (6, approx(sandbox.ledger.usd))
     finally:
         journal.close()

@@ -10,7 +10,7 @@ from remixd.config.load import load_config
 from remixd.daemon.operator import retry_failed
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, make_image, make_service, spent_since, write_config
+from tests.helpers import TEST_KEY, make_image, make_service, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 
@@ -80,7 +80,7 @@ def test_a_retried_inputs_earlier_payment_still_counts_after_it_succeeds_and_the
 
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
-        spent = spent_since(journal, first)
+        spent = journal.spent_since(first)
         assert (spent.images, spent.usd, spent.unknown) == (3, sandbox.ledger.usd, 0)  # each payment once
     finally:
         journal.close()

@@ -19,7 +19,7 @@ from remixd.journal.database import INCREMENTAL, WAL_LIMIT_BYTES
 from remixd.journal.records import Candidate, JobSpec, Journal, Reroll, Spend
 from remixd.journal.schema import MIGRATIONS
 from remixd.journal.sqlite import SqliteJournal
-from tests.helpers import approx, spent_since
+from tests.helpers import approx
 
 INBOX = "/srv/inbox"
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -376,7 +376,7 @@ def test_an_answer_survives_kill_9(path: Path, clock: Moments) -> None:
         assert record.jobs[0].state == "answered"
         assert record.jobs[0].response == {"data": [{"url": "http://u/1"}]}
         yesterday = datetime.now(UTC).date() - timedelta(days=1)  # the child used the real clock
-        assert spent_since(reopened, yesterday).images == 1
+        assert reopened.spent_since(yesterday, datetime.now(UTC).date()).images == 1
     finally:
         reopened.close()
 
@@ -464,7 +464,7 @@ def test_a_run_across_midnight_utc_counts_its_spend_on_both_days(journal: Sqlite
     [caught] = journal.add_jobs(never_answered, [spec(images=1, cost=0.08)])
     journal.start_submit(caught.id)
     assert journal.spent(date(2025, 3, 2)) == Spend(images=2, usd=approx(0.16), unknown=1)
-    both = spent_since(journal, date(2025, 3, 1), date(2025, 3, 2))
+    both = journal.spent_since(date(2025, 3, 1), date(2025, 3, 2))
     assert both == Spend(images=4, usd=approx(0.32), unknown=1)
     assert both.images - journal.possible_payments().images == 3  # every answered request, once
 

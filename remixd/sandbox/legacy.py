@@ -38,7 +38,7 @@ class LegacyApi:
     def remix(self, v3: bool, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         sandbox = self._sandbox
         started_wall, started = sandbox.now(), self._clock.monotonic()
-        draft = RecordDraft(path=path, header_names=tuple(sorted(headers)))
+        draft = RecordDraft(path=path, header_names=tuple(sorted(headers)), arrived=started_wall)
         reply, order = self._remix_steps(v3, headers, body, draft, started_wall)
         status = None if reply.action == "reset" else reply.status
         sandbox.record(draft, status)

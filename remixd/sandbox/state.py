@@ -43,6 +43,7 @@ class ReceivedRequest:
     status: int | None  # None: the connection was reset instead of answered
     billed_usd: float
     at: float  # the sandbox clock when the answer was decided
+    arrived: float | None = None  # the sandbox clock when the whole request had arrived, before any check
     ignored_fields: tuple[str, ...] = ()  # fields the route does not read (v2 ignores them silently)
     dry_run: bool = False
     header_names: tuple[str, ...] = ()  # lower-case: what a client sends besides Ideogram's own shows here
@@ -208,6 +209,7 @@ class RecordDraft:
     ignored_fields: tuple[str, ...] = ()
     dry_run: bool = False
     header_names: tuple[str, ...] = ()
+    arrived: float | None = None
 
     def freeze(self, status: int | None, now: float) -> ReceivedRequest:
         image = self.image
@@ -226,6 +228,7 @@ class RecordDraft:
             status=status,
             billed_usd=float(self.billed),
             at=now,
+            arrived=self.arrived,
             ignored_fields=self.ignored_fields,
             dry_run=self.dry_run,
             header_names=self.header_names,

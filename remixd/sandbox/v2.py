@@ -171,7 +171,7 @@ class V2Api:
     # ------------------------------------------------------------------------------------- remix
 
     def remix(self, model: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        draft = RecordDraft(path=path, header_names=tuple(sorted(headers)))
+        draft = RecordDraft(path=path, header_names=tuple(sorted(headers)), arrived=self._sandbox.now())
         params = urllib.parse.parse_qs(query)
         draft.dry_run = params.get("dry_run", ["false"])[-1] == "true"
         started = self._clock.monotonic()

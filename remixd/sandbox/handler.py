@@ -50,6 +50,8 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("remixd.sandbox.crashed", path=self.path)
             reply = problem(500, "Internal Server Error", "The sandbox failed; see its log.")
         self._send(reply)
+        if reply.then is not None:
+            reply.then()
 
     def _read_body(self) -> tuple[bytes, Reply | None]:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +18,8 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     # reset: drop the connection unanswered; truncate: send half the body; drip: one byte at a time, slowly
     action: Action = "send"
+    # Work that follows the answer: run once the answer is on the wire, so the client never waits for it.
+    then: Callable[[], None] | None = None
 
 
 def json_reply(status: int, document: Any, headers: tuple[tuple[str, str], ...] = (), action: Action = "send") -> Reply:

@@ -1,14 +1,20 @@
-"""The sandbox takes connections as a real server does: many opened at once all get through."""
+"""The sandbox takes connections as a real server does: many opened at once all get through, and work that
+follows an answer never holds it up."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import threading
+from collections.abc import Mapping
+
+import requests
 
 from remixd.clock import SYSTEM_CLOCK
 from remixd.sandbox.app import Sandbox
 from remixd.sandbox.handler import HttpServer
 from remixd.sandbox.options import SandboxOptions
+from remixd.sandbox.replies import Reply
 
 AT_ONCE = 20
 
@@ -25,3 +31,45 @@ def test_connections_opened_at_once_are_all_taken_before_any_is_accepted() -> No
                 client.connect(server.server_address[:2])
     finally:
         server.server_close()
+
+
+class _AnswerThenWork(Sandbox):
+    """Every request answered at once, with work to follow that waits until the test lets it end."""
+
+    def __init__(self) -> None:
+        super().__init__(SandboxOptions(), SYSTEM_CLOCK)
+        self.go_on = threading.Event()
+        self.followed = threading.Event()
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        del method, target, headers, body
+
+        def work() -> None:
+            self.go_on.wait(10)
+            self.followed.set()
+
+        return Reply(200, b'{"generation_id": "g"}', then=work)
+
+
+def test_the_work_that_follows_an_answer_runs_once_the_answer_is_sent() -> None:
+    # A v2 submission's images are made after its answer: made before, they held it up, and a client killed
+    # meanwhile had paid for a generation whose id it never recorded.
+    sandbox = _AnswerThenWork()
+    server = HttpServer(("127.0.0.1", 0), sandbox)
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
+    serving.start()
+    try:
+        host, port = server.server_address[:2]
+        url = f"http://{host!s}:{port}/v2/image/remix/ideogram-4"
+        answer = requests.post(url, data=b"", headers={"Connection": "close"}, timeout=5)
+        assert answer.json() == {"generation_id": "g"}
+        assert not sandbox.followed.is_set()  # the answer came while its work still waited
+        sandbox.go_on.set()
+        assert sandbox.followed.wait(10)
+    finally:
+        sandbox.go_on.set()
+        server.shutdown()
+        for thread in server.close_connections():
+            thread.join(5)
+        server.server_close()
+        serving.join(5)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from remixd.sandbox.app import Sandbox
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
 from tests.helpers import FakeClock, wait_for
@@ -58,6 +59,24 @@ def test_a_generation_completes_and_bills_without_being_polled() -> None:
         submit(server)
         server.advance_clock(GENERATION_S)
         assert (server.ledger.images, server.pending_generations) == (1, 0)  # a crashed client is billed too
+
+
+def test_an_async_submission_is_answered_before_its_images_are_made() -> None:
+    # Made first, on a thread of the sandbox's process, they held the answer up ~7 ms: a window for a kill
+    # between request and record (tests/e2e/test_kill_v2.py) that Ideogram's own answer does not have.
+    clock = FakeClock()
+    sandbox = Sandbox(SandboxOptions(latency_s=GENERATION_S, api_keys=frozenset({KEY})), clock)
+    upload = requests.Request(
+        "POST", "http://sandbox/", files=[("prompt", (None, "p")), ("async", (None, "true")), ("image", png())]
+    ).prepare()
+    assert isinstance(upload.body, bytes)
+    headers = {"api-key": KEY, "content-type": str(upload.headers["Content-Type"])}
+    reply = sandbox.handle("POST", "/v2/image/remix/ideogram-4", headers, upload.body)
+    assert reply.status == 200
+    assert ([g.made for g in sandbox.v2.pending()], len(sandbox.store)) == ([None], 0)
+    assert reply.then is not None
+    reply.then()  # what the wire does once the answer is sent
+    wait_for(lambda: len(sandbox.store) == 1, timeout=10, message="images made while pending")
 
 
 def test_a_generations_images_are_made_while_it_runs_and_expire_from_its_end() -> None:

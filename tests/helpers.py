@@ -28,6 +28,9 @@ from remixd.config.load import load_config
 from remixd.daemon.notify import Notifier
 from remixd.daemon.parts import build_parts
 from remixd.daemon.service import Mode, Service
+from remixd.ideogram.client import RemixApi
+from remixd.ideogram.requests import RemixRequest
+from remixd.ideogram.responses import RemixResponse
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -115,6 +118,13 @@ def run_cli(*argv: str) -> tuple[int, str]:
     finally:
         structlog.configure(**saved)
     return status, out.getvalue() + err.getvalue()
+
+
+def send_remix(
+    client: RemixApi, request: RemixRequest, image: bytes, filename: str, content_type: str
+) -> RemixResponse:
+    """One POST of `request` with `image`, encoded and sent as a worker sends it (`upload`, then `remix`)."""
+    return client.remix(request, client.upload(request, image, filename, content_type))
 
 
 def make_image(

@@ -18,6 +18,7 @@ from remixd.config.credentials import find_api_key
 from remixd.config.model import ApiConfig, Config
 from remixd.errors import ConfigError, Problem, RemixdError
 from remixd.ideogram.client import IdeogramClient, RemixApi
+from remixd.ideogram.multipart import Upload
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.logs import get_logger
@@ -46,10 +47,11 @@ class CurrentClient:
     def endpoint_url(self, request: RemixRequest) -> str:
         return self._client.endpoint_url(request)
 
-    def remix(
-        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
-    ) -> RemixResponse:
-        return self._client.remix(request, image, filename, content_type, rule=rule)
+    def upload(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> Upload:
+        return self._client.upload(request, image, filename, content_type)
+
+    def remix(self, request: RemixRequest, upload: Upload, *, rule: str | None = None) -> RemixResponse:
+        return self._client.remix(request, upload, rule=rule)
 
     def generation(self, generation_id: str) -> GenerationState:
         return self._client.generation(generation_id)

@@ -20,6 +20,7 @@ from remixd.clock import Clock
 from remixd.config.model import MetricsConfig
 from remixd.errors import ApiError, RemixdError
 from remixd.ideogram.client import RemixApi
+from remixd.ideogram.multipart import Upload
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.logs import get_logger
@@ -144,10 +145,11 @@ class MeteredClient:
     def account(self) -> str:
         return self._client.account()
 
-    def remix(
-        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
-    ) -> RemixResponse:
-        return self._observe("remix", lambda: self._client.remix(request, image, filename, content_type, rule=rule))
+    def upload(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> Upload:
+        return self._client.upload(request, image, filename, content_type)
+
+    def remix(self, request: RemixRequest, upload: Upload, *, rule: str | None = None) -> RemixResponse:
+        return self._observe("remix", lambda: self._client.remix(request, upload, rule=rule))
 
     def generation(self, generation_id: str) -> GenerationState:
         return self._observe("poll", lambda: self._client.generation(generation_id))

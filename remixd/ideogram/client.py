@@ -36,13 +36,10 @@ from remixd.ideogram.http import (
     read_limited,
     snippet,
 )
-from remixd.ideogram.multipart import multipart
+from remixd.ideogram.multipart import Upload, encode, multipart
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.ideogram.routes import LEGACY_PATH
-from remixd.logs import get_logger
-
-log = get_logger(__name__)
 
 # An 8x8 PNG: what a price-quote probe uploads (a quote is validated and priced, never run).
 _PROBE_PNG = base64.b64decode(
@@ -55,9 +52,8 @@ class RemixApi(Protocol):
     """What the worker and the service need of a client (the metrics wrapper provides it too)."""
 
     def endpoint_url(self, request: RemixRequest) -> str: ...
-    def remix(
-        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
-    ) -> RemixResponse: ...
+    def upload(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> Upload: ...
+    def remix(self, request: RemixRequest, upload: Upload, *, rule: str | None = None) -> RemixResponse: ...
     def generation(self, generation_id: str) -> GenerationState: ...
     def quote(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> PriceQuote: ...
     def download(self, url: str) -> bytes: ...
@@ -113,15 +109,21 @@ class IdeogramClient:
 
     # ------------------------------------------------------------------------------------------- remix
 
-    def remix(
-        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
-    ) -> RemixResponse:
-        """One POST. On a v2 route with `async_v2` the answer is an acknowledgement (`accepted`): poll
-        `generation()` with its id. Raises ApiRejected / AuthError / ApiUnavailable (module docstring).
-        `rule` names the config's rule to the built-in sandbox only (`rule_header`)."""
+    def upload(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> Upload:
+        """The body `remix` sends for the request: on a v2 route with `async_v2`, an async submission.
+        Raises ApiRejected when a reference image cannot be read."""
+        parts = multipart(request, image, filename, content_type)
+        if self.async_v2 and request.route.is_v2:
+            parts.insert(len(parts) - 1, ("async", (None, "true")))
+        return encode(parts)
+
+    def remix(self, request: RemixRequest, upload: Upload, *, rule: str | None = None) -> RemixResponse:
+        """One POST of `upload` (made by `upload()` for this request). On a v2 route with `async_v2` the answer is
+        an acknowledgement (`accepted`): poll `generation()` with its id. Raises ApiRejected / AuthError /
+        ApiUnavailable (module docstring). `rule` names the config's rule to the built-in sandbox only
+        (`rule_header`)."""
         extra = {self._rule_header: rule} if self._rule_header and rule else {}
-        async_ = self.async_v2 and request.route.is_v2
-        status, body = self._post(request, image, filename, content_type, async_=async_, extra_headers=extra)
+        status, body = self._post(request, upload, extra_headers=extra)
         answer = parse_success(body, status)
         problem = None
         if len(answer.data) > request.num_images:
@@ -143,7 +145,7 @@ class IdeogramClient:
         """A free `dry_run` quote of exactly this request (v2 routes only: elsewhere dry_run could run)."""
         if not request.route.is_v2:
             raise ValueError(f"model {request.model} has no price quotes; only the v2 routes do")
-        status, body = self._post(request, image, filename, content_type, async_=False, dry_run=True)
+        status, body = self._post(request, encode(multipart(request, image, filename, content_type)), dry_run=True)
         try:
             return PriceQuote.model_validate(json_or_text(body))
         except ValidationError:
@@ -186,11 +188,8 @@ class IdeogramClient:
     def _post(
         self,
         request: RemixRequest,
-        image: bytes,
-        filename: str,
-        content_type: str,
+        upload: Upload,
         *,
-        async_: bool,
         dry_run: bool = False,
         extra_headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
@@ -198,19 +197,16 @@ class IdeogramClient:
         url = self.endpoint_url(request)
         headers = {
             "Accept": "application/json",
+            "Content-Type": upload.content_type,
             "User-Agent": USER_AGENT,
             **(extra_headers or {}),
             **self._auth_headers,
         }
-        started = self._clock.monotonic()
         deadline = Deadline(self.timeout_s, self._clock.monotonic)
-        parts = multipart(request, image, filename, content_type)
-        if async_:
-            parts.insert(len(parts) - 1, ("async", (None, "true")))
         try:
             response = self._session.post(
                 self._post_base + request.endpoint_path() + ("?dry_run=true" if dry_run else ""),
-                files=parts,
+                data=upload.body,
                 headers=headers,
                 timeout=deadline.timeouts(),
                 allow_redirects=False,
@@ -220,8 +216,6 @@ class IdeogramClient:
                 body = read_limited(response, MAX_ANSWER_BYTES, deadline)
         except requests.RequestException as error:
             raise transport_error(error, url, self.timeout_s) from None
-        elapsed_ms = round((self._clock.monotonic() - started) * 1000)
-        log.debug("remixd.api.answered", endpoint=url, status=response.status_code, duration_ms=elapsed_ms)
         if body is None:
             raise ApiRejected(
                 f"the API answered {response.status_code} with more than {MAX_ANSWER_BYTES} bytes",

@@ -1,14 +1,39 @@
-"""A request as the multipart body Ideogram's remix routes take: the fields, the reference images, the source."""
+"""A request as the multipart body Ideogram's remix routes take: the fields, the reference images, the source;
+and that body encoded once, as it goes on the wire."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+
+from urllib3.fields import RequestField
+from urllib3.filepost import encode_multipart_formdata
 
 from remixd.errors import ApiRejected
 from remixd.ideogram.requests import RemixRequest
 
 Part = tuple[str, tuple[str | None, bytes | str] | tuple[str | None, bytes | str, str]]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A request's body, encoded before it is needed: a job encodes its own before it waits for a place at the
+    API, so neither the place nor the "sent" row waits for the encoding (python -m bench --only async_v2)."""
+
+    body: bytes
+    content_type: str
+
+
+def encode(parts: list[Part]) -> Upload:
+    """The parts as requests' `files=` encodes them: a part without a file name is a plain form field."""
+    fields = []
+    for name, (filename, data, *kind) in parts:
+        field = RequestField(name=name, data=data, filename=filename)
+        field.make_multipart(content_type=kind[0] if kind else None)
+        fields.append(field)
+    body, content_type = encode_multipart_formdata(fields)
+    return Upload(body, content_type)
 
 
 def multipart(request: RemixRequest, image: bytes, filename: str, content_type: str) -> list[Part]:

@@ -14,6 +14,7 @@ import random
 from remixd.clock import Clock
 from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, ErrorRecord, JobFailed, Stopped
 from remixd.ideogram.client import RemixApi
+from remixd.ideogram.multipart import Upload
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse
 from remixd.journal.records import JobRecord, Journal
@@ -50,6 +51,11 @@ class Submitter:
     def submit(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> None:
         if job.state == "submitting":  # sent before a crash, never answered: it may have been billed
             self._after_crash(job)
+        try:  # before the job waits for a place: neither the place nor the "sent" row waits for the encoding
+            upload = self._client.upload(request, prepared.data, prepared.filename, prepared.content_type)
+        except ApiRejected as error:  # a reference image gone: nothing was sent (an earlier send stays counted)
+            self._journal.record_job_failure(job.id, error.record(), final=True)
+            raise JobFailed(error.record()) from None
 
         def journal(error: ApiUnavailable, final: bool) -> None:
             if error.inflight_limit:
@@ -58,7 +64,7 @@ class Submitter:
             self._journal.record_job_failure(job.id, error.record(), final=final, not_billed=not _may_have_run(error))
 
         accepted_at = retry_unavailable(
-            lambda: self._send(job, request, prepared),
+            lambda: self._send(job, request, upload),
             policy=self._policy,
             clock=self._clock,
             rng=self._rng,
@@ -97,7 +103,7 @@ class Submitter:
         finally:
             release()
 
-    def _send(self, job: JobRecord, request: RemixRequest, prepared: PreparedImage) -> float | None:
+    def _send(self, job: JobRecord, request: RemixRequest, upload: Upload) -> float | None:
         """One attempt: wait for the pauses and the budget, take the slots, send, journal the answer. A
         rejected key is not an attempt (it is wrong for every file): it pauses, and this waits for it to work.
         When Ideogram accepted an async generation, the moment it did (monotonic): its id is journalled and
@@ -111,13 +117,14 @@ class Submitter:
                 gates.budget.release(images, usd)
                 raise Stopped
             accepted_at = None
+            gates.beat()  # the request may take its whole deadline: the watchdog's limit is one deadline
             try:
-                # From here the journal counts the request as paid, and the reservation is freed.
+                # From here the journal counts the request as paid, and the reservation is freed. Between this
+                # row and the answer's record below nothing runs but the exchange itself: a crash in between
+                # may have paid for a request the journal cannot name (tests/e2e/test_kill_v2.py).
                 gates.budget.sent(images, usd, lambda: self._journal.start_submit(job.id))
-                gates.beat()  # the request may take its whole deadline: the watchdog's limit is one deadline
-                response = self._client.remix(
-                    request, prepared.data, prepared.filename, prepared.content_type, rule=job.rule
-                )
+                sent_at = self._clock.monotonic()
+                response = self._client.remix(request, upload, rule=job.rule)
                 answered_at = self._clock.monotonic()  # before the commit below, which may wait for the disk
                 # What the API answered is paid for: a journal that cannot take it now gets it again until it does.
                 if response.accepted and response.generation_id is not None:
@@ -156,7 +163,12 @@ class Submitter:
                 if accepted_at is None:  # a pending generation's images keep their places until it ends
                     gates.limiter.release(job.images)
             gates.limiter.on_success()
-            log.debug("remixd.job.answered", generating=accepted_at is not None)
+            log.debug(
+                "remixd.job.answered",
+                generating=accepted_at is not None,
+                endpoint=self._client.endpoint_url(request),
+                duration_ms=round((answered_at - sent_at) * 1000),
+            )
             return accepted_at
 
     def _after_crash(self, job: JobRecord) -> None:

@@ -26,6 +26,7 @@ from tests.helpers import (
     make_image,
     make_service,
     remixd,
+    send_remix,
     sidecars,
     write_config,
 )
@@ -75,7 +76,7 @@ def test_a_job_with_a_generation_id_is_resumed_by_polling_never_resent(tmp_path:
     source = make_image(tmp_path / "inbox" / "crash.jpg")
     request = RemixRequest.model_validate(PRODUCT["request"] | {"prompt": "studio shot of crash"})
     client = IdeogramClient(sandbox.base_url, TEST_KEY, "api-key", requests.Session(), 20, 20, 1 << 26)
-    accepted = client.remix(request, source.read_bytes(), "crash.jpg", "image/jpeg")
+    accepted = send_remix(client, request, source.read_bytes(), "crash.jpg", "image/jpeg")
     assert accepted.accepted and accepted.generation_id
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     info = source.stat()
@@ -142,7 +143,7 @@ def test_402_says_why_and_how_to_fix_and_the_key_probe_is_a_free_quote(sandbox: 
     client = v2_client(sandbox, probe=request.with_prompt("remixd key check"))
     sandbox.set_faults(payment_required="daily_limit")
     with pytest.raises(PaymentRequired) as refused:
-        client.remix(request, image_bytes(), "a.jpg", "image/jpeg")
+        send_remix(client, request, image_bytes(), "a.jpg", "image/jpeg")
     assert "daily spending limit" in refused.value.message
     assert "raise the daily limit" in refused.value.hint
     with pytest.raises(PaymentRequired):
@@ -157,7 +158,7 @@ def test_402_says_why_and_how_to_fix_and_the_key_probe_is_a_free_quote(sandbox: 
 def test_a_refused_key_hint_mentions_a_zero_balance(sandbox: SandboxServer) -> None:
     client = IdeogramClient(sandbox.base_url, "wrong-key", "api-key", requests.Session(), 20, 20, 1 << 26)
     with pytest.raises(AuthError) as refused:
-        client.remix(RemixRequest.model_validate(PRODUCT["request"]), image_bytes(), "a.jpg", "image/jpeg")
+        send_remix(client, RemixRequest.model_validate(PRODUCT["request"]), image_bytes(), "a.jpg", "image/jpeg")
     assert "balance reaches zero" in refused.value.hint
 
 

@@ -29,7 +29,7 @@ from remixd.ideogram.http import MAX_RETRY_AFTER_S, USER_AGENT
 from remixd.ideogram.requests import RemixRequest
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import SEED_WIRE_FIELDS, FakeClock
+from tests.helpers import SEED_WIRE_FIELDS, FakeClock, send_remix
 
 KEY = "sk-remixd-test-7f3a9c2e51d04b8a"
 OTHER_KEY = "sk-remixd-wrong-0000000000000000"
@@ -102,7 +102,7 @@ def test_seed_request_through_the_gateway_route_with_bearer(make_server: MakeSer
     request = _seed_request()
     assert client.endpoint_url(request) == server.base_url + "/ideogram/remix"
 
-    response = client.remix(request, IMAGE, "flux.png", "image/png")
+    response = send_remix(client, request, IMAGE, "flux.png", "image/png")
 
     [received] = server.received
     assert received.method == "POST"
@@ -134,7 +134,7 @@ def test_api_key_header_and_user_agent_go_to_the_plain_route(
     server = make_server(auth="api-key")
     sent: list[requests.PreparedRequest] = []
     session.hooks["response"].append(lambda response, *args, **kwargs: sent.append(response.request))
-    _client(session, server.base_url).remix(_seed_request(model="V_2"), IMAGE, "a.png", "image/png")
+    send_remix(_client(session, server.base_url), _seed_request(model="V_2"), IMAGE, "a.png", "image/png")
     [received] = server.received
     assert (received.path, received.auth_scheme) == ("/remix", "api-key")
     [request] = sent
@@ -163,7 +163,7 @@ def test_v3_request_uses_flat_fields_and_v3_spellings(make_server: MakeServer, s
             "negative_prompt": "fog",
         }
     )
-    response = _client(session, server.base_url).remix(request, IMAGE, "dusk.png", "image/png")
+    response = send_remix(_client(session, server.base_url), request, IMAGE, "dusk.png", "image/png")
 
     [received] = server.received
     assert received.path == "/v1/ideogram-v3/remix"
@@ -196,7 +196,7 @@ def test_429_inflight_limit_is_transient_unsent_and_flagged(make_server: MakeSer
     server.set_faults(rate_limit_next=1)
     error = _raises(
         ApiUnavailable,
-        lambda: _client(session, server.base_url).remix(_seed_request(), IMAGE, "a.png", "image/png"),
+        lambda: send_remix(_client(session, server.base_url), _seed_request(), IMAGE, "a.png", "image/png"),
     )
     assert (error.http_status, error.inflight_limit, error.sent, error.retry_after) == (429, True, False, 7.0)
     assert "inflight_limit" in error.message
@@ -207,7 +207,7 @@ def test_a_request_bigger_than_the_inflight_limit_gets_429(make_server: MakeServ
     server = make_server(inflight_limit=2)
     error = _raises(
         ApiUnavailable,
-        lambda: _client(session, server.base_url).remix(_seed_request(num_images=3), IMAGE, "a.png", "image/png"),
+        lambda: send_remix(_client(session, server.base_url), _seed_request(num_images=3), IMAGE, "a.png", "image/png"),
     )
     assert error.inflight_limit
     assert error.retry_after is None
@@ -218,7 +218,7 @@ def test_5xx_before_work_is_transient_and_marked_sent(make_server: MakeServer, s
     server.set_faults(fail_before_next=1, fail_before_status=503)
     error = _raises(
         ApiUnavailable,
-        lambda: _client(session, server.base_url).remix(_seed_request(), IMAGE, "a.png", "image/png"),
+        lambda: send_remix(_client(session, server.base_url), _seed_request(), IMAGE, "a.png", "image/png"),
     )
     assert (error.http_status, error.sent, error.inflight_limit) == (503, True, False)
     assert "temporarily unavailable" in error.message
@@ -231,7 +231,7 @@ def test_500_is_a_retryable_failure_with_its_status(make_server: MakeServer, ses
     server.set_faults(fail_after_next=1)
     error = _raises(
         ApiUnavailable,
-        lambda: _client(session, server.base_url).remix(_seed_request(), IMAGE, "a.png", "image/png"),
+        lambda: send_remix(_client(session, server.base_url), _seed_request(), IMAGE, "a.png", "image/png"),
     )
     assert (error.http_status, error.sent) == (500, True)
     assert "the API failed (500)" in error.message and "sends it again" in error.hint
@@ -242,7 +242,7 @@ def test_reset_after_work_is_sent_with_unknown_outcome(make_server: MakeServer, 
     server.set_faults(reset_after_next=1)
     error = _raises(
         ApiUnavailable,
-        lambda: _client(session, server.base_url).remix(_seed_request(), IMAGE, "a.png", "image/png"),
+        lambda: send_remix(_client(session, server.base_url), _seed_request(), IMAGE, "a.png", "image/png"),
     )
     assert error.sent is True
     assert error.http_status is None
@@ -256,7 +256,7 @@ def test_connection_refused_is_unsent(session: requests.Session) -> None:
         port = probe.getsockname()[1]
     error = _raises(
         ApiUnavailable,
-        lambda: _client(session, f"http://127.0.0.1:{port}").remix(_seed_request(), IMAGE, "a.png", "image/png"),
+        lambda: send_remix(_client(session, f"http://127.0.0.1:{port}"), _seed_request(), IMAGE, "a.png", "image/png"),
     )
     assert error.sent is False
     assert "could not connect" in error.message
@@ -266,7 +266,7 @@ def test_read_timeout_is_sent_with_unknown_outcome(make_server: MakeServer, sess
     server = make_server()
     server.set_faults(latency_s=5.0)
     client = _client(session, server.base_url, timeout_s=0.3)
-    error = _raises(ApiUnavailable, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
+    error = _raises(ApiUnavailable, lambda: send_remix(client, _seed_request(), IMAGE, "a.png", "image/png"))
     assert error.sent is True
     assert "within 0.3 s" in error.message
     assert "api.timeout_s" in error.hint
@@ -278,7 +278,7 @@ def test_an_answer_dripping_in_is_cut_at_the_total_deadline(make_server: MakeSer
     server.set_faults(drip_answers_next=1, drip_interval_s=0.2)
     client = _client(session, server.base_url, timeout_s=0.5)
     started = time.monotonic()
-    error = _raises(ApiUnavailable, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
+    error = _raises(ApiUnavailable, lambda: send_remix(client, _seed_request(), IMAGE, "a.png", "image/png"))
     assert time.monotonic() - started < DEADLINE_SLACK_S
     assert error.sent is True  # it ran and was billed: the outcome is unknown to the client
     assert "within 0.5 s" in error.message
@@ -289,8 +289,12 @@ def test_safety_422_is_a_permanent_rejection_with_a_hint(make_server: MakeServer
     server = make_server()
     error = _raises(
         ApiRejected,
-        lambda: _client(session, server.base_url).remix(
-            _seed_request(prompt="a FORBIDDEN_422 scene"), IMAGE, "a.png", "image/png"
+        lambda: send_remix(
+            _client(session, server.base_url),
+            _seed_request(prompt="a FORBIDDEN_422 scene"),
+            IMAGE,
+            "a.png",
+            "image/png",
         ),
     )
     assert error.http_status == 422
@@ -304,7 +308,9 @@ def test_400_carries_the_apis_detail(make_server: MakeServer, session: requests.
     server = make_server()
     error = _raises(
         ApiRejected,
-        lambda: _client(session, server.base_url).remix(_seed_request(), b"GIF89a not really", "a.gif", "image/gif"),
+        lambda: send_remix(
+            _client(session, server.base_url), _seed_request(), b"GIF89a not really", "a.gif", "image/gif"
+        ),
     )
     assert error.http_status == 400
     assert error.message.startswith("the API rejected the request (400): ")
@@ -315,7 +321,7 @@ def test_404_hints_at_the_base_url(make_server: MakeServer, session: requests.Se
     server = make_server()
     error = _raises(
         ApiRejected,
-        lambda: _client(session, server.base_url + "/nope").remix(_seed_request(), IMAGE, "a.png", "image/png"),
+        lambda: send_remix(_client(session, server.base_url + "/nope"), _seed_request(), IMAGE, "a.png", "image/png"),
     )
     assert error.http_status == 404
     assert "api.base_url" in error.hint
@@ -328,7 +334,7 @@ def test_wrong_key_is_an_auth_error_naming_the_credential(
     server = make_server()
     client = _client(session, server.base_url, key=OTHER_KEY, key_source="$MY_IDEOGRAM_KEY")
     request = RemixRequest(prompt="x", model=model)
-    error = _raises(AuthError, lambda: client.remix(request, IMAGE, "a.png", "image/png"))
+    error = _raises(AuthError, lambda: send_remix(client, request, IMAGE, "a.png", "image/png"))
     assert error.http_status == status
     assert "$MY_IDEOGRAM_KEY" in error.hint
     assert "Api-Key" in error.hint
@@ -339,7 +345,7 @@ def test_bearer_to_an_api_key_only_server_hints_at_the_header_style(
 ) -> None:
     server = make_server(auth="api-key")
     client = _client(session, server.base_url, auth="bearer")
-    error = _raises(AuthError, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
+    error = _raises(AuthError, lambda: send_remix(client, _seed_request(), IMAGE, "a.png", "image/png"))
     assert "accepts the Api-Key header only" in error.message
     assert "Authorization: Bearer" in error.hint
     assert "api.auth: api-key" in error.hint
@@ -348,8 +354,12 @@ def test_bearer_to_an_api_key_only_server_hints_at_the_header_style(
 def test_unsafe_items_have_no_url(make_server: MakeServer, session: requests.Session) -> None:
     for style in ("null", "empty", "absent"):
         server = make_server(unsafe_url=style)
-        response = _client(session, server.base_url).remix(
-            _seed_request(prompt="UNSAFE_RESULT beach", num_images=2), IMAGE, "a.png", "image/png"
+        response = send_remix(
+            _client(session, server.base_url),
+            _seed_request(prompt="UNSAFE_RESULT beach", num_images=2),
+            IMAGE,
+            "a.png",
+            "image/png",
         )
         assert [(item.url, item.is_image_safe) for item in response.data] == [(None, False), (None, False)]
         assert server.ledger.images == 2  # withheld images are billed
@@ -359,7 +369,7 @@ def test_unsafe_items_have_no_url(make_server: MakeServer, session: requests.Ses
 
 
 def _remix_one(client: IdeogramClient) -> str:
-    url = client.remix(_seed_request(), IMAGE, "a.png", "image/png").data[0].url
+    url = send_remix(client, _seed_request(), IMAGE, "a.png", "image/png").data[0].url
     assert url is not None
     return url
 
@@ -524,7 +534,7 @@ Gateway = tuple[_Gateway, str]
 
 
 def _gateway_remix(session: requests.Session, base_url: str) -> Any:
-    return _client(session, base_url, auth="bearer").remix(_seed_request(), IMAGE, "a.png", "image/png")
+    return send_remix(_client(session, base_url, auth="bearer"), _seed_request(), IMAGE, "a.png", "image/png")
 
 
 def test_a_gateway_echoing_the_key_is_scrubbed(gateway: Gateway, session: requests.Session) -> None:
@@ -532,7 +542,7 @@ def test_a_gateway_echoing_the_key_is_scrubbed(gateway: Gateway, session: reques
     state.status, state.echo_headers = 401, True
     echo_key = "sk-remixd-echo-only-in-this-test-5c1d"  # registered by this client alone
     client = _client(session, base_url, auth="bearer", key=echo_key)
-    error = _raises(AuthError, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
+    error = _raises(AuthError, lambda: send_remix(client, _seed_request(), IMAGE, "a.png", "image/png"))
     assert f"Bearer {echo_key}" in json.dumps(state.seen[0])  # the gateway really did echo it
     assert echo_key not in " ".join([str(error), json.dumps(error.record().to_json())])
     assert "[REDACTED]" in json.dumps(error.record().to_json())
@@ -600,7 +610,7 @@ def test_retry_after_as_an_http_date(gateway: Gateway, session: requests.Session
     state.headers = {"Retry-After": "Wed, 21 Oct 2015 07:28:30 GMT"}
     clock = FakeClock(start=datetime(2015, 10, 21, 7, 28, tzinfo=UTC))  # 30 s earlier
     client = _client(session, base_url, auth="bearer", clock=clock)
-    error = _raises(ApiUnavailable, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
+    error = _raises(ApiUnavailable, lambda: send_remix(client, _seed_request(), IMAGE, "a.png", "image/png"))
     assert error.retry_after == pytest.approx(30.0)
     assert error.sent is True
 
@@ -615,7 +625,7 @@ def test_a_retry_after_beyond_the_bound_is_capped_and_logged(
     clock = FakeClock(start=datetime(2015, 10, 21, 7, 28, tzinfo=UTC))
     client = _client(session, base_url, auth="bearer", clock=clock)
     with structlog.testing.capture_logs() as logs:
-        error = _raises(ApiUnavailable, lambda: client.remix(_seed_request(), IMAGE, "a.png", "image/png"))
+        error = _raises(ApiUnavailable, lambda: send_remix(client, _seed_request(), IMAGE, "a.png", "image/png"))
     assert error.retry_after == MAX_RETRY_AFTER_S
     capped = [entry for entry in logs if entry["event"] == "remixd.api.retry_after_capped"]
     assert len(capped) == 1 and capped[0]["cap_s"] == MAX_RETRY_AFTER_S and capped[0]["asked_s"] > MAX_RETRY_AFTER_S

@@ -30,7 +30,7 @@ from remixd.journal.records import JobRecord, JobSpec
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
 from remixd.work.prepare import prepare
-from tests.helpers import POSTER, TEST_KEY, make_image, make_service, wait_for, write_config
+from tests.helpers import POSTER, TEST_KEY, make_image, make_service, send_remix, wait_for, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 
@@ -93,14 +93,19 @@ class Crash:
     def submitting(self, name: str, color: tuple[int, int, int]) -> JobRecord:
         """Killed after the request was recorded as sent, before its answer was."""
         job = self.planned(name, color)
-        return self.journal.start_submit(job.id)
+        self.journal.start_submit(job.id)
+        return self.journal.get_job(job.id)
 
     def answered(self, name: str, color: tuple[int, int, int]) -> tuple[JobRecord, dict[str, Any]]:
         """Killed after the answer (the result URLs) was recorded, before anything was downloaded."""
         job = self.submitting(name, color)
         prepared = prepare(self.inbox.path / name)
-        response = self.client.remix(
-            RemixRequest.model_validate(job.request), prepared.data, prepared.filename, prepared.content_type
+        response = send_remix(
+            self.client,
+            RemixRequest.model_validate(job.request),
+            prepared.data,
+            prepared.filename,
+            prepared.content_type,
         ).model_dump(mode="json")
         self.journal.record_answer(job.id, response)
         return self.journal.get_job(job.id), response

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from remixd.config.model import BudgetConfig
+from remixd.ideogram.multipart import Upload
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.journal.records import JobSpec
@@ -94,9 +95,10 @@ class Generations:
     def endpoint_url(self, request: RemixRequest) -> str:
         return "http://127.0.0.1:9" + request.endpoint_path()
 
-    def remix(
-        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
-    ) -> RemixResponse:
+    def upload(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> Upload:
+        return Upload(image, content_type)
+
+    def remix(self, request: RemixRequest, upload: Upload, *, rule: str | None = None) -> RemixResponse:
         self.accepted_at = self.clock.monotonic()
         return RemixResponse.model_validate({"generation_id": "g1", "seed": 5})
 

@@ -21,6 +21,7 @@ import pytest
 from remixd.config.load import load_config
 from remixd.config.model import BudgetConfig, Config
 from remixd.errors import ApiError, ApiUnavailable
+from remixd.ideogram.multipart import Upload
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import GenerationState, PriceQuote, RemixResponse
 from remixd.intake.companions import stem_waits
@@ -45,9 +46,10 @@ class ScriptedApi:
     def endpoint_url(self, request: RemixRequest) -> str:
         return NOWHERE + request.endpoint_path()
 
-    def remix(
-        self, request: RemixRequest, image: bytes, filename: str, content_type: str, *, rule: str | None = None
-    ) -> RemixResponse:
+    def upload(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> Upload:
+        return Upload(image, content_type)
+
+    def remix(self, request: RemixRequest, upload: Upload, *, rule: str | None = None) -> RemixResponse:
         self.sent += 1
         if self.errors:
             raise self.errors.pop(0)
@@ -88,12 +90,14 @@ def journal(config: Config, clock: FakeClock) -> Iterator[SqliteJournal]:
     opened.close()
 
 
-def make_worker(journal: SqliteJournal, api: ScriptedApi, clock: FakeClock) -> Worker:
+def make_worker(
+    journal: SqliteJournal, api: ScriptedApi, clock: FakeClock, limiter: InflightLimiter | None = None
+) -> Worker:
     gates = Gates(
         threading.Event(),
         Pause(clock),
         Pause(clock),
-        InflightLimiter(4, clock),
+        limiter or InflightLimiter(4, clock),
         Budget(BudgetConfig(), journal, clock),
         clock,
     )
@@ -124,6 +128,37 @@ def test_a_5xx_storm_is_waited_out_with_the_production_backoff(
     assert (tmp_path / "done/a.jpg").is_file()
     [sidecar] = (tmp_path / "outbox").glob("*.json")
     assert json.loads(sidecar.read_text())["source"]["relpath"] == "a.jpg"
+
+
+class WatchedApi(ScriptedApi):
+    """Notes, at each encoding and each send, the places taken and the journal's jobs by state."""
+
+    def __init__(self, limiter: InflightLimiter, journal: SqliteJournal) -> None:
+        super().__init__()
+        self.limiter, self.journal = limiter, journal
+        self.seen: list[tuple[str, int, dict[str, int]]] = []
+
+    def upload(self, request: RemixRequest, image: bytes, filename: str, content_type: str) -> Upload:
+        self.seen.append(("upload", self.limiter.in_flight, self.journal.job_counts()))
+        return super().upload(request, image, filename, content_type)
+
+    def remix(self, request: RemixRequest, upload: Upload, *, rule: str | None = None) -> RemixResponse:
+        self.seen.append(("remix", self.limiter.in_flight, self.journal.job_counts()))
+        return super().remix(request, upload, rule=rule)
+
+
+def test_a_request_is_encoded_before_it_takes_its_place_and_is_recorded_as_sent(
+    config: Config, journal: SqliteJournal, clock: FakeClock
+) -> None:
+    # Encoded after both, the body kept its place at the API idle and lengthened the time from the "sent" row
+    # to the generation id, where a crash may pay for a request the journal cannot name.
+    limiter = InflightLimiter(4, clock)
+    api = WatchedApi(limiter, journal)
+    assert process(make_worker(journal, api, clock, limiter), config, claim(config, journal, "a.jpg")) == "done"
+    assert [(call, places, counts["pending"], counts["submitting"]) for call, places, counts in api.seen] == [
+        ("upload", 0, 1, 0),
+        ("remix", 1, 0, 1),
+    ]
 
 
 def test_an_unknown_outcome_fails_the_input_without_sending_it_again(

@@ -56,10 +56,11 @@ class JobTransitions(JournalRows):
         jobs = {job.rule: job for job in self._jobs("input_id = ?", (input_id,))}
         return [jobs[spec.rule] for spec in specs]
 
-    def start_submit(self, job_id: int) -> JobRecord:
+    def start_submit(self, job_id: int) -> None:
         """Written (durably) before the request is sent: after a crash, `submitting` means "maybe billed", and
         the request already counts as paid (journal/ledger.py). From `submitting` when a job caught in flight
-        by a crash is sent again; from `answered` only when a policy resends a job whose URLs expired."""
+        by a crash is sent again; from `answered` only when a policy resends a job whose URLs expired.
+        Nothing is read back: the request leaves next, and a read here waited for the journal's lock first."""
         with self._db.write(durable=True) as db:
             row = expect(db, "jobs", job_id, ("pending", "submitting", "answered"))
             moment = self._clock.utcnow()
@@ -68,7 +69,6 @@ class JobTransitions(JournalRows):
                 (stamp(moment), job_id),
             )
             ledger.record_sent(db, row, moment)
-        return self.get_job(job_id)
 
     def record_generation(self, job_id: int, generation_id: str, seed: int | None, *, images: int) -> None:
         """Ideogram accepted an async request: its id first, durably, and its request is billed from now on

@@ -253,7 +253,8 @@ def test_a_job_goes_through_its_states_with_timings(journal: SqliteJournal, cloc
     [job] = journal.add_jobs(input_id, [spec(images=2, cost=0.16)])
     assert (job.state, job.attempts, job.images, job.request["prompt"]) == ("pending", 0, 2, "a beach")
     clock.advance(seconds=1)
-    submitted = journal.start_submit(job.id)
+    journal.start_submit(job.id)
+    submitted = journal.get_job(job.id)
     assert (submitted.state, submitted.attempts, submitted.submitted_at) == ("submitting", 1, clock.now)
     clock.advance(seconds=5)
     response = {
@@ -296,7 +297,8 @@ def test_failures_keep_an_answer_and_never_lose_it(journal: SqliteJournal) -> No
     busy = ErrorRecord("api_unavailable", "429", "wait", http_status=429)
     retry = journal.record_job_failure(job.id, busy, final=False)
     assert (retry.state, retry.last_error, retry.completed_at) == ("pending", busy, None)
-    assert journal.start_submit(job.id).attempts == 2
+    journal.start_submit(job.id)
+    assert journal.get_job(job.id).attempts == 2
     journal.record_answer(job.id, {"data": [{"url": "http://u/1"}]})
     download = ErrorRecord("api_unavailable", "reset")
     kept = journal.record_job_failure(job.id, download, final=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +14,19 @@ import pytest
 import requests
 
 from remixd.clock import SYSTEM_CLOCK
-from remixd.errors import AuthError, PaymentRequired
+from remixd.config.model import BudgetConfig
+from remixd.errors import AuthError, JobFailed, PaymentRequired
 from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.requests import RemixRequest
 from remixd.journal.records import JobSpec
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
+from remixd.work.budget import Budget
+from remixd.work.gates import Gates
+from remixd.work.prepare import prepare
+from remixd.work.retry import InflightLimiter, Pause, RetryPolicy
+from remixd.work.submit import Submitter
 from tests.helpers import (
     TEST_KEY,
     approx,
@@ -97,6 +105,39 @@ def test_a_job_with_a_generation_id_is_resumed_by_polling_never_resent(tmp_path:
     documents = sidecars(tmp_path / "outbox")
     assert [doc["api"]["generation_id"] for doc in documents] == [accepted.generation_id] * 2
     assert sandbox.ledger.images == 2
+
+
+def test_a_style_reference_gone_before_the_send_fails_the_job_before_it_counts_as_sent(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    # Encoded after the "sent" row, the body's missing file left a request recorded as sent that never left.
+    reference = make_image(tmp_path / "style.jpg")
+    request = RemixRequest.model_validate(
+        {"model": "ideogram-3", "prompt": "p", "style_reference_images": [str(reference)]}
+    )
+    reference.unlink()
+    source = make_image(tmp_path / "inbox" / "a.jpg")
+    journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
+    try:
+        input_id = journal.claim(str(tmp_path / "inbox"), "a.jpg", source.stat().st_size, source.stat().st_mtime_ns)
+        assert input_id is not None
+        wire = request.model_dump(mode="json", exclude_unset=True)
+        spec = JobSpec("style", request.fingerprint(), request.endpoint_path(), wire, 1, request.cost_usd())
+        [job] = journal.add_jobs(input_id, [spec])
+        client = IdeogramClient(sandbox.base_url, TEST_KEY, "api-key", requests.Session(), 20, 20, 1 << 26)
+        clock = SYSTEM_CLOCK
+        budget = Budget(BudgetConfig(), journal, clock)
+        gates = Gates(threading.Event(), Pause(clock), Pause(clock), InflightLimiter(4, clock), budget, clock)
+        submitter = Submitter(journal, client, gates, RetryPolicy(), clock=clock, rng=random.Random(0))
+        with pytest.raises(JobFailed) as failed:
+            submitter.submit(job, request, prepare(source))
+        assert "style.jpg cannot be read" in failed.value.error.message
+        job = journal.get_job(job.id)
+        assert (job.state, job.attempts, job.submitted_at) == ("failed", 0, None)
+        assert journal.possible_payments().unknown == 0
+    finally:
+        journal.close()
+    assert [r for r in sandbox.received if not r.dry_run] == []
 
 
 def test_a_failed_generation_fails_the_input_with_its_reason(tmp_path: Path, sandbox: SandboxServer) -> None:

@@ -36,6 +36,7 @@ from remixd.work.header import oriented_size, read_caption
 from remixd.work.quotes import Price
 
 USD_NOISE = 1e-9  # sums of float prices: $40.00 left must admit $40.00 of requests
+PAID = ("new", "reroll")  # the rows a run would send and pay for
 SANDBOX_BASE_URL = "sandbox:"  # api.sandbox: true sends to the in-process emulator, which has no fixed address
 
 
@@ -46,7 +47,7 @@ class Row:
     inbox: str
     relpath: str
     rule: str | None
-    journal: str  # new | duplicate | done | failed | in progress | none (no request)
+    journal: str  # new | reroll (one waits: sent again, paid) | duplicate | done | failed | in progress | none
     reason: str | None = None  # why no request would be sent
     endpoint: str | None = None
     request: dict[str, Any] | None = None  # the fields exactly as sent
@@ -82,7 +83,7 @@ class Plan:
 
     @property
     def paid(self) -> list[Row]:
-        return [row for row in self.rows if row.journal == "new"]
+        return [row for row in self.rows if row.journal in PAID]
 
     def to_dict(self) -> dict[str, Any]:
         paid = self.paid
@@ -125,7 +126,7 @@ def _placed(plan: Plan) -> Plan:
     placed: list[Row] = []
     fits = True
     for row in plan.rows:
-        if row.journal == "new":
+        if row.journal in PAID:
             images_left -= row.images
             usd_left -= row.usd
             # The first request over the budget pauses every submission until the next UTC day.
@@ -171,13 +172,15 @@ def _inbox_rows(
             continue
         if inbox.companions != "off" and is_companion(relpath):
             continue  # goes with its image, never alone
-        known = view.known(name, relpath, status.st_size, status.st_mtime_ns)
+        # A reroll waiting for the file sends it again, whatever else the journal knows of it (README "Commands").
+        seed = view.reroll_seed(name, relpath, status.st_size, status.st_mtime_ns)
+        known = None if seed is not None else view.known(name, relpath, status.st_size, status.st_mtime_ns)
         if known is not None:
             yield Row(name, relpath, None, known, f"the journal has it as {known}; it is not sent again")
             continue
         # The file is opened once: its header is looked at, and it is hashed for the duplicate check when
         # the journal has a result of a source of its size.
-        problem, sha256 = _look(path, status, hash_it=view.may_be_duplicate(status.st_size))
+        problem, sha256 = _look(path, status, hash_it=seed is None and view.may_be_duplicate(status.st_size))
         if problem is not None:
             yield Row(name, relpath, None, "none", problem)
             continue
@@ -192,6 +195,7 @@ def _inbox_rows(
             caption = read_caption(source) if captions else ""
             size = oriented_size(source) if sizes else None
             jobs = rules.plan(relpath, matched, caption=caption, size=size, text=text)
+            jobs = jobs if seed is None else [rules.reseeded(job, seed) for job in jobs]
         except InputError as error:
             yield Row(name, relpath, None, "none", f"{error.message} — {error.hint}")
             continue
@@ -206,7 +210,7 @@ def _inbox_rows(
                 name,
                 relpath,
                 job.rule,
-                "duplicate" if duplicate else "new",
+                "reroll" if seed is not None else "duplicate" if duplicate else "new",
                 None,
                 base_url + job.request.endpoint_path(),
                 job.request.wire_fields(),
@@ -245,7 +249,8 @@ def render(plan: Plan) -> Iterator[str]:
         cost = f"{row.images} image{'s' if row.images != 1 else ''}, ${row.usd:.2f}"
         over = "" if row.within_budget else "  (over today's budget: waits for tomorrow)"
         quoted = "" if row.quote is None else f"  (quote: {row.quote})"
-        yield f"{where}  [{row.rule}]  {row.journal}  {cost}{quoted}{over}"
+        state = "reroll waiting" if row.journal == "reroll" else row.journal
+        yield f"{where}  [{row.rule}]  {state}  {cost}{quoted}{over}"
         yield f"    POST {row.endpoint}  {_compact(row.request)}"
     summary = plan.to_dict()["total"]
     for name, total in plan.totals.items():
@@ -276,7 +281,7 @@ def with_quotes(plan: Plan, price: Callable[[RemixRequest, Path], Price]) -> Pla
 
 
 def _quoted(row: Row, price: Callable[[RemixRequest, Path], Price]) -> Row:
-    if row.journal != "new" or row.remix is None or not row.remix.route.is_v2:
+    if row.journal not in PAID or row.remix is None or not row.remix.route.is_v2:
         return row
     found = price(row.remix, Path(row.inbox) / row.relpath)
     shown = f"${found.usd:.2f} {found.detail}" if found.source == "quote" else f"none: {found.detail}"

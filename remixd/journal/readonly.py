@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from remixd.errors import JournalError
+from remixd.journal import rerolls
 from remixd.journal.compact import result_key
 from remixd.journal.ledger import dollars, sql_sum_usd
 from remixd.journal.records import Spend
@@ -63,6 +64,14 @@ class JournalView:
         if "kept" in self._tables and self._read(_KEPT, (inbox, relpath, size, mtime_ns)):
             return "done"  # compacted: a kept input that finished (done or a duplicate) is not claimed again
         return None
+
+    def reroll_seed(self, inbox: str, relpath: str, size: int, mtime_ns: int) -> int | None:
+        """The seed of the reroll waiting for this file (`remixd reroll`: the input it repeats, kept in its
+        inbox or put back, as it was), which the next claim sends whatever else the journal knows of it."""
+        if "rerolls" not in self._tables:
+            return None
+        rows = self._read(rerolls.FOR_KEPT, (inbox, relpath, size, mtime_ns))
+        return int(rows[0][1]) if rows else None
 
     def may_be_duplicate(self, size: int) -> bool:
         """Whether a file of this size can be the source of a written result: only then is it worth hashing.

@@ -22,7 +22,7 @@ _WAITING = """SELECT rerolls.id, rerolls.seed, rerolls.of_input FROM rerolls JOI
 WAITING = "SELECT inbox, relpath FROM rerolls WHERE input_id IS NULL"  # a few rows, from the partial index
 # The oldest reroll waiting for a kept file still as the input it repeats was (size, mtime), unless a claim of its
 # path is in progress: a file changed since is claimed as new anyway, and must not take a reroll of other bytes.
-_FOR_KEPT = """SELECT rerolls.id FROM rerolls JOIN inputs AS repeated ON repeated.id = rerolls.of_input
+FOR_KEPT = """SELECT rerolls.id, rerolls.seed FROM rerolls JOIN inputs AS repeated ON repeated.id = rerolls.of_input
     WHERE rerolls.input_id IS NULL AND rerolls.inbox = ?1 AND rerolls.relpath = ?2
     AND repeated.size = ?3 AND repeated.mtime_ns = ?4 AND NOT EXISTS (SELECT 1 FROM inputs
         WHERE inbox = ?1 AND relpath = ?2 AND (state = 'claimed' OR disposal = 'pending'))
@@ -62,7 +62,7 @@ def waiting(db: sqlite3.Connection) -> set[tuple[str, str]]:
 def for_kept(db: sqlite3.Connection, inbox: str, relpath: str, size: int, mtime_ns: int) -> int | None:
     """The reroll (its id) that lets a claim of this kept file through, which the claim takes (`bind`) in its
     transaction: the next sighting is blocked by its kept row again, so a reroll lets exactly one claim in."""
-    row = db.execute(_FOR_KEPT, (inbox, relpath, size, mtime_ns)).fetchone()
+    row = db.execute(FOR_KEPT, (inbox, relpath, size, mtime_ns)).fetchone()
     return None if row is None else int(row[0])
 
 

@@ -15,7 +15,17 @@ from remixd.config.load import load_config
 from remixd.daemon.plan import make_plan, render
 from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import POSTER, TEST_KEY, Daemon, make_image, make_service, sidecars, wait_for, write_config
+from tests.helpers import (
+    POSTER,
+    TEST_KEY,
+    Daemon,
+    make_image,
+    make_service,
+    run_cli,
+    sidecars,
+    wait_for,
+    write_config,
+)
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 SQUARE = {
@@ -89,6 +99,30 @@ def test_what_the_journal_knows(tmp_path: Path, sandbox: SandboxServer) -> None:
     states = {row["relpath"]: (row["journal"], row["usd"]) for row in _plan(config)["rows"]}
     assert states == {"kept.jpg": ("done", 0.0), "fresh.jpg": ("new", 0.08), "copy/kept.jpg": ("duplicate", 0.0)}
     assert len(sandbox.received) == paid
+
+
+@pytest.mark.parametrize(("after", "done_in"), [("keep", "inbox"), ("move", "done")])
+def test_an_input_with_a_reroll_waiting_shows_the_reroll_and_its_price(
+    tmp_path: Path, sandbox: SandboxServer, after: str, done_in: str
+) -> None:
+    """Kept in its inbox, the journal has it done; moved back by the reroll, its content is a duplicate: the
+    run sends it again all the same, paid, with the reroll's seed."""
+    config = write_config(tmp_path, sandbox.base_url, inbox={"after": after})
+    make_image(tmp_path / "inbox/kept.jpg")
+    make_service(config, "once", ENV).run()
+    status, said = run_cli("reroll", "-c", str(config), "--seed", "777", "--yes", str(tmp_path / done_in / "kept.jpg"))
+    assert status == 0, said
+    loaded = load_config(config)
+
+    plan = make_plan(loaded, loaded.state_dir / JOURNAL_NAME, datetime.now(UTC).date())
+
+    [row] = plan.rows
+    assert (row.journal, row.images, row.usd, row.request and row.request["seed"]) == ("reroll", 1, 0.08, 777)
+    assert plan.to_dict()["total"] == {"inputs": 1, "images": 1, "usd": 0.08, "within_budget": 1}
+    assert any("kept.jpg  [poster]  reroll waiting  1 image, $0.08" in line for line in render(plan))
+    make_service(config, "once", ENV).run()  # and the run sends just that
+    assert [r.fields["seed"] for r in sandbox.received if r.path == "/remix"] == [12345, 777]
+    assert [row["journal"] for row in _plan(config)["rows"]] == (["done"] if after == "keep" else [])
 
 
 def test_a_compacted_input_is_still_known_done_and_its_content_a_duplicate(

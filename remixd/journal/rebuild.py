@@ -144,7 +144,9 @@ class _Totals:
         summed[2] += usd_micros
 
 
-def _stage_payments(db: sqlite3.Connection, inbox: str, relpath: str, payments: Iterable[Payment]) -> None:
+def _stage_payments(db: sqlite3.Connection, named: Iterable[tuple[str, str, Iterable[Payment]]]) -> None:
+    """The payments for nothing written that a batch of sidecars or error files name, each (inbox, relpath,
+    payments), in one statement: almost every batch names none."""
     db.executemany(
         _PAID,
         [
@@ -152,6 +154,7 @@ def _stage_payments(db: sqlite3.Connection, inbox: str, relpath: str, payments: 
                 inbox, relpath, paid.rule, stamp(paid.sent_at), paid.sent_at.astimezone(UTC).date().isoformat(),
                 int(paid.sandbox), paid.status, paid.images, micros(paid.usd),
             )
+            for inbox, relpath, payments in named
             for paid in payments
         ],
     )  # fmt: skip
@@ -172,8 +175,7 @@ def _write_failed(db: sqlite3.Connection, failed: Iterable[FailedInput]) -> int:
             ],
         )  # fmt: skip
         written += len(batch)
-        for item in batch:
-            _stage_payments(db, item.inbox, item.relpath, item.payments)
+        _stage_payments(db, ((item.inbox, item.relpath, item.payments) for item in batch))
     return written
 
 
@@ -193,8 +195,7 @@ def rebuild(
     try:
         for batch in _batches(sidecars):
             db.executemany(_STAGED, map(_staged, batch))
-            for item in batch:
-                _stage_payments(db, item.inbox, item.relpath, item.earlier)
+            _stage_payments(db, ((item.inbox, item.relpath, item.earlier) for item in batch))
         totals = _Totals()
         failures = _write_failed(db, failed)
         for day, sandbox, status, requests, images, usd in db.execute(_PAID_BY_DAY):

@@ -120,7 +120,18 @@ def _flush(db: sqlite3.Connection, batch: list[Rows]) -> None:
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [row[1] for row in batch],
     )
-    db.executemany("INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)", [row[2] for row in batch])
+    from remixd.journal.ledger import ADD_USD  # the remixd beside bench/
+
+    # A finished job's billed request of a past day is summed into its day (remixd.journal.compact.fold_spend).
+    today = datetime.now(UTC).date().isoformat()
+    folded = [row[1][8] == "written" and row[2][1] < today for row in batch]
+    rows = [row[2] for row, fold in zip(batch, folded, strict=True) if not fold]
+    db.executemany("INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)", rows)
+    db.executemany(
+        f"""INSERT INTO spend_days VALUES (?, 0, 'billed', 1, ?, ?) ON CONFLICT DO UPDATE SET
+           requests = requests + 1, images = images + excluded.images, {ADD_USD}""",  # noqa: S608 — literal
+        [(row[2][1], row[2][3], row[2][4]) for row, fold in zip(batch, folded, strict=True) if fold],
+    )
     written = [(row[0][3],) for row in batch if row[1][8] == "written"]  # as remixd keeps them when written
     db.executemany("INSERT OR IGNORE INTO result_sizes VALUES (?)", written)
 

@@ -9,6 +9,8 @@ finished, disposed of and older than keep_days, only what keeps remixd from payi
 - for a kept input, its path, size and mtime, so that it is not claimed again (`kept`);
 - its spend, summed into its day (`spend_days`), and its place in the counts by state (`tallies`).
 
+A finished input's billed spend of a past day is summed into its day sooner, the day after (`fold_spend`).
+
 Failed inputs stay whole: they wait for the operator's `remixd retry`. An input whose result a newer
 duplicate still points at waits until that duplicate is compacted too.
 """
@@ -137,6 +139,26 @@ def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
     for job in jobs:
         db.execute(_TALLY, ("jobs", job["state"], 1))
     return True
+
+
+# Billed requests of past UTC days whose jobs are packed (finished, their input disposed of: journal.packing):
+# ids of a batch, then their sums into their days, as compaction sums them. Today's stay rows, for
+# `remixd status`'s spend by price source; requests never answered stay rows, each a possible payment.
+_FOLDABLE = """SELECT s.id FROM spend s JOIN jobs j ON j.id = s.job_id
+    WHERE s.day < ? AND s.status = 'billed' AND j.packed IS NOT NULL LIMIT ?"""
+_FOLD = f"""INSERT INTO spend_days SELECT s.day, j.sandbox, 'billed', count(*), sum(s.images),
+    {sql_sum_usd("s.usd")} / {MICROS}.0
+    FROM spend s JOIN jobs j ON j.id = s.job_id WHERE s.id IN (SELECT value FROM json_each(?))
+    GROUP BY s.day, j.sandbox ON CONFLICT DO UPDATE SET
+    requests = requests + excluded.requests, images = images + excluded.images, {ADD_USD}"""  # noqa: S608
+
+
+def fold_spend(db: sqlite3.Connection, before_day: str, limit: int) -> int:
+    """Sum up to `limit` billed requests of finished jobs sent before `before_day` (ISO) into their days (the
+    ledger of a year is then a row per day: spent() adds both), in the caller's write transaction; how many."""
+    ids = dump_json([row[0] for row in db.execute(_FOLDABLE, (before_day, limit))])
+    db.execute(_FOLD, (ids,))
+    return db.execute("DELETE FROM spend WHERE id IN (SELECT value FROM json_each(?))", (ids,)).rowcount
 
 
 def slim_request(request: Mapping[str, Any]) -> dict[str, Any]:

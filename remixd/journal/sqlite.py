@@ -11,14 +11,14 @@ in `journal.jobs`, the operator's views in `journal.views` (both read rows throu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import JournalError
 from remixd.journal import rerolls
-from remixd.journal.compact import compact, slim_finished
+from remixd.journal.compact import compact, fold_spend, slim_finished
 from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
 from remixd.journal.layout import BUSY_JOBS
@@ -239,6 +239,11 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
         """Compact up to `limit` inputs finished before `before` to what the duplicate check needs."""
         with self._db.write() as db:
             return compact(db, stamp(before), limit)
+
+    def fold_spend(self, today: date, limit: int) -> int:
+        """Sum up to `limit` billed requests of finished inputs sent before `today` (UTC) into their days."""
+        with self._db.write() as db:
+            return fold_spend(db, today.isoformat(), limit)
 
     def reclaim(self, pages: int) -> int:
         """Give up to `pages` free pages back to the file system; the number of free pages left."""

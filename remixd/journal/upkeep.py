@@ -1,15 +1,15 @@
 """Keeping a long-running journal small: compaction and incremental vacuum, a bounded batch at a time.
 
-The daemon calls `step()` from its housekeeping. Each batch is one short write transaction, so claims and
-answers never wait long behind it; while a backlog of old inputs remains (the first start after an upgrade,
-or after keep_days was lowered) a batch runs at every call, otherwise once an hour. How many inputs a batch
-takes follows how long the last full one held the write lock: 2,000 held it about 3 s on a loaded machine,
-and every worker recording a sent request waited that long.
+The daemon calls `step()` from its housekeeping. Each batch (inputs compacted, past days' billed spend summed
+into its days) is a short write transaction of its own, so claims and answers never wait long behind it; while
+a backlog remains (the first start after an upgrade, or after keep_days was lowered) a batch runs at every call,
+otherwise once an hour. How many inputs a batch compacts follows how long the last full one held the write
+lock: 2,000 held it about 3 s on a loaded machine, and every worker recording a sent request waited that long.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import JournalError
@@ -44,21 +44,30 @@ class Upkeep:
         """Compact one batch when due; the number of inputs compacted."""
         if self._clock.monotonic() < self._next:
             return 0
-        before = self._clock.utcnow() - self._keep
+        now = self._clock.utcnow()
+        before = now - self._keep
         try:
             started = self._clock.monotonic()
             compacted = self._journal.compact(before, self._size)
             full = compacted == self._size  # a short batch ran out of inputs: its time says nothing of a full one
             if full:
                 self._size = self._fitted(self._clock.monotonic() - started)
+            folded = self._journal.fold_spend(now.astimezone(UTC).date(), self._batch)  # a row each: quick
             free = self._journal.reclaim(RECLAIM_PAGES)
         except JournalError as error:  # e.g. a full disk: the journal stays as it is, the daemon goes on
             log.warning("remixd.journal.compact_failed", error=error.message, hint=error.hint)
             self._next = self._clock.monotonic() + IDLE_S
             return 0
-        self._next = self._clock.monotonic() + (0.0 if full or free else IDLE_S)
-        if compacted:
-            log.info("remixd.journal.compacted", inputs=compacted, finished_before=before.isoformat(), free_pages=free)
+        more = full or folded == self._batch or free
+        self._next = self._clock.monotonic() + (0.0 if more else IDLE_S)
+        if compacted or folded:
+            log.info(
+                "remixd.journal.compacted",
+                inputs=compacted,
+                finished_before=before.isoformat(),
+                spend_rows_summed=folded,
+                free_pages=free,
+            )
         return compacted
 
     def _fitted(self, took_s: float) -> int:

@@ -52,8 +52,8 @@ class OperatorViews(JournalRows):
         )
 
     def spent_by_source(self, day: date) -> dict[str, float]:
-        """That UTC day's billed spend by where each job's price came from (quote, usage, table), for the
-        jobs still in the journal (compacted days keep only their totals)."""
+        """That UTC day's billed spend by where each job's price came from (quote, usage, table): today's
+        (past days' finished requests keep only their totals: journal.compact.fold_spend)."""
         rows = self._db.read(
             f"SELECT j.cost_source, {sql_sum_usd('s.usd')} FROM spend s JOIN jobs j ON j.id = s.job_id"  # noqa: S608
             " WHERE s.day = ? AND j.sandbox = 0 GROUP BY j.cost_source ORDER BY j.cost_source",

@@ -7,13 +7,14 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from remixd.errors import ErrorRecord
 from remixd.journal.browse import GalleryQuery, reader
 from remixd.journal.database import INCREMENTAL
-from remixd.journal.records import Disposal, FinishState, JobSpec
+from remixd.journal.records import Disposal, FinishState, JobSpec, Spend
 from remixd.journal.schema import MIGRATIONS
 from remixd.journal.sqlite import SqliteJournal
 from remixd.journal.upkeep import IDLE_S, TARGET_S, Upkeep
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, approx
 
 INBOX = "/srv/inbox"
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -313,3 +314,36 @@ def test_compacted_spend_is_summed_into_its_day_exactly(journal: SqliteJournal, 
     clock.advance(100 * DAY_S)
     assert journal.compact(LATER - timedelta(days=90), limit=many) == many
     assert journal.spent(START.date()).usd == 266988574.3899  # the day's row, added to 300 times
+
+
+def test_a_past_days_billed_spend_of_finished_inputs_is_summed_into_its_day(
+    journal: SqliteJournal, path: Path, clock: FakeClock
+) -> None:
+    """A year's ledger was a row per request (90 bytes with its indexes): finished ones of a past day become
+    their day's totals, and every total the budget, `remixd status` and a retry read stays as it was."""
+    processed(journal, "done.jpg", "aa" * 32)
+    processed(journal, "sandbox.jpg", "bb" * 32, sandbox=True)
+    failed = journal.claim(INBOX, "failed.jpg", 10, 1)
+    unknown = journal.claim(INBOX, "unknown.jpg", 10, 1)
+    assert failed is not None and unknown is not None
+    [failed_job] = journal.add_jobs(failed, [spec()])
+    journal.start_submit(failed_job.id)
+    journal.record_answer(failed_job.id, {"data": [{"url": "http://u/1"}]})
+    journal.record_job_failure(failed_job.id, ErrorRecord("download_failed", "gone"), final=True)
+    journal.finish_input(failed, "failed")
+    journal.set_disposed(failed, "moved", "/failed/failed.jpg")
+    [unknown_job] = journal.add_jobs(unknown, [spec()])
+    journal.start_submit(unknown_job.id)  # sent, never answered: a possible payment
+    day = START.date()
+    before = (journal.spent(day), journal.spent(day, sandbox=True), journal.possible_payments())
+    payments = journal.unwritten_payments(failed)
+    assert journal.fold_spend(day, limit=100) == 0  # today's stay rows: spend by price source
+    clock.advance(DAY_S)
+    assert journal.fold_spend(clock.utcnow().date(), limit=1) == 1  # bounded
+    assert journal.fold_spend(clock.utcnow().date(), limit=100) == 1
+    assert (journal.spent(day), journal.spent(day, sandbox=True), journal.possible_payments()) == before
+    assert before[0] == Spend(images=3, usd=approx(0.24), unknown=1)
+    assert journal.unwritten_payments(failed) == payments
+    assert journal.get_job(unknown_job.id).possible_payments == 1
+    rows = sqlite3.connect(path).execute("SELECT job_id, status FROM spend ORDER BY id").fetchall()
+    assert rows == [(failed_job.id, "billed"), (unknown_job.id, "sent")]

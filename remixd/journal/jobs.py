@@ -13,6 +13,7 @@ from remixd.errors import ErrorRecord
 from remixd.journal import ledger
 from remixd.journal.compact import result_files, result_key
 from remixd.journal.database import expect
+from remixd.journal.layout import BY_SHA256
 from remixd.journal.records import Earlier, JobRecord, JobSpec
 from remixd.journal.rows import JournalRows
 from remixd.journal.schema import WITHHELD_COUNT, dump_json, pack_hash, stamp
@@ -178,9 +179,9 @@ class JobTransitions(JournalRows):
         """The first written result of the same content, rule and request, whether its input is still whole
         or was compacted (journal.compact)."""
         jobs = self._jobs(
-            "rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN "
-            "(SELECT id FROM inputs WHERE sha256 = ?) ORDER BY id LIMIT 1",
-            (rule, pack_hash(fingerprint), pack_hash(sha256)),
+            "rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN "  # noqa: S608 — literal
+            f"(SELECT id FROM inputs WHERE {BY_SHA256}) ORDER BY id LIMIT 1",
+            (rule, pack_hash(fingerprint), pack_hash(sha256), pack_hash(sha256)),
         )
         if jobs:
             return Earlier(jobs[0].id, jobs[0].files, compacted=False)

@@ -211,6 +211,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     layout.IDENTITY_MIGRATION,
     # A finished job's request, answer and files packed into one value (journal.packing).
     layout.PACKED_MIGRATION,
+    # The inputs' indexes by hash and by path, smaller (journal.layout).
+    layout.INDEXES_MIGRATION,
 )
 
 

@@ -41,7 +41,7 @@ PAGES = (
 def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None:
     """`count` inputs, each with one job: mostly done with a result, every 50th failed, the last 5 claimed."""
     from remixd.journal import packing
-    from remixd.journal.compact import slim_answer, slim_request
+    from remixd.journal.compact import folder_id, slim_answer, slim_request
     from remixd.journal.schema import dump_json, pack_hash, stamp
     from remixd.journal.sqlite import SqliteJournal
 
@@ -79,7 +79,11 @@ def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None
     db = sqlite3.connect(journal_path)
     packing.register(db)  # the search's triggers read packed jobs through it
     with db:
-        db.executemany("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)", inputs)
+        moved_to = folder_id(db, "/srv/done")  # a moved input's destination by its folder (journal.layout)
+        db.executemany(
+            "INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)",
+            [(*row[:12], None if row[12] is None else moved_to) for row in inputs],
+        )
         db.executemany(
             """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state,
                attempts, response, files, created_at, completed_at, packed)

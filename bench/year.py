@@ -111,8 +111,14 @@ def _insert_whole(db: sqlite3.Connection, rows: Iterator[Rows]) -> None:
 
 
 def _flush(db: sqlite3.Connection, batch: list[Rows]) -> None:
+    from remixd.journal.compact import disposed_folder, folder_id  # the remixd beside bench/
+
+    # A moved input's destination by its folder's number, as remixd.journal.sqlite.set_disposed keeps it.
+    places = [disposed_folder(str(row[0][2]), str(row[0][12])) for row in batch]
+    folders = {folder: folder_id(db, folder) for folder in set(places) if folder is not None}
     db.executemany(
-        "INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)", [row[0] for row in batch]
+        "INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)",
+        [(*row[0][:12], folders[str(place)]) for row, place in zip(batch, places, strict=True)],
     )
     db.executemany(
         """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts,
@@ -124,7 +130,7 @@ def _flush(db: sqlite3.Connection, batch: list[Rows]) -> None:
 
     # A finished job's billed request of a past day is summed into its day (remixd.journal.compact.fold_spend).
     today = datetime.now(UTC).date().isoformat()
-    folded = [row[1][8] == "written" and row[2][1] < today for row in batch]
+    folded = [row[1][8] == "written" and str(row[2][1]) < today for row in batch]
     rows = [row[2] for row, fold in zip(batch, folded, strict=True) if not fold]
     db.executemany("INSERT INTO spend (job_id, day, at, images, usd) VALUES (?, ?, ?, ?, ?)", rows)
     db.executemany(

@@ -18,7 +18,7 @@ from typing import Any
 
 from remixd.errors import JournalError
 from remixd.journal import ledger, packing, search
-from remixd.journal.layout import BUSY_JOBS
+from remixd.journal.layout import BUSY_JOBS, DISPOSED_FOLDER
 from remixd.journal.records import INPUT_STATES, InputRecord, InputState, JobRecord, Spend
 from remixd.journal.rows import input_record, job_record
 from remixd.journal.schema import stamp
@@ -139,7 +139,7 @@ class JournalReader:
         where = " AND ".join(conditions) or "1"
         order = "DESC" if newest_first else "ASC"
         # `where` is built from this module's literal conditions; every value is a parameter: no injection.
-        sql = f"SELECT * FROM inputs i WHERE {where} ORDER BY i.id {order} LIMIT ?"  # noqa: S608
+        sql = f"SELECT *, {DISPOSED_FOLDER} FROM inputs i WHERE {where} ORDER BY i.id {order} LIMIT ?"  # noqa: S608
         self._db.execute("BEGIN")
         try:
             rows = self._read(sql, (*parameters, limit + 1))
@@ -157,7 +157,7 @@ class JournalReader:
         return GalleryPage(inputs, newer, older)
 
     def get_input(self, input_id: int) -> InputRecord | None:
-        rows = self._read("SELECT * FROM inputs WHERE id = ?", (input_id,))
+        rows = self._read(f"SELECT *, {DISPOSED_FOLDER} FROM inputs WHERE id = ?", (input_id,))  # noqa: S608
         if not rows:
             return None
         return input_record(rows[0], tuple(self._jobs_of([input_id]).get(input_id, ())))

@@ -67,14 +67,25 @@ def result_files(folder: str | None, names: str) -> tuple[str, ...]:
     return tuple(listed if folder is None else (posixpath.join(folder, name) for name in listed))
 
 
+def folder_id(db: sqlite3.Connection, path: str) -> int:
+    """The number `path` is named by in `result_folders` (the folders of results and of disposed inputs)."""
+    db.execute("INSERT OR IGNORE INTO result_folders (path) VALUES (?)", (path,))
+    return int(db.execute("SELECT id FROM result_folders WHERE path = ?", (path,)).fetchone()[0])
+
+
+def disposed_folder(relpath: str, destination: str | None) -> str | None:
+    """The folder a disposed input went to with its path kept below it (done/ + relpath), if it did."""
+    below = destination is not None and len(destination) > len(relpath) + 1 and destination.endswith("/" + relpath)
+    return destination[: -len(relpath) - 1] if below and destination is not None else None
+
+
 def store_results(db: sqlite3.Connection, results: Iterable[tuple[bytes, int, Sequence[str]]]) -> None:
     """(key, job id, files) of written results, each kept once (the first written), its folder named once."""
     folders: dict[str, int] = {}
     for key, job_id, files in results:
         folder = result_folder(files)
         if folder is not None and folder not in folders:
-            db.execute("INSERT OR IGNORE INTO result_folders (path) VALUES (?)", (folder,))
-            folders[folder] = db.execute("SELECT id FROM result_folders WHERE path = ?", (folder,)).fetchone()[0]
+            folders[folder] = folder_id(db, folder)
         number = None if folder is None else folders[folder]
         names = result_names(files, folder)
         db.execute("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?)", (key, job_id, number, names))

@@ -187,3 +187,20 @@ INDEXES_MIGRATION: tuple[str, ...] = (
     "DROP INDEX inputs_path",
     "CREATE INDEX inputs_path ON inputs (inbox, relpath)",
 )
+
+# A moved input's destination as the folder it went to, by its number in `result_folders` (`disposed_in`), when
+# its path stayed the same below it (done/ + relpath, as most do): 46 bytes of each finished input's row, in the
+# bench's year. Any other destination stays whole in `disposed_to`, which wins when both are there.
+_BELOW = """disposed_to IS NOT NULL AND length(disposed_to) > length(relpath) + 1
+    AND substr(disposed_to, -length(relpath) - 1) = '/' || relpath"""
+_FOLDER = "substr(disposed_to, 1, length(disposed_to) - length(relpath) - 1)"
+DISPOSED_MIGRATION: tuple[str, ...] = (
+    "ALTER TABLE inputs ADD COLUMN disposed_in INTEGER REFERENCES result_folders (id)",
+    f"INSERT OR IGNORE INTO result_folders (path) SELECT DISTINCT {_FOLDER} FROM inputs WHERE {_BELOW}",  # noqa: S608
+    f"""UPDATE inputs SET disposed_in = (SELECT id FROM result_folders WHERE path = {_FOLDER}), disposed_to = NULL
+        WHERE {_BELOW}""",  # noqa: S608 — literal fragments only
+)
+# An input's `disposed_to` as its record has it; DISPOSED_TO: the condition that it is `?1`.
+DISPOSED_FOLDER = "(SELECT path FROM result_folders WHERE result_folders.id = disposed_in) AS disposed_folder"
+DISPOSED_TO = """(disposed_to = ?1 OR (disposed_to IS NULL AND disposed_in IS NOT NULL
+    AND (SELECT path FROM result_folders WHERE result_folders.id = disposed_in) || '/' || relpath = ?1))"""

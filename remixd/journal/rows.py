@@ -15,6 +15,7 @@ from remixd.clock import Clock
 from remixd.errors import ErrorRecord, JournalError
 from remixd.journal import ledger
 from remixd.journal.database import Database
+from remixd.journal.layout import DISPOSED_FOLDER
 from remixd.journal.packing import job_documents
 from remixd.journal.records import CostSource, Disposal, InputRecord, InputState, JobRecord, JobState
 from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none, stamp, unpack_hash
@@ -49,7 +50,7 @@ class JournalRows:
         return [job_record(row) for row in self._db.read(sql, parameters)]
 
     def _inputs(self, where: str, parameters: Sequence[Any] = ()) -> list[InputRecord]:
-        sql = "SELECT * FROM inputs WHERE " + where + " ORDER BY id"  # noqa: S608 — literal condition
+        sql = f"SELECT *, {DISPOSED_FOLDER} FROM inputs WHERE " + where + " ORDER BY id"  # noqa: S608 — literal
         owned = "input_id IN (SELECT id FROM inputs WHERE " + where + ") ORDER BY id"  # noqa: S608 — as above
         # One read transaction: inputs and their jobs come from the same snapshot, even if another
         # process writes in between.
@@ -92,6 +93,10 @@ def job_record(row: sqlite3.Row) -> JobRecord:
 
 
 def input_record(row: sqlite3.Row, jobs: tuple[JobRecord, ...]) -> InputRecord:
+    """`row`: the input's columns and DISPOSED_FOLDER (journal.layout)."""
+    disposed_to = row["disposed_to"]
+    if disposed_to is None and row["disposed_in"] is not None:
+        disposed_to = f"{row['disposed_folder']}/{row['relpath']}"
     return InputRecord(
         id=row["id"],
         inbox=row["inbox"],
@@ -105,7 +110,7 @@ def input_record(row: sqlite3.Row, jobs: tuple[JobRecord, ...]) -> InputRecord:
         finished_at=parse_moment_or_none(row["finished_at"]),
         error=load_json(row["error"]),
         disposal=cast("Disposal | None", row["disposal"]),
-        disposed_to=row["disposed_to"],
+        disposed_to=disposed_to,
         jobs=jobs,
         companions=tuple((name, text) for name, text in load_json(row["companions"]) or ()),
     )

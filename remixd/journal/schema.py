@@ -213,6 +213,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     layout.PACKED_MIGRATION,
     # The inputs' indexes by hash and by path, smaller (journal.layout).
     layout.INDEXES_MIGRATION,
+    # A moved input's destination by its folder's number (journal.layout).
+    layout.DISPOSED_MIGRATION,
 )
 
 

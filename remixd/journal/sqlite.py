@@ -18,10 +18,10 @@ from typing import Any
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import JournalError
 from remixd.journal import rerolls
-from remixd.journal.compact import compact, fold_spend, slim_finished
+from remixd.journal.compact import compact, disposed_folder, fold_spend, folder_id, slim_finished
 from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
-from remixd.journal.layout import BUSY_JOBS
+from remixd.journal.layout import BUSY_JOBS, DISPOSED_TO
 from remixd.journal.rebuild import Rebuilding
 from remixd.journal.records import Candidate, Disposal, FinishState, InputRecord, JobRecord, Reroll
 from remixd.journal.schema import dump_json, load_json, pack_hash, stamp
@@ -144,9 +144,13 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
             row = expect(db, "inputs", input_id, ("done", "duplicate", "failed"))
             if row["disposal"] not in ("pending", disposal):
                 raise JournalError(f"input {input_id} was already disposed of ({row['disposal']})")
+            # Moved with its path kept below the folder (most are): the folder by its number (journal.layout).
+            folder = disposed_folder(row["relpath"], destination)
             db.execute(
-                "UPDATE inputs SET disposal = ?, disposed_to = ? WHERE id = ?", (disposal, destination, input_id)
-            )
+                "UPDATE inputs SET disposal = ?, disposed_to = ?, disposed_in = ? WHERE id = ?",
+                (disposal, destination if folder is None else None, None if folder is None else folder_id(db, folder),
+                 input_id),
+            )  # fmt: skip
             slim_finished(db, input_id)
 
     def unfinished(self) -> list[InputRecord]:
@@ -221,7 +225,7 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
         sha256) or found `at` (inbox, relpath), however it was disposed of (moved, kept or deleted)."""
         done = "state IN ('done', 'duplicate') AND "
         if disposed_to is not None:
-            found = self._inputs(done + "disposal = 'moved' AND disposed_to = ?", (disposed_to,))
+            found = self._inputs(done + "disposal = 'moved' AND " + DISPOSED_TO, (disposed_to,))
         elif source is not None:
             found = self._inputs(
                 done + "disposal IN ('moved', 'kept', 'deleted') AND inbox = ? AND relpath = ? AND sha256 = ?",

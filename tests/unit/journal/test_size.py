@@ -250,10 +250,12 @@ def used_bytes(path: Path) -> int:
 
 
 FINISHED_INPUTS = 300
-BYTES_PER_FINISHED_INPUT = 1_000  # 1,079 before its jobs were packed
+BYTES_PER_FINISHED_INPUT = 800  # 765 now; 1,079 before jobs were packed, spend summed, indexes cut
 
 
-def test_a_finished_input_within_keep_days_costs_a_bounded_number_of_bytes(journal: SqliteJournal, path: Path) -> None:
+def test_a_finished_input_within_keep_days_costs_a_bounded_number_of_bytes(
+    journal: SqliteJournal, path: Path, clock: FakeClock
+) -> None:
     """A year of journal holds 905,000 finished inputs within keep_days: each byte of one is a megabyte there.
     Inputs as a real run leaves them (the full request and answer, slimmed when disposed of)."""
     empty = used_bytes(path)
@@ -272,6 +274,8 @@ def test_a_finished_input_within_keep_days_costs_a_bounded_number_of_bytes(journ
         journal.record_written(job.id, [f"/srv/shop/outbox/{relpath[:-4]}.poster.1.png"])
         journal.finish_input(input_id, "done")
         journal.set_disposed(input_id, "moved", f"/srv/shop/done/{relpath}")
+    clock.advance(86_400)  # a day later: the upkeep sums yesterday's billed spend into its day
+    assert journal.fold_spend(clock.utcnow().date(), FINISHED_INPUTS) == FINISHED_INPUTS
     per_input = (used_bytes(path) - empty) / FINISHED_INPUTS
     assert per_input <= BYTES_PER_FINISHED_INPUT, f"{per_input:.0f} bytes per finished input"
     last = journal.get_input(FINISHED_INPUTS)
@@ -279,6 +283,7 @@ def test_a_finished_input_within_keep_days_costs_a_bounded_number_of_bytes(journ
     assert last.jobs[0].response == {"data": [{"prompt": "A serene tropical beach, photo-000299, with palm trees",
                                                "resolution": "1024x1024", "seed": 12345}]}  # fmt: skip
     assert last.jobs[0].files == ("/srv/shop/outbox/shoot-002/photo-000299.poster.1.png",)
+    assert last.disposed_to == "/srv/shop/done/shoot-002/photo-000299.jpg"
 
 
 PACKED_VERSION = 17  # the schema before a finished job's request, answer and files were packed
@@ -331,6 +336,8 @@ def test_a_journal_of_the_schema_before_packing_opens_with_its_records(path: Pat
     journal = SqliteJournal(path, clock=clock)
     try:
         moment = datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+        assert journal.get_input(1).disposed_to == "/done/a.jpg"
+        assert journal.done_input(disposed_to="/done/a.jpg") == journal.get_input(1)
         [job] = journal.get_input(1).jobs
         assert (job.request, job.response, job.files, job.completed_at) == (
             {"model": "V_2", "prompt": "a lamp"}, {"data": [{"prompt": "a lamp at dusk", "seed": 3}]},
@@ -351,13 +358,14 @@ def test_a_journal_of_the_schema_before_packing_opens_with_its_records(path: Pat
     finally:
         journal.close()
     assert direct(path, "amp") == []  # the search forgot the compacted input, from its packed prompts
-    indexes = dict(stored(path, "SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+    indexes = {str(name): sql for name, sql in stored(path, "SELECT name, sql FROM sqlite_master WHERE type = 'index'")}
     assert {"jobs_rule_input", "jobs_busy", "jobs_duplicate_of", "jobs_withheld", "sqlite_autoindex_jobs_1"} <= set(
         indexes
     )
     assert indexes["inputs_sha256"] == "CREATE INDEX inputs_sha256 ON inputs (substr(sha256, 1, 8))"
     assert indexes["inputs_path"] == "CREATE INDEX inputs_path ON inputs (inbox, relpath)"
     assert stored(path, "SELECT id, request IS NULL, typeof(packed) FROM jobs") == [(2, 0, "null")]
+    assert stored(path, "SELECT id, disposed_to, disposed_in FROM inputs") == [(2, None, None)]  # 1 compacted
 
 
 def test_a_disposed_input_s_jobs_are_packed_and_found_by_the_search(journal: SqliteJournal, path: Path) -> None:
@@ -367,3 +375,29 @@ def test_a_disposed_input_s_jobs_are_packed_and_found_by_the_search(journal: Sql
         [found] = pages.gallery(GalleryQuery(text="lamp at dusk")).inputs
     assert found.jobs[0].response == {"data": [{"prompt": "a lamp at dusk"}]}
     assert direct(path, "usk") == [1]
+
+
+def test_a_moved_input_keeps_its_destination_by_folder_unless_it_was_renamed(
+    journal: SqliteJournal, path: Path
+) -> None:
+    """done/ + relpath, as most are, costs the folder's number; a destination renamed on the way stays whole."""
+    written(journal, "sub/lamp.jpg")
+    chair = journal.claim(INBOX, "chair.jpg", 10, 1)
+    assert chair is not None
+    journal.finish_input(chair, "failed", {"error": {"kind": "unreadable"}})
+    journal.set_disposed(chair, "moved", "/failed/chair (2).jpg")
+    assert stored(path, "SELECT disposed_to, disposed_in IS NOT NULL FROM inputs ORDER BY id") == [
+        (None, 1), ("/failed/chair (2).jpg", 0),
+    ]  # fmt: skip
+    assert (journal.get_input(1).disposed_to, journal.get_input(chair).disposed_to) == (
+        "/done/sub/lamp.jpg", "/failed/chair (2).jpg",
+    )  # fmt: skip
+    found = journal.done_input(disposed_to="/done/sub/lamp.jpg")
+    assert found is not None and found.id == 1
+    assert journal.done_input(disposed_to="/done/lamp.jpg") is None
+    with reader(path) as pages:
+        shown = pages.get_input(1)
+        assert shown is not None and shown.disposed_to == "/done/sub/lamp.jpg"
+        assert [record.disposed_to for record in pages.gallery(GalleryQuery()).inputs] == [
+            "/failed/chair (2).jpg", "/done/sub/lamp.jpg",
+        ]  # fmt: skip

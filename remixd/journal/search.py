@@ -79,7 +79,7 @@ def condition(text: str) -> tuple[str, list[Any]]:
     if len(text) < TRIGRAM:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         return (
-            # The jobs of matching rules once, from the (rule, input) index: a lookup per input took longer
+            # The jobs of matching rules once, from the (input, rule) index: a lookup per input took longer
             # than reading every file name.
             r"(i.relpath LIKE ? ESCAPE '\' OR i.id IN (SELECT input_id FROM jobs WHERE rule LIKE ? ESCAPE '\'))",
             [pattern, pattern],

@@ -28,7 +28,6 @@ from typing import Any, NamedTuple, TypeVar
 from remixd.journal.compact import result_key, store_results
 from remixd.journal.ledger import ADD_USD, dollars, micros
 from remixd.journal.records import Payment
-from remixd.journal.rows import JournalRows
 from remixd.journal.schema import dump_json, pack_hash, stamp
 
 T = TypeVar("T")
@@ -236,24 +235,3 @@ def _jobs(rows: Iterable[sqlite3.Row], totals: _Totals) -> Iterator[tuple[Any, .
             totals.add((day, sandbox, "sent"), possible, images * possible, usd * possible)
         kept = tuple(first[11:]) if first[13] is not None else None
         yield key, NO_JOB, [first[5], *(row[5] for row in rest)], kept
-
-
-class Rebuilding(JournalRows):
-    """The lost-journal part of `SqliteJournal` (journal.sqlite)."""
-
-    def is_new(self) -> bool:
-        """Nothing was ever claimed, compacted, kept or spent here: a new journal, or one lost and begun again."""
-        row = self._db.read(
-            "SELECT EXISTS (SELECT 1 FROM inputs) OR EXISTS (SELECT 1 FROM results) "
-            "OR EXISTS (SELECT 1 FROM spend_days) OR EXISTS (SELECT 1 FROM kept)"
-        )[0]
-        return not row[0]
-
-    def rebuild(
-        self, sidecars: Iterable[ResultSidecar], failed: Iterable[FailedInput], progress: Callable[[int], None]
-    ) -> Rebuilt:
-        """What the sidecars say was done and paid, and the error files what failed, in one transaction (a
-        start killed halfway leaves the journal new, and the next start rebuilds it whole). Both are read as
-        they are written: a reader that fails fails the rebuild, and leaves the journal new."""
-        with self._db.write(durable=True) as db:
-            return rebuild(db, sidecars, failed, progress)

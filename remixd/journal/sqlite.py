@@ -22,7 +22,7 @@ from remixd.journal.compact import compact, disposed_folder, fold_spend, folder_
 from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
 from remixd.journal.layout import BUSY_JOBS, DISPOSED_TO
-from remixd.journal.rebuild import Rebuilding
+from remixd.journal.rebuild import FailedInput, Rebuilt, ResultSidecar, rebuild
 from remixd.journal.records import Candidate, Disposal, FinishState, InputRecord, JobRecord, Reroll
 from remixd.journal.schema import dump_json, load_json, pack_hash, stamp
 from remixd.journal.views import OperatorViews
@@ -41,7 +41,7 @@ _SAME_STEM = """SELECT relpath, companions FROM inputs WHERE inbox = ? AND relpa
 JOURNAL_NAME = "journal.sqlite3"  # in state_dir
 
 
-class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
+class SqliteJournal(JobTransitions, OperatorViews):
     """The SQLite journal: one connection shared by the worker threads, guarded by a lock."""
 
     def __init__(
@@ -252,6 +252,25 @@ class SqliteJournal(JobTransitions, OperatorViews, Rebuilding):
     def reclaim(self, pages: int) -> int:
         """Give up to `pages` free pages back to the file system; the number of free pages left."""
         return self._db.reclaim(pages)
+
+    # -- a lost journal (README "The sidecars are a second journal") ------------------------------------------
+
+    def is_new(self) -> bool:
+        """Nothing was ever claimed, compacted, kept or spent here: a new journal, or one lost and begun again."""
+        row = self._db.read(
+            "SELECT EXISTS (SELECT 1 FROM inputs) OR EXISTS (SELECT 1 FROM results) "
+            "OR EXISTS (SELECT 1 FROM spend_days) OR EXISTS (SELECT 1 FROM kept)"
+        )[0]
+        return not row[0]
+
+    def rebuild(
+        self, sidecars: Iterable[ResultSidecar], failed: Iterable[FailedInput], progress: Callable[[int], None]
+    ) -> Rebuilt:
+        """What the sidecars say was done and paid, and the error files what failed, in one transaction (a
+        start killed halfway leaves the journal new, and the next start rebuilds it whole). Both are read as
+        they are written: a reader that fails fails the rebuild, and leaves the journal new."""
+        with self._db.write(durable=True) as db:
+            return rebuild(db, sidecars, failed, progress)
 
     def close(self) -> None:
         self._db.close()

@@ -1,8 +1,7 @@
 """What the SQLite journal's parts share: its database, its clock, and reading rows back as records.
 
 `SqliteJournal` (journal.sqlite) is put together from parts by responsibility: claims and inputs there, job
-transitions in `journal.jobs`, the operator's views in `journal.views`, a lost journal's rebuild in
-`journal.rebuild`. Each part reads through this base.
+transitions in `journal.jobs`, the operator's views in `journal.views`. Each part reads through this base.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ before the work it describes starts, so a restart resumes from here, never from 
 `journal.records` (the records, the states and the `Journal` protocol); the SQL schema lives in `journal.schema`,
 the row conversion in `journal.rows`, the connection, its transactions and migrations in `journal.database`. This
 module is the one implementation of the protocol, put together from parts: claims and inputs here, job transitions
-in `journal.jobs`, the operator's views in `journal.views` (both read rows through `journal.rows`).
+in `journal.jobs`, the operator's views in `journal.views` (both read rows through `journal.rows`); a lost journal is
+written back from the sidecars by `journal.rebuild`, imported only when that runs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import JournalError
@@ -22,10 +23,12 @@ from remixd.journal.compact import compact, disposed_folder, fold_spend, folder_
 from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
 from remixd.journal.layout import BUSY_JOBS, DISPOSED_TO
-from remixd.journal.rebuild import FailedInput, Rebuilt, ResultSidecar, rebuild
 from remixd.journal.records import Candidate, Disposal, FinishState, InputRecord, JobRecord, Reroll
 from remixd.journal.schema import dump_json, load_json, pack_hash, stamp
 from remixd.journal.views import OperatorViews
+
+if TYPE_CHECKING:  # imported by `rebuild` when one runs, not with every journal opened (`remixd status`)
+    from remixd.journal.rebuild import FailedInput, Rebuilt, ResultSidecar
 
 _BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND (
     state = 'claimed' OR disposal = 'pending'
@@ -269,6 +272,8 @@ class SqliteJournal(JobTransitions, OperatorViews):
         """What the sidecars say was done and paid, and the error files what failed, in one transaction (a
         start killed halfway leaves the journal new, and the next start rebuilds it whole). Both are read as
         they are written: a reader that fails fails the rebuild, and leaves the journal new."""
+        from remixd.journal.rebuild import rebuild
+
         with self._db.write(durable=True) as db:
             return rebuild(db, sidecars, failed, progress)
 

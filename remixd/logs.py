@@ -2,12 +2,12 @@
 
 Modules take their logger from `get_logger`, which imports structlog at the first line logged: importing it
 (asyncio and ssl come with it) is about a fifth of the start of a command that logs nothing, such as
-`remixd status` (README, "A year of journal").
+`remixd status` (README, "A year of journal"). The standard `logging` module, for its level numbers, comes then
+too.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Protocol, TextIO, cast
@@ -72,6 +72,8 @@ def configure(log_format: str = "auto", level: str = "info", stream: LogStream |
 
 def _structlog() -> Any:
     """structlog, imported here rather than at import time (see the module's docstring), and configured."""
+    import logging
+
     import structlog
 
     for log_format, level, stream in _PENDING:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from remixd.logs import get_logger
-from remixd.work.retry import Pause
+
+if TYPE_CHECKING:  # the daemon's; `remixd status` only asks `free_bytes`
+    from remixd.work.retry import Pause
 
 log = get_logger(__name__)
 

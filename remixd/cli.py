@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TextIO
 
 from remixd import __version__, logs
-from remixd.config.load import load_config
 from remixd.config.model import Config
 from remixd.errors import AuthError, ConfigError, RemixdError
 
@@ -111,10 +110,12 @@ def _parser() -> argparse.ArgumentParser:
 # -- commands -----------------------------------------------------------------------------------------------
 
 
-def _load(args: argparse.Namespace, *, warn: bool = True) -> Config:
-    """The config, its warnings logged (`warn`) for the commands that act on it; `status` only reads the journal."""
+def _load(args: argparse.Namespace) -> Config:
+    """The whole config, checked, its warnings logged for the commands that act on it."""
+    from remixd.config.load import load_config  # the rules' models and routes: not on `remixd status`'s path
+
     config = load_config(args.config)
-    for warning in config.warnings if warn else ():
+    for warning in config.warnings:
         log.warning("remixd.config.warning", warning=warning)
     return config
 
@@ -195,9 +196,10 @@ def _check_key(config: Config) -> ExitStatus:
 
 def _status(args: argparse.Namespace) -> ExitStatus:
     from remixd.clock import Clock
+    from remixd.config.state import load_state
     from remixd.daemon.report import print_status
 
-    print_status(_load(args, warn=False), Clock(), as_json=args.json)
+    print_status(load_state(args.config), Clock(), as_json=args.json)  # a broken rule does not hide the journal
     return ExitStatus.OK
 
 

@@ -1,8 +1,9 @@
 """The YAML config file -> `Config`, loaded once. Every problem is reported at once, located.
 
 `config.reader` reads the YAML keeping the line of every value and turns pydantic's errors into located
-problems; `config.model` holds the schema and the frozen objects; `config.rule_build` checks the rules and
-their requests; this module holds the other checks. Schema errors come first, section by section (a broken
+problems; `config.model` holds the schema and the frozen objects; `config.state` checks the sections that say
+where the journal is (all `remixd status` reads); `config.rule_build` checks the rules and their requests;
+this module holds the other checks. Schema errors come first, section by section (a broken
 `api:` does not hide a broken rule), then the cross-field checks: rule names, inbox rule lists, prompt
 placeholders, and folders that would feed results back in.
 """
@@ -18,23 +19,11 @@ from typing import Any
 
 from remixd import output_name
 from remixd.config.credentials import key_is_set
-from remixd.config.model import (
-    ApiConfig,
-    BudgetConfig,
-    Config,
-    DocumentSchema,
-    InboxConfig,
-    InboxSchema,
-    JournalConfig,
-    MetricsConfig,
-    OutputsConfig,
-    Rule,
-    UiConfig,
-)
-from remixd.config.reader import ConfigFile, KeyPath
+from remixd.config.model import ApiConfig, Config, InboxConfig, MetricsConfig, OutputsConfig, Rule, UiConfig
+from remixd.config.reader import KeyPath
 from remixd.config.rule_build import RuleBuilder, outputs_section
+from remixd.config.state import InboxFolders, StateBuilder, is_mapping, read_config
 from remixd.config.warnings import config_warnings
-from remixd.errors import ConfigError
 from remixd.rules import compile_glob
 
 
@@ -42,62 +31,37 @@ def load_config(path: Path, env: Mapping[str, str] = os.environ) -> Config:
     """Read and validate the config; raises ConfigError carrying every problem found, in line order.
 
     `env` is where the API key would come from: its absence is a warning, not an error (it may come later)."""
-    located = ConfigFile(str(path))
-    data = located.read(path)
-    config = None
-    if not located.problems:
-        config = Builder(located, path.expanduser().resolve()).build(data)
-    if located.problems or config is None:
-        raise ConfigError(sorted(located.problems, key=lambda problem: problem.line or 0))
+    config = read_config(path, lambda located, source, data: Builder(located, source).build(data))
     return dataclasses.replace(config, warnings=config_warnings(config, has_key=key_is_set(config.api, env)))
 
 
-class Builder:
+class Builder(StateBuilder):
     """Schema pass section by section, then the cross-field checks on what validated."""
 
-    def __init__(self, located: ConfigFile, source: Path) -> None:
-        self.located = located
-        self.source = source
-        self.base = source.parent
-
     def build(self, data: Any) -> Config | None:
-        located = self.located
-        if not isinstance(data, dict):
-            kind = "list" if isinstance(data, list) else type(data).__name__
-            located.add(
-                (),
-                f"the top level must be a mapping of keys (got a {kind})",
-                "start from config.example.yaml",
-            )
+        if not self.is_document(data):
             return None
-        document = located.schema(DocumentSchema, data, ())
-        api = located.schema(ApiConfig, data.get("api") or {}, ("api",)) if _is_mapping(data, "api") else None
-        budget = (
-            located.schema(BudgetConfig, data.get("budget") or {}, ("budget",)) if _is_mapping(data, "budget") else None
-        )
-        journal = (
-            located.schema(JournalConfig, data.get("journal") or {}, ("journal",))
-            if _is_mapping(data, "journal")
-            else None
-        )
+        located = self.located
+        document, budget, journal, state_dir, parsed = self.sections(data)
+        api = located.schema(ApiConfig, data.get("api") or {}, ("api",)) if is_mapping(data, "api") else None
         metrics = (
             located.schema(MetricsConfig, data.get("metrics") or {}, ("metrics",))
-            if data.get("metrics") is not None and _is_mapping(data, "metrics")
+            if data.get("metrics") is not None and is_mapping(data, "metrics")
             else None
         )
         ui = self._ui(data)
-        defaults = data.get("defaults") or {} if _is_mapping(data, "defaults") else {}
+        defaults = data.get("defaults") or {} if is_mapping(data, "defaults") else {}
         outputs = outputs_section(self.located, data, ()) or OutputsConfig()
         raw_rules: list[Any] = data["rules"] if isinstance(data.get("rules"), list) else []
         written = [item["name"] for item in raw_rules if isinstance(item, dict) and isinstance(item.get("name"), str)]
         rules = RuleBuilder(self.located, self.base).rules(raw_rules, defaults)
         raw_inboxes: list[Any] = data["inboxes"] if isinstance(data.get("inboxes"), list) else []
         inboxes = [
-            self._inbox(item, ("inboxes", index), written, outputs, rules) for index, item in enumerate(raw_inboxes)
+            self._inbox(item, ("inboxes", index), parsed[index], written=written, outputs=outputs, rules=rules)
+            for index, item in enumerate(raw_inboxes)
         ]
-        state_dir = self._path(("state_dir",), data.get("state_dir", "./state"))
         if api is not None and api.api_key_file is not None:
-            api = api.model_copy(update={"api_key_file": self._path(("api", "api_key_file"), str(api.api_key_file))})
+            api = api.model_copy(update={"api_key_file": self.path(("api", "api_key_file"), str(api.api_key_file))})
         # Cross-checks run on every inbox that parsed, so a config with several problems shows them all.
         final_inboxes = self._feedback([(i, inbox) for i, inbox in enumerate(inboxes) if inbox], state_dir)
         valid_rules = tuple(rule for rule in rules if rule is not None)
@@ -113,13 +77,13 @@ class Builder:
     def _ui(self, data: dict[str, Any]) -> UiConfig | None:
         """The review page, off when absent; another address than loopback only behind a token (README,
         "The review page": anyone who reaches the port could otherwise retry inputs and spend)."""
-        if data.get("ui") is None or not _is_mapping(data, "ui"):
+        if data.get("ui") is None or not is_mapping(data, "ui"):
             return None
         ui = self.located.schema(UiConfig, data.get("ui") or {}, ("ui",))
         if ui is None:
             return None
         if ui.token_file is not None:
-            ui = ui.model_copy(update={"token_file": self._path(("ui", "token_file"), str(ui.token_file))})
+            ui = ui.model_copy(update={"token_file": self.path(("ui", "token_file"), str(ui.token_file))})
         elif not ui.loopback:
             self.located.add(
                 ("ui", "listen"),
@@ -128,28 +92,21 @@ class Builder:
             )
         return ui
 
-    def _path(self, path: KeyPath, value: Any) -> Path | None:
-        if not isinstance(value, str):
-            return None  # the schema pass reports it
-        try:
-            return (self.base / Path(value).expanduser()).resolve()
-        except (OSError, ValueError, RuntimeError) as error:  # NUL bytes, symlink loops
-            self.located.add(path, f"not a usable path ({error})", "write a plain folder path")
-            return None
-
     def _inbox(
-        self, item: Any, path: KeyPath, written: list[str], outputs: OutputsConfig, rules: list[Rule | None]
+        self,
+        item: Any,
+        path: KeyPath,
+        parsed: InboxFolders | None,
+        *,
+        written: list[str],
+        outputs: OutputsConfig,
+        rules: list[Rule | None],
     ) -> InboxConfig | None:
+        """The inbox as `sections` parsed it (None: its problems are recorded), after the cross-checks, which
+        read the raw values, so they run even when another key of this inbox is wrong."""
         located = self.located
         if not isinstance(item, dict):
-            located.add(
-                path,
-                "an inbox must be a mapping with path:, output:, failed_dir: …",
-                "see config.example.yaml",
-            )
-            return None
-        schema = located.schema(InboxSchema, item, path)
-        # Cross-checks read the raw values, so they run even when another key of this inbox is wrong.
+            return None  # `sections` said so
         if item.get("after", "move") == "move" and item.get("done_dir") is None:
             located.add(
                 (*path, "after"),
@@ -176,16 +133,11 @@ class Builder:
                 located.add((*path, "ignore", index), str(error), "globs are relative to the inbox, e.g. '*.xmp'")
         own_outputs = outputs.under(outputs_section(self.located, item, path))
         self._check_output_name(item, path, [rule for rule in rules if rule and rule.name in (names or written)])
-        if schema is None:
+        if parsed is None:
             return None
-        folders = {
-            key: self._path((*path, key), getattr(schema, key)) for key in ("path", "output", "done_dir", "failed_dir")
-        }
-        inbox_path, output, failed = folders["path"], folders["output"], folders["failed_dir"]
-        if inbox_path is None or output is None or failed is None:
-            return None  # its other problems are recorded; the cross-checks still look at this inbox
+        schema = parsed.schema
         return InboxConfig(
-            path=inbox_path, output=output, done_dir=folders["done_dir"], failed_dir=failed,
+            path=parsed.path, output=parsed.output, done_dir=parsed.done_dir, failed_dir=parsed.failed_dir,
             after=schema.after, recursive=schema.recursive, settle_s=schema.settle_s, detect=schema.detect,
             rules=schema.rules if schema.rules is not None else tuple(dict.fromkeys(written)),
             ignore=schema.ignore, excluded_dirs=(), rescan_s=schema.rescan_s, poll_s=schema.poll_s,
@@ -249,7 +201,3 @@ class Builder:
                     )
             final.append(dataclasses.replace(inbox, excluded_dirs=tuple(dict.fromkeys(excluded))))
         return tuple(final)
-
-
-def _is_mapping(data: dict[str, Any], key: str) -> bool:
-    return data.get(key) is None or isinstance(data.get(key), dict)

@@ -10,18 +10,23 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from remixd.ideogram.requests import RemixRequest
 from remixd.output_name import DEFAULT as DEFAULT_OUTPUT_NAME
 
+if TYPE_CHECKING:  # the request model and the route table under it: only rules need them; status reads none
+    from remixd.ideogram.requests import RemixRequest
+
 Seconds = Annotated[float, Field(strict=True, gt=0)]  # strict float still takes ints; never bools/strings
+# Each section's validator is built at its first use, not at import: `remixd status` validates only the
+# sections it reads (config.state.load_state), and building the others was most of its start.
+SECTION = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ApiConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SECTION
 
     base_url: StrictStr = "https://api.ideogram.ai"
     auth: Literal["api-key", "bearer"] = "api-key"
@@ -56,7 +61,7 @@ class ApiConfig(BaseModel):
 
 
 class BudgetConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SECTION
 
     max_images_per_day: Annotated[StrictInt, Field(ge=0)] | None = None
     max_usd_per_day: Annotated[float, Field(strict=True, ge=0)] | None = None
@@ -65,7 +70,7 @@ class BudgetConfig(BaseModel):
 class JournalConfig(BaseModel):
     """How long a finished input keeps its details before it is compacted (README "A year of journal")."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SECTION
 
     keep_days: Annotated[StrictInt, Field(ge=1)] = 90
     # Submissions pause while the state folder's file system has less free (README "How remixd keeps files
@@ -76,7 +81,7 @@ class JournalConfig(BaseModel):
 class MetricsConfig(BaseModel):
     """Optional Prometheus endpoint; loopback unless the operator says otherwise."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SECTION
 
     listen: Annotated[StrictStr, Field(pattern=r"^[^\s:]+:\d{1,5}$")] = "127.0.0.1:9464"
 
@@ -92,7 +97,7 @@ class MetricsConfig(BaseModel):
 class OutputsConfig(BaseModel):
     """How results are written (README, "Output format"); at the top level, and overridden per inbox or rule."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SECTION
 
     embed_metadata: StrictBool = True
     format: Literal["original", "png", "jpeg", "webp"] = "original"
@@ -107,16 +112,13 @@ class OutputsConfig(BaseModel):
         return self.model_copy(update={key: getattr(override, key) for key in override.model_fields_set})
 
 
-_DEFAULT_OUTPUTS = OutputsConfig()
-
-
 MAX_PORT = 65535
 
 
 class UiConfig(BaseModel):
     """The review page (README, "The review page"): loopback unless a token guards it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SECTION
 
     listen: StrictStr = "127.0.0.1:8765"
     token_file: Path | None = None  # absolute after loading
@@ -150,7 +152,7 @@ class UiConfig(BaseModel):
 # The shapes of an inbox, a rule and the top level as written; `config.load` builds the frozen objects below
 # from them after its cross-field checks.
 class InboxSchema(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SECTION
 
     path: StrictStr
     output: StrictStr
@@ -176,7 +178,7 @@ class InboxSchema(BaseModel):
 
 
 class RuleSchema(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SECTION
 
     name: Annotated[StrictStr, Field(pattern=r"^[a-z0-9_-]+$")]
     match: Annotated[tuple[StrictStr, ...], Field(min_length=1)]
@@ -188,7 +190,7 @@ class RuleSchema(BaseModel):
 class DocumentSchema(BaseModel):
     """The top level only; each section is validated on its own so one bad section hides nothing else."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SECTION
 
     api: dict[str, Any] | None = None
     state_dir: StrictStr = "./state"
@@ -218,7 +220,7 @@ class InboxConfig:
     excluded_dirs: tuple[Path, ...]  # remixd's own folders inside this inbox: the watcher skips them
     rescan_s: float = 60.0
     poll_s: float = 1.0
-    outputs: OutputsConfig = _DEFAULT_OUTPUTS  # the top level's with this inbox's keys on top
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)  # the top level's with this inbox's keys on top
     output_name: str = DEFAULT_OUTPUT_NAME  # checked by config.output_name.problems
     rule_outputs: tuple[tuple[str, OutputsConfig], ...] = ()  # where a rule sets its own keys, on top of those
     companions: Literal["off", "optional", "required"] = "off"  # README "Companions"
@@ -256,3 +258,15 @@ class Config:
     def rules_for(self, inbox: InboxConfig) -> tuple[Rule, ...]:
         by_name = {rule.name: rule for rule in self.rules}
         return tuple(by_name[name] for name in inbox.rules)
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """What `remixd status` reads of a config (`config.state.load_state`): where the journal is, the caps it
+    measures today's spend against, and where each inbox's failed inputs wait."""
+
+    source: Path
+    state_dir: Path
+    budget: BudgetConfig
+    journal: JournalConfig
+    failed_dirs: tuple[tuple[Path, Path], ...]  # (inbox, its failed_dir), in the config's order

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ValidationError
 
 from remixd.config.model import InboxSchema, RuleSchema
 from remixd.errors import Problem
-from remixd.ideogram.requests import RemixRequest
 
 KeyPath = tuple[str | int, ...]
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -247,6 +246,8 @@ def _value_fix(kind: str, path: KeyPath, ctx: dict[str, Any]) -> str:
 
 def _unknown_key_fix(key: str, model: type[BaseModel], loc: KeyPath) -> str:
     """What to do with a key the section does not take; some are right, in the wrong section."""
+    from remixd.ideogram.requests import RemixRequest  # only for a rule's key: not on `remixd status`'s path
+
     section = _section_model(model, loc)
     if section is RuleSchema and key in _known_keys(RemixRequest, ()):
         return f"move it under `request:` (Ideogram's fields go in the rule's request, e.g. request: {{{key}: …}})"
@@ -265,6 +266,8 @@ def _section_model(model: type[BaseModel], loc: KeyPath) -> type[BaseModel] | No
 
 
 def _known_keys(model: type[BaseModel], loc: KeyPath) -> list[str]:
+    from remixd.ideogram.requests import RemixRequest
+
     current = _section_model(model, loc)
     if current is None:
         return []

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from remixd.clock import Clock
-from remixd.config.model import BudgetConfig, Config
+from remixd.config.model import BudgetConfig, StateConfig
 from remixd.daemon.space import MB, free_bytes
 from remixd.daemon.status import read_status, scan_line
 from remixd.journal.records import Failure, Spend
@@ -23,7 +23,7 @@ from remixd.work.budget import next_utc_midnight
 RECENT = 10  # failures and withheld inputs listed
 
 
-def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
+def print_status(config: StateConfig, clock: Clock, *, as_json: bool) -> None:
     """`remixd status`: the journal's counts, today's spend, the daemon's pauses, withheld images, recent failures."""
     path = config.state_dir / JOURNAL_NAME
     if not path.exists():
@@ -58,7 +58,7 @@ def print_status(config: Config, clock: Clock, *, as_json: bool) -> None:
     caps, spent_out = budget_today(config.budget, spent, clock.utcnow())
     if spent_out is not None and not any("budget" in reason for reason in paused):
         paused.append(spent_out)  # no daemon says so, but its next submission would pause
-    failed_dirs = {str(inbox.path): inbox.failed_dir for inbox in config.inboxes}
+    failed_dirs = {str(inbox): folder for inbox, folder in config.failed_dirs}
 
     def failed_file(failure: Failure) -> str | None:
         folder = failed_dirs.get(failure.inbox)

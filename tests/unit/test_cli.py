@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from remixd.cli import ExitStatus
-from tests.helpers import make_image, run_cli, write_config
+from remixd.journal.sqlite import SqliteJournal
+from tests.helpers import POSTER, make_image, run_cli, write_config
 
 
 def test_check_reports_every_problem_with_its_place_and_exits_2(tmp_path: Path) -> None:
@@ -31,6 +32,24 @@ def test_status_before_any_run_says_so_and_creates_nothing(tmp_path: Path) -> No
     assert status == ExitStatus.OK
     assert "no journal yet" in output
     assert not (tmp_path / "state").exists()
+
+
+def test_status_shows_the_journal_of_a_config_with_a_broken_rule_and_refuses_a_broken_budget(tmp_path: Path) -> None:
+    # README "Commands": status reads only what it shows; `check` (and run, once) still refuse the whole file.
+    rule = {**POSTER, "request": {**POSTER["request"], "num_images": 99}}
+    config = write_config(tmp_path, None, rules=[rule])
+    SqliteJournal(tmp_path / "state/journal.sqlite3").close()
+    status, output = run_cli("status", "-c", str(config))
+    assert status == ExitStatus.OK, output
+    assert output.startswith("inputs: claimed 0")
+    status, output = run_cli("check", "-c", str(config))
+    assert status == ExitStatus.CONFIG
+    assert "rules[0].request.num_images" in output
+
+    config = write_config(tmp_path, None, extra={"budget": {"max_usd_per_day": "ten"}})
+    status, output = run_cli("status", "-c", str(config))
+    assert status == ExitStatus.CONFIG  # its caps would be wrong: said as `check` says it, file and line
+    assert f"{config}:" in output and "budget.max_usd_per_day" in output and "inputs:" not in output
 
 
 def test_check_names_the_companions_in_the_inboxes_that_would_fail_their_image(tmp_path: Path) -> None:

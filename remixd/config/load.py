@@ -132,7 +132,8 @@ class Builder(StateBuilder):
             except ValueError as error:
                 located.add((*path, "ignore", index), str(error), "globs are relative to the inbox, e.g. '*.xmp'")
         own_outputs = outputs.under(outputs_section(self.located, item, path))
-        self._check_output_name(item, path, [rule for rule in rules if rule and rule.name in (names or written)])
+        tried = names if isinstance(names, list) and names else written  # not a list: the schema pass reports it
+        self._check_output_name(item, path, [rule for rule in rules if rule and rule.name in tried])
         if parsed is None:
             return None
         schema = parsed.schema

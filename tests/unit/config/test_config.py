@@ -593,3 +593,9 @@ def test_config_objects_are_frozen(tmp_path: Path) -> None:
     with pytest.raises(AttributeError):
         config.inboxes[0].path = tmp_path  # type: ignore[misc]  # the point of the test
     assert isinstance(config, Config)
+
+
+def test_an_inbox_rules_key_that_is_not_a_list_is_a_located_problem_not_a_crash(tmp_path: Path) -> None:
+    # Found by tests/integration/test_fuzz.py: `rules: true` reached the output-name check as the rule names.
+    text = MINIMAL.replace("    failed_dir: ./failed\n", "    failed_dir: ./failed\n    rules: true\n")
+    assert ".yaml:6: inboxes[0].rules: " in one_problem(write(tmp_path, text))

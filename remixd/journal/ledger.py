@@ -73,3 +73,15 @@ def record_billed(db: sqlite3.Connection, job_id: int, images: int, usd: float, 
 def withdraw(db: sqlite3.Connection, job_id: int) -> None:
     """The API's answer to the newest request of the job says nothing ran: it cost nothing."""
     db.execute(f"DELETE FROM spend WHERE id = {_NEWEST_SENT}", (job_id,))  # noqa: S608 — literal condition
+
+
+def spend_sql(where: str, where_days: str) -> str:
+    """(images, micro-dollars summed, requests never answered) of the spend rows matching `where` (on `spend s`
+    joined to `jobs j`) and of the day totals matching `where_days` (on `spend_days`): past days' finished
+    requests, compacted inputs and a rebuild's sidecars are summed there. Both are literal conditions."""
+    return (
+        f"SELECT coalesce(sum(images), 0), {sql_sum_usd('usd')}, coalesce(sum(unknown), 0) FROM ("  # noqa: S608
+        "SELECT s.images, s.usd, s.status = 'sent' AS unknown FROM spend s JOIN jobs j ON j.id = s.job_id "
+        "WHERE " + where + " UNION ALL SELECT images, usd, CASE status WHEN 'sent' THEN requests ELSE 0 END "
+        "FROM spend_days WHERE " + where_days + ")"
+    )

@@ -22,7 +22,7 @@ from remixd.errors import JournalError
 from remixd.journal import rerolls
 from remixd.journal.compact import result_key
 from remixd.journal.layout import BY_SHA256
-from remixd.journal.ledger import dollars, sql_sum_usd
+from remixd.journal.ledger import dollars, spend_sql, sql_sum_usd
 from remixd.journal.records import Spend
 from remixd.journal.schema import pack_hash
 
@@ -91,9 +91,14 @@ class JournalView:
         return compacted and bool(self._read(_WRITTEN_COMPACTED, (result_key(sha256, rule, fingerprint),)))
 
     def _spent(self, today: date) -> Spend:
-        # The sandbox's spend is never billed; a journal from before jobs were marked has none of it.
+        # The sandbox's spend is never billed; a journal from before jobs were marked has none of it. Today's
+        # totals (a rebuild from sidecars, compacted inputs) are counted as the budget counts them.
         marked = any(column[1] == "sandbox" for column in self._read("PRAGMA table_info(jobs)"))
-        images, usd = self._read(_SPENT if marked else _SPENT_UNMARKED, (today.isoformat(),))[0]
+        if marked and "spend_days" in self._tables:
+            sql = spend_sql("s.day = ?1 AND j.sandbox = 0", "day = ?1 AND sandbox = 0")
+        else:
+            sql = _SPENT if marked else _SPENT_UNMARKED
+        images, usd = self._read(sql, (today.isoformat(),))[0][:2]
         return Spend(int(images), dollars(usd))
 
     def _read(self, sql: str, parameters: tuple[object, ...] = ()) -> list[Any]:

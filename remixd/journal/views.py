@@ -11,7 +11,7 @@ from typing import Any
 
 from remixd.errors import ErrorRecord
 from remixd.journal.database import count_states
-from remixd.journal.ledger import dollars, sql_sum_usd
+from remixd.journal.ledger import dollars, spend_sql, sql_sum_usd
 from remixd.journal.records import INPUT_STATES, JOB_STATES, Failure, Payment, Spend
 from remixd.journal.rows import JournalRows
 from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none
@@ -91,13 +91,7 @@ class OperatorViews(JournalRows):
 
     def _spend(self, where: str, where_days: str, parameters: Sequence[Any]) -> Spend:
         # `where` and `where_days` are always one of this module's literal conditions
-        sql = (
-            f"SELECT coalesce(sum(images), 0), {sql_sum_usd('usd')}, coalesce(sum(unknown), 0) FROM ("  # noqa: S608
-            "SELECT s.images, s.usd, s.status = 'sent' AS unknown FROM spend s JOIN jobs j ON j.id = s.job_id "
-            "WHERE " + where + " UNION ALL SELECT images, usd, CASE status WHEN 'sent' THEN requests ELSE 0 END "
-            "FROM spend_days WHERE " + where_days + ")"
-        )
-        row = self._db.read(sql, parameters)[0]
+        row = self._db.read(spend_sql(where, where_days), parameters)[0]
         return Spend(images=int(row[0]), usd=dollars(row[1]), unknown=int(row[2]))
 
     def counts(self) -> dict[str, int]:

@@ -19,6 +19,7 @@ from tests.helpers import (
     POSTER,
     TEST_KEY,
     Daemon,
+    approx,
     make_image,
     make_service,
     run_cli,
@@ -159,6 +160,29 @@ def test_totals_against_what_is_left_of_todays_budget(tmp_path: Path, sandbox: S
     assert [row.within_budget for row in plan.rows] == [True, True, False]
     assert lines[-1] == (
         "total: 3 inputs -> 3 images -> $0.24; spent today $0.08 of $0.25: the budget stops after 2 of 3 requests"
+    )
+
+
+def test_todays_spend_a_rebuild_summed_into_its_day_counts_against_the_budget(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """The journal lost and rebuilt from the sidecars the same day: today's $0.08 is in the day's total, which
+    the budget counts, and so does the plan."""
+    config = write_config(tmp_path, sandbox.base_url, extra={"budget": {"max_usd_per_day": 0.25}})
+    make_image(tmp_path / "inbox/first.jpg")
+    make_service(config, "once", ENV).run()
+    loaded = load_config(config)
+    for lost in loaded.state_dir.glob(JOURNAL_NAME + "*"):
+        lost.unlink()
+    make_service(config, "once", ENV).run()  # rebuilds the journal from the sidecar; nothing is sent
+    assert sandbox.ledger.requests == 1
+    make_image(tmp_path / "inbox/more.jpg", color=(9, 0, 0))
+
+    plan = make_plan(loaded, loaded.state_dir / JOURNAL_NAME, datetime.now(UTC).date())
+
+    assert plan.spent_images == 1 and plan.spent_usd == approx(0.08)
+    assert list(render(plan))[-1] == (
+        "total: 1 inputs -> 1 images -> $0.08; spent today $0.08 of $0.25: all fit in today's budget"
     )
 
 

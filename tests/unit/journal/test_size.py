@@ -63,32 +63,9 @@ def test_the_duplicate_check_and_the_resume_read_by_index_not_by_table(journal: 
 
 def test_a_journal_of_the_schema_before_opens_with_its_records_and_its_spend(path: Path, clock: FakeClock) -> None:
     """Rows as remixd wrote them before its journal was made smaller: the same records, counts and spend."""
-    from remixd.journal.schema import MIGRATIONS
-
     at = "2025-03-01T12:00:00.250000+00:00"
-    old = sqlite3.connect(path, isolation_level=None)
-    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for version, statements in enumerate(MIGRATIONS[:OLD_VERSION], start=1):
-        for statement in statements:
-            old.execute(statement)
-        old.execute("INSERT INTO schema_version VALUES (?)", (version,))
-    old.execute(
-        """INSERT INTO inputs (id, inbox, relpath, size, mtime_ns, sha256, state, detected_at, claimed_at,
-           finished_at, disposal, disposed_to) VALUES
-           (1, ?1, 'a.jpg', 10, 5, ?2, 'done', ?3, ?3, ?3, 'moved', '/done/a.jpg'),
-           (2, ?1, 'b.jpg', 11, 6, ?4, 'claimed', ?3, ?3, NULL, NULL, NULL)""",
-        (INBOX, SHA, at, "ef" * 32),
-    )
-    old.execute(
-        """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts,
-           response, files, created_at, submitted_at, answered_at, completed_at, generation_id, generation_at) VALUES
-           (1, 1, 'poster', ?1, '/remix', '{"model": "V_2", "prompt": "a lamp"}', 1, 0.08, 'written', 1,
-            '{"data": [{"prompt": "a lamp at dusk", "seed": 3}]}', '["/out/a.poster.1.png"]', ?2, ?2, ?2, ?2,
-            NULL, NULL),
-           (2, 2, 'poster', ?1, '/v2/remix', '{"prompt": "b"}', 2, 0.16, 'generating', 1, NULL, '[]', ?2, ?2,
-            NULL, NULL, 'gen-1', ?2)""",
-        (FINGERPRINT, at),
-    )
+    old = old_journal(path, OLD_VERSION)
+    two_inputs(old, (SHA, "ef" * 32, FINGERPRINT), at)
     old.execute(
         """INSERT INTO spend (job_id, day, at, images, usd, status) VALUES
            (1, '2025-03-01', ?1, 1, 0.08, 'billed'), (2, '2025-03-01', ?1, 2, 0.16, 'billed')""",
@@ -304,17 +281,16 @@ def old_journal(path: Path, version: int) -> sqlite3.Connection:
     return old
 
 
-def test_a_journal_of_the_schema_before_packing_opens_with_its_records(path: Path, clock: FakeClock) -> None:
-    """Rows as the remixd before packing wrote them: a disposed input's job is packed, the rest stay as they
-    were; the same records, duplicate check, generations, spend, counts, search and indexes."""
-    at = 1_740_830_400_250_000  # 2025-03-01 12:00:00.25 UTC
-    old = old_journal(path, PACKED_VERSION)
+def two_inputs(old: sqlite3.Connection, hashes: tuple[object, object, object], at: object) -> None:
+    """Into an old journal: a.jpg done with its written job, b.jpg claimed with a generation pending; `hashes`
+    (a.jpg's sha256, b.jpg's, the jobs' fingerprint) and `at` as that schema stored them."""
+    sha, other, fingerprint = hashes
     old.execute(
         """INSERT INTO inputs (id, inbox, relpath, size, mtime_ns, sha256, state, detected_at, claimed_at,
            finished_at, disposal, disposed_to) VALUES
            (1, ?1, 'a.jpg', 10, 5, ?2, 'done', ?3, ?3, ?3, 'moved', '/done/a.jpg'),
            (2, ?1, 'b.jpg', 11, 6, ?4, 'claimed', ?3, ?3, NULL, NULL, NULL)""",
-        (INBOX, bytes.fromhex(SHA), at, bytes.fromhex("ef" * 32)),
+        (INBOX, sha, at, other),
     )
     old.execute(
         """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts,
@@ -324,8 +300,16 @@ def test_a_journal_of_the_schema_before_packing_opens_with_its_records(path: Pat
             NULL, NULL),
            (2, 2, 'poster', ?1, '/v2/remix', '{"prompt": "b"}', 2, 0.16, 'generating', 1, NULL, '[]', ?2, ?2,
             NULL, NULL, 'gen-1', ?2)""",
-        (bytes.fromhex(FINGERPRINT), at),
+        (fingerprint, at),
     )
+
+
+def test_a_journal_of_the_schema_before_packing_opens_with_its_records(path: Path, clock: FakeClock) -> None:
+    """Rows as the remixd before packing wrote them: a disposed input's job is packed, the rest stay as they
+    were; the same records, duplicate check, generations, spend, counts, search and indexes."""
+    at = 1_740_830_400_250_000  # 2025-03-01 12:00:00.25 UTC
+    old = old_journal(path, PACKED_VERSION)
+    two_inputs(old, (bytes.fromhex(SHA), bytes.fromhex("ef" * 32), bytes.fromhex(FINGERPRINT)), at)
     old.execute(
         """INSERT INTO spend (job_id, day, at, images, usd, status) VALUES
            (1, '2025-03-01', ?1, 1, 0.08, 'billed'), (2, '2025-03-01', ?1, 2, 0.16, 'sent')""",

@@ -29,13 +29,13 @@ from remixd.errors import InboxUnavailable, InputError
 from remixd.ideogram.requests import RemixRequest
 from remixd.intake import companions as intake_companions
 from remixd.intake.scan import scan_stat
+from remixd.journal.ledger import dollars, micros
 from remixd.journal.readonly import JournalView, read_journal
 from remixd.work import companions
 from remixd.work.destination import destination, job_fingerprint
 from remixd.work.header import oriented_size, read_caption
 from remixd.work.quotes import Price
 
-USD_NOISE = 1e-9  # sums of float prices: $40.00 left must admit $40.00 of requests
 PAID = ("new", "reroll")  # the rows a run would send and pay for
 SANDBOX_BASE_URL = "sandbox:"  # api.sandbox: true sends to the in-process emulator, which has no fixed address
 
@@ -67,9 +67,18 @@ class Row:
 
 @dataclass
 class Total:
+    """One rule's requests that would be paid; money summed in integer micro-dollars, as the journal sums it."""
+
     inputs: int = 0
     images: int = 0
-    usd: float = 0.0
+    usd_micros: int = 0
+
+    @property
+    def usd(self) -> float:
+        return dollars(self.usd_micros)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "images": self.images, "usd": self.usd}
 
 
 @dataclass(frozen=True)
@@ -89,11 +98,11 @@ class Plan:
         paid = self.paid
         return {
             "rows": [row.to_dict() for row in self.rows],
-            "totals": {name: vars(total) for name, total in self.totals.items()},
+            "totals": {name: total.to_dict() for name, total in self.totals.items()},
             "total": {
                 "inputs": len({(row.inbox, row.relpath) for row in paid}),
                 "images": sum(row.images for row in paid),
-                "usd": round(sum(row.usd for row in paid), 6),
+                "usd": dollars(sum(micros(row.usd) for row in paid)),
                 "within_budget": sum(1 for row in paid if row.within_budget),
             },
             "budget": {
@@ -128,22 +137,24 @@ def _placed(plan: Plan) -> Plan:
     for row in plan.rows:
         if row.journal in PAID:
             images_left -= row.images
-            usd_left -= row.usd
+            usd_left -= micros(row.usd)
             # The first request over the budget pauses every submission until the next UTC day.
-            fits = not plan.bills or (fits and images_left >= 0 and usd_left >= -USD_NOISE)
+            fits = not plan.bills or (fits and images_left >= 0 and usd_left >= 0)
             row = dataclasses.replace(row, within_budget=fits)  # noqa: PLW2901 — the same row, now placed
             total = totals.setdefault(str(row.rule), Total())
-            total.inputs, total.images, total.usd = total.inputs + 1, total.images + row.images, total.usd + row.usd
+            total.inputs, total.images = total.inputs + 1, total.images + row.images
+            total.usd_micros += micros(row.usd)
         placed.append(row)
     return dataclasses.replace(plan, rows=placed, totals=totals)
 
 
 def _left(budget: BudgetConfig, spent_images: int, spent_usd: float) -> tuple[float, float]:
+    """What is left of today's caps: images, and USD in micro-dollars (exact, as the budget counts it)."""
     images = budget.max_images_per_day
     usd = budget.max_usd_per_day
     return (
         float("inf") if images is None else images - spent_images,
-        float("inf") if usd is None else usd - spent_usd,
+        float("inf") if usd is None else micros(usd) - micros(spent_usd),
     )
 
 

@@ -163,6 +163,21 @@ def test_totals_against_what_is_left_of_todays_budget(tmp_path: Path, sandbox: S
     )
 
 
+def test_a_rules_total_is_summed_exactly_and_a_budget_of_exactly_five_requests_admits_five(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    # Six $0.08 requests added as floats make $0.48000000000000004: a total no bill shows.
+    config = write_config(tmp_path, sandbox.base_url, extra={"budget": {"max_usd_per_day": 0.40}})
+    for n in range(6):
+        make_image(tmp_path / f"inbox/item-{n}.jpg", color=(n, 0, 0))
+
+    plan = _plan(config)
+
+    assert plan["totals"] == {"poster": {"inputs": 6, "images": 6, "usd": 0.48}}
+    assert plan["total"]["usd"] == 0.48
+    assert [row["within_budget"] for row in plan["rows"]] == [True] * 5 + [False]
+
+
 def test_todays_spend_a_rebuild_summed_into_its_day_counts_against_the_budget(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:

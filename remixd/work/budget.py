@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from remixd.clock import Clock
 from remixd.config.model import BudgetConfig
+from remixd.journal.ledger import micros
 from remixd.journal.records import Journal, Spend
 
 T = TypeVar("T")
@@ -38,7 +39,7 @@ class Budget:
         self._recorded = threading.Condition(self._lock)  # a request being journalled as sent is recorded
         self._recording = 0
         self._reserved_images = 0
-        self._reserved_usd = 0.0
+        self._reserved_micros = 0  # USD in integer micro-dollars: reservations come and go all year
 
     def reconfigure(self, config: BudgetConfig) -> None:
         """New caps from a reload; reservations of requests in flight stay counted."""
@@ -59,7 +60,9 @@ class Budget:
                     reason = None
                     if cap_images is not None and spent.images + self._reserved_images + images > cap_images:
                         reason = f"the daily budget of {cap_images} images is spent ({spent.images} billed today)"
-                    elif cap_usd is not None and spent.usd + self._reserved_usd + usd > cap_usd + 1e-9:
+                    elif cap_usd is not None and (
+                        micros(spent.usd) + self._reserved_micros + micros(usd) > micros(cap_usd)
+                    ):
                         reason = f"the daily budget of ${cap_usd:.2f} is spent (${spent.usd:.2f} billed today)"
                     # A request being journalled may count as spent and still as reserved: before refusing
                     # for the rest of the day, wait until none is, so none is counted twice.
@@ -69,7 +72,7 @@ class Budget:
                 if reason is not None:
                     return Refusal(reason, next_utc_midnight(moment))
             self._reserved_images += images
-            self._reserved_usd += usd
+            self._reserved_micros += micros(usd)
             return None
 
     def sent(self, images: int, usd: float, record: Callable[[], T]) -> T:
@@ -85,14 +88,14 @@ class Budget:
             with self._lock:
                 self._recording -= 1
                 self._reserved_images -= images
-                self._reserved_usd -= usd
+                self._reserved_micros -= micros(usd)
                 self._recorded.notify_all()
 
     def release(self, images: int, usd: float) -> None:
         """The request was never sent (a stop, a failed journal write): free its reservation."""
         with self._lock:
             self._reserved_images -= images
-            self._reserved_usd -= usd
+            self._reserved_micros -= micros(usd)
 
     def spent_today(self) -> Spend:
         return self._journal.spent(self._clock.utcnow().astimezone(UTC).date())

@@ -12,17 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_validator
 
+from remixd.config.state_model import SECTION, BudgetConfig, JournalConfig, Seconds
 from remixd.output_name import DEFAULT as DEFAULT_OUTPUT_NAME
 
 if TYPE_CHECKING:  # the request model and the route table under it: only rules need them; status reads none
     from remixd.ideogram.requests import RemixRequest
-
-Seconds = Annotated[float, Field(strict=True, gt=0)]  # strict float still takes ints; never bools/strings
-# Each section's validator is built at its first use, not at import: `remixd status` validates only the
-# sections it reads (config.state.load_state), and building the others was most of its start.
-SECTION = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ApiConfig(BaseModel):
@@ -58,24 +54,6 @@ class ApiConfig(BaseModel):
                 "name a file (api_key_file) or a variable (api_key_env)"
             )
         return value.rstrip("/")  # remixd appends /remix itself
-
-
-class BudgetConfig(BaseModel):
-    model_config = SECTION
-
-    max_images_per_day: Annotated[StrictInt, Field(ge=0)] | None = None
-    max_usd_per_day: Annotated[float, Field(strict=True, ge=0)] | None = None
-
-
-class JournalConfig(BaseModel):
-    """How long a finished input keeps its details before it is compacted (README "A year of journal")."""
-
-    model_config = SECTION
-
-    keep_days: Annotated[StrictInt, Field(ge=1)] = 90
-    # Submissions pause while the state folder's file system has less free (README "How remixd keeps files
-    # and money safe"); 0 never pauses.
-    min_free_mb: Annotated[StrictInt, Field(ge=0)] = 64
 
 
 class MetricsConfig(BaseModel):
@@ -149,34 +127,8 @@ class UiConfig(BaseModel):
             return False  # a host name other than localhost may resolve anywhere
 
 
-# The shapes of an inbox, a rule and the top level as written; `config.load` builds the frozen objects below
-# from them after its cross-field checks.
-class InboxSchema(BaseModel):
-    model_config = SECTION
-
-    path: StrictStr
-    output: StrictStr
-    done_dir: StrictStr | None = None
-    failed_dir: StrictStr
-    after: Literal["move", "delete", "keep"] = "move"
-    recursive: StrictBool = False
-    settle_s: Seconds = 2.0
-    detect: Literal["auto", "native", "poll"] = "auto"
-    rules: tuple[StrictStr, ...] | None = None
-    ignore: tuple[StrictStr, ...] = ()
-    rescan_s: Seconds = 60.0
-    poll_s: Seconds = 1.0
-    outputs: dict[str, Any] | None = None  # checked on its own as OutputsConfig
-    output_name: StrictStr = DEFAULT_OUTPUT_NAME
-    companions: Literal["off", "optional", "required"] = "off"
-    companion_wait_s: Seconds = 2.0
-
-    @field_validator("companions", mode="before")
-    @classmethod
-    def _unquoted_off(cls, value: object) -> object:
-        return "off" if value is False else value  # YAML 1.1 reads `companions: off` as the boolean false
-
-
+# The shape of a rule as written (an inbox's and the top level's: `config.state_model`); `config.load` builds
+# the frozen objects below from them after its cross-field checks.
 class RuleSchema(BaseModel):
     model_config = SECTION
 
@@ -185,24 +137,6 @@ class RuleSchema(BaseModel):
     continue_: StrictBool = Field(default=False, alias="continue")
     request: dict[str, Any]
     outputs: dict[str, Any] | None = None  # checked on its own as OutputsConfig
-
-
-class DocumentSchema(BaseModel):
-    """The top level only; each section is validated on its own so one bad section hides nothing else."""
-
-    model_config = SECTION
-
-    api: dict[str, Any] | None = None
-    state_dir: StrictStr = "./state"
-    budget: dict[str, Any] | None = None
-    journal: dict[str, Any] | None = None
-    metrics: dict[str, Any] | None = None
-    ui: dict[str, Any] | None = None
-    defaults: dict[str, Any] | None = None
-    outputs: dict[str, Any] | None = None
-    inboxes: Annotated[list[Any], Field(min_length=1)]
-    rules: Annotated[list[Any], Field(min_length=1)]
-    shutdown_grace_s: Seconds = 30.0
 
 
 @dataclass(frozen=True)
@@ -258,15 +192,3 @@ class Config:
     def rules_for(self, inbox: InboxConfig) -> tuple[Rule, ...]:
         by_name = {rule.name: rule for rule in self.rules}
         return tuple(by_name[name] for name in inbox.rules)
-
-
-@dataclass(frozen=True)
-class StateConfig:
-    """What `remixd status` reads of a config (`config.state.load_state`): where the journal is, the caps it
-    measures today's spend against, and where each inbox's failed inputs wait."""
-
-    source: Path
-    state_dir: Path
-    budget: BudgetConfig
-    journal: JournalConfig
-    failed_dirs: tuple[tuple[Path, Path], ...]  # (inbox, its failed_dir), in the config's order

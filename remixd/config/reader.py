@@ -16,7 +16,8 @@ from typing import Any, TypeVar, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from remixd.config.model import InboxSchema, RuleSchema
+from remixd.config.model import RuleSchema
+from remixd.config.state_model import InboxSchema
 from remixd.errors import Problem
 
 KeyPath = tuple[str | int, ...]

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from remixd.config.model import BudgetConfig, DocumentSchema, InboxSchema, JournalConfig, StateConfig
 from remixd.config.reader import ConfigFile, KeyPath
+from remixd.config.state_model import BudgetConfig, DocumentSchema, InboxSchema, JournalConfig, StateConfig
 from remixd.errors import ConfigError
 
 _Built = TypeVar("_Built")

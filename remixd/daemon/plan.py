@@ -24,7 +24,8 @@ from PIL import Image, UnidentifiedImageError
 
 from remixd import rules
 from remixd.config.companion import is_companion
-from remixd.config.model import BudgetConfig, Config, InboxConfig
+from remixd.config.model import Config, InboxConfig
+from remixd.config.state_model import BudgetConfig
 from remixd.errors import InboxUnavailable, InputError
 from remixd.ideogram.requests import RemixRequest
 from remixd.intake import companions as intake_companions

@@ -89,8 +89,9 @@ def test_status_starts_light_and_quiet(tmp_path: Path) -> None:
     script = (
         "import sys; from remixd.cli import main; code = main(['status', '-c', sys.argv[1]]); "
         f"print(sorted(name for name in {NOT_FOR_STATUS!r} if name in sys.modules)); "
-        "from remixd.config import model; "
-        "print(sorted(name for name, value in vars(model).items() if getattr(value, '__pydantic_complete__', 0))); "
+        "from remixd.config import model, state_model; "
+        "print(sorted({name for module in (model, state_model) for name, value in vars(module).items() "
+        "if getattr(value, '__pydantic_complete__', 0)})); "
         "sys.exit(code)"
     )
     result = subprocess.run(

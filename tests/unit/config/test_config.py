@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from remixd import secrets
 from remixd.config.credentials import ApiKey, find_api_key
 from remixd.config.load import load_config
-from remixd.config.model import ApiConfig, Config, InboxSchema
+from remixd.config.model import ApiConfig, Config
+from remixd.config.state_model import InboxSchema
 from remixd.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]

@@ -8,11 +8,13 @@ import os
 import sys
 from enum import IntEnum
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from remixd import __version__, logs
-from remixd.config.model import Config
 from remixd.errors import AuthError, ConfigError, RemixdError
+
+if TYPE_CHECKING:  # the models of every section: `remixd status` defines only those it reads
+    from remixd.config.model import Config
 
 log = logs.get_logger(__name__)
 
@@ -27,8 +29,8 @@ class ExitStatus(IntEnum):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # remixd has none: no scan of every package
+    args = _parser().parse_args(argv)
     logs.configure(args.log_format, args.log_level)
     try:
         status = int(args.handler(args))

@@ -16,7 +16,6 @@ from typing import Any, TypeVar, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from remixd.config.model import RuleSchema
 from remixd.config.state_model import InboxSchema
 from remixd.errors import Problem
 
@@ -247,7 +246,8 @@ def _value_fix(kind: str, path: KeyPath, ctx: dict[str, Any]) -> str:
 
 def _unknown_key_fix(key: str, model: type[BaseModel], loc: KeyPath) -> str:
     """What to do with a key the section does not take; some are right, in the wrong section."""
-    from remixd.ideogram.requests import RemixRequest  # only for a rule's key: not on `remixd status`'s path
+    from remixd.config.model import RuleSchema  # only for a rule's key: not on `remixd status`'s path
+    from remixd.ideogram.requests import RemixRequest
 
     section = _section_model(model, loc)
     if section is RuleSchema and key in _known_keys(RemixRequest, ()):

@@ -166,7 +166,8 @@ def journal(work: Path, sizes: ScaleSizes, note: Callable[[str], None]) -> list[
     note(
         f"year journal: {built.inputs:,} inputs, {built.bytes_whole_per_input:.0f} B per input within keep_days, "
         f"{built.bytes_compacted_per_input:.0f} B per compacted input; remixd compacts a day in "
-        f"{built.compact_day_s:.1f} s; status's journal queries {query * 1000:.0f} ms"
+        f"{built.compact_day_s:.1f} s; status's journal queries {query * 1000:.0f} ms; the page check after "
+        f"READY=1 (unpaced) {year.page_check_s(built.path):.1f} s"
     )
     label = f"journal of {sizes.days} days x {sizes.per_day:,}, keep_days {sizes.keep_days}"
     return [

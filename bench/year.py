@@ -280,15 +280,28 @@ def status_query_s(path: Path, runs: int = 3) -> float:
 
 
 def recovery_s(path: Path, runs: int = 3) -> float:
-    """A restart's recovery, in this process: open the journal (its checks and migrations) and take the first
-    queue's worth of unfinished inputs, as the daemon does before READY=1."""
+    """A restart's recovery, in this process: open the journal (its migrations) and take the first queue's worth
+    of unfinished inputs, as the daemon does before READY=1 (its page check runs after it: `page_check_s`)."""
     from remixd.journal.sqlite import SqliteJournal
 
     best = float("inf")
     for _ in range(runs):
         started = time.perf_counter()
-        journal = SqliteJournal(path, check_pages=True)  # the daemon reads every page for damage first
+        journal = SqliteJournal(path)
         assert len(journal.unfinished_after(0, 24)) == min(24, UNFINISHED)
         journal.close()
         best = min(best, time.perf_counter() - started)
     return best
+
+
+def page_check_s(path: Path) -> float:
+    """The daemon's check of every page for damage, after READY=1, unpaced, once: the first read of the file
+    after the build, as after a reboot, is the one that counts."""
+    from remixd.journal.sqlite import SqliteJournal
+
+    journal = SqliteJournal(path)
+    started = time.perf_counter()
+    assert journal.check_pages(lambda: False)
+    checked = time.perf_counter() - started
+    journal.close()
+    return checked

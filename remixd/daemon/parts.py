@@ -86,9 +86,7 @@ def build_parts(
     try:
         client = CurrentClient(connection.build_client(config, api_metrics), sandbox=config.api.sandbox)
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        journal = SqliteJournal(
-            config.state_dir / JOURNAL_NAME, clock, check_pages=True, migrating=_migrating(environ, clock)
-        )
+        journal = SqliteJournal(config.state_dir / JOURNAL_NAME, clock, migrating=_migrating(environ, clock))
     except BaseException:
         connection.close()  # a sandbox it started stops with it
         raise

@@ -17,6 +17,7 @@ from remixd.config.model import InboxConfig
 from remixd.daemon.connection import KeyProbe
 from remixd.daemon.folders import check_folders, remove_stale_temps
 from remixd.daemon.notify import Notifier
+from remixd.daemon.pagecheck import PageCheck
 from remixd.daemon.parts import Parts
 from remixd.daemon.pool import workers_for
 from remixd.daemon.progress import Summary
@@ -79,6 +80,7 @@ class Service:
         self._started = self.clock.utcnow()  # `once` counts what was withheld from here on
         self._withheld_images = 0
         self.ready = threading.Event()  # READY=1 sent: /readyz answers 200
+        self.page_check = PageCheck(parts.journal, self.clock, stopping=self.drain, on_damage=self.request_stop)
         self.views = Views(self)
 
     # -- signals (called from signal handlers: only set flags and wake the loop) -----------------------------
@@ -131,10 +133,13 @@ class Service:
             self.intake.start(watch=self.mode == "run")
             self.notifier.ready(self.views.status_line())
             self.ready.set()
+            self.page_check.start()  # after READY=1: it reads every page of the journal
             log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes), watch=self.intake.modes)
             self._loop()
         finally:
             self._shutdown()
+        if self.page_check.damage is not None:
+            raise self.page_check.damage  # exit 3 with what to do, as when the start found it
         return Summary.of(self.outcomes, self._withheld_images)
 
     def _loop(self) -> None:
@@ -191,6 +196,7 @@ class Service:
         return min(HOUSEKEEPING_S, heartbeat / 2) if heartbeat else HOUSEKEEPING_S
 
     def _shutdown(self) -> None:
+        self.page_check.join()  # `once` ends with its journal checked; a daemon stopping has cancelled it
         self.drain.set()
         self.stop.set()
         self.intake.stop()

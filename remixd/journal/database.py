@@ -28,12 +28,13 @@ BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may ho
 WAL_CHECKPOINT_PAGES = 256  # 1 MiB of 4 KiB pages; SQLite's default is 1,000
 WAL_LIMIT_BYTES = 1024 * 1024  # the WAL is cut back to this after each checkpoint
 MIGRATING_STEPS = 10_000_000  # SQLite instructions between two calls of `migrating`: about a second
+CHECK_STEPS = 100_000  # SQLite steps between two calls of check_pages' `step`: a few milliseconds
 
 
 class Database:
     """The SQLite file behind the journal."""
 
-    def __init__(self, path: Path, *, check_pages: bool = False, migrating: Callable[[], None] | None = None) -> None:
+    def __init__(self, path: Path, *, migrating: Callable[[], None] | None = None) -> None:
         """migrating: called every few seconds while a migration runs (a year of journal takes minutes)."""
         self._lock = threading.RLock()
         self.path = path
@@ -67,12 +68,6 @@ class Database:
             # nearly full state fs ate the space an operator had just freed and wedged the daemon.
             self._connection.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             self._connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-            # A damaged page found later would crash a worker, and systemd would restart remixd into the
-            # same damage every 10 s: the processes that recover (run, once) find it now, while the start can
-            # still stop with the fix. It reads every page (seconds for a year of journal), so the commands
-            # that only read (status, report) skip it: a damaged page they touch is reported when read.
-            if check_pages:
-                self._check_pages()
             self._migrate(path, migrating)
             self._connection.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as error:  # e.g. "file is not a database"
@@ -82,10 +77,27 @@ class Database:
             self._connection.close()
             raise
 
-    def _check_pages(self) -> None:
-        problem = self._connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+    def check_pages(self, step: Callable[[], bool]) -> bool:
+        """Read every page for damage (PRAGMA quick_check): seconds for a year of journal, more from a cold disk.
+        On a read-only connection of its own, so the shared connection and the write lock stay free for the
+        workers while it runs. `step` is called every CHECK_STEPS steps of SQLite's and cancels the check by
+        returning True. Whether the check ran to its end; raises JournalError when a page is damaged."""
+        try:
+            connection = sqlite3.connect(self.path.absolute().as_uri() + "?mode=ro", uri=True)
+        except sqlite3.Error as error:
+            raise self._unusable(error, "cannot check") from error
+        try:
+            connection.set_progress_handler(step, CHECK_STEPS)
+            problem = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+        except sqlite3.Error as error:
+            if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
+                return False
+            raise self._unusable(error, "cannot check") from error
+        finally:
+            connection.close()
         if problem != "ok":
             raise self._damaged(" ".join(str(problem).split()))
+        return True
 
     def _unusable(self, error: sqlite3.Error, doing: str) -> JournalError:
         """What went wrong with the file, told as what to do: a read-only folder is not a damaged journal."""

@@ -52,13 +52,16 @@ class SqliteJournal(JobTransitions, OperatorViews):
         path: Path,
         clock: Clock = SYSTEM_CLOCK,
         *,
-        check_pages: bool = False,
         migrating: Callable[[], None] | None = None,
     ) -> None:
-        """check_pages: read every page for damage first (the daemon's start: README "The journal decides").
-        migrating: called every second or so while the schema of an older remixd is brought up to date."""
+        """migrating: called every second or so while the schema of an older remixd is brought up to date."""
         self._clock = clock
-        self._db = Database(path, check_pages=check_pages, migrating=migrating)
+        self._db = Database(path, migrating=migrating)
+
+    def check_pages(self, step: Callable[[], bool]) -> bool:
+        """Every page read for damage, beside the work (the daemon, after READY=1: README "The journal decides"):
+        `Database.check_pages`."""
+        return self._db.check_pages(step)
 
     # -- claims ----------------------------------------------------------------------------------------------
 

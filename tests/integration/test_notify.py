@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from remixd.clock import SYSTEM_CLOCK
 from remixd.daemon.notify import Notifier
 from remixd.daemon.service import Service
 from remixd.intake.claims import CLAIM_BATCH
+from remixd.journal.records import Candidate
+from remixd.journal.sqlite import JOURNAL_NAME, SqliteJournal
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, make_image, make_service, wait_for, write_config
+from tests.helpers import TEST_KEY, Daemon, make_image, make_service, wait_for, write_config
 
 
 class NotifySocket:
@@ -54,6 +57,9 @@ def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
     reader = NotifySocket(tmp_path / "notify.sock")
     yield reader
     reader.close()
+
+
+ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 
 
 def test_nothing_is_sent_without_notify_socket() -> None:
@@ -228,3 +234,52 @@ def test_a_journal_migrating_to_a_newer_schema_keeps_systemd_informed_before_rea
         "EXTEND_TIMEOUT_USEC": "3000000",  # six paces of 0.5 s
         "WATCHDOG": "1",
     }
+
+
+def journal_of_finished_inputs(state_dir: Path, count: int) -> Path:
+    """A journal holding `count` finished inputs, pages of them that a start (open, recovery) never reads."""
+    journal, now = SqliteJournal(state_dir / JOURNAL_NAME), SYSTEM_CLOCK.utcnow()
+    ids = journal.claim_many([Candidate("/gone", f"photo-{n:05d}-{'x' * 60}.jpg", n, n, now) for n in range(count)])
+    for input_id in ids:
+        assert input_id is not None
+        journal.finish_input(input_id, "vanished")
+    journal.close()
+    return state_dir / JOURNAL_NAME
+
+
+def test_the_whole_journal_is_checked_after_ready_and_a_damaged_page_stops_the_daemon_with_exit_3(
+    tmp_path: Path, sandbox: SandboxServer, notify_socket: NotifySocket
+) -> None:
+    """The page check reads every page, seconds for a year of journal: READY=1 does not wait for it (README "A
+    million files"), and damage it finds stops remixd as SIGTERM would, with exit 3 (not restarted by the unit),
+    its path and the fix."""
+    config = write_config(tmp_path, sandbox.base_url)
+    journal = journal_of_finished_inputs(tmp_path / "state", 2_000)
+    pages = journal.stat().st_size // 4096
+    with journal.open("r+b") as file:  # a torn page deep in the inputs, as a bad disk leaves it
+        file.seek((pages - 2) * 4096)
+        file.write(b"\xde\xad" * 2048)
+    daemon = Daemon(config, {**ENV, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "2000000"})
+    assert daemon.process.wait(timeout=60) == 3
+    daemon.reap()
+    names = notify_socket.names()
+    assert "READY" in names and "STOPPING" in names[names.index("READY") :]
+    events = [event["event"] for event in daemon.events()]
+    assert events.index("remixd.started") < events.index("remixd.journal.damaged") < events.index("remixd.stopped")
+    told = daemon.log_path.read_text(encoding="utf-8")
+    assert f"remixd: the journal {journal} is damaged" in told and f"move {journal} and its -wal" in told
+    assert "Traceback" not in told
+
+
+def test_a_sound_journal_is_checked_after_ready_and_the_daemon_goes_on(
+    tmp_path: Path, sandbox: SandboxServer, notify_socket: NotifySocket
+) -> None:
+    config = write_config(tmp_path, sandbox.base_url)
+    journal_of_finished_inputs(tmp_path / "state", 2_000)
+    daemon = Daemon(config, {**ENV, "NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "2000000"})
+    wait_for(lambda: any(e["event"] == "remixd.journal.checked" for e in daemon.events()), message="the check")
+    assert daemon.process.poll() is None
+    assert "READY" in notify_socket.names()
+    make_image(tmp_path / "inbox/a.jpg")
+    wait_for(lambda: (tmp_path / "done/a.jpg").exists(), message="a.jpg to be done")
+    assert daemon.stop() == 0

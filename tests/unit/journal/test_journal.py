@@ -617,8 +617,9 @@ def test_a_file_that_is_not_a_journal_is_a_journal_error(path: Path) -> None:
         SqliteJournal(path)
 
 
-def test_only_a_recovering_open_reads_every_page_for_damage(path: Path) -> None:
-    """The whole-file check takes seconds on a year of journal: `remixd status` must not wait for it."""
+def test_only_the_page_check_reads_every_page_for_damage(path: Path) -> None:
+    """The whole-file check takes seconds on a year of journal: opening it (`remixd status`, the daemon's start
+    before READY=1) does not wait for it."""
     journal = SqliteJournal(path)
     journal.claim_many([Candidate(INBOX, f"photo-{n:05d}-{'x' * 60}.jpg", n, n, START) for n in range(2_000)])
     journal.close()
@@ -626,9 +627,23 @@ def test_only_a_recovering_open_reads_every_page_for_damage(path: Path) -> None:
     with path.open("r+b") as file:  # a torn page deep in the inputs, which opening alone never reads
         file.seek((pages - 2) * 4096)
         file.write(b"\xde\xad" * 2048)
-    SqliteJournal(path).close()
-    with pytest.raises(JournalError, match="is damaged"):
-        SqliteJournal(path, check_pages=True)
+    journal = SqliteJournal(path)
+    try:
+        with pytest.raises(JournalError, match="is damaged"):
+            journal.check_pages(lambda: False)
+    finally:
+        journal.close()
+
+
+def test_a_page_check_cancelled_says_nothing_of_the_pages(
+    journal: SqliteJournal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from remixd.journal import database
+
+    monkeypatch.setattr(database, "CHECK_STEPS", 1)  # a small journal is checked in fewer steps than a slice
+    steps = iter([True])  # the daemon stopping cancels it at its first step
+    assert journal.check_pages(lambda: next(steps)) is False
+    assert journal.check_pages(lambda: False) is True
 
 
 def test_a_naive_clock_is_refused(path: Path) -> None:

@@ -7,15 +7,17 @@ run. The numbers are printed (`pytest -s`) and recorded as properties (`--junitx
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
 import random
 import signal
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from remixd.sandbox.server import SandboxServer
@@ -26,6 +28,7 @@ IN_STARTUP = 0.25  # the share of kills that land during start-up and recovery, 
 STARTUP_KILL_S = (0.05, 0.5)  # from spawn
 WORK_KILL_S = (0.0, 0.3)  # from remixd.started: a few inputs finish per run, so every kill meets work
 LATENCY_S = (0.08, 0.2)  # the sandbox's answer or generation time, drawn again for every run
+STARTUP_S = 1.0  # a kill before remixd.started or this soon after it meets the start-up burst
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 
 
@@ -36,45 +39,110 @@ def seeded(record_property: Callable[[str, object], None]) -> random.Random:
     return random.Random(seed)
 
 
-def drop(inbox: Path, names: Iterable[str], color: Callable[[int], tuple[int, int, int]]) -> dict[str, str]:
-    """Write the inputs before the first start; returns each name's sha256."""
+def drop(
+    inbox: Path, names: Iterable[str], color: Callable[[int], tuple[int, int, int]], first: int = 0
+) -> dict[str, str]:
+    """Write inputs (the first one's color is `color(first)`); returns each name's sha256."""
     originals = {}
-    for number, name in enumerate(names):
+    for number, name in enumerate(names, first):
         path = make_image(inbox / name, color=color(number))
         originals[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return originals
 
 
 @dataclass(frozen=True)
+class Run:
+    """One run of remixd, ended by a SIGKILL. Times are the wall clock's, as the sandbox records arrivals."""
+
+    spawned_at: float
+    started_at: float | None  # remixd.started by its own log line; None when the kill came first
+    killed_at: float
+    done_before: int  # inputs in the done folder when it was spawned
+    done_after: int  # ... and after the kill
+    waiting: int  # inputs still in the inbox after the kill
+
+    @property
+    def in_startup(self) -> bool:
+        return self.started_at is None or self.killed_at - self.started_at < STARTUP_S
+
+    def describe(self) -> str:
+        if self.started_at is None:
+            when = f"{self.killed_at - self.spawned_at:.3f} s after spawn, before remixd.started"
+        else:
+            when = f"{self.killed_at - self.started_at:.3f} s after remixd.started"
+        return f"{when}, {self.done_after - self.done_before} inputs done in the run, {self.waiting} waiting"
+
+
+@dataclass(frozen=True)
 class Storm:
-    kills: int
-    finished_before_kill: list[int]
+    runs: list[Run]
+
+    @property
+    def kills(self) -> int:
+        return len(self.runs)
 
     def landed_in_work(self, inputs: int) -> int:
-        return sum(1 for finished in self.finished_before_kill if finished < inputs)
+        return sum(1 for run in self.runs if run.done_after < inputs)
 
 
 def kill_at_random(config: Path, sandbox: SandboxServer, rng: random.Random, kills: int) -> Storm:
-    """Start remixd and SIGKILL it at a random moment, `kills` times; each run's log is kept apart."""
-    folder, done = config.parent, config.parent / "done"
-    finished_before_kill = []
-    for kill in range(1, kills + 1):
-        sandbox.set_faults(latency_s=round(rng.uniform(*LATENCY_S), 3))
+    """Start remixd and SIGKILL it at a random moment soon after its start, `kills` times."""
+    runs = []
+    for number in range(1, kills + 1):
+        latency = round(rng.uniform(*LATENCY_S), 3)
         in_startup = rng.random() < IN_STARTUP
         delay = rng.uniform(*(STARTUP_KILL_S if in_startup else WORK_KILL_S))
-        daemon = Daemon(config, ENV)
-        if not in_startup:
-            daemon.wait_started()
-        time.sleep(delay)  # the scenario itself: a kill at a random moment, not a wait for some state
-        assert daemon.process.poll() is None, daemon.log_path.read_text()
-        daemon.stop(signal.SIGKILL)
-        daemon.log_path.rename(folder / f"killed-run-{kill}.log")  # each run's wait_started reads its own
-        finished_before_kill.append(len(list(done.glob("*.jpg"))) if done.is_dir() else 0)
-        print(
-            f"kill {kill}: {delay:.3f} s after {'spawn' if in_startup else 'remixd.started'}, "
-            f"{finished_before_kill[-1]} inputs done so far"
-        )
-    return Storm(kills, finished_before_kill)
+        runs.append(_run_and_kill(config, sandbox, number, latency, delay, after_started=not in_startup))
+    return Storm(runs)
+
+
+def kill_across_runs(
+    config: Path, sandbox: SandboxServer, rng: random.Random, kills: int, *, run_s: float, top_up: Callable[[], None]
+) -> Storm:
+    """SIGKILL remixd at `kills` random moments of its runs: a share IN_STARTUP from spawn (recovery), the
+    others from remixd.started, one in each equal slice of its first `run_s` seconds, so the start-up burst
+    and the steady state after it are both sampled, each in proportion to its length. `top_up` runs before
+    each spawn (it keeps enough inputs waiting for the run to work until its kill)."""
+    early = round(kills * IN_STARTUP)
+    later = kills - early
+    moments = [(rng.uniform(*STARTUP_KILL_S), False) for _ in range(early)]
+    moments += [(rng.uniform(part, part + 1) * run_s / later, True) for part in range(later)]
+    rng.shuffle(moments)
+    runs = []
+    for number, (delay, after_started) in enumerate(moments, 1):
+        top_up()
+        latency = round(rng.uniform(*LATENCY_S), 3)
+        runs.append(_run_and_kill(config, sandbox, number, latency, delay, after_started=after_started))
+    return Storm(runs)
+
+
+def _run_and_kill(
+    config: Path, sandbox: SandboxServer, number: int, latency: float, delay: float, *, after_started: bool
+) -> Run:
+    """One run: spawned, SIGKILLed `delay` seconds after spawn or after remixd.started; its log is kept apart."""
+    folder, inbox, done = config.parent, config.parent / "inbox", config.parent / "done"
+    sandbox.set_faults(latency_s=latency)
+    done_before = len(list(done.glob("*.jpg"))) if done.is_dir() else 0
+    spawned_at = time.time()
+    daemon = Daemon(config, ENV)
+    if after_started:
+        daemon.wait_started()
+    time.sleep(delay)  # the scenario itself: a kill at a random moment, not a wait for some state
+    assert daemon.process.poll() is None, daemon.log_path.read_text()
+    killed_at = time.time()
+    daemon.stop(signal.SIGKILL)
+    started = [e["timestamp"] for e in daemon.events() if e.get("event") == "remixd.started"]
+    daemon.log_path.rename(folder / f"killed-run-{number}.log")  # each run's wait_started reads its own
+    run = Run(
+        spawned_at=spawned_at,
+        started_at=datetime.fromisoformat(str(started[0])).timestamp() if started else None,
+        killed_at=killed_at,
+        done_before=done_before,
+        done_after=len(list(done.glob("*.jpg"))) if done.is_dir() else 0,
+        waiting=len(list(inbox.glob("*.jpg"))),
+    )
+    print(f"kill {number}: {run.describe()}")
+    return run
 
 
 def run_to_the_end(config: Path, inputs: int) -> None:
@@ -161,3 +229,30 @@ def check_sent(sent: Sent, originals: dict[str, str], storm: Storm, inputs: int,
     assert len(sent.cut) <= storm.kills and all(r.status == 400 for r in sent.cut)
     # No 429 even with the dead daemons' requests still running in the sandbox.
     assert all(r.status == 200 for r in sent.posts if r.sha256 is not None)
+
+
+def repeats_by_run(sent: Sent, storm: Storm) -> list[int]:
+    """The repeats each kill cost: every accepted request of a source but its last, by the run it arrived in."""
+    arrivals: defaultdict[str, list[float]] = defaultdict(list)
+    for request in sent.posts:
+        if request.sha256 is not None and request.status == 200 and request.arrived is not None:
+            arrivals[request.sha256].append(request.arrived)
+    spawns = [run.spawned_at for run in storm.runs]
+    repeats = [0] * storm.kills
+    for times in arrivals.values():
+        for arrived in sorted(times)[:-1]:
+            repeats[bisect.bisect_right(spawns, arrived) - 1] += 1
+    return repeats
+
+
+def repeats_split(storm: Storm, repeats: list[int]) -> dict[str, object]:
+    """Repeats per kill for the kills that met the start-up burst (before remixd.started or within STARTUP_S of
+    it) and for the later ones."""
+    numbers: dict[str, object] = {}
+    for name, at_start in (("startup", True), ("steady", False)):
+        runs = [number for number, run in enumerate(storm.runs) if run.in_startup == at_start]
+        repeated = sum(repeats[number] for number in runs)
+        numbers[f"{name}_kills"] = len(runs)
+        numbers[f"{name}_repeats"] = repeated
+        numbers[f"{name}_repeats_per_kill"] = round(repeated / len(runs), 3) if runs else None
+    return numbers

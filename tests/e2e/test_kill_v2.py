@@ -1,8 +1,11 @@
 """kill -9 at random moments on an async v2 route: every input ends done exactly once, and a generation whose id
 reached the journal is polled after the restart, never sent again.
 
-It reports the window a kill can cost a repeat in: from the request having arrived at the API (the sandbox's
-clock) to its generation id committed (the journal's), per job, beside the whole way from the "sent" row.
+The kills are spread across the runs (`storm.kill_across_runs`): some during recovery, the others one in each
+slice of a run's first RUN_S seconds, with inputs enough waiting that each run works until its kill. It reports
+the repeats per kill, for the kills that met the start-up burst and for the later ones, and the window a kill
+can cost a repeat in: from the request having arrived at the API (the sandbox's clock) to its generation id
+committed (the journal's), per job, beside the whole way from the "sent" row.
 
 `remixd run` is a subprocess against the sandbox (in this process, so the sandbox survives every kill); the
 storm itself, and the checks of the disk, are shared with the legacy kill test (`storm.py`). A repeat is an
@@ -26,8 +29,9 @@ from tests.helpers import write_config
 
 pytestmark = pytest.mark.e2e
 
-INPUTS = 30
 KILLS = 10
+RUN_S = 2.0  # the kills after remixd.started land within this long of it
+BACKLOG = 75  # inputs waiting at each spawn: more than a run finishes before its kill (about 30 a second)
 IN_FLIGHT = 4
 PRODUCT = {
     "name": "poster",
@@ -43,33 +47,44 @@ def test_kill_9_on_an_async_v2_route_resumes_generations_by_polling(
     rng = storm.seeded(record_property)
     api = {"max_in_flight_images": IN_FLIGHT, "poll_interval_s": 0.05}
     config = write_config(tmp_path, sandbox.base_url, rules=[PRODUCT], api=api, inbox={"settle_s": 0.2})
-    names = [f"in-{number:02d}.jpg" for number in range(INPUTS)]
-    originals = storm.drop(tmp_path / "inbox", names, lambda n: (n * 5, 255 - n * 5, n * 37 % 256))
+    inbox, originals = tmp_path / "inbox", dict[str, str]()
 
-    kills = storm.kill_at_random(config, sandbox, rng, KILLS)
-    storm.run_to_the_end(config, INPUTS)
+    def top_up() -> None:
+        first = len(originals)
+        names = [f"in-{n:03d}.jpg" for n in range(first, first + BACKLOG - len(list(inbox.glob("*.jpg"))))]
+        originals.update(storm.drop(inbox, names, lambda n: (n % 256, n // 256 * 40, n * 37 % 256), first))
 
-    expected_outbox = sorted(f"in-{n:02d}.poster.1.{ext}" for n in range(INPUTS) for ext in ("json", "png"))
+    kills = storm.kill_across_runs(config, sandbox, rng, KILLS, run_s=RUN_S, top_up=top_up)
+    inputs = len(originals)
+    storm.run_to_the_end(config, inputs)
+
+    expected_outbox = sorted(f"{Path(name).stem}.poster.1.{ext}" for name in originals for ext in ("json", "png"))
     posts = [r for r in sandbox.received if r.path == ROUTE and not r.dry_run]
     sent = storm.tally(posts, tmp_path / "outbox", expected_outbox)
-    numbers = storm.numbers(sent, kills, sandbox.ledger.requests, INPUTS, IN_FLIGHT)
-    storm.record({**numbers, **windows(tmp_path / "state" / JOURNAL_NAME, posts)}, record_property)
+    numbers = storm.numbers(sent, kills, sandbox.ledger.requests, inputs, IN_FLIGHT)
+    repeats = storm.repeats_by_run(sent, kills)
+    windows_ms = windows(tmp_path / "state" / JOURNAL_NAME, posts)
+    storm.record({**numbers, **storm.repeats_split(kills, repeats), **windows_ms}, record_property)
 
-    storm.check_sent(sent, originals, kills, INPUTS, IN_FLIGHT)
+    storm.check_sent(sent, originals, kills, inputs, IN_FLIGHT)
+    assert sum(repeats) == sent.resent  # every repeat began in a killed run
     # Every generation Ideogram accepted was billed; beyond one per input, only the resent ones.
-    assert sandbox.ledger.requests == INPUTS + sent.resent
+    assert sandbox.ledger.requests == inputs + sent.resent
     assert all(not r.ignored_fields for r in posts)
     storm.check_disk(tmp_path, originals, expected_outbox)
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:
         counts = journal.counts()
-        assert (counts["done"], counts["claimed"], counts["failed"], counts["duplicate"]) == (INPUTS, 0, 0, 0)
-        assert journal.job_counts()["written"] == INPUTS
+        assert (counts["done"], counts["claimed"], counts["failed"], counts["duplicate"]) == (inputs, 0, 0, 0)
+        assert journal.job_counts()["written"] == inputs
         assert journal.unfinished() == []
         assert journal.generating() == []
     finally:
         journal.close()
-    assert kills.landed_in_work(INPUTS) >= KILLS * 0.7, "kills must land while work remains; shorten WORK_KILL_S"
+    assert all(run.waiting for run in kills.runs), "every kill must land while inputs wait; raise BACKLOG"
+    steady = [run for run in kills.runs if not run.in_startup]
+    # The later kills sample a run at work: inputs finished before them.
+    assert steady and all(run.done_after > run.done_before for run in steady), "lengthen RUN_S"
 
 
 def windows(path: Path, posts: list[ReceivedRequest]) -> dict[str, float]:

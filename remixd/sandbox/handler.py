@@ -27,6 +27,10 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body are two writes: with Nagle on, the body waits for the client's delayed ACK (40 ms on
     # Linux), so a kept-alive poll took 50 ms instead of 1 and the sandbox, not the client, set the pace.
     disable_nagle_algorithm = True
+    # Writes are buffered and flushed once per answer: the headers and a small body leave in one write, as a
+    # server sends an answer it has whole. Unbuffered, they were two, and a thread switch between them held
+    # the body back: a generation's id reached the client that much later (tests/e2e/test_kill_v2.py).
+    wbufsize = 64 * 1024
     server: HttpServer
 
     def do_GET(self) -> None:
@@ -83,21 +87,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        if self.command == "HEAD":
-            return
+        with contextlib.suppress(OSError):  # the client may have gone; nothing to tell it
+            if self.command != "HEAD":
+                self._write_body(reply)
+            self.wfile.flush()
+
+    def _write_body(self, reply: Reply) -> None:
         # A truncated download: the full Content-Length promised, half the bytes sent, then the close.
         body = reply.body[: len(reply.body) // 2] if reply.action == "truncate" else reply.body
-        with contextlib.suppress(OSError):  # the client may have gone; nothing to tell it
-            if reply.action != "drip":
-                self.wfile.write(body)
+        if reply.action != "drip":
+            self.wfile.write(body)
+            return
+        # A slow server that never goes quiet for long: no per-read timeout ever fires.
+        interval = self.server.sandbox.faults().drip_interval_s
+        for index in range(len(body)):
+            self.wfile.write(body[index : index + 1])
+            self.wfile.flush()
+            if not self.server.sandbox.pause(interval):
                 return
-            # A slow server that never goes quiet for long: no per-read timeout ever fires.
-            interval = self.server.sandbox.faults().drip_interval_s
-            for index in range(len(body)):
-                self.wfile.write(body[index : index + 1])
-                self.wfile.flush()
-                if not self.server.sandbox.pause(interval):
-                    return
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (bad request line, oversized headers) as JSON too, not HTML."""

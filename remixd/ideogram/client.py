@@ -32,6 +32,7 @@ from remixd.ideogram.download import ResultDownloader
 from remixd.ideogram.http import (
     USER_AGENT,
     Deadline,
+    environment_of,
     json_or_text,
     read_limited,
     snippet,
@@ -87,6 +88,7 @@ class IdeogramClient:
         self._account = secrets.fingerprint(api_key, self._post_base)
         bound_exchanges(session)  # the total deadline covers sending and the headers too (ideogram.bounded)
         self._session = session
+        self._environment = environment_of(session)
         self.timeout_s = timeout_s  # a total deadline per request (ideogram/http.py, Deadline)
         self._clock = clock
         self.async_v2 = async_v2  # v2 routes: submit with async=true and poll (README, "Async generations")
@@ -95,7 +97,13 @@ class IdeogramClient:
         # (any `base_url`) never receive it.
         self._rule_header = rule_header
         self._downloader = ResultDownloader(
-            session, self._post_base, download_timeout_s, max_download_bytes, allowed_result_hosts, clock=clock
+            session,
+            self._post_base,
+            download_timeout_s,
+            max_download_bytes,
+            allowed_result_hosts,
+            clock=clock,
+            environment=self._environment,
         )
 
     def account(self) -> str:
@@ -163,7 +171,12 @@ class IdeogramClient:
         deadline = Deadline(self.timeout_s, self._clock.monotonic)
         try:
             response = self._session.get(
-                self._post_base + path, headers=headers, timeout=deadline.timeouts(), allow_redirects=False, stream=True
+                self._post_base + path,
+                headers=headers,
+                timeout=deadline.timeouts(),
+                allow_redirects=False,
+                stream=True,
+                **self._environment.for_url(self._post_base),
             )
             with response:
                 body = read_limited(response, MAX_ANSWER_BYTES, deadline)
@@ -211,6 +224,7 @@ class IdeogramClient:
                 timeout=deadline.timeouts(),
                 allow_redirects=False,
                 stream=True,
+                **self._environment.for_url(self._post_base),
             )
             with response:
                 body = read_limited(response, MAX_ANSWER_BYTES, deadline)
@@ -251,6 +265,7 @@ class IdeogramClient:
                 timeout=deadline.timeouts(),
                 allow_redirects=False,
                 stream=True,
+                **self._environment.for_url(self._post_base),
             )
             with response:
                 body = read_limited(response, MAX_ANSWER_BYTES, deadline) or b""

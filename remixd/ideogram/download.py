@@ -25,6 +25,7 @@ from remixd.errors import ApiRejected, ApiUnavailable, UrlExpired
 from remixd.ideogram.http import (
     USER_AGENT,
     Deadline,
+    Environment,
     content_length,
     json_or_text,
     read_limited,
@@ -53,9 +54,11 @@ class ResultDownloader:
         max_bytes: int,
         allowed_result_hosts: tuple[str, ...] = (),
         *,
+        environment: Environment,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._session = session
+        self._environment = environment  # proxies and CA bundle, read once (ideogram.http.environment_of)
         self.timeout_s = timeout_s  # one total deadline per download, redirects included
         self.max_bytes = max_bytes
         self._clock = clock
@@ -81,6 +84,7 @@ class ResultDownloader:
                     timeout=deadline.timeouts(),
                     allow_redirects=False,  # each hop is checked against the allowed hosts
                     stream=True,
+                    **self._environment.for_url(url),
                 )
                 with response:
                     if response.is_redirect:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import os
 import urllib.parse
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,7 @@ CONNECT_TIMEOUT_S = 10.0
 CHUNK_BYTES = 64 * 1024
 MIN_WAIT_S = 0.001  # a deadline that has just passed still gets one short try, and then fails
 MAX_RETRY_AFTER_S = 600.0  # README, "Retries never pay twice": a server (or gateway) asking for longer is capped
+MAX_ORIGINS = 64  # origins whose settings are kept; a gateway's result links may name many ports of a host
 
 log = get_logger(__name__)
 
@@ -49,6 +52,53 @@ class Deadline:
         """requests' (connect, read) timeouts for the next call: never beyond the deadline."""
         remaining = max(MIN_WAIT_S, self.remaining())
         return min(CONNECT_TIMEOUT_S, remaining), remaining
+
+
+class Environment:
+    """What requests takes from the environment for a URL, read once per scheme and host: the proxy
+    (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, unless `NO_PROXY` names the host) and the CA bundle
+    (`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`). Each call passes them (`for_url`), and the session no longer
+    reads them itself: it did at every exchange, a few tenths of a millisecond of every request, poll and
+    download, taken from the worker that had an answer to record (tests/e2e/test_kill_v2.py). A session
+    told not to trust the environment is left so. `~/.netrc` is not read: remixd sends no credentials but
+    the key and those a gateway's `base_url` holds. One per session: `environment_of`."""
+
+    def __init__(self, session: requests.Session) -> None:
+        self._trusted = session.trust_env
+        session.trust_env = False
+        self._origins: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def for_url(self, url: str) -> dict[str, Any]:
+        """Keyword arguments for a call of the session to `url`."""
+        parts = urllib.parse.urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        settings = self._origins.get(origin)
+        if settings is None:
+            settings = self._read(url)
+            if len(self._origins) < MAX_ORIGINS:
+                self._origins[origin] = settings
+        return settings
+
+    def _read(self, url: str) -> dict[str, Any]:
+        if not self._trusted:
+            return {}
+        settings: dict[str, Any] = {"proxies": requests.utils.get_environ_proxies(url)}
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            settings["verify"] = bundle
+        return settings
+
+
+_ENVIRONMENTS: weakref.WeakKeyDictionary[requests.Session, Environment] = weakref.WeakKeyDictionary()
+
+
+def environment_of(session: requests.Session) -> Environment:
+    """The session's Environment: a client built again on it (a reload) shares what the first one read, where
+    a new one would find the session's own reading already turned off."""
+    environment = _ENVIRONMENTS.get(session)
+    if environment is None:
+        environment = _ENVIRONMENTS[session] = Environment(session)
+    return environment
 
 
 def read_limited(response: requests.Response, limit: int, deadline: Deadline) -> bytes | None:

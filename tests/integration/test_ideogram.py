@@ -25,7 +25,7 @@ from remixd.errors import ApiError, ApiRejected, ApiUnavailable, AuthError, Paym
 from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.download import ResultDownloader
 from remixd.ideogram.download import parent_domain as _parent_domain
-from remixd.ideogram.http import MAX_RETRY_AFTER_S, USER_AGENT
+from remixd.ideogram.http import MAX_RETRY_AFTER_S, USER_AGENT, environment_of
 from remixd.ideogram.requests import RemixRequest
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
@@ -457,7 +457,9 @@ def test_disallowed_result_urls_are_refused_without_a_request(session: requests.
 
 
 def test_another_port_is_allowed_only_as_named(session: requests.Session) -> None:
-    downloader = ResultDownloader(session, "http://127.0.0.1:9", 5.0, 1000, ("http://127.0.0.1:10", "localhost"))
+    allowed = ("http://127.0.0.1:10", "localhost")
+    environment = environment_of(session)
+    downloader = ResultDownloader(session, "http://127.0.0.1:9", 5.0, 1000, allowed, environment=environment)
     downloader.check_url("http://127.0.0.1:10/x.png")
     downloader.check_url("http://localhost:11/x.png")  # a bare host entry allows every port
     error = _raises(ApiRejected, lambda: downloader.check_url("http://127.0.0.1:11/x.png"))

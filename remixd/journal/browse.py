@@ -18,7 +18,7 @@ from typing import Any
 
 from remixd.errors import JournalError
 from remixd.journal import ledger, packing, search
-from remixd.journal.layout import BUSY_JOBS, DISPOSED_FOLDER
+from remixd.journal.layout import BUSY_JOBS, DISPOSED_FOLDER, NOT_DONE
 from remixd.journal.records import INPUT_STATES, InputRecord, InputState, JobRecord, Spend
 from remixd.journal.rows import input_record, job_record
 from remixd.journal.schema import stamp
@@ -89,7 +89,7 @@ class JournalReader:
         self._db.execute("BEGIN")  # one snapshot for every count
         try:
             inboxes: dict[str, dict[str, int]] = {}
-            for row in self._read("SELECT inbox, state, count(*) FROM inputs GROUP BY inbox, state"):
+            for row in self._read("SELECT inbox, state, count FROM inbox_tallies WHERE count > 0"):
                 inboxes.setdefault(row[0], dict.fromkeys(INPUT_STATES, 0))[row[1]] = row[2]
             jobs: dict[str, int] = {
                 row[0]: row[1]
@@ -193,10 +193,12 @@ def _conditions(query: GalleryQuery) -> tuple[list[str], list[Any]]:
     conditions: list[str] = []
     parameters: list[Any] = []
     if query.inbox is not None:
-        conditions.append("i.inbox = ?")
+        # Not by the index of paths: the page walks inputs by id, and the inbox's every path would be sorted.
+        conditions.append("+i.inbox = ?")
         parameters.append(query.inbox)
     if query.state is not None:
-        conditions.append("i.state = ?")
+        # A state not done is found by its index, which holds only those (journal.layout); done is most rows.
+        conditions.append("i.state = ?" if query.state in ("done", "duplicate") else f"{NOT_DONE} AND i.state = ?")
         parameters.append(query.state)
     if query.rule is not None:
         conditions.append("EXISTS (SELECT 1 FROM jobs r WHERE r.input_id = i.id AND r.rule = ?)")

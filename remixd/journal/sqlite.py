@@ -22,7 +22,7 @@ from remixd.journal import rerolls
 from remixd.journal.compact import compact, disposed_folder, fold_spend, folder_id, slim_finished
 from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
-from remixd.journal.layout import BUSY_JOBS, DISPOSED_TO
+from remixd.journal.layout import BUSY_JOBS, DISPOSED_TO, NOT_DONE
 from remixd.journal.records import Candidate, Disposal, FinishState, InputRecord, JobRecord, Reroll
 from remixd.journal.schema import dump_json, load_json, pack_hash, stamp
 from remixd.journal.views import OperatorViews
@@ -192,7 +192,7 @@ class SqliteJournal(JobTransitions, OperatorViews):
         return False
 
     def failed_inputs(self) -> list[InputRecord]:
-        return self._inputs("state = 'failed'")
+        return self._inputs(f"{NOT_DONE} AND state = 'failed'")
 
     def reset_for_retry(self, input_id: int) -> bool:
         """`remixd retry`: the failed input may be claimed again. False when it is not failed."""

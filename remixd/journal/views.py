@@ -11,6 +11,7 @@ from typing import Any
 
 from remixd.errors import ErrorRecord
 from remixd.journal.database import count_states
+from remixd.journal.layout import NOT_DONE
 from remixd.journal.ledger import dollars, spend_sql, sql_sum_usd
 from remixd.journal.records import INPUT_STATES, JOB_STATES, Failure, Payment, Spend
 from remixd.journal.rows import JournalRows
@@ -28,7 +29,7 @@ class OperatorViews(JournalRows):
 
     def oldest_claim(self) -> datetime | None:
         """When the oldest input still being processed was claimed (the metrics' backlog age)."""
-        row = self._db.read("SELECT min(claimed_at) FROM inputs WHERE state = 'claimed'", ())[0]
+        row = self._db.read(f"SELECT min(claimed_at) FROM inputs WHERE {NOT_DONE} AND state = 'claimed'")[0]  # noqa: S608
         return parse_moment_or_none(row[0])
 
     def spent(self, day: date, *, sandbox: bool = False) -> Spend:

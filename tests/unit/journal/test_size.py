@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from remixd.journal import packing
 from remixd.journal.browse import GalleryQuery, reader
 from remixd.journal.compact import result_files, result_folder, result_names
 from remixd.journal.records import JobSpec, Spend
@@ -273,6 +274,8 @@ def old_journal(path: Path, version: int) -> sqlite3.Connection:
     old = sqlite3.connect(path, isolation_level=None)
     for name in ("pack_hash", "result_folder", "result_names"):  # the migrations' own: no row to call them on
         old.create_function(name, 1, lambda value: None)
+    old.create_function("pack_texts", 3, lambda *values: None)
+    packing.register(old)  # the search's triggers read packed jobs through it
     old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     for number, statements in enumerate(MIGRATIONS[:version], start=1):
         for statement in statements:
@@ -384,3 +387,77 @@ def test_a_moved_input_keeps_its_destination_by_folder_unless_it_was_renamed(
         assert [record.disposed_to for record in pages.gallery(GalleryQuery()).inputs] == [
             "/failed/chair (2).jpg", "/done/sub/lamp.jpg",
         ]  # fmt: skip
+
+
+STATES_VERSION = 22  # the schema before inputs were indexed by state only where not done
+
+
+def test_a_journal_of_the_schema_before_the_partial_state_index_opens_with_its_counts(
+    path: Path, clock: FakeClock
+) -> None:
+    """Rows as the remixd before wrote them: the same records, duplicate check, generations, spend, counts and
+    search; the review page's counts per inbox are what the index of every input said, and then follow the rows."""
+    at = 1_740_830_400_250_000  # 2025-03-01 12:00:00.25 UTC
+    old = old_journal(path, STATES_VERSION - 1)
+    two_inputs(old, (bytes.fromhex(SHA), bytes.fromhex("ef" * 32), bytes.fromhex(FINGERPRINT)), at)
+    old.execute("INSERT INTO spend (job_id, day, at, images, usd, status) VALUES (2, '2025-03-01', ?, 2, 0.16, 'sent')",
+                (at,))  # fmt: skip
+    old.close()
+
+    journal = SqliteJournal(path, clock=clock)
+    try:
+        moment = datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+        [job] = journal.get_input(1).jobs
+        assert (job.request, job.files, job.completed_at) == ({"model": "V_2", "prompt": "a lamp"},
+                                                              ("/out/a.poster.1.png",), moment)  # fmt: skip
+        found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
+        assert found is not None and (found.id, found.compacted) == (1, False)
+        assert [(job.id, job.possible_payments) for job in journal.generating()] == [(2, 1)]
+        assert journal.spent(moment.date()) == Spend(images=2, usd=approx(0.16), unknown=1)
+        assert journal.possible_payments() == Spend(images=2, usd=approx(0.16), unknown=1)
+        assert (journal.counts()["done"], journal.counts()["claimed"]) == (1, 1)
+        assert journal.oldest_claim() == moment
+        with reader(path) as pages:
+            assert pages.overview(moment, moment.date()).inboxes[INBOX] == {
+                "claimed": 1, "done": 1, "duplicate": 0, "failed": 0, "vanished": 0, "retried": 0,
+            }  # fmt: skip
+            assert [record.id for record in pages.gallery(GalleryQuery(text="lamp at dusk")).inputs] == [1]
+            assert [record.id for record in pages.gallery(GalleryQuery(state="claimed")).inputs] == [2]
+        journal.finish_input(2, "failed", {"error": {"kind": "unreadable"}})
+        assert journal.compact(moment + timedelta(days=1), limit=10) == 1  # a.jpg leaves the page's counts
+        with reader(path) as pages:
+            assert pages.overview(moment, moment.date()).inboxes[INBOX]["failed"] == 1
+            assert "done" not in {state for state, count in pages.overview(moment, moment.date()).inboxes[INBOX].items()
+                                  if count}  # fmt: skip
+        assert [record.id for record in journal.failed_inputs()] == [2]
+    finally:
+        journal.close()
+    indexes = {str(name): sql for name, sql in stored(path, "SELECT name, sql FROM sqlite_master WHERE type = 'index'")}
+    assert "inputs_inbox_state" not in indexes
+    assert str(indexes["inputs_state_id"]).endswith("WHERE state NOT IN ('done', 'duplicate')")
+
+
+def test_queries_by_a_state_not_done_read_the_index_that_holds_only_those(journal: SqliteJournal, path: Path) -> None:
+    """The index by state holds no done input (a year's millions of them); each query by another state says the
+    index's condition, or it would read every row."""
+    for number in range(3):
+        written(journal, f"{number}.jpg", f"{number:064x}")
+    failed = journal.claim(INBOX, "failed.jpg", 10, 1)
+    assert failed is not None
+    journal.finish_input(failed, "failed", {"error": {"kind": "unreadable"}})
+    journal.claim(INBOX, "claimed.jpg", 10, 1)
+    entries = "SELECT sum(ncell) FROM dbstat WHERE name = 'inputs_state_id' AND pagetype = 'leaf'"
+    assert stored(path, entries) == [(2,)]  # the failed input and the claimed one
+    found = plans(journal, journal.oldest_claim, journal.failed_inputs)
+    with reader(path) as pages:
+        connection = pages._db
+        traced: list[str] = []
+        connection.set_trace_callback(traced.append)
+        for state in ("failed", "claimed", "retried"):
+            assert len(pages.gallery(GalleryQuery(state=state)).inputs) == (state != "retried")
+        connection.set_trace_callback(None)
+        found += [" | ".join(row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + sql))
+                  for sql in traced if "FROM inputs i WHERE" in sql]  # fmt: skip
+    assert len(found) == 6, found
+    for plan in found:
+        assert "SCAN" not in plan.replace("SCAN CONSTANT", ""), plan

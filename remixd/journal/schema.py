@@ -219,8 +219,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # bench's year: the duplicate check, the gallery's rule filter and its search by rule name find the jobs of
     # an input by the latter just as well, and the rule names are read from it whole either way.
     ("DROP INDEX jobs_rule_input",),
-    # Inputs by state only where not done, and the review page's counts per inbox kept by triggers (journal.layout).
-    layout.STATES_MIGRATION,
+    # Inputs by state only where not done, the review page's counts per inbox kept by triggers, and paths by
+    # relpath alone (journal.layout).
+    layout.STATE_AND_PATH_MIGRATION,
 )
 
 

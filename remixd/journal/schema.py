@@ -222,6 +222,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # Inputs by state only where not done, the review page's counts per inbox kept by triggers, and paths by
     # relpath alone (journal.layout).
     layout.STATE_AND_PATH_MIGRATION,
+    # The gallery's search by words, not trigrams: a fifth of the size (journal.search).
+    search.WORDS_MIGRATION,
 )
 
 

@@ -1,4 +1,4 @@
-"""The review page's reads: keyset pages newest first, filters, the trigram search, the overview's counts."""
+"""The review page's reads: keyset pages newest first, filters, the search by words, the overview's counts."""
 
 from __future__ import annotations
 
@@ -104,13 +104,27 @@ def test_search_finds_file_names_prompts_sent_and_returned_and_rules(journal: Sq
     add(journal, "100%_done.jpg", prompt="x", rule="poster")
     with reader(path) as browse:
         assert names(browse, text="beach day") == ["Holiday/Beach Day.jpg"]  # any case, across the folder
+        assert names(browse, text="day, beach!") == ["Holiday/Beach Day.jpg"]  # words in any order
         assert names(browse, text="neon") == ["two.jpg"]
         assert names(browse, text="golden light") == ["three.jpg"]  # only in Ideogram's answer
-        assert names(browse, text="watercol") == ["four.jpg"]
-        assert names(browse, text="%_d") == ["100%_done.jpg"]  # wildcards are plain characters
-        assert names(browse, text="o.") == ["two.jpg"]  # shorter than a trigram: still found
+        assert names(browse, text="watercol") == ["four.jpg"]  # the start of a word
+        assert names(browse, text="GOLD LI") == ["three.jpg"]
+        assert names(browse, text="100%_do") == ["100%_done.jpg"]  # wildcards are plain characters
+        assert names(browse, text="olden") == []  # inside a word
+        assert names(browse, text="o.") == ["two.jpg"]  # too short for the index: file names still searched
+        assert names(browse, text="%%%") == []  # no word to ask the index for: file names and rules, no error
         assert names(browse, text='"quoted"') == []
         assert names(browse, text="nothing like it") == []
+
+
+def test_search_words_are_cut_as_the_index_cuts_them(journal: SqliteJournal, path: Path) -> None:
+    """Letters and digits of any script make words; a search of any text asks the index without an error."""
+    add(journal, "IMG_0042 café.jpg", prompt="Ölgemälde, 東京 at night", rule="poster")
+    with reader(path) as browse:
+        for text in ("0042", "img_00", "CAFÉ", "ölgemälde", "東京 at", "at night"):
+            assert names(browse, text=text) == ["IMG_0042 café.jpg"], text
+        for text in ('a"b', "*", "x AND y", "NEAR(a b)", "gemälde"):  # the index's own syntax is plain words
+            assert names(browse, text=text) == [], text
 
 
 def test_an_older_journal_is_indexed_for_search_when_it_is_opened(path: Path) -> None:

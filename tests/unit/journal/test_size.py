@@ -177,7 +177,7 @@ def test_a_compacted_result_keeps_its_files_by_folder_under_a_shorter_key(journa
     assert journal.compact(START + timedelta(days=1), limit=10) == 2
     rows = "SELECT length(key), path, files FROM results JOIN result_folders ON result_folders.id = folder"
     assert sorted(stored(path, rows)) == [
-        (12, "/out", '["chair.jpg.poster.1.png"]'), (12, "/out", '["lamp.jpg.poster.1.png"]'),
+        (12, "/out", "chair.jpg.poster.1.png"), (12, "/out", "lamp.jpg.poster.1.png"),
     ]  # fmt: skip
     found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
     assert found is not None and (found.id, found.files, found.compacted) == (
@@ -196,11 +196,18 @@ def test_a_compacted_result_keeps_its_files_by_folder_under_a_shorter_key(journa
         ("/out/a.png", "/other/b.png", "/out/sub/c.png"),
         ("relative/a.png",),
         ("/out/a.png", "relative/b.png"),
+        ("/out/[draft] a.png",),
+        ("[draft] a.png",),
     ],
 )
 def test_a_compacted_result_gives_back_the_files_it_was_given(files: tuple[str, ...]) -> None:
     folder = result_folder(files)
     assert result_files(folder, result_names(files, folder)) == files
+
+
+def test_a_compacted_result_of_one_file_keeps_its_bare_name_and_those_kept_as_lists_still_read() -> None:
+    assert result_names(("/out/a.poster.1.png",), "/out") == "a.poster.1.png"
+    assert result_files("/out", '["a.poster.1.png"]') == ("/out/a.poster.1.png",)  # as an older remixd kept it
 
 
 def test_a_search_too_short_for_the_index_looks_at_file_names_and_rule_names(

@@ -8,6 +8,7 @@ page with 1,000 inputs in the journal.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import sqlite3
 import statistics
@@ -42,6 +43,7 @@ def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None
     """`count` inputs, each with one job: mostly done with a result, every 50th failed, the last 5 claimed."""
     from remixd.journal import packing
     from remixd.journal.compact import folder_id, slim_answer, slim_request
+    from remixd.journal.jobs import fingerprint_id
     from remixd.journal.schema import dump_json, pack_hash, stamp
     from remixd.journal.sqlite import SqliteJournal
 
@@ -71,7 +73,7 @@ def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None
         # A done (moved) input's job is slimmed and packed, as remixd leaves it (journal.compact.slim_finished).
         packed = packing.pack_job(slim_request(request), slim_answer(response, prompt), files) if done else None
         jobs.append(
-            (number, number, rule, pack_hash(f"{number:064x}"), "https://api.ideogram.ai/remix",
+            (number, number, rule, rule, "https://api.ideogram.ai/remix",
              None if done else dump_json(request), 1, 0.08,
              "written" if done else "failed" if state == "failed" else "pending", 1, None,
              None if done else "[]", moment, moment if done else None, packed)
@@ -80,6 +82,9 @@ def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None
     packing.register(db)  # the search's triggers read packed jobs through it
     with db:
         moved_to = folder_id(db, "/srv/done")  # a moved input's destination by its folder (journal.layout)
+        # A rule's requests share its fingerprint, by number (journal.layout).
+        rules = {job[3] for job in jobs}
+        fingerprints = {rule: fingerprint_id(db, hashlib.sha256(rule.encode()).hexdigest()) for rule in rules}
         db.executemany(
             "INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)",
             [(*row[:12], None if row[12] is None else moved_to) for row in inputs],
@@ -88,7 +93,7 @@ def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None
             """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state,
                attempts, response, files, created_at, completed_at, packed)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            jobs,
+            [(*job[:3], fingerprints[job[3]], *job[4:]) for job in jobs],
         )
     db.close()
 

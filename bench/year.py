@@ -25,6 +25,7 @@ from bench import inputs, procs
 INBOX = "/srv/shop/inbox"
 RULE, FINGERPRINT = "poster", hashlib.sha256(b"poster rule").hexdigest()
 ENDPOINT = "/remix"  # as the worker journals it: the route's path
+_FINGERPRINT_ID = 1  # the rule's fingerprint, the first `build` names (journal.layout: jobs name it by number)
 Rows = tuple[tuple[object, ...], ...]  # one input's (input, job, spend) rows
 UNFINISHED = 100  # claimed when the daemon stopped: what the recovery resumes
 FAILED_EVERY = 500  # one input in 500 fails, and stays whole however old
@@ -92,7 +93,7 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
             (number, INBOX, relpath, _size(number), 1_700_000_000_000_000_000 + number, bytes.fromhex(sha),
              "failed" if failed else "done", at, at, at, json.dumps({"error": error}) if failed else None, "moved",
              ("/srv/shop/failed/" if failed else "/srv/shop/done/") + relpath),
-            (number, number, RULE, bytes.fromhex(FINGERPRINT), ENDPOINT,
+            (number, number, RULE, _FINGERPRINT_ID, ENDPOINT,
              json.dumps(request, sort_keys=True) if failed else None, 1, 0.08,
              "failed" if failed else "written", 1, json.dumps(error) if failed else None, None,
              "[]" if failed else None, at, at, None if failed else at, at, None,
@@ -191,6 +192,7 @@ def build(path: Path, *, per_day: int, days: int, keep_days: int, note: Callable
     packing.register(db)  # the search's triggers read packed jobs through it
     db.execute("PRAGMA synchronous=OFF")
     db.execute("BEGIN")
+    db.execute("INSERT INTO fingerprints VALUES (?, ?)", (_FINGERPRINT_ID, bytes.fromhex(FINGERPRINT)))
     old_days = days - keep_days
     for day in range(old_days - 1):  # compacted: what daily compaction leaves
         _insert_compacted(db, 1 + day * per_day, per_day, first + timedelta(days=day))

@@ -18,13 +18,13 @@ from typing import Any
 
 from remixd.errors import JournalError
 from remixd.journal import ledger, packing, search
-from remixd.journal.layout import BUSY_JOBS, DISPOSED_FOLDER, NOT_DONE
+from remixd.journal.layout import BUSY_JOBS, DISPOSED_FOLDER, FINGERPRINT_HASH, NOT_DONE
 from remixd.journal.records import INPUT_STATES, InputRecord, InputState, JobRecord, Spend
 from remixd.journal.rows import input_record, job_record
 from remixd.journal.schema import stamp
 
 MAX_PAGE = 100
-_JOBS = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS} FROM jobs "  # noqa: S608 — a literal column
+_JOBS = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS}, {FINGERPRINT_HASH} FROM jobs "  # noqa: S608 — literal columns
 
 
 @dataclass(frozen=True)

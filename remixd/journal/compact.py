@@ -23,6 +23,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from remixd.journal.layout import FINGERPRINT_HASH
 from remixd.journal.ledger import ADD_USD, MICROS, sql_sum_usd
 from remixd.journal.packing import job_documents, pack_job
 from remixd.journal.schema import dump_json, load_json, unpack_hash
@@ -121,7 +122,8 @@ def compact(db: sqlite3.Connection, cutoff: int, limit: int) -> int:
 
 def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
     jobs = db.execute(
-        "SELECT id, rule, fingerprint, state, request, response, files, packed FROM jobs WHERE input_id = ?",
+        f"SELECT id, rule, {FINGERPRINT_HASH}, state, request, response, files, packed FROM jobs"  # noqa: S608
+        " WHERE input_id = ?",
         (row["id"],),
     ).fetchall()
     ids = [job["id"] for job in jobs]
@@ -137,7 +139,7 @@ def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
         return False  # `remixd reroll` history: kept whole (rerolls are few)
     written = [job for job in jobs if job["state"] == "written" and row["sha256"] is not None]
     sha256 = str(unpack_hash(row["sha256"]))
-    keys = [result_key(sha256, job["rule"], str(unpack_hash(job["fingerprint"]))) for job in written]
+    keys = [result_key(sha256, job["rule"], str(unpack_hash(job["fingerprint_hash"]))) for job in written]
     store_results(db, [(key, job["id"], job_documents(job)[2]) for key, job in zip(keys, written, strict=True)])
     if row["disposal"] == "kept" and row["state"] in ("done", "duplicate"):
         db.execute(

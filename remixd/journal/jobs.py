@@ -6,6 +6,7 @@ protect money are durable commits, and the spend ledger (journal.ledger) moves i
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from remixd.errors import ErrorRecord
 from remixd.journal import ledger
 from remixd.journal.compact import result_files, result_key
 from remixd.journal.database import expect
-from remixd.journal.layout import BY_SHA256
+from remixd.journal.layout import BY_FINGERPRINT, BY_SHA256
 from remixd.journal.records import Earlier, JobRecord, JobSpec
 from remixd.journal.rows import JournalRows
 from remixd.journal.schema import WITHHELD_COUNT, dump_json, pack_hash, stamp
@@ -44,7 +45,7 @@ class JobTransitions(JournalRows):
                     (
                         input_id,
                         spec.rule,
-                        pack_hash(spec.fingerprint),
+                        fingerprint_id(db, spec.fingerprint),
                         spec.endpoint,
                         dump_json(spec.request),
                         spec.images,
@@ -179,7 +180,7 @@ class JobTransitions(JournalRows):
         """The first written result of the same content, rule and request, whether its input is still whole
         or was compacted (journal.compact)."""
         jobs = self._jobs(
-            "rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN "  # noqa: S608 — literal
+            f"rule = ? AND {BY_FINGERPRINT} AND state = 'written' AND input_id IN "  # noqa: S608 — literal
             f"(SELECT id FROM inputs WHERE {BY_SHA256}) ORDER BY id LIMIT 1",
             (rule, pack_hash(fingerprint), pack_hash(sha256), pack_hash(sha256)),
         )
@@ -192,3 +193,9 @@ class JobTransitions(JournalRows):
             if rows
             else None
         )
+
+
+def fingerprint_id(db: sqlite3.Connection, fingerprint: str) -> int:
+    """The number `fingerprint` (hex) is named by in `fingerprints` (journal.layout), in the caller's write."""
+    db.execute("INSERT OR IGNORE INTO fingerprints (hash) VALUES (?)", (pack_hash(fingerprint),))
+    return int(db.execute("SELECT id FROM fingerprints WHERE hash = ?", (pack_hash(fingerprint),)).fetchone()[0])

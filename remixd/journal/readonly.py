@@ -21,7 +21,7 @@ from typing import Any
 from remixd.errors import JournalError
 from remixd.journal import rerolls
 from remixd.journal.compact import result_key
-from remixd.journal.layout import BY_SHA256
+from remixd.journal.layout import BY_FINGERPRINT, BY_SHA256
 from remixd.journal.ledger import dollars, spend_sql, sql_sum_usd
 from remixd.journal.records import Spend
 from remixd.journal.schema import pack_hash
@@ -31,8 +31,10 @@ _BLOCKING = """SELECT state, size, mtime_ns FROM inputs WHERE inbox = ? AND relp
     state = 'claimed' OR disposal = 'pending' OR (disposal = 'kept' AND state IN ('done', 'duplicate', 'failed')))
     ORDER BY id DESC LIMIT 1"""
 _KEPT = "SELECT 1 FROM kept WHERE inbox = ? AND relpath = ? AND size = ? AND mtime_ns = ?"
-_WRITTEN = f"""SELECT 1 FROM jobs WHERE rule = ? AND fingerprint = ? AND state = 'written' AND input_id IN
-    (SELECT id FROM inputs WHERE {BY_SHA256}) LIMIT 1"""  # noqa: S608 — a literal condition
+_WRITTEN = f"""SELECT 1 FROM jobs WHERE rule = ? AND {BY_FINGERPRINT} AND state = 'written' AND input_id IN
+    (SELECT id FROM inputs WHERE {BY_SHA256}) LIMIT 1"""  # noqa: S608 — literal conditions
+# ... in a journal an older remixd keeps, its fingerprints whole in each job (journal.layout).
+_WRITTEN_WHOLE = _WRITTEN.replace(BY_FINGERPRINT, "fingerprint = ?")
 _WRITTEN_COMPACTED = "SELECT 1 FROM results WHERE key = ?"
 # Whether a written result's source had this size: only a file of such a size can be a duplicate, so only
 # such a file is hashed. -1: results compacted before sizes were kept, of sizes nobody knows.
@@ -85,7 +87,8 @@ class JournalView:
         """Whether this content was already written by this rule and request, whole or compacted."""
         if "jobs" not in self._tables:
             return False
-        if self._read(_WRITTEN, (rule, pack_hash(fingerprint), pack_hash(sha256), pack_hash(sha256))):
+        written = _WRITTEN if "fingerprints" in self._tables else _WRITTEN_WHOLE
+        if self._read(written, (rule, pack_hash(fingerprint), pack_hash(sha256), pack_hash(sha256))):
             return True
         compacted = "results" in self._tables
         return compacted and bool(self._read(_WRITTEN_COMPACTED, (result_key(sha256, rule, fingerprint),)))

@@ -14,7 +14,7 @@ from remixd.clock import Clock
 from remixd.errors import ErrorRecord, JournalError
 from remixd.journal import ledger
 from remixd.journal.database import Database
-from remixd.journal.layout import DISPOSED_FOLDER
+from remixd.journal.layout import DISPOSED_FOLDER, FINGERPRINT_HASH
 from remixd.journal.packing import job_documents
 from remixd.journal.records import CostSource, Disposal, InputRecord, InputState, JobRecord, JobState
 from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none, stamp, unpack_hash
@@ -45,7 +45,7 @@ class JournalRows:
 
     # `where` is always one of the journal modules' literal conditions, values go through parameters: no injection.
     def _jobs(self, where: str, parameters: Sequence[Any]) -> list[JobRecord]:
-        sql = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS} FROM jobs WHERE " + where  # noqa: S608 — see above
+        sql = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS}, {FINGERPRINT_HASH} FROM jobs WHERE " + where  # noqa: S608
         return [job_record(row) for row in self._db.read(sql, parameters)]
 
     def _inputs(self, where: str, parameters: Sequence[Any] = ()) -> list[InputRecord]:
@@ -62,12 +62,13 @@ class JournalRows:
 
 
 def job_record(row: sqlite3.Row) -> JobRecord:
+    """`row`: the job's columns, POSSIBLE_PAYMENTS (journal.ledger) and FINGERPRINT_HASH (journal.layout)."""
     request, response, files = job_documents(row)
     return JobRecord(
         id=row["id"],
         input_id=row["input_id"],
         rule=row["rule"],
-        fingerprint=str(unpack_hash(row["fingerprint"])),
+        fingerprint=str(unpack_hash(row["fingerprint_hash"])),
         endpoint=row["endpoint"],
         request=request,
         images=row["images"],

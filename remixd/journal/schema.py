@@ -224,6 +224,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     layout.STATE_AND_PATH_MIGRATION,
     # The gallery's search by words, not trigrams: a fifth of the size (journal.search).
     search.WORDS_MIGRATION,
+    # Jobs' fingerprints by number (journal.layout).
+    layout.FINGERPRINTS_MIGRATION,
 )
 
 

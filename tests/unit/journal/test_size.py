@@ -152,7 +152,7 @@ def stored(path: Path, sql: str) -> list[tuple[object, ...]]:
     return rows
 
 
-def test_times_are_stored_as_integers_and_hashes_as_their_bytes(
+def test_times_are_stored_as_integers_hashes_as_their_bytes_and_fingerprints_by_number(
     journal: SqliteJournal, path: Path, clock: FakeClock
 ) -> None:
     """32 bytes of ISO text and 64 of hex, in each row and each index on it, were most of a year of journal."""
@@ -160,8 +160,9 @@ def test_times_are_stored_as_integers_and_hashes_as_their_bytes(
     job_id = written(journal, "lamp.jpg")
     kinds = "SELECT typeof(claimed_at), typeof(finished_at), typeof(sha256), length(sha256) FROM inputs"
     assert stored(path, kinds) == [("integer", "integer", "blob", 32)]
-    times = "SELECT typeof(created_at), typeof(completed_at), typeof(fingerprint), length(fingerprint) FROM jobs"
-    assert stored(path, times) == [("integer", "integer", "blob", 32)]
+    times = "SELECT typeof(created_at), typeof(completed_at), typeof(fingerprint) FROM jobs"
+    assert stored(path, times) == [("integer", "integer", "integer")]  # the fingerprint's number
+    assert stored(path, "SELECT typeof(hash), length(hash) FROM fingerprints") == [("blob", 32)]
     assert stored(path, "SELECT typeof(at) FROM spend") == [("integer",)]
     record = journal.get_input(1)
     assert (record.sha256, record.claimed_at, record.jobs[0].fingerprint) == (SHA, clock.utcnow(), FINGERPRINT)
@@ -496,3 +497,43 @@ def test_a_path_s_rows_are_found_by_the_index_of_relpaths(journal: SqliteJournal
         view = "EXPLAIN QUERY PLAN " + readonly._BLOCKING
         assert "SCAN" not in " | ".join(row[3] for row in db.execute(view, (INBOX, "0.jpg")))
     db.close()
+
+
+FINGERPRINTS_VERSION = 24  # the schema that names jobs' fingerprints by number
+
+
+def test_a_journal_of_the_schema_before_fingerprints_by_number_names_each_once_and_finds_its_duplicates(
+    path: Path, clock: FakeClock
+) -> None:
+    """`remixd plan` reads a journal as it finds it (a daemon of the remixd before may still run): the duplicate
+    check answers the same before and after the daemon brings the journal to the newer schema."""
+    at = 1_740_830_400_250_000
+    old = old_journal(path, FINGERPRINTS_VERSION - 1)
+    two_inputs(old, (bytes.fromhex(SHA), bytes.fromhex("ef" * 32), bytes.fromhex(FINGERPRINT)), at)
+    old.close()
+    today = datetime(2025, 3, 1, tzinfo=UTC).date()
+
+    def asked() -> tuple[bool, bool]:
+        with readonly.read_journal(path, today) as view:
+            return view.written(SHA, "poster", FINGERPRINT), view.written(SHA, "poster", "ab" * 32)
+
+    assert asked() == (True, False)
+    journal = SqliteJournal(path, clock=clock)
+    try:
+        assert [job.fingerprint for record in (journal.get_input(1), journal.get_input(2)) for job in record.jobs] == [
+            FINGERPRINT, FINGERPRINT,
+        ]  # fmt: skip
+        found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
+        assert found is not None and found.id == 1
+        assert journal.find_duplicate(SHA, "poster", "ab" * 32) is None
+        claimed = journal.claim(INBOX, "c.jpg", 12, 7)
+        assert claimed is not None
+        [job] = journal.add_jobs(claimed, [JobSpec("poster", "ab" * 32, "/remix", {}, 1, 0.08)])
+        assert job.fingerprint == "ab" * 32
+    finally:
+        journal.close()
+    assert asked() == (True, False)
+    assert stored(path, "SELECT id, hex(hash) FROM fingerprints ORDER BY id") == [
+        (1, FINGERPRINT.upper()), (2, "AB" * 32),
+    ]  # fmt: skip
+    assert stored(path, "SELECT fingerprint FROM jobs ORDER BY id") == [(1,), (1,), (2,)]

@@ -21,15 +21,15 @@ from typing import Any
 from remixd.errors import JournalError
 from remixd.journal import rerolls
 from remixd.journal.compact import result_key
-from remixd.journal.layout import BY_FINGERPRINT, BY_SHA256
+from remixd.journal.layout import BY_FINGERPRINT, BY_SHA256, PATH_HELD
 from remixd.journal.ledger import dollars, spend_sql, sql_sum_usd
 from remixd.journal.records import Spend
 from remixd.journal.schema import pack_hash
 
 # The latest input at this path that would block a new claim: in progress, or finished and kept (journal.sqlite).
-_BLOCKING = """SELECT state, size, mtime_ns FROM inputs WHERE inbox = ? AND relpath = ? AND (
+_BLOCKING = f"""SELECT state, size, mtime_ns FROM inputs WHERE inbox = ? AND relpath = ? AND {PATH_HELD} AND (
     state = 'claimed' OR disposal = 'pending' OR (disposal = 'kept' AND state IN ('done', 'duplicate', 'failed')))
-    ORDER BY id DESC LIMIT 1"""
+    ORDER BY id DESC LIMIT 1"""  # noqa: S608 — a literal condition
 _KEPT = "SELECT 1 FROM kept WHERE inbox = ? AND relpath = ? AND size = ? AND mtime_ns = ?"
 _WRITTEN = f"""SELECT 1 FROM jobs WHERE rule = ? AND {BY_FINGERPRINT} AND state = 'written' AND input_id IN
     (SELECT id FROM inputs WHERE {BY_SHA256}) LIMIT 1"""  # noqa: S608 — literal conditions

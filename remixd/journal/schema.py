@@ -226,6 +226,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     search.WORDS_MIGRATION,
     # Jobs' fingerprints by number (journal.layout).
     layout.FINGERPRINTS_MIGRATION,
+    # The index of paths without the done inputs that left their inbox (journal.layout).
+    layout.PATHS_HELD_MIGRATION,
 )
 
 

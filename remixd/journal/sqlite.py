@@ -22,7 +22,7 @@ from remixd.journal import rerolls
 from remixd.journal.compact import compact, disposed_folder, fold_spend, folder_id, slim_finished
 from remixd.journal.database import Database, expect
 from remixd.journal.jobs import JobTransitions
-from remixd.journal.layout import BUSY_JOBS, DISPOSED_TO, NOT_DONE
+from remixd.journal.layout import BUSY_JOBS, BY_SHA256, DISPOSED_TO, NOT_DONE, PATH_HELD
 from remixd.journal.records import Candidate, Disposal, FinishState, InputRecord, JobRecord, Reroll
 from remixd.journal.schema import dump_json, load_json, pack_hash, stamp
 from remixd.journal.views import OperatorViews
@@ -30,11 +30,11 @@ from remixd.journal.views import OperatorViews
 if TYPE_CHECKING:  # imported by `rebuild` when one runs, not with every journal opened (`remixd status`)
     from remixd.journal.rebuild import FailedInput, Rebuilt, ResultSidecar
 
-_BLOCKING_CLAIM = """SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND (
+_BLOCKING_CLAIM = f"""SELECT 1 FROM inputs WHERE inbox = ?1 AND relpath = ?2 AND {PATH_HELD} AND (
     state = 'claimed' OR disposal = 'pending'
     OR (disposal = 'kept' AND size = ?3 AND mtime_ns = ?4 AND state IN ('done', 'duplicate', 'failed')))
     UNION ALL SELECT 1 FROM kept WHERE inbox = ?1 AND relpath = ?2 AND size = ?3 AND mtime_ns = ?4
-    LIMIT 1"""
+    LIMIT 1"""  # noqa: S608 — a literal condition
 _INSERT_INPUT = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, state, detected_at, claimed_at, companions,
     device, inode) VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?, ?, ?)"""
 _UNFINISHED = "state = 'claimed' OR disposal = 'pending'"
@@ -230,15 +230,18 @@ class SqliteJournal(JobTransitions, OperatorViews):
         """The latest done input moved to `disposed_to`; or the latest made from `source` (inbox, relpath,
         sha256) or found `at` (inbox, relpath), however it was disposed of (moved, kept or deleted)."""
         done = "state IN ('done', 'duplicate') AND "
+        disposed = done + "disposal IN ('moved', 'kept', 'deleted') AND inbox = ? AND relpath = ? AND "
         if disposed_to is not None:
             found = self._inputs(done + "disposal = 'moved' AND " + DISPOSED_TO, (disposed_to,))
         elif source is not None:
-            found = self._inputs(
-                done + "disposal IN ('moved', 'kept', 'deleted') AND inbox = ? AND relpath = ? AND sha256 = ?",
-                (source[0], source[1], pack_hash(source[2])),
-            )
+            hashed = pack_hash(source[2])
+            found = self._inputs(disposed + BY_SHA256, (source[0], source[1], hashed, hashed))
         elif at is not None:
-            found = self._inputs(done + "disposal IN ('moved', 'kept', 'deleted') AND inbox = ? AND relpath = ?", at)
+            # A kept input by the index of paths; one moved or deleted since, which that index no longer holds,
+            # by reading the inputs claimed after it (all of them when nothing is kept there).
+            found = self._inputs(disposed + PATH_HELD, at)
+            after = found[-1].id if found else 0
+            found += self._inputs(disposed + "disposal != 'kept' AND id > ?", (*at, after))
         else:
             raise ValueError("name the done copy, the source or where it was")
         return found[-1] if found else None

@@ -11,7 +11,7 @@ from typing import Any
 
 from remixd.errors import ErrorRecord
 from remixd.journal.database import count_states
-from remixd.journal.layout import NOT_DONE
+from remixd.journal.layout import NOT_DONE, PATH_HELD
 from remixd.journal.ledger import dollars, spend_sql, sql_sum_usd
 from remixd.journal.records import INPUT_STATES, JOB_STATES, Failure, Payment, Spend
 from remixd.journal.rows import JournalRows
@@ -19,9 +19,16 @@ from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none
 from remixd.journal.withheld import Withheld, find_withheld
 
 # The claim of the input's path just before it: the attempt `remixd retry` put back, when it is one.
-_LAST_BEFORE = """SELECT earlier.state, earlier.error FROM inputs AS this JOIN inputs AS earlier
+# The input claimed at this one's path before it, by the index of paths, which holds a retried input (not done):
+# a retried one counts only if no done input moved or deleted (which that index does not hold) was claimed there
+# in between, read from the ids between the two (a retried file is claimed again within seconds: a few rows).
+_LAST_BEFORE = f"""SELECT earlier.state, earlier.error FROM inputs AS this JOIN inputs AS earlier
     ON earlier.inbox = this.inbox AND earlier.relpath = this.relpath AND earlier.id < this.id
-    WHERE this.id = ? ORDER BY earlier.id DESC LIMIT 1"""
+    AND {PATH_HELD.replace("state", "earlier.state").replace("disposal", "earlier.disposal")}
+    WHERE this.id = ? AND (earlier.state != 'retried' OR NOT EXISTS (SELECT 1 FROM inputs AS later
+        WHERE later.id > earlier.id AND later.id < this.id AND later.inbox = this.inbox
+        AND later.relpath = this.relpath))
+    ORDER BY earlier.id DESC LIMIT 1"""  # noqa: S608 — a literal condition
 
 
 class OperatorViews(JournalRows):

@@ -13,6 +13,7 @@ import pytest
 from remixd.journal import packing, readonly
 from remixd.journal.browse import GalleryQuery, reader
 from remixd.journal.compact import result_files, result_folder, result_names
+from remixd.journal.layout import PATH_HELD
 from remixd.journal.records import JobSpec, Spend
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, approx
@@ -357,7 +358,7 @@ def test_a_journal_of_the_schema_before_packing_opens_with_its_records(path: Pat
     assert {"jobs_busy", "jobs_duplicate_of", "jobs_withheld", "sqlite_autoindex_jobs_1"} <= set(indexes)
     assert "jobs_rule_input" not in indexes  # (input, rule) serves its queries
     assert indexes["inputs_sha256"] == "CREATE INDEX inputs_sha256 ON inputs (substr(sha256, 1, 8))"
-    assert indexes["inputs_path"] == "CREATE INDEX inputs_path ON inputs (relpath)"
+    assert indexes["inputs_path"] == f"CREATE INDEX inputs_path ON inputs (relpath) WHERE {PATH_HELD}"
     assert stored(path, "SELECT id, request IS NULL, typeof(packed) FROM jobs") == [(2, 0, "null")]
     assert stored(path, "SELECT id, disposed_to, disposed_in FROM inputs") == [(2, None, None)]  # 1 compacted
 
@@ -442,7 +443,7 @@ def test_a_journal_of_the_schema_before_the_partial_state_index_opens_with_its_c
         journal.close()
     indexes = {str(name): sql for name, sql in stored(path, "SELECT name, sql FROM sqlite_master WHERE type = 'index'")}
     assert "inputs_inbox_state" not in indexes
-    assert indexes["inputs_path"] == "CREATE INDEX inputs_path ON inputs (relpath)"
+    assert indexes["inputs_path"] == f"CREATE INDEX inputs_path ON inputs (relpath) WHERE {PATH_HELD}"
     assert str(indexes["inputs_state_id"]).endswith("WHERE state NOT IN ('done', 'duplicate')")
 
 
@@ -473,10 +474,15 @@ def test_queries_by_a_state_not_done_read_the_index_that_holds_only_those(journa
 
 
 def test_a_path_s_rows_are_found_by_the_index_of_relpaths(journal: SqliteJournal, path: Path) -> None:
-    """The claim check, the companions' stem, a retry's earlier attempt, a done input at a path and a renamed
-    claim: each reads a few rows, never the year's."""
+    """The claim check, the companions' stem, a retry's earlier attempt, a kept input at a path and a renamed
+    claim: each reads a few rows, never the year's (a done input moved away is looked for at its old place by
+    reading the inputs claimed after any kept there: tests/unit/journal/test_paths.py)."""
     for number in range(3):
         written(journal, f"{number}.jpg", f"{number:064x}")
+    kept = journal.claim(INBOX, "kept.jpg", 10, 1)
+    assert kept is not None
+    journal.finish_input(kept, "done")
+    journal.set_disposed(kept, "kept")
     renamed = journal.claim(INBOX, "x.jpg", 10, 1)
     assert renamed is not None
     record = journal.get_input(renamed)
@@ -485,7 +491,7 @@ def test_a_path_s_rows_are_found_by_the_index_of_relpaths(journal: SqliteJournal
         lambda: journal.claim(INBOX, "0.jpg", 10, 1),
         lambda: journal.shares_companions(record),
         lambda: journal.earlier_payments(renamed),
-        lambda: journal.done_input(at=(INBOX, "0.jpg")),
+        lambda: journal.done_input(at=(INBOX, "kept.jpg")),
         lambda: journal.forget_renamed(renamed),
     )
     assert len(found) >= 5, found

@@ -35,7 +35,7 @@ def retry_failed(config: Config, only: Sequence[Path] = (), input_ids: Collectio
     from remixd.journal.sqlite import JOURNAL_NAME
 
     inboxes = {str(inbox.path): inbox for inbox in config.inboxes}
-    journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
+    journal = SqliteJournal(config.state_dir / JOURNAL_NAME, upgrades=False)  # the daemon's to bring up to date
     report, named, count = RetryReport(), set(only), 0
     try:
         for record in journal.failed_inputs():

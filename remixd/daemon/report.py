@@ -29,7 +29,7 @@ def print_status(config: StateConfig, clock: Clock, *, as_json: bool) -> None:
     if not path.exists():
         print(f"no journal yet at {path}: remixd has not run with this config")
         return
-    journal = SqliteJournal(path, clock)
+    journal = SqliteJournal(path, clock, upgrades=False)  # a daemon of an older remixd may be running it
     try:
         today = clock.utcnow().date()
         spent, sandbox, by_source = (

@@ -76,7 +76,7 @@ def find_rerolls(
     inboxes = {str(inbox.path): inbox for inbox in config.inboxes}
     orders: list[RerollOrder] = []
     problems: list[str] = []
-    journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
+    journal = SqliteJournal(config.state_dir / JOURNAL_NAME, upgrades=False)  # the daemon's to bring up to date
     try:
         for path in paths:
             try:
@@ -172,7 +172,7 @@ def _sidecar_source(path: Path) -> tuple[str, str, str] | None:
 def send_rerolls(config: Config, orders: Sequence[RerollOrder]) -> Iterator[str]:
     """Record each reroll, then put its done copy back into its inbox, or wake a running daemon for a kept
     input; one line per order."""
-    journal = SqliteJournal(config.state_dir / JOURNAL_NAME)
+    journal = SqliteJournal(config.state_dir / JOURNAL_NAME, upgrades=False)  # the daemon's to bring up to date
     try:
         for order in orders:
             # Recorded first: a running daemon may claim the file the moment it is back (a move keeps its

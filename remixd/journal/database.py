@@ -34,8 +34,9 @@ CHECK_STEPS = 100_000  # SQLite steps between two calls of check_pages' `step`: 
 class Database:
     """The SQLite file behind the journal."""
 
-    def __init__(self, path: Path, *, migrating: Callable[[], None] | None = None) -> None:
-        """migrating: called every few seconds while a migration runs (a year of journal takes minutes)."""
+    def __init__(self, path: Path, *, migrating: Callable[[], None] | None = None, upgrades: bool = True) -> None:
+        """migrating: called every few seconds while a migration runs (a year of journal takes minutes).
+        upgrades: False refuses a journal of an older remixd, whose daemon may still run it (see _migrate)."""
         self._lock = threading.RLock()
         self.path = path
         self._wal_lock = threading.Lock()  # guards the two below, never held while syncing
@@ -68,7 +69,7 @@ class Database:
             # nearly full state fs ate the space an operator had just freed and wedged the daemon.
             self._connection.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             self._connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-            self._migrate(path, migrating)
+            self._migrate(path, migrating, upgrades)
             self._connection.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as error:  # e.g. "file is not a database"
             self._connection.close()
@@ -120,20 +121,17 @@ class Database:
             "may save their rows), and start again: remixd begins a new journal",
         )
 
-    def _migrate(self, path: Path, migrating: Callable[[], None] | None) -> None:
+    def _migrate(self, path: Path, migrating: Callable[[], None] | None, upgrades: bool) -> None:
         """Foreign keys are not enforced yet: a migration may make a table again (journal.layout), dropping the
         old one while rows of others still refer to its rows, copied across with their ids."""
-        self._connection.create_function("pack_hash", 1, pack_hash, deterministic=True)
         packing.register_migrating(self._connection)
-        self._connection.create_function(
-            "result_folder", 1, lambda files: result_folder(load_json(files)), deterministic=True
-        )
-        self._connection.create_function(
-            "result_names",
-            1,
-            lambda files: result_names(load_json(files), result_folder(load_json(files))),
-            deterministic=True,
-        )
+        functions: dict[str, Callable[[Any], Any]] = {
+            "pack_hash": pack_hash,
+            "result_folder": lambda files: result_folder(load_json(files)),
+            "result_names": lambda files: result_names(load_json(files), result_folder(load_json(files))),
+        }
+        for name, function in functions.items():
+            self._connection.create_function(name, 1, function, deterministic=True)
         with self.write() as db:
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = db.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -144,6 +142,12 @@ class Database:
                     "upgrade remixd, or point state_dir at a new folder",
                 )
             upgrading = 0 < version < len(MIGRATIONS)  # a new journal's tables take no time
+            if upgrading and not upgrades:  # it would go on writing rows of its layout into the new one
+                raise JournalError(
+                    f"the journal {path} is of an older remixd (schema {version} of {len(MIGRATIONS)}), whose daemon"
+                    " may still be running it",
+                    "restart the daemon (systemctl restart remixd, or remixd run) to bring it up to date, then retry",
+                )
             if upgrading:
                 log.info("remixd.journal.migrating", path=str(path), version=version, to=len(MIGRATIONS))
             if upgrading and migrating is not None:

@@ -53,10 +53,12 @@ class SqliteJournal(JobTransitions, OperatorViews):
         clock: Clock = SYSTEM_CLOCK,
         *,
         migrating: Callable[[], None] | None = None,
+        upgrades: bool = True,
     ) -> None:
-        """migrating: called every second or so while the schema of an older remixd is brought up to date."""
+        """migrating: called every second or so while the schema of an older remixd is brought up to date.
+        upgrades: whether it may be (False: the operator's commands; journal.database)."""
         self._clock = clock
-        self._db = Database(path, migrating=migrating)
+        self._db = Database(path, migrating=migrating, upgrades=upgrades)
 
     def check_pages(self, step: Callable[[], bool]) -> bool:
         """Every page read for damage, beside the work (the daemon, after READY=1: README "The journal decides"):

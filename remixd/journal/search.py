@@ -8,7 +8,7 @@ is made of takes the input's old text out of the index (a contentless index is t
 change and puts the new text in after it, both read from the view, so what is taken out is exactly what was
 put in. A search finds the inputs holding, for each word searched, a word that starts with it, in any order
 and any case ("day beach" finds "Beach Day.jpg", "each" does not), from the index alone. An index of every
-trigram found text inside words too, at five times the size (127 bytes an input against 23 in the bench's year
+trigram found text inside words too, at five times the size (127 bytes an input against 25 in the bench's year
 of journal: 90 MB of its 900,000 inputs within keep_days), and the text it found had then to be read from the
 rows and checked: seconds for a search whose words every input holds, not in its order.
 """

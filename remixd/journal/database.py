@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from remixd.errors import JournalError, JournalUnwritable
 from remixd.journal import packing
@@ -279,22 +279,3 @@ def _enable_wal(db: sqlite3.Connection, path: Path) -> None:
         raise JournalError(
             f"the journal {path} cannot use WAL mode (got {mode!r})", "put state_dir on a local file system"
         )
-
-
-def expect(
-    db: sqlite3.Connection, table: Literal["inputs", "jobs"], row_id: int, states: tuple[str, ...]
-) -> sqlite3.Row:
-    """Fetch a row and refuse a transition from a state that does not allow it: that is always a bug."""
-    sql = "SELECT * FROM inputs WHERE id = ?" if table == "inputs" else "SELECT * FROM jobs WHERE id = ?"
-    row: sqlite3.Row | None = db.execute(sql, (row_id,)).fetchone()
-    if row is None:
-        raise JournalError(f"no {table[:-1]} {row_id} in the journal")
-    if row["state"] not in states:
-        raise JournalError(f"{table[:-1]} {row_id} is {row['state']}, expected {' or '.join(states)}")
-    return row
-
-
-def count_states(rows: list[sqlite3.Row], states: Sequence[str]) -> dict[str, int]:
-    counts = dict.fromkeys(states, 0)
-    counts.update({row[0]: row[1] for row in rows})
-    return counts

@@ -13,10 +13,9 @@ from typing import Any
 from remixd.errors import ErrorRecord
 from remixd.journal import ledger
 from remixd.journal.compact import result_files, result_key
-from remixd.journal.database import expect
 from remixd.journal.layout import BY_FINGERPRINT, BY_SHA256
 from remixd.journal.records import Earlier, JobRecord, JobSpec
-from remixd.journal.rows import JournalRows
+from remixd.journal.rows import JournalRows, expect
 from remixd.journal.schema import WITHHELD_COUNT, dump_json, pack_hash, stamp
 
 _ANSWERED = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from remixd.clock import Clock
 from remixd.errors import ErrorRecord, JournalError
@@ -114,3 +114,22 @@ def input_record(row: sqlite3.Row, jobs: tuple[JobRecord, ...]) -> InputRecord:
         jobs=jobs,
         companions=tuple((name, text) for name, text in load_json(row["companions"]) or ()),
     )
+
+
+def expect(
+    db: sqlite3.Connection, table: Literal["inputs", "jobs"], row_id: int, states: tuple[str, ...]
+) -> sqlite3.Row:
+    """Fetch a row and refuse a transition from a state that does not allow it: that is always a bug."""
+    sql = "SELECT * FROM inputs WHERE id = ?" if table == "inputs" else "SELECT * FROM jobs WHERE id = ?"
+    row: sqlite3.Row | None = db.execute(sql, (row_id,)).fetchone()
+    if row is None:
+        raise JournalError(f"no {table[:-1]} {row_id} in the journal")
+    if row["state"] not in states:
+        raise JournalError(f"{table[:-1]} {row_id} is {row['state']}, expected {' or '.join(states)}")
+    return row
+
+
+def count_states(rows: list[sqlite3.Row], states: Sequence[str]) -> dict[str, int]:
+    counts = dict.fromkeys(states, 0)
+    counts.update({row[0]: row[1] for row in rows})
+    return counts

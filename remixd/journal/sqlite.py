@@ -20,10 +20,11 @@ from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.errors import JournalError
 from remixd.journal import rerolls
 from remixd.journal.compact import compact, disposed_folder, fold_spend, folder_id, slim_finished
-from remixd.journal.database import Database, expect
+from remixd.journal.database import Database
 from remixd.journal.jobs import JobTransitions
 from remixd.journal.layout import BUSY_JOBS, BY_SHA256, DISPOSED_TO, NOT_DONE, PATH_HELD
 from remixd.journal.records import Candidate, Disposal, FinishState, InputRecord, JobRecord, Reroll
+from remixd.journal.rows import expect
 from remixd.journal.schema import dump_json, load_json, pack_hash, stamp
 from remixd.journal.views import OperatorViews
 

@@ -10,11 +10,10 @@ from datetime import date, datetime
 from typing import Any
 
 from remixd.errors import ErrorRecord
-from remixd.journal.database import count_states
 from remixd.journal.layout import NOT_DONE, PATH_HELD
 from remixd.journal.ledger import dollars, spend_sql, sql_sum_usd
 from remixd.journal.records import INPUT_STATES, JOB_STATES, Failure, Payment, Spend
-from remixd.journal.rows import JournalRows
+from remixd.journal.rows import JournalRows, count_states
 from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none
 from remixd.journal.withheld import Withheld, find_withheld
 

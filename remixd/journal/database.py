@@ -6,6 +6,7 @@ check-then-insert is atomic even against another process using the same file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -28,6 +29,7 @@ BUSY_TIMEOUT_MS = 10_000  # another remixd process (e.g. `remixd status`) may ho
 WAL_CHECKPOINT_PAGES = 256  # 1 MiB of 4 KiB pages; SQLite's default is 1,000
 WAL_LIMIT_BYTES = 1024 * 1024  # the WAL is cut back to this after each checkpoint
 MIGRATING_STEPS = 10_000_000  # SQLite instructions between two calls of `migrating`: about a second
+LOCKED = "another process is writing it: try again"  # the hint for a lock held past BUSY_TIMEOUT_MS
 CHECK_STEPS = 100_000  # SQLite steps between two calls of check_pages' `step`: a few milliseconds
 
 
@@ -55,8 +57,10 @@ class Database:
         self._connection.row_factory = sqlite3.Row
         packing.register(self._connection)
         try:
-            # Before the first table exists (else a no-op): freed pages can be given back a few at a time.
-            self._connection.execute(f"PRAGMA auto_vacuum={INCREMENTAL}")
+            # Before the first table exists: freed pages can be given back a few at a time. Only then: on a file
+            # with tables it changes nothing, yet writes, and so waited for another process's write lock.
+            if self._connection.execute("PRAGMA page_count").fetchone()[0] == 0:
+                self._connection.execute(f"PRAGMA auto_vacuum={INCREMENTAL}")
             _enable_wal(self._connection, path)
             # In WAL mode a commit appends to the WAL file; NORMAL skips the fsync at commit and syncs at
             # checkpoints. A killed process loses nothing (the OS holds the written WAL pages); only a power
@@ -111,6 +115,8 @@ class Database:
             )
         if getattr(error, "sqlite_errorcode", None) in _DAMAGED:
             return self._damaged(str(error))
+        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:  # nothing wrong with the file
+            return JournalError(f"{doing} the journal {path}: {error}", LOCKED)
         return JournalError(f"{doing} the journal {path}: {error}", f"move {path} aside; remixd starts a new journal")
 
     def _damaged(self, detail: str) -> JournalError:
@@ -132,6 +138,10 @@ class Database:
         }
         for name, function in functions.items():
             self._connection.create_function(name, 1, function, deterministic=True)
+        # Up to date: no write lock taken, so `remixd status` beside a busy daemon neither waits nor holds it up.
+        with contextlib.suppress(sqlite3.OperationalError):  # a new file has no table yet
+            if self._connection.execute("SELECT max(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS):
+                return
         with self.write() as db:
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = db.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -184,8 +194,10 @@ class Database:
                     db.execute("ROLLBACK")
                 if getattr(error, "sqlite_errorcode", None) in (*_DAMAGED, sqlite3.SQLITE_READONLY):
                     raise self._unusable(error, "cannot write") from error
+                busy = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
                 raise JournalUnwritable(
-                    f"cannot write the journal: {error}", "check free space and permissions of state_dir"
+                    f"cannot write the journal: {error}",
+                    LOCKED if busy else "check free space and permissions of state_dir",
                 ) from error
         if durable:
             self._sync()

@@ -105,7 +105,7 @@ def memory_kib(pid: int) -> dict[str, int]:
 class Sandbox:
     """`remixd sandbox` in its own process, logging JSON lines; request arrivals are read from its log.
 
-    The sandbox logs `remixd.sandbox.request` once the answer is decided, with `duration_ms` measured from the
+    The sandbox logs `remixd.sandbox.request` once the answer is sent, with `duration_ms` measured from the
     moment its handler got the request: the request reached the sandbox at `timestamp - duration_ms`.
     """
 

@@ -13,6 +13,8 @@ import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -30,6 +32,14 @@ WORK_KILL_S = (0.0, 0.3)  # from remixd.started: a few inputs finish per run, so
 LATENCY_S = (0.08, 0.2)  # the sandbox's answer or generation time, drawn again for every run
 STARTUP_S = 1.0  # a kill before remixd.started or this soon after it meets the start-up burst
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
+# Sleeps the delay it reads, then SIGKILLs the pid it was given and prints the wall-clock moment it did.
+_KILLER = (
+    "import os, signal, sys, time\n"
+    "time.sleep(float(sys.stdin.readline()))\n"
+    "killed_at = time.time()\n"
+    "os.kill(int(sys.argv[1]), signal.SIGKILL)\n"
+    "print(killed_at)\n"
+)
 
 
 def seeded(record_property: Callable[[str, object], None]) -> random.Random:
@@ -125,12 +135,22 @@ def _run_and_kill(
     done_before = len(list(done.glob("*.jpg"))) if done.is_dir() else 0
     spawned_at = time.time()
     daemon = Daemon(config, ENV)
+    # The kill comes from a process of its own: sent from this one, it waited for the GIL, which the
+    # sandbox's threads give up as they write an answer, so kills fell just after answers, in the very
+    # window between a request and its id's commit (twice the repeats the windows' length accounts for).
+    killer = subprocess.Popen(
+        [sys.executable, "-c", _KILLER, str(daemon.process.pid)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     if after_started:
         daemon.wait_started()
-    time.sleep(delay)  # the scenario itself: a kill at a random moment, not a wait for some state
-    assert daemon.process.poll() is None, daemon.log_path.read_text()
-    killed_at = time.time()
-    daemon.stop(signal.SIGKILL)
+    # The scenario itself: a kill at a random moment, not a wait for some state.
+    killed_at = float(killer.communicate(f"{delay}\n", timeout=60)[0])
+    status = daemon.process.wait(timeout=60)
+    daemon.reap()
+    assert status == -signal.SIGKILL, daemon.log_path.read_text()  # alive until the kill
     started = [e["timestamp"] for e in daemon.events() if e.get("event") == "remixd.started"]
     daemon.log_path.rename(folder / f"killed-run-{number}.log")  # each run's wait_started reads its own
     run = Run(

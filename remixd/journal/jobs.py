@@ -62,7 +62,7 @@ class JobTransitions(JournalRows):
         the request already counts as paid (journal/ledger.py). From `submitting` when a job caught in flight
         by a crash is sent again; from `answered` only when a policy resends a job whose URLs expired.
         Nothing is read back: the request leaves next, and a read here waited for the journal's lock first."""
-        with self._db.write(durable=True) as db:
+        with self._db.write(durable=True, urgent=True) as db:
             row = expect(db, "jobs", job_id, ("pending", "submitting", "answered"))
             moment = self._clock.utcnow()
             db.execute(
@@ -74,7 +74,7 @@ class JobTransitions(JournalRows):
     def record_generation(self, job_id: int, generation_id: str, seed: int | None, *, images: int) -> None:
         """Ideogram accepted an async request: its id first, durably, and its request is billed from now on
         (a generation that fails is refunded in `record_job_failure`)."""
-        with self._db.write(durable=True) as db:
+        with self._db.write(durable=True, urgent=True) as db:
             row = expect(db, "jobs", job_id, ("submitting",))
             moment = self._clock.utcnow()
             db.execute(

@@ -3,7 +3,8 @@
 The generation id is in the journal before the first poll, so this is also how a job is resumed after a crash
 or restart: it is polled, never sent again (README, "Async generations"). Every poller of the process shares one
 `PollPacer`: together they stay under the organisation's poll limit (1,000 per 10 s) whatever the number in
-flight, all wait out a 429's Retry-After, and each first poll is timed by how long generations have been taking.
+flight, all wait out a 429's Retry-After, and each first poll is timed by how long generations of its rule have
+been taking (a rule's route and rendering speed set that time; two rules do not share an estimate).
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ MIN_INTERVAL_S = 0.005
 # than FOLLOW_UP of the usual time), the first two before the usual end (at the earliest FIRST_FLOOR of it),
 # and ever less often from a spread past it. The sandbox's 0.5 s generations are seen within 5 ms of their
 # end in two or three polls; the first poll at 97% and then every 1.5%, growing, saw some 16 ms late
-# (python -m bench --only async_v2).
+# (python -m bench --only async_v2). An end seen between two polls further apart than SHARP intervals (the
+# polls before any end was seen, api.poll_interval_s apart, or the late ones) teaches only that it lay
+# between them: taken as their middle, the first ten of the bench (pending at 0.25 s, completed at 0.5 s)
+# brought the estimate to 0.39 s, and the next generations took 5 to 14 polls each for some 2 s.
 SPREAD_FLOOR = 0.005
 FIRST_FLOOR = 0.9
 FOLLOW_UP = 0.015
+SHARP = 2
 GROWTH = 1.5
 MAX_INTERVAL_S = 15.0
 FAILURE_HINTS = {
@@ -50,9 +55,15 @@ class PollSettings:
     slow_after_s: float = 180.0  # api.timeout_s: past this, say the generation is slow (and keep polling)
 
 
+@dataclass
+class _Estimate:
+    typical_s: float  # when generations of one rule usually end, after they were accepted
+    spread_s: float = 0.0  # how far from it they end
+
+
 class PollPacer:
-    """The process's polls, shared by every worker: a sliding window, a hold after a 429, and an estimate of
-    how long a generation takes (to time first polls)."""
+    """The process's polls, shared by every worker: a sliding window, a hold after a 429, and for each rule
+    an estimate of how long its generations take (to time first polls)."""
 
     def __init__(self, clock: Clock, settings: PollSettings | None = None, per_window: int = POLLS_PER_WINDOW) -> None:
         self.clock = clock
@@ -61,8 +72,7 @@ class PollPacer:
         self._lock = threading.Lock()
         self._sent: deque[float] = deque()
         self._not_before = 0.0
-        self._typical_s: float | None = None
-        self._spread_s = 0.0
+        self._estimates: dict[str, _Estimate] = {}
         self.polls = 0
 
     def take(self, stop: threading.Event, within: float) -> bool:
@@ -89,35 +99,48 @@ class PollPacer:
         with self._lock:
             self._not_before = max(self._not_before, self.clock.monotonic() + seconds)
 
-    def observe(self, after: float | None, by: float) -> None:
-        """A generation ended between `after` and `by` seconds after it was accepted (`after` None: the first
-        poll saw it ended; it is taken to have ended two spreads before, so later first polls come earlier)."""
+    def observe(self, rule: str, after: float | None, by: float) -> None:
+        """A generation of `rule` ended between `after` and `by` seconds after it was accepted (`after` None:
+        the first poll saw it ended; it is taken to have ended two spreads before, so later first polls come
+        earlier)."""
         with self._lock:
-            if self._typical_s is None:
+            estimate = self._estimates.get(rule)
+            if estimate is None:
                 # Not the midpoint: polls before anything was seen are api.poll_interval_s apart, and an
                 # estimate too early brings every next poll early and often (one too late corrects itself:
                 # seen by the first poll, the next end moves the estimate down).
-                self._typical_s = by
+                self._estimates[rule] = _Estimate(by)
                 return
+            typical = estimate.typical_s
+            spread = max(estimate.spread_s, SPREAD_FLOOR * typical)
             if after is None:
-                ended = max(FIRST_FLOOR * by, by - 2 * max(self._spread_s, SPREAD_FLOOR * self._typical_s))
-            else:
+                ended = max(FIRST_FLOOR * by, by - 2 * spread)
+            elif by - after <= SHARP * self._interval(typical, spread):
                 ended = (after + by) / 2
-            self._spread_s = 0.8 * self._spread_s + 0.2 * abs(ended - self._typical_s)
-            self._typical_s = 0.8 * self._typical_s + 0.2 * ended
+            else:  # only that it ended in between: an estimate outside moves towards the nearer edge
+                ended = min(max(typical, after), by)
+                if ended == typical:
+                    return
+            estimate.spread_s = 0.8 * estimate.spread_s + 0.2 * abs(ended - typical)
+            estimate.typical_s = 0.8 * typical + 0.2 * ended
 
-    def schedule(self) -> Iterator[float]:
-        """When to poll one generation, in seconds after it was accepted: from a little before generations
-        usually end, often until a spread after it, then ever less often (the window above keeps the total
-        bounded however close they are)."""
+    def _interval(self, typical: float, spread: float) -> float:
+        """How far apart polls come around the usual end."""
+        return min(self.settings.interval_s, max(MIN_INTERVAL_S, min(spread, FOLLOW_UP * typical)))
+
+    def schedule(self, rule: str) -> Iterator[float]:
+        """When to poll one generation of `rule`, in seconds after it was accepted: from a little before its
+        generations usually end, often until a spread after it, then ever less often (the window above keeps
+        the total bounded however close they are)."""
         with self._lock:
-            typical, spread = self._typical_s, self._spread_s
+            estimate = self._estimates.get(rule)
+            typical, spread = (None, 0.0) if estimate is None else (estimate.typical_s, estimate.spread_s)
         configured = self.settings.interval_s
         if typical is None:  # nothing seen yet: every api.poll_interval_s, growing
             at, interval, usual_end = configured, configured, 0.0
         else:
             spread = max(spread, SPREAD_FLOOR * typical)
-            interval = min(configured, max(MIN_INTERVAL_S, min(spread, FOLLOW_UP * typical)))
+            interval = self._interval(typical, spread)
             at = max(MIN_INTERVAL_S, FIRST_FLOOR * typical, typical - 2 * min(spread, interval))
             usual_end = typical + spread
         while True:
@@ -146,7 +169,7 @@ class Poller:
             raise ValueError(f"job {job.id} has no generation to poll")
         gates, pacer, clock = self._gates, self._pacer, self._pacer.clock
         started = clock.monotonic() if since is None else since
-        told_slow, last_pending, schedule = False, None, pacer.schedule()
+        told_slow, last_pending, schedule = False, None, pacer.schedule(job.rule)
         sent = -1.0
         while True:
             # Each poll at its time after `since`, not a wait after the last answer (the polls' own round
@@ -168,7 +191,7 @@ class Poller:
                 ended()
             if state.status == "completed":
                 # It ended between the last poll that saw it pending and this one.
-                pacer.observe(last_pending, sent)
+                pacer.observe(job.rule, last_pending, sent)
                 return self._completed(job, state)
             last_pending = sent
             if state.status == "failed":

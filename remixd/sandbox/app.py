@@ -22,7 +22,7 @@ from remixd.sandbox import reference, reference_v2
 from remixd.sandbox.control import handle_control
 from remixd.sandbox.legacy import LegacyApi
 from remixd.sandbox.options import Faults, SandboxOptions
-from remixd.sandbox.replies import Action, Reply, json_reply, problem
+from remixd.sandbox.replies import Action, Reply, also_then, json_reply, problem
 from remixd.sandbox.state import (
     Accounts,
     DownloadRecord,
@@ -124,9 +124,27 @@ class Sandbox:
         self._stopping.set()
         self._gate.set()
 
-    def record(self, draft: RecordDraft, status: int | None) -> None:
+    def answered(self, draft: RecordDraft, reply: Reply, started: float, **fields: Any) -> Reply:
+        """Record a remix request, and log it once its answer is on the wire: logged before, the line held a
+        generation's id back from the client ~5 ms, a window for a kill that Ideogram's answer does not have
+        (tests/e2e/test_kill_v2.py). `duration_ms` runs from `started` (monotonic) to the line, so
+        `timestamp - duration_ms` is the request's arrival."""
+        status = None if reply.action == "reset" else reply.status
         with self._lock:
             self._received.append(draft.freeze(status, self.now()))
+
+        def logged() -> None:
+            duration_ms = round((self._clock.monotonic() - started) * 1000, 1)
+            log.info(
+                "remixd.sandbox.request",
+                path=draft.path,
+                status=status,
+                billed_usd=float(draft.billed),
+                duration_ms=duration_ms,
+                **fields,
+            )
+
+        return also_then(reply, logged)
 
     def received(self) -> list[ReceivedRequest]:
         with self._lock:

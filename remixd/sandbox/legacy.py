@@ -15,7 +15,6 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from remixd.clock import Clock
-from remixd.logs import get_logger
 from remixd.sandbox import reference
 from remixd.sandbox.multipart import MultipartError, parse_multipart
 from remixd.sandbox.replies import Action, Reply, echo_key, json_reply
@@ -26,8 +25,6 @@ from remixd.sandbox.validation_v3 import extract_v3, validate_v3
 
 if TYPE_CHECKING:
     from remixd.sandbox.app import Sandbox
-
-log = get_logger(__name__)
 
 
 class LegacyApi:
@@ -40,18 +37,9 @@ class LegacyApi:
         started_wall, started = sandbox.now(), self._clock.monotonic()
         draft = RecordDraft(path=path, header_names=tuple(sorted(headers)), arrived=started_wall)
         reply, order = self._remix_steps(v3, headers, body, draft, started_wall)
-        status = None if reply.action == "reset" else reply.status
-        sandbox.record(draft, status)
-        log.info(
-            "remixd.sandbox.request",
-            path=path,
-            status=status,
-            auth_scheme=draft.auth_scheme,
-            images=order.num_images if order else 0,
-            billed_usd=float(draft.billed),
-            duration_ms=round((self._clock.monotonic() - started) * 1000, 1),
+        return sandbox.answered(
+            draft, reply, started, auth_scheme=draft.auth_scheme, images=order.num_images if order else 0
         )
-        return reply
 
     def _remix_steps(  # noqa: PLR0911 - one return per check, in the order the API applies them
         self, v3: bool, headers: Mapping[str, str], body: bytes, draft: RecordDraft, started_wall: float

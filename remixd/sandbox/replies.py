@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 Action = Literal["send", "reset", "truncate", "drip"]
@@ -20,6 +20,18 @@ class Reply:
     action: Action = "send"
     # Work that follows the answer: run once the answer is on the wire, so the client never waits for it.
     then: Callable[[], None] | None = None
+
+
+def also_then(reply: Reply, action: Callable[[], None]) -> Reply:
+    """`reply` with `action` run once it is on the wire, before what it had to do then already."""
+    earlier = reply.then
+
+    def both() -> None:
+        action()
+        if earlier is not None:
+            earlier()
+
+    return replace(reply, then=both)
 
 
 def json_reply(status: int, document: Any, headers: tuple[tuple[str, str], ...] = (), action: Action = "send") -> Reply:

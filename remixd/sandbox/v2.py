@@ -178,26 +178,7 @@ class V2Api:
         draft.dry_run = params.get("dry_run", ["false"])[-1] == "true"
         started = self._clock.monotonic()
         reply = self._remix_steps(model, headers, body, draft)
-        status = None if reply.action == "reset" else reply.status
-        self._sandbox.record(draft, status)
-        after = reply.then
-
-        def logged() -> None:
-            # Once the answer is on the wire: logged before it, the line held a generation's id back from the
-            # client ~5 ms, a window for a kill that Ideogram's own answer does not have (test_kill_v2.py).
-            # `duration_ms` runs to this line, so `timestamp - duration_ms` is still the request's arrival.
-            log.info(
-                "remixd.sandbox.request",
-                path=draft.path,
-                status=status,
-                dry_run=draft.dry_run,
-                billed_usd=float(draft.billed),
-                duration_ms=round((self._clock.monotonic() - started) * 1000, 1),
-            )
-            if after is not None:
-                after()
-
-        return replace(reply, then=logged)
+        return self._sandbox.answered(draft, reply, started, dry_run=draft.dry_run)
 
     def _remix_steps(  # noqa: PLR0911 - one return per check, in the order the API applies them
         self, model: str, headers: Mapping[str, str], body: bytes, draft: RecordDraft
@@ -288,9 +269,10 @@ class V2Api:
         self.settle()
         with self._lock:
             generation = self._generations.get(generation_id)
-        status = generation and generation.status
         # Logged once the answer is on the wire, as a remix is: the poller waits for nothing but the answer.
-        then = functools.partial(log.info, "remixd.sandbox.poll", generation_id=generation_id, status=status)
+        then = functools.partial(
+            log.info, "remixd.sandbox.poll", generation_id=generation_id, status=generation and generation.status
+        )
         if generation is None:
             return replace(json_reply(404, {"error": "Generation not found."}), then=then)
         data = self._images(generation) if generation.status == "completed" else None

@@ -12,7 +12,6 @@ while the key is rejected or the day's budget is spent.
 from __future__ import annotations
 
 import collections
-import itertools
 import math
 import random
 import threading
@@ -112,34 +111,35 @@ class InflightLimiter:
     """A counting semaphore in images with an AIMD ceiling; waiters are served first come, first served.
 
     FIFO order matters: without it a request for 8 images waiting for room would starve behind a stream of
-    1-image requests that always fit.
+    1-image requests that always fit. Only the first in line is woken when room may have come: woken all at
+    once, every worker waiting for a place took the lock and the GIL in turn to find it was not its turn,
+    while the one whose turn it was waited among them (python -m bench --only async_v2).
     """
 
     def __init__(self, maximum: int, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         if maximum < 1:
             raise ValueError("maximum must be at least 1")
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         self._maximum = maximum
         self._ceiling = maximum
         self._in_flight = 0
         self._successes = 0  # since the ceiling last changed
-        self._tickets = itertools.count()
-        self._queue: collections.deque[int] = collections.deque()
+        self._queue: collections.deque[threading.Condition] = collections.deque()  # each waiter's own turn
 
     @property
     def in_flight(self) -> int:
-        with self._condition:
+        with self._lock:
             return self._in_flight
 
     @property
     def ceiling(self) -> int:
-        with self._condition:
+        with self._lock:
             return self._ceiling
 
     @property
     def maximum(self) -> int:
-        with self._condition:
+        with self._lock:
             return self._maximum
 
     def acquire(self, images: int, stop: threading.Event, timeout: float | None = None) -> bool:
@@ -150,56 +150,59 @@ class InflightLimiter:
         """
         if images < 1:
             raise ValueError("images must be at least 1")
-        with self._condition:
-            ticket = next(self._tickets)
-            self._queue.append(ticket)
+        with self._lock:
+            turn = threading.Condition(self._lock)
+            self._queue.append(turn)
             try:
-                if not _wait(
-                    self._clock, self._condition, lambda: self._queue[0] == ticket and self._fits(images), stop, timeout
-                ):
+                if not _wait(self._clock, turn, lambda: self._queue[0] is turn and self._fits(images), stop, timeout):
                     return False
                 self._in_flight += images
                 return True
             finally:
-                self._queue.remove(ticket)
-                self._condition.notify_all()  # the next in line may fit now
+                self._queue.remove(turn)
+                self._wake_first()  # the next in line may fit now
 
     def _fits(self, images: int) -> bool:
         return self._in_flight == 0 or self._in_flight + images <= self._ceiling
 
+    def _wake_first(self) -> None:
+        """Inside the lock: room may have come; the first in line looks."""
+        if self._queue:
+            self._queue[0].notify()
+
     def release(self, images: int) -> None:
-        with self._condition:
+        with self._lock:
             if images > self._in_flight:
                 raise ValueError(f"release({images}) with only {self._in_flight} images in flight")
             self._in_flight -= images
-            self._condition.notify_all()
+            self._wake_first()
 
     def on_inflight_limit(self) -> None:
         """Ideogram said 429 inflight_limit: someone else shares the organisation's places; halve."""
-        with self._condition:
+        with self._lock:
             self._ceiling = max(1, self._ceiling // 2)
             self._successes = 0
 
     def on_success(self) -> None:
         """Additive increase: one more place after a whole ceiling's worth of successes."""
-        with self._condition:
+        with self._lock:
             if self._ceiling >= self._maximum:
                 return
             self._successes += 1
             if self._successes >= self._ceiling:
                 self._ceiling += 1
                 self._successes = 0
-                self._condition.notify_all()
+                self._wake_first()
 
     def set_maximum(self, maximum: int) -> None:
         """A reload changed max_in_flight_images. An unthrottled ceiling follows it; a throttled one stays."""
         if maximum < 1:
             raise ValueError("maximum must be at least 1")
-        with self._condition:
+        with self._lock:
             unthrottled = self._ceiling == self._maximum
             self._maximum = maximum
             self._ceiling = maximum if unthrottled else min(self._ceiling, maximum)
-            self._condition.notify_all()
+            self._wake_first()
 
 
 class Pause:

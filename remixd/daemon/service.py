@@ -133,8 +133,8 @@ class Service:
             self.intake.start(watch=self.mode == "run")
             self.notifier.ready(self.views.status_line())
             self.ready.set()
-            self.page_check.start()  # after READY=1: it reads every page of the journal
             log.info("remixd.started", mode=self.mode, inboxes=len(self.config.inboxes), watch=self.intake.modes)
+            self.page_check.start()  # after READY=1 and its line: it reads every page of the journal
             self._loop()
         finally:
             self._shutdown()

@@ -37,7 +37,7 @@ def print_status(config: StateConfig, clock: Clock, *, as_json: bool) -> None:
             journal.spent(today, sandbox=True),
             journal.spent_by_source(today),
         )
-        possible = journal.possible_payments()
+        possible, (size, size_free) = journal.possible_payments(), journal.size()
         inputs, jobs, failures = journal.counts(), journal.job_counts(), journal.recent_failures(RECENT)
         withheld = [found for found in journal.withheld() if found.all_withheld]  # paid for, nothing to see
         now = clock.utcnow()
@@ -78,6 +78,7 @@ def print_status(config: StateConfig, clock: Clock, *, as_json: bool) -> None:
                     "paused": paused,
                     "generations_pending": generations,
                     "state_free_bytes": free,
+                    "journal": {"bytes": size, "free_bytes": size_free, "keep_days": config.journal.keep_days},
                     "state_min_free_bytes": config.journal.min_free_mb * MB,
                     "daemon": daemon,
                     "withheld": {
@@ -137,11 +138,7 @@ def print_status(config: StateConfig, clock: Clock, *, as_json: bool) -> None:
         scanning = scan_line(daemon)
         if scanning:
             print(scanning)
-    if free is not None:
-        print(
-            f"state folder: {free / MB:,.0f} MB free on its file system "
-            f"(submissions pause below {config.journal.min_free_mb} MB, journal.min_free_mb)"
-        )
+    print(_space_text(config, free, size, size_free))
     for reason in paused:
         print(f"PAUSED: {reason}")
     if generations:
@@ -206,3 +203,17 @@ def budget_text(caps: Mapping[str, Any], spent: Spend) -> str | None:
     if caps["max_usd_per_day"] is not None:
         parts.append(f"${spent.usd:.2f} of ${caps['max_usd_per_day']:.2f} (${caps['usd_left']:.2f} left)")
     return f"budget today (UTC): {', '.join(parts)}" if parts else None
+
+
+def _space_text(config: StateConfig, free: int | None, size: int, size_free: int) -> str:
+    """The state folder's free space, and what the journal takes of it."""
+    journal = (
+        f"journal: {size / MB:,.1f} MB, {size_free / MB:,.1f} MB of it free pages given back a little at a time; "
+        f"finished inputs older than {config.journal.keep_days} days are compacted (journal.keep_days)"
+    )
+    if free is None:
+        return journal
+    return (
+        f"state folder: {free / MB:,.0f} MB free on its file system "
+        f"(submissions pause below {config.journal.min_free_mb} MB, journal.min_free_mb)\n" + journal
+    )

@@ -101,6 +101,14 @@ class OperatorViews(JournalRows):
         row = self._db.read(spend_sql(where, where_days), parameters)[0]
         return Spend(images=int(row[0]), usd=dollars(row[1]), unknown=int(row[2]))
 
+    def size(self) -> tuple[int, int]:
+        """(bytes, free bytes) of the journal's file: free pages are given back to the file system a few at a
+        time by the daemon's housekeeping (incremental vacuum)."""
+        pages, free, page = (
+            self._db.read(f"PRAGMA {name}")[0][0] for name in ("page_count", "freelist_count", "page_size")
+        )
+        return pages * page, free * page
+
     def counts(self) -> dict[str, int]:
         """Inputs by state, compacted ones included (kept by triggers: no count over millions of rows)."""
         return count_states(self._db.read("SELECT state, count FROM tallies WHERE kind = 'inputs'"), INPUT_STATES)

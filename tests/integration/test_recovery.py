@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -257,10 +258,16 @@ def test_status_and_retry_commands(tmp_path: Path, sandbox: SandboxServer) -> No
     assert reasons["a-risky.jpg"]["rule"] == "risky"
     assert reasons["broken.jpg"]["kind"] == "input" and reasons["broken.jpg"]["hint"]
     assert report["paused"] == []
+    with sqlite3.connect(tmp_path / "state" / JOURNAL_NAME) as db:  # what the journal's file holds, in pages
+        pages, size = (db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
+    db.close()
+    assert report["journal"] == {"bytes": pages * size, "free_bytes": report["journal"]["free_bytes"], "keep_days": 90}
+    assert 0 <= report["journal"]["free_bytes"] < pages * size
     text = remixd("status", "-c", str(config_path))
     assert text.returncode == 0, text.stderr
     assert "done 1" in text.stdout and "failed 2" in text.stdout
     assert "spent today (UTC): 1 images, $0.08" in text.stdout
+    assert "finished inputs older than 90 days are compacted (journal.keep_days)" in text.stdout
     assert "recent failures:" in text.stdout and "a-risky.jpg [risky]: the API rejected" in text.stdout
 
     one = remixd("retry", "-c", str(config_path), str(tmp_path / "failed/broken.jpg"))

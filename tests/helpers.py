@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -31,6 +32,7 @@ from remixd.daemon.service import Mode, Service
 from remixd.ideogram.client import RemixApi
 from remixd.ideogram.requests import RemixRequest
 from remixd.ideogram.responses import RemixResponse
+from remixd.journal import packing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -325,3 +327,20 @@ class FakeFs:
             raise OSError(5, "Input/output error")
         # f_bsize, f_frsize, f_blocks, f_bfree, f_bavail, ...: one-byte fragments keep the arithmetic exact
         return os.statvfs_result((4096, 1, 10**12, self.free, self.free, 10**5, 10**4, 10**4, 0, 255))
+
+
+def old_journal(path: Path, version: int) -> sqlite3.Connection:
+    """A journal made by the remixd of schema `version`, to write its rows into."""
+    from remixd.journal.schema import MIGRATIONS
+
+    old = sqlite3.connect(path, isolation_level=None)
+    for name in ("pack_hash", "result_folder", "result_names"):  # the migrations' own: no row to call them on
+        old.create_function(name, 1, lambda value: None)
+    old.create_function("pack_texts", 3, lambda *values: None)
+    packing.register(old)  # the search's triggers read packed jobs through it
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for number, statements in enumerate(MIGRATIONS[:version], start=1):
+        for statement in statements:
+            old.execute(statement)
+        old.execute("INSERT INTO schema_version VALUES (?)", (number,))
+    return old

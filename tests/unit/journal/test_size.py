@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from remixd.journal import packing, readonly
+from remixd.journal import readonly
 from remixd.journal.browse import GalleryQuery, reader
 from remixd.journal.compact import result_files, result_folder, result_names
 from remixd.journal.layout import PATH_HELD
 from remixd.journal.records import JobSpec, Spend
 from remixd.journal.sqlite import SqliteJournal
-from tests.helpers import FakeClock, approx
+from tests.helpers import FakeClock, approx, old_journal
 
 INBOX = "/srv/inbox"
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -274,23 +274,6 @@ def test_a_finished_input_within_keep_days_costs_a_bounded_number_of_bytes(
 
 
 PACKED_VERSION = 17  # the schema before a finished job's request, answer and files were packed
-
-
-def old_journal(path: Path, version: int) -> sqlite3.Connection:
-    """A journal made by the remixd of schema `version`, to write its rows into."""
-    from remixd.journal.schema import MIGRATIONS
-
-    old = sqlite3.connect(path, isolation_level=None)
-    for name in ("pack_hash", "result_folder", "result_names"):  # the migrations' own: no row to call them on
-        old.create_function(name, 1, lambda value: None)
-    old.create_function("pack_texts", 3, lambda *values: None)
-    packing.register(old)  # the search's triggers read packed jobs through it
-    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for number, statements in enumerate(MIGRATIONS[:version], start=1):
-        for statement in statements:
-            old.execute(statement)
-        old.execute("INSERT INTO schema_version VALUES (?)", (number,))
-    return old
 
 
 def two_inputs(old: sqlite3.Connection, hashes: tuple[object, object, object], at: object) -> None:

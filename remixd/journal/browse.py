@@ -123,8 +123,8 @@ class JournalReader:
         )
 
     def rules(self) -> list[str]:
-        """Every rule name the journal has seen (the gallery's rule filter), from an index alone."""
-        return [row[0] for row in self._read("SELECT DISTINCT rule FROM jobs ORDER BY rule")]
+        """Every rule name the journal has seen (the gallery's rule filter), compacted jobs' too (journal.layout)."""
+        return [row[0] for row in self._read("SELECT name FROM rule_names ORDER BY name")]
 
     def gallery(self, query: GalleryQuery) -> GalleryPage:
         conditions, parameters = _conditions(query)

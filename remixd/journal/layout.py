@@ -199,6 +199,16 @@ FINGERPRINTS_MIGRATION: tuple[str, ...] = (
     "UPDATE jobs SET fingerprint = (SELECT id FROM fingerprints WHERE hash = jobs.fingerprint)",
 )
 
+# Every rule name the journal has seen, for the gallery's rule filter: kept by a trigger as jobs are planned. Read
+# from the jobs (SELECT DISTINCT rule), every page of the review page read the whole index of jobs by input:
+# 54 ms at 100,000 inputs, half a second for a year of journal.
+RULE_NAMES_MIGRATION: tuple[str, ...] = (
+    "CREATE TABLE rule_names (name TEXT PRIMARY KEY) WITHOUT ROWID",
+    "INSERT OR IGNORE INTO rule_names SELECT DISTINCT rule FROM jobs",
+    """CREATE TRIGGER rule_names_seen AFTER INSERT ON jobs BEGIN
+        INSERT OR IGNORE INTO rule_names VALUES (new.rule); END""",
+)
+
 # A moved input's destination as the folder it went to, by its number in `result_folders` (`disposed_in`), when
 # its path stayed the same below it (done/ + relpath, as most do): 46 bytes of each finished input's row, in the
 # bench's year. Any other destination stays whole in `disposed_to`, which wins when both are there.

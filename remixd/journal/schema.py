@@ -228,6 +228,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     layout.FINGERPRINTS_MIGRATION,
     # The index of paths without the done inputs that left their inbox (journal.layout).
     layout.PATHS_HELD_MIGRATION,
+    # The rule names seen, kept apart for the review page's filter (journal.layout).
+    layout.RULE_NAMES_MIGRATION,
 )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from remixd.config.load import load_config
 from remixd.journal.schema import MIGRATIONS
 from remixd.journal.sqlite import JOURNAL_NAME
-from tests.helpers import make_image, remixd, write_config
+from tests.helpers import make_image, old_journal, remixd, write_config
 
 
 def versions(journal: Path) -> list[int]:
@@ -27,13 +27,11 @@ def test_status_retry_and_reroll_refuse_a_journal_of_an_older_remixd_and_the_dae
 ) -> None:
     config = write_config(tmp_path, None)
     make_image(tmp_path / "inbox/mug.jpg")
-    assert remixd("once", "-c", str(config)).returncode == 0
     journal = load_config(config).state_dir / JOURNAL_NAME
-    with sqlite3.connect(journal) as db:  # as the remixd before this one left it: its last migration not run
-        db.execute("DELETE FROM schema_version WHERE version = ?", (len(MIGRATIONS),))
-    db.close()
+    journal.parent.mkdir(parents=True)
+    old_journal(journal, len(MIGRATIONS) - 1).close()  # as the remixd before this one left it
 
-    for command in (("status",), ("retry",), ("reroll", "--yes", str(tmp_path / "done/mug.jpg"))):
+    for command in (("status",), ("retry",), ("reroll", "--yes", str(tmp_path / "inbox/mug.jpg"))):
         refused = remixd(*command, "-c", str(config))
         assert refused.returncode == 3, (command, refused.stdout)  # a journal error
         assert f"the journal {journal} is of an older remixd (schema {len(MIGRATIONS) - 1} of" in refused.stderr
@@ -44,3 +42,4 @@ def test_status_retry_and_reroll_refuse_a_journal_of_an_older_remixd_and_the_dae
     assert versions(journal)[-1] == len(MIGRATIONS)
     status = remixd("status", "-c", str(config))
     assert status.returncode == 0, status.stderr
+    assert "done 1" in status.stdout

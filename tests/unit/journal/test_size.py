@@ -526,3 +526,23 @@ def test_a_journal_of_the_schema_before_fingerprints_by_number_names_each_once_a
         (1, FINGERPRINT.upper()), (2, "AB" * 32),
     ]  # fmt: skip
     assert stored(path, "SELECT fingerprint FROM jobs ORDER BY id") == [(1,), (1,), (2,)]
+
+
+def test_the_rule_filter_s_names_are_read_from_their_own_table_and_outlive_compaction(
+    journal: SqliteJournal, path: Path
+) -> None:
+    """Every page of the review page lists the rules: read from the jobs, it read the index of a year's jobs."""
+    written(journal, "lamp.jpg")
+    chair = journal.claim(INBOX, "chair.jpg", 10, 1)
+    assert chair is not None
+    spec = JobSpec("bw", FINGERPRINT, "/remix", {"prompt": "a chair"}, 1, 0.08)
+    journal.add_jobs(chair, [spec])
+    journal.add_jobs(chair, [spec])  # planned again after a restart: still one name
+    assert journal.compact(START + timedelta(days=1), limit=10) == 1  # the lamp's poster job is gone
+    with reader(path) as pages:
+        traced: list[str] = []
+        pages._db.set_trace_callback(traced.append)
+        assert pages.rules() == ["bw", "poster"]
+        pages._db.set_trace_callback(None)
+        [plan] = [" | ".join(row[3] for row in pages._db.execute("EXPLAIN QUERY PLAN " + sql)) for sql in traced]
+    assert "jobs" not in plan and "rule_names" in plan, plan

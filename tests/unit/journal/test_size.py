@@ -39,6 +39,14 @@ def written(journal: SqliteJournal, relpath: str, sha256: str = SHA, prompt: str
     return job.id
 
 
+def planned(journal: SqliteJournal, relpath: str, rule: str, prompt: str) -> int:
+    """An input claimed with one job planned, nothing sent; its id."""
+    input_id = journal.claim(INBOX, relpath, 10, 1)
+    assert input_id is not None
+    journal.add_jobs(input_id, [JobSpec(rule, FINGERPRINT, "/remix", {"prompt": prompt}, 1, 0.08)])
+    return input_id
+
+
 def plans(journal: SqliteJournal, *asks: Callable[[], object]) -> list[str]:
     """The query plan of every SELECT the journal ran for `asks`."""
     statements: list[str] = []
@@ -216,9 +224,7 @@ def test_a_search_too_short_for_the_index_looks_at_file_names_and_rule_names(
     journal: SqliteJournal, path: Path
 ) -> None:
     written(journal, "Lamp.jpg")
-    chair = journal.claim(INBOX, "chair.jpg", 10, 1)
-    assert chair is not None
-    journal.add_jobs(chair, [JobSpec("bw", FINGERPRINT, "/remix", {"prompt": "a lamp"}, 1, 0.08)])
+    planned(journal, "chair.jpg", "bw", "a lamp")
     with reader(path) as pages:
         assert [record.relpath for record in pages.gallery(GalleryQuery(text="BW")).inputs] == ["chair.jpg"]
         assert [record.relpath for record in pages.gallery(GalleryQuery(text="am")).inputs] == ["Lamp.jpg"]
@@ -533,11 +539,8 @@ def test_the_rule_filter_s_names_are_read_from_their_own_table_and_outlive_compa
 ) -> None:
     """Every page of the review page lists the rules: read from the jobs, it read the index of a year's jobs."""
     written(journal, "lamp.jpg")
-    chair = journal.claim(INBOX, "chair.jpg", 10, 1)
-    assert chair is not None
-    spec = JobSpec("bw", FINGERPRINT, "/remix", {"prompt": "a chair"}, 1, 0.08)
-    journal.add_jobs(chair, [spec])
-    journal.add_jobs(chair, [spec])  # planned again after a restart: still one name
+    chair = planned(journal, "chair.jpg", "bw", "a chair")
+    journal.add_jobs(chair, [JobSpec("bw", FINGERPRINT, "/remix", {"prompt": "a chair"}, 1, 0.08)])  # again
     assert journal.compact(START + timedelta(days=1), limit=10) == 1  # the lamp's poster job is gone
     with reader(path) as pages:
         traced: list[str] = []

@@ -128,18 +128,23 @@ class JournalReader:
 
     def gallery(self, query: GalleryQuery) -> GalleryPage:
         conditions, parameters = _conditions(query)
+        matched = search.match(query.text) if query.text else None
+        source, key = (search.SEARCHED, search.SEARCHED_ID) if matched else ("inputs i", "i.id")
+        if matched:
+            conditions.insert(0, "inputs_search MATCH ?")
+            parameters.insert(0, matched)
         limit = max(1, min(query.limit, MAX_PAGE))
         newest_first = query.after is None
         if query.before is not None:
-            conditions.append("i.id < ?")
+            conditions.append(f"{key} < ?")
             parameters.append(query.before)
         if query.after is not None:
-            conditions.append("i.id > ?")
+            conditions.append(f"{key} > ?")
             parameters.append(query.after)
         where = " AND ".join(conditions) or "1"
         order = "DESC" if newest_first else "ASC"
         # `where` is built from this module's literal conditions; every value is a parameter: no injection.
-        sql = f"SELECT *, {DISPOSED_FOLDER} FROM inputs i WHERE {where} ORDER BY i.id {order} LIMIT ?"  # noqa: S608
+        sql = f"SELECT i.*, {DISPOSED_FOLDER} FROM {source} WHERE {where} ORDER BY {key} {order} LIMIT ?"  # noqa: S608
         self._db.execute("BEGIN")
         try:
             rows = self._read(sql, (*parameters, limit + 1))
@@ -203,8 +208,8 @@ def _conditions(query: GalleryQuery) -> tuple[list[str], list[Any]]:
     if query.rule is not None:
         conditions.append("EXISTS (SELECT 1 FROM jobs r WHERE r.input_id = i.id AND r.rule = ?)")
         parameters.append(query.rule)
-    if query.text:
-        searched, values = search.condition(query.text)
+    if query.text and search.match(query.text) is None:  # else `gallery` walks the index
+        searched, values = search.names_condition(query.text)
         conditions.append(searched)
         parameters += values
     return conditions, parameters

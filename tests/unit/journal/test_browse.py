@@ -192,3 +192,26 @@ def test_a_reader_cannot_write(journal: SqliteJournal, path: Path) -> None:
             browse._db.execute("DELETE FROM inputs")
     finally:
         browse.close()
+
+
+def test_a_page_of_a_search_walks_the_index_newest_first_and_stops_at_its_last_input(
+    journal: SqliteJournal, path: Path
+) -> None:
+    """A common word is held by most of a year's inputs: a page reads its 25 from the index, newest first, and
+    never sorts or collects every input holding the word."""
+    for number in range(30):
+        add(journal, f"beach-{number:02d}.jpg", prompt="a beach", rule="poster")
+    with reader(path) as browse:
+        traced: list[str] = []
+        browse._db.set_trace_callback(traced.append)
+        first = browse.gallery(GalleryQuery(text="beach", limit=25, inbox="/srv/inbox"))
+        second = browse.gallery(GalleryQuery(text="beach", limit=25, before=first.older))
+        browse._db.set_trace_callback(None)
+        plans = [" | ".join(row[3] for row in browse._db.execute("EXPLAIN QUERY PLAN " + sql))
+                 for sql in traced if "MATCH" in sql]  # fmt: skip
+    assert [record.relpath for record in first.inputs] == [f"beach-{n:02d}.jpg" for n in range(29, 4, -1)]
+    assert [record.relpath for record in second.inputs] == [f"beach-{n:02d}.jpg" for n in range(4, -1, -1)]
+    assert len(plans) == 2
+    for plan in plans:
+        assert plan.startswith("SCAN inputs_search VIRTUAL TABLE") and "TEMP B-TREE" not in plan, plan
+        assert "LIST SUBQUERY" not in plan, plan

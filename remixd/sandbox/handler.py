@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,6 +135,14 @@ class HttpServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._handler_threads: set[threading.Thread] = set()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone mid-request (killed, or its connection reset) is ordinary for a server: logged, with no
+        traceback on stderr. Anything else is the sandbox's own bug, printed as socketserver prints it."""
+        if isinstance(sys.exc_info()[1], ConnectionError):  # reset, broken pipe, aborted
+            log.debug("remixd.sandbox.client_gone", client=str(client_address[0]), error=str(sys.exc_info()[1]))
+            return
+        super().handle_error(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 from collections.abc import Mapping
 
+import pytest
 import requests
 
 from remixd.clock import SYSTEM_CLOCK
@@ -73,3 +75,51 @@ def test_the_work_that_follows_an_answer_runs_once_the_answer_is_sent() -> None:
             thread.join(5)
         server.server_close()
         serving.join(5)
+
+
+class _Noting(HttpServer):
+    """The sandbox's server, telling the test when it has dealt with a request that ended in an error."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Sandbox(SandboxOptions(), SYSTEM_CLOCK))
+        self.dealt = threading.Event()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        super().handle_error(request, client_address)
+        self.dealt.set()
+
+
+def test_a_client_that_resets_its_connection_mid_request_leaves_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    # A remixd killed while it sent a request (the kill tests, or an operator's kill -9) reset its connection:
+    # socketserver printed a traceback of ConnectionResetError for each, in the sandbox's stderr.
+    server = _Noting()
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
+    serving.start()
+    try:
+        host, port = server.server_address[:2]
+        client = socket.create_connection((str(host), int(port)))
+        client.sendall(b"POST /v2/image/remix/ideogram-4 HT")  # the request line, cut short
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close as a reset
+        client.close()
+        assert server.dealt.wait(10)
+    finally:
+        server.shutdown()
+        server.server_close()
+        serving.join(10)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def _bug() -> None:
+    raise ValueError("a bug of the sandbox's")
+
+
+def test_any_other_error_of_a_request_is_still_printed_with_its_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    server = HttpServer(("127.0.0.1", 0), Sandbox(SandboxOptions(), SYSTEM_CLOCK))
+    try:
+        try:
+            _bug()
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 1))
+    finally:
+        server.server_close()
+    assert "ValueError: a bug of the sandbox's" in capfd.readouterr().err

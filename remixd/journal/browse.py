@@ -127,8 +127,8 @@ class JournalReader:
         return [row[0] for row in self._read("SELECT name FROM rule_names ORDER BY name")]
 
     def gallery(self, query: GalleryQuery) -> GalleryPage:
-        conditions, parameters = _conditions(query)
         matched = search.match(query.text) if query.text else None
+        conditions, parameters = _conditions(query, matched)
         source, key = (search.SEARCHED, search.SEARCHED_ID) if matched else ("inputs i", "i.id")
         if matched:
             conditions.insert(0, "inputs_search MATCH ?")
@@ -194,7 +194,8 @@ def _spend(row: sqlite3.Row | None) -> Spend:
     return Spend(images=int(row[1]), usd=ledger.dollars(row[2]), unknown=int(row[3]))
 
 
-def _conditions(query: GalleryQuery) -> tuple[list[str], list[Any]]:
+def _conditions(query: GalleryQuery, matched: str | None) -> tuple[list[str], list[Any]]:
+    """The page's conditions on input `i`; `matched`, the index's query for the search, `gallery` asks itself."""
     conditions: list[str] = []
     parameters: list[Any] = []
     if query.inbox is not None:
@@ -208,7 +209,7 @@ def _conditions(query: GalleryQuery) -> tuple[list[str], list[Any]]:
     if query.rule is not None:
         conditions.append("EXISTS (SELECT 1 FROM jobs r WHERE r.input_id = i.id AND r.rule = ?)")
         parameters.append(query.rule)
-    if query.text and search.match(query.text) is None:  # else `gallery` walks the index
+    if query.text and matched is None:
         searched, values = search.names_condition(query.text)
         conditions.append(searched)
         parameters += values

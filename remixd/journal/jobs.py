@@ -196,5 +196,6 @@ class JobTransitions(JournalRows):
 
 def fingerprint_id(db: sqlite3.Connection, fingerprint: str) -> int:
     """The number `fingerprint` (hex) is named by in `fingerprints` (journal.layout), in the caller's write."""
-    db.execute("INSERT OR IGNORE INTO fingerprints (hash) VALUES (?)", (pack_hash(fingerprint),))
-    return int(db.execute("SELECT id FROM fingerprints WHERE hash = ?", (pack_hash(fingerprint),)).fetchone()[0])
+    packed = pack_hash(fingerprint)
+    db.execute("INSERT OR IGNORE INTO fingerprints (hash) VALUES (?)", (packed,))
+    return int(db.execute("SELECT id FROM fingerprints WHERE hash = ?", (packed,)).fetchone()[0])

@@ -232,11 +232,18 @@ DISPOSED_TO = """(disposed_to = ?1 OR (disposed_to IS NULL AND disposed_in IS NO
 # row is one. The review page's counts per inbox are kept by triggers, as `tallies` keeps them for the whole
 # journal: they were counted from an index of every input by (inbox, state), 30 MB in the bench's year.
 NOT_DONE = "state NOT IN ('done', 'duplicate')"
+
+
 # Inputs whose path a claim may still meet in their inbox: all but the done ones moved or deleted, which left it.
 # The index of paths holds only these (a year's done inputs moved away cost it nothing: 42 MB of the bench's
 # year), so a query by path uses it only when it says PATH_HELD word for word; one that looks for a moved or
 # deleted done input by its place in the inbox (`remixd reroll` naming it there) reads the table.
-PATH_HELD = f"({NOT_DONE} OR disposal NOT IN ('moved', 'deleted'))"
+def path_held(row: str = "") -> str:
+    """PATH_HELD said of the inputs row named `row` (`row.`: a query that reads inputs twice)."""
+    return f"({row}{NOT_DONE} OR {row}disposal NOT IN ('moved', 'deleted'))"
+
+
+PATH_HELD = path_held()
 PATHS_HELD_MIGRATION: tuple[str, ...] = (
     "DROP INDEX inputs_path",
     f"CREATE INDEX inputs_path ON inputs (relpath) WHERE {PATH_HELD}",

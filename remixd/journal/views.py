@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from remixd.errors import ErrorRecord
-from remixd.journal.layout import NOT_DONE, PATH_HELD
+from remixd.journal.layout import NOT_DONE, path_held
 from remixd.journal.ledger import dollars, spend_sql, sql_sum_usd
 from remixd.journal.records import INPUT_STATES, JOB_STATES, Failure, Payment, Spend
 from remixd.journal.rows import JournalRows, count_states
@@ -23,7 +23,7 @@ from remixd.journal.withheld import Withheld, find_withheld
 # in between, read from the ids between the two (a retried file is claimed again within seconds: a few rows).
 _LAST_BEFORE = f"""SELECT earlier.state, earlier.error FROM inputs AS this JOIN inputs AS earlier
     ON earlier.inbox = this.inbox AND earlier.relpath = this.relpath AND earlier.id < this.id
-    AND {PATH_HELD.replace("state", "earlier.state").replace("disposal", "earlier.disposal")}
+    AND {path_held("earlier.")}
     WHERE this.id = ? AND (earlier.state != 'retried' OR NOT EXISTS (SELECT 1 FROM inputs AS later
         WHERE later.id > earlier.id AND later.id < this.id AND later.inbox = this.inbox
         AND later.relpath = this.relpath))

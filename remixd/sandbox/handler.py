@@ -139,8 +139,9 @@ class HttpServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client gone mid-request (killed, or its connection reset) is ordinary for a server: logged, with no
         traceback on stderr. Anything else is the sandbox's own bug, printed as socketserver prints it."""
-        if isinstance(sys.exc_info()[1], ConnectionError):  # reset, broken pipe, aborted
-            log.debug("remixd.sandbox.client_gone", client=str(client_address[0]), error=str(sys.exc_info()[1]))
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):  # reset, broken pipe, aborted
+            log.debug("remixd.sandbox.client_gone", client=str(client_address[0]), error=str(error))
             return
         super().handle_error(request, client_address)
 

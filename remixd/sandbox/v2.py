@@ -33,7 +33,7 @@ from remixd.logs import get_logger
 from remixd.sandbox import reference_v2
 from remixd.sandbox.generations import Generation, quote_reply, status_document
 from remixd.sandbox.multipart import MultipartError, parse_multipart
-from remixd.sandbox.replies import Action, Reply, json_reply
+from remixd.sandbox.replies import Action, Reply, also_then, json_reply
 from remixd.sandbox.results import make_items, rule_of
 from remixd.sandbox.state import PartInfo, RecordDraft
 from remixd.sandbox.validation import BadRequest
@@ -274,10 +274,10 @@ class V2Api:
             log.info, "remixd.sandbox.poll", generation_id=generation_id, status=generation and generation.status
         )
         if generation is None:
-            return replace(json_reply(404, {"error": "Generation not found."}), then=then)
+            return also_then(json_reply(404, {"error": "Generation not found."}), then)
         data = self._images(generation) if generation.status == "completed" else None
         with self._lock:
-            return replace(json_reply(200, status_document(generation, data)), then=then)
+            return also_then(json_reply(200, status_document(generation, data)), then)
 
     def _poll_slot(self) -> int | None:
         """None when this poll may be answered; else the seconds to wait (the limit is per organisation)."""

@@ -154,7 +154,7 @@ def _insert_compacted(db: sqlite3.Connection, first_id: int, count: int, day: da
         (
             (
                 result_key(hashlib.sha256(number.to_bytes(8, "big")).hexdigest(), RULE, FINGERPRINT),
-                number,
+                RULE,
                 [f"/srv/shop/outbox/{_relpath(number)[:-4]}.poster.1.png"],
             )
             for number in done

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from remixd.journal.layout import FINGERPRINT_HASH
@@ -33,6 +33,7 @@ SHOWN_REQUEST = ("prompt", "model")  # what journal.slim_finished keeps of a req
 SHOWN_ITEM = ("prompt", "seed", "resolution", "is_image_safe")  # ... and of each image of an answer
 SCAN_BATCH = 1_000  # rows read per query while looking for compactable inputs
 KEY_BYTES = 12  # of a result's key
+_NAME_PARTS = 4  # of the default output name: STEM.RULE.K.EXT
 
 _TALLY = """INSERT INTO tallies VALUES (?, ?, ?)
     ON CONFLICT DO UPDATE SET count = count + excluded.count"""
@@ -63,11 +64,38 @@ def result_names(files: Sequence[str], folder: str | None) -> str:
     less than a JSON list of it, 11 MB of a year's 2.7 million results), several, or one whose name starts with
     `[`, as a JSON list."""
     names = [posixpath.basename(name) if posixpath.dirname(name) == folder else name for name in files]
+    return _listed(names)
+
+
+def _listed(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 and not names[0].startswith("[") else dump_json(names)
 
 
-def result_files(folder: str | None, names: str) -> tuple[str, ...]:
-    listed = load_json(names) if names.startswith("[") else [names]
+def _unlisted(text: str) -> list[str]:
+    return load_json(text) if text.startswith("[") else [text]
+
+
+def result_tails(names: str, rules: Container[str]) -> tuple[str, str]:
+    """(stem, tails) of a compacted result's names in its folder (`result_names`), when each is the default
+    output name STEM.RULE.K.EXT of one STEM and a rule in `rules`; else (names, ''). A year's results mostly
+    end the same way (`.poster.1.png`): their tails are named once in `result_places` with their folder, and
+    each result keeps its stem, 13 of its 27 bytes in the bench's year. Only a rule's name may stand between
+    the stem and the number, so an output name holding a seed or a time never makes a place of each result."""
+    listed = _unlisted(names)
+    parts = [name.rsplit(".", _NAME_PARTS - 1) for name in listed]
+    stem = parts[0][0] if parts else ""
+    if not stem or any(
+        len(part) != _NAME_PARTS or part[0] != stem or part[1] not in rules or not part[2].isdecimal() for part in parts
+    ):
+        return names, ""
+    return stem, _listed([name[len(stem) :] for name in listed])
+
+
+def result_files(folder: str | None, tails: str | None, names: str) -> tuple[str, ...]:
+    """The files of a compacted result: in `folder` (None: each named whole), its stem and `tails` or its names."""
+    if tails:
+        return tuple(posixpath.join(str(folder), names + tail) for tail in _unlisted(tails))
+    listed = _unlisted(names)
     return tuple(listed if folder is None else (posixpath.join(folder, name) for name in listed))
 
 
@@ -77,22 +105,31 @@ def folder_id(db: sqlite3.Connection, path: str) -> int:
     return int(db.execute("SELECT id FROM result_folders WHERE path = ?", (path,)).fetchone()[0])
 
 
+def place_id(db: sqlite3.Connection, folder: int, tails: str) -> int:
+    """The number a compacted result's folder and tails are named by in `result_places`."""
+    db.execute("INSERT OR IGNORE INTO result_places (folder, tails) VALUES (?, ?)", (folder, tails))
+    found = db.execute("SELECT id FROM result_places WHERE folder = ? AND tails = ?", (folder, tails)).fetchone()
+    return int(found[0])
+
+
 def disposed_folder(relpath: str, destination: str | None) -> str | None:
     """The folder a disposed input went to with its path kept below it (done/ + relpath), if it did."""
     below = destination is not None and len(destination) > len(relpath) + 1 and destination.endswith("/" + relpath)
     return destination[: -len(relpath) - 1] if below and destination is not None else None
 
 
-def store_results(db: sqlite3.Connection, results: Iterable[tuple[bytes, int, Sequence[str]]]) -> None:
-    """(key, job id, files) of written results, each kept once (the first written), its folder named once."""
-    folders: dict[str, int] = {}
-    for key, job_id, files in results:
+def store_results(db: sqlite3.Connection, results: Iterable[tuple[bytes, str, Sequence[str]]]) -> None:
+    """(key, rule, files) of written results, each kept once (the first written), its place named once."""
+    places: dict[tuple[str, str], int] = {}
+    for key, rule, files in results:
         folder = result_folder(files)
-        if folder is not None and folder not in folders:
-            folders[folder] = folder_id(db, folder)
-        number = None if folder is None else folders[folder]
-        names = result_names(files, folder)
-        db.execute("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?)", (key, job_id, number, names))
+        number, names = None, result_names(files, folder)
+        if folder is not None:
+            names, tails = result_tails(names, (rule,))
+            if (folder, tails) not in places:
+                places[folder, tails] = place_id(db, folder_id(db, folder), tails)
+            number = places[folder, tails]
+        db.execute("INSERT OR IGNORE INTO results VALUES (?, ?, ?)", (key, number, names))
 
 
 def compact(db: sqlite3.Connection, cutoff: int, limit: int) -> int:
@@ -140,7 +177,7 @@ def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
     written = [job for job in jobs if job["state"] == "written" and row["sha256"] is not None]
     sha256 = str(unpack_hash(row["sha256"]))
     keys = [result_key(sha256, job["rule"], str(unpack_hash(job["fingerprint_hash"]))) for job in written]
-    store_results(db, [(key, job["id"], job_documents(job)[2]) for key, job in zip(keys, written, strict=True)])
+    store_results(db, [(key, job["rule"], job_documents(job)[2]) for key, job in zip(keys, written, strict=True)])
     if row["disposal"] == "kept" and row["state"] in ("done", "duplicate"):
         db.execute(
             "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?)",

@@ -24,8 +24,8 @@ _ANSWERED = (
     " withheld = " + WITHHELD_COUNT.format(answer="?1") + " WHERE id = ?4"
 )
 
-_COMPACTED = """SELECT r.job_id, f.path, r.files FROM results r LEFT JOIN result_folders f ON f.id = r.folder
-    WHERE r.key = ?"""
+_COMPACTED = """SELECT f.path, p.tails, r.names FROM results r LEFT JOIN result_places p ON p.id = r.place
+    LEFT JOIN result_folders f ON f.id = p.folder WHERE r.key = ?"""
 
 
 class JobTransitions(JournalRows):
@@ -168,11 +168,11 @@ class JobTransitions(JournalRows):
         the earlier job, unless that one was compacted away)."""
         with self._db.write() as db:
             expect(db, "jobs", job_id, ("pending",))
-            if not earlier.compacted:
+            if earlier.id is not None:
                 expect(db, "jobs", earlier.id, ("written",))
             db.execute(
                 "UPDATE jobs SET state = 'duplicate', duplicate_of = ?, files = ?, completed_at = ? WHERE id = ?",
-                (None if earlier.compacted else earlier.id, dump_json(list(earlier.files)), self._now(), job_id),
+                (earlier.id, dump_json(list(earlier.files)), self._now(), job_id),
             )
 
     def find_duplicate(self, sha256: str, rule: str, fingerprint: str) -> Earlier | None:
@@ -184,14 +184,10 @@ class JobTransitions(JournalRows):
             (rule, pack_hash(fingerprint), pack_hash(sha256), pack_hash(sha256)),
         )
         if jobs:
-            return Earlier(jobs[0].id, jobs[0].files, compacted=False)
+            return Earlier(jobs[0].id, jobs[0].files)
         key = result_key(sha256, rule, fingerprint)
         rows = self._db.read(_COMPACTED, (key,))
-        return (
-            Earlier(rows[0]["job_id"], result_files(rows[0]["path"], rows[0]["files"]), compacted=True)
-            if rows
-            else None
-        )
+        return Earlier(None, result_files(rows[0]["path"], rows[0]["tails"], rows[0]["names"])) if rows else None
 
 
 def fingerprint_id(db: sqlite3.Connection, fingerprint: str) -> int:

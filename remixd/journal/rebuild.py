@@ -33,7 +33,6 @@ from remixd.journal.schema import dump_json, pack_hash, stamp
 T = TypeVar("T")
 
 BATCH = 5_000  # rows staged or written per statement, and between two words of progress
-NO_JOB = 0  # `results.job_id` of a rebuilt result: the job that wrote it is in no journal
 
 _SPEND_DAY = f"""INSERT INTO spend_days VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT DO UPDATE SET
@@ -47,10 +46,10 @@ _FAILED = """INSERT INTO inputs (inbox, relpath, size, mtime_ns, sha256, state, 
 # the duplicate check's key, is exact). The columns after `file` are the job's, the same in each of its sidecars,
 # and read from its first (the lowest `place`), as the lost journal had them.
 _STAGE = """CREATE TEMP TABLE rebuild_sidecars (reroll INTEGER NOT NULL, input INTEGER NOT NULL, job INTEGER NOT NULL,
-    result BLOB NOT NULL, place INTEGER NOT NULL, file TEXT NOT NULL, images INTEGER NOT NULL, day TEXT NOT NULL,
-    sandbox INTEGER NOT NULL, usd_micros INTEGER NOT NULL, possible INTEGER NOT NULL, inbox TEXT, relpath TEXT,
-    size INTEGER, mtime_ns INTEGER)"""
-_STAGED = "INSERT INTO temp.rebuild_sidecars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    result BLOB NOT NULL, place INTEGER NOT NULL, rule TEXT NOT NULL, file TEXT NOT NULL, images INTEGER NOT NULL,
+    day TEXT NOT NULL, sandbox INTEGER NOT NULL, usd_micros INTEGER NOT NULL, possible INTEGER NOT NULL, inbox TEXT,
+    relpath TEXT, size INTEGER, mtime_ns INTEGER)"""
+_STAGED = "INSERT INTO temp.rebuild_sidecars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # Each payment the error files and the sidecars name for nothing written, once: an input's every sidecar names
 # its earlier attempts' payments, and an error file left behind by a retry that stopped halfway names them too.
 _STAGE_PAYMENTS = """CREATE TEMP TABLE rebuild_payments (inbox TEXT NOT NULL, relpath TEXT NOT NULL,
@@ -114,7 +113,7 @@ def _staged(item: ResultSidecar) -> tuple[Any, ...]:
     return (
         item.reroll is not None, hash((item.inbox, item.relpath, item.sha256, reroll)),
         hash((item.inbox, item.relpath, item.sha256, item.rule, item.fingerprint, item.submitted_at, reroll)),
-        result_key(item.sha256, item.rule, item.fingerprint), item.place, item.file, item.images,
+        result_key(item.sha256, item.rule, item.fingerprint), item.place, item.rule, item.file, item.images,
         item.submitted_at[:10], int(item.sandbox), micros(item.cost_usd) * item.images, item.possible_payments,
         *kept,
     )  # fmt: skip
@@ -220,12 +219,12 @@ def rebuild(
 
 
 def _jobs(rows: Iterable[sqlite3.Row], totals: _Totals) -> Iterator[tuple[Any, ...]]:
-    """Each job of the staged sidecars, in _IN_ORDER, as (result key, NO_JOB, its files, its kept row or
-    None), counted into `totals`."""
+    """Each job of the staged sidecars, in _IN_ORDER, as (result key, rule, its files, its kept row or None),
+    counted into `totals`."""
     last_input = None
     for (_reroll, input_key, _job, key), staged in itertools.groupby(rows, key=lambda row: tuple(row[:4])):
         first, *rest = staged
-        images, day, sandbox, usd, possible = first[6:11]
+        rule, file, images, day, sandbox, usd, possible = first[5:12]
         totals.jobs += 1
         totals.inputs += input_key != last_input
         last_input = input_key
@@ -233,5 +232,5 @@ def _jobs(rows: Iterable[sqlite3.Row], totals: _Totals) -> Iterator[tuple[Any, .
         totals.add((day, sandbox, "billed"), 1, images, usd)
         if possible:
             totals.add((day, sandbox, "sent"), possible, images * possible, usd * possible)
-        kept = tuple(first[11:]) if first[13] is not None else None
-        yield key, NO_JOB, [first[5], *(row[5] for row in rest)], kept
+        kept = tuple(first[12:]) if first[14] is not None else None
+        yield key, rule, [file, *(row[6] for row in rest)], kept

@@ -155,9 +155,8 @@ class Earlier:
     """A written result the duplicate check found: a job whose input is still whole, or compacted to its
     files (README "A year of journal")."""
 
-    id: int  # the job that wrote the files
+    id: int | None  # the job that wrote the files; None: compacted away
     files: tuple[str, ...]
-    compacted: bool
 
 
 @dataclass(frozen=True)

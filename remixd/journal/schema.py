@@ -230,6 +230,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     layout.PATHS_HELD_MIGRATION,
     # The rule names seen, kept apart for the review page's filter (journal.layout).
     layout.RULE_NAMES_MIGRATION,
+    # Compacted results by their place, folder and ending, each keeping its stem (journal.layout).
+    layout.PLACES_MIGRATION,
 )
 
 

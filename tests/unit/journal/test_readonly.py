@@ -43,7 +43,7 @@ def test_a_journal_compacted_before_sizes_were_kept_has_every_file_hashed(tmp_pa
     SqliteJournal(path).close()
     db = sqlite3.connect(path)
     with db:  # a result compacted by a remixd that kept no sizes, as the migration marks it
-        db.execute("INSERT INTO results VALUES (?, 1, NULL, '[]')", (result_key("a" * 64, "poster", "f1"),))
+        db.execute("INSERT INTO results VALUES (?, NULL, '[]')", (result_key("a" * 64, "poster", "f1"),))
         db.execute("INSERT INTO result_sizes VALUES (-1)")
     db.close()
 

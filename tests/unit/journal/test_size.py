@@ -12,7 +12,7 @@ import pytest
 
 from remixd.journal import readonly
 from remixd.journal.browse import GalleryQuery, reader
-from remixd.journal.compact import result_files, result_folder, result_names
+from remixd.journal.compact import result_files, result_folder, result_names, result_tails
 from remixd.journal.layout import PATH_HELD
 from remixd.journal.records import JobSpec, Spend
 from remixd.journal.sqlite import SqliteJournal
@@ -99,7 +99,7 @@ def test_a_journal_of_the_schema_before_opens_with_its_records_and_its_spend(pat
         )  # fmt: skip
         assert job.response == {"data": [{"prompt": "a lamp at dusk", "seed": 3}]}
         found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
-        assert found is not None and (found.id, found.compacted) == (1, False)
+        assert found is not None and found.id == 1
         compacted = journal.find_duplicate("12" * 32, "poster", "f1")
         assert compacted is not None and compacted.files == ("/out/old.poster.1.png", "/elsewhere/b.png")
         assert [(job.id, job.generation_id, job.generation_at) for job in journal.generating()] == [
@@ -182,19 +182,17 @@ def test_times_are_stored_as_integers_hashes_as_their_bytes_and_fingerprints_by_
 
 def test_a_compacted_result_keeps_its_files_by_folder_under_a_shorter_key(journal: SqliteJournal, path: Path) -> None:
     """2.75 million compacted results of a year mostly share a few thousand folders: each is named once."""
-    job_id = written(journal, "lamp.jpg")
+    written(journal, "lamp.jpg")
     written(journal, "chair.jpg", "ee" * 32)
     assert journal.compact(START + timedelta(days=1), limit=10) == 2
-    rows = "SELECT length(key), path, files FROM results JOIN result_folders ON result_folders.id = folder"
+    rows = """SELECT length(key), f.path, p.tails, r.names FROM results r JOIN result_places p ON p.id = r.place
+        JOIN result_folders f ON f.id = p.folder"""
     assert sorted(stored(path, rows)) == [
-        (12, "/out", "chair.jpg.poster.1.png"), (12, "/out", "lamp.jpg.poster.1.png"),
+        (12, "/out", ".poster.1.png", "chair.jpg"), (12, "/out", ".poster.1.png", "lamp.jpg"),
     ]  # fmt: skip
+    assert stored(path, "SELECT count(*) FROM result_places") == [(1,)]  # the folder and ending, named once
     found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
-    assert found is not None and (found.id, found.files, found.compacted) == (
-        job_id,
-        ("/out/lamp.jpg.poster.1.png",),
-        True,
-    )
+    assert found is not None and (found.id, found.files) == (None, ("/out/lamp.jpg.poster.1.png",))
 
 
 @pytest.mark.parametrize(
@@ -208,16 +206,43 @@ def test_a_compacted_result_keeps_its_files_by_folder_under_a_shorter_key(journa
         ("/out/a.png", "relative/b.png"),
         ("/out/[draft] a.png",),
         ("[draft] a.png",),
+        ("/out/a.poster.1.png", "/out/a.poster.2.webp"),
+        ("/out/[a].poster.1.png",),
+        ("/out/a.b.poster.1.png", "/out/a.b.poster.2.png"),
+        ("/out/a.poster.1.png", "/out/b.poster.2.png"),
+        ("/out/a.poster.1.png", "/out/a.other.2.png"),
+        ("/out/a.poster.1.png", "/out/sub/a.poster.2.png"),
+        ("/out/.poster.1.png",),
+        ("/out/a.poster.x.png",),
     ],
 )
 def test_a_compacted_result_gives_back_the_files_it_was_given(files: tuple[str, ...]) -> None:
     folder = result_folder(files)
-    assert result_files(folder, result_names(files, folder)) == files
+    names = result_names(files, folder)
+    assert result_files(folder, None, names) == files
+    if folder is not None:
+        assert result_files(folder, *reversed(result_tails(names, ("poster",)))) == files
 
 
 def test_a_compacted_result_of_one_file_keeps_its_bare_name_and_those_kept_as_lists_still_read() -> None:
     assert result_names(("/out/a.poster.1.png",), "/out") == "a.poster.1.png"
-    assert result_files("/out", '["a.poster.1.png"]') == ("/out/a.poster.1.png",)  # as an older remixd kept it
+    assert result_files("/out", None, '["a.poster.1.png"]') == ("/out/a.poster.1.png",)  # as an older remixd kept it
+
+
+@pytest.mark.parametrize(
+    ("names", "parts"),
+    [
+        ("a.poster.1.png", ("a", ".poster.1.png")),
+        ('["a.b.poster.1.png", "a.b.poster.2.webp"]', ("a.b", '[".poster.1.png", ".poster.2.webp"]')),
+        ("a.12345.1.png", ("a.12345.1.png", "")),  # a seed where the rule stands: no place of its own
+        ("a-1.png", ("a-1.png", "")),  # an output name of another shape
+        ('["a.poster.1.png", "b.poster.2.png"]', ('["a.poster.1.png", "b.poster.2.png"]', "")),
+    ],
+)
+def test_a_result_s_names_keep_their_stem_when_they_end_as_the_default_output_name(
+    names: str, parts: tuple[str, str]
+) -> None:
+    assert result_tails(names, ("poster",)) == parts
 
 
 def test_a_search_too_short_for_the_index_looks_at_file_names_and_rule_names(
@@ -329,7 +354,7 @@ def test_a_journal_of_the_schema_before_packing_opens_with_its_records(path: Pat
             ("/out/a.poster.1.png",), moment,
         )  # fmt: skip
         found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
-        assert found is not None and (found.id, found.files, found.compacted) == (1, ("/out/a.poster.1.png",), False)
+        assert found is not None and (found.id, found.files) == (1, ("/out/a.poster.1.png",))
         [generating] = journal.generating()
         assert (generating.id, generating.request, generating.files, generating.possible_payments) == (
             2, {"prompt": "b"}, (), 1,
@@ -339,7 +364,7 @@ def test_a_journal_of_the_schema_before_packing_opens_with_its_records(path: Pat
         assert [record.id for record in journal.unfinished()] == [2]
         assert journal.compact(moment + timedelta(days=1), limit=10) == 1  # from its packed files
         compacted = journal.find_duplicate(SHA, "poster", FINGERPRINT)
-        assert compacted is not None and (compacted.files, compacted.compacted) == (("/out/a.poster.1.png",), True)
+        assert compacted is not None and (compacted.id, compacted.files) == (None, ("/out/a.poster.1.png",))
     finally:
         journal.close()
     assert direct(path, "lamp") == []  # the search forgot the compacted input, from its packed prompts
@@ -409,7 +434,7 @@ def test_a_journal_of_the_schema_before_the_partial_state_index_opens_with_its_c
         assert (job.request, job.files, job.completed_at) == ({"model": "V_2", "prompt": "a lamp"},
                                                               ("/out/a.poster.1.png",), moment)  # fmt: skip
         found = journal.find_duplicate(SHA, "poster", FINGERPRINT)
-        assert found is not None and (found.id, found.compacted) == (1, False)
+        assert found is not None and found.id == 1
         assert [(job.id, job.possible_payments) for job in journal.generating()] == [(2, 1)]
         assert journal.spent(moment.date()) == Spend(images=2, usd=approx(0.16), unknown=1)
         assert journal.possible_payments() == Spend(images=2, usd=approx(0.16), unknown=1)

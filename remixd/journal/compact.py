@@ -17,10 +17,11 @@ duplicate still points at waits until that duplicate is compacted too.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import posixpath
 import sqlite3
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from remixd.journal.layout import FINGERPRINT_HASH
@@ -254,3 +255,22 @@ def slim_finished(db: sqlite3.Connection, input_id: int) -> None:
             "UPDATE jobs SET request = NULL, response = NULL, files = NULL, packed = ? WHERE id = ?",
             (pack_job(slim_request(request), slim, load_json(files)), job_id),
         )
+
+
+def register_migrating(connection: sqlite3.Connection) -> None:
+    """The journal's own SQL functions journal.layout's migrations of results need, of their rows' texts."""
+    functions: dict[str, Callable[..., str | None]] = {
+        "result_folder": lambda files: result_folder(load_json(files)),
+        "result_names": lambda files: result_names(load_json(files), result_folder(load_json(files))),
+        # Of a result's names, given the rule names seen (a JSON list).
+        "result_stem": lambda names, rules: result_tails(names, _rule_names(rules))[0],
+        "result_ending": lambda names, rules: result_tails(names, _rule_names(rules))[1],
+    }
+    for name, function in functions.items():
+        connection.create_function(name, function.__code__.co_argcount, function, deterministic=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _rule_names(listed: str) -> frozenset[str]:
+    """The rule names a migration gives, read once for its millions of rows."""
+    return frozenset(load_json(listed))

@@ -7,7 +7,6 @@ check-then-insert is atomic even against another process using the same file.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sqlite3
 import threading
@@ -17,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from remixd.errors import JournalError, JournalUnwritable
-from remixd.journal import packing
-from remixd.journal.compact import result_folder, result_names, result_tails
-from remixd.journal.schema import MIGRATIONS, load_json, pack_hash
+from remixd.journal import compact, packing
+from remixd.journal.schema import MIGRATIONS, pack_hash
 from remixd.journal.turns import Turns
 from remixd.logs import get_logger
 
@@ -133,15 +131,8 @@ class Database:
         """Foreign keys are not enforced yet: a migration may make a table again (journal.layout), dropping the
         old one while rows of others still refer to its rows, copied across with their ids."""
         packing.register_migrating(self._connection)
-        functions: dict[str, Callable[[Any], Any]] = {
-            "pack_hash": pack_hash,
-            "result_folder": lambda files: result_folder(load_json(files)),
-            "result_names": lambda files: result_names(load_json(files), result_folder(load_json(files))),
-        }
-        for name, function in functions.items():
-            self._connection.create_function(name, 1, function, deterministic=True)
-        for name, part in (("result_stem", 0), ("result_ending", 1)):  # of a result's names, given the rules seen
-            self._connection.create_function(name, 2, functools.partial(_result_part, part), deterministic=True)
+        compact.register_migrating(self._connection)
+        self._connection.create_function("pack_hash", 1, pack_hash, deterministic=True)
         # Up to date: no write lock taken, so `remixd status` beside a busy daemon neither waits nor holds it up.
         with contextlib.suppress(sqlite3.OperationalError):  # a new file has no table yet
             if self._connection.execute("SELECT max(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS):
@@ -294,13 +285,3 @@ def _enable_wal(db: sqlite3.Connection, path: Path) -> None:
         raise JournalError(
             f"the journal {path} cannot use WAL mode (got {mode!r})", "put state_dir on a local file system"
         )
-
-
-def _result_part(part: int, names: str, rules: str) -> str:
-    return result_tails(names, _rule_names(rules))[part]
-
-
-@functools.lru_cache(maxsize=1)
-def _rule_names(listed: str) -> frozenset[str]:
-    """The rule names a migration is given as a JSON list, read once for its millions of rows."""
-    return frozenset(load_json(listed))

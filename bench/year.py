@@ -8,19 +8,16 @@ timed), so the two forms are compared on the same data. A few inputs are left cl
 
 from __future__ import annotations
 
-import compileall
 import hashlib
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench import inputs, procs
+from bench import inputs
 
 INBOX = "/srv/shop/inbox"
 RULE, FINGERPRINT = "poster", hashlib.sha256(b"poster rule").hexdigest()
@@ -243,67 +240,3 @@ def build(path: Path, *, per_day: int, days: int, keep_days: int, note: Callable
         bytes_whole_per_input=whole_per_input,
         bytes_compacted_per_input=compacted_part / (old_days * per_day),
     )
-
-
-def status_s(config: Path, runs: int = 3) -> float:
-    """`remixd status` as an operator runs it, best of `runs`: interpreter start, imports, journal, answer.
-
-    remixd's bytecode is compiled first, as `pip install` compiles it: where PYTHONDONTWRITEBYTECODE is set, every
-    run would otherwise compile from source each module it imports: a fifth more work than an installed remixd does."""
-    compileall.compile_dir(procs.REPOSITORY / "remixd", quiet=1)
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "remixd", "status", "-c", str(config)],
-            check=True,
-            capture_output=True,
-            cwd=procs.REPOSITORY,
-            env=procs.CHILD_ENV,
-            timeout=120,
-        )
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
-def status_query_s(path: Path, runs: int = 3) -> float:
-    """What `remixd status` asks the journal, in this process (its part of the status time)."""
-    from remixd.journal.sqlite import SqliteJournal
-
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        journal = SqliteJournal(path)
-        journal.spent(datetime.now(UTC).date())
-        journal.counts(), journal.job_counts(), journal.recent_failures(10)
-        journal.close()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
-def recovery_s(path: Path, runs: int = 3) -> float:
-    """A restart's recovery, in this process: open the journal (its migrations) and take the first queue's worth
-    of unfinished inputs, as the daemon does before READY=1 (its page check runs after it: `page_check_s`)."""
-    from remixd.journal.sqlite import SqliteJournal
-
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        journal = SqliteJournal(path)
-        assert len(journal.unfinished_after(0, 24)) == min(24, UNFINISHED)
-        journal.close()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
-def page_check_s(path: Path) -> float:
-    """The daemon's check of every page for damage, after READY=1, unpaced, once: the first read of the file
-    after the build, as after a reboot, is the one that counts."""
-    from remixd.journal.sqlite import SqliteJournal
-
-    journal = SqliteJournal(path)
-    started = time.perf_counter()
-    assert journal.check_pages(lambda: False)
-    checked = time.perf_counter() - started
-    journal.close()
-    return checked

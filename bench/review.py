@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -59,41 +59,53 @@ def populate(journal_path: Path, inbox: Path, count: int, seed: int = 7) -> None
         rule = RULES[number % len(RULES)]
         name = f"shoot-{number // 1000:03d}/photo-{number:06d}.jpg"
         prompt = f"A {rng.choice(WORDS)} scene, photo-{number:06d}"
-        inputs.append(
-            (number, str(inbox), name, 123_456, number, pack_hash(f"{number:064x}"), state, moment, moment,
-             None if claimed else moment, failure if state == "failed" else None,
-             None if claimed else "moved", None if claimed else f"/srv/done/{name}")
-        )  # fmt: skip
         response = {
             "created": moment,
             "data": [{"url": f"https://ideogram.example/{number}", "prompt": prompt + ", detailed",
                       "seed": number, "is_image_safe": True, "resolution": "1024x1024"}],
         }  # fmt: skip
         request, files = {"prompt": prompt}, [f"/srv/outbox/{name[:-4]}.{rule}.1.png"]
-        # A done (moved) input's job is slimmed and packed, as remixd leaves it (journal.compact.slim_finished).
-        packed = packing.pack_job(slim_request(request), slim_answer(response, prompt), files) if done else None
-        jobs.append(
-            (number, number, rule, rule, "https://api.ideogram.ai/remix",
-             None if done else dump_json(request), 1, 0.08,
-             "written" if done else "failed" if state == "failed" else "pending", 1, None,
-             None if done else "[]", moment, moment if done else None, packed)
+        # Sent ~0.1 s after it was planned, answered ~5 s after, written ~0.5 s after (the microseconds differ).
+        submitted = moment + 100_000 + number % 1_000
+        completed = submitted + 5_500_000 + number * 7_919 % 100_000
+        # Detected ~1 s before its claim (settled), finished when its job was written.
+        inputs.append(
+            (number, str(inbox), name, 123_456, number, pack_hash(f"{number:064x}"), state,
+             moment - 1_000_000 - number % 50_000, moment, None if claimed else completed,
+             failure if state == "failed" else None, None if claimed else "moved",
+             None if claimed else f"/srv/done/{name}")
         )  # fmt: skip
+        job: dict[str, Any] = {
+            "id": number, "input_id": number, "rule": rule, "fingerprint": None,
+            "endpoint": "/remix", "request": dump_json(request), "images": 1, "cost_usd": 0.08,
+            "state": "written" if done else "failed" if state == "failed" else "pending", "attempts": int(not claimed),
+            "last_error": None, "response": None, "files": "[]", "created_at": moment,
+            "submitted_at": None if claimed else submitted, "answered_at": completed - 400_000 if done else None,
+            "completed_at": None if claimed else completed, "generation_id": None, "generation_at": None,
+            "generation_seed": None, "packed": None, "files_in": None,
+        }  # fmt: skip
+        if done:  # a done (moved) input's job is slimmed and packed, as remixd leaves it (compact.slim_finished)
+            packed = packing.pack_job(slim_request(request), slim_answer(response, prompt), files, job)
+            job.update(packing.LEFT, request=None, files=None, packed=packed.value, files_in=packed.folder)
+        jobs.append(job)
     db = sqlite3.connect(journal_path)
     packing.register(db)  # the search's triggers read packed jobs through it
     with db:
         moved_to = folder_id(db, "/srv/done")  # a moved input's destination by its folder (journal.layout)
         # A rule's requests share its fingerprint, by number (journal.layout).
-        rules = {job[3] for job in jobs}
+        rules = {job["rule"] for job in jobs}
         fingerprints = {rule: fingerprint_id(db, hashlib.sha256(rule.encode()).hexdigest()) for rule in rules}
         db.executemany(
             "INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)",
             [(*row[:12], None if row[12] is None else moved_to) for row in inputs],
         )
+        names = {job["files_in"] for job in jobs if job["files_in"] is not None}
+        outputs = {name: folder_id(db, name) for name in sorted(names)}  # a packed job's folder of files, too
+        for job in jobs:
+            job.update(fingerprint=fingerprints[job["rule"]], files_in=outputs.get(job["files_in"]))
         db.executemany(
-            """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state,
-               attempts, response, files, created_at, completed_at, packed)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [(*job[:3], fingerprints[job[3]], *job[4:]) for job in jobs],
+            f"INSERT INTO jobs ({', '.join(jobs[0])}) VALUES ({', '.join('?' * len(jobs[0]))})",  # noqa: S608
+            [tuple(job.values()) for job in jobs],
         )
     db.close()
 

@@ -53,10 +53,15 @@ def _size(number: int) -> int:
     return 100_000 + number % 900_000
 
 
+def _gap(number: int, seconds: float, step: int) -> int:
+    """Microseconds between two steps of input `number`: about `seconds`, to the microsecond as a clock has it."""
+    return int(seconds * 1e6) + (number * 7_919 + step * 104_729) % 100_000 - 50_000
+
+
 def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) -> Iterator[Rows]:
     """(input, job, spend) rows of `count` inputs finished on `day`, as remixd's journal holds them."""
     from remixd.journal.compact import slim_answer, slim_request  # the remixd beside bench/
-    from remixd.journal.packing import pack_job
+    from remixd.journal.packing import LEFT, pack_job
 
     for offset in range(count):
         number = first_id + offset
@@ -64,7 +69,13 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
             continue
         failed = number % FAILED_EVERY == 0
         moment = day + timedelta(seconds=offset * 86_400 / count)
-        at = _stamp(moment)
+        # Detected, claimed ~1 s later (settled), planned, sent ~0.1 s later, answered ~5 s later, written ~0.5 s later.
+        detected = _stamp(moment)
+        claimed = detected + _gap(number, 1.0, 0)
+        created = claimed + _gap(number, 0.06, 1)
+        submitted = created + _gap(number, 0.1, 2)
+        answered = submitted + _gap(number, 5.0, 3)
+        completed = answered + _gap(number, 0.5, 4)
         sha = hashlib.sha256(number.to_bytes(8, "big")).hexdigest()
         relpath = _relpath(number)
         request = {**inputs.REQUEST, "prompt": f"A serene tropical beach, photo-{number:08d}", "num_images": 1}
@@ -86,17 +97,32 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
             "usage_cost_usd_micros": None,
         }
         output = f"/srv/shop/outbox/{relpath[:-4]}.poster.1.png"
+        job: dict[str, object] = {
+            "id": number, "input_id": number, "rule": RULE, "fingerprint": _FINGERPRINT_ID, "endpoint": ENDPOINT,
+            "request": json.dumps(request, sort_keys=True), "images": 1, "cost_usd": 0.08,
+            "state": "failed" if failed else "written", "attempts": 1,
+            "last_error": json.dumps(error) if failed else None, "response": None, "files": "[]",
+            "created_at": created, "submitted_at": submitted, "answered_at": None if failed else answered,
+            "completed_at": completed, "generation_id": None, "generation_at": None, "generation_seed": None,
+            "packed": None, "files_in": None,
+        }  # fmt: skip
+        if not failed:  # disposed of: packed, as remixd.journal.compact.slim_finished packs it
+            packed = pack_job(slim_request(request), slim_answer(response, request["prompt"]), [output], job)
+            job.update(LEFT, request=None, files=None, packed=packed.value, files_in=packed.folder)
         yield (
             (number, INBOX, relpath, _size(number), 1_700_000_000_000_000_000 + number, bytes.fromhex(sha),
-             "failed" if failed else "done", at, at, at, json.dumps({"error": error}) if failed else None, "moved",
+             "failed" if failed else "done", detected, claimed, completed,
+             json.dumps({"error": error}) if failed else None, "moved",
              ("/srv/shop/failed/" if failed else "/srv/shop/done/") + relpath),
-            (number, number, RULE, _FINGERPRINT_ID, ENDPOINT,
-             json.dumps(request, sort_keys=True) if failed else None, 1, 0.08,
-             "failed" if failed else "written", 1, json.dumps(error) if failed else None, None,
-             "[]" if failed else None, at, at, None if failed else at, at, None,
-             None if failed else pack_job(slim_request(request), slim_answer(response, request["prompt"]), [output])),
-            (number, moment.date().isoformat(), at, 1, 0.08),
+            tuple(job.values()),
+            (number, moment.date().isoformat(), submitted, 1, 0.08),
         )  # fmt: skip
+
+
+_JOB_COLUMNS = """id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts, last_error,
+    response, files, created_at, submitted_at, answered_at, completed_at, generation_id, generation_at,
+    generation_seed, packed, files_in"""
+_FILES_IN = -1  # of a job's row: its folder of files, named by number in _flush
 
 
 def _insert_whole(db: sqlite3.Connection, rows: Iterator[Rows]) -> None:
@@ -112,18 +138,18 @@ def _insert_whole(db: sqlite3.Connection, rows: Iterator[Rows]) -> None:
 def _flush(db: sqlite3.Connection, batch: list[Rows]) -> None:
     from remixd.journal.compact import disposed_folder, folder_id  # the remixd beside bench/
 
-    # A moved input's destination by its folder's number, as remixd.journal.sqlite.set_disposed keeps it.
+    # A moved input's destination by its folder's number, as remixd.journal.sqlite.set_disposed keeps it, and
+    # a packed job's files by theirs, as remixd.journal.compact.slim_finished does.
     places = [disposed_folder(str(row[0][2]), str(row[0][12])) for row in batch]
-    folders = {folder: folder_id(db, folder) for folder in set(places) if folder is not None}
+    names = {*places, *(row[1][_FILES_IN] for row in batch)} - {None}
+    folders = {folder: folder_id(db, str(folder)) for folder in sorted(names, key=str)}
     db.executemany(
         "INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)",
-        [(*row[0][:12], folders[str(place)]) for row, place in zip(batch, places, strict=True)],
+        [(*row[0][:12], folders[place]) for row, place in zip(batch, places, strict=True)],
     )
     db.executemany(
-        """INSERT INTO jobs (id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts,
-           last_error, response, files, created_at, submitted_at, answered_at, completed_at, duplicate_of, packed)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [row[1] for row in batch],
+        f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * len(_JOB_COLUMNS.split(',')))})",  # noqa: S608
+        [(*row[1][:_FILES_IN], folders.get(row[1][_FILES_IN])) for row in batch],
     )
     from remixd.journal.ledger import ADD_USD  # the remixd beside bench/
 

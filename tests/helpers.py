@@ -336,6 +336,8 @@ def old_journal(path: Path, version: int) -> sqlite3.Connection:
     old = sqlite3.connect(path, isolation_level=None)
     for name in ("pack_hash", "result_folder", "result_names"):  # the migrations' own: no row to call them on
         old.create_function(name, 1, lambda value: None)
+    for name in ("result_stem", "result_ending"):
+        old.create_function(name, 2, lambda *values: None)
     old.create_function("pack_texts", 3, lambda *values: None)
     packing.register(old)  # the search's triggers read packed jobs through it
     old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")

@@ -24,7 +24,8 @@ from remixd.journal.rows import input_record, job_record
 from remixd.journal.schema import stamp
 
 MAX_PAGE = 100
-_JOBS = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS}, {FINGERPRINT_HASH} FROM jobs "  # noqa: S608 — literal columns
+_COLUMNS = f"jobs.*, {ledger.POSSIBLE_PAYMENTS}, {FINGERPRINT_HASH}, {packing.FILES_FOLDER}"
+_JOBS = f"SELECT {_COLUMNS} FROM jobs "  # noqa: S608 — literal columns
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 from remixd.journal.layout import FINGERPRINT_HASH
 from remixd.journal.ledger import ADD_USD, MICROS, sql_sum_usd
-from remixd.journal.packing import job_documents, pack_job
+from remixd.journal.packing import FILES_FOLDER, LEFT, MOVED, job_columns, pack_job
 from remixd.journal.schema import dump_json, load_json, unpack_hash
 
 COMPACTABLE = ("done", "duplicate", "vanished", "retried")
@@ -160,8 +160,8 @@ def compact(db: sqlite3.Connection, cutoff: int, limit: int) -> int:
 
 def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
     jobs = db.execute(
-        f"SELECT id, rule, {FINGERPRINT_HASH}, state, request, response, files, packed FROM jobs"  # noqa: S608
-        " WHERE input_id = ?",
+        f"SELECT id, rule, {FINGERPRINT_HASH}, state, request, response, files, packed, completed_at,"  # noqa: S608
+        f" {FILES_FOLDER} FROM jobs WHERE input_id = ?",
         (row["id"],),
     ).fetchall()
     ids = [job["id"] for job in jobs]
@@ -178,7 +178,7 @@ def _compact_input(db: sqlite3.Connection, row: sqlite3.Row) -> bool:
     written = [job for job in jobs if job["state"] == "written" and row["sha256"] is not None]
     sha256 = str(unpack_hash(row["sha256"]))
     keys = [result_key(sha256, job["rule"], str(unpack_hash(job["fingerprint_hash"]))) for job in written]
-    store_results(db, [(key, job["rule"], job_documents(job)[2]) for key, job in zip(keys, written, strict=True)])
+    store_results(db, [(key, job["rule"], job_columns(job)["files"]) for key, job in zip(keys, written, strict=True)])
     if row["disposal"] == "kept" and row["state"] in ("done", "duplicate"):
         db.execute(
             "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?)",
@@ -238,23 +238,24 @@ def slim_answer(answer: Mapping[str, Any], sent_prompt: object) -> dict[str, Any
     return {"data": slim}
 
 
+# What slim_finished reads of a finished job, and what it leaves in the row (journal.packing).
+_PACKABLE = f"""SELECT id, request, response, files, completed_at, {", ".join(MOVED)} FROM jobs
+    WHERE input_id = ? AND state IN ('written', 'duplicate') AND packed IS NULL"""  # noqa: S608 — literal names
+_PACKED = f"""UPDATE jobs SET request = NULL, response = NULL, files = NULL, packed = ?, files_in = ?,
+    {", ".join(f"{name} = ?" for name in LEFT)} WHERE id = ?"""  # noqa: S608 — as above
+
+
 def slim_finished(db: sqlite3.Connection, input_id: int) -> None:
     """A disposed input's finished jobs keep what the review page shows of their request and answer, half
-    of a job's row (the sidecars beside the results keep the whole of both), packed with their files
-    (journal.packing): they never change again."""
-    rows = db.execute(
-        "SELECT id, request, response, files FROM jobs WHERE input_id = ? AND state IN ('written', 'duplicate')"
-        " AND packed IS NULL",
-        (input_id,),
-    ).fetchall()
-    for job_id, request_text, response_text, files in rows:
-        request = load_json(request_text)
-        response = load_json(response_text)
+    of a job's row (the sidecars beside the results keep the whole of both), packed with their files and the
+    columns no SQL reads of them (journal.packing): they never change again."""
+    for row in db.execute(_PACKABLE, (input_id,)).fetchall():
+        request = load_json(row["request"])
+        response = load_json(row["response"])
         slim = None if response is None else slim_answer(response, request.get("prompt"))
-        db.execute(
-            "UPDATE jobs SET request = NULL, response = NULL, files = NULL, packed = ? WHERE id = ?",
-            (pack_job(slim_request(request), slim, load_json(files)), job_id),
-        )
+        packed = pack_job(slim_request(request), slim, load_json(row["files"]), dict(zip(row.keys(), row, strict=True)))
+        folder = None if packed.folder is None else folder_id(db, packed.folder)
+        db.execute(_PACKED, (packed.value, folder, *LEFT.values(), row["id"]))
 
 
 def register_migrating(connection: sqlite3.Connection) -> None:

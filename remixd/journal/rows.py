@@ -15,7 +15,7 @@ from remixd.errors import ErrorRecord, JournalError
 from remixd.journal import ledger
 from remixd.journal.database import Database
 from remixd.journal.layout import DISPOSED_FOLDER, FINGERPRINT_HASH
-from remixd.journal.packing import job_documents
+from remixd.journal.packing import FILES_FOLDER, job_columns
 from remixd.journal.records import CostSource, Disposal, InputRecord, InputState, JobRecord, JobState
 from remixd.journal.schema import load_json, parse_moment, parse_moment_or_none, stamp, unpack_hash
 
@@ -45,7 +45,8 @@ class JournalRows:
 
     # `where` is always one of the journal modules' literal conditions, values go through parameters: no injection.
     def _jobs(self, where: str, parameters: Sequence[Any]) -> list[JobRecord]:
-        sql = f"SELECT jobs.*, {ledger.POSSIBLE_PAYMENTS}, {FINGERPRINT_HASH} FROM jobs WHERE " + where  # noqa: S608
+        columns = f"jobs.*, {ledger.POSSIBLE_PAYMENTS}, {FINGERPRINT_HASH}, {FILES_FOLDER}"
+        sql = f"SELECT {columns} FROM jobs WHERE " + where  # noqa: S608
         return [job_record(row) for row in self._db.read(sql, parameters)]
 
     def _inputs(self, where: str, parameters: Sequence[Any] = ()) -> list[InputRecord]:
@@ -62,33 +63,34 @@ class JournalRows:
 
 
 def job_record(row: sqlite3.Row) -> JobRecord:
-    """`row`: the job's columns, POSSIBLE_PAYMENTS (journal.ledger) and FINGERPRINT_HASH (journal.layout)."""
-    request, response, files = job_documents(row)
+    """`row`: the job's columns, POSSIBLE_PAYMENTS (journal.ledger), FINGERPRINT_HASH (journal.layout) and
+    FILES_FOLDER (journal.packing)."""
+    job = job_columns(row)
     return JobRecord(
-        id=row["id"],
-        input_id=row["input_id"],
-        rule=row["rule"],
-        fingerprint=str(unpack_hash(row["fingerprint_hash"])),
-        endpoint=row["endpoint"],
-        request=request,
-        images=row["images"],
-        cost_usd=row["cost_usd"],
-        state=cast("JobState", row["state"]),
-        attempts=row["attempts"],
-        last_error=None if row["last_error"] is None else ErrorRecord.from_json(load_json(row["last_error"])),
-        response=response,
-        files=tuple(files),
-        created_at=parse_moment(row["created_at"]),
-        submitted_at=parse_moment_or_none(row["submitted_at"]),
-        answered_at=parse_moment_or_none(row["answered_at"]),
-        completed_at=parse_moment_or_none(row["completed_at"]),
-        duplicate_of=row["duplicate_of"],
-        sandbox=bool(row["sandbox"]),
-        generation_id=row["generation_id"],
-        generation_at=parse_moment_or_none(row["generation_at"]),
-        generation_seed=row["generation_seed"],
-        possible_payments=row["possible_payments"],
-        cost_source=cast("CostSource", row["cost_source"]),
+        id=job["id"],
+        input_id=job["input_id"],
+        rule=job["rule"],
+        fingerprint=str(unpack_hash(job["fingerprint_hash"])),
+        endpoint=job["endpoint"],
+        request=job["request"],
+        images=job["images"],
+        cost_usd=job["cost_usd"],
+        state=cast("JobState", job["state"]),
+        attempts=job["attempts"],
+        last_error=None if job["last_error"] is None else ErrorRecord.from_json(load_json(job["last_error"])),
+        response=job["response"],
+        files=tuple(job["files"]),
+        created_at=parse_moment(job["created_at"]),
+        submitted_at=parse_moment_or_none(job["submitted_at"]),
+        answered_at=parse_moment_or_none(job["answered_at"]),
+        completed_at=parse_moment_or_none(job["completed_at"]),
+        duplicate_of=job["duplicate_of"],
+        sandbox=bool(job["sandbox"]),
+        generation_id=job["generation_id"],
+        generation_at=parse_moment_or_none(job["generation_at"]),
+        generation_seed=job["generation_seed"],
+        possible_payments=job["possible_payments"],
+        cost_source=cast("CostSource", job["cost_source"]),
     )
 
 

@@ -232,6 +232,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     layout.RULE_NAMES_MIGRATION,
     # Compacted results by their place, folder and ending, each keeping its stem (journal.layout).
     layout.PLACES_MIGRATION,
+    # A packed job's files by their folder's number, in `result_folders` (journal.packing, dictionary 2).
+    ("ALTER TABLE jobs ADD COLUMN files_in INTEGER REFERENCES result_folders (id)",),
 )
 
 

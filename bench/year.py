@@ -4,10 +4,15 @@ Building it through remixd would take days, so it is written with SQL, in the sh
 within keep_days whole (request, answer, times, paths as a real run leaves them), older ones in the compacted
 form of `remixd.journal.compact`, except one day, which is written whole and compacted by remixd itself (and
 timed), so the two forms are compared on the same data. A few inputs are left claimed, for the recovery.
+
+Its jobs are of the route the example config chooses (V2: Ideogram 4.0 on v2, async, each job with its
+generation's id, time and seed, priced by the account's quote) unless `build` is told LEGACY (`/remix`, none of
+these), the route the earlier figures were measured on.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
@@ -21,7 +26,19 @@ from bench import inputs
 
 INBOX = "/srv/shop/inbox"
 RULE, FINGERPRINT = "poster", hashlib.sha256(b"poster rule").hexdigest()
-ENDPOINT = "/remix"  # as the worker journals it: the route's path
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: str  # as the worker journals it: the route's path
+    model: str
+    usd: float  # an image's price
+    cost_source: str
+    generations: bool  # async: a generation's id, time and seed journalled
+
+
+V2 = Route("/v2/image/remix/ideogram-4", "ideogram-4", 0.06, "quote", generations=True)
+LEGACY = Route("/remix", "V_2", 0.08, "table", generations=False)
 _FINGERPRINT_ID = 1  # the rule's fingerprint, the first `build` names (journal.layout: jobs name it by number)
 Rows = tuple[tuple[object, ...], ...]  # one input's (input, job, spend) rows
 UNFINISHED = 100  # claimed when the daemon stopped: what the recovery resumes
@@ -58,9 +75,9 @@ def _gap(number: int, seconds: float, step: int) -> int:
     return int(seconds * 1e6) + (number * 7_919 + step * 104_729) % 100_000 - 50_000
 
 
-def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) -> Iterator[Rows]:
+def _whole(first_id: int, count: int, day: datetime, route: Route, failed_only: bool = False) -> Iterator[Rows]:
     """(input, job, spend) rows of `count` inputs finished on `day`, as remixd's journal holds them."""
-    from remixd.journal.compact import slim_answer, slim_request  # the remixd beside bench/
+    from remixd.journal.compact import SLIM_GENERATION, slim_answer, slim_request  # the remixd beside bench/
     from remixd.journal.packing import LEFT, pack_job
 
     for offset in range(count):
@@ -78,7 +95,13 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
         completed = answered + _gap(number, 0.5, 4)
         sha = hashlib.sha256(number.to_bytes(8, "big")).hexdigest()
         relpath = _relpath(number)
-        request = {**inputs.REQUEST, "prompt": f"A serene tropical beach, photo-{number:08d}", "num_images": 1}
+        prompt = f"A serene tropical beach, photo-{number:08d}"
+        request = {**inputs.REQUEST, "prompt": prompt, "num_images": 1}
+        seed, generation_id = 12345, None
+        if route.generations:  # v2: the model in the route, no seed sent; the API's own, and its generation
+            request = {"model": route.model, "prompt": prompt, "num_images": 1}
+            seed = int(sha[:8], 16) % 2_147_483_648
+            generation_id = base64.urlsafe_b64encode(bytes.fromhex(sha[8:40])).decode().rstrip("=")
         error = {"kind": "api_rejected", "message": "the API refused the image: 400 bad image", "hint": "check it"}
         # The answer as the client keeps it; a disposed input keeps its slim form, as remixd slims it.
         response = {
@@ -88,26 +111,30 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
                     "prompt": f"A serene tropical beach, photo-{number:08d}, with palm trees and soft light",
                     "resolution": "1024x1024",
                     "is_image_safe": True,
-                    "seed": 12345,
+                    "seed": seed,
                     "style_type": "GENERAL",
                 }
             ],
-            "generation_id": None,
-            "seed": None,
+            "generation_id": generation_id,
+            "seed": seed if route.generations else None,
             "usage_cost_usd_micros": None,
         }
         output = f"/srv/shop/outbox/{relpath[:-4]}.poster.1.png"
         job: dict[str, object] = {
-            "id": number, "input_id": number, "rule": RULE, "fingerprint": _FINGERPRINT_ID, "endpoint": ENDPOINT,
-            "request": json.dumps(request, sort_keys=True), "images": 1, "cost_usd": 0.08,
+            "id": number, "input_id": number, "rule": RULE, "fingerprint": _FINGERPRINT_ID,
+            "endpoint": route.endpoint, "request": json.dumps(request, sort_keys=True), "images": 1,
+            "cost_usd": route.usd,
             "state": "failed" if failed else "written", "attempts": 1,
             "last_error": json.dumps(error) if failed else None, "response": None, "files": "[]",
             "created_at": created, "submitted_at": submitted, "answered_at": None if failed else answered,
-            "completed_at": completed, "generation_id": None, "generation_at": None, "generation_seed": None,
+            "completed_at": completed, "generation_id": generation_id,
+            "generation_at": submitted + _gap(number, 0.3, 5) if route.generations else None,
+            "generation_seed": seed if route.generations else None, "cost_source": route.cost_source,
             "packed": None, "files_in": None,
         }  # fmt: skip
         if not failed:  # disposed of: packed, as remixd.journal.compact.slim_finished packs it
-            packed = pack_job(slim_request(request), slim_answer(response, request["prompt"]), [output], job)
+            columns = {**job, **SLIM_GENERATION}
+            packed = pack_job(slim_request(request), slim_answer(response, request["prompt"]), [output], columns)
             job.update(LEFT, request=None, files=None, packed=packed.value, files_in=packed.folder)
         yield (
             (number, INBOX, relpath, _size(number), 1_700_000_000_000_000_000 + number, bytes.fromhex(sha),
@@ -115,13 +142,13 @@ def _whole(first_id: int, count: int, day: datetime, failed_only: bool = False) 
              json.dumps({"error": error}) if failed else None, "moved",
              ("/srv/shop/failed/" if failed else "/srv/shop/done/") + relpath),
             tuple(job.values()),
-            (number, moment.date().isoformat(), submitted, 1, 0.08),
+            (number, moment.date().isoformat(), submitted, 1, route.usd),
         )  # fmt: skip
 
 
 _JOB_COLUMNS = """id, input_id, rule, fingerprint, endpoint, request, images, cost_usd, state, attempts, last_error,
     response, files, created_at, submitted_at, answered_at, completed_at, generation_id, generation_at,
-    generation_seed, packed, files_in"""
+    generation_seed, cost_source, packed, files_in"""
 _FILES_IN = -1  # of a job's row: its folder of files, named by number in _flush
 
 
@@ -167,7 +194,7 @@ def _flush(db: sqlite3.Connection, batch: list[Rows]) -> None:
     db.executemany("INSERT OR IGNORE INTO result_sizes VALUES (?)", written)
 
 
-def _insert_compacted(db: sqlite3.Connection, first_id: int, count: int, day: datetime) -> None:
+def _insert_compacted(db: sqlite3.Connection, first_id: int, count: int, day: datetime, route: Route) -> None:
     """What remixd.journal.compact leaves of a day of finished inputs (failed ones stay whole)."""
     from remixd.journal.compact import result_key, store_results  # the remixd beside bench/
 
@@ -186,21 +213,23 @@ def _insert_compacted(db: sqlite3.Connection, first_id: int, count: int, day: da
     db.executemany("INSERT OR IGNORE INTO result_sizes VALUES (?)", ((_size(number),) for number in done))
     db.execute(
         "INSERT INTO spend_days VALUES (?, 0, 'billed', ?, ?, ?)",
-        (day.date().isoformat(), len(done), len(done), 0.08 * len(done)),
+        (day.date().isoformat(), len(done), len(done), route.usd * len(done)),
     )
     for kind, state in (("inputs", "done"), ("jobs", "written")):
         db.execute(
             "INSERT INTO tallies VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count",
             (kind, state, len(done)),
         )
-    _insert_whole(db, _whole(first_id, count, day, failed_only=True))
+    _insert_whole(db, _whole(first_id, count, day, route, failed_only=True))
 
 
 def size(path: Path) -> int:
     return sum(Path(f"{path}{suffix}").stat().st_size for suffix in ("", "-wal") if Path(f"{path}{suffix}").exists())
 
 
-def build(path: Path, *, per_day: int, days: int, keep_days: int, note: Callable[[str], None]) -> Year:
+def build(
+    path: Path, *, per_day: int, days: int, keep_days: int, note: Callable[[str], None], route: Route = V2
+) -> Year:
     from remixd.journal import packing
     from remixd.journal.sqlite import SqliteJournal
 
@@ -218,15 +247,15 @@ def build(path: Path, *, per_day: int, days: int, keep_days: int, note: Callable
     db.execute("INSERT INTO fingerprints VALUES (?, ?)", (_FINGERPRINT_ID, bytes.fromhex(FINGERPRINT)))
     old_days = days - keep_days
     for day in range(old_days - 1):  # compacted: what daily compaction leaves
-        _insert_compacted(db, 1 + day * per_day, per_day, first + timedelta(days=day))
+        _insert_compacted(db, 1 + day * per_day, per_day, first + timedelta(days=day), route)
     one_day = 1 + (old_days - 1) * per_day
-    _insert_whole(db, _whole(one_day, per_day, first + timedelta(days=old_days - 1)))  # remixd compacts it below
+    _insert_whole(db, _whole(one_day, per_day, first + timedelta(days=old_days - 1), route))  # compacted below
     db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before_day = size(path)
     db.execute("BEGIN")
     recent = one_day + per_day
-    _insert_whole(db, _whole(recent, keep_days * per_day, first + timedelta(days=old_days)))
+    _insert_whole(db, _whole(recent, keep_days * per_day, first + timedelta(days=old_days), route))
     total = recent + keep_days * per_day - 1
     db.executemany(
         """INSERT INTO inputs (id, inbox, relpath, size, mtime_ns, state, detected_at, claimed_at)

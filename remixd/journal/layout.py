@@ -292,3 +292,14 @@ PLACES_MIGRATION: tuple[str, ...] = (
     "DROP TABLE results",
     "ALTER TABLE results_placed RENAME TO results",
 )
+
+# Compacted results under keys of 10 bytes, the first 10 of their 12 (journal.compact.result_key): 2 bytes of
+# each of a year's 2.74 million results, and of the table's inner pages. Two keys that become one keep the
+# first (a chance of 2^-37 in a year's journal); either result's files are a duplicate check's answer.
+SHORT_KEYS_MIGRATION: tuple[str, ...] = (
+    """CREATE TABLE results_short (key BLOB PRIMARY KEY, place INTEGER REFERENCES result_places (id),
+        names TEXT NOT NULL) WITHOUT ROWID""",
+    "INSERT OR IGNORE INTO results_short SELECT substr(key, 1, 10), place, names FROM results ORDER BY key",
+    "DROP TABLE results",
+    "ALTER TABLE results_short RENAME TO results",
+)

@@ -35,7 +35,10 @@ _WRITTEN = f"""SELECT 1 FROM jobs WHERE rule = ? AND {BY_FINGERPRINT} AND state 
     (SELECT id FROM inputs WHERE {BY_SHA256}) LIMIT 1"""  # noqa: S608 — literal conditions
 # ... in a journal an older remixd keeps, its fingerprints whole in each job (journal.layout).
 _WRITTEN_WHOLE = _WRITTEN.replace(BY_FINGERPRINT, "fingerprint = ?")
-_WRITTEN_COMPACTED = "SELECT 1 FROM results WHERE key = ?"
+# ... compacted: by the start of its key, as long as the key is in this remixd (journal.compact.result_key); a
+# journal the daemon of an older remixd keeps holds longer ones, which start with it.
+_WRITTEN_COMPACTED = "SELECT 1 FROM results WHERE key BETWEEN ? AND ? LIMIT 1"
+_LONGEST_KEY = 16  # of any remixd's results
 # Whether a written result's source had this size: only a file of such a size can be a duplicate, so only
 # such a file is hashed. -1: results compacted before sizes were kept, of sizes nobody knows.
 _WRITTEN_SIZE = "SELECT 1 FROM result_sizes WHERE size IN (?, -1)"
@@ -91,7 +94,8 @@ class JournalView:
         if self._read(written, (rule, pack_hash(fingerprint), pack_hash(sha256), pack_hash(sha256))):
             return True
         compacted = "results" in self._tables
-        return compacted and bool(self._read(_WRITTEN_COMPACTED, (result_key(sha256, rule, fingerprint),)))
+        key = result_key(sha256, rule, fingerprint)
+        return compacted and bool(self._read(_WRITTEN_COMPACTED, (key, key.ljust(_LONGEST_KEY, b"\xff"))))
 
     def _spent(self, today: date) -> Spend:
         # The sandbox's spend is never billed; a journal from before jobs were marked has none of it. Today's

@@ -234,6 +234,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     layout.PLACES_MIGRATION,
     # A packed job's files by their folder's number, in `result_folders` (journal.packing, dictionary 2).
     ("ALTER TABLE jobs ADD COLUMN files_in INTEGER REFERENCES result_folders (id)",),
+    # Compacted results under 10-byte keys (journal.layout).
+    layout.SHORT_KEYS_MIGRATION,
 )
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from remixd.journal import readonly
-from remixd.journal.compact import result_key
 from remixd.journal.sqlite import SqliteJournal
 from tests.helpers import FakeClock, old_journal
 from tests.unit.journal.test_size import stored
@@ -40,7 +40,7 @@ def test_a_journal_of_the_schema_before_places_keeps_each_result_s_files_and_nam
     old.execute("INSERT INTO result_folders (id, path) VALUES (1, '/out'), (2, '/out/sub')")
     old.execute("INSERT INTO rule_names VALUES ('poster')")
     for number, (sha, folder, files, _) in enumerate(RESULTS, start=1):
-        key = result_key(sha, "poster", FINGERPRINT)
+        key = hashlib.sha256(f"{sha}\0poster\0{FINGERPRINT}".encode()).digest()[:12]  # 12 bytes then
         old.execute("INSERT INTO results VALUES (?, ?, ?, ?)", (key, number, folder, files))
     old.close()
     today = datetime(2025, 3, 1, tzinfo=UTC).date()
@@ -67,3 +67,4 @@ def test_a_journal_of_the_schema_before_places_keeps_each_result_s_files_and_nam
         columns = [row[1] for row in db.execute("PRAGMA table_info(results)")]
     db.close()
     assert columns == ["key", "place", "names"]  # no job id: nothing read it but a log line
+    assert stored(path, "SELECT DISTINCT length(key) FROM results") == [(10,)]

@@ -188,7 +188,7 @@ def test_a_compacted_result_keeps_its_files_by_folder_under_a_shorter_key(journa
     rows = """SELECT length(key), f.path, p.tails, r.names FROM results r JOIN result_places p ON p.id = r.place
         JOIN result_folders f ON f.id = p.folder"""
     assert sorted(stored(path, rows)) == [
-        (12, "/out", ".poster.1.png", "chair.jpg"), (12, "/out", ".poster.1.png", "lamp.jpg"),
+        (10, "/out", ".poster.1.png", "chair.jpg"), (10, "/out", ".poster.1.png", "lamp.jpg"),
     ]  # fmt: skip
     assert stored(path, "SELECT count(*) FROM result_places") == [(1,)]  # the folder and ending, named once
     found = journal.find_duplicate(SHA, "poster", FINGERPRINT)

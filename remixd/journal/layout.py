@@ -272,11 +272,9 @@ STATE_AND_PATH_MIGRATION: tuple[str, ...] = (
     *INBOX_TALLY_TRIGGERS,
 )
 
-# A compacted result by its place, its folder and the way its names end, named once in `result_places`: a year's
-# results mostly share a few thousand folders and one ending per rule (`.poster.1.png`), so each keeps its stem
-# only (journal.compact.result_tails). `job_id` goes: a log line was its only reader, and 4 bytes of each of a
-# year's 2.74 million results. `result_stem` and `result_ending` are the journal's own SQL functions during
-# migrations (journal.database), given the rule names seen.
+# A compacted result by its place, its folder and the way its names end, named once in `result_places`; each
+# keeps its stem only (journal.compact.result_tails). `job_id` goes: a log line was its only reader.
+# `result_stem` and `result_ending` are the journal's own SQL functions during migrations (journal.compact).
 _RULES = "(SELECT json_group_array(name) FROM rule_names)"
 PLACES_MIGRATION: tuple[str, ...] = (
     """CREATE TABLE result_places (id INTEGER PRIMARY KEY, folder INTEGER NOT NULL REFERENCES result_folders (id),
@@ -293,10 +291,7 @@ PLACES_MIGRATION: tuple[str, ...] = (
     "ALTER TABLE results_placed RENAME TO results",
 )
 
-# Compacted results under keys of 10 bytes, the first 10 of their 12 (journal.compact.result_key): 2 bytes of
-# each of a year's 2.74 million results, and of the table's inner pages. Two keys that become one keep the
-# first (a chance of 2^-37 in a year's journal); either result's files are a duplicate check's answer.
-SHORT_KEYS_MIGRATION: tuple[str, ...] = (
+SHORT_KEYS_MIGRATION = (  # compacted results under 10-byte keys (compact.result_key); a pair made one keeps one
     """CREATE TABLE results_short (key BLOB PRIMARY KEY, place INTEGER REFERENCES result_places (id),
         names TEXT NOT NULL) WITHOUT ROWID""",
     "INSERT OR IGNORE INTO results_short SELECT substr(key, 1, 10), place, names FROM results ORDER BY key",

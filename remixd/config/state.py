@@ -3,8 +3,8 @@ reads, and where every other command's load begins (`config.load.Builder` builds
 
 The top level, `state_dir`, `budget`, `journal` and each inbox's own keys and folders, checked exactly as a whole
 load checks them, every problem there at once. The rules, `api:` and the cross-field checks are not read here:
-their models and the route table are most of the time a whole load takes (README "A year of journal": status
-answers in under 200 ms), and a broken rule does not make what the journal says wrong.
+their models and the route table are most of the time a whole load takes (README "Benchmarks": status's time
+is its imports), and a broken rule does not make what the journal says wrong.
 """
 
 from __future__ import annotations

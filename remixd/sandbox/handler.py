@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-import sys
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from remixd import httpd
 from remixd.logs import get_logger
 from remixd.sandbox.app import Sandbox
 from remixd.sandbox.replies import Reply, problem
@@ -120,7 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("remixd.sandbox.http", message=format % args)
 
 
-class HttpServer(ThreadingHTTPServer):
+class HttpServer(httpd.Server):
+    client_gone = "remixd.sandbox.client_gone"
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
@@ -135,15 +136,6 @@ class HttpServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._handler_threads: set[threading.Thread] = set()
         super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client gone mid-request (killed, or its connection reset) is ordinary for a server: logged, with no
-        traceback on stderr. Anything else is the sandbox's own bug, printed as socketserver prints it."""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError):  # reset, broken pipe, aborted
-            log.debug("remixd.sandbox.client_gone", client=str(client_address[0]), error=str(error))
-            return
-        super().handle_error(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(

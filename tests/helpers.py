@@ -7,7 +7,9 @@ import io
 import json
 import os
 import signal
+import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -23,7 +25,7 @@ import structlog
 import yaml
 from PIL import Image
 
-from remixd import cli
+from remixd import cli, httpd
 from remixd.clock import Clock
 from remixd.config.load import load_config
 from remixd.daemon.notify import Notifier
@@ -160,6 +162,27 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {message}")
         time.sleep(interval)
+
+
+def reset_mid_request(address: tuple[str, int], partial: bytes = b"GET /metr") -> None:
+    """A client that sends part of a request, then closes its connection as a reset (killed, its page closed)."""
+    client = socket.create_connection(address)
+    client.sendall(partial)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+
+
+def noting_errors(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once one of remixd's HTTP servers has dealt with a request that ended in an error."""
+    dealt = threading.Event()
+    handle_error = httpd.Server.handle_error
+
+    def noting(server: httpd.Server, request: Any, client_address: Any) -> None:
+        handle_error(server, request, client_address)
+        dealt.set()
+
+    monkeypatch.setattr(httpd.Server, "handle_error", noting)
+    return dealt
 
 
 def approx(expected: float) -> float:

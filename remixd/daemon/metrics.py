@@ -9,13 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from remixd import httpd
 from remixd.clock import Clock
 from remixd.config.model import MetricsConfig
 from remixd.errors import ApiError, RemixdError
@@ -197,7 +198,7 @@ class MetricsServer:
             def log_message(self, format: str, *args: Any) -> None:
                 del format, args  # scrapes every few seconds would drown the journal
 
-        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        self._httpd = _Server((host, port), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="remixd-metrics", daemon=True)
@@ -209,3 +210,7 @@ class MetricsServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+
+class _Server(httpd.Server):
+    client_gone = "remixd.metrics.client_gone"  # a scraper that gave up mid-request

@@ -15,11 +15,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from remixd import httpd
 from remixd.clock import SYSTEM_CLOCK, Clock
 from remixd.config.model import Config, UiConfig
 from remixd.errors import RemixdError
@@ -116,7 +117,8 @@ class ReviewServer:
             self.notes.popitem(last=False)
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(httpd.Server):
+    client_gone = "remixd.ui.client_gone"  # a page closed while it loaded
     daemon_threads = False
     block_on_close = True
     app: ReviewServer

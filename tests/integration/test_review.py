@@ -26,7 +26,7 @@ from remixd.review.security import CSP
 from remixd.review.server import ReviewServer
 from remixd.sandbox.options import SandboxOptions
 from remixd.sandbox.server import SandboxServer
-from tests.helpers import TEST_KEY, make_image, make_service, write_config
+from tests.helpers import TEST_KEY, make_image, make_service, noting_errors, reset_mid_request, write_config
 
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 HOSTILE_NAME = "<img src=x onerror=alert(1)>.jpg"  # a file name is anything but "/" and NUL
@@ -387,3 +387,14 @@ def test_a_token_guards_the_page_when_it_is_set(library: Library) -> None:
         assert TOKEN.encode() not in ask(server, "/", headers={"Cookie": cookie}).body
     finally:
         server.stop()
+
+
+def test_a_page_closed_mid_request_leaves_no_traceback(
+    page: ReviewServer, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # socketserver printed a traceback of ConnectionResetError for each, into the daemon's journal.
+    dealt = noting_errors(monkeypatch)
+    reset_mid_request(("127.0.0.1", int(page.url.rsplit(":", 1)[1].strip("/"))), b"GET /gall")
+    assert dealt.wait(10)
+    assert ask(page, "/").status == 200
+    assert "Traceback" not in capfd.readouterr().err

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from remixd.config.state_model import SECTION, BudgetConfig, JournalConfig, Seconds
+from remixd.config.state_model import SECTION, Seconds
+from remixd.config.state_values import BudgetConfig, JournalConfig
 from remixd.output_name import DEFAULT as DEFAULT_OUTPUT_NAME
 
 if TYPE_CHECKING:  # the request model and the route table under it: only rules need them; status reads none

@@ -11,16 +11,17 @@ import difflib
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
-from remixd.config.state_model import InboxSchema
 from remixd.errors import Problem
 
+if TYPE_CHECKING:  # pydantic only where a section is checked: `remixd status` reads a valid config without it
+    from pydantic import BaseModel, ValidationError
+
 KeyPath = tuple[str | int, ...]
-_Model = TypeVar("_Model", bound=BaseModel)
+_Model = TypeVar("_Model", bound="BaseModel")
 _KEY_HINT = "never put an API key in a config file: name a file (api_key_file) or a variable (api_key_env)"
 
 
@@ -210,6 +211,8 @@ class ConfigFile:
         return problems
 
     def schema(self, model: type[_Model], raw: Any, prefix: KeyPath) -> _Model | None:
+        from pydantic import ValidationError
+
         try:
             return model.model_validate(raw)
         except ValidationError as error:
@@ -247,6 +250,7 @@ def _value_fix(kind: str, path: KeyPath, ctx: dict[str, Any]) -> str:
 def _unknown_key_fix(key: str, model: type[BaseModel], loc: KeyPath) -> str:
     """What to do with a key the section does not take; some are right, in the wrong section."""
     from remixd.config.model import RuleSchema  # only for a rule's key: not on `remixd status`'s path
+    from remixd.config.state_model import InboxSchema
     from remixd.ideogram.requests import RemixRequest
 
     section = _section_model(model, loc)
@@ -277,6 +281,8 @@ def _known_keys(model: type[BaseModel], loc: KeyPath) -> list[str]:
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    from pydantic import BaseModel
+
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for argument in get_args(annotation):

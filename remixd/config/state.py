@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from remixd.config.reader import ConfigFile, KeyPath
-from remixd.config.state_model import BudgetConfig, DocumentSchema, InboxSchema, JournalConfig, StateConfig
+from remixd.config.state_model import BudgetSchema, DocumentSchema, InboxSchema, JournalSchema
+from remixd.config.state_values import BudgetConfig, JournalConfig, StateConfig, resolved
 from remixd.errors import ConfigError
 
 _Built = TypeVar("_Built")
@@ -89,14 +90,16 @@ class StateBuilder:
     def sections(self, data: dict[str, Any]) -> Sections:
         located = self.located
         document = located.schema(DocumentSchema, data, ())
-        budget = (
-            located.schema(BudgetConfig, data.get("budget") or {}, ("budget",)) if is_mapping(data, "budget") else None
+        budget_schema = (
+            located.schema(BudgetSchema, data.get("budget") or {}, ("budget",)) if is_mapping(data, "budget") else None
         )
-        journal = (
-            located.schema(JournalConfig, data.get("journal") or {}, ("journal",))
+        journal_schema = (
+            located.schema(JournalSchema, data.get("journal") or {}, ("journal",))
             if is_mapping(data, "journal")
             else None
         )
+        budget = BudgetConfig(**budget_schema.model_dump()) if budget_schema is not None else None
+        journal = JournalConfig(**journal_schema.model_dump()) if journal_schema is not None else None
         state_dir = self.path(("state_dir",), data.get("state_dir", "./state"))
         raw_inboxes: list[Any] = data["inboxes"] if isinstance(data.get("inboxes"), list) else []
         inboxes = [self._inbox_folders(item, ("inboxes", index)) for index, item in enumerate(raw_inboxes)]
@@ -106,7 +109,7 @@ class StateBuilder:
         if not isinstance(value, str):
             return None  # the schema pass reports it
         try:
-            return (self.base / Path(value).expanduser()).resolve()
+            return resolved(self.base, value)
         except (OSError, ValueError, RuntimeError) as error:  # NUL bytes, symlink loops
             self.located.add(path, f"not a usable path ({error})", "write a plain folder path")
             return None

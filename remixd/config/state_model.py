@@ -1,13 +1,12 @@
 """The sections of the config every command reads, and what `remixd status` reads of them (`config.state`).
 
 Apart from the other sections' models (`config.model`): status validates only these, and defining the others was
-a part of its start (README "A year of journal": status answers in under 200 ms).
+a part of its start; on a valid config it needs none of them (`config.state_quick`). What they come to is in
+`config.state_values`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
@@ -20,21 +19,21 @@ Seconds = Annotated[float, Field(strict=True, gt=0)]  # strict float still takes
 SECTION = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
-class BudgetConfig(BaseModel):
+class BudgetSchema(BaseModel):
+    """budget: as written (`config.state_values.BudgetConfig` is what it comes to)."""
+
     model_config = SECTION
 
     max_images_per_day: Annotated[StrictInt, Field(ge=0)] | None = None
     max_usd_per_day: Annotated[float, Field(strict=True, ge=0)] | None = None
 
 
-class JournalConfig(BaseModel):
-    """How long a finished input keeps its details before it is compacted (README "A year of journal")."""
+class JournalSchema(BaseModel):
+    """journal: as written (`config.state_values.JournalConfig`)."""
 
     model_config = SECTION
 
     keep_days: Annotated[StrictInt, Field(ge=1)] = 90
-    # Submissions pause while the state folder's file system has less free (README "How remixd keeps files
-    # and money safe"); 0 never pauses.
     min_free_mb: Annotated[StrictInt, Field(ge=0)] = 64
 
 
@@ -82,15 +81,3 @@ class DocumentSchema(BaseModel):
     inboxes: Annotated[list[Any], Field(min_length=1)]
     rules: Annotated[list[Any], Field(min_length=1)]
     shutdown_grace_s: Seconds = 30.0
-
-
-@dataclass(frozen=True)
-class StateConfig:
-    """What `remixd status` reads of a config (`config.state.load_state`): where the journal is, the caps it
-    measures today's spend against, and where each inbox's failed inputs wait."""
-
-    source: Path
-    state_dir: Path
-    budget: BudgetConfig
-    journal: JournalConfig
-    failed_dirs: tuple[tuple[Path, Path], ...]  # (inbox, its failed_dir), in the config's order

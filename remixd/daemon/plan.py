@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from remixd import rules
 from remixd.config.companion import is_companion
 from remixd.config.model import Config, InboxConfig
-from remixd.config.state_model import BudgetConfig
+from remixd.config.state_values import BudgetConfig
 from remixd.errors import InboxUnavailable, InputError
 from remixd.ideogram.requests import RemixRequest
 from remixd.intake import companions as intake_companions

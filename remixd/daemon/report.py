@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from remixd.clock import Clock
-from remixd.config.state_model import BudgetConfig, StateConfig
+from remixd.config.state_values import BudgetConfig, StateConfig
 from remixd.daemon.space import MB, free_bytes
 from remixd.daemon.status import read_status, scan_line
 from remixd.journal.records import Failure, Spend

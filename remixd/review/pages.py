@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from remixd.config.state_model import BudgetConfig
+from remixd.config.state_values import BudgetConfig
 from remixd.errors import ErrorRecord
 from remixd.journal.browse import Overview
 from remixd.journal.records import InputRecord, JobRecord

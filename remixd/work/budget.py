@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TypeVar
 
 from remixd.clock import Clock
-from remixd.config.state_model import BudgetConfig
+from remixd.config.state_values import BudgetConfig
 from remixd.journal.ledger import micros
 from remixd.journal.records import Journal, Spend
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from remixd.clock import SYSTEM_CLOCK
-from remixd.config.state_model import BudgetConfig
+from remixd.config.state_values import BudgetConfig
 from remixd.errors import AuthError, JobFailed, PaymentRequired
 from remixd.ideogram.client import IdeogramClient
 from remixd.ideogram.requests import RemixRequest

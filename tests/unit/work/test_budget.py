@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from remixd.config.state_model import BudgetConfig
+from remixd.config.state_values import BudgetConfig
 from remixd.journal.records import JobSpec
 from remixd.journal.sqlite import SqliteJournal
 from remixd.work.budget import Budget

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from remixd.config.state_model import BudgetConfig
+from remixd.config.state_values import BudgetConfig
 from remixd.errors import JournalError, JournalUnwritable, OutputError, Stopped
 from remixd.journal.sqlite import SqliteJournal
 from remixd.work.budget import Budget

@@ -20,7 +20,7 @@ import pytest
 
 from remixd.config.load import load_config
 from remixd.config.model import Config
-from remixd.config.state_model import BudgetConfig
+from remixd.config.state_values import BudgetConfig
 from remixd.errors import ApiError, ApiUnavailable
 from remixd.ideogram.multipart import Upload
 from remixd.ideogram.requests import RemixRequest

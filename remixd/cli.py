@@ -198,7 +198,7 @@ def _check_key(config: Config) -> ExitStatus:
 
 def _status(args: argparse.Namespace) -> ExitStatus:
     from remixd.clock import Clock
-    from remixd.config.state import load_state
+    from remixd.config.state_quick import load_state
     from remixd.daemon.report import print_status
 
     print_status(load_state(args.config), Clock(), as_json=args.json)  # a broken rule does not hide the journal

@@ -2,7 +2,7 @@
 what is on disk afterwards. Each test keeps its own route, sizes and money checks.
 
 The delays are drawn from a seeded generator; the seed is printed and recorded, and REMIXD_KILL_SEED replays a
-run. The numbers are printed (`pytest -s`) and recorded as properties (`--junitxml`).
+run. REMIXD_KILLS sets how many kills a test makes (its own number by default): a count over more kills is finer. The numbers are printed (`pytest -s`) and recorded as properties (`--junitxml`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ _KILLER = (
     "os.kill(int(sys.argv[1]), signal.SIGKILL)\n"
     "print(killed_at)\n"
 )
+
+
+def kill_count(default: int) -> int:
+    """How many kills a test makes: REMIXD_KILLS, else the test's own `default`."""
+    return int(os.environ.get("REMIXD_KILLS", str(default)))
 
 
 def seeded(record_property: Callable[[str, object], None]) -> random.Random:

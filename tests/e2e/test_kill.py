@@ -20,7 +20,7 @@ from tests.helpers import write_config
 pytestmark = pytest.mark.e2e
 
 INPUTS = 300
-KILLS = 30
+KILLS = storm.kill_count(30)
 IN_FLIGHT = 4
 
 

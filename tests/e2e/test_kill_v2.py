@@ -36,7 +36,7 @@ from tests.helpers import write_config
 
 pytestmark = pytest.mark.e2e
 
-KILLS = 20
+KILLS = storm.kill_count(20)
 RUN_S = 2.0  # the kills after remixd.started land within this long of it
 BACKLOG = 100  # inputs waiting at each spawn: more than a run finishes before its kill (about 30 a second)
 IN_FLIGHT = 4

@@ -2,7 +2,8 @@
 what is on disk afterwards. Each test keeps its own route, sizes and money checks.
 
 The delays are drawn from a seeded generator; the seed is printed and recorded, and REMIXD_KILL_SEED replays a
-run. REMIXD_KILLS sets how many kills a test makes (its own number by default): a count over more kills is finer. The numbers are printed (`pytest -s`) and recorded as properties (`--junitxml`).
+run. REMIXD_KILLS sets how many kills a test makes (its own number by default): a count over more kills is
+finer. The numbers are printed (`pytest -s`) and recorded as properties (`--junitxml`).
 """
 
 from __future__ import annotations
@@ -54,13 +55,15 @@ def seeded(record_property: Callable[[str, object], None]) -> random.Random:
     return random.Random(seed)
 
 
-def drop(
-    inbox: Path, names: Iterable[str], color: Callable[[int], tuple[int, int, int]], first: int = 0
-) -> dict[str, str]:
-    """Write inputs (the first one's color is `color(first)`); returns each name's sha256."""
+def drop(inbox: Path, names: Iterable[str], first: int = 0) -> dict[str, str]:
+    """Write inputs, each unlike every other (the first is number `first`); returns each name's sha256.
+    The colors step by 37 in blue and 40 in green, wrapping: JPEG's quantisation keeps them apart up to 8,192
+    inputs (green unwrapped made the 2,049th input the 1,793rd's twin, a "repeat" never sent twice)."""
     originals = {}
     for number, name in enumerate(names, first):
-        path = make_image(inbox / name, color=color(number))
+        assert number < 8192, "more inputs than drop() keeps apart"
+        color = (number % 256, number // 256 * 40 % 256, number * 37 % 256)
+        path = make_image(inbox / name, color=color)
         originals[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return originals
 

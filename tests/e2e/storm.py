@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from remixd.sandbox.server import SandboxServer
 from remixd.sandbox.state import ReceivedRequest
 from tests.helpers import TEST_KEY, Daemon, make_image, wait_for
@@ -46,6 +48,11 @@ _KILLER = (
 def kill_count(default: int) -> int:
     """How many kills a test makes: REMIXD_KILLS, else the test's own `default`."""
     return int(os.environ.get("REMIXD_KILLS", str(default)))
+
+
+def time_limit(kills: int) -> pytest.MarkDecorator:
+    """The suite's limit (120 s), or 3 s a kill for a run of more kills (a kill and its restart take 1-2.5 s)."""
+    return pytest.mark.timeout(max(120, 3 * kills))
 
 
 def seeded(record_property: Callable[[str, object], None]) -> random.Random:

@@ -17,10 +17,9 @@ from remixd.sandbox.server import SandboxServer
 from tests.e2e import storm
 from tests.helpers import write_config
 
-pytestmark = pytest.mark.e2e
-
 INPUTS = 300
 KILLS = storm.kill_count(30)
+pytestmark = [pytest.mark.e2e, storm.time_limit(KILLS)]
 IN_FLIGHT = 4
 
 

@@ -34,9 +34,8 @@ from remixd.sandbox.state import ReceivedRequest
 from tests.e2e import storm
 from tests.helpers import write_config
 
-pytestmark = pytest.mark.e2e
-
 KILLS = storm.kill_count(20)
+pytestmark = [pytest.mark.e2e, storm.time_limit(KILLS)]
 RUN_S = 2.0  # the kills after remixd.started land within this long of it
 BACKLOG = 100  # inputs waiting at each spawn: more than a run finishes before its kill (about 30 a second)
 IN_FLIGHT = 4

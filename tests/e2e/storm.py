@@ -259,6 +259,7 @@ def numbers(sent: Sent, storm: Storm, billed: int, inputs: int, in_flight: int) 
 
 def check_sent(sent: Sent, originals: dict[str, str], storm: Storm, inputs: int, in_flight: int) -> None:
     """Within the bound of what a kill can cost, every input sent and none other, cut uploads refused."""
+    assert len(set(originals.values())) == len(originals), "two inputs alike: drop() must keep them apart"
     assert len(sent.posts) <= inputs + storm.kills * in_flight
     assert set(sent.by_source) == set(originals.values())  # every input was sent, none other
     assert len(sent.cut) <= storm.kills and all(r.status == 400 for r in sent.cut)

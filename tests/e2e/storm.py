@@ -3,7 +3,8 @@ what is on disk afterwards. Each test keeps its own route, sizes and money check
 
 The delays are drawn from a seeded generator; the seed is printed and recorded, and REMIXD_KILL_SEED replays a
 run. REMIXD_KILLS sets how many kills a test makes (its own number by default): a count over more kills is
-finer. The numbers are printed (`pytest -s`) and recorded as properties (`--junitxml`).
+finer. REMIXD_KILL_LATENCY_S sets the sandbox's generation time (0.08-0.2 s by default, a stress). The
+numbers are printed (`pytest -s`) and recorded as properties (`--junitxml`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from tests.helpers import TEST_KEY, Daemon, make_image, wait_for
 IN_STARTUP = 0.25  # the share of kills that land during start-up and recovery, before remixd.started
 STARTUP_KILL_S = (0.05, 0.5)  # from spawn
 WORK_KILL_S = (0.0, 0.3)  # from remixd.started: a few inputs finish per run, so every kill meets work
-LATENCY_S = (0.08, 0.2)  # the sandbox's answer or generation time, drawn again for every run
+# The sandbox's answer or generation time, drawn again for every run; REMIXD_KILL_LATENCY_S=0.5 makes it 0.5 s
+LATENCY_S = tuple(sorted(float(os.environ.get("REMIXD_KILL_LATENCY_S", bound)) for bound in ("0.08", "0.2")))
 STARTUP_S = 1.0  # a kill before remixd.started or this soon after it meets the start-up burst
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 # Sleeps the delay it reads, then SIGKILLs the pid it was given and prints the wall-clock moment it did.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from remixd.config.state_values import resolved
 from remixd.ideogram.requests import RemixRequest
 
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")  # what Ideogram takes (MPO: a camera JPEG)
@@ -20,11 +21,11 @@ def check_references(request: RemixRequest, base: Path) -> tuple[RemixRequest, l
     """The request with absolute reference paths, and every problem found (empty when all are usable)."""
     problems: list[Located] = []
     cap = request.route.max_reference_bytes
-    resolved: dict[str, list[str]] = {}
+    absolute: dict[str, list[str]] = {}
     sizes: dict[str, tuple[int, int]] = {}
     for name, index, text in _named(request):
-        path = (base / Path(text).expanduser()).resolve()
-        resolved.setdefault(name, []).append(str(path))
+        path = resolved(base, text)
+        absolute.setdefault(name, []).append(str(path))
         where: tuple[str | int, ...] = (name,) if name == "character_reference_mask" else (name, index)
         problem, size = _usable(path, cap)
         if problem is not None:
@@ -41,7 +42,7 @@ def check_references(request: RemixRequest, base: Path) -> tuple[RemixRequest, l
             )
         )
     update: dict[str, object] = {
-        name: paths[0] if name == "character_reference_mask" else tuple(paths) for name, paths in resolved.items()
+        name: paths[0] if name == "character_reference_mask" else tuple(paths) for name, paths in absolute.items()
     }
     return (request.model_copy(update=update) if update else request), problems
 

@@ -34,7 +34,8 @@ IN_STARTUP = 0.25  # the share of kills that land during start-up and recovery, 
 STARTUP_KILL_S = (0.05, 0.5)  # from spawn
 WORK_KILL_S = (0.0, 0.3)  # from remixd.started: a few inputs finish per run, so every kill meets work
 # The sandbox's answer or generation time, drawn again for every run; REMIXD_KILL_LATENCY_S=0.5 makes it 0.5 s
-LATENCY_S = tuple(sorted(float(os.environ.get("REMIXD_KILL_LATENCY_S", bound)) for bound in ("0.08", "0.2")))
+_LATENCY = os.environ.get("REMIXD_KILL_LATENCY_S")
+LATENCY_S = (0.08, 0.2) if _LATENCY is None else (float(_LATENCY), float(_LATENCY))
 STARTUP_S = 1.0  # a kill before remixd.started or this soon after it meets the start-up burst
 ENV = {"IDEOGRAM_API_KEY": TEST_KEY}
 # Sleeps the delay it reads, then SIGKILLs the pid it was given and prints the wall-clock moment it did.

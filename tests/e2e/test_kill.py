@@ -48,7 +48,7 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_an_input(
     sent = storm.tally([r for r in sandbox.received if r.path == "/remix"], tmp_path / "outbox", expected_outbox)
     storm.record(storm.numbers(sent, kills, sandbox.ledger.requests, INPUTS, IN_FLIGHT), record_property)
 
-    storm.check_sent(sent, originals, kills, INPUTS, IN_FLIGHT)
+    storm.check_sent(sent, originals, kills, INPUTS, IN_FLIGHT, sandbox.options.inflight_limit)
     storm.check_disk(tmp_path, originals, expected_outbox)
     journal = SqliteJournal(tmp_path / "state" / JOURNAL_NAME)
     try:

@@ -38,7 +38,7 @@ KILLS = storm.kill_count(20)
 pytestmark = [pytest.mark.e2e, storm.time_limit(KILLS)]
 RUN_S = 2.0  # the kills after remixd.started land within this long of it
 BACKLOG = 100  # inputs waiting at each spawn: more than a run finishes before its kill (about 30 a second)
-IN_FLIGHT = 4
+IN_FLIGHT = storm.in_flight(4)
 PRODUCT = {
     "name": "poster",
     "match": ["*.jpg"],
@@ -77,7 +77,7 @@ def test_kill_9_on_an_async_v2_route_resumes_generations_by_polling(
     }
     storm.record({**numbers, **storm.repeats_split(kills, repeats), **windows_ms, **expected}, record_property)
 
-    storm.check_sent(sent, originals, kills, inputs, IN_FLIGHT)
+    storm.check_sent(sent, originals, kills, inputs, IN_FLIGHT, sandbox.options.inflight_limit)
     assert sum(repeats) == sent.resent  # every repeat began in a killed run
     # Every generation Ideogram accepted was billed; beyond one per input, only the resent ones.
     assert sandbox.ledger.requests == inputs + sent.resent

@@ -5,8 +5,8 @@ The delays are drawn from a seeded generator; the seed is printed and recorded, 
 run. REMIXD_KILLS sets how many kills a test makes (its own number by default): a count over more kills is
 finer. REMIXD_KILL_LATENCY_S sets the sandbox's generation time (0.08-0.2 s by default, a stress), and
 REMIXD_KILL_IN_FLIGHT remixd's `api.max_in_flight_images` (the test's own number by default): with 0.5 and 10
-a kill test runs at the workload of `python -m bench --only async_v2`. The
-numbers are printed (`pytest -s`) and recorded as properties (`--junitxml`).
+a kill test runs at the workload of `python -m bench --only async_v2`. The numbers are printed (`pytest -s`)
+and recorded as properties (`--junitxml`).
 """
 
 from __future__ import annotations
@@ -50,14 +50,18 @@ _KILLER = (
 )
 
 
+def _setting(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
 def kill_count(default: int) -> int:
     """How many kills a test makes: REMIXD_KILLS, else the test's own `default`."""
-    return int(os.environ.get("REMIXD_KILLS", str(default)))
+    return _setting("REMIXD_KILLS", default)
 
 
 def in_flight(default: int) -> int:
     """The images a test keeps in flight: REMIXD_KILL_IN_FLIGHT, else the test's own `default`."""
-    return int(os.environ.get("REMIXD_KILL_IN_FLIGHT", str(default)))
+    return _setting("REMIXD_KILL_IN_FLIGHT", default)
 
 
 def time_limit(kills: int) -> pytest.MarkDecorator:
